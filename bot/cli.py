@@ -1,0 +1,126 @@
+"""The `addad` command line (SPEC.md). Every command migrates the database first.
+
+User errors end with a one-line message on stderr and a non-zero status, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Sequence
+
+from bot.config import Settings
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="addad", description="Addad, the water and electricity customer-service bot.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="create the demo database (once) and chat with the bot as a demo customer")
+    demo.add_argument("--lang", choices=["ar", "fr"])
+    demo.add_argument("--database", help="demo database file (default: addad-demo/addad-demo.sqlite3)")
+
+    console = sub.add_parser("console", help="chat with the bot in this terminal")
+    console.add_argument("--phone", help="the phone number the console shares, e.g. +212612345678")
+    console.add_argument("--lang", choices=["ar", "fr"])
+    console.add_argument("--user", default="console", help="chat identity (several people on one database)")
+
+    tg = sub.add_parser("telegram", help="run the Telegram bot (long polling, or a webhook)")
+    tg.add_argument("--webhook-url")
+    tg.add_argument("--listen", default="127.0.0.1")
+    tg.add_argument("--port", type=int, default=8443)
+
+    wa = sub.add_parser("whatsapp", help="serve the WhatsApp Cloud API webhook")
+    wa.add_argument("--listen", default="127.0.0.1")
+    wa.add_argument("--port", type=int, default=8080)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="create or migrate the database to the current schema")
+
+    imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
+    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"])
+    imp.add_argument("file")
+
+    exp = sub.add_parser("export", help="write CSV for the billing system or the back office")
+    exp_sub = exp.add_subparsers(dest="kind", required=True, metavar="WHAT")
+    exp_r = exp_sub.add_parser("readings", help="customer readings")
+    exp_r.add_argument("--since", help="YYYY-MM-DD")
+    exp_r.add_argument("--output", help="file (default: standard output)")
+    exp_q = exp_sub.add_parser("requests", help="deferral, instalment, prepaid and callback requests")
+    exp_q.add_argument("--status", choices=["pending", "approved", "rejected"])
+    exp_q.add_argument("--output")
+
+    req = sub.add_parser("requests", help="back office: list and decide on customer requests")
+    req_sub = req.add_subparsers(dest="action", required=True, metavar="ACTION")
+    req_list = req_sub.add_parser("list")
+    req_list.add_argument("--status", choices=["pending", "approved", "rejected", "replaced", "cancelled"])
+    req_show = req_sub.add_parser("show")
+    req_show.add_argument("id")
+    req_ok = req_sub.add_parser("approve")
+    req_ok.add_argument("id")
+    req_ok.add_argument("--note")
+    req_no = req_sub.add_parser("reject")
+    req_no.add_argument("id")
+    req_no.add_argument("--note", required=True)
+
+    und = sub.add_parser("understand", help="print, as JSON, what the bot understands of a message")
+    und.add_argument("--lang", choices=["ar", "fr"])
+    und.add_argument("text", nargs="+")
+
+    est = sub.add_parser("estimate", help="write estimated readings for contracts with no reading this cycle")
+    est.add_argument("--as-of", required=True, dest="as_of")
+    return p
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from storage import Store
+    store = await Store.open(settings.database, migrate=False)
+    try:
+        applied = await store.upgrade()
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    print(f"{settings.database}: schema version {version}" + (f" (applied {', '.join(applied)})" if applied else ""))
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(settings))
+    if args.command in ("import", "export"):
+        from bot import data_commands
+        return data_commands.run(args, settings)
+    if args.command == "understand":
+        from conversations.understanding import understand_command
+        return understand_command(" ".join(args.text), args.lang)
+    if args.command in ("demo", "console"):
+        from bot.channels import console
+        return console.run(args, settings)
+    raise UserError(f"'addad {args.command}' is not available in this version yet")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return _dispatch(args, settings)
+    except UserError as exc:
+        print(f"addad: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a user error we did not foresee still gets one line, not a traceback
+        from conversations.profile import ProfileError
+        if isinstance(exc, (ProfileError, OSError)):
+            print(f"addad: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,24 @@
+"""Configuration from the environment (and a `.env` file in the working directory), per SPEC.md."""
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADDAD_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    database: str = "addad.sqlite3"
+    operator: str | None = None  # operator profile TOML; None = the bundled ONEE profile
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_secret: SecretStr | None = None
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    # Not in SPEC.md's table (internal tuning, safe defaults):
+    session_idle_minutes: int = 30
+    log_level: str = "INFO"

@@ -1,0 +1,244 @@
+"""Operator profile: everything that differs between distributors, loaded from TOML.
+
+Tariffs, VAT, fees, contacts and policies live here and never in code. Unit prices are
+`Decimal` (DH per kWh or m³ with up to 4 decimals, as published); every amount that results
+is rounded to integer centimes line by line, the way a bill prints it.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from storage.values import ValueProblem, parse_amount
+
+Service = Literal["electricity", "water"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(_Model):
+    ar: str
+    fr: str
+
+    def get(self, lang: str) -> str:
+        return self.ar if lang == "ar" else self.fr
+
+
+class Contact(_Model):
+    phones: list[str] = Field(min_length=1)
+    email: str | None = None
+    website: str | None = None
+    hours: Localized | None = None
+
+
+class PaymentChannel(_Model):
+    key: str
+    name: Localized
+    how: Localized
+
+
+class Band(_Model):
+    """A consumption band: units from `above` (exclusive) up to `upto` (inclusive, None = no end)."""
+    upto: int | None = None
+    price: Decimal = Field(gt=0)
+    label: Localized | None = None
+
+
+class Fee(_Model):
+    key: str
+    name: Localized
+    monthly: Decimal = Field(ge=0)  # DH excluding VAT, per month of the billed period
+    vat_percent: Decimal = Field(ge=0, le=100)
+
+
+class Tariff(_Model):
+    """How one tariff code is priced.
+
+    rule "progressive": every unit priced in the band it falls in (water, with its social band).
+    rule "progressive_then_selective": as progressive while the month is at or under
+    `selective_above` units; above it the *whole* month is priced at the band it falls in
+    (ONEE residential electricity: progressive to 150 kWh, selective above).
+    Bands are monthly: a longer period is prorated per month before pricing.
+    """
+    code: str
+    service: Service
+    name: Localized
+    unit: Literal["kWh", "m3"]
+    rule: Literal["progressive", "progressive_then_selective"]
+    selective_above: int | None = None
+    progressive_bands: list[Band] = Field(min_length=1)
+    selective_bands: list[Band] = Field(default_factory=list)
+    vat_percent: Decimal = Field(ge=0, le=100)
+    fees: list[Fee] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> "Tariff":
+        def check(bands: list[Band], what: str, *, open_end: bool) -> None:
+            bounds = [b.upto for b in bands]
+            finite = [b for b in bounds if b is not None]
+            if finite != sorted(set(finite)) or (None in bounds and bounds[-1] is not None):
+                raise ValueError(f"{what}: bands must be in increasing order, the open one last")
+            if open_end and bounds[-1] is not None:
+                raise ValueError(f"{what}: the last band must have no upper bound (upto omitted)")
+
+        if self.rule == "progressive":
+            check(self.progressive_bands, "progressive_bands", open_end=True)
+            if self.selective_bands or self.selective_above is not None:
+                raise ValueError("a progressive tariff has no selective bands")
+        else:
+            if self.selective_above is None or not self.selective_bands:
+                raise ValueError("progressive_then_selective needs selective_above and selective_bands")
+            check(self.progressive_bands, "progressive_bands", open_end=False)
+            if self.progressive_bands[-1].upto != self.selective_above:
+                raise ValueError("the last progressive band must end at selective_above")
+            check(self.selective_bands, "selective_bands", open_end=True)
+            if self.selective_bands[0].upto is not None and self.selective_bands[0].upto <= self.selective_above:
+                raise ValueError("selective bands start above selective_above")
+        return self
+
+
+class ReadingWindow(_Model):
+    """Days of the month when self-readings are expected (inclusive)."""
+    first_day: int = Field(ge=1, le=31)
+    last_day: int = Field(ge=1, le=31)
+    accept_outside: bool = True
+
+
+class InstalmentTier(_Model):
+    min_arrears: int  # centimes
+    months: list[int] = Field(min_length=1)
+
+    @field_validator("min_arrears", mode="before")
+    @classmethod
+    def _money(cls, v: object) -> int:
+        return _centimes(v)
+
+
+class InstalmentPolicy(_Model):
+    min_arrears: int
+    tiers: list[InstalmentTier] = Field(min_length=1)
+    max_deferral_days: int = Field(ge=1)
+
+    @field_validator("min_arrears", mode="before")
+    @classmethod
+    def _money(cls, v: object) -> int:
+        return _centimes(v)
+
+    def months_for(self, arrears_centimes: int) -> list[int]:
+        """Month counts offered for these arrears: the highest tier reached."""
+        if arrears_centimes < self.min_arrears:
+            return []
+        chosen: list[int] = []
+        for tier in sorted(self.tiers, key=lambda t: t.min_arrears):
+            if arrears_centimes >= tier.min_arrears:
+                chosen = tier.months
+        return sorted(chosen)
+
+
+class PrepaidAdvancePolicy(_Model):
+    kwh: int = Field(gt=0)
+    low_income_only: bool = True
+    max_per_year: int = Field(ge=1)
+
+
+class WhatsAppTemplates(_Model):
+    decision: str | None = None  # approved template name used outside the 24-hour window
+    language_ar: str = "ar"
+    language_fr: str = "fr"
+
+
+class Operator(_Model):
+    code: str
+    name: Localized
+    short_name: Localized
+
+
+class Profile(_Model):
+    operator: Operator
+    contact: Contact
+    payment_channels: list[PaymentChannel] = Field(min_length=1)
+    contract_pattern: str
+    reading_window: ReadingWindow
+    tariffs: list[Tariff] = Field(min_length=1)
+    instalments: InstalmentPolicy
+    prepaid_advance: PrepaidAdvancePolicy
+    whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
+
+    @field_validator("contract_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    @field_validator("contact")
+    @classmethod
+    def _phones(cls, v: Contact) -> Contact:
+        for p in v.phones:
+            if not re.fullmatch(r"[0-9 +]{6,20}", p):
+                raise ValueError(f"contact phone {p!r} is not digits and spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> "Profile":
+        codes = [t.code for t in self.tariffs]
+        if len(codes) != len(set(codes)):
+            raise ValueError("tariff codes must be unique")
+        return self
+
+    def tariff(self, code: str) -> Tariff:
+        for t in self.tariffs:
+            if t.code == code:
+                return t
+        raise KeyError(code)
+
+    @property
+    def tariff_codes(self) -> frozenset[str]:
+        return frozenset(t.code for t in self.tariffs)
+
+    def contract_number_ok(self, number: str) -> bool:
+        return re.fullmatch(self.contract_pattern, number) is not None
+
+
+class ProfileError(Exception):
+    """The operator profile cannot be used; the message says which file and which field."""
+
+
+def _centimes(v: object) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        raise ValueError("write money as a string of dirhams, e.g. \"500.00\"")
+    try:
+        return parse_amount(str(v))
+    except ValueProblem as exc:
+        raise ValueError(str(exc)) from None
+
+
+def default_profile_path() -> Path:
+    return Path(str(resources.files("profiles").joinpath("onee.toml")))
+
+
+def load_profile(path: str | Path | None = None) -> Profile:
+    path = Path(path) if path else default_profile_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: operator profile not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ProfileError(f"{path}: {where}: {first['msg']}{more}") from None

@@ -1,0 +1,583 @@
+"""Repositories with intent-named methods. All of Addad's SQL lives in `storage/`.
+
+Use:
+    store = await Store.open("addad.sqlite3")
+    async with store.transaction() as tx:        # BEGIN IMMEDIATE … COMMIT
+        if await tx.claim_message("telegram", "42"):
+            ...
+    async with store.reading() as tx:             # read snapshot, no write lock
+        contract = await tx.contract("123456")
+
+A transaction object carries every method, so a conversation turn reads, writes the
+reading or request it produced and saves its state in one atomic unit.
+"""
+from __future__ import annotations
+
+import json
+import unicodedata
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable, Literal
+
+import aiosqlite
+
+from .db import Database
+from .records import (
+    Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord,
+)
+
+Upsert = Literal["inserted", "updated", "unchanged"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _d(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive key (`Fès`, `FES`, `fes` → `fes`)."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+class ConcurrentUpdate(Exception):
+    """The session changed since it was loaded (another process handled the same chat)."""
+
+
+class Tx:
+    """Every repository method, bound to one open transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._c = conn
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return list(await self._c.execute_fetchall(sql, tuple(params)))
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple | None:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+    async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run a write; returns the number of rows it changed."""
+        cursor = await self._c.execute(sql, tuple(params))
+        return cursor.rowcount
+
+    async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
+        cursor = await self._c.execute(sql, tuple(params))
+        return int(cursor.lastrowid)
+
+    # ------------------------------------------------------------------ contracts
+    _CONTRACT_COLS = ("contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
+                      "meter_digits, last_index, last_index_date, tariff, low_income")
+
+    @staticmethod
+    def _contract(row: tuple) -> Contract:
+        return Contract(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                        date.fromisoformat(row[10]), row[11], bool(row[12]))
+
+    async def upsert_contract(self, c: Contract, *, now: datetime | None = None) -> Upsert:
+        """Insert or update a contract, and record its last index as an actual reading."""
+        values = (c.contract, c.service, c.holder_name, c.phone, c.language, c.city, c.meter_number,
+                  c.meter_kind, c.meter_digits, c.last_index, c.last_index_date.isoformat(), c.tariff,
+                  int(c.low_income))
+        existing = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (c.contract,))
+        stamp = _ts(now or utcnow())
+        if existing is None:
+            await self._exec(f"INSERT INTO contracts ({self._CONTRACT_COLS}, updated_at) VALUES "
+                             f"(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*values, stamp))
+            result: Upsert = "inserted"
+        elif tuple(existing) == values:
+            result = "unchanged"
+        else:
+            await self._exec("UPDATE contracts SET service=?, holder_name=?, phone=?, language=?, city=?, "
+                             "meter_number=?, meter_kind=?, meter_digits=?, last_index=?, last_index_date=?, "
+                             "tariff=?, low_income=?, updated_at=? WHERE contract=?",
+                             (*values[1:], stamp, c.contract))
+            result = "updated"
+        await self.upsert_history_reading(c.contract, c.last_index_date, c.last_index, "actual", now=now)
+        return result
+
+    async def contract(self, number: str) -> Contract | None:
+        row = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (number,))
+        return self._contract(row) if row else None
+
+    async def contracts(self, numbers: Iterable[str] | None = None) -> list[Contract]:
+        if numbers is None:
+            rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts ORDER BY contract")
+        else:
+            numbers = list(numbers)
+            if not numbers:
+                return []
+            marks = ",".join("?" * len(numbers))
+            rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) "
+                                   "ORDER BY contract", numbers)
+        return [self._contract(r) for r in rows]
+
+    async def contracts_with_phone(self, phone_e164: str) -> list[Contract]:
+        rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract",
+                               (phone_e164,))
+        return [self._contract(r) for r in rows]
+
+    async def existing_contracts(self, numbers: Iterable[str]) -> set[str]:
+        numbers = list(set(numbers))
+        found: set[str] = set()
+        for i in range(0, len(numbers), 500):
+            chunk = numbers[i:i + 500]
+            rows = await self._all(f"SELECT contract FROM contracts WHERE contract IN ({','.join('?' * len(chunk))})",
+                                   chunk)
+            found.update(r[0] for r in rows)
+        return found
+
+    async def count_contracts(self) -> int:
+        return int((await self._one("SELECT count(*) FROM contracts"))[0])
+
+    # ------------------------------------------------------------------ bills
+    _BILL_COLS = ("bill_number, contract, period_start, period_end, issue_date, due_date, index_start, "
+                  "index_end, consumption, estimated, amount, paid_amount")
+
+    @staticmethod
+    def _bill(r: tuple) -> Bill:
+        return Bill(r[0], r[1], date.fromisoformat(r[2]), date.fromisoformat(r[3]), date.fromisoformat(r[4]),
+                    date.fromisoformat(r[5]), r[6], r[7], r[8], bool(r[9]), r[10], r[11])
+
+    async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert:
+        values = (b.bill_number, b.contract, b.period_start.isoformat(), b.period_end.isoformat(),
+                  b.issue_date.isoformat(), b.due_date.isoformat(), b.index_start, b.index_end, b.consumption,
+                  int(b.estimated), b.amount, b.paid_amount)
+        existing = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (b.bill_number,))
+        stamp = _ts(now or utcnow())
+        if existing is None:
+            await self._exec(f"INSERT INTO bills ({self._BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                             (*values, stamp))
+            return "inserted"
+        if tuple(existing) == values:
+            return "unchanged"
+        await self._exec("UPDATE bills SET contract=?, period_start=?, period_end=?, issue_date=?, due_date=?, "
+                         "index_start=?, index_end=?, consumption=?, estimated=?, amount=?, paid_amount=?, "
+                         "updated_at=? WHERE bill_number=?", (*values[1:], stamp, b.bill_number))
+        return "updated"
+
+    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
+        """Bills of a contract, newest period first."""
+        sql = f"SELECT {self._BILL_COLS} FROM bills WHERE contract = ?"
+        if unpaid_only:
+            sql += " AND paid_amount < amount"
+        sql += " ORDER BY period_end DESC, bill_number DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [self._bill(r) for r in await self._all(sql, (contract,))]
+
+    async def bill(self, bill_number: str) -> Bill | None:
+        row = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
+        return self._bill(row) if row else None
+
+    async def all_bills(self) -> list[Bill]:
+        return [self._bill(r) for r in await self._all(f"SELECT {self._BILL_COLS} FROM bills ORDER BY bill_number")]
+
+    # ------------------------------------------------------------------ readings
+    _READING_COLS = ("id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
+                     "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
+                     "details, submitted_at")
+
+    @staticmethod
+    def _reading(r: tuple) -> Reading:
+        return Reading(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16] or "{}"), _dt(r[17]))
+
+    async def upsert_history_reading(self, contract: str, day: date, index: int, source: str, *,
+                                     now: datetime | None = None) -> Upsert:
+        """A reading from the distributor's history (actual, estimated or customer), keyed by day and source."""
+        row = await self._one("SELECT id, index_value FROM readings WHERE contract=? AND reading_date=? AND source=? "
+                              "AND status='valid'", (contract, day.isoformat(), source))
+        if row is None:
+            await self._exec("INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+                             "VALUES (?,?,?,?,?)", (contract, day.isoformat(), index, source, _ts(now or utcnow())))
+            return "inserted"
+        if row[1] == index:
+            return "unchanged"
+        await self._exec("UPDATE readings SET index_value=? WHERE id=?", (index, row[0]))
+        return "updated"
+
+    async def add_customer_reading(self, *, contract: str, day: date, index: int, reference: str, channel: str,
+                                   user_id: str, photo_ref: str | None, previous_index: int | None,
+                                   previous_date: date | None, consumption: int | None, rollover: bool = False,
+                                   review_reason: str | None = None, details: dict[str, Any] | None = None,
+                                   replaces: int | None = None, now: datetime | None = None) -> int:
+        """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
+        if replaces is not None:
+            await self._exec("UPDATE readings SET status='replaced' WHERE id=? AND status='valid'", (replaces,))
+        # A same-day customer reading is replaced too (the unique index allows one valid per day).
+        await self._exec("UPDATE readings SET status='replaced' WHERE contract=? AND reading_date=? "
+                         "AND source='customer' AND status='valid'", (contract, day.isoformat()))
+        new_id = await self._insert(
+            "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
+            "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, details, "
+            "submitted_at) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?)",
+            (contract, day.isoformat(), index, reference, channel, user_id, photo_ref, previous_index,
+             previous_date.isoformat() if previous_date else None, consumption, int(rollover),
+             int(review_reason is not None), review_reason, json.dumps(details or {}, ensure_ascii=False),
+             _ts(now or utcnow())))
+        if replaces is not None:
+            await self._exec("UPDATE readings SET replaced_by=? WHERE id=?", (new_id, replaces))
+        return new_id
+
+    async def readings(self, contract: str, *, include_replaced: bool = False) -> list[Reading]:
+        """Readings of a contract, oldest first."""
+        sql = f"SELECT {self._READING_COLS} FROM readings WHERE contract = ?"
+        if not include_replaced:
+            sql += " AND status = 'valid'"
+        sql += " ORDER BY reading_date, id"
+        return [self._reading(r) for r in await self._all(sql, (contract,))]
+
+    async def last_reading(self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
+                           ) -> Reading | None:
+        marks = ",".join("?" * len(sources))
+        row = await self._one(f"SELECT {self._READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
+                              f"AND source IN ({marks}) ORDER BY reading_date DESC, id DESC LIMIT 1",
+                              (contract, *sources))
+        return self._reading(row) if row else None
+
+    async def reading_by_reference(self, reference: str) -> Reading | None:
+        row = await self._one(f"SELECT {self._READING_COLS} FROM readings WHERE reference = ?", (reference,))
+        return self._reading(row) if row else None
+
+    async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
+        """Customer readings for the billing system, by reading date then submission."""
+        sql = f"SELECT {self._READING_COLS} FROM readings WHERE source = 'customer'"
+        params: list[Any] = []
+        if since:
+            sql += " AND reading_date >= ?"
+            params.append(since.isoformat())
+        if not include_replaced:
+            sql += " AND status = 'valid'"
+        sql += " ORDER BY reading_date, submitted_at, id"
+        return [self._reading(r) for r in await self._all(sql, params)]
+
+    async def all_history_readings(self) -> list[Reading]:
+        return [self._reading(r) for r in await self._all(
+            f"SELECT {self._READING_COLS} FROM readings WHERE status='valid' ORDER BY contract, reading_date, id")]
+
+    async def add_estimated_reading(self, contract: str, day: date, index: int, *, consumption: int,
+                                    previous_index: int, previous_date: date, details: dict[str, Any],
+                                    now: datetime | None = None) -> int:
+        return await self._insert(
+            "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
+            "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
+            (contract, day.isoformat(), index, previous_index, previous_date.isoformat(), consumption,
+             json.dumps(details, ensure_ascii=False), _ts(now or utcnow())))
+
+    # ------------------------------------------------------------------ agencies
+    async def upsert_agency(self, a: Agency) -> Upsert:
+        key = fold(a.city)
+        row = await self._one("SELECT city, address, phone, hours FROM agencies WHERE city_key=? AND name=?",
+                              (key, a.name))
+        if row is None:
+            await self._exec("INSERT INTO agencies (city, name, address, phone, hours, city_key) VALUES (?,?,?,?,?,?)",
+                             (a.city, a.name, a.address, a.phone, a.hours, key))
+            return "inserted"
+        if tuple(row) == (a.city, a.address, a.phone, a.hours):
+            return "unchanged"
+        await self._exec("UPDATE agencies SET city=?, address=?, phone=?, hours=? WHERE city_key=? AND name=?",
+                         (a.city, a.address, a.phone, a.hours, key, a.name))
+        return "updated"
+
+    async def agencies(self, city: str | None = None) -> list[Agency]:
+        if city is None:
+            rows = await self._all("SELECT city, name, address, phone, hours FROM agencies ORDER BY city_key, name")
+        else:
+            rows = await self._all("SELECT city, name, address, phone, hours FROM agencies WHERE city_key=? "
+                                   "ORDER BY name", (fold(city),))
+        return [Agency(*r) for r in rows]
+
+    async def agency_cities(self) -> list[str]:
+        return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
+
+    # ------------------------------------------------------------------ chat links
+    async def link_chat(self, channel: str, user_id: str, contract: str, method: str, *,
+                        now: datetime | None = None) -> None:
+        await self._exec("INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
+                         "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
+                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(now or utcnow())))
+
+    async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
+        return await self._exec("DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
+                                (channel, user_id, contract)) > 0
+
+    async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]:
+        rows = await self._all("SELECT channel, user_id, contract, method, verified_at FROM chat_links "
+                               "WHERE channel=? AND user_id=? ORDER BY verified_at, contract", (channel, user_id))
+        return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
+
+    async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
+        rows = await self._all(f"SELECT {', '.join('c.' + c.strip() for c in self._CONTRACT_COLS.split(','))} "
+                               "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
+                               "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract",
+                               (channel, user_id))
+        return [self._contract(r) for r in rows]
+
+    async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
+        return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
+                               (channel, user_id, contract)) is not None
+
+    async def chats_of_contract(self, contract: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in await self._all(
+            "SELECT channel, user_id FROM chat_links WHERE contract=? ORDER BY verified_at", (contract,))]
+
+    # ------------------------------------------------------------------ sessions
+    async def load_session(self, channel: str, user_id: str) -> SessionRecord | None:
+        row = await self._one("SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?",
+                              (channel, user_id))
+        if row is None:
+            return None
+        return SessionRecord(channel, user_id, row[0], json.loads(row[1]), row[2], row[3], _dt(row[4]))
+
+    async def save_session(self, s: SessionRecord, *, now: datetime | None = None) -> int:
+        """Write the session if nobody changed it since it was loaded; returns the new version."""
+        stamp = _ts(now or utcnow())
+        data = json.dumps(s.data, ensure_ascii=False, separators=(",", ":"))
+        if s.version == 0:
+            changed = await self._exec("INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
+                                       "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
+                                       (s.channel, s.user_id, s.state, data, s.lang, stamp))
+        else:
+            changed = await self._exec("UPDATE sessions SET state=?, data=?, lang=?, version=version+1, updated_at=? "
+                                       "WHERE channel=? AND user_id=? AND version=?",
+                                       (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version))
+        if changed != 1:
+            raise ConcurrentUpdate(f"session {s.channel}:{s.user_id} changed since version {s.version}")
+        s.version += 1
+        return s.version
+
+    async def count_sessions(self) -> int:
+        return int((await self._one("SELECT count(*) FROM sessions"))[0])
+
+    # ------------------------------------------------------------------ inbound de-duplication
+    async def claim_message(self, channel: str, message_id: str, *, now: datetime | None = None) -> bool:
+        """True the first time a (channel, message id) is seen; False for a redelivery."""
+        return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
+                                "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
+
+    async def forget_processed_before(self, cutoff: datetime) -> int:
+        return await self._exec("DELETE FROM processed_messages WHERE processed_at < ?", (_ts(cutoff),))
+
+    # ------------------------------------------------------------------ references
+    async def next_reference(self, prefix: str, year: int) -> str:
+        """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
+        name = f"{prefix}-{year}"
+        await self._exec("INSERT INTO counters (name, value) VALUES (?, 1) "
+                         "ON CONFLICT (name) DO UPDATE SET value = value + 1", (name,))
+        value = (await self._one("SELECT value FROM counters WHERE name = ?", (name,)))[0]
+        return f"{name}-{value:06d}"
+
+    # ------------------------------------------------------------------ requests
+    _REQUEST_COLS = ("id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
+                     "reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note")
+
+    async def _request(self, r: tuple) -> Request:
+        lines = tuple(InstalmentLine(l[0], date.fromisoformat(l[1]), l[2]) for l in await self._all(
+            "SELECT seq, due_date, amount FROM instalment_lines WHERE request_id=? ORDER BY seq", (r[0],)))
+        return Request(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _d(r[10]), r[11], r[12],
+                       json.loads(r[13] or "{}"), datetime.fromisoformat(r[14]), datetime.fromisoformat(r[15]),
+                       _dt(r[16]), r[17], r[18], lines)
+
+    async def add_request(self, *, reference: str, kind: str, contract: str | None, channel: str, user_id: str,
+                          lang: str, amount: int | None = None, months: int | None = None,
+                          defer_until: date | None = None, reason: str | None = None, reason_text: str | None = None,
+                          details: dict[str, Any] | None = None, lines: Iterable[InstalmentLine] = (),
+                          now: datetime | None = None) -> int:
+        stamp = _ts(now or utcnow())
+        request_id = await self._insert(
+            "INSERT INTO requests (reference, kind, contract, channel, user_id, lang, amount, months, defer_until, "
+            "reason, reason_text, details, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (reference, kind, contract, channel, user_id, lang, amount, months,
+             defer_until.isoformat() if defer_until else None, reason, reason_text,
+             json.dumps(details or {}, ensure_ascii=False), stamp, stamp))
+        lines = list(lines)
+        if lines:
+            await self._c.executemany("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
+                                      [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines])
+        return request_id
+
+    async def request(self, reference: str) -> Request | None:
+        row = await self._one(f"SELECT {self._REQUEST_COLS} FROM requests WHERE reference = ?", (reference,))
+        return await self._request(row) if row else None
+
+    async def requests(self, *, status: str | None = None, contract: str | None = None,
+                       chat: tuple[str, str] | None = None, kinds: Iterable[str] | None = None) -> list[Request]:
+        sql = f"SELECT {self._REQUEST_COLS} FROM requests WHERE 1=1"
+        params: list[Any] = []
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        if contract:
+            sql += " AND contract = ?"
+            params.append(contract)
+        if chat:
+            sql += " AND channel = ? AND user_id = ?"
+            params.extend(chat)
+        if kinds is not None:
+            kinds = list(kinds)
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        sql += " ORDER BY created_at, id"
+        return [await self._request(r) for r in await self._all(sql, params)]
+
+    async def set_request_status(self, reference: str, status: str, *, expected: str | None = None,
+                                 decided_by: str | None = None, note: str | None = None,
+                                 now: datetime | None = None) -> bool:
+        """Change a request's status; with `expected`, only from that status. True if it changed."""
+        stamp = _ts(now or utcnow())
+        decided = status in ("approved", "rejected")
+        sql = ("UPDATE requests SET status=?, updated_at=?, decided_at=coalesce(?, decided_at), "
+               "decided_by=coalesce(?, decided_by), decision_note=coalesce(?, decision_note) WHERE reference=?")
+        params: list[Any] = [status, stamp, stamp if decided else None, decided_by, note, reference]
+        if expected:
+            sql += " AND status=?"
+            params.append(expected)
+        return await self._exec(sql, params) == 1
+
+    # ------------------------------------------------------------------ outbox
+    _OUTBOX_COLS = "id, channel, user_id, lang, kind, payload, status, attempts, next_attempt_at, sent_at, last_error"
+
+    @staticmethod
+    def _outbox(r: tuple) -> OutboxMessage:
+        return OutboxMessage(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7],
+                             datetime.fromisoformat(r[8]), _dt(r[9]), r[10])
+
+    async def enqueue_outbox(self, *, channel: str, user_id: str, lang: str, kind: str, payload: dict[str, Any],
+                             dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
+        """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
+        stamp = _ts(now or utcnow())
+        cursor = await self._c.execute(
+            "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
+            (channel, user_id, lang, kind, json.dumps(payload, ensure_ascii=False), dedupe_key, stamp, stamp))
+        return int(cursor.lastrowid) if cursor.rowcount == 1 else None
+
+    async def outbox_due(self, *, now: datetime | None = None, channel: str | None = None,
+                         limit: int = 50) -> list[OutboxMessage]:
+        sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?")
+        params: list[Any] = [_ts(now or utcnow())]
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        sql += f" ORDER BY next_attempt_at, id LIMIT {int(limit)}"
+        return [self._outbox(r) for r in await self._all(sql, params)]
+
+    async def outbox_for_chat(self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
+                              ) -> list[OutboxMessage]:
+        marks = ",".join("?" * len(statuses))
+        return [self._outbox(r) for r in await self._all(
+            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",
+            (channel, user_id, *statuses))]
+
+    async def outbox_message(self, message_id: int) -> OutboxMessage | None:
+        row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
+        return self._outbox(row) if row else None
+
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
+        """pending → sending; False if someone else has it or it is done."""
+        return await self._exec("UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 "
+                                "WHERE id=? AND status='pending'", (_ts(now or utcnow()), message_id)) == 1
+
+    async def mark_outbox_sent(self, message_id: int, *, external_id: str | None = None,
+                               now: datetime | None = None) -> None:
+        await self._exec("UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
+                         "last_error=NULL WHERE id=?", (_ts(now or utcnow()), external_id, message_id))
+
+    async def retry_outbox(self, message_id: int, *, error: str, delay: timedelta, max_attempts: int,
+                           now: datetime | None = None) -> str:
+        """After a failed send: back to pending after `delay`, or failed for good; returns the new status."""
+        now = now or utcnow()
+        row = await self._one("SELECT attempts FROM outbox WHERE id=?", (message_id,))
+        status = "failed" if row and row[0] >= max_attempts else "pending"
+        await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
+                         (status, error[:500], _ts(now + delay), message_id))
+        return status
+
+    async def hold_outbox(self, message_id: int, *, reason: str) -> None:
+        """Keep a message to show at the customer's next message (e.g. outside WhatsApp's 24-hour window)."""
+        await self._exec("UPDATE outbox SET status='held', last_error=? WHERE id=?", (reason[:500], message_id))
+
+    async def stale_sending(self, older_than: datetime) -> list[OutboxMessage]:
+        return [self._outbox(r) for r in await self._all(
+            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? ORDER BY id",
+            (_ts(older_than),))]
+
+    async def set_outbox_status(self, message_id: int, status: str) -> None:
+        await self._exec("UPDATE outbox SET status=? WHERE id=?", (status, message_id))
+
+    # ------------------------------------------------------------------ audit
+    async def audit(self, action: str, *, actor: str = "customer", channel: str | None = None,
+                    user_id: str | None = None, contract: str | None = None, details: dict[str, Any] | None = None,
+                    now: datetime | None = None) -> None:
+        await self._exec("INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) "
+                         "VALUES (?,?,?,?,?,?,?)",
+                         (_ts(now or utcnow()), actor, action, channel, user_id, contract,
+                          json.dumps(details or {}, ensure_ascii=False)))
+
+    async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
+        return int((await self._one("SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
+                                    (channel, user_id, action, _ts(since))))[0])
+
+    async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None:
+        row = await self._one("SELECT max(at) FROM audit_log WHERE channel=? AND user_id=? AND action=?",
+                              (channel, user_id, action))
+        return _dt(row[0]) if row else None
+
+    async def audit_entries(self, *, contract: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT at, actor, action, channel, user_id, contract, details FROM audit_log WHERE 1=1"
+        params: list[Any] = []
+        if contract:
+            sql += " AND contract=?"
+            params.append(contract)
+        if action:
+            sql += " AND action=?"
+            params.append(action)
+        rows = await self._all(sql + " ORDER BY id", params)
+        return [dict(at=r[0], actor=r[1], action=r[2], channel=r[3], user_id=r[4], contract=r[5],
+                     details=json.loads(r[6])) for r in rows]
+
+
+@dataclass
+class Store:
+    db: Database
+
+    @classmethod
+    async def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
+        return cls(await Database.open(path, migrate=migrate))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def upgrade(self) -> list[str]:
+        return await self.db.upgrade()
+
+    async def schema_version(self) -> int:
+        async with self.db.lock:
+            return await self.db.schema_version()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.db.transaction(write=True) as conn:
+            yield Tx(conn)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        async with self.db.transaction(write=False) as conn:
+            yield Tx(conn)
