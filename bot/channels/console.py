@@ -1,0 +1,152 @@
+"""The terminal channel: `addad console` and `addad demo`.
+
+Buttons are shown as numbered choices; typing a choice's number presses it. `/photo PATH`
+sends a photo, `/contact` shares the phone given with --phone, Ctrl-D quits.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Callable, TextIO
+
+from bot.config import Settings
+from conversations.events import Button, Inbound, Reply
+from conversations.i18n import LRI, PDI, translator
+
+CHANNEL = "console"
+DEMO_FOLDER = Path("addad-demo")
+DEMO_PERSONA = {"name": "Fatima Zahra Bennani", "phone": "+212612345678", "contract": "1000001"}
+
+
+def render(replies: list[Reply]) -> tuple[str, list[Button]]:
+    """Replies as terminal text; the buttons of the last reply that has any are numbered."""
+    out, buttons = [], []
+    for r in replies:
+        out.append(r.text.replace(LRI, "").replace(PDI, ""))
+        if r.buttons:
+            buttons = list(r.buttons)
+            out.extend(f"  {i}. {b.label}" for i, b in enumerate(buttons, 1))
+    return "\n".join(out), buttons
+
+
+class ConsoleChat:
+    """One person talking to the engine from a terminal (or a test's pipe)."""
+
+    def __init__(self, engine, *, user: str, phone: str | None, lang: str | None) -> None:
+        self.engine = engine
+        self.user = user
+        self.phone = phone
+        self.lang = lang
+        self.session_id = uuid.uuid4().hex[:12]
+        self.counter = 0
+        self.buttons: list[Button] = []
+
+    def _inbound(self, **kw) -> Inbound:
+        self.counter += 1
+        return Inbound(channel=CHANNEL, user_id=self.user, message_id=f"{self.session_id}-{self.counter}",
+                       sender_phone=self.phone, lang_hint=self.lang, **kw)
+
+    def parse(self, line: str) -> Inbound:
+        text = line.strip()
+        if text.isdigit() and self.buttons and 1 <= int(text) <= len(self.buttons) and len(text) <= 2:
+            return self._inbound(payload=self.buttons[int(text) - 1].payload)
+        if text.startswith("/photo"):
+            path = text[len("/photo"):].strip()
+            ref = f"file:{Path(path).expanduser().resolve()}" if path else f"file:console-{uuid.uuid4().hex[:8]}"
+            return self._inbound(photo_ref=ref)
+        if text == "/contact":
+            return self._inbound(contact_phone=self.phone, contact_is_own=self.phone is not None)
+        return self._inbound(text=line)
+
+    async def send(self, line: str) -> str:
+        replies = await self.engine.handle(self.parse(line))
+        text, buttons = render(replies)
+        if buttons:
+            self.buttons = buttons
+        return text
+
+
+async def chat_loop(chat: ConsoleChat, read: Callable[[], str], write: Callable[[str], None], lang: str) -> None:
+    t = translator(lang)
+    write(t("console.intro"))
+    write(await chat.send("/start"))
+    while True:
+        try:
+            line = await asyncio.to_thread(read)
+        except EOFError:
+            write(t("console.bye"))
+            return
+        if not line.strip():
+            continue
+        if line.strip() in ("/quit", "/exit"):
+            write(t("console.bye"))
+            return
+        write(await chat.send(line))
+
+
+def _reader(stream: TextIO) -> Callable[[], str]:
+    def read() -> str:
+        if stream.isatty():
+            return input("> ")
+        line = stream.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+    return read
+
+
+def _writer(text: str) -> None:
+    if text:
+        print(text + "\n", flush=True)
+
+
+async def _run(args, settings: Settings) -> int:
+    from bot.wiring import open_engine
+    from conversations.profile import load_profile
+
+    profile = load_profile(settings.operator)
+    database = settings.database
+    phone = getattr(args, "phone", None)
+    user = getattr(args, "user", "console")
+    lang = args.lang
+    if args.command == "demo":
+        database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
+        phone, user = DEMO_PERSONA["phone"], "demo"
+        await _ensure_demo(database, profile)
+    if phone:
+        from storage.values import ValueProblem, normalize_phone
+        try:
+            phone = normalize_phone(phone)
+        except ValueProblem as exc:
+            from bot.cli import UserError
+            raise UserError(f"--phone: {exc}") from None
+    async with open_engine(settings, database=database, profile=profile) as engine:
+        chat = ConsoleChat(engine, user=user, phone=phone, lang=lang)
+        shown_lang = lang or "fr"
+        if args.command == "demo":
+            t = translator(shown_lang)
+            _writer(t("console.demo_intro", name=DEMO_PERSONA["name"], phone=DEMO_PERSONA["phone"],
+                      contract=DEMO_PERSONA["contract"]))
+        await chat_loop(chat, _reader(sys.stdin), _writer, shown_lang)
+    return 0
+
+
+async def _ensure_demo(database: str, profile) -> None:
+    """Create the demo database once (the real import path, from generated CSV files)."""
+    from bot.demo_data import load_demo
+    from storage import Store
+    store = await Store.open(database)
+    try:
+        async with store.reading() as tx:
+            empty = await tx.count_contracts() == 0
+        if empty:
+            await load_demo(store, profile, Path(database).parent, date.today())
+    finally:
+        await store.close()
+
+
+def run(args, settings: Settings) -> int:
+    return asyncio.run(_run(args, settings))

@@ -1,0 +1,21 @@
+"""Composition root: open the store, load the profile, build the engine; close on the way out."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from bot.config import Settings
+from conversations.engine import Engine
+from conversations.profile import Profile, load_profile
+from storage import Store
+
+
+@asynccontextmanager
+async def open_engine(settings: Settings, *, database: str | None = None,
+                      profile: Profile | None = None) -> AsyncIterator[Engine]:
+    profile = profile or load_profile(settings.operator)
+    store = await Store.open(database or settings.database)
+    try:
+        yield Engine(store, profile, idle_minutes=settings.session_idle_minutes)
+    finally:
+        await store.close()

@@ -1,0 +1,210 @@
+"""The conversation engine: one inbound event in, replies out.
+
+Per turn, under a per-(channel, user) lock: claim the message id (a redelivery does nothing),
+load the session, run the state machine, save the new state, all in ONE transaction with any
+reading or request the turn produced. So a crash either keeps the whole turn or none of it,
+and the customer is only answered after the commit.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import AsyncIterator, Callable
+
+from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
+
+from . import journeys  # noqa: F401  (registers every state)
+from .events import Inbound, Reply
+from .flow import AGAIN, REGISTRY, Turn
+from .i18n import translator
+from .profile import Profile
+from .understanding import detect_lang, understand
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000          # longer messages are answered, not analysed
+MAX_HOPS = 8             # state redirects in one turn (a loop guard)
+START_STATE = "menu.main"
+
+COMMANDS = {
+    "/start": "start", "/menu": "menu", "/cancel": "cancel", "/annuler": "cancel", "/help": "help",
+    "/aide": "help", "/language": "language", "/langue": "language", "/lang": "language",
+}
+PAYLOAD_COMMANDS = {"cmd:menu": "menu", "cmd:cancel": "cancel", "cmd:help": "help", "cmd:lang": "language"}
+
+
+class Engine:
+    def __init__(self, store: Store, profile: Profile, *, idle_minutes: int = 30,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.profile = profile
+        self.idle = timedelta(minutes=idle_minutes)
+        self.clock = clock
+        self._locks: dict[tuple[str, str], list] = {}
+
+    @asynccontextmanager
+    async def _chat_lock(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        # asyncio.Lock wakes waiters in FIFO order: one chat's messages run in arrival order.
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        text = (inbound.text or "")[:MAX_TEXT]
+        now = inbound.received_at or self.clock()
+        # Understanding (and dateparser) runs before taking any lock: it is pure CPU.
+        understood = understand(text, inbound.lang_hint, today=now.date()) if text.strip() else None
+        async with self._chat_lock((inbound.channel, inbound.user_id)):
+            for attempt in range(3):
+                try:
+                    return await self._turn(inbound, understood, now)
+                except ConcurrentUpdate:
+                    # Another process wrote this chat's session: the transaction rolled back; run again.
+                    if attempt == 2:
+                        raise
+                except Exception:
+                    log.exception("turn failed on %s (state kept, message marked handled)", inbound.channel)
+                    return await self._failed_turn(inbound, now)
+        return []
+
+    async def _turn(self, inbound: Inbound, understood, now: datetime) -> list[Reply]:
+        async with self.store.transaction() as tx:
+            if not await tx.claim_message(inbound.channel, inbound.message_id, now=now):
+                return []
+            session = await tx.load_session(inbound.channel, inbound.user_id)
+            fresh = session is None
+            if session is None:
+                session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
+            turn = Turn(inbound, understood, session, tx, self.profile, now)
+            await self._step(turn, fresh)
+            await tx.save_session(session, now=now)
+            return turn.replies
+
+    async def _failed_turn(self, inbound: Inbound, now: datetime) -> list[Reply]:
+        lang = "fr"
+        try:
+            async with self.store.transaction() as tx:
+                await tx.claim_message(inbound.channel, inbound.message_id, now=now)
+                session = await tx.load_session(inbound.channel, inbound.user_id)
+                lang = (session.lang if session and session.lang else None) or detect_lang(
+                    inbound.text or "", inbound.lang_hint)
+                await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
+        except Exception:
+            log.exception("could not record a failed turn")
+        t = translator(lang)
+        return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+
+    # ------------------------------------------------------------------ the state machine
+    async def _step(self, turn: Turn, fresh: bool) -> None:
+        s = turn.session
+        inbound = turn.inbound
+        if s.lang is None:
+            s.lang = _first_language(inbound, turn.understood)
+        if fresh:
+            turn.say("welcome.hello", operator=self.profile.operator.short_name.get(turn.lang))
+        elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
+            _reset(turn)
+            turn.say("session.expired")
+
+        command = _command(turn)
+        if command is not None:
+            await self._command(turn, command)
+            return
+        if fresh:
+            # The first message may already say what the customer wants.
+            intent = turn.understood.intent if turn.understood else None
+            if intent in journeys.INTENT_ENTRY and intent not in ("greeting", "help"):
+                await self.goto(turn, journeys.INTENT_ENTRY[intent])
+            else:
+                await self.goto(turn, START_STATE)
+            return
+        if (len(inbound.text or "") > MAX_TEXT):
+            turn.say("input.too_long")
+            await self.goto(turn, AGAIN)
+            return
+
+        state = REGISTRY.get(s.state)
+        if state is None or state.handle is None:
+            _reset(turn)
+            await self.goto(turn, START_STATE)
+            return
+        if turn.stale_payload() and not inbound.payload.startswith("go:"):
+            turn.say("input.stale_button")
+            await self.goto(turn, AGAIN)
+            return
+        await self.goto(turn, await state.handle(turn))
+
+    async def goto(self, turn: Turn, target: str | None) -> None:
+        for _ in range(MAX_HOPS):
+            if target is None:
+                return
+            if target == AGAIN:
+                target = turn.session.state
+            state = REGISTRY.get(target)
+            if state is None:
+                raise KeyError(f"no state {target!r}")
+            if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
+                turn.data["after_link"] = target
+                target = "link.contract"
+                continue
+            turn.session.state = target
+            target = await state.prompt(turn) if state.prompt else None
+        raise RuntimeError(f"state redirect loop near {turn.session.state!r}")
+
+    async def _command(self, turn: Turn, command: str) -> None:
+        if command == "cancel":
+            busy = turn.session.state != START_STATE
+            _reset(turn)
+            turn.say("cancel.done" if busy else "cancel.nothing")
+            await self.goto(turn, START_STATE)
+        elif command == "menu" or command == "start":
+            _reset(turn)
+            await self.goto(turn, START_STATE)
+        elif command == "help":
+            turn.say("help.text", phone=turn.t.ltr(self.profile.contact.phones[0]))
+            await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
+        elif command == "language":
+            await self.goto(turn, "lang.choose")
+
+
+def _reset(turn: Turn) -> None:
+    """Back to the menu, forgetting the journey in progress (never confirmed records)."""
+    turn.session.state = START_STATE
+    turn.session.data.clear()
+
+
+def _first_language(inbound: Inbound, understood) -> str:
+    if inbound.lang_hint and inbound.lang_hint[:2].lower() in ("ar", "fr"):
+        return inbound.lang_hint[:2].lower()
+    if understood is not None:
+        return understood.lang
+    return detect_lang(inbound.text or "", None)
+
+
+def _command(turn: Turn) -> str | None:
+    payload = turn.inbound.payload
+    if payload is not None:
+        return PAYLOAD_COMMANDS.get(payload)
+    text = turn.text
+    if text.startswith("/"):
+        word = text.split()[0].split("@")[0].lower()
+        return COMMANDS.get(word, "menu")
+    u = turn.understood
+    if u is None:
+        return None
+    # Typed "annuler" / "الغاء" works in every state; so does asking for the menu.
+    if u.intent == "cancel" and u.confidence >= 0.6:
+        return "cancel"
+    if u.intent == "help" and u.confidence >= 0.8 and len(text) < 25:
+        return "help"
+    return None

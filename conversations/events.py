@@ -1,0 +1,41 @@
+"""What adapters hand to the core, and what the core hands back. No channel types here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    channel: str                      # "telegram", "whatsapp", "console"
+    user_id: str                      # opaque per-channel id of the person
+    message_id: str                   # unique per channel: Telegram update_id, WhatsApp wamid
+    text: str | None = None
+    payload: str | None = None        # a pressed button's ASCII payload
+    contact_phone: str | None = None  # a shared contact's number
+    contact_is_own: bool = False      # the adapter checked the contact belongs to the sender
+    sender_phone: str | None = None   # a number the channel itself vouches for (WhatsApp sender, console --phone)
+    photo_ref: str | None = None      # channel file id / media id of a photo or image document
+    location: tuple[float, float] | None = None
+    contact_request_supported: bool = False  # the channel can ask for the sender's own contact (Telegram)
+    lang_hint: str | None = None      # e.g. Telegram's language_code
+    other: str | None = None          # anything else (sticker, voice, video…): its kind
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    payload: str                      # ASCII, ≤ 64 bytes (Telegram callback_data); also what a typed number maps to
+    label: str
+    description: str | None = None    # optional second line (WhatsApp list rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+    ask: Literal["contact", "photo", None] = None
+    edit_last: bool = False           # may replace the previous bot message (Telegram edits)
+    kind: str = "text"                # "text", "notice" (outbox push shown inline)
+    meta: dict = field(default_factory=dict, compare=False)

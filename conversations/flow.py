@@ -1,0 +1,176 @@
+"""Journeys as state machines: each state has a prompt (what the bot says on arriving) and a
+handler (what it does with the customer's next message, returning the next state).
+
+    flow = Flow("link")
+
+    @flow.prompt("contract")
+    async def ask_contract(t: Turn) -> str | None: ...      # may redirect by returning a state
+
+    @flow.handle("contract")
+    async def got_contract(t: Turn) -> str | None: ...      # next state, AGAIN, or None
+
+A handler returns the next state's name (its prompt runs), AGAIN (the current prompt runs
+again, after whatever the handler said), or None (stay; the handler said everything).
+State data lives in `t.data` (JSON-serialisable), saved with the state in the turn's transaction.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Awaitable, Callable
+
+from rapidfuzz import fuzz
+
+from storage import SessionRecord, Tx
+
+from .events import Button, Inbound, Reply
+from .i18n import Translator, translator
+from .profile import Profile
+
+AGAIN = "__again__"
+Handler = Callable[["Turn"], Awaitable[str | None]]
+
+
+@dataclass
+class StateDef:
+    name: str
+    prompt: Handler | None = None
+    handle: Handler | None = None
+    needs_link: bool = False
+
+
+REGISTRY: dict[str, StateDef] = {}
+
+
+class Flow:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _def(self, state: str) -> StateDef:
+        full = f"{self.name}.{state}" if state else self.name
+        return REGISTRY.setdefault(full, StateDef(full))
+
+    def prompt(self, state: str, *, needs_link: bool = False) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            d = self._def(state)
+            d.prompt, d.needs_link = fn, d.needs_link or needs_link
+            return fn
+        return register
+
+    def handle(self, state: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self._def(state).handle = fn
+            return fn
+        return register
+
+
+_YES = {"1", "oui", "ok", "okay", "d'accord", "daccord", "yes", "نعم", "واخا", "اه", "ايه", "إيه", "آه", "wakha",
+        "wakhha", "ah", "eh", "iyeh", "ayeh", "naam", "na3am", "👍", "✅", "bien sur", "bien sûr", "confirmer", "confirme",
+        "تأكيد", "اكيد", "أكيد", "مزيان", "safi", "صافي", "c'est bon", "cest bon", "يه"}
+_NO = {"non", "no", "لا", "la", "lla", "لالا", "non merci", "❌", "👎", "pas", "nn", "ماشي", "machi", "modifier",
+       "corriger", "بدل", "تعديل"}
+
+
+def _norm(text: str) -> str:
+    text = text.strip().casefold()
+    text = re.sub(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]", "", text)
+    text = text.translate(str.maketrans("أإآ٠١٢٣٤٥٦٧٨٩’", "ااا0123456789'"))
+    return re.sub(r"[\s.!?؟,،]+", " ", text).strip()
+
+
+@dataclass
+class Turn:
+    inbound: Inbound
+    understood: Any            # conversations.understanding.Understood | None
+    session: SessionRecord
+    tx: Tx
+    profile: Profile
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+    _offered: list[Button] = field(default_factory=list)
+
+    # ---- identity and language
+    @property
+    def channel(self) -> str:
+        return self.inbound.channel
+
+    @property
+    def user_id(self) -> str:
+        return self.inbound.user_id
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    @property
+    def lang(self) -> str:
+        return self.session.lang or "fr"
+
+    @property
+    def t(self) -> Translator:
+        return translator(self.lang)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.session.data
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    @property
+    def text(self) -> str:
+        return (self.inbound.text or "").strip()
+
+    # ---- output
+    def say(self, key: str, /, **params: Any) -> None:
+        self.replies.append(Reply(self.t(key, **params)))
+
+    def say_text(self, text: str) -> None:
+        self.replies.append(Reply(text))
+
+    def ask(self, text: str, buttons: list[Button] | tuple[Button, ...] = (), *, ask: str | None = None) -> None:
+        """A question with choices; the choices are remembered so typed answers work too."""
+        self.replies.append(Reply(text, tuple(buttons), ask=ask))  # type: ignore[arg-type]
+        self.data["_choices"] = [[b.payload, b.label] for b in buttons]
+
+    def button(self, payload: str, key: str, /, **params: Any) -> Button:
+        return Button(payload, self.t(key, **params))
+
+    def yes_no(self) -> list[Button]:
+        return [self.button("yes", "common.yes"), self.button("no", "common.no")]
+
+    # ---- input
+    def choice(self) -> str | None:
+        """The payload the customer chose among the last offered buttons: pressed, typed as its
+        number, typed as (close to) its label, or a yes/no word when yes/no were offered."""
+        offered = [(p, label) for p, label in self.data.get("_choices", [])]
+        payloads = [p for p, _ in offered]
+        if self.inbound.payload is not None:
+            return self.inbound.payload if self.inbound.payload in payloads else None
+        raw = self.text
+        if not raw or not offered:
+            return None
+        typed = _norm(raw)
+        digits = typed.lstrip("#")
+        if digits.isdigit() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
+            return offered[int(digits) - 1][0]
+        labels = {p: _norm(re.sub(r"^[^\w]+", "", label)) for p, label in offered}
+        for p, label in labels.items():
+            if typed == label:
+                return p
+        if "yes" in payloads and (typed in _YES or typed.split(" ")[0] in _YES - {"1"}):
+            return "yes"
+        if "no" in payloads and (typed in _NO or typed.split(" ")[0] in _NO):
+            return "no"
+        best, score = None, 0.0
+        for p, label in labels.items():
+            s = fuzz.WRatio(typed, label) if len(typed) >= 3 else 0
+            if s > score:
+                best, score = p, s
+        return best if score >= 86 else None
+
+    def stale_payload(self) -> bool:
+        """A pressed button that is not among the current choices (old message or forged)."""
+        return self.inbound.payload is not None and self.choice() is None

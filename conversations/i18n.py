@@ -1,0 +1,111 @@
+"""Arabic and French messages from gettext catalogs, and locale-aware formatting.
+
+Catalogs are `locales/<lang>/LC_MESSAGES/messages.po`, read with Babel at start (no compile
+step to forget). Message ids are stable keys (`link.ask_contract`), so a missing translation
+is visible as a key, never silently falls back to another language.
+
+Right-to-left: Telegram and WhatsApp pick a paragraph's direction from its first strong
+character, and inside Arabic text a run like `DF-2026-000123` or `080 200 77 77` is reordered
+by the bidi algorithm (the neutral `-` and spaces between digit runs take the Arabic
+direction). Such tokens are wrapped in LEFT-TO-RIGHT ISOLATE … POP DIRECTIONAL ISOLATE in
+Arabic messages only.
+"""
+from __future__ import annotations
+
+import gettext
+import string
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Callable
+
+from babel.dates import format_date
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LANGS = ("ar", "fr")
+LRI, PDI = "\u2066", "\u2069"
+_BABEL_LOCALE = {"ar": "ar_MA", "fr": "fr_MA"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    lang: str
+    messages: dict[str, str | tuple[str, ...]]
+    plural: Callable[[int], int]
+    nplurals: int
+
+
+def _catalog_path(lang: str):
+    return resources.files("locales").joinpath(lang, "LC_MESSAGES", "messages.po")
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> Catalog:
+    with _catalog_path(lang).open("rb") as fh:
+        po = read_po(fh, locale=lang)
+    messages: dict[str, str | tuple[str, ...]] = {}
+    for m in po:
+        if not m.id:
+            continue
+        key = m.id[0] if isinstance(m.id, (tuple, list)) else m.id
+        messages[key] = tuple(m.string) if isinstance(m.string, (tuple, list)) else m.string
+    return Catalog(lang, messages, gettext.c2py(po.plural_expr), po.num_plurals)
+
+
+def placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+class Translator:
+    """Messages and formats in one language."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGS:
+            lang = "fr"
+        self.lang = lang
+        self._cat = catalog(lang)
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        text = self._cat.messages.get(key)
+        if text is None or isinstance(text, tuple):
+            return key  # visible, and caught by the catalog test
+        return text.format(**params) if params else text
+
+    def n(self, key: str, count: int, /, **params: Any) -> str:
+        forms = self._cat.messages.get(key)
+        if not isinstance(forms, tuple):
+            return key
+        text = forms[min(self._cat.plural(count), len(forms) - 1)]
+        return text.format(count=self.number(count), **params)
+
+    def has(self, key: str) -> bool:
+        return key in self._cat.messages
+
+    # ---- formatting
+    def ltr(self, token: object) -> str:
+        """Keep a left-to-right token (reference, phone, date, index) in order inside Arabic text."""
+        text = str(token)
+        return f"{LRI}{text}{PDI}" if self.lang == "ar" else text
+
+    def money(self, centimes: int) -> str:
+        """`1 234,50 DH` / `1.234,50 درهم`."""
+        value = format_decimal(Decimal(centimes) / 100, format="#,##0.00", locale=_BABEL_LOCALE[self.lang])
+        return f"{LRI}{value}{PDI} درهم" if self.lang == "ar" else f"{value}\u00a0DH"
+
+    def number(self, n: int) -> str:
+        value = format_decimal(n, format="#,##0", locale=_BABEL_LOCALE[self.lang])
+        return self.ltr(value) if self.lang == "ar" and len(value) > 3 else value
+
+    def date(self, d: date, *, with_year: bool = True) -> str:
+        return format_date(d, "d MMMM y" if with_year else "d MMMM", locale=_BABEL_LOCALE[self.lang])
+
+    def month(self, d: date) -> str:
+        return format_date(d, "MMMM y", locale=_BABEL_LOCALE[self.lang])
+
+
+@lru_cache(maxsize=None)
+def translator(lang: str) -> Translator:
+    return Translator(lang)

@@ -1,0 +1,80 @@
+"""Main menu and language choice. Diagram: docs/flows/menu.md"""
+from __future__ import annotations
+
+from ..flow import AGAIN, Flow, Turn
+
+menu = Flow("menu")
+lang = Flow("lang")
+
+MENU_ITEMS = [
+    ("go:reading", "menu.reading"),
+    ("go:bills", "menu.bills"),
+    ("go:facilities", "menu.facilities"),
+    ("go:prepaid", "menu.prepaid"),
+    ("go:track", "menu.track"),
+    ("go:agency", "menu.agency"),
+    ("go:contact", "menu.contact"),
+    ("go:link", "menu.link"),
+    ("cmd:lang", "menu.language"),
+]
+
+
+@menu.prompt("main")
+async def show_menu(t: Turn) -> str | None:
+    t.ask(t.t("menu.prompt"), [t.button(p, k) for p, k in MENU_ITEMS])
+    return None
+
+
+@menu.handle("main")
+async def on_menu(t: Turn) -> str | None:
+    from . import GO_ENTRY, INTENT_ENTRY
+    picked = t.choice() or t.inbound.payload
+    if picked == "cmd:lang":
+        return "lang.choose"
+    if picked in GO_ENTRY:
+        return GO_ENTRY[picked]
+    u = t.understood
+    if u is not None and u.intent in INTENT_ENTRY:
+        if u.intent == "greeting":
+            t.say("menu.greeting_back")
+        elif u.intent == "help":
+            t.say("help.text", phone=t.t.ltr(t.profile.contact.phones[0]))
+        return INTENT_ENTRY[u.intent] if u.intent not in ("greeting", "help") else AGAIN
+    if t.inbound.photo_ref:
+        t.say("menu.photo_out_of_place")
+    elif t.inbound.contact_phone:
+        t.say("menu.contact_out_of_place")
+    elif t.inbound.other or t.inbound.location:
+        t.say("input.unsupported")
+    else:
+        t.say("menu.not_understood")
+    return AGAIN
+
+
+@lang.prompt("choose")
+async def ask_language(t: Turn) -> str | None:
+    t.ask(t.t("lang.prompt"), [t.button("lang:ar", "lang.ar"), t.button("lang:fr", "lang.fr")])
+    return None
+
+
+@lang.handle("choose")
+async def on_language(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked is None and t.understood is not None:
+        picked = {"ar": "lang:ar", "fr": "lang:fr"}.get(_named_language(t.text))
+    if picked not in ("lang:ar", "lang:fr"):
+        t.say("lang.not_understood")
+        return AGAIN
+    t.session.lang = picked[5:]
+    t.data.pop("_choices", None)
+    t.say("lang.changed")
+    return "menu.main"
+
+
+def _named_language(text: str) -> str | None:
+    low = text.casefold()
+    if any(w in low for w in ("arab", "عرب", "3arab", "darija", "دارج")):
+        return "ar"
+    if any(w in low for w in ("fran", "فرنس", "fr")):
+        return "fr"
+    return None

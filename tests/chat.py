@@ -1,0 +1,111 @@
+"""Talk to the engine like a customer: send, read the reply, press a button by its label."""
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, timedelta, timezone
+
+from conversations.engine import Engine
+from conversations.events import Button, Inbound, Reply
+from conversations.i18n import LRI, PDI
+from conversations.profile import load_profile
+from storage import Bill, Contract, Store
+
+_ids = itertools.count(1)
+
+
+class Clock:
+    def __init__(self, start: datetime = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
+
+
+class Chat:
+    def __init__(self, engine: Engine, *, channel: str = "test", user: str = "u1", lang_hint: str | None = None,
+                 sender_phone: str | None = None, contact_request: bool = False) -> None:
+        self.engine, self.channel, self.user = engine, channel, user
+        self.lang_hint, self.sender_phone, self.contact_request = lang_hint, sender_phone, contact_request
+        self.replies: list[Reply] = []
+        self.history: list[Reply] = []
+
+    async def _send(self, **kw) -> list[Reply]:
+        message_id = kw.pop("message_id", None) or f"m{next(_ids)}"
+        inbound = Inbound(channel=self.channel, user_id=self.user, message_id=message_id,
+                          lang_hint=self.lang_hint, sender_phone=self.sender_phone,
+                          contact_request_supported=self.contact_request, **kw)
+        self.replies = await self.engine.handle(inbound)
+        self.history.extend(self.replies)
+        return self.replies
+
+    async def send(self, text: str, **kw) -> list[Reply]:
+        return await self._send(text=text, **kw)
+
+    async def press(self, label: str) -> list[Reply]:
+        """Press the button whose label contains `label` (case-insensitive) among the last offered."""
+        matches = [b for b in self.buttons if label.casefold() in b.label.casefold()]
+        assert len(matches) == 1, f"no single button {label!r} in {[b.label for b in self.buttons]}"
+        return await self._send(payload=matches[0].payload)
+
+    async def press_payload(self, payload: str, **kw) -> list[Reply]:
+        return await self._send(payload=payload, **kw)
+
+    async def share_contact(self, phone: str, *, own: bool = True) -> list[Reply]:
+        return await self._send(contact_phone=phone, contact_is_own=own)
+
+    async def send_photo(self, ref: str) -> list[Reply]:
+        return await self._send(photo_ref=ref)
+
+    @property
+    def text(self) -> str:
+        """The last turn's replies as one plain text (bidi isolates removed)."""
+        return "\n".join(r.text for r in self.replies).replace(LRI, "").replace(PDI, "")
+
+    @property
+    def buttons(self) -> list[Button]:
+        for r in reversed(self.replies):
+            if r.buttons:
+                return list(r.buttons)
+        return []
+
+
+async def seed(store: Store) -> None:
+    """A small, fully known data set: Fatima holds 1000001 (electricity) and 1000002 (water)
+    on the same phone; Youssef holds 1000003 in Rabat."""
+    d = date.fromisoformat
+    async with store.transaction() as tx:
+        for c in (
+            Contract("1000001", "electricity", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca",
+                     "E-77001", "postpaid", 5, 45210, d("2026-10-31"), "BT-RES", False),
+            Contract("1000002", "water", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca",
+                     "W-88002", "postpaid", 5, 1320, d("2026-10-31"), "EAU-RES", False),
+            Contract("1000003", "electricity", "Youssef El Amrani", "+212661234567", "fr", "Rabat",
+                     "E-77003", "postpaid", 6, 120400, d("2026-10-31"), "BT-RES", False),
+        ):
+            await tx.upsert_contract(c)
+        bills = [
+            Bill("F-2026-09-1", "1000001", d("2026-08-31"), d("2026-09-30"), d("2026-10-05"), d("2026-10-25"),
+                 44850, 45030, 180, True, 24317, 0),
+            Bill("F-2026-10-1", "1000001", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
+                 45030, 45210, 180, False, 21890, 0),
+            Bill("F-2026-10-2", "1000002", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
+                 1310, 1320, 10, False, 6475, 6475),
+            Bill("F-2026-10-3", "1000003", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
+                 120250, 120400, 150, False, 17262, 17262),
+        ]
+        for b in bills:
+            await tx.upsert_bill(b)
+        from storage import Agency
+        await tx.upsert_agency(Agency("Casablanca", "Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22",
+                                      "Lun-Ven 8h30-16h30"))
+        await tx.upsert_agency(Agency("Rabat", "Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55",
+                                      "Lun-Ven 8h30-16h30"))
+
+
+async def open_engine(path, clock: Clock | None = None) -> Engine:
+    store = await Store.open(path)
+    await seed(store)
+    return Engine(store, load_profile(), clock=clock or Clock())
