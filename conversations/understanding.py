@@ -1,0 +1,982 @@
+"""Language understanding: intent, language and entities from one customer message.
+
+Pure Python, no model, no network. Customers write MSA, Moroccan Darija (Arabic script and
+Latin "arabizi" with 3/7/9 for ع/ح/ق) and French, often mixed, with typos and emoji. The
+pipeline is: normalise (one canonical form for matching) -> tokens -> weighted keywords and
+phrases per intent (exact first, then rapidfuzz for typos) -> entities (index, date, contract,
+months, service, reference) -> a decision with a confidence.
+
+Dates: fast paths (ISO, numeric, relative words incl. Darija, day + month name incl. the
+Moroccan month names) cover what customers write; dateparser (slow to load, ~0.5 ms a call)
+is only asked for weekday names and "N days/weeks ago" phrases, rewritten into a French form
+it is known to parse (research/perf-anchors.md section 4).
+
+Every public function accepts any input and never raises.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+__all__ = [
+    "INTENTS", "Understood", "understand", "normalize", "detect_lang", "parse_index", "parse_date",
+    "parse_months", "parse_yes_no", "parse_contract", "parse_reference", "parse_service",
+    "understand_command", "warm_up",
+]
+
+INTENTS = ("reading", "balance", "deferral", "prepaid", "track", "agent", "agency", "language",
+           "help", "cancel", "greeting", "unknown")
+MAX_CHARS = 500          # analyse the head only: a 10,000-char paste must stay cheap
+MIN_SCORE = 1.8          # below this the evidence is one weak word: say "unknown"
+
+
+@dataclass(frozen=True)
+class Understood:
+    intent: str
+    lang: str
+    entities: dict = field(default_factory=dict)
+    confidence: float = 0.0
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018`\u00b4\u02bc\u02b9\u2032\uff07"})
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c\u00ad\ufe0e\ufe0f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MARKS = re.compile(r"[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_ARABIC_MAP = str.maketrans({
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي", "ء": "",
+    "ک": "ك", "ی": "ي", "ڭ": "ك", "گ": "ك", "ݣ": "ك", "ڤ": "ف", "پ": "ب", "ڨ": "ق",
+    **{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)},
+    "\u066b": ".", "\u066c": ",", "\u060c": ",", "\u061b": ";", "\u061f": "?", "\u066a": "%",
+})
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+_SPACES = re.compile(r"\s+")
+# Latin tokens mixing letters and digits: arabizi ("l7sab", "3afak", "ta9sit") or a glued
+# number and unit ("6mois", "100dh") that must be split, not read as letters.
+_LATIN_RUN = re.compile(r"[a-z0-9]+")  # scanned token by token: lookahead regexes go quadratic on digit runs
+_GLUED_UNIT = re.compile(r"(\d+)(fois|mois|dhs?|mad|kwh|kw|m3|eme|ere|er|e|h\d{0,2}|ans?|jours?|j|x)")
+_KEEP_MIXED = {"m3", "m2", "co2", "h2o", "mp3", "mp4", "4g", "5g", "3g"}
+_ARABIZI = str.maketrans({"7": "h", "9": "q", "5": "kh", "8": "gh", "6": "t"})  # 3 stays: ع has no Latin twin
+_ARABIZI_DIGITS = frozenset("235789")
+
+
+def _fix_mixed(m: re.Match) -> str:
+    tok = m.group(0)
+    if tok.isdigit() or tok.isalpha() or tok in _KEEP_MIXED:
+        return tok
+    g = _GLUED_UNIT.fullmatch(tok)
+    if g:
+        return f"{g.group(1)} {g.group(2)}"
+    if tok[0].isdigit() and not tok.lstrip("0123456789")[:1].isalpha():
+        return tok
+    if not any(c in _ARABIZI_DIGITS for c in tok) or re.search(r"[01346]", tok.replace("3", "")):
+        return tok  # "df2026", "a1": codes, not arabizi
+    return tok.translate(_ARABIZI).replace("2", "")  # 2 is a hamza: "so2al" -> "soal"
+
+
+def normalize(text: str) -> str:
+    """The canonical form used for matching (Arabic letters unified, digits ASCII, French
+    casefolded without accents, arabizi 7/9 read as h/q inside words)."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    s = text.translate(_APOSTROPHES)
+    s = unicodedata.normalize("NFKC", s)
+    s = _INVISIBLE.sub("", s)
+    s = _CONTROL.sub(" ", s)
+    s = s.translate(_ARABIC_MAP).casefold()
+    s = _MARKS.sub("", unicodedata.normalize("NFD", s)) if not s.isascii() else s
+    s = _REPEATS.sub(r"\1\1", s)
+    if any(c.isdigit() for c in s):
+        s = _LATIN_RUN.sub(_fix_mixed, s)
+    return _SPACES.sub(" ", s).strip()
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+_AR_LETTER = re.compile(r"[\u0620-\u064a\u0671-\u06d3]")
+_LATIN_LETTER = re.compile(r"[a-z]")
+
+
+def _tokens(norm: str) -> list[str]:
+    return _TOKEN.findall(norm)
+
+
+def _is_arabic(tok: str) -> bool:
+    return "\u0620" <= tok[0] <= "\u06ff"
+
+
+# --------------------------------------------------------------------------- lexicons
+# Weights: ~3 = names the intent on its own, ~2 = strong hint, ~1 = supporting word,
+# 0.5 = shared by several intents. Written in natural spelling; normalised at import.
+
+_WORDS: dict[str, list[tuple[float, str]]] = {
+    "reading": [
+        (3, "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس"),
+        (2, "affiche قريت كيقرا نقرا qrit kayqra kaqra nqra sjlouh سجلو chiffre chiffres"),
+        (1.5, "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال "
+             "sift lhsab hsab الحساب"),
+        (1, "compteur compteurs عداد العداد الكونطور كونطور الكونتور كونتور lcompteur lkontor n3ti نعطي "
+           "tasjil تسجيل consommation lconsommation"),
+        (0.5, "envoyer donner voici الرقم numero"),
+    ],
+    "balance": [
+        (3, "solde montant impaye impayes impayee impayees factures المبلغ المستحق المستحقه"),
+        (2, "facture factur fatura factura lfatura lfactura lfacture fatora فاتوره الفاتوره فاتورتي "
+           "فواتير الفواتير فواتيري chhal chal shal شحال ghalya ghalia غاليه غالي chere cher"),
+        (1.5, "combien dois nkhelles nkhles nkhlles nkhless نخلص خاصني khassni khasni khesni المؤداه "
+             "double doublé elevee elevé augmente تلعات طلعات tal3a tal3at 3liya عليا khlst خلصت"),
+        (1, "payer paye doit كم الفلوس حسابي compte flous lflous ادفع ندفع nkhlsou mkhlsin mkhelsin مخلصه "
+           "factures fatorat fatourat fwater lfwater فواتر"),
+    ],
+    "deferral": [
+        (4, "facilite facilites delai delais echeancier echelonnement mensualite mensualites etaler "
+           "reporter report taqsit taksit tqsit تقسيط التقسيط mohla mohlla مهله تاجيل ناجل نأجل اجال"),
+        (2.5, "دفعات dfe3at plusieurs paierai payerai"),
+        (2, "nqderch nkderch نقدرش ma3ndich ماعنديش fois dfou3at dfo3at نقسم nqsem nqasem"),
+        (1.5, "dfe3a دفعه اشهر chhour chhor chhar شهور"),
+        (1, "etalement moyens"),
+        (0.5, "momkin ممكن kolchi كلشي"),
+    ],
+    "prepaid": [
+        (3, "prepaye prepayé prepaiement prepay recharge recharger rechargement nchargi chargit charji "
+           "نشارجي شارجيت نشحن اشحن شحن تسبيق مسبق الكارط"),
+        (2.5, "avance lavance"),
+        (2, "carte lcarte كارط charger الرصيد رصيد"),
+        (1.5, "kwh credit lcredit crédit الكيلوات kilowat epuise n3mer نعمر عمرت"),
+        (1, "سالا tsala tsalat sala"),
+    ],
+    "track": [
+        (3, "suivi statut تتبع"),
+        (2, "talab tlab talabi الطلب طلب طلبي acceptee accepté acceptée jawbtonich جاوبتونيش"),
+        (1.5, "demande dossier reponse réponse attends etat wslat wsel wsal وصل tqbel تقبل حاله jdid "
+             "ملف ملفي الملف milaf lmilaf traite traitee nouvelles"),
+        (1, "wqe3 وقع"),
+        (0.5, "mazal toujours"),
+    ],
+    "agent": [
+        (3, "conseiller conseillere reclamation reclamations plainte humain موظف مستشار شكايه شكايت "
+           "شكوي chikaya chkaya 3ayto 3iyto 3ayeto rappelez rappeler عيطو bnadem"),
+        (2, "agent coupure panne fuite appelez contacter nhder nhdar نهضر نتكلم التحدث اتصل مقطوع "
+           "مقطوعه انقطاع ntwasel tqta3 maqtou3 يتصل تتصلو technicien technicienne تقني teqni"),
+        (1.5, "contact parler quelqu'un quelqu مشكل probleme mouchkil mochkil"),
+        (1, "robot kaynach makaynach"),
+    ],
+    "agency": [
+        (3, "agence agences الوكاله وكاله lwakala wakala lagence"),
+        (2.5, "horaire horaires"),
+        (2, "bureau adresse عنوان ouvre ouverte ouvert ouverts ouvrez fermeture"),
+        (1.5, "mhlola mhloula محلوله اقرب كتحل تحل كيحلو"),
+        (1, "proche qriba qrib"),
+    ],
+    "language": [
+        (3, "francais français francaise arabe langue عربيه العربيه بالعربيه الفرنسيه بالفرنسيه "
+           "اللغه لغه الدارجه بالدارجه darija ddarija l3arbiya 3arbiya fransawiya lfransawiya "
+           "fransawia lougha lugha anglais english arabic"),
+    ],
+    "help": [
+        (3, "aide help menu 3awni 3awnni عاوني ساعدني مساعده المساعده"),
+        (2.5, "perdu الخدمات خدمات"),
+        (2, "aider aidez"),
+        (1.5, "نستعمل lbot fhemtch البوت معرفتش ma3reftch"),
+        (1, "marche bot"),
+        (0.5, "kifach kifash كيفاش comment"),
+    ],
+    "cancel": [
+        (4, "annuler annule annulez annuli anuler الغا الغي لغي lghi"),
+        (3, "stop annulation بلاش وقف arretez arrete"),
+        (2.5, "nssa arreter"),
+        (2, "baraka retour رجوع خلاص"),
+        (1.5, "safi"),
+    ],
+    "greeting": [
+        (2, "bonjour bonsoir salut bjr bsr slt coucou hello salam slm salaam salamo ahlan marhba mrhba "
+           "السلام سلام مرحبا اهلا start merci شكرا choukran chokran chokrane"),
+        (1.5, "hi 3alikom alikom sbah msa صباح مسا labas"),
+        (1, "عليكم الخير lkhir"),
+    ],
+}
+
+# Multi-word cues, matched on the normalised text (word boundaries, any spacing).
+_PHRASES: dict[str, list[tuple[str, float]]] = {
+    "reading": [("personne n'est passe", 1.5), ("n'est pas passe", 1.5), ("ma jach", 1), ("ما جاش", 1)],
+    "balance": [("je dois", 1.5), ("يجب علي", 1), ("ce que je dois", 1), ("غير المؤداه", 2), ("شحال عليا", 1), ("a payer", 1)],
+    "deferral": [("en plusieurs fois", 2), ("ghadi nkhelles", 2), ("غادي نخلص", 2), ("je paierai", 1), ("arrive pas a payer", 2.5), ("plus tard", 2), ("mn ba3d", 2),
+                 ("من بعد", 2), ("ma nqderch", 1), ("ما نقدرش", 1), ("chher jay", 1.5), ("الشهر الجاي", 1.5),
+                 ("pas les moyens", 2), ("une partie", 1.5), ("chwiya b chwiya", 3), ("شويه بشويه", 3),
+                 ("peux pas tout payer", 3), ("peux pas payer", 2.5), ("تعطيوني وقت", 3), ("3tiwni lwqt", 3),
+                 ("3tiwni chi wqt", 3), ("ne peux pas regler", 2.5)],
+    "prepaid": [("compteur a carte", 2), ("plus de credit", 1.5)],
+    "track": [("ou en est", 3), ("en est ma", 1), ("toujours pas", 1), ("ma demande", 0.5), ("fin wslat", 1),
+              ("فين وصل", 1), ("اين وصل", 1.5), ("ما زال", 0.5), ("fin wsel", 1)],
+    "agent": [("service client", 2.5), ("parler a", 1.5), ("parler avec", 1.5), ("une personne", 1.5), ("passez moi", 2), ("chi wahed", 1.5),
+              ("شي واحد", 1.5), ("ma kaynach", 1.5), ("ما كاينش", 1.5), ("mettre en contact", 2)],
+    "agency": [("fin kayna", 1.5), ("فين كاينه", 1.5), ("se trouve", 1), ("توجد", 1), ("plus proche", 1)],
+    "language": [("b darija", 1), ("en francais", 1), ("en arabe", 1)],
+    "help": [("comment ca marche", 2.5), ("pouvez faire", 2.5), ("peux faire", 2), ("chno tqder", 2.5),
+             ("شنو تقدر", 2.5), ("comprends rien", 2), ("besoin d'aide", 1), ("chno ndir", 1.5),
+             ("شنو ندير", 1.5), ("كيفاش نستعمل", 1), ("puis je faire", 2.5), ("chno kayn", 1.5),
+             ("شنو كاين", 1.5)],
+    "cancel": [("laisse tomber", 4), ("laissez tomber", 4), ("ma bghitch", 3), ("ما بغيتش", 3),
+               ("c'est bon", 1), ("veux plus", 3), ("ما بقيتش", 2.5), ("ma bqitch", 2.5)],
+    "greeting": [("sbah lkhir", 1), ("صباح الخير", 1), ("مسا الخير", 1)],
+}
+
+# Tie-break order: acting on a wrong "cancel"/"agent" costs less than missing it.
+_PRIORITY = {name: i for i, name in enumerate(
+    ("cancel", "agent", "track", "deferral", "prepaid", "balance", "reading", "agency", "language",
+     "help", "greeting"))}
+
+_SLASH_COMMANDS = {"start": "greeting", "help": "help", "aide": "help", "menu": "help", "cancel": "cancel",
+                   "annuler": "cancel", "stop": "cancel", "lang": "language", "langue": "language",
+                   "language": "language"}
+
+# Language cues. French function words weigh 1, shared French loanwords 0.5; Darija words 1.5.
+_FR_FUNCTION = set("""je j tu il elle nous vous on le les un une des du de au aux et mais pour par avec sans
+sur dans en est c ce cet cette ces mon mes ton tes votre vos notre nos qui que qu quoi quel quelle quels
+comment combien pourquoi quand ne n pas plus tres trop bien bon bonjour bonsoir salut merci svp stp
+oui non veux voudrais veut peux peut pouvez dois doit faire fait ai avoir suis etre sont y ici voila
+voici hier demain aujourd hui ca me moi te toi se lui leur leurs ou si deja encore toujours rien
+beaucoup aussi alors donc parce puis je suis j'ai bjr bsr slt coucou ok d'accord daccord
+s'il plait besoin comprends souhaite aimerais savoir connaitre recu reçu quelle quels quelles""".split())
+_FR_CONTENT = set("""facture factures compteur index releve agence demande suivi annuler aide paiement payer
+montant solde impayees impayes eau electricite prepaye recharge credit carte conseiller reclamation
+plainte humain adresse horaires proche langue francais arabe parler reponse dossier delai echeancier
+facilites report mois fois jours semaine envoyer consommation photo chiffre affiche contrat numero
+service client robot quelqu personne passe coupure menu temps match soir kilo tomates demenage""".split())
+_DARIJA = set("""bghit bghina bghit bgha dyal dyali dyalek dyalna chhal chal shal wach was kifach kifash
+3afak afak khass khassni khasni nkhelles nkhles lma do ddo lfatura lfactura lfacture ana nta nti howa
+hiya hna daba kayn kayna kaynach makaynch had hadi hadak li 3la 3lach 3ndi 3andi ma3ndich bzaf bzzaf
+safi wakha iyeh iyah eyeh lyoum lyouma lbareh ghedda ghda walakin walakine kolchi machi mazal m3a m3aya
+m3ak chi wahed wahda f b mn men 3awni chno chnou achno fhemt fhemtch ndir dir tqder nqder nqderch
+salam slm salaam ahlan marhba sbah lkhir msa hder nhder kanfhemch liya lia lik fin jat wsel wslat talab
+tal3a ghalya jatni khlst fatet 3liya n3ref nsift n3ti qrit lcompteur lwakala mhlola qriba lghi nssa
+baraka annuli bdel lougha l3arbiya fransawiya hta chwiya tzidouni nchargi chargit tsala lcredit lcarte
+bqatch khdama mohla momkin taqsit dfe3a dfe3at chhour chher chhar jay ta3 3iyto 3ayto chikaya bnadem
+ntwasel sjlouh howa wela wla rah raha ghir gha bach bash nkhdem lbot nkhdmou 3tini 3tina t9bel tqbel
+jdid jawbtonich sla lhouma mqtou3 tqta3 lagence dakchi lflous flous hakka""".split())
+_AMBIGUOUS_LATIN = {"la", "ma", "fin", "a", "l", "d", "o", "do"}  # French and Darija both use them
+# Frequent Arabic words that must never be fuzzy-matched to a keyword ("الله" is one edit from "اللغه").
+_AR_STOP = set("""الله والله ان شاء ما لا في من على الى واش شي ديال ديالي هاد هادي هادا باش انا نتا انت هو هي
+حنا هما عافاك الخير بزاف كاين كاينه عندي عندنا ليا ليك مع غير حتى شنو علاش كيفاش فين اش راه راني واحد""".split())
+
+# Arabic clitics, tried only when the whole token is not in a lexicon.
+_AR_PREFIXES = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
+_AR_SUFFIXES = ("ها", "هم", "كم", "نا", "ني", "ي", "ك", "و")
+
+
+def _build_lexicon():
+    lex: dict[str, dict[str, float]] = {}
+    for intent, tiers in _WORDS.items():
+        for weight, words in tiers:
+            for w in words.split():
+                for tok in _tokens(normalize(w)) if "'" in w else [normalize(w)]:
+                    if len(tok) < 2:
+                        continue
+                    slot = lex.setdefault(tok, {})
+                    slot[intent] = max(slot.get(intent, 0.0), float(weight))
+    phrases = []
+    for intent, items in _PHRASES.items():
+        for phrase, weight in items:
+            body = r"[\s-]+".join(re.escape(p) for p in re.split(r"[\s-]+", normalize(phrase)))
+            first = _tokens(normalize(phrase))[0]  # cheap pre-check before running the regex
+            phrases.append((first, re.compile(rf"(?<!\w){body}(?!\w)"), intent, weight))
+    return lex, phrases
+
+
+_LEX, _PHRASE_RES = _build_lexicon()
+_FR_FUNCTION = {normalize(w) for w in _FR_FUNCTION}
+_FR_CONTENT = {normalize(w) for w in _FR_CONTENT}
+_DARIJA = {normalize(w) for w in _DARIJA}
+_AR_STOP = {normalize(w) for w in _AR_STOP}
+_STOP = _FR_FUNCTION | _DARIJA | _AMBIGUOUS_LATIN | _AR_STOP
+_FUZZ_LATIN = [k for k in _LEX if len(k) >= 5 and not _is_arabic(k)]
+_FUZZ_ARABIC = [k for k in _LEX if len(k) >= 5 and _is_arabic(k)]
+
+
+def _variants(tok: str):
+    yield tok
+    if _is_arabic(tok):
+        for p in _AR_PREFIXES:
+            if tok.startswith(p) and len(tok) - len(p) >= 2:
+                yield tok[len(p):]
+                break
+        stem = tok
+        for p in _AR_PREFIXES:
+            if stem.startswith(p) and len(stem) - len(p) >= 3:
+                stem = stem[len(p):]
+                break
+        for s in _AR_SUFFIXES:
+            if stem.endswith(s) and len(stem) - len(s) >= 2:
+                base = stem[: -len(s)]
+                yield base
+                if base.endswith("ت"):        # فاتورتي -> فاتوره (ta marbuta before a suffix)
+                    yield base[:-1] + "ه"
+                yield "ال" + base
+                break
+    elif tok.startswith("l") and len(tok) > 4:  # Darija article glued to a loanword: "lfacture"
+        yield tok[1:]
+
+
+@lru_cache(maxsize=8192)
+def _lookup(tok: str) -> tuple[tuple[str, float], ...]:
+    """(intent, weight) pairs for one token: exact, then clitic-stripped, then fuzzy (typos)."""
+    for v in _variants(tok):
+        hit = _LEX.get(v)
+        if hit:
+            return tuple(hit.items())
+    if tok in _STOP or tok.isdigit():
+        return ()
+    arabic = _is_arabic(tok)
+    if len(tok) < 5:  # short words are one edit away from too many others
+        return ()
+    cutoff = 85 if len(tok) < 6 or arabic else 80
+    best = process.extractOne(tok, _FUZZ_ARABIC if arabic else _FUZZ_LATIN, scorer=fuzz.ratio,
+                              score_cutoff=cutoff)
+    if not best:
+        return ()
+    factor = 0.85 * best[1] / 100.0
+    return tuple((intent, w * factor) for intent, w in _LEX[best[0]].items())
+
+
+# --------------------------------------------------------------------------- language
+
+_ARABIZI_LETTER = re.compile(r"[a-z][2379]|[2379][a-z]")
+
+
+def _is_arabizi(tok: str) -> bool:
+    """"3afak", "l7sab", "m3a": digits used as letters (not "m3", "6mois", "df2026")."""
+    return (not tok.isdigit() and not tok.isalpha() and tok not in _KEEP_MIXED
+            and not _GLUED_UNIT.fullmatch(tok) and bool(_ARABIZI_LETTER.search(tok)))
+
+
+
+def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
+    fr = dar = 0.0
+    for t in tokens:
+        if _is_arabic(t) or t.isdigit() or t in _AMBIGUOUS_LATIN:
+            continue
+        if t in _DARIJA:
+            dar += 1.5
+        elif t in _FR_FUNCTION:
+            fr += 1.0
+        elif t in _FR_CONTENT:
+            fr += 0.5
+        elif t[0] == "l" and t[1:] in _FR_CONTENT:
+            dar += 1.0  # "lcompteur", "lfacture": French noun with the Darija article
+        elif len(t) >= 5 and t.endswith("ch") and t.startswith("ma") and t != "match":
+            dar += 1.5  # glued negation: "mabghitch", "makaynch"
+    for a, b in zip(tokens, tokens[1:]):
+        if a == "ma" and len(b) >= 4 and b.endswith(("ch", "sh")) and not _is_arabic(b):
+            dar += 2.0  # split negation: "ma bghitch", "ma n9derch"
+    if any(c.isdigit() for c in raw_lower):
+        dar += 2.0 * sum(1 for m in _LATIN_RUN.finditer(raw_lower) if _is_arabizi(m.group(0)))
+    return fr, dar
+
+
+def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
+    hint = hint if hint in ("ar", "fr") else None
+    ar_letters = len(_AR_LETTER.findall(norm))
+    latin_letters = len(_LATIN_LETTER.findall(norm))
+    if ar_letters and ar_letters >= latin_letters * 0.5:
+        return "ar"
+    if not latin_letters:
+        if ar_letters or re.search(r"[\u0660-\u0669\u06f0-\u06f9]", raw):
+            return "ar"  # Arabic-Indic digits come from an Arabic keyboard
+        return hint or "ar"
+    fr, dar = _lang_scores(raw.casefold(), tokens)
+    if ar_letters:
+        dar += 2.0
+    if abs(fr - dar) < 1.0 and hint:
+        return hint
+    return "ar" if dar > fr else "fr"
+
+
+def detect_lang(text: str, hint: str | None = None) -> str:
+    """"ar" (MSA, Darija in either script) or "fr"; the hint decides when the text does not."""
+    try:
+        raw = (text or "")[:MAX_CHARS] if isinstance(text, str) else ""
+        norm = normalize(raw)
+        return _detect(raw, norm, _tokens(norm), hint)
+    except Exception:  # never let a strange message break the conversation
+        return hint if hint in ("ar", "fr") else "ar"
+
+
+# --------------------------------------------------------------------------- references, phones, contracts
+
+_REFERENCE = re.compile(r"(?<![a-z0-9])(df|in|pp|pv|cb)[\s_-]?(20\d\d)[\s_-]?(\d{1,6})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:(?:\+|00)\s?212[\s.-]?\(?0?\)?[\s.-]?[5-8]|0[5-8])(?:[\s.-]?\d){8}(?!\d)")
+_CONTRACT_KEYED = re.compile(
+    r"(?<!\w)(?:n°|no|num|numero|contrat|contract|kontra|lcontrat|contra|abonnement|client|"
+    r"رقم العقد|رقم عقد|العقد|عقد|رقم الزبون|compteur|lcompteur|العداد رقم)"
+    r"(?:\s*(?:de|du|d'|n°|no|numero|رقم))?(?:\s*(?:contrat|client))?\s*[:#°=-]?\s*(\d{6,10})(?!\d)")
+_CONTRACT_TOPIC = re.compile(r"(?<!\w)(contrat|contract|kontra|lcontrat|العقد|عقد|abonnement|رقم الزبون)")
+_BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
+
+
+def parse_reference(text: str) -> str | None:
+    """A request reference such as DF-2026-000123 (prefixes DF, IN, PP, PV, CB), canonical form."""
+    try:
+        m = _REFERENCE.search(normalize(text))
+    except Exception:
+        return None
+    if not m:
+        return None
+    return f"{m.group(1).upper()}-{m.group(2)}-{int(m.group(3)):06d}"
+
+
+def _contract_in(norm: str) -> tuple[str, tuple[int, int]] | None:
+    m = _CONTRACT_KEYED.search(norm)
+    if m:
+        return m.group(1), m.span(1)
+    if _CONTRACT_TOPIC.search(norm):
+        masked = _mask(norm, [p.span() for p in _PHONE.finditer(norm)])
+        m = _BARE_CONTRACT.search(masked)
+        if m:
+            return m.group(0), m.span()
+    return None
+
+
+def parse_contract(text: str) -> str | None:
+    """A contract number: 6-10 digits after contrat/n°/رقم العقد/compteur..., or a bare 6-10 digit
+    number in a message that talks about a contract."""
+    try:
+        found = _contract_in(normalize(text)[:MAX_CHARS])
+    except Exception:
+        return None
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- service
+
+_SERVICE = {
+    "electricity": set(normalize(w) for w in """electricite électricité electrique électrique elec lectricite
+        الكهرباء كهرباء الكهربا كهربا ضو الضو الضوء ضوء do ddo dou dow trisinti trisiti triciti trissinti
+        ttrisinti kahraba lkahraba lkahrba""".split()),
+    "water": set(normalize(w) for w in "eau eaux l'eau الماء الما lma lmaa lmae لما للما".split()),
+}
+
+
+def _service_in(tokens: list[str]) -> str | None:
+    found = set()
+    for t in tokens:
+        for name, words in _SERVICE.items():
+            if t in words or (_is_arabic(t) and len(t) > 3 and t[0] in "وفبل" and t[1:] in words):
+                found.add(name)
+    return found.pop() if len(found) == 1 else None
+
+
+def parse_service(text: str) -> str | None:
+    """"electricity" or "water" when exactly one of them is named."""
+    try:
+        return _service_in(_tokens(normalize(text)[:MAX_CHARS]))
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- dates
+
+_MONTHS = {}
+for _num, _names in enumerate([
+    "janvier janv jan يناير جانفي كانون الثاني",
+    "fevrier fevr fev فبراير فيفري شباط",
+    "mars مارس اذار",
+    "avril avr ابريل أبريل افريل نيسان",
+    "mai ماي مايو ايار",
+    "juin يونيو يونيه جوان حزيران",
+    "juillet juil يوليوز يوليو جويليه تموز",
+    "aout غشت اغسطس أغسطس اوت",
+    "septembre sept sep شتنبر سبتمبر ايلول",
+    "octobre oct اكتوبر أكتوبر",
+    "novembre nov نونبر نوفمبر",
+    "decembre dec دجنبر ديسمبر",
+], start=1):
+    for _n in _names.split():
+        _MONTHS[normalize(_n)] = _num
+_MONTHS[normalize("كانون الثاني")] = 1
+_MONTHS[normalize("تشرين الأول")] = 10
+_MONTHS[normalize("تشرين الثاني")] = 11
+_MONTHS[normalize("كانون الأول")] = 12
+_MONTHS.pop(normalize("كانون"), None)
+_MONTHS.pop(normalize("الثاني"), None)
+_MONTH_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _MONTHS), key=len, reverse=True))
+
+_RELATIVE = [  # longest first: "avant hier" before "hier", "بعد غدوه" before "غدوه"
+    (-2, "avant-hier|avant hier|avant hiers|قبل امس|قبل الامس|قبل البارح|قبل لبارح|اول امس|اول البارح|"
+         "awwel lbareh|awel lbareh|awal lbareh|awwel lbarh|awel lbarh|qbel lbareh|qbal lbareh"),
+    (2, "apres-demain|apres demain|بعد غد|بعد غدا|بعد غدوه|بعد غدوا|ba3d ghedda|ba3d ghda|ba3d ghdda"),
+    (-1, "hier|yesterday|امس|الامس|البارح|لبارح|البارحه|لبارحه|lbareh|lbarh|lbarah|lbareh|bareh|lbaraha"),
+    (0, "aujourd'hui|aujourd hui|aujourdhui|aujourd'hui|auj|today|اليوم|lyoum|lyouma|lyoma|lyom|lyoum"),
+    (1, "demain|tomorrow|غدا|غدوه|غدوا|ghedda|ghda|ghdda|ghadda|ghedwa|ghdwa"),
+]
+_RELATIVE_RE = [(off, re.compile(rf"(?<!\w)(?:{alts})(?!\w)")) for off, alts in
+                ((o, "|".join(re.escape(normalize(a)).replace(r"\ ", r"\s+") for a in alts.split("|")))
+                 for o, alts in _RELATIVE)]
+
+_ISO = re.compile(r"(?<![\d/.-])(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?![\d/.-]?\d)")
+_DMY = re.compile(r"(?<![\d/.-])(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})(?![\d/.-]?\d)")
+_DM = re.compile(r"(?<![\d/.,-])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")
+_DAY_MONTH = re.compile(rf"(?<![\w.,])(\d{{1,2}}|1er|premier)(?:\s*(?:er|eme))?\s*(?:de\s+|f\s+|ف\s*)?"
+                        rf"({_MONTH_ALT})(?:\s+(\d{{4}}))?(?!\w)")
+
+_WEEKDAYS = {}
+for _fr, _aliases in {
+    "lundi": "lundi الاثنين الإثنين الاتنين التنين tnin ltnin letnin etnin",
+    "mardi": "mardi الثلاثاء الثلاثا التلات التلاتا tlat ltlat tlata",
+    "mercredi": "mercredi الاربعاء الاربعا لاربع larb3 larbe3 larba3",
+    "jeudi": "jeudi الخميس لخميس lkhmis lkhamis khmis",
+    "vendredi": "vendredi الجمعه الجمعة جمعه jjem3a jem3a ljem3a jjma3",
+    "samedi": "samedi السبت سبت ssebt sebt ssbt",
+    "dimanche": "dimanche الاحد الأحد لحد l7ed lhed l7ad lhad",
+}.items():
+    for _a in _aliases.split():
+        _WEEKDAYS[normalize(_a)] = _fr
+_WEEKDAY_ALT = "|".join(sorted(map(re.escape, _WEEKDAYS), key=len, reverse=True))
+_WEEKDAY_RE = re.compile(rf"(?<!\w)(?:nhar\s+|نهار\s+|le\s+)?({_WEEKDAY_ALT})(?:\s+(dernier|passe|prochain|"
+                         rf"الماضي|الفايت|اللي\s+فات|لي\s+فات|li\s+fat|lli\s+fat|الجاي|jay|الماضيه))?(?!\w)")
+_NUM_WORDS = {normalize(k): v for k, v in {
+    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
+    "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "quinze": 15, "dix-huit": 18, "vingt": 20,
+    "vingt-quatre": 24, "trente": 30, "trente-six": 36,
+    "واحد": 1, "واحده": 1, "جوج": 2, "زوج": 2, "اثنين": 2, "اثنان": 2, "ثلاثه": 3, "تلاته": 3, "ثلاث": 3,
+    "تلت": 3, "اربعه": 4, "ربعه": 4, "اربع": 4, "خمسه": 5, "خمس": 5, "سته": 6, "ست": 6, "سبعه": 7,
+    "ثمانيه": 8, "تمنيه": 8, "تسعه": 9, "عشره": 10, "عشر": 10, "حداش": 11, "اطناش": 12, "طناش": 12,
+    "اثنا عشر": 12, "اثني عشر": 12,
+    "wahed": 1, "wa7ed": 1, "jouj": 2, "jooj": 2, "zouj": 2, "tlata": 3, "tleta": 3, "reb3a": 4, "rb3a": 4,
+    "khamsa": 5, "sta": 6, "setta": 6, "sitta": 6, "seb3a": 7, "tmnya": 8, "tmenya": 8, "tes3a": 9,
+    "3echra": 10, "3chra": 10, "hdach": 11, "7dach": 11, "tnach": 12, "tnache": 12, "tnash": 12,
+}.items()}
+_NUM_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _NUM_WORDS), key=len, reverse=True))
+_AGO = re.compile(rf"(?<!\w)(?:il\s+y\s+a|y\s+a|ya|depuis|قبل|منذ|من|hadi|هادي|مدة)\s+(\d{{1,3}}|{_NUM_ALT})?\s*"
+                  rf"(jours?|j|semaines?|يوم|يومين|ايام|اسبوع|اسبوعين|اسابيع|simana|simanat|iyam|ayam|yam|"
+                  rf"youm|nhar|iyyam)(?!\w)")
+_AGO_AFTER = re.compile(rf"(?<!\w)(\d{{1,3}}|{_NUM_ALT})\s*(jours?|يوم|ايام|iyam|ayam|yam)\s+(?:hadi|هادي|"
+                        rf"ago|plus\s+tot)(?!\w)")
+
+
+def _num(word: str | None) -> int | None:
+    if not word:
+        return None
+    if word.isdigit():
+        return int(word)
+    return _NUM_WORDS.get(_SPACES.sub(" ", word))
+
+
+def _safe_date(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _resolve_year(d: int, m: int, today: date, prefer: str) -> date | None:
+    cand = _safe_date(today.year, m, d)
+    if cand is None:  # 29 February in a common year: look in the neighbouring years
+        for y in ((today.year - 1, today.year + 1) if prefer == "past" else (today.year + 1, today.year - 1)):
+            cand = _safe_date(y, m, d)
+            if cand:
+                return cand
+        return None
+    if prefer == "past" and cand > today:
+        return _safe_date(today.year - 1, m, d)
+    if prefer == "future" and cand < today:
+        return _safe_date(today.year + 1, m, d)
+    return cand
+
+
+def _year(y: str) -> int:
+    n = int(y)
+    return 2000 + n if n < 100 else n
+
+
+@lru_cache(maxsize=4)
+def _date_parser(today: date, prefer: str):
+    """One DateDataParser per (day, preference): its RELATIVE_BASE is fixed at construction.
+    Warmed here so the first customer does not pay dateparser's ~120 ms first call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from dateparser.date import DateDataParser
+        ddp = DateDataParser(languages=["fr", "ar"], settings={
+            "DATE_ORDER": "DMY", "PREFER_DATES_FROM": prefer,
+            "RELATIVE_BASE": datetime(today.year, today.month, today.day), "RETURN_TIME_AS_PERIOD": False})
+        for warm in ("hier", "lundi", "il y a 3 jours"):
+            ddp.get_date_data(warm)
+    return ddp
+
+
+def _dateparser(phrase: str, today: date, prefer: str, periods=("day",)) -> date | None:
+    try:
+        ddp = _date_parser(today, prefer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = ddp.get_date_data(phrase)
+    except Exception:
+        return None
+    if data is None or data.date_obj is None or data.period not in periods:
+        return None
+    return data.date_obj.date()
+
+
+def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tuple[int, int]] | None:
+    """The first date named in normalised text, and where it is (to keep its digits out of the index)."""
+    m = _ISO.search(norm)
+    if m:
+        d = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        if d:
+            return d, m.span()
+    m = _DMY.search(norm)
+    if m:
+        d = _safe_date(_year(m.group(3)), int(m.group(2)), int(m.group(1)))
+        if d:
+            return d, m.span()
+    m = _DAY_MONTH.search(norm)
+    if m:
+        day = 1 if m.group(1) in ("1er", "premier") else int(m.group(1))
+        month = _MONTHS.get(_SPACES.sub(" ", m.group(2)))
+        if month:
+            d = _safe_date(int(m.group(3)), month, day) if m.group(3) else _resolve_year(day, month, today, prefer)
+            if d:
+                return d, m.span()
+    m = _DM.search(norm)
+    if m:
+        d = _resolve_year(int(m.group(1)), int(m.group(2)), today, prefer)
+        if d:
+            return d, m.span()
+    for offset, rx in _RELATIVE_RE:
+        m = rx.search(norm)
+        if m:
+            return today + timedelta(days=offset), m.span()
+    m = _AGO.search(norm) or _AGO_AFTER.search(norm)
+    if m:
+        count = _num(m.group(1))
+        unit = m.group(2)
+        if unit in ("يومين",):
+            count, unit = 2, "يوم"
+        elif unit in ("اسبوعين",):
+            count, unit = 2, "اسبوع"
+        if count is None:
+            count = 1 if unit in ("يوم", "اسبوع", "nhar", "youm", "semaine", "simana") else None
+        if count is not None and 0 < count <= 366:
+            weeks = unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))
+            phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
+            d = _dateparser(phrase, today, prefer, periods=("day", "week"))
+            if d:
+                return d, m.span()
+    m = _WEEKDAY_RE.search(norm)
+    if m:
+        fr = _WEEKDAYS[m.group(1)]
+        qualifier = m.group(2) or ""
+        if qualifier in ("prochain", "الجاي", "jay"):
+            target = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"].index(fr)
+            ahead = (target - today.weekday()) % 7 or 7  # dateparser cannot read "lundi prochain"
+            return today + timedelta(days=ahead), m.span()
+        d = _dateparser(fr, today, "past" if qualifier else prefer)
+        if d:
+            return d, m.span()
+    return None
+
+
+def parse_date(text: str, lang: str | None = None, *, today: date | None = None,
+               prefer: str = "past") -> date | None:
+    """A date named in free text: ISO (YYYY-MM-DD), D/M/Y, D/M, "le 3 mai", "3 ماي", relative words
+    (hier, البارح, lbare7, غدوة, ghedda, avant-hier, قبل البارح, بعد غدوة, اليوم, lyouma...),
+    "il y a 3 jours", "قبل يومين", weekdays. A day and month without a year resolve to the past
+    (a meter was read) unless prefer="future" (a promise to pay). `lang` is accepted for symmetry:
+    customers mix languages, so every table is always tried."""
+    try:
+        today = today or date.today()
+        found = _find_date(normalize(text)[:MAX_CHARS], today, "future" if prefer == "future" else "past")
+    except Exception:
+        return None
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- months (instalments)
+
+_MONTH_UNITS = (r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
+                r"chhr|shhour|shour|chhoura|اشهر|شهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|marrat|merrat")
+_MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*({_MONTH_UNITS})(?!\w)")
+_MONTHS_NOT_COUNT = re.compile(rf"(?:il\s+y\s+a|y\s+a|depuis|منذ|هادي|hadi|ca\s+fait|fait|de|des|le|du|lmoda\s+dyal)\s*$")
+_DUAL_MONTHS = re.compile(r"(?<!\w)(شهرين|chehrin|chahrin|chhrin)(?!\w)")
+
+
+def _months_in(norm: str) -> int | None:
+    for m in _MONTHS_RE.finditer(norm):
+        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 14):m.start()]):
+            continue  # "il y a 3 mois", "depuis 2 mois": a duration, not an instalment count
+        n = _num(m.group(1))
+        if n and 1 <= n <= 60:
+            return n
+    if _DUAL_MONTHS.search(norm):
+        return 2
+    return None
+
+
+def parse_months(text: str) -> int | None:
+    """An instalment count: "6 mois", "f 6 chhour", "على 3 أشهر", "en 3 fois", "ستة أشهر", "شهرين",
+    or a bare number / number word (answer to "in how many months?"). 1..60, else None."""
+    try:
+        norm = normalize(text)[:MAX_CHARS]
+        n = _months_in(norm)
+        if n:
+            return n
+        bare = norm.strip(" .!?,;:()")
+        bare = re.sub(r"^(?:sur|en|على|f|fi|3la|b)\s+", "", bare)
+        n = _num(bare)
+        return n if n and 1 <= n <= 60 else None
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- index
+
+_NUMBER = re.compile(r"(?<![\w.,'/-])(\d{1,3}(?:(?:[ .,']|, )\d{3})+|\d+)(?:[.,](\d{1,2}))?(?![\w'/]|[.,]\d)")
+_NOT_INDEX_AFTER = re.compile(r"\s*(?:%|dh|dhs|mad|dirhams?|درهم|دراهم|rial|ryal|ريال|fois|mois|ans?|annees?|"
+                              r"jours?|semaines?|heures?|h\b|min|minutes?|" + _MONTH_UNITS + r"|ايام|يوم|سنه|سنين|"
+                              r"iyam|ayam|dqayq|دقايق|ساعه|ساعات|eme|er\b|ere\b|x\b)", re.UNICODE)
+_NOT_INDEX_BEFORE = re.compile(r"(?:sur|en|على|f|fi|3la|il y a|depuis|منذ|قبل|hadi|هادي|le|nhar|نهار|a|au|"
+                               r"à|vers|avant|apres|من|mn|ل|l)\s*$")
+_AMOUNT_BEFORE = re.compile(r"(?:credit|lcredit|solde|رصيد|الرصيد|avance|montant|المبلغ|dh|dhs|mad|prix)\s*[:=]?\s*$")
+_INDEX_KEY = re.compile(r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|العداد|الكونطور|قراءه|lhsab|"
+                        r"hsab|fih|فيه|كان|kan|howa|هو|c'est|est|:)\s*$")
+_SEPARATORS = re.compile(r"[ .,']")
+
+
+def _mask(s: str, spans) -> str:
+    for a, b in spans:
+        s = s[:a] + " " * (b - a) + s[b:]
+    return s
+
+
+def _index_in(norm: str, exclude=()) -> int | None:
+    spans = list(exclude)
+    spans += [m.span() for m in _REFERENCE.finditer(norm)]
+    spans += [m.span() for m in _PHONE.finditer(norm)]
+    spans += [m.span() for m in re.finditer(r"(?<!\d)\d{1,2}\s?[h:]\s?\d{2}(?!\d)", norm)]  # 15h30, 10:30
+    spans += [m.span() for rx in (_ISO, _DMY, _DM) for m in rx.finditer(norm)]  # even an invalid 31/02
+    s = _mask(norm, spans)
+    found: list[tuple[int, bool]] = []
+    for m in _NUMBER.finditer(s):
+        after = s[m.end():m.end() + 12]
+        if _NOT_INDEX_AFTER.match(after):
+            continue
+        digits = _SEPARATORS.sub("", m.group(1))
+        if len(digits) > 9:
+            continue
+        before = s[max(0, m.start() - 12):m.start()]
+        if _AMOUNT_BEFORE.search(before):
+            continue  # "crédit 0", "montant 350": money, not a meter
+        keyed = bool(_INDEX_KEY.search(before))
+        if not keyed and len(digits) <= 2 and _NOT_INDEX_BEFORE.search(before):
+            continue  # "le 3", "f 6": a day or a count, not a meter
+        found.append((int(digits), keyed))
+    values = {v for v, _ in found}
+    if len(values) == 1:
+        return values.pop()
+    keyed = {v for v, k in found if k}
+    return keyed.pop() if len(keyed) == 1 else None
+
+
+def parse_index(text: str, *, today: date | None = None) -> int | None:
+    """A meter index from free text: "12 345", "12.345", "12'345", "١٢٣٤٥", "٤٥ ١٢٣", "index 04512"
+    -> 4512, "4512,7" -> 4512 (the red decimal drum is dropped). Dates, phone numbers, request
+    references, contract numbers, amounts and counts are not indexes. None when there is no
+    number or several candidates."""
+    try:
+        norm = normalize(text)[:MAX_CHARS]
+        spans = []
+        d = _find_date(norm, today or date.today())
+        if d:
+            spans.append(d[1])
+        c = _contract_in(norm)
+        if c and _CONTRACT_KEYED.search(norm):
+            spans.append(c[1])
+        return _index_in(norm, spans)
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- yes / no
+
+def _phrase_set(s: str) -> frozenset[str]:
+    return frozenset(normalize(p) for p in s.split("|"))
+
+
+_YES = _phrase_set("oui|ouii|ouais|ok|okay|okey|oki|d'accord|daccord|dac|parfait|yes|yep|bien sur|bien sûr|"
+                   "c'est ça|exactement|نعم|ايه|ايوا|أيوه|اه|آه|واخا|وخا|موافق|صحيح|eh|ah|wakha|waha|wah|"
+                   "iyeh|iyah|ayeh|ih|aywa|naam|na3am|eyh|oui oui|ok d'accord|واخا صافي")
+_NO = _phrase_set("non|nn|no|nope|non merci|pas du tout|jamais|لا|لالا|لا لا|لا شكرا|ابدا|ماشي|لا ماشي|"
+                  "la|lla|lala|la la|machi|la merci|la chokran|la shokran|non non|ما بغيتش|ma bghitch")
+_POLITE = re.compile(r"(?<!\w)(?:merci|svp|stp|s'il vous plait|3afak|afak|عافاك|شكرا|choukran|chokran|"
+                     r"beaucoup|bzaf|بزاف)(?!\w)")
+_YES_EMOJI = ("\U0001F44D", "\u2705", "\U0001F44C", "\u2714")
+_NO_EMOJI = ("\U0001F44E", "\u274C", "\u274E", "\U0001F6AB")
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """True/False for a yes or no written in words (oui, واخا, wakha, ايه, لا, non merci...) or a
+    thumbs emoji; None for anything else, including digits ("1" is a menu choice, not a yes)."""
+    try:
+        if not isinstance(text, str):
+            return None
+        head = text[:60]
+        if any(e in head for e in _YES_EMOJI) and not any(e in head for e in _NO_EMOJI):
+            if not re.search(r"\w", head):
+                return True
+        if any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
+            return False
+        norm = normalize(head)
+        words = re.sub(r"[^\w' ]+", " ", norm)
+        core = _SPACES.sub(" ", words).strip()
+        if core in _NO:
+            return False
+        if core in _YES:
+            return True
+        stripped = _SPACES.sub(" ", _POLITE.sub(" ", core)).strip()
+        if stripped in _NO or (core.startswith(("non ", "la ", "لا ")) and not stripped.replace("non", "")
+                               .replace("la", "").replace("لا", "").strip()):
+            return False
+        if stripped in _YES:
+            return True
+        return None
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- intent
+
+_BARE_NUMBER = re.compile(r"^[\s#:]*(?:n°|no)?[\s#:]*(\d{1,3}(?:[ .,']\d{3})+|\d+)(?:[.,]\d{1,2})?[\s.!]*$")
+
+
+def _scores(norm: str, tokens: list[str]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    seen: set[str] = set()
+    for tok in tokens[:120]:
+        if tok in seen:
+            continue
+        seen.add(tok)
+        if tok.isdigit():
+            continue
+        for intent, w in _lookup(tok):
+            scores[intent] = scores.get(intent, 0.0) + w
+    for first, rx, intent, w in _PHRASE_RES:
+        if first in seen and rx.search(norm):
+            scores[intent] = scores.get(intent, 0.0) + w
+    return scores
+
+
+def _target_language(norm: str, tokens: list[str]) -> str | None:
+    fr = any(t in ("francais", "francaise", "fransawiya", "lfransawiya", "fransawia", "الفرنسيه",
+                   "بالفرنسيه", "فرنسيه", "fr") for t in tokens)
+    ar = any(t in ("arabe", "arabic", "عربيه", "العربيه", "بالعربيه", "الدارجه", "بالدارجه", "darija",
+                   "ddarija", "l3arbiya", "3arbiya") for t in tokens)
+    if fr == ar:
+        return None
+    target = "fr" if fr else "ar"
+    if re.search(r"(?<!\w)(?:ne comprends pas|comprends pas|kanfhemch|ma kanfhemch|ما كنفهمش|لا افهم)(?!\w)", norm):
+        target = "ar" if target == "fr" else "fr"
+    return target
+
+
+def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[str, float]:
+    stripped = raw.strip()
+    if stripped.startswith("/"):
+        cmd = stripped[1:].split("@")[0].split()[0].casefold() if len(stripped) > 1 else ""
+        if cmd in _SLASH_COMMANDS:
+            return _SLASH_COMMANDS[cmd], 1.0
+    if "index" in entities and _BARE_NUMBER.match(norm):
+        return "reading", 0.9
+    if "reference" in entities and len(tokens) <= 4 and not _scores(norm, tokens):
+        return "track", 0.9
+    scores = _scores(norm, tokens)
+    if "index" in entities:
+        scores["reading"] = scores.get("reading", 0.0) + 1.5
+    if "reference" in entities:
+        scores["track"] = scores.get("track", 0.0) + 3.0
+    if "months" in entities:
+        scores["deferral"] = scores.get("deferral", 0.0) + 1.5
+    if not scores:
+        return "unknown", 0.0
+    # Social words never beat a task: "salam, bghit nkhelles" is about paying.
+    tasks = {k: v for k, v in scores.items() if k not in ("greeting",) and v >= MIN_SCORE}
+    pool = tasks or scores
+    ranked = sorted(pool.items(), key=lambda kv: (-kv[1], _PRIORITY.get(kv[0], 99)))
+    intent, top = ranked[0]
+    if top < MIN_SCORE:
+        return "unknown", round(min(0.4, top / 5), 2)
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    confidence = min(1.0, top / 3.0) * (top / (top + second))
+    return intent, round(max(0.05, min(1.0, confidence)), 2)
+
+
+def understand(text: str, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
+    """Intent, language and entities of one customer message. Never raises."""
+    hint = lang_hint if lang_hint in ("ar", "fr") else None
+    try:
+        raw = text if isinstance(text, str) else ("" if text is None else str(text))
+        raw = raw[:MAX_CHARS]
+        today = today or date.today()
+        norm = normalize(raw)
+        tokens = _tokens(norm)
+        lang = _detect(raw, norm, tokens, hint)
+        entities: dict = {}
+        ref = _REFERENCE.search(norm)
+        if ref:
+            entities["reference"] = f"{ref.group(1).upper()}-{ref.group(2)}-{int(ref.group(3)):06d}"
+        spans = []
+        contract = _contract_in(norm)
+        if contract:
+            entities["contract"] = contract[0]
+            spans.append(contract[1])
+        months = _months_in(norm)
+        if months:
+            entities["months"] = months
+        found = _find_date(norm, today) if re.search(r"\d|[^\W\d_]{3}", norm) else None
+        if found:
+            spans.append(found[1])
+        index = _index_in(norm, spans)
+        if index is not None:
+            entities["index"] = index
+        service = _service_in(tokens)
+        if service:
+            entities["service"] = service
+        intent, confidence = _classify(raw, norm, tokens, entities)
+        if found:
+            when = found[0]
+            if intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
+                again = _find_date(norm, today, "future")
+                when = again[0] if again else when
+            entities["date"] = when
+        if intent == "language":
+            target = _target_language(norm, tokens)
+            if target:
+                entities["language"] = target
+        return Understood(intent, lang, entities, confidence)
+    except Exception:  # a strange message must get an answer, not a crash
+        return Understood("unknown", hint or "ar", {}, 0.0)
+
+
+def warm_up() -> None:
+    """Load dateparser and build today's parser now (start-up) rather than on a customer's message."""
+    _date_parser(date.today(), "past")
+
+
+# --------------------------------------------------------------------------- command line
+
+def _jsonable(entities: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in entities.items()}
+
+
+def understand_command(text: str, lang: str | None) -> int:
+    """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout."""
+    u = understand(text, lang)
+    out = {"intent": u.intent, "lang": u.lang, "entities": _jsonable(u.entities), "confidence": u.confidence}
+    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    return 0
