@@ -113,8 +113,12 @@ class Engine:
         if fresh:
             turn.say("welcome.hello", operator=self.profile.operator.short_name.get(turn.lang))
         elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
+            # The message answers a question asked long ago: don't guess, start again at the menu.
             _reset(turn)
             turn.say("session.expired")
+            if _command(turn) is None:
+                await self.goto(turn, START_STATE)
+                return
 
         command = _command(turn)
         if command is not None:

@@ -66,7 +66,7 @@ class Chat:
 
     @property
     def buttons(self) -> list[Button]:
-        for r in reversed(self.replies):
+        for r in reversed(self.history):   # the last choices offered, even if the last turn said nothing
             if r.buttons:
                 return list(r.buttons)
         return []
