@@ -16,6 +16,7 @@ Every public function accepts any input and never raises.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 import unicodedata
@@ -25,6 +26,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "INTENTS", "Understood", "understand", "normalize", "detect_lang", "parse_index", "parse_date",
@@ -244,7 +247,7 @@ sur dans en est c ce cet cette ces mon mes ton tes votre vos notre nos qui que q
 comment combien pourquoi quand ne n pas plus tres trop bien bon bonjour bonsoir salut merci svp stp
 oui non veux voudrais veut peux peut pouvez dois doit faire fait ai avoir suis etre sont y ici voila
 voici hier demain aujourd hui ca me moi te toi se lui leur leurs ou si deja encore toujours rien
-beaucoup aussi alors donc parce puis je suis j'ai bjr bsr slt coucou ok d'accord daccord
+beaucoup aussi alors donc parce puis je suis j'ai bjr bsr slt coucou d'accord daccord
 s'il plait besoin comprends souhaite aimerais savoir connaitre recu reçu quelle quels quelles""".split())
 _FR_CONTENT = set("""facture factures compteur index releve agence demande suivi annuler aide paiement payer
 montant solde impayees impayes eau electricite prepaye recharge credit carte conseiller reclamation
@@ -394,7 +397,7 @@ def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
     fr, dar = _lang_scores(raw.casefold(), tokens)
     if ar_letters:
         dar += 2.0
-    if abs(fr - dar) < 1.0 and hint:
+    if abs(fr - dar) <= 1.0 and hint:  # one word ("ok", "merci", "index") is not enough to overrule
         return hint
     return "ar" if dar > fr else "fr"
 
@@ -578,9 +581,10 @@ def _safe_date(y: int, m: int, d: int) -> date | None:
 
 def _resolve_year(d: int, m: int, today: date, prefer: str) -> date | None:
     cand = _safe_date(today.year, m, d)
-    if cand is None:  # 29 February in a common year: look in the neighbouring years
-        for y in ((today.year - 1, today.year + 1) if prefer == "past" else (today.year + 1, today.year - 1)):
-            cand = _safe_date(y, m, d)
+    if cand is None:  # 29 February in a common year: the nearest leap year in the preferred direction
+        step = -1 if prefer == "past" else 1
+        for k in range(1, 9):
+            cand = _safe_date(today.year + step * k, m, d)
             if cand:
                 return cand
         return None
@@ -918,49 +922,54 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
 
 def understand(text: str, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
     """Intent, language and entities of one customer message. Never raises."""
-    hint = lang_hint if lang_hint in ("ar", "fr") else None
     try:
-        raw = text if isinstance(text, str) else ("" if text is None else str(text))
-        raw = raw[:MAX_CHARS]
-        today = today or date.today()
-        norm = normalize(raw)
-        tokens = _tokens(norm)
-        lang = _detect(raw, norm, tokens, hint)
-        entities: dict = {}
-        ref = _REFERENCE.search(norm)
-        if ref:
-            entities["reference"] = f"{ref.group(1).upper()}-{ref.group(2)}-{int(ref.group(3)):06d}"
-        spans = []
-        contract = _contract_in(norm)
-        if contract:
-            entities["contract"] = contract[0]
-            spans.append(contract[1])
-        months = _months_in(norm)
-        if months:
-            entities["months"] = months
-        found = _find_date(norm, today) if re.search(r"\d|[^\W\d_]{3}", norm) else None
-        if found:
-            spans.append(found[1])
-        index = _index_in(norm, spans)
-        if index is not None:
-            entities["index"] = index
-        service = _service_in(tokens)
-        if service:
-            entities["service"] = service
-        intent, confidence = _classify(raw, norm, tokens, entities)
-        if found:
-            when = found[0]
-            if intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
-                again = _find_date(norm, today, "future")
-                when = again[0] if again else when
-            entities["date"] = when
-        if intent == "language":
-            target = _target_language(norm, tokens)
-            if target:
-                entities["language"] = target
-        return Understood(intent, lang, entities, confidence)
-    except Exception:  # a strange message must get an answer, not a crash
-        return Understood("unknown", hint or "ar", {}, 0.0)
+        return _understand(text, lang_hint, today=today)
+    except Exception:  # a strange message must get an answer, not a crash; the bug is logged
+        log.exception("understanding failed on a %d-char message", len(text) if isinstance(text, str) else -1)
+        return Understood("unknown", lang_hint if lang_hint in ("ar", "fr") else "ar", {}, 0.0)
+
+
+def _understand(text, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
+    hint = lang_hint if lang_hint in ("ar", "fr") else None
+    raw = text if isinstance(text, str) else ("" if text is None else str(text))
+    raw = raw[:MAX_CHARS]
+    today = today or date.today()
+    norm = normalize(raw)
+    tokens = _tokens(norm)
+    lang = _detect(raw, norm, tokens, hint)
+    entities: dict = {}
+    ref = _REFERENCE.search(norm)
+    if ref:
+        entities["reference"] = f"{ref.group(1).upper()}-{ref.group(2)}-{int(ref.group(3)):06d}"
+    spans = []
+    contract = _contract_in(norm)
+    if contract:
+        entities["contract"] = contract[0]
+        spans.append(contract[1])
+    months = _months_in(norm)
+    if months:
+        entities["months"] = months
+    found = _find_date(norm, today) if re.search(r"\d|[^\W\d_]{3}", norm) else None
+    if found:
+        spans.append(found[1])
+    index = _index_in(norm, spans)
+    if index is not None:
+        entities["index"] = index
+    service = _service_in(tokens)
+    if service:
+        entities["service"] = service
+    intent, confidence = _classify(raw, norm, tokens, entities)
+    if found:
+        when = found[0]
+        if intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
+            again = _find_date(norm, today, "future")
+            when = again[0] if again else when
+        entities["date"] = when
+    if intent == "language":
+        target = _target_language(norm, tokens)
+        if target:
+            entities["language"] = target
+    return Understood(intent, lang, entities, confidence)
 
 
 def warm_up() -> None:
@@ -977,6 +986,6 @@ def _jsonable(entities: dict) -> dict:
 def understand_command(text: str, lang: str | None) -> int:
     """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout."""
     u = understand(text, lang)
-    out = {"intent": u.intent, "lang": u.lang, "entities": _jsonable(u.entities), "confidence": u.confidence}
+    out = {"intent": u.intent, "lang": u.lang, "entities": _jsonable(u.entities)}  # the shape SPEC.md fixes
     sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     return 0
