@@ -628,18 +628,19 @@ def _dateparser(phrase: str, today: date, prefer: str, periods=("day",)) -> date
     return data.date_obj.date()
 
 
-def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tuple[int, int]] | None:
-    """The first date named in normalised text, and where it is (to keep its digits out of the index)."""
+def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tuple[int, int], bool] | None:
+    """The first date named in normalised text, where it is (to keep its digits out of the index), and
+    whether the preference chose it (a day without a year, a bare weekday)."""
     m = _ISO.search(norm)
     if m:
         d = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         if d:
-            return d, m.span()
+            return d, m.span(), False
     m = _DMY.search(norm)
     if m:
         d = _safe_date(_year(m.group(3)), int(m.group(2)), int(m.group(1)))
         if d:
-            return d, m.span()
+            return d, m.span(), False
     m = _DAY_MONTH.search(norm)
     if m:
         day = 1 if m.group(1) in ("1er", "premier") else int(m.group(1))
@@ -647,16 +648,16 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
         if month:
             d = _safe_date(int(m.group(3)), month, day) if m.group(3) else _resolve_year(day, month, today, prefer)
             if d:
-                return d, m.span()
+                return d, m.span(), not m.group(3)
     m = _DM.search(norm)
     if m:
         d = _resolve_year(int(m.group(1)), int(m.group(2)), today, prefer)
         if d:
-            return d, m.span()
+            return d, m.span(), True
     for offset, rx in _RELATIVE_RE:
         m = rx.search(norm)
         if m:
-            return today + timedelta(days=offset), m.span()
+            return today + timedelta(days=offset), m.span(), False
     m = _AGO.search(norm) or _AGO_AFTER.search(norm)
     if m:
         count = _num(m.group(1))
@@ -672,7 +673,7 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
             phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
             d = _dateparser(phrase, today, prefer, periods=("day", "week"))
             if d:
-                return d, m.span()
+                return d, m.span(), False
     m = _WEEKDAY_RE.search(norm)
     if m:
         fr = _WEEKDAYS[m.group(1)]
@@ -680,10 +681,10 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
         if qualifier in ("prochain", "الجاي", "jay"):
             target = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"].index(fr)
             ahead = (target - today.weekday()) % 7 or 7  # dateparser cannot read "lundi prochain"
-            return today + timedelta(days=ahead), m.span()
+            return today + timedelta(days=ahead), m.span(), False
         d = _dateparser(fr, today, "past" if qualifier else prefer)
         if d:
-            return d, m.span()
+            return d, m.span(), not qualifier
     return None
 
 
@@ -961,7 +962,7 @@ def _understand(text, lang_hint: str | None = None, *, today: date | None = None
     intent, confidence = _classify(raw, norm, tokens, entities)
     if found:
         when = found[0]
-        if intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
+        if found[2] and intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
             again = _find_date(norm, today, "future")
             when = again[0] if again else when
         entities["date"] = when
