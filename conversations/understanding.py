@@ -68,8 +68,7 @@ _SPACES = re.compile(r"\s+")
 _LATIN_RUN = re.compile(r"[a-z0-9]+")  # scanned token by token: lookahead regexes go quadratic on digit runs
 _GLUED_UNIT = re.compile(r"(\d+)(fois|mois|dhs?|mad|kwh|kw|m3|eme|ere|er|e|h\d{0,2}|ans?|jours?|j|x)")
 _KEEP_MIXED = {"m3", "m2", "co2", "h2o", "mp3", "mp4", "4g", "5g", "3g"}
-_ARABIZI = str.maketrans({"7": "h", "9": "q", "5": "kh", "8": "gh", "6": "t"})  # 3 stays: ع has no Latin twin
-_ARABIZI_DIGITS = frozenset("235789")
+_ARABIZI = str.maketrans({"7": "h", "9": "q", "5": "kh", "8": "gh"})  # 3 stays: ع has no Latin twin
 
 
 def _fix_mixed(m: re.Match) -> str:
@@ -79,10 +78,8 @@ def _fix_mixed(m: re.Match) -> str:
     g = _GLUED_UNIT.fullmatch(tok)
     if g:
         return f"{g.group(1)} {g.group(2)}"
-    if tok[0].isdigit() and not tok.lstrip("0123456789")[:1].isalpha():
-        return tok
-    if not any(c in _ARABIZI_DIGITS for c in tok) or re.search(r"[01346]", tok.replace("3", "")):
-        return tok  # "df2026", "a1": codes, not arabizi
+    if any(c in "0146" for c in tok):
+        return tok  # "df2026", "a1", "b14": codes, not arabizi
     return tok.translate(_ARABIZI).replace("2", "")  # 2 is a hamza: "so2al" -> "soal"
 
 
@@ -209,27 +206,30 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
 
 # Multi-word cues, matched on the normalised text (word boundaries, any spacing).
 _PHRASES: dict[str, list[tuple[str, float]]] = {
-    "reading": [("personne n'est passe", 1.5), ("n'est pas passe", 1.5), ("ma jach", 1), ("ما جاش", 1)],
-    "balance": [("je dois", 1.5), ("يجب علي", 1), ("ce que je dois", 1), ("غير المؤداه", 2), ("شحال عليا", 1), ("a payer", 1)],
-    "deferral": [("en plusieurs fois", 2), ("ghadi nkhelles", 2), ("غادي نخلص", 2), ("je paierai", 1), ("arrive pas a payer", 2.5), ("plus tard", 2), ("mn ba3d", 2),
-                 ("من بعد", 2), ("ma nqderch", 1), ("ما نقدرش", 1), ("chher jay", 1.5), ("الشهر الجاي", 1.5),
-                 ("pas les moyens", 2), ("une partie", 1.5), ("chwiya b chwiya", 3), ("شويه بشويه", 3),
-                 ("peux pas tout payer", 3), ("peux pas payer", 2.5), ("تعطيوني وقت", 3), ("3tiwni lwqt", 3),
-                 ("3tiwni chi wqt", 3), ("ne peux pas regler", 2.5)],
-    "prepaid": [("compteur a carte", 2), ("plus de credit", 1.5)],
-    "track": [("ou en est", 3), ("en est ma", 1), ("toujours pas", 1), ("ma demande", 0.5), ("fin wslat", 1),
-              ("فين وصل", 1), ("اين وصل", 1.5), ("ما زال", 0.5), ("fin wsel", 1)],
-    "agent": [("service client", 2.5), ("parler a", 1.5), ("parler avec", 1.5), ("une personne", 1.5), ("passez moi", 2), ("chi wahed", 1.5),
-              ("شي واحد", 1.5), ("ma kaynach", 1.5), ("ما كاينش", 1.5), ("mettre en contact", 2)],
-    "agency": [("fin kayna", 1.5), ("فين كاينه", 1.5), ("se trouve", 1), ("توجد", 1), ("plus proche", 1)],
-    "language": [("b darija", 1), ("en francais", 1), ("en arabe", 1)],
-    "help": [("comment ca marche", 2.5), ("pouvez faire", 2.5), ("peux faire", 2), ("chno tqder", 2.5),
-             ("شنو تقدر", 2.5), ("comprends rien", 2), ("besoin d'aide", 1), ("chno ndir", 1.5),
-             ("شنو ندير", 1.5), ("كيفاش نستعمل", 1), ("puis je faire", 2.5), ("chno kayn", 1.5),
-             ("شنو كاين", 1.5)],
-    "cancel": [("laisse tomber", 4), ("laissez tomber", 4), ("ma bghitch", 3), ("ما بغيتش", 3),
-               ("c'est bon", 1), ("veux plus", 3), ("ما بقيتش", 2.5), ("ma bqitch", 2.5)],
-    "greeting": [("sbah lkhir", 1), ("صباح الخير", 1), ("مسا الخير", 1)],
+    "reading": [("personne n'est passe", 1.5), ("n'est pas passe", 1.5), ('ma jach', 1), ('ما جاش', 1)],
+    "balance": [('je dois', 1.5), ('يجب علي', 1), ('ce que je dois', 1), ('غير المؤداه', 2),
+                ('شحال عليا', 1), ('a payer', 1)],
+    "deferral": [('en plusieurs fois', 2), ('ghadi nkhelles', 2), ('غادي نخلص', 2), ('je paierai', 1),
+                 ('arrive pas a payer', 2.5), ('plus tard', 2), ('mn ba3d', 2), ('من بعد', 2),
+                 ('ma nqderch', 1), ('ما نقدرش', 1), ('chher jay', 1.5), ('الشهر الجاي', 1.5),
+                 ('pas les moyens', 2), ('une partie', 1.5), ('chwiya b chwiya', 3), ('شويه بشويه', 3),
+                 ('peux pas tout payer', 3), ('peux pas payer', 2.5), ('تعطيوني وقت', 3), ('3tiwni lwqt', 3),
+                 ('3tiwni chi wqt', 3), ('ne peux pas regler', 2.5)],
+    "prepaid": [('compteur a carte', 2), ('plus de credit', 1.5)],
+    "track": [('ou en est', 3), ('en est ma', 1), ('toujours pas', 1), ('ma demande', 0.5), ('fin wslat', 1),
+              ('فين وصل', 1), ('اين وصل', 1.5), ('ما زال', 0.5), ('fin wsel', 1)],
+    "agent": [('service client', 2.5), ('parler a', 1.5), ('parler avec', 1.5), ('une personne', 1.5),
+              ('passez moi', 2), ('chi wahed', 1.5), ('شي واحد', 1.5), ('ma kaynach', 1.5),
+              ('ما كاينش', 1.5), ('mettre en contact', 2)],
+    "agency": [('fin kayna', 1.5), ('فين كاينه', 1.5), ('se trouve', 1), ('توجد', 1), ('plus proche', 1)],
+    "language": [('b darija', 1), ('en francais', 1), ('en arabe', 1)],
+    "help": [('comment ca marche', 2.5), ('pouvez faire', 2.5), ('peux faire', 2), ('chno tqder', 2.5),
+             ('شنو تقدر', 2.5), ('comprends rien', 2), ("besoin d'aide", 1), ('chno ndir', 1.5),
+             ('شنو ندير', 1.5), ('كيفاش نستعمل', 1), ('puis je faire', 2.5), ('chno kayn', 1.5),
+             ('شنو كاين', 1.5)],
+    "cancel": [('laisse tomber', 4), ('laissez tomber', 4), ('ma bghitch', 3), ('ما بغيتش', 3),
+               ("c'est bon", 1), ('veux plus', 3), ('ما بقيتش', 2.5), ('ma bqitch', 2.5)],
+    "greeting": [('sbah lkhir', 1), ('صباح الخير', 1), ('مسا الخير', 1)],
 }
 
 # Tie-break order: acting on a wrong "cancel"/"agent" costs less than missing it.
@@ -254,7 +254,7 @@ montant solde impayees impayes eau electricite prepaye recharge credit carte con
 plainte humain adresse horaires proche langue francais arabe parler reponse dossier delai echeancier
 facilites report mois fois jours semaine envoyer consommation photo chiffre affiche contrat numero
 service client robot quelqu personne passe coupure menu temps match soir kilo tomates demenage""".split())
-_DARIJA = set("""bghit bghina bghit bgha dyal dyali dyalek dyalna chhal chal shal wach was kifach kifash
+_DARIJA = set("""bghit bghina bgha dyal dyali dyalek dyalna chhal chal shal wach was kifach kifash
 3afak afak khass khassni khasni nkhelles nkhles lma do ddo lfatura lfactura lfacture ana nta nti howa
 hiya hna daba kayn kayna kaynach makaynch had hadi hadak li 3la 3lach 3ndi 3andi ma3ndich bzaf bzzaf
 safi wakha iyeh iyah eyeh lyoum lyouma lbareh ghedda ghda walakin walakine kolchi machi mazal m3a m3aya
@@ -263,8 +263,9 @@ salam slm salaam ahlan marhba sbah lkhir msa hder nhder kanfhemch liya lia lik f
 tal3a ghalya jatni khlst fatet 3liya n3ref nsift n3ti qrit lcompteur lwakala mhlola qriba lghi nssa
 baraka annuli bdel lougha l3arbiya fransawiya hta chwiya tzidouni nchargi chargit tsala lcredit lcarte
 bqatch khdama mohla momkin taqsit dfe3a dfe3at chhour chher chhar jay ta3 3iyto 3ayto chikaya bnadem
-ntwasel sjlouh howa wela wla rah raha ghir gha bach bash nkhdem lbot nkhdmou 3tini 3tina t9bel tqbel
-jdid jawbtonich sla lhouma mqtou3 tqta3 lagence dakchi lflous flous hakka""".split())
+ntwasel sjlouh wela wla rah raha ghir gha bach bash nkhdem lbot nkhdmou 3tini 3tina t9bel tqbel
+jdid jawbtonich sla lhouma mqtou3 tqta3 lagence dakchi lflous flous hakka nhar ssebt sebt l7ed lhed ttlat
+larb3 lkhmis jjem3a tnin ltnin""".split())
 _AMBIGUOUS_LATIN = {"la", "ma", "fin", "a", "l", "d", "o", "do"}  # French and Darija both use them
 # Frequent Arabic words that must never be fuzzy-matched to a keyword ("الله" is one edit from "اللغه").
 _AR_STOP = set("""الله والله ان شاء ما لا في من على الى واش شي ديال ديالي هاد هادي هادا باش انا نتا انت هو هي
@@ -360,7 +361,6 @@ def _is_arabizi(tok: str) -> bool:
             and not _GLUED_UNIT.fullmatch(tok) and bool(_ARABIZI_LETTER.search(tok)))
 
 
-
 def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
     fr = dar = 0.0
     for t in tokens:
@@ -436,11 +436,11 @@ def parse_reference(text: str) -> str | None:
 
 
 def _contract_in(norm: str) -> tuple[str, tuple[int, int]] | None:
-    m = _CONTRACT_KEYED.search(norm)
+    masked = _mask(norm, [p.span() for p in _PHONE.finditer(norm)]) if "0" in norm else norm
+    m = _CONTRACT_KEYED.search(masked)
     if m:
         return m.group(1), m.span(1)
     if _CONTRACT_TOPIC.search(norm):
-        masked = _mask(norm, [p.span() for p in _PHONE.finditer(norm)])
         m = _BARE_CONTRACT.search(masked)
         if m:
             return m.group(0), m.span()
@@ -527,23 +527,31 @@ _ISO = re.compile(r"(?<![\d/.-])(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?![\d/.-]?\d
 _DMY = re.compile(r"(?<![\d/.-])(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})(?![\d/.-]?\d)")
 _DM = re.compile(r"(?<![\d/.,-])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")
 _DAY_MONTH = re.compile(rf"(?<![\w.,])(\d{{1,2}}|1er|premier)(?:\s*(?:er|eme))?\s*(?:de\s+|f\s+|ف\s*)?"
-                        rf"({_MONTH_ALT})(?:\s+(\d{{4}}))?(?!\w)")
+                        rf"({_MONTH_ALT})(?:\s+((?:19|20)\d\d))?(?!\w)")
 
-_WEEKDAYS = {}
-for _fr, _aliases in {
-    "lundi": "lundi الاثنين الإثنين الاتنين التنين tnin ltnin letnin etnin",
-    "mardi": "mardi الثلاثاء الثلاثا التلات التلاتا tlat ltlat tlata",
-    "mercredi": "mercredi الاربعاء الاربعا لاربع larb3 larbe3 larba3",
-    "jeudi": "jeudi الخميس لخميس lkhmis lkhamis khmis",
-    "vendredi": "vendredi الجمعه الجمعة جمعه jjem3a jem3a ljem3a jjma3",
-    "samedi": "samedi السبت سبت ssebt sebt ssbt",
-    "dimanche": "dimanche الاحد الأحد لحد l7ed lhed l7ad lhad",
-}.items():
-    for _a in _aliases.split():
+# Weekdays: the first list is unambiguous; the second only counts after "nhar"/"نهار" because
+# the same words mean "three" (tlata, tlat), "until" (لحد) or "Saturday/sabbath" loosely.
+_WEEKDAYS: dict[str, str] = {}
+_NHAR_WEEKDAYS: dict[str, str] = {}
+for _fr, _free, _after_nhar in (
+    ("lundi", "lundi الاثنين الإثنين", "الاتنين التنين tnin ltnin letnin etnin"),
+    ("mardi", "mardi الثلاثاء", "الثلاثا التلات التلاتا tlat ltlat ttlat tlata"),
+    ("mercredi", "mercredi الأربعاء", "الاربعا لاربع larb3 larbe3 larba3"),
+    ("jeudi", "jeudi الخميس", "لخميس lkhmis lkhamis khmis"),
+    ("vendredi", "vendredi الجمعة", "جمعه jjem3a jem3a ljem3a jjma3"),
+    ("samedi", "samedi السبت", "سبت ssebt sebt ssbt"),
+    ("dimanche", "dimanche الأحد", "لحد l7ed lhed l7ad lhad"),
+):
+    for _a in _free.split():
         _WEEKDAYS[normalize(_a)] = _fr
+    for _a in _after_nhar.split():
+        _NHAR_WEEKDAYS[normalize(_a)] = _fr
+_NHAR_WEEKDAYS.update(_WEEKDAYS)
 _WEEKDAY_ALT = "|".join(sorted(map(re.escape, _WEEKDAYS), key=len, reverse=True))
-_WEEKDAY_RE = re.compile(rf"(?<!\w)(?:nhar\s+|نهار\s+|le\s+)?({_WEEKDAY_ALT})(?:\s+(dernier|passe|prochain|"
-                         rf"الماضي|الفايت|اللي\s+فات|لي\s+فات|li\s+fat|lli\s+fat|الجاي|jay|الماضيه))?(?!\w)")
+_NHAR_ALT = "|".join(sorted(map(re.escape, _NHAR_WEEKDAYS), key=len, reverse=True))
+_WEEKDAY_RE = re.compile(rf"(?<!\w)(?:(?:nhar|نهار)\s+({_NHAR_ALT})|(?:le\s+)?({_WEEKDAY_ALT}))"
+                         rf"(?:\s+(dernier|passe|prochain|الماضي|الفايت|اللي\s+فات|لي\s+فات|li\s+fat|lli\s+fat|"
+                         rf"الجاي|jay|الماضيه))?(?!\w)")
 _NUM_WORDS = {normalize(k): v for k, v in {
     "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
     "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "quinze": 15, "dix-huit": 18, "vingt": 20,
@@ -557,9 +565,10 @@ _NUM_WORDS = {normalize(k): v for k, v in {
     "3echra": 10, "3chra": 10, "hdach": 11, "7dach": 11, "tnach": 12, "tnache": 12, "tnash": 12,
 }.items()}
 _NUM_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _NUM_WORDS), key=len, reverse=True))
-_AGO = re.compile(rf"(?<!\w)(?:il\s+y\s+a|y\s+a|ya|depuis|قبل|منذ|من|hadi|هادي|مدة)\s+(\d{{1,3}}|{_NUM_ALT})?\s*"
+_AGO = re.compile(rf"(?<!\w)(il\s+y\s+a|y\s+a|ya|depuis|قبل|منذ|من|hadi|هادي|مده)\s+(\d{{1,3}}|{_NUM_ALT})?\s*"
                   rf"(jours?|j|semaines?|يوم|يومين|ايام|اسبوع|اسبوعين|اسابيع|simana|simanat|iyam|ayam|yam|"
-                  rf"youm|nhar|iyyam)(?!\w)")
+                  rf"iyyam)(?!\w)")
+_AGO_BARE_OK = frozenset(normalize(w) for w in ("il y a", "قبل", "منذ"))
 _AGO_AFTER = re.compile(rf"(?<!\w)(\d{{1,3}}|{_NUM_ALT})\s*(jours?|يوم|ايام|iyam|ayam|yam)\s+(?:hadi|هادي|"
                         rf"ago|plus\s+tot)(?!\w)")
 
@@ -658,16 +667,20 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
         m = rx.search(norm)
         if m:
             return today + timedelta(days=offset), m.span(), False
-    m = _AGO.search(norm) or _AGO_AFTER.search(norm)
+    m = _AGO.search(norm)
+    intro, count_word, unit = (m.group(1), m.group(2), m.group(3)) if m else (None, None, None)
+    if m is None:
+        m = _AGO_AFTER.search(norm)
+        if m:
+            count_word, unit = m.group(1), m.group(2)
     if m:
-        count = _num(m.group(1))
-        unit = m.group(2)
+        count = _num(count_word)
         if unit in ("يومين",):
             count, unit = 2, "يوم"
         elif unit in ("اسبوعين",):
             count, unit = 2, "اسبوع"
-        if count is None:
-            count = 1 if unit in ("يوم", "اسبوع", "nhar", "youm", "semaine", "simana") else None
+        if count is None and intro is not None and _SPACES.sub(" ", intro) in _AGO_BARE_OK:
+            count = 1 if unit in ("يوم", "اسبوع", "semaine") else None
         if count is not None and 0 < count <= 366:
             weeks = unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))
             phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
@@ -676,8 +689,8 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
                 return d, m.span(), False
     m = _WEEKDAY_RE.search(norm)
     if m:
-        fr = _WEEKDAYS[m.group(1)]
-        qualifier = m.group(2) or ""
+        fr = _NHAR_WEEKDAYS[m.group(1) or m.group(2)]
+        qualifier = m.group(3) or ""
         if qualifier in ("prochain", "الجاي", "jay"):
             target = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"].index(fr)
             ahead = (target - today.weekday()) % 7 or 7  # dateparser cannot read "lundi prochain"
@@ -708,13 +721,14 @@ def parse_date(text: str, lang: str | None = None, *, today: date | None = None,
 _MONTH_UNITS = (r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
                 r"chhr|shhour|shour|chhoura|اشهر|شهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|marrat|merrat")
 _MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*({_MONTH_UNITS})(?!\w)")
-_MONTHS_NOT_COUNT = re.compile(rf"(?:il\s+y\s+a|y\s+a|depuis|منذ|هادي|hadi|ca\s+fait|fait|de|des|le|du|lmoda\s+dyal)\s*$")
+_MONTHS_NOT_COUNT = re.compile(r"(?:il\s+y\s+a|y\s+a|depuis|depuis\s+plus\s+de|منذ|من|هادي|hadi|ca\s+fait|fait|"
+                               r"lmoda\s+dyal|mn)\s*$")
 _DUAL_MONTHS = re.compile(r"(?<!\w)(شهرين|chehrin|chahrin|chhrin)(?!\w)")
 
 
 def _months_in(norm: str) -> int | None:
     for m in _MONTHS_RE.finditer(norm):
-        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 14):m.start()]):
+        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 24):m.start()]):
             continue  # "il y a 3 mois", "depuis 2 mois": a duration, not an instalment count
         n = _num(m.group(1))
         if n and 1 <= n <= 60:

@@ -124,6 +124,27 @@ def test_parse_date(text, expected):
     assert parse_date(text, "ar", today=TODAY) == date.fromisoformat(expected)
 
 
+@pytest.mark.parametrize("text", [
+    "bghit nkhelles f tlata chhour",      # tlata is "three", not Tuesday, without "nhar"
+    "لحد الآن ما وصلني والو",               # لحد is "until", not Sunday, without "نهار"
+    "من يوم ما جيت ما جاوبتونيش",           # "since the day I came", not "a day ago"
+    "hadi nhar",
+])
+def test_darija_words_that_look_like_dates(text):
+    assert parse_date(text, "ar", today=TODAY) is None
+
+
+def test_darija_weekdays_after_nhar():
+    assert parse_date("nhar tlat 9rit lcompteur", "ar", today=TODAY) == date(2026, 4, 14)
+    assert parse_date("nhar l7ed", "ar", today=TODAY) == date(2026, 4, 19)
+    assert parse_date("قبل اسبوع", "ar", today=TODAY) == date(2026, 4, 13)
+
+
+def test_a_year_is_not_a_meter_index():
+    u = understand("le 15 juin 4512", today=TODAY)
+    assert u.entities == {"date": date(2025, 6, 15), "index": 4512}
+
+
 def test_parse_date_prefers_future_for_promises():
     assert parse_date("le 15 mai", "fr", today=TODAY, prefer="future") == date(2026, 5, 15)
     assert parse_date("3/4", "fr", today=TODAY, prefer="future") == date(2027, 4, 3)
@@ -145,13 +166,14 @@ def test_parse_date_leap_day_without_year():
 @pytest.mark.parametrize("text, expected", [
     ("6 mois", 6), ("f 6 chhour", 6), ("على 3 أشهر", 3), ("12", 12), ("ستة أشهر", 6), ("en 3 fois", 3),
     ("six mois", 6), ("شهرين", 2), ("١٢ شهر", 12), ("jouj chhour", 2), ("3la 4 dfou3at", 4), ("sur 10", 10),
-    ("ta9sit 12 chhar", 12), ("6mois", 6), ("٦", 6), ("tlata", 3),
+    ("ta9sit 12 chhar", 12), ("6mois", 6), ("٦", 6), ("tlata", 3), ("un échéancier de 6 mois", 6),
 ])
 def test_parse_months(text, expected):
     assert parse_months(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "bonjour", "0", "100", "il y a 3 mois", "depuis 2 mois", "ce mois ci",
+                                  "depuis plus de 3 mois", "ça fait 2 mois", "من 3 شهور",
                                   "la fin du mois", "4512"])
 def test_parse_months_refuses(text):
     assert parse_months(text) is None
@@ -175,7 +197,7 @@ def test_parse_yes_no(text, expected):
     ("رقم العقد: 30012345", "30012345"), ("العقد ديالي 1234567", "1234567"), ("compteur 123456", "123456"),
     ("mon numéro de contrat est 9876543", "9876543"), ("contract: ١٢٣٤٥٦٧", "1234567"),
     ("12345678", None), ("index 45123", None), ("contrat, appelez-moi au 0612345678", None),
-    ("contrat 12345", None), ("bonjour", None),
+    ("contrat 12345", None), ("bonjour", None), ("no 0612345678", None),
 ])
 def test_parse_contract(text, expected):
     assert parse_contract(text) == expected
@@ -211,7 +233,7 @@ def test_parse_service(text, expected):
     ("45123", "fr", "fr"), ("45123", "ar", "ar"), ("👍", "fr", "fr"), ("", "fr", "fr"),
     ("٤٥١٢٣", None, "ar"), ("٤٥١٢٣", "fr", "ar"), ("index 4523", None, "fr"), ("index 4523", "ar", "ar"),
     ("ok", "ar", "ar"), ("1 204 m3", "fr", "fr"), ("bghit nkhelles", "fr", "ar"), ("je veux payer", "ar", "fr"),
-    ("hello", "xx", "fr"),
+    ("hello", "xx", "fr"), ("nhar ssebt", None, "ar"),
 ])
 def test_detect_lang(text, hint, expected):
     assert detect_lang(text, hint) == expected
