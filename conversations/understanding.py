@@ -120,34 +120,35 @@ def _is_arabic(tok: str) -> bool:
 _WORDS: dict[str, list[tuple[float, str]]] = {
     "reading": [
         (3, "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس"),
-        (2, "affiche قريت كيقرا نقرا qrit kayqra kaqra nqra sjlouh سجلو chiffre chiffres"),
-        (1.5, "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال "
-             "sift lhsab hsab الحساب"),
-        (1, "compteur compteurs عداد العداد الكونطور كونطور الكونتور كونتور lcompteur lkontor n3ti نعطي "
-           "tasjil تسجيل consommation lconsommation"),
+        (2, "affiche قريت كيقرا نقرا qrit kayqra kaqra nqra sjlouh سجلو chiffre chiffres qra3a lqra3a lqraya"),
+        (1.5, "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال sift "
+              "lhsab hsab الحساب"),
+        (1, "compteur compteurs عداد العداد الكونطور كونطور الكونتور كونتور lcompteur lkontor n3ti نعطي tasjil "
+            "تسجيل consommation lconsommation"),
         (0.5, "envoyer donner voici الرقم numero"),
     ],
     "balance": [
         (3, "solde montant impaye impayes impayee impayees factures المبلغ المستحق المستحقه"),
-        (2, "facture factur fatura factura lfatura lfactura lfacture fatora فاتوره الفاتوره فاتورتي "
-           "فواتير الفواتير فواتيري chhal chal shal شحال ghalya ghalia غاليه غالي chere cher"),
-        (1.5, "combien dois nkhelles nkhles nkhlles nkhless نخلص خاصني khassni khasni khesni المؤداه "
-             "double doublé elevee elevé augmente تلعات طلعات tal3a tal3at 3liya عليا khlst خلصت"),
-        (1, "payer paye doit كم الفلوس حسابي compte flous lflous ادفع ندفع nkhlsou mkhlsin mkhelsin مخلصه "
-           "factures fatorat fatourat fwater lfwater فواتر"),
+        (2, "facture factur fatura factura lfatura lfactura lfacture fatora فاتوره الفاتوره فاتورتي فواتير "
+            "الفواتير فواتيري chhal chal shal شحال ghalya ghalia غاليه غالي chere cher nkhelles nkhles nkhlles "
+            "nkhless نخلص payer أداء الأداء نؤدي ادفع ندفع"),
+        (1.5, "combien dois خاصني khassni khasni khesni المؤداه guichet fatourati فاتوراتي banque bank double "
+              "doublé elevee elevé augmente تلعات طلعات tal3a tal3at 3liya عليا khlst خلصت"),
+        (1, "paye doit كم الفلوس حسابي compte flous lflous nkhlsou mkhlsin mkhelsin مخلصه الدفع factures fatorat "
+            "fatourat fwater lfwater فواتر"),
     ],
     "deferral": [
-        (4, "facilite facilites delai delais echeancier echelonnement mensualite mensualites etaler "
-           "reporter report taqsit taksit tqsit تقسيط التقسيط mohla mohlla مهله تاجيل ناجل نأجل اجال"),
+        (4, "facilite facilites delai delais echeancier echelonnement mensualite mensualites etaler reporter "
+            "report taqsit taksit tqsit تقسيط التقسيط mohla mohlla مهله تاجيل ناجل نأجل اجال"),
         (2.5, "دفعات dfe3at plusieurs paierai payerai"),
-        (2, "nqderch nkderch نقدرش ma3ndich ماعنديش fois dfou3at dfo3at نقسم nqsem nqasem"),
-        (1.5, "dfe3a دفعه اشهر chhour chhor chhar شهور"),
+        (2, "nqderch nkderch نقدرش fois dfou3at dfo3at نقسم nqsem nqasem"),
+        (1.5, "ma3ndich ماعنديش dfe3a دفعه اشهر chhour chhor chhar شهور"),
         (1, "etalement moyens"),
         (0.5, "momkin ممكن kolchi كلشي"),
     ],
     "prepaid": [
-        (3, "prepaye prepayé prepaiement prepay recharge recharger rechargement nchargi chargit charji "
-           "نشارجي شارجيت نشحن اشحن شحن تسبيق مسبق الكارط"),
+        (3, "prepaye prepayé prepaiement prepay recharge recharger rechargement nchargi chargit charji نشارجي "
+            "شارجيت نشحن اشحن شحن تسبيق مسبق الكارط"),
         (2.5, "avance lavance"),
         (2, "carte lcarte كارط charger الرصيد رصيد"),
         (1.5, "kwh credit lcredit crédit الكيلوات kilowat epuise n3mer نعمر عمرت"),
@@ -156,18 +157,20 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
     "track": [
         (3, "suivi statut تتبع"),
         (2, "talab tlab talabi الطلب طلب طلبي acceptee accepté acceptée jawbtonich جاوبتونيش"),
-        (1.5, "demande dossier reponse réponse attends etat wslat wsel wsal وصل tqbel تقبل حاله jdid "
-             "ملف ملفي الملف milaf lmilaf traite traitee nouvelles"),
+        (1.5, "demande dossier reponse réponse attends etat wslat wsel wsal وصل tqbel تقبل حاله jdid ملف ملفي "
+              "الملف milaf lmilaf traite traitee nouvelles"),
         (1, "wqe3 وقع"),
         (0.5, "mazal toujours"),
     ],
     "agent": [
-        (3, "conseiller conseillere reclamation reclamations plainte humain موظف مستشار شكايه شكايت "
-           "شكوي chikaya chkaya 3ayto 3iyto 3ayeto rappelez rappeler عيطو bnadem"),
-        (2, "agent coupure panne fuite appelez contacter nhder nhdar نهضر نتكلم التحدث اتصل مقطوع "
-           "مقطوعه انقطاع ntwasel tqta3 maqtou3 يتصل تتصلو technicien technicienne تقني teqni"),
-        (1.5, "contact parler quelqu'un quelqu مشكل probleme mouchkil mochkil"),
+        (3, "conseiller conseillere reclamation reclamations plainte humain موظف مستشار شكايه شكايت شكوي chikaya "
+            "chkaya 3ayto 3iyto 3ayeto rappelez rappeler عيطو bnadem"),
+        (2, "agent coupure panne fuite appelez contacter nhder nhdar نهضر نتكلم التحدث اتصل مقطوع مقطوعه انقطاع "
+            "ntwasel tqta3 maqtou3 يتصل تتصلو technicien technicienne تقني teqni bloque تسرب katsreb عطب معطل "
+            "khaser خاسر defectueux"),
+        (1.5, "contact parler quelqu'un quelqu مشكل probleme mouchkil mochkil kaydor tourne"),
         (1, "robot kaynach makaynach"),
+        (0.5, "vite bzzaf"),
     ],
     "agency": [
         (3, "agence agences الوكاله وكاله lwakala wakala lagence"),
@@ -177,9 +180,9 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (1, "proche qriba qrib"),
     ],
     "language": [
-        (3, "francais français francaise arabe langue عربيه العربيه بالعربيه الفرنسيه بالفرنسيه "
-           "اللغه لغه الدارجه بالدارجه darija ddarija l3arbiya 3arbiya fransawiya lfransawiya "
-           "fransawia lougha lugha anglais english arabic"),
+        (3, "francais français francaise arabe langue عربيه العربيه بالعربيه الفرنسيه بالفرنسيه اللغه لغه "
+            "الدارجه بالدارجه darija ddarija l3arbiya 3arbiya fransawiya lfransawiya fransawia lougha lugha "
+            "anglais english arabic"),
     ],
     "help": [
         (3, "aide help menu 3awni 3awnni عاوني ساعدني مساعده المساعده"),
@@ -197,9 +200,9 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (1.5, "safi"),
     ],
     "greeting": [
-        (2, "bonjour bonsoir salut bjr bsr slt coucou hello salam slm salaam salamo ahlan marhba mrhba "
-           "السلام سلام مرحبا اهلا start merci شكرا choukran chokran chokrane"),
-        (1.5, "hi 3alikom alikom sbah msa صباح مسا labas"),
+        (2, "bonjour bonsoir salut bjr bsr slt coucou hello salam slm salaam salamo ahlan marhba mrhba السلام "
+            "سلام مرحبا اهلا start merci شكرا choukran chokran chokrane hi labas wesh allo cv"),
+        (1.5, "3alikom alikom 3likom sbah msa صباح مسا"),
         (1, "عليكم الخير lkhir"),
     ],
 }
@@ -214,7 +217,8 @@ _PHRASES: dict[str, list[tuple[str, float]]] = {
                  ('ma nqderch', 1), ('ما نقدرش', 1), ('chher jay', 1.5), ('الشهر الجاي', 1.5),
                  ('pas les moyens', 2), ('une partie', 1.5), ('chwiya b chwiya', 3), ('شويه بشويه', 3),
                  ('peux pas tout payer', 3), ('peux pas payer', 2.5), ('تعطيوني وقت', 3), ('3tiwni lwqt', 3),
-                 ('3tiwni chi wqt', 3), ('ne peux pas regler', 2.5)],
+                 ('3tiwni chi wqt', 3), ('ne peux pas regler', 2.5), ('ma3ndich lflous', 2.5),
+                 ('ما عنديش الفلوس', 2.5), ('ma3ndich bach nkhelles', 2.5)],
     "prepaid": [('compteur a carte', 2), ('plus de credit', 1.5)],
     "track": [('ou en est', 3), ('en est ma', 1), ('toujours pas', 1), ('ma demande', 0.5), ('fin wslat', 1),
               ('فين وصل', 1), ('اين وصل', 1.5), ('ما زال', 0.5), ('fin wsel', 1)],
@@ -229,7 +233,7 @@ _PHRASES: dict[str, list[tuple[str, float]]] = {
              ('شنو كاين', 1.5)],
     "cancel": [('laisse tomber', 4), ('laissez tomber', 4), ('ma bghitch', 3), ('ما بغيتش', 3),
                ("c'est bon", 1), ('veux plus', 3), ('ما بقيتش', 2.5), ('ma bqitch', 2.5)],
-    "greeting": [('sbah lkhir', 1), ('صباح الخير', 1), ('مسا الخير', 1)],
+    "greeting": [('sbah lkhir', 1), ('صباح الخير', 1), ('مسا الخير', 1), ('ca va', 2), ('au revoir', 2)],
 }
 
 # Tie-break order: acting on a wrong "cancel"/"agent" costs less than missing it.
@@ -384,8 +388,14 @@ def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
     return fr, dar
 
 
+def _hint(hint) -> str | None:
+    """"ar"/"fr" from a hint such as Telegram's language_code ("fr-FR", "ar"); None otherwise."""
+    code = hint[:2].lower() if isinstance(hint, str) else None
+    return code if code in ("ar", "fr") else None
+
+
 def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
-    hint = hint if hint in ("ar", "fr") else None
+    hint = _hint(hint)
     ar_letters = len(_AR_LETTER.findall(norm))
     latin_letters = len(_LATIN_LETTER.findall(norm))
     if ar_letters and ar_letters >= latin_letters * 0.5:
@@ -409,7 +419,7 @@ def detect_lang(text: str, hint: str | None = None) -> str:
         norm = normalize(raw)
         return _detect(raw, norm, _tokens(norm), hint)
     except Exception:  # never let a strange message break the conversation
-        return hint if hint in ("ar", "fr") else "ar"
+        return _hint(hint) or "ar"
 
 
 # --------------------------------------------------------------------------- references, phones, contracts
@@ -941,11 +951,11 @@ def understand(text: str, lang_hint: str | None = None, *, today: date | None = 
         return _understand(text, lang_hint, today=today)
     except Exception:  # a strange message must get an answer, not a crash; the bug is logged
         log.exception("understanding failed on a %d-char message", len(text) if isinstance(text, str) else -1)
-        return Understood("unknown", lang_hint if lang_hint in ("ar", "fr") else "ar", {}, 0.0)
+        return Understood("unknown", _hint(lang_hint) or "ar", {}, 0.0)
 
 
 def _understand(text, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
-    hint = lang_hint if lang_hint in ("ar", "fr") else None
+    hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
     today = today or date.today()

@@ -266,6 +266,22 @@ def test_social_words_do_not_hide_the_task():
     assert understand("Bonjour, je veux parler à un conseiller merci", today=TODAY).intent == "agent"
 
 
+@pytest.mark.parametrize("text, intent", [
+    ("bghit nkhelles", "balance"), ("je veux payer", "balance"), ("أريد أداء فاتورتي", "balance"),
+    ("ma n9derch nkhelles", "deferral"), ("je ne peux pas payer maintenant", "deferral"),
+    ("compteur bloqué", "agent"), ("عندي تسرب ديال الما", "agent"), ("compteur prépaiement bloqué", "prepaid"),
+    ("hi", "greeting"), ("labas 3lik", "greeting"), ("Au revoir", "greeting"),
+])
+def test_everyday_messages(text, intent):
+    assert understand(text, today=TODAY).intent == intent
+
+
+def test_telegram_language_codes_are_hints():
+    assert understand("45123", "fr-FR", today=TODAY).lang == "fr"
+    assert detect_lang("ok", "ar-MA") == "ar"
+    assert detect_lang("ok", "en") == "fr"
+
+
 def test_weak_evidence_is_unknown_with_low_confidence():
     u = understand("c'est combien le kilo de tomates", today=TODAY)
     assert u.intent == "unknown" and u.confidence < 0.5
