@@ -921,7 +921,7 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
         if cmd in _SLASH_COMMANDS:
             return _SLASH_COMMANDS[cmd], 1.0
     if "index" in entities and _BARE_NUMBER.match(norm):
-        return "reading", 0.9
+        return "reading", 0.9 if entities["index"] >= 100 else 0.5  # "1", "12": more likely a menu choice
     if "reference" in entities and len(tokens) <= 4 and not _scores(norm, tokens):
         return "track", 0.9
     scores = _scores(norm, tokens)

@@ -256,6 +256,12 @@ def test_understand_examples_from_the_brief():
     assert understand("ma kanfhemch lfransawiya").entities.get("language") == "ar"
 
 
+def test_a_bare_number_is_a_reading_but_a_small_one_is_doubtful():
+    assert understand("45123", today=TODAY).confidence == 0.9
+    u = understand("2", today=TODAY)
+    assert (u.intent, u.entities, u.confidence) == ("reading", {"index": 2}, 0.5)
+
+
 def test_a_payment_promise_is_dated_forward():
     u = understand("je paierai le 15 mai c possible?", today=TODAY)
     assert (u.intent, u.entities["date"]) == ("deferral", date(2026, 5, 15))
