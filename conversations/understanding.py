@@ -43,6 +43,10 @@ MIN_SCORE = 1.8          # below this the evidence is one weak word: say "unknow
 
 @dataclass(frozen=True)
 class Understood:
+    """What one message says. entities may hold: index (int), date (datetime.date), contract (str),
+    months (int), service ("electricity"|"water"), reference (str, e.g. "DF-2026-000123") and, for
+    the language intent, language ("ar"|"fr", the language asked for). confidence is 0..1: 1.0 for
+    a clear keyword, ~0.5 when two intents compete, 0 for unknown."""
     intent: str
     lang: str
     entities: dict = field(default_factory=dict)
