@@ -13,6 +13,8 @@ from storage import Store
 @asynccontextmanager
 async def open_engine(settings: Settings, *, database: str | None = None,
                       profile: Profile | None = None) -> AsyncIterator[Engine]:
+    from conversations.understanding import warm_up
+    warm_up()  # load dateparser now, not on a customer's first dated message
     profile = profile or load_profile(settings.operator)
     store = await Store.open(database or settings.database)
     try:
