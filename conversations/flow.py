@@ -27,6 +27,7 @@ from storage import SessionRecord, Tx
 from .events import Button, Inbound, Reply
 from .i18n import Translator, translator
 from .profile import Profile
+from .understanding import parse_yes_no
 
 AGAIN = "__again__"
 Handler = Callable[["Turn"], Awaitable[str | None]]
@@ -63,13 +64,6 @@ class Flow:
             self._def(state).handle = fn
             return fn
         return register
-
-
-_YES = {"1", "oui", "ok", "okay", "d'accord", "daccord", "yes", "نعم", "واخا", "اه", "ايه", "إيه", "آه", "wakha",
-        "wakhha", "ah", "eh", "iyeh", "ayeh", "naam", "na3am", "👍", "✅", "bien sur", "bien sûr", "confirmer", "confirme",
-        "تأكيد", "اكيد", "أكيد", "مزيان", "safi", "صافي", "c'est bon", "cest bon", "يه"}
-_NO = {"non", "no", "لا", "la", "lla", "لالا", "non merci", "❌", "👎", "pas", "nn", "ماشي", "machi", "modifier",
-       "corriger", "بدل", "تعديل"}
 
 
 def _norm(text: str) -> str:
@@ -160,10 +154,10 @@ class Turn:
         for p, label in labels.items():
             if typed == label:
                 return p
-        if "yes" in payloads and (typed in _YES or typed.split(" ")[0] in _YES - {"1"}):
-            return "yes"
-        if "no" in payloads and (typed in _NO or typed.split(" ")[0] in _NO):
-            return "no"
+        if "yes" in payloads or "no" in payloads:
+            said = parse_yes_no(raw)
+            if said is not None:
+                return "yes" if said else "no"
         best, score = None, 0.0
         for p, label in labels.items():
             s = fuzz.WRatio(typed, label) if len(typed) >= 3 else 0
