@@ -90,6 +90,27 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+async def _estimate(settings: Settings, as_of_text: str) -> int:
+    from conversations.consumption import write_estimates
+    from storage import Store
+    from storage.values import ValueProblem, parse_iso_date
+    try:
+        as_of = parse_iso_date(as_of_text)
+    except ValueProblem as exc:
+        raise UserError(f"--as-of: {exc}") from None
+    store = await Store.open(settings.database)
+    try:
+        async with store.transaction() as tx:
+            run = await write_estimates(tx, as_of)
+    finally:
+        await store.close()
+    print(f"estimated readings as of {as_of}: {len(run.written)} written, {run.already_read} already read this cycle, "
+          f"{len(run.skipped_no_history)} without history")
+    for contract in run.skipped_no_history:
+        print(f"  {contract}: no usable history, not estimated")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
@@ -102,6 +123,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("demo", "console"):
         from bot.channels import console
         return console.run(args, settings)
+    if args.command == "estimate":
+        return asyncio.run(_estimate(settings, args.as_of))
     raise UserError(f"'addad {args.command}' is not available in this version yet")
 
 

@@ -1,0 +1,68 @@
+"""Consumption facts derived from a contract's history: last real reading, usual daily use,
+and the estimated readings written for cycles with no reading."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import date
+
+from storage import Contract, Reading, Tx
+
+
+async def last_real_reading(tx: Tx, contract: Contract) -> Reading | None:
+    """The last index somebody actually saw (an agent or the customer), never an estimate."""
+    return await tx.last_reading(contract.contract, sources=("actual", "customer"))
+
+
+async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:
+    """Median daily use over the recent real periods (readings, else bills that were read)."""
+    real = [r for r in await tx.readings(contract.contract) if r.source in ("actual", "customer")]
+    rates = []
+    for a, b in zip(real, real[1:]):
+        days = (b.reading_date - a.reading_date).days
+        if days >= 7 and b.index_value >= a.index_value:
+            rates.append((b.index_value - a.index_value) / days)
+    if len(rates) < 2:
+        for bill in await tx.bills(contract.contract, limit=6):
+            days = (bill.period_end - bill.period_start).days
+            if not bill.estimated and days >= 7:
+                rates.append(bill.consumption / days)
+    rates = rates[-6:]
+    return statistics.median(rates) if rates else None
+
+
+@dataclass(frozen=True)
+class EstimateRun:
+    written: list[tuple[str, int, int]]     # (contract, index, consumption)
+    skipped_no_history: list[str]
+    already_read: int
+
+
+async def write_estimates(tx: Tx, as_of: date) -> EstimateRun:
+    """Estimated readings for postpaid contracts with no reading in the cycle (the calendar
+    month of `as_of`): average daily use × days since the last reading of any kind."""
+    written, no_history, already = [], [], 0
+    for contract in await tx.contracts():
+        if contract.is_prepaid:
+            continue
+        last = await tx.last_reading(contract.contract)
+        if last is None:
+            no_history.append(contract.contract)
+            continue
+        if (last.reading_date.year, last.reading_date.month) == (as_of.year, as_of.month) or last.reading_date > as_of:
+            already += 1
+            continue
+        daily = await usual_daily_use(tx, contract)
+        if daily is None:
+            no_history.append(contract.contract)
+            continue
+        days = (as_of - last.reading_date).days
+        used = round(daily * days)
+        index = (last.index_value + used) % (contract.meter_max + 1)
+        await tx.add_estimated_reading(contract.contract, as_of, index, consumption=used,
+                                       previous_index=last.index_value, previous_date=last.reading_date,
+                                       details={"daily_use": round(daily, 3), "days": days})
+        await tx.audit("reading_estimated", actor="system", contract=contract.contract,
+                       details={"as_of": as_of.isoformat(), "index": index, "consumption": used})
+        written.append((contract.contract, index, used))
+    return EstimateRun(written, no_history, already)

@@ -1,0 +1,270 @@
+"""Payment facilities: pay later until a date, or split the arrears into monthly instalments.
+Diagram: docs/flows/facilities.md"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
+from ..flow import AGAIN, Flow, Turn
+from ..understanding import parse_date, parse_months
+from .common import contract_label
+
+facilities = Flow("facilities")
+KINDS = ("deferral", "instalment")
+REASONS = ("job", "illness", "other")
+
+
+async def _contract(t: Turn):
+    number = t.data.get("f_contract")
+    if not number or not await t.tx.is_linked(t.channel, t.user_id, number):
+        return None
+    return await t.tx.contract(number)
+
+
+def _clear(t: Turn) -> None:
+    for key in [k for k in t.data if k.startswith("f_")]:
+        del t.data[key]
+
+
+@facilities.prompt("start", needs_link=True)
+async def start(t: Turn) -> str | None:
+    wanted_months = t.understood.entities.get("months") if t.understood else None
+    _clear(t)
+    if wanted_months:
+        t.data["f_wanted_months"] = int(wanted_months)
+    policy = t.profile.instalments
+    eligible = []
+    for c in await t.tx.linked_contracts(t.channel, t.user_id):
+        arrears = arrears_of(await t.tx.bills(c.contract, unpaid_only=True))
+        if arrears.total >= policy.min_arrears:
+            eligible.append((c, arrears))
+    if not eligible:
+        t.say("facilities.no_arrears", minimum=t.t.money(policy.min_arrears))
+        return "menu.main"
+    if len(eligible) == 1:
+        t.data["f_contract"] = eligible[0][0].contract
+        return "facilities.pending_check"
+    t.ask(t.t("facilities.which_contract"),
+          [t.button(f"c:{c.contract}", "facilities.contract_button", contract=contract_label(t, c),
+                    amount=t.t.money(a.total)) for c, a in eligible] + [t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@facilities.handle("start")
+async def on_contract(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return "menu.main"
+    if picked and picked.startswith("c:"):
+        t.data["f_contract"] = picked[2:]
+        if await _contract(t) is not None:
+            return "facilities.pending_check"
+    t.say("facilities.pick_contract")
+    return AGAIN
+
+
+@facilities.prompt("pending_check")
+async def pending_check(t: Turn) -> str | None:
+    contract = await _contract(t)
+    pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=KINDS)
+    if not pending:
+        return "facilities.option"
+    t.data["f_replaces"] = pending[-1].reference
+    t.ask(t.t("facilities.replace_question", reference=t.t.ltr(pending[-1].reference),
+              date=t.t.date(pending[-1].created_at.date())), t.yes_no())
+    return None
+
+
+@facilities.handle("pending_check")
+async def on_pending(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "yes":
+        return "facilities.option"
+    if picked == "no":
+        t.say("facilities.kept", reference=t.t.ltr(t.data["f_replaces"]))
+        _clear(t)
+        return "menu.main"
+    t.say("common.answer_yes_no")
+    return AGAIN
+
+
+async def _arrears(t: Turn):
+    contract = await _contract(t)
+    return contract, arrears_of(await t.tx.bills(contract.contract, unpaid_only=True))
+
+
+@facilities.prompt("option")
+async def ask_option(t: Turn) -> str | None:
+    contract, arrears = await _arrears(t)
+    allowed = t.profile.instalments.months_for(arrears.total)
+    wanted = t.data.pop("f_wanted_months", None)
+    if wanted in allowed:
+        t.data["f_kind"], t.data["f_months"] = "instalment", wanted
+        return "facilities.reason"
+    header = t.t.n("facilities.arrears", arrears.count, contract=contract_label(t, contract),
+                   amount=t.t.money(arrears.total))
+    if wanted:
+        header += "\n" + t.t("facilities.months_not_allowed", months=t.t.n("common.months", wanted))
+    buttons = [t.button("defer", "facilities.opt_defer",
+                        date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
+    buttons += [t.button(f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m),
+                         amount=t.t.money(arrears.total // m)) for m in allowed]
+    t.ask(header + "\n" + t.t("facilities.ask_option"), buttons + [t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@facilities.handle("option")
+async def on_option(t: Turn) -> str | None:
+    _, arrears = await _arrears(t)
+    allowed = t.profile.instalments.months_for(arrears.total)
+    picked = t.choice()
+    if picked is None and t.text:
+        months = parse_months(t.text)
+        if months in allowed:
+            picked = f"m{months}"
+        elif months:
+            t.say("facilities.months_not_allowed", months=t.t.n("common.months", months))
+            return AGAIN
+    if picked == "cmd:cancel":
+        return "menu.main"
+    if picked == "defer":
+        t.data["f_kind"] = "deferral"
+        return "facilities.date"
+    if picked and picked.startswith("m") and picked[1:].isdigit() and int(picked[1:]) in allowed:
+        t.data["f_kind"], t.data["f_months"] = "instalment", int(picked[1:])
+        return "facilities.reason"
+    t.say("facilities.pick_option")
+    return AGAIN
+
+
+@facilities.prompt("date")
+async def ask_date(t: Turn) -> str | None:
+    latest = max_deferral(t.profile.instalments, t.today)
+    options = sorted({min(t.today + timedelta(days=15), latest), min(t.today + timedelta(days=30), latest), latest})
+    t.data["f_date_options"] = [d.isoformat() for d in options]
+    t.ask(t.t("facilities.ask_date", latest=t.t.date(latest)),
+          [t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)) for i, d in enumerate(options)])
+    return None
+
+
+@facilities.handle("date")
+async def on_date(t: Turn) -> str | None:
+    picked = t.choice()
+    options = t.data.get("f_date_options", [])
+    if picked and picked.startswith("d") and picked[1:].isdigit() and int(picked[1:]) < len(options):
+        day = date.fromisoformat(options[int(picked[1:])])
+    else:
+        day = parse_date(t.text, t.lang, today=t.today, prefer="future") if t.text else None
+    latest = max_deferral(t.profile.instalments, t.today)
+    if day is None:
+        t.say("facilities.date_not_understood")
+        return AGAIN
+    if day <= t.today:
+        t.say("facilities.date_past")
+        return AGAIN
+    if day > latest:
+        t.say("facilities.date_too_late", latest=t.t.date(latest), days=t.t.n("common.days",
+                                                                               t.profile.instalments.max_deferral_days))
+        return AGAIN
+    t.data["f_until"] = day.isoformat()
+    return "facilities.reason"
+
+
+@facilities.prompt("reason")
+async def ask_reason(t: Turn) -> str | None:
+    t.ask(t.t("facilities.ask_reason"), [t.button(f"r:{r}", f"facilities.reason_{r}") for r in REASONS])
+    return None
+
+
+@facilities.handle("reason")
+async def on_reason(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked in ("r:job", "r:illness"):
+        t.data["f_reason"] = picked[2:]
+        return "facilities.summary"
+    if picked == "r:other":
+        t.data["f_reason"] = "other"
+        return "facilities.reason_text"
+    if t.text and len(t.text) >= 3:
+        t.data["f_reason"], t.data["f_reason_text"] = "other", t.text[:500]
+        return "facilities.summary"
+    t.say("facilities.pick_reason")
+    return AGAIN
+
+
+@facilities.prompt("reason_text")
+async def ask_reason_text(t: Turn) -> str | None:
+    t.ask(t.t("facilities.ask_reason_text"), [t.button("skip", "facilities.skip_reason")])
+    return None
+
+
+@facilities.handle("reason_text")
+async def on_reason_text(t: Turn) -> str | None:
+    if t.choice() == "skip":
+        return "facilities.summary"
+    if not t.text:
+        t.say("facilities.reason_text_expected")
+        return AGAIN
+    t.data["f_reason_text"] = t.text[:500]
+    return "facilities.summary"
+
+
+def _schedule(t: Turn, total: int):
+    return split_instalments(total, int(t.data["f_months"]), first_due_date(t.today))
+
+
+@facilities.prompt("summary")
+async def summary(t: Turn) -> str | None:
+    contract, arrears = await _arrears(t)
+    lines = [t.t("facilities.summary_contract", contract=contract_label(t, contract)),
+             t.t.n("facilities.summary_bills", arrears.count, amount=t.t.money(arrears.total))]
+    if t.data["f_kind"] == "deferral":
+        lines.append(t.t("facilities.summary_deferral", date=t.t.date(date.fromisoformat(t.data["f_until"]))))
+    else:
+        usual = usual_bill(await t.tx.bills(contract.contract))
+        lines.append(t.t("facilities.summary_schedule", months=t.t.n("common.months", int(t.data["f_months"]))))
+        for line in _schedule(t, arrears.total):
+            text = t.t("facilities.schedule_line", seq=t.t.number(line.seq), date=t.t.date(line.due_date),
+                       amount=t.t.money(line.amount))
+            if usual:
+                text += t.t("facilities.schedule_with_bill", bill=t.t.money(usual), total=t.t.money(line.amount + usual))
+            lines.append(text)
+    reason = t.t(f"facilities.reason_{t.data['f_reason']}")
+    if t.data.get("f_reason_text"):
+        reason += f" — {t.data['f_reason_text']}"
+    lines.append(t.t("facilities.summary_reason", reason=reason))
+    if t.data.get("f_replaces"):
+        lines.append(t.t("facilities.summary_replaces", reference=t.t.ltr(t.data["f_replaces"])))
+    t.ask(t.t("facilities.summary", lines="\n".join(lines)),
+          [t.button("yes", "facilities.confirm"), t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@facilities.handle("summary")
+async def on_summary(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "cmd:cancel" or picked == "no":
+        _clear(t)
+        t.say("cancel.done")
+        return "menu.main"
+    if picked != "yes":
+        t.say("facilities.confirm_or_cancel")
+        return AGAIN
+    contract, arrears = await _arrears(t)
+    kind = t.data["f_kind"]
+    reference = await t.tx.next_reference("DF" if kind == "deferral" else "IN", t.today.year)
+    replaced = t.data.get("f_replaces")
+    if replaced:
+        await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now)
+    lines = _schedule(t, arrears.total) if kind == "instalment" else []
+    await t.tx.add_request(
+        reference=reference, kind=kind, contract=contract.contract, channel=t.channel, user_id=t.user_id,
+        lang=t.lang, amount=arrears.total, months=int(t.data["f_months"]) if kind == "instalment" else None,
+        defer_until=date.fromisoformat(t.data["f_until"]) if kind == "deferral" else None,
+        reason=t.data["f_reason"], reason_text=t.data.get("f_reason_text"),
+        details={"bills": [b.bill_number for b in arrears.bills], "replaces": replaced}, lines=lines, now=t.now)
+    await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=contract.contract,
+                     details={"reference": reference, "kind": kind, "replaces": replaced}, now=t.now)
+    t.say("facilities.recorded", reference=t.t.ltr(reference))
+    _clear(t)
+    return "menu.main"
