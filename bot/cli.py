@@ -123,6 +123,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("demo", "console"):
         from bot.channels import console
         return console.run(args, settings)
+    if args.command == "requests":
+        from bot import backoffice_cli
+        return backoffice_cli.run(args, settings)
     if args.command == "estimate":
         return asyncio.run(_estimate(settings, args.as_of))
     raise UserError(f"'addad {args.command}' is not available in this version yet")

@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable
 from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
 
 from . import journeys  # noqa: F401  (registers every state)
+from .backoffice import render_outbox
 from .events import Inbound, Reply
 from .flow import AGAIN, REGISTRY, Turn
 from .i18n import translator
@@ -37,8 +38,10 @@ PAYLOAD_COMMANDS = {"cmd:menu": "menu", "cmd:cancel": "cancel", "cmd:help": "hel
 
 class Engine:
     def __init__(self, store: Store, profile: Profile, *, idle_minutes: int = 30,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, pull_channels: frozenset[str] = frozenset({"console"})) -> None:
         self.store = store
+        # Channels with no push dispatcher: their queued messages are shown at the next turn.
+        self.pull_channels = pull_channels
         self.profile = profile
         self.idle = timedelta(minutes=idle_minutes)
         self.clock = clock
@@ -86,9 +89,20 @@ class Engine:
             if session is None:
                 session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
             turn = Turn(inbound, understood, session, tx, self.profile, now)
+            notices = await self._queued_notices(turn)
             await self._step(turn, fresh)
             await tx.save_session(session, now=now)
-            return turn.replies
+            return notices + turn.replies
+
+    async def _queued_notices(self, turn: Turn) -> list[Reply]:
+        """Messages waiting for this chat (held outside a channel's window, or a pull channel's),
+        marked sent in the turn's own transaction so they are shown exactly once."""
+        statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
+        notices = []
+        for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
+            notices.append(Reply(render_outbox(msg, self.profile), kind="notice"))
+            await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
+        return notices
 
     async def _failed_turn(self, inbound: Inbound, now: datetime) -> list[Reply]:
         lang = "fr"

@@ -71,4 +71,64 @@ async def show_contact(t: Turn) -> str | None:
     if c.hours:
         lines.append(t.t("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.short_name.get(t.lang), lines="\n".join(lines))
+    t.ask(t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")])
+    return None
+
+
+@contact.handle("start")
+async def on_contact(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "callback":
+        return "contact.callback"
+    if picked == "cmd:menu":
+        return "menu.main"
+    from .menu import on_menu    # anything else is read as a new request from the menu
+    return await on_menu(t)
+
+
+@contact.prompt("callback")
+async def ask_callback_phone(t: Turn) -> str | None:
+    linked = await t.tx.linked_contracts(t.channel, t.user_id)
+    if linked:
+        t.data["cb_phone"] = linked[0].phone
+        t.data["cb_contract"] = linked[0].contract
+        return "contact.callback_topic"
+    t.ask(t.t("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@contact.handle("callback")
+async def on_callback_phone(t: Turn) -> str | None:
+    from storage.values import ValueProblem, normalize_phone
+    if t.choice() == "cmd:cancel":
+        return "menu.main"
+    try:
+        t.data["cb_phone"] = normalize_phone(t.inbound.contact_phone or t.text)
+    except ValueProblem:
+        t.say("contact.phone_format")
+        return AGAIN
+    return "contact.callback_topic"
+
+
+@contact.prompt("callback_topic")
+async def ask_topic(t: Turn) -> str | None:
+    t.ask(t.t("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@contact.handle("callback_topic")
+async def on_topic(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return "menu.main"
+    topic = None if picked == "skip" else t.text[:500] or None
+    reference = await t.tx.next_reference("CB", t.today.year)
+    await t.tx.add_request(reference=reference, kind="callback", contract=t.data.get("cb_contract"),
+                           channel=t.channel, user_id=t.user_id, lang=t.lang, reason_text=topic,
+                           details={"phone": t.data.get("cb_phone")}, now=t.now)
+    await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=t.data.get("cb_contract"),
+                     details={"reference": reference, "kind": "callback"}, now=t.now)
+    phone = t.data.pop("cb_phone", "")
+    t.data.pop("cb_contract", None)
+    t.say("contact.callback_recorded", reference=t.t.ltr(reference), phone=t.t.ltr(phone[:-4] + "••••"))
     return "menu.main"

@@ -15,5 +15,5 @@ def _unavailable(flow: Flow, needs_link: bool) -> None:
         return "menu.main"
 
 
-for _name, _needs in (("reading", True), ("prepaid", True), ("track", False)):
+for _name, _needs in (("reading", True),):
     _unavailable(Flow(_name), _needs)

@@ -1,0 +1,73 @@
+"""`addad requests list|show|approve|reject`: the back office's view of customer requests."""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+
+from bot.config import Settings
+from conversations.backoffice import BackOfficeError, decide
+from storage import Request, Store
+from storage.values import format_amount_plain
+
+
+def _line(r: Request) -> str:
+    amount = format_amount_plain(r.amount) if r.amount is not None else "-"
+    extra = f"{r.months} months" if r.months else (f"until {r.defer_until}" if r.defer_until else "")
+    return (f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} {r.created_at:%Y-%m-%d %H:%M} "
+            f"{amount:>10} {extra}").rstrip()
+
+
+def _show(r: Request) -> str:
+    rows = [("reference", r.reference), ("kind", r.kind), ("status", r.status), ("contract", r.contract or "-"),
+            ("filed", f"{r.created_at:%Y-%m-%d %H:%M} UTC on {r.channel} ({r.lang})"),
+            ("arrears", format_amount_plain(r.amount) + " DH" if r.amount is not None else "-")]
+    if r.defer_until:
+        rows.append(("pay before", r.defer_until.isoformat()))
+    if r.reason or r.reason_text:
+        rows.append(("reason", " — ".join(x for x in (r.reason, r.reason_text) if x)))
+    for key, value in r.details.items():
+        rows.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    if r.decided_at:
+        rows.append(("decided", f"{r.decided_at:%Y-%m-%d %H:%M} UTC by {r.decided_by}: {r.decision_note or ''}".rstrip(": ")))
+    out = [f"{k:11} {v}" for k, v in rows if v not in (None, "None")]
+    if r.lines:
+        out.append("schedule")
+        out += [f"  {l.seq:>2}. {l.due_date}  {format_amount_plain(l.amount):>10} DH" for l in r.lines]
+        out.append(f"      total  {format_amount_plain(sum(l.amount for l in r.lines)):>10} DH")
+    return "\n".join(out)
+
+
+async def _run(args, settings: Settings) -> int:
+    from bot.cli import UserError
+    store = await Store.open(settings.database)
+    try:
+        if args.action == "list":
+            async with store.reading() as tx:
+                found = await tx.requests(status=args.status)
+            for r in found:
+                print(_line(r))
+            print(f"{len(found)} request(s)")
+            return 0
+        if args.action == "show":
+            async with store.reading() as tx:
+                r = await tx.request(args.id.strip().upper())
+            if r is None:
+                raise UserError(f"no request {args.id}")
+            print(_show(r))
+            return 0
+        actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
+        decision = "approved" if args.action == "approve" else "rejected"
+        try:
+            async with store.transaction() as tx:
+                r = await decide(tx, args.id, decision, note=args.note, actor=actor)
+        except BackOfficeError as exc:
+            raise UserError(str(exc)) from None
+        print(f"{r.reference}: {r.status}; the customer will be told on {r.channel}")
+        return 0
+    finally:
+        await store.close()
+
+
+def run(args, settings: Settings) -> int:
+    return asyncio.run(_run(args, settings))

@@ -1,0 +1,48 @@
+"""Back-office decisions on requests, and the customer message each decision produces."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage import OutboxMessage, Request, Tx, utcnow
+
+from .i18n import translator
+from .profile import Profile
+
+
+class BackOfficeError(Exception):
+    """A decision that cannot be taken; the message says why in one line."""
+
+
+async def decide(tx: Tx, reference: str, decision: str, *, note: str | None, actor: str,
+                 now: datetime | None = None) -> Request:
+    """Approve or reject a pending request and queue the customer's message, in one transaction.
+    The outbox dedupe key makes a repeated decision queue nothing twice."""
+    if decision not in ("approved", "rejected"):
+        raise ValueError(decision)
+    reference = reference.strip().upper()
+    req = await tx.request(reference)
+    if req is None:
+        raise BackOfficeError(f"no request {reference}")
+    if req.status != "pending":
+        raise BackOfficeError(f"{reference} is {req.status}: only pending requests can be decided")
+    if decision == "rejected" and not (note and note.strip()):
+        raise BackOfficeError("a rejection needs --note (the customer is told why)")
+    now = now or utcnow()
+    await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
+    await tx.enqueue_outbox(channel=req.channel, user_id=req.user_id, lang=req.lang, kind="request_decision",
+                            payload={"decision": decision, "reference": reference, "kind": req.kind, "note": note},
+                            dedupe_key=f"decision:{reference}", now=now)
+    await tx.audit(f"request_{decision}", actor=actor, contract=req.contract,
+                   details={"reference": reference, "note": note}, now=now)
+    return await tx.request(reference)
+
+
+def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
+    """An outbox message as text in the customer's language."""
+    t = translator(msg.lang)
+    p = msg.payload
+    if msg.kind == "request_decision":
+        note = t("decision.note", note=p["note"]) if p.get("note") else ""
+        return t(f"decision.{p['decision']}", reference=t.ltr(p["reference"]), kind=t(f"request.kind_{p['kind']}"),
+                 note=note, phone=t.ltr(profile.contact.phones[0]))
+    raise ValueError(f"unknown outbox kind {msg.kind!r}")
