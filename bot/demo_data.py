@@ -1,0 +1,138 @@
+"""The demo data set: a few dozen contracts in several cities, written as the distributor's CSV
+files and loaded through the real importer. Deterministic for a given `today`."""
+from __future__ import annotations
+
+import calendar
+import csv
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+CITIES = ["Casablanca", "Rabat", "Fès", "Marrakech", "Tanger", "Agadir", "Oujda", "Ait Ourir"]
+AGENCIES = {
+    "Casablanca": [("Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22"),
+                   ("Agence Hay Mohammadi", "45 boulevard Ali Yaâta", "0522 62 40 10"),
+                   ("Agence Sidi Maârouf", "Centre commercial Sidi Maârouf, local 8", "0522 58 77 30")],
+    "Rabat": [("Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55"),
+              ("Agence Yacoub El Mansour", "21 avenue Al Majd", "0537 29 14 02")],
+    "Fès": [("Agence Ville Nouvelle", "8 avenue Hassan II", "0535 62 11 90"),
+            ("Agence Saiss", "Route d'Immouzer, km 3", "0535 61 45 77")],
+    "Marrakech": [("Agence Guéliz", "112 avenue Mohammed V, Guéliz", "0524 43 12 12"),
+                  ("Agence Daoudiate", "Boulevard Allal El Fassi", "0524 31 18 60")],
+    "Tanger": [("Agence Boulevard", "3 boulevard Pasteur", "0539 94 30 30"),
+               ("Agence Beni Makada", "Avenue Moulay Ali Cherif", "0539 95 21 44")],
+    "Agadir": [("Agence Talborjt", "Avenue du Prince Sidi Mohammed", "0528 84 12 33")],
+    "Oujda": [("Agence Centre", "17 boulevard Mohammed V", "0536 68 20 20")],
+    "Ait Ourir": [("Agence Ait Ourir", "Route de Ouarzazate, centre", "0524 48 00 35")],
+}
+HOURS = "Lun-Ven 8h30-16h30"
+FIRST = ["Mohamed", "Fatima", "Ahmed", "Khadija", "Youssef", "Aicha", "Omar", "Salma", "Hassan", "Naima", "Rachid",
+         "Zineb", "Karim", "Meryem", "Abdellah", "Hajar", "Said", "Imane"]
+LAST = ["Alaoui", "Bennani", "El Idrissi", "Tazi", "Berrada", "Chraibi", "Amrani", "Ouazzani", "Lahlou", "Fassi",
+        "Benjelloun", "Skalli", "Ziani", "Bouzidi"]
+
+# The fixed personas the README, the console demo and the docs use.
+PERSONAS = [
+    # contract, service, holder, phone, lang, city, kind, digits, low income, monthly use, unpaid months, estimated months
+    ("1000001", "electricity", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca", "postpaid", 5, 0, 140, 3, [1]),
+    ("1000002", "water", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca", "postpaid", 5, 0, 9, 1, []),
+    ("1000003", "electricity", "Youssef El Amrani", "+212661234567", "fr", "Rabat", "postpaid", 6, 0, 180, 0, []),
+    ("1000004", "electricity", "Ahmed Ouali", "+212670000004", "ar", "Ait Ourir", "prepaid", 6, 1, 70, 0, []),
+    ("1000005", "electricity", "Khadija Alaoui", "+212655555555", "fr", "Fès", "postpaid", 6, 0, 290, 6, [2]),
+    ("1000006", "electricity", "Omar Tazi", "+212677777777", "fr", "Marrakech", "postpaid", 5, 0, 160, 0, []),
+]
+ROLLOVER_CONTRACT = "1000006"     # its meter shows 99,9xx: the next reading wraps past 0
+
+
+def _month_end(d: date) -> date:
+    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
+def _periods(today: date, months: int) -> list[tuple[date, date]]:
+    """The last `months` calendar months that ended before today, oldest first."""
+    end = today.replace(day=1) - timedelta(days=1)
+    out = []
+    for _ in range(months):
+        start = end.replace(day=1) - timedelta(days=1)
+        out.append((start, end))
+        end = start
+    return list(reversed(out))
+
+
+def _amount(service: str, units: int) -> int:
+    """A plausible bill in centimes (the real maths is in conversations/tariff.py)."""
+    if service == "electricity":
+        price = 0.9010 if units <= 100 else 1.0732 if units <= 210 else 1.1676 if units <= 310 else 1.3817
+        return round((units * price + 7.20) * 1.2 * 100)
+    return round((min(units, 6) * 2.99 + max(min(units, 8) - 6, 0) * 3.15 + max(units - 8, 0) * 10.30 + 6.0) * 100)
+
+
+def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
+    rng = random.Random(2020)
+    folder.mkdir(parents=True, exist_ok=True)
+    people = list(PERSONAS)
+    for i in range(30):
+        service = "water" if i % 3 == 0 else "electricity"
+        kind = "prepaid" if i % 7 == 3 and service == "electricity" else "postpaid"
+        use = rng.randint(4, 25) if service == "water" else rng.randint(60, 300)
+        unpaid = rng.choice([0, 0, 0, 1, 1, 2, 4])
+        people.append((str(1000100 + i), service, f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                       f"+2126{rng.randint(10_000_000, 99_999_999)}", rng.choice(["ar", "ar", "fr"]),
+                       CITIES[i % len(CITIES)], kind, rng.choice([5, 6]), int(rng.random() < 0.2), use, unpaid,
+                       [rng.randint(1, 8)] if rng.random() < 0.3 else []))
+    periods = _periods(today, 8)
+    contracts, bills, readings = [], [], []
+    for (number, service, holder, phone, lang, city, kind, digits, low, use, unpaid, estimated) in people:
+        index = 99_950 - use * len(periods) if number == ROLLOVER_CONTRACT else rng.randint(1_000, 40_000)
+        start_index = index
+        readings.append((number, periods[0][0], index, "actual"))
+        last_actual = (index, periods[0][0])
+        for month, (start, end) in enumerate(periods):
+            units = max(0, round(use * rng.uniform(0.8, 1.2)))
+            months_ago = len(periods) - month
+            is_estimated = months_ago in estimated
+            index_end = index + units
+            readings.append((number, end, index_end, "estimated" if is_estimated else "actual"))
+            if not is_estimated:
+                last_actual = (index_end, end)
+            if kind == "postpaid":
+                amount = _amount(service, units)
+                paid = 0 if months_ago <= unpaid else amount
+                bills.append((number, f"F{end:%Y%m}-{number}", start, end, end + timedelta(days=5),
+                              end + timedelta(days=25), index, index_end, units, int(is_estimated), amount, paid))
+            index = index_end
+        del start_index
+        contracts.append((number, service, holder, phone, lang, city, f"{'E' if service == 'electricity' else 'W'}-{number[-4:]}{digits}",
+                          kind, digits, last_actual[0], last_actual[1], "BT-RES" if service == "electricity" else "EAU-RES", low))
+    # The history holds what was really read or estimated; the contract's last index is the last actual one.
+    files = {
+        "contracts": (["contract", "service", "holder_name", "phone", "language", "city", "meter_number", "meter_kind",
+                       "meter_digits", "last_index", "last_index_date", "tariff", "low_income"], contracts),
+        "bills": (["contract", "bill_number", "period_start", "period_end", "issue_date", "due_date", "index_start",
+                   "index_end", "consumption", "estimated", "amount", "paid_amount"],
+                  [(*b[:10], f"{b[10] / 100:.2f}", f"{b[11] / 100:.2f}") for b in bills]),
+        "readings": (["contract", "date", "index", "source"], readings),
+        "agencies": (["city", "name", "address", "phone", "hours"],
+                     [(city, name, address, phone, HOURS) for city, items in AGENCIES.items()
+                      for name, address, phone in items]),
+    }
+    paths = {}
+    for kind, (header, rows) in files.items():
+        path = folder / f"{kind}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows([[v.isoformat() if isinstance(v, date) else v for v in row] for row in rows])
+        paths[kind] = path
+    return paths
+
+
+async def load_demo(store, profile, folder: Path, today: date) -> dict[str, str]:
+    """Write the demo CSV files and import them through the real importer; returns the summaries."""
+    from storage.csvio import import_file
+    paths = write_demo_csvs(folder, today)
+    summaries = {}
+    for kind in ("contracts", "bills", "readings", "agencies"):
+        result = await import_file(store, kind, paths[kind], profile)
+        summaries[kind] = result.summary(paths[kind].name)
+    return summaries

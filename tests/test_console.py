@@ -1,0 +1,56 @@
+"""`addad demo` and `addad console` as a person runs them: real processes, typed lines."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from storage import Store
+
+from .chat import seed
+
+
+def run_addad(args: list[str], lines: list[str], cwd, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *args], input="\n".join(lines) + "\n", text=True,
+                          capture_output=True, cwd=cwd, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.getcwd(), **env})
+
+
+def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
+    done = run_addad(["demo", "--lang", "fr"], ["2", "1000001"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Démo : vous êtes Fatima Zahra Bennani" in out
+    assert "  2. 🧾 Mes factures et mon solde" in out           # buttons as numbered choices
+    assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in out
+    assert "Total à payer" in out
+    assert "Au revoir" in out
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "addad-demo" / "addad-demo.sqlite3").exists()
+    assert (tmp_path / "addad-demo" / "contracts.csv").exists()
+    # A second demo reuses the database and remembers the conversation's link.
+    again = run_addad(["demo", "--lang", "fr"], ["2"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Total à payer" in again.stdout and "reliez d'abord" not in again.stdout
+
+
+async def test_console_in_arabic_on_the_configured_database(tmp_path):
+    db = tmp_path / "prod.sqlite3"
+    store = await Store.open(db)
+    try:
+        await seed(store)
+    finally:
+        await store.close()
+    done = run_addad(["console", "--phone", "0661234567", "--lang", "ar"],
+                     ["بغيت نخلص الفاتورة شحال خاصني", "1000003", "/cancel"], tmp_path, ADDAD_DATABASE=str(db))
+    assert done.returncode == 0, done.stderr
+    assert "مرحبا بك" in done.stdout
+    assert "العقد 1000003 (الكهرباء، Rabat) مربوط الآن" in done.stdout
+    assert "لا توجد أي فاتورة غير مؤداة" in done.stdout
+    assert "إلى اللقاء" in done.stdout
+
+
+def test_console_rejects_a_bad_phone_in_one_line(tmp_path):
+    done = run_addad(["console", "--phone", "12ab"], [], tmp_path, ADDAD_DATABASE=str(tmp_path / "x.sqlite3"))
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("addad: --phone:") and "Traceback" not in done.stderr
