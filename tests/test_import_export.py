@@ -1,0 +1,215 @@
+"""The distributor's files in and out, run as an operator runs them: `addad import/export`."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+CONTRACTS = """\
+contract,service,holder_name,phone,language,city,meter_number,meter_kind,meter_digits,last_index,last_index_date,tariff,low_income
+1000001,electricity,Fatima Zahra Bennani,0612345678,ar,Casablanca,E-1,postpaid,5,45210,2026-10-31,BT-RES,0
+1000002,water,Fatima Zahra Bennani,+212612345678,ar,Casablanca,W-2,postpaid,5,1320,2026-10-31,EAU-RES,
+1000003,electricity,Youssef El Amrani,00212 6 61 23 45 67,fr,Rabat,E-3,postpaid,6,120400,2026-10-31,BT-RES,0
+1000004,electricity,Ahmed Ouali,06-70-00-00-04,,Ait Ourir,P-4,prepaid,6,0,2026-10-01,BT-RES,1
+"""
+BILLS = """\
+contract,bill_number,period_start,period_end,issue_date,due_date,index_start,index_end,consumption,estimated,amount,paid_amount
+1000001,F-1,2026-08-31,2026-09-30,2026-10-05,2026-10-25,44850,45030,180,1,"243,17",0
+1000001,F-2,2026-09-30,2026-10-31,2026-11-05,2026-11-25,45030,45210,180,0,218.90,0
+1000003,F-3,2026-09-30,2026-10-31,2026-11-05,2026-11-25,120250,120400,150,0,"1 243,17","1 243,17"
+"""
+READINGS = """\
+contract,date,index,source
+1000001,2026-08-31,44850,actual
+1000001,2026-09-30,45030,estimated
+1000001,2026-11-05,45300,customer
+1000003,2026-11-04,120550,customer
+"""
+AGENCIES = """\
+city,name,address,phone,hours
+Casablanca,Agence Maârif,"12 rue Abou Al Waqt, Maârif",0522 99 11 22,Lun-Ven 8h30-16h30
+Rabat,Agence Agdal,5 avenue Fal Ould Oumeir,0537 77 66 55,Lun-Ven 8h30-16h30
+"""
+
+
+@pytest.fixture
+def ops(tmp_path):
+    """Run `addad …` in a scratch folder against a scratch database."""
+    env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3")}
+
+    def addad(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+
+    def write(name: str, text: str) -> str:
+        (tmp_path / name).write_text(textwrap.dedent(text), encoding="utf-8")
+        return name
+
+    addad.write = write
+    addad.db = tmp_path / "addad.sqlite3"
+    return addad
+
+
+def dump(db) -> list[str]:
+    """Every row of every table, to compare a database before and after."""
+    con = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return [f"{t}: {row}" for t in tables if t != "audit_log" for row in con.execute(f"SELECT * FROM {t} ORDER BY 1")]
+    finally:
+        con.close()
+
+
+def count(db, table: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def load_all(ops):
+    for kind, text in (("contracts", CONTRACTS), ("bills", BILLS), ("readings", READINGS), ("agencies", AGENCIES)):
+        done = ops("import", kind, ops.write(f"{kind}.csv", text))
+        assert done.returncode == 0, done.stderr
+    return ops
+
+
+def test_db_upgrade_from_empty_and_again(ops):
+    first = ops("db", "upgrade")
+    assert first.returncode == 0 and "schema version 1 (applied 0001_initial.sql)" in first.stdout
+    again = ops("db", "upgrade")
+    assert again.returncode == 0 and again.stdout.strip().endswith("schema version 1")
+    con = sqlite3.connect(ops.db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_import_stores_normalised_phones_and_exact_centimes(ops):
+    load_all(ops)
+    con = sqlite3.connect(ops.db)
+    phones = dict(con.execute("SELECT contract, phone FROM contracts"))
+    assert phones == {"1000001": "+212612345678", "1000002": "+212612345678", "1000003": "+212661234567",
+                      "1000004": "+212670000004"}
+    amounts = dict(con.execute("SELECT bill_number, amount FROM bills"))
+    assert amounts == {"F-1": 24317, "F-2": 21890, "F-3": 124317}
+    con.close()
+
+
+def test_reimport_changes_nothing(ops):
+    load_all(ops)
+    before = dump(ops.db)
+    for kind in ("contracts", "bills", "readings", "agencies"):
+        done = ops("import", kind, f"{kind}.csv")
+        assert done.returncode == 0
+        assert " 0 inserted, 0 updated, " in done.stdout and done.stdout.strip().endswith("unchanged")
+    assert dump(ops.db) == before
+
+
+def test_a_changed_row_is_updated(ops):
+    load_all(ops)
+    done = ops("import", "bills", ops.write("bills.csv", BILLS.replace('"243,17",0', '"243,17",243.17')))
+    assert done.stdout.strip() == "bills.csv: 3 rows: 0 inserted, 1 updated, 2 unchanged"
+
+
+def test_import_export_round_trip(ops):
+    load_all(ops)
+    done = ops("export", "readings", "--output", "out.csv")
+    assert done.returncode == 0 and "out.csv: 2 readings" in done.stdout
+    with open(ops.db.parent / "out.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["contract"], r["date"], r["index"], r["source"]) for r in rows} == {
+        ("1000001", "2026-11-05", "45300", "customer"), ("1000003", "2026-11-04", "120550", "customer")}
+    assert rows[0]["meter_number"] in ("E-1", "E-3")
+    since = ops("export", "readings", "--since", "2026-11-05")
+    assert [l.split(",")[0] for l in since.stdout.splitlines()[1:]] == ["1000001"]
+
+
+BAD = """\
+contract,service,holder_name,phone,city,meter_number,meter_kind,meter_digits,last_index,last_index_date,tariff,colour
+"""
+
+
+@pytest.mark.parametrize("text, expected", [
+    # an unknown column, named on the header line
+    (BAD + "1000009,electricity,A,0612345678,Rabat,M,postpaid,5,1,2026-01-01,BT-RES,red\n",
+     ["bad.csv:1: colour: unknown column"]),
+    # a bad date
+    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,1,2026-02-30,BT-RES,0\n",
+     ["bad.csv:2: last_index_date: no such date: '2026-02-30'"]),
+    # a negative index
+    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,-12,2026-01-01,BT-RES,0\n",
+     ["bad.csv:2: last_index: negative index"]),
+    # an unknown tariff
+    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,12,2026-01-01,BT-PRO,0\n",
+     ["bad.csv:2: tariff: unknown tariff 'BT-PRO' (the operator profile has BT-RES, EAU-RES)"]),
+    # a duplicate contract, with a good row before it that must not be written either
+    (CONTRACTS + "1000002,water,X,0612345678,ar,Fès,W,postpaid,5,1,2026-01-01,EAU-RES,0\n",
+     ["bad.csv:6: contract: duplicate contract (first on line 3)"]),
+])
+def test_bad_contract_files_are_rejected_whole(ops, text, expected):
+    done = ops("import", "contracts", ops.write("bad.csv", text))
+    assert done.returncode == 1
+    problems = [l for l in done.stderr.splitlines() if l.startswith("bad.csv:")]
+    assert problems == expected
+    assert "nothing was written" in done.stderr and "Traceback" not in done.stderr
+    assert count(ops.db, "contracts") == 0
+
+
+def test_every_bad_row_of_a_bills_file_is_listed_and_nothing_written(ops):
+    load_all(ops)
+    before = dump(ops.db)
+    text = BILLS.splitlines()[0] + "\n" + "\n".join([
+        "1000001,F-9,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,12.345,0",        # 3 decimals
+        "1000001,F-10,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,10.00,0",        # fine, yet not written
+        "9999999,F-11,2026-08-31,2026-07-30,2026-10-05,2026-10-25,1,2,1,2,10.00,-1",      # four problems
+    ]) + "\n"
+    done = ops("import", "bills", ops.write("bad.csv", text))
+    assert done.returncode == 1
+    assert [l for l in done.stderr.splitlines() if l.startswith("bad.csv:")] == [
+        "bad.csv:2: amount: more than 2 decimals",
+        "bad.csv:4: contract: unknown contract 9999999 (import contracts first)",
+        "bad.csv:4: period_end: before period_start",
+        "bad.csv:4: estimated: must be one of 0|1, not '2'",
+        "bad.csv:4: paid_amount: negative amount",
+    ]
+    assert dump(ops.db) == before
+
+
+def test_missing_file_and_missing_column(ops):
+    done = ops("import", "contracts", "nope.csv")
+    assert done.returncode == 2 and done.stderr.strip() == "addad: nope.csv: no such file"
+    done = ops("import", "readings", ops.write("r.csv", "contract,date,index\n1,2026-01-01,5\n"))
+    assert done.returncode == 1 and "r.csv:1: source: missing column" in done.stderr
+
+
+def test_export_requests_carries_the_schedule(ops, tmp_path):
+    import asyncio
+    from datetime import date
+    from storage import InstalmentLine, Store
+    load_all(ops)
+
+    async def file_one():
+        store = await Store.open(ops.db)
+        try:
+            async with store.transaction() as tx:
+                await tx.add_request(reference="IN-2026-000001", kind="instalment", contract="1000001",
+                                     channel="telegram", user_id="42", lang="fr", amount=100001, months=3,
+                                     reason="job", lines=[InstalmentLine(1, date(2026, 12, 23), 33333),
+                                                          InstalmentLine(2, date(2027, 1, 23), 33333),
+                                                          InstalmentLine(3, date(2027, 2, 23), 33335)])
+        finally:
+            await store.close()
+    asyncio.run(file_one())
+    done = ops("export", "requests", "--status", "pending")
+    row = next(csv.DictReader(io.StringIO(done.stdout)))
+    assert row["reference"] == "IN-2026-000001" and row["amount"] == "1000.01"
+    assert row["schedule"] == "2026-12-23:333.33;2027-01-23:333.33;2027-02-23:333.35"
+    assert ops("export", "requests", "--status", "approved").stdout.count("\n") == 1
