@@ -1,0 +1,187 @@
+"""Exact band pricing from the operator profile: what a consumption will cost before the bill.
+
+Rules (docs/tariffs.md has a worked example with the profile's values):
+- A period (previous reading date, new reading date] is spread over calendar months in
+  proportion to its days in each month (largest remainder, so whole units add up exactly).
+  Each calendar month is priced with the full monthly bands: bills are monthly, and pricing a
+  35-day catch-up as one lump would wrongly cross the 150 kWh line.
+- "progressive": every unit at the price of the band it falls in. "progressive_then_selective":
+  progressive while the month is at or under `selective_above`; above it the whole month at the
+  price of the selective band its total falls in.
+- Every band line is rounded to the centime (half up), as a bill prints it; VAT is computed
+  once on the energy total and once per fee. Fees are monthly amounts × the months of the
+  period (days in each month / days of that month, summed, to 2 decimals).
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from .profile import Tariff
+
+
+def centimes(dirhams: Decimal) -> int:
+    return int((dirhams * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class BandLine:
+    label_key: str       # "progressive" | "selective"
+    lower: int           # exclusive
+    upper: int | None    # inclusive; None = open
+    units: int
+    price: Decimal
+    amount: int          # centimes, excluding VAT
+
+
+@dataclass(frozen=True)
+class MonthCharge:
+    month: date          # first day of the month
+    units: int
+    rule_applied: str    # "progressive" | "selective"
+    lines: tuple[BandLine, ...]
+    energy_ht: int
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    key: str
+    name_ar: str
+    name_fr: str
+    months: Decimal
+    amount_ht: int
+    vat_percent: Decimal
+    vat: int
+
+
+@dataclass(frozen=True)
+class Cliff:
+    month: date
+    units: int
+    remaining: int       # units left before the whole month moves to the selective rate
+    extra_cost_ttc: int  # what crossing the line adds, in centimes
+
+
+@dataclass(frozen=True)
+class PreBill:
+    tariff_code: str
+    period_start: date
+    period_end: date
+    total_units: int
+    months: tuple[MonthCharge, ...]
+    fees: tuple[FeeLine, ...]
+    energy_ht: int
+    fees_ht: int
+    vat: int
+    total_ttc: int
+    vat_percent: Decimal
+    cliff: Cliff | None
+
+
+@dataclass(frozen=True)
+class Correction:
+    estimated_units: int
+    actual_units: int
+    amount_actual_ttc: int
+    billed_ttc: int
+    difference: int      # > 0 due, < 0 credit
+    months: tuple[MonthCharge, ...]
+
+
+def _month_days(start: date, end: date) -> list[tuple[date, int]]:
+    """Days of (start, end] in each calendar month; a same-day period counts one day."""
+    first = start + timedelta(days=1) if end > start else end
+    out: list[tuple[date, int]] = []
+    day = first
+    while day <= end:
+        month_end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        last = min(month_end, end)
+        out.append((day.replace(day=1), (last - day).days + 1))
+        day = last + timedelta(days=1)
+    return out
+
+
+def split_by_month(period_start: date, period_end: date, units: int) -> list[tuple[date, int, Decimal]]:
+    """Units per calendar month in proportion to days; shares sum exactly to `units`."""
+    if period_end < period_start:
+        raise ValueError("period ends before it starts")
+    if units < 0:
+        raise ValueError("negative consumption")
+    months = _month_days(period_start, period_end)
+    total_days = sum(d for _, d in months)
+    exact = [Decimal(units * d) / total_days for _, d in months]
+    whole = [int(x) for x in exact]
+    left = units - sum(whole)
+    # Largest fractional parts first; ties go to the later month (the most recent use).
+    order = sorted(range(len(months)), key=lambda i: (exact[i] - whole[i], i), reverse=True)
+    for i in order[:left]:
+        whole[i] += 1
+    return [(m, whole[i], Decimal(d) / total_days) for i, (m, d) in enumerate(months)]
+
+
+def _line(key: str, lower: int, upper: int | None, units: int, price: Decimal) -> BandLine:
+    return BandLine(key, lower, upper, units, price, centimes(units * price))
+
+
+def price_month(tariff: Tariff, units: int, month: date = date(1970, 1, 1)) -> MonthCharge:
+    """One calendar month of consumption priced band by band."""
+    lines: list[BandLine] = []
+    if tariff.rule == "progressive_then_selective" and units > (tariff.selective_above or 0):
+        lower = tariff.selective_above
+        for band in tariff.selective_bands:
+            if band.upto is None or units <= band.upto:
+                lines.append(_line("selective", lower, band.upto, units, band.price))
+                break
+            lower = band.upto
+        rule = "selective"
+    else:
+        lower = 0
+        for band in tariff.progressive_bands:
+            if units <= lower:
+                break
+            in_band = (units if band.upto is None else min(units, band.upto)) - lower
+            lines.append(_line("progressive", lower, band.upto, in_band, band.price))
+            if band.upto is None:
+                break
+            lower = band.upto
+        rule = "progressive"
+    return MonthCharge(month, units, rule, tuple(lines), sum(l.amount for l in lines))
+
+
+def _vat(amount: int, percent: Decimal) -> int:
+    return centimes(Decimal(amount) / 100 * percent / 100)
+
+
+def _month_ttc(tariff: Tariff, units: int) -> int:
+    energy = price_month(tariff, units).energy_ht
+    return energy + _vat(energy, tariff.vat_percent)
+
+
+def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *, cliff_margin: int = 15) -> PreBill:
+    split = split_by_month(period_start, period_end, units)
+    months = tuple(price_month(tariff, u, m) for m, u, _ in split)
+    energy_ht = sum(m.energy_ht for m in months)
+    month_count = sum(Decimal(d) / calendar.monthrange(m.year, m.month)[1]
+                      for m, d in _month_days(period_start, period_end)).quantize(Decimal("0.01"))
+    fees = tuple(FeeLine(f.key, f.name.ar, f.name.fr, month_count, centimes(f.monthly * month_count), f.vat_percent,
+                         _vat(centimes(f.monthly * month_count), f.vat_percent)) for f in tariff.fees)
+    fees_ht = sum(f.amount_ht for f in fees)
+    vat = _vat(energy_ht, tariff.vat_percent) + sum(f.vat for f in fees)
+    cliff = None
+    if tariff.rule == "progressive_then_selective":
+        line = tariff.selective_above
+        for m in months:
+            if line - cliff_margin <= m.units <= line:
+                cliff = Cliff(m.month, m.units, line - m.units, _month_ttc(tariff, line + 1) - _month_ttc(tariff, line))
+    return PreBill(tariff.code, period_start, period_end, units, months, fees, energy_ht, fees_ht, vat,
+                   energy_ht + fees_ht + vat, tariff.vat_percent, cliff)
+
+
+def estimate_correction(tariff: Tariff, *, period_start: date, period_end: date, actual_units: int,
+                        estimated_units_by_month: list[tuple[date, int]], billed_ttc: int) -> Correction:
+    """Actual use over the whole period spread per month and priced, against what was billed on estimates."""
+    actual = prebill(tariff, period_start, period_end, actual_units)
+    return Correction(sum(u for _, u in estimated_units_by_month), actual_units, actual.total_ttc, billed_ttc,
+                      actual.total_ttc - billed_ttc, actual.months)
