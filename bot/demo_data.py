@@ -102,7 +102,7 @@ def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
                               end + timedelta(days=25), index, index_end, units, int(is_estimated), amount, paid))
             index = index_end
         del start_index
-        contracts.append((number, service, holder, phone, lang, city, f"{'E' if service == 'electricity' else 'W'}-{number[-4:]}{digits}",
+        contracts.append((number, service, holder, phone, lang, city, f"{'E' if service == 'electricity' else 'W'}{number}",
                           kind, digits, last_actual[0], last_actual[1], "BT-RES" if service == "electricity" else "EAU-RES", low))
     # The history holds what was really read or estimated; the contract's last index is the last actual one.
     files = {

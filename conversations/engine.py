@@ -122,7 +122,9 @@ class Engine:
     async def _step(self, turn: Turn, fresh: bool) -> None:
         s = turn.session
         inbound = turn.inbound
-        if s.lang is None:
+        if inbound.lang_choice in ("ar", "fr"):
+            s.lang = inbound.lang_choice
+        elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
         if fresh:
             turn.say("welcome.hello", operator=self.profile.operator.short_name.get(turn.lang))

@@ -20,6 +20,7 @@ class Inbound:
     location: tuple[float, float] | None = None
     contact_request_supported: bool = False  # the channel can ask for the sender's own contact (Telegram)
     lang_hint: str | None = None      # e.g. Telegram's language_code
+    lang_choice: str | None = None    # a language the person explicitly chose in the channel (console --lang)
     other: str | None = None          # anything else (sticker, voice, video…): its kind
     received_at: datetime | None = None
 

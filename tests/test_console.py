@@ -32,6 +32,9 @@ def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
     again = run_addad(["demo", "--lang", "fr"], ["2"], tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Total à payer" in again.stdout and "reliez d'abord" not in again.stdout
+    # --lang is the person's explicit choice, even over the language the chat used before.
+    arabic = run_addad(["demo", "--lang", "ar"], ["2"], tmp_path)
+    assert "المبلغ الإجمالي المستحق" in arabic.stdout
 
 
 async def test_console_in_arabic_on_the_configured_database(tmp_path):

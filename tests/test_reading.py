@@ -157,9 +157,12 @@ async def test_a_second_reading_in_the_cycle_replaces_the_first(engine):
         await chat.press("Sans photo")
         if index == "45310":
             assert "remplacera l'index 45300 envoyé le 23 novembre 2026 (référence RL-2026-000001)" in chat.text
+            # measured from the last real reading, not from the reading it replaces
+            assert "Consommation : 100 kWh depuis 45210 (31 octobre 2026)" in chat.text
         await chat.press("Confirmer")
-    rows = [(r.index_value, r.status) for r in await readings(engine, "1000001") if r.source == "customer"]
-    assert rows == [(45300, "replaced"), (45310, "valid")]
+    rows = [(r.index_value, r.status, r.consumption) for r in await readings(engine, "1000001")
+            if r.source == "customer"]
+    assert rows == [(45300, "replaced", 90), (45310, "valid", 100)]
 
 
 async def test_arabic_reading_with_arabic_indic_digits_and_darija_date(engine):

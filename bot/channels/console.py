@@ -47,7 +47,7 @@ class ConsoleChat:
     def _inbound(self, **kw) -> Inbound:
         self.counter += 1
         return Inbound(channel=CHANNEL, user_id=self.user, message_id=f"{self.session_id}-{self.counter}",
-                       sender_phone=self.phone, lang_hint=self.lang, **kw)
+                       sender_phone=self.phone, lang_choice=self.lang if self.counter == 1 else None, **kw)
 
     def parse(self, line: str) -> Inbound:
         text = line.strip()

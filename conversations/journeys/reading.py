@@ -44,7 +44,14 @@ async def _contract(t: Turn) -> Contract | None:
 
 
 async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
-    return await consumption.last_real_reading(t.tx, contract)
+    """The reading this one is measured from: the last real one, except a customer reading of the
+    same cycle, which this one would replace."""
+    day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+    for r in reversed(await t.tx.readings(contract.contract)):
+        if r.source == "actual" or (r.source == "customer" and (r.reading_date.year, r.reading_date.month)
+                                    != (day.year, day.month)):
+            return r
+    return None
 
 
 async def usual_daily_use(t: Turn, contract: Contract) -> float | None:
