@@ -56,7 +56,7 @@ async def test_french_welcome_shows_the_menu(engine):
 async def test_arabic_script_gets_arabic(engine):
     chat = Chat(engine)
     await chat.send("السلام عليكم")
-    assert "مرحبا بك في المساعد الرقمي" in chat.text
+    assert "مرحبا بك 👋 أنا المساعد الرقمي ديال المكتب الوطني للكهرباء والماء." in chat.text
     assert "📟 إرسال رقم العداد" in [b.label for b in chat.buttons]
 
 
