@@ -134,20 +134,29 @@ async def ask_proof(t: Turn) -> str | None:
     return None
 
 
-@link.handle("proof")
-async def on_proof(t: Turn) -> str | None:
+async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
+    """Every proof step: the contract being linked, unless the chat is locked, the customer
+    cancels or shares a contact (then the returned state or check is where to go)."""
     contract = await _contract(t)
     if contract is None:
-        return "link.contract"
+        return None, "link.contract"
     until = await _locked_until(t)
     if until:
-        return await _say_locked(t, until)
+        return None, await _say_locked(t, until)
     if t.inbound.contact_phone:
-        return await _check_contact(t, contract)
-    picked = t.choice()
-    if picked == "cmd:cancel":
+        return None, await _check_contact(t, contract)
+    if t.choice() == "cmd:cancel":
         t.data.clear()
-        return "menu.main"
+        return None, "menu.main"
+    return contract, None
+
+
+@link.handle("proof")
+async def on_proof(t: Turn) -> str | None:
+    contract, redirect = await _guard(t)
+    if contract is None:
+        return redirect
+    picked = t.choice()
     if picked == "proof:amount":
         return "link.amount"
     if picked == "proof:phone":
@@ -186,17 +195,9 @@ async def ask_amount(t: Turn) -> str | None:
 
 @link.handle("amount")
 async def on_amount(t: Turn) -> str | None:
-    contract = await _contract(t)
+    contract, redirect = await _guard(t)
     if contract is None:
-        return "link.contract"
-    until = await _locked_until(t)
-    if until:
-        return await _say_locked(t, until)
-    if t.choice() == "cmd:cancel":
-        t.data.clear()
-        return "menu.main"
-    if t.inbound.contact_phone:
-        return await _check_contact(t, contract)
+        return redirect
     return await _check_amount(t, contract)
 
 

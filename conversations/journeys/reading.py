@@ -195,18 +195,25 @@ async def ask_rollover(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("rollover")
-async def on_rollover(t: Turn) -> str | None:
+async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
+    """A yes/no about a doubtful index: yes goes on, no asks for the index again."""
     picked = t.choice()
     if picked == "yes":
-        t.data["r_rollover"] = True
-        return await _check_outlier(t, await _contract(t))
+        return await on_yes()
     if picked == "no":
         t.data.pop("r_index", None)
         t.say("reading.check_again")
         return "reading.index"
     t.say("common.answer_yes_no")
     return AGAIN
+
+
+@reading.handle("rollover")
+async def on_rollover(t: Turn) -> str | None:
+    async def wrapped() -> str | None:
+        t.data["r_rollover"] = True
+        return await _check_outlier(t, await _contract(t))
+    return await _confirmed_or_recheck(t, wrapped)
 
 
 @reading.prompt("outlier")
@@ -223,16 +230,10 @@ async def ask_outlier(t: Turn) -> str | None:
 
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
-    picked = t.choice()
-    if picked == "yes":
+    async def confirmed() -> str | None:
         t.data["r_review"] = "outlier"
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
-    if picked == "no":
-        t.data.pop("r_index", None)
-        t.say("reading.check_again")
-        return "reading.index"
-    t.say("common.answer_yes_no")
-    return AGAIN
+    return await _confirmed_or_recheck(t, confirmed)
 
 
 # ------------------------------------------------------------------ photo, date, summary
