@@ -213,3 +213,26 @@ def test_export_requests_carries_the_schedule(ops, tmp_path):
     assert row["reference"] == "IN-2026-000001" and row["amount"] == "1000.01"
     assert row["schedule"] == "2026-12-23:333.33;2027-01-23:333.33;2027-02-23:333.35"
     assert ops("export", "requests", "--status", "approved").stdout.count("\n") == 1
+
+
+def test_estimate_command_writes_one_estimate_per_cycle(ops):
+    load_all(ops)
+    # November already has customer readings for 1000001 and 1000003; 1000002 has no usable history;
+    # 1000004 is prepaid.
+    november = ops("estimate", "--as-of", "2026-11-30")
+    assert november.stdout.splitlines()[0] == ("estimated readings as of 2026-11-30: 0 written, 2 already read this "
+                                               "cycle, 1 without history")
+    december = ops("estimate", "--as-of", "2026-12-31")
+    assert december.returncode == 0, december.stderr
+    assert december.stdout.startswith("estimated readings as of 2026-12-31: 2 written")
+    again = ops("estimate", "--as-of", "2026-12-31")
+    assert "0 written, 2 already read this cycle" in again.stdout
+    con = sqlite3.connect(ops.db)
+    rows = con.execute("SELECT contract, index_value, consumption FROM readings WHERE source='estimated' "
+                       "AND reading_date='2026-12-31' ORDER BY contract").fetchall()
+    con.close()
+    # 1000001: usual use = median of 360 kWh / 61 days (31 Aug → 31 Oct) and the read October bill 180 / 31
+    # = (5.9016 + 5.8065) / 2 = 5.854 kWh/day × 56 days since 5 Nov = 327.8 → 328 kWh on 45300
+    assert rows[0] == ("1000001", 45628, 328)
+    bad = ops("estimate", "--as-of", "30/11/2026")
+    assert bad.returncode == 2 and bad.stderr.strip() == "addad: --as-of: not a YYYY-MM-DD date: '30/11/2026'"
