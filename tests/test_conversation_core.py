@@ -94,6 +94,8 @@ async def test_link_by_shared_contact_links_all_contracts_of_that_phone_then_sho
     # The balance that was asked for comes right after linking.
     assert "2 factures impayées" in chat.text
     assert "Total à payer : 462,07\u00a0DH" in chat.text
+    assert "• Application ou site de votre banque : Service « Fatourati »" in chat.text     # from the profile
+    assert "jamais vos données de carte bancaire" in chat.text
     assert sorted(await _links(engine, chat)) == ["1000001", "1000002"]
 
 

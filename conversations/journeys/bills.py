@@ -29,4 +29,7 @@ async def balance(t: Turn) -> str | None:
                    "\n".join(lines) + "\n" + t.t("bills.subtotal", amount=t.t.money(subtotal)))
     if total:
         t.say("bills.total", amount=t.t.money(total))
+        channels = "\n".join(t.t("bills.pay_channel", name=c.name.get(t.lang), how=c.how.get(t.lang))
+                             for c in t.profile.payment_channels)
+        t.say("bills.where_to_pay", channels=channels)
     return "menu.main"
