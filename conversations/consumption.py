@@ -1,4 +1,4 @@
-"""Consumption facts derived from a contract's history: last real reading, usual daily use,
+"""Consumption facts derived from a contract's history: usual daily use,
 and the estimated readings written for cycles with no reading."""
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import date
 
-from storage import Contract, Reading, Tx
-
-
-async def last_real_reading(tx: Tx, contract: Contract) -> Reading | None:
-    """The last index somebody actually saw (an agent or the customer), never an estimate."""
-    return await tx.last_reading(contract.contract, sources=("actual", "customer"))
+from storage import Contract, Tx
 
 
 async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:

@@ -164,10 +164,6 @@ def _contracts(rows: list[_Row], profile) -> list[Contract]:
     return out
 
 
-def _amount(v: str) -> int:
-    return parse_amount(v)
-
-
 def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
     out = []
     for r in rows:
@@ -183,8 +179,8 @@ def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
         ints = {c: r.parse(c, lambda v, c=c: parse_nonneg_int(v, c.replace("_", " ")))
                 for c in ("index_start", "index_end", "consumption")}
         estimated = r.choice("estimated", ("0", "1"))
-        amount = r.parse("amount", _amount)
-        paid = r.parse("paid_amount", _amount)
+        amount = r.parse("amount", parse_amount)
+        paid = r.parse("paid_amount", parse_amount)
         if r.ok:
             out.append(Bill(number, contract, dates["period_start"], dates["period_end"], dates["issue_date"],
                             dates["due_date"], ints["index_start"], ints["index_end"], ints["consumption"],

@@ -186,9 +186,6 @@ class Tx:
         row = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
         return self._bill(row) if row else None
 
-    async def all_bills(self) -> list[Bill]:
-        return [self._bill(r) for r in await self._all(f"SELECT {self._BILL_COLS} FROM bills ORDER BY bill_number")]
-
     # ------------------------------------------------------------------ readings
     _READING_COLS = ("id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
                      "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
@@ -252,10 +249,6 @@ class Tx:
                               (contract, *sources))
         return self._reading(row) if row else None
 
-    async def reading_by_reference(self, reference: str) -> Reading | None:
-        row = await self._one(f"SELECT {self._READING_COLS} FROM readings WHERE reference = ?", (reference,))
-        return self._reading(row) if row else None
-
     async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
         """Customer readings for the billing system, by reading date then submission."""
         sql = f"SELECT {self._READING_COLS} FROM readings WHERE source = 'customer'"
@@ -267,10 +260,6 @@ class Tx:
             sql += " AND status = 'valid'"
         sql += " ORDER BY reading_date, submitted_at, id"
         return [self._reading(r) for r in await self._all(sql, params)]
-
-    async def all_history_readings(self) -> list[Reading]:
-        return [self._reading(r) for r in await self._all(
-            f"SELECT {self._READING_COLS} FROM readings WHERE status='valid' ORDER BY contract, reading_date, id")]
 
     async def add_estimated_reading(self, contract: str, day: date, index: int, *, consumption: int,
                                     previous_index: int, previous_date: date, details: dict[str, Any],
@@ -334,10 +323,6 @@ class Tx:
         return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
                                (channel, user_id, contract)) is not None
 
-    async def chats_of_contract(self, contract: str) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in await self._all(
-            "SELECT channel, user_id FROM chat_links WHERE contract=? ORDER BY verified_at", (contract,))]
-
     # ------------------------------------------------------------------ sessions
     async def load_session(self, channel: str, user_id: str) -> SessionRecord | None:
         row = await self._one("SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?",
@@ -363,17 +348,11 @@ class Tx:
         s.version += 1
         return s.version
 
-    async def count_sessions(self) -> int:
-        return int((await self._one("SELECT count(*) FROM sessions"))[0])
-
     # ------------------------------------------------------------------ inbound de-duplication
     async def claim_message(self, channel: str, message_id: str, *, now: datetime | None = None) -> bool:
         """True the first time a (channel, message id) is seen; False for a redelivery."""
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
                                 "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
-
-    async def forget_processed_before(self, cutoff: datetime) -> int:
-        return await self._exec("DELETE FROM processed_messages WHERE processed_at < ?", (_ts(cutoff),))
 
     # ------------------------------------------------------------------ references
     async def next_reference(self, prefix: str, year: int) -> str:
@@ -509,18 +488,6 @@ class Tx:
         await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
                          (status, error[:500], _ts(now + delay), message_id))
         return status
-
-    async def hold_outbox(self, message_id: int, *, reason: str) -> None:
-        """Keep a message to show at the customer's next message (e.g. outside WhatsApp's 24-hour window)."""
-        await self._exec("UPDATE outbox SET status='held', last_error=? WHERE id=?", (reason[:500], message_id))
-
-    async def stale_sending(self, older_than: datetime) -> list[OutboxMessage]:
-        return [self._outbox(r) for r in await self._all(
-            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? ORDER BY id",
-            (_ts(older_than),))]
-
-    async def set_outbox_status(self, message_id: int, status: str) -> None:
-        await self._exec("UPDATE outbox SET status=? WHERE id=?", (status, message_id))
 
     # ------------------------------------------------------------------ audit
     async def audit(self, action: str, *, actor: str = "customer", channel: str | None = None,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_months
-from .common import contract_label
+from .common import contract_label, forget, linked_contract
 
 facilities = Flow("facilities")
 KINDS = ("deferral", "instalment")
@@ -15,15 +15,11 @@ REASONS = ("job", "illness", "other")
 
 
 async def _contract(t: Turn):
-    number = t.data.get("f_contract")
-    if not number or not await t.tx.is_linked(t.channel, t.user_id, number):
-        return None
-    return await t.tx.contract(number)
+    return await linked_contract(t, "f_contract")
 
 
 def _clear(t: Turn) -> None:
-    for key in [k for k in t.data if k.startswith("f_")]:
-        del t.data[key]
+    forget(t, "f_")
 
 
 @facilities.prompt("start", needs_link=True)

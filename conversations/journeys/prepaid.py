@@ -3,16 +3,13 @@ Diagram: docs/flows/prepaid.md"""
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
-from .common import contract_label
+from .common import contract_label, linked_contract
 
 prepaid = Flow("prepaid")
 
 
 async def _contract(t: Turn):
-    number = t.data.get("p_contract")
-    if not number or not await t.tx.is_linked(t.channel, t.user_id, number):
-        return None
-    return await t.tx.contract(number)
+    return await linked_contract(t, "p_contract")
 
 
 @prepaid.prompt("start", needs_link=True)

@@ -13,7 +13,7 @@ from storage import Contract, Reading
 from .. import consumption
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_index
-from .common import contract_label
+from .common import contract_label, forget, linked_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
@@ -37,10 +37,7 @@ def _next_window(t: Turn, day: date) -> date:
 
 
 async def _contract(t: Turn) -> Contract | None:
-    number = t.data.get("r_contract")
-    if not number or not await t.tx.is_linked(t.channel, t.user_id, number):
-        return None      # never act on a contract this chat has not proven
-    return await t.tx.contract(number)
+    return await linked_contract(t, "r_contract")
 
 
 async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
@@ -54,17 +51,12 @@ async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
     return None
 
 
-async def usual_daily_use(t: Turn, contract: Contract) -> float | None:
-    return await consumption.usual_daily_use(t.tx, contract)
-
-
 # ------------------------------------------------------------------ choose the contract
 @reading.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
     pending_index = t.understood.entities.get("index") if t.understood else None
     pending_date = t.understood.entities.get("date") if t.understood else None
-    for key in [k for k in t.data if k.startswith("r_")]:
-        del t.data[key]
+    forget(t, "r_")
     if pending_index is not None:
         t.data["r_pending_index"] = pending_index
     if pending_date is not None:
@@ -149,7 +141,7 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     last = await last_real_reading(t, contract)
     if last is not None and index < last.index_value:
         wrapped = contract.meter_max + 1 - last.index_value + index
-        usual = await usual_daily_use(t, contract)
+        usual = await consumption.usual_daily_use(t.tx, contract)
         days = max((t.today - last.reading_date).days, 1)
         plausible = usual is None or wrapped <= max(usual * days * OUTLIER_HIGH, 50)
         if last.index_value >= contract.meter_max * ROLLOVER_ZONE and plausible:
@@ -174,7 +166,7 @@ async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None
 
 async def _check_outlier(t: Turn, contract: Contract) -> str | None:
     used, last, day = await _consumption(t, contract)
-    usual = await usual_daily_use(t, contract)
+    usual = await consumption.usual_daily_use(t.tx, contract)
     if last is not None and usual:
         days = max((day - last.reading_date).days, 1)
         ratio = (used / days) / usual
@@ -372,6 +364,5 @@ async def _record(t: Turn) -> str:
     for text in (prebill_text, correction_text):
         if text:
             t.say_text(text)
-    for key in [k for k in t.data if k.startswith("r_")]:
-        del t.data[key]
+    forget(t, "r_")
     return "menu.main"
