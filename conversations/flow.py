@@ -165,6 +165,11 @@ class Turn:
                 best, score = p, s
         return best if score >= 86 else None
 
+    def consume_input(self) -> None:
+        """This message has done its job (e.g. proved a contract): a journey entered afterwards in
+        the same turn must not read it as its own input (a contract number is not an index)."""
+        self.understood = None
+
     def stale_payload(self) -> bool:
         """A pressed button that is not among the current choices (old message or forged)."""
         return self.inbound.payload is not None and self.choice() is None

@@ -98,6 +98,17 @@ async def test_rollover_is_proposed_and_recorded(engine):
     assert (r.index_value, r.rollover, r.consumption) == (80, True, 130)
 
 
+async def test_the_contract_number_that_links_is_not_taken_for_an_index(engine):
+    chat = Chat(engine, sender_phone="+212612345678")
+    await chat.send("bonjour")
+    await chat.send("je veux envoyer mon index")          # no contract linked yet
+    await chat.send("1000001")                             # links, then the reading resumes
+    assert "est maintenant relié" in chat.text and "Pour quel compteur" in chat.text
+    await chat.press("1000001")
+    assert "Tapez l'index affiché sur le compteur" in chat.text
+    assert "n'a que 5 chiffres" not in chat.text
+
+
 async def test_too_many_digits_and_lower_index_are_explained(engine):
     chat = await reading_chat(engine)
     await chat.press("Envoyer mon index")

@@ -226,6 +226,7 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
     t.say("link.done", contract=contract_label(t, contract))
     if len(linked) > 1:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
+    t.consume_input()
     after = t.data.pop("after_link", None)
     t.data.pop("link_contract", None)
     t.data.pop("_choices", None)
