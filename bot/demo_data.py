@@ -59,15 +59,13 @@ def _periods(today: date, months: int) -> list[tuple[date, date]]:
     return list(reversed(out))
 
 
-def _amount(service: str, units: int) -> int:
-    """A plausible bill in centimes (the real maths is in conversations/tariff.py)."""
-    if service == "electricity":
-        price = 0.9010 if units <= 100 else 1.0732 if units <= 210 else 1.1676 if units <= 310 else 1.3817
-        return round((units * price + 7.20) * 1.2 * 100)
-    return round((min(units, 6) * 2.99 + max(min(units, 8) - 6, 0) * 3.15 + max(units - 8, 0) * 10.30 + 6.0) * 100)
+def _dirhams(centimes: int) -> str:
+    return f"{centimes // 100}.{centimes % 100:02d}"
 
 
-def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
+def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
+    """Bills are priced by the profile's tariffs, so "how was this bill computed" adds up in the demo."""
+    from conversations.tariff import prebill
     rng = random.Random(2020)
     folder.mkdir(parents=True, exist_ok=True)
     people = list(PERSONAS)
@@ -96,7 +94,8 @@ def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
             if not is_estimated:
                 last_actual = (index_end, end)
             if kind == "postpaid":
-                amount = _amount(service, units)
+                tariff = profile.tariff("BT-RES" if service == "electricity" else "EAU-RES")
+                amount = prebill(tariff, start, end, units).total_ttc
                 paid = 0 if months_ago <= unpaid else amount
                 bills.append((number, f"F{end:%Y%m}-{number}", start, end, end + timedelta(days=5),
                               end + timedelta(days=25), index, index_end, units, int(is_estimated), amount, paid))
@@ -110,7 +109,7 @@ def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
                        "meter_digits", "last_index", "last_index_date", "tariff", "low_income"], contracts),
         "bills": (["contract", "bill_number", "period_start", "period_end", "issue_date", "due_date", "index_start",
                    "index_end", "consumption", "estimated", "amount", "paid_amount"],
-                  [(*b[:10], f"{b[10] / 100:.2f}", f"{b[11] / 100:.2f}") for b in bills]),
+                  [(*b[:10], _dirhams(b[10]), _dirhams(b[11])) for b in bills]),
         "readings": (["contract", "date", "index", "source"], readings),
         "agencies": (["city", "name", "address", "phone", "hours"],
                      [(city, name, address, phone, HOURS) for city, items in AGENCIES.items()
@@ -130,7 +129,7 @@ def write_demo_csvs(folder: Path, today: date) -> dict[str, Path]:
 async def load_demo(store, profile, folder: Path, today: date) -> dict[str, str]:
     """Write the demo CSV files and import them through the real importer; returns the summaries."""
     from storage.csvio import import_file
-    paths = write_demo_csvs(folder, today)
+    paths = write_demo_csvs(folder, today, profile)
     summaries = {}
     for kind in ("contracts", "bills", "readings", "agencies"):
         result = await import_file(store, kind, paths[kind], profile)

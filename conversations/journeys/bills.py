@@ -1,23 +1,43 @@
-"""Bills and balance. Diagram: docs/flows/bills.md"""
+"""Bills and balance. Diagram: docs/flows/bills.md
+
+balance (every linked contract: unpaid bills, sub-total, last payment; total; where to pay) →
+pick a bill → how it was computed (index from → to, consumption, bands, fees, VAT, billed
+amount) → for an estimated bill, an offer to send the real index now.
+"""
 from __future__ import annotations
 
-from ..flow import Flow, Turn
-from .common import contract_label
+from storage import Bill, Contract
+
+from ..flow import AGAIN, Flow, Turn
+from ..tariff import prebill
+from .common import contract_label, forget, linked_contract, operator_phone
+from .menu import on_menu
+from .pricing import breakdown_lines
 
 bills = Flow("bills")
+
+MAX_DETAIL_BUTTONS = 8      # with "Menu" it fits a WhatsApp list (10 rows)
 
 
 @bills.prompt("start", needs_link=True)
 async def balance(t: Turn) -> str | None:
-    """Every linked contract's unpaid bills and the total due."""
+    """Every linked contract's unpaid bills and the total due, then bills to explain."""
+    forget(t, "b_")
     total = 0
+    explainable: list[tuple[Contract, Bill]] = []
     for c in await t.tx.linked_contracts(t.channel, t.user_id):
-        unpaid = await t.tx.bills(c.contract, unpaid_only=True)
+        recent = await t.tx.bills(c.contract, limit=24)
+        unpaid = sorted((b for b in recent if b.unpaid), key=lambda b: b.period_end)
+        paid = next((b for b in recent if b.paid_amount > 0), None)   # newest period with a payment
+        last_payment = (t.t("bills.last_payment", amount=t.t.money(paid.paid_amount), period=t.t.month(paid.period_end))
+                        if paid else t.t("bills.no_payment"))
         if not unpaid:
-            t.say("bills.none_due", contract=contract_label(t, c))
+            t.say_text(t.t("bills.none_due", contract=contract_label(t, c)) + "\n" + last_payment)
+            if recent:
+                explainable.append((c, recent[0]))    # "how was my last bill computed?" still makes sense
             continue
         lines = []
-        for b in sorted(unpaid, key=lambda b: b.period_end):
+        for b in unpaid:
             overdue = b.due_date < t.today
             lines.append(t.t("bills.line_overdue" if overdue else "bills.line",
                              period=t.t.month(b.period_end), amount=t.t.money(b.due),
@@ -26,10 +46,90 @@ async def balance(t: Turn) -> str | None:
         subtotal = sum(b.due for b in unpaid)
         total += subtotal
         t.say_text(t.t.n("bills.unpaid_header", len(unpaid), contract=contract_label(t, c)) + "\n" +
-                   "\n".join(lines) + "\n" + t.t("bills.subtotal", amount=t.t.money(subtotal)))
+                   "\n".join(lines) + "\n" + t.t("bills.subtotal", amount=t.t.money(subtotal)) + "\n" + last_payment)
+        explainable += [(c, b) for b in reversed(unpaid)]
     if total:
         t.say("bills.total", amount=t.t.money(total))
         channels = "\n".join(t.t("bills.pay_channel", name=c.name.get(t.lang), how=c.how.get(t.lang))
                              for c in t.profile.payment_channels)
         t.say("bills.where_to_pay", channels=channels)
+    if not explainable:
+        return "menu.main"
+    several = len({c.contract for c, _ in explainable}) > 1
+    buttons = []
+    for i, (c, b) in enumerate(explainable[:MAX_DETAIL_BUTTONS]):
+        # Payloads carry a position, not the bill number: data files may hold any characters.
+        t.data[f"b_{i}"] = b.bill_number
+        buttons.append(t.button(f"bill:{i}", "bills.detail_button_contract" if several else "bills.detail_button",
+                                period=t.t.month(b.period_end), contract=t.t.ltr(c.contract)))
+    t.ask(t.t("bills.detail_prompt"), buttons + [t.button("cmd:menu", "common.menu")])
+    return None
+
+
+@bills.handle("start")
+async def on_pick(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked is None or not picked.startswith("bill:"):
+        return await on_menu(t)       # any other request works from here as from the menu
+    number = t.data.get(f"b_{picked[5:]}")
+    bill = await t.tx.bill(number) if number else None
+    if bill is None or not await t.tx.is_linked(t.channel, t.user_id, bill.contract):
+        t.say("input.stale_button")
+        return "bills.start"
+    contract = await t.tx.contract(bill.contract)
+    t.say_text(explain(t, contract, bill))
+    if bill.estimated and not contract.is_prepaid:
+        t.data["b_contract"] = contract.contract
+        t.ask(t.t("bills.estimated_offer", index=t.t.number(bill.index_end)), t.yes_no())
+        return "bills.estimated"
     return "menu.main"
+
+
+def explain(t: Turn, contract: Contract, bill: Bill) -> str:
+    """How a bill was computed, from its own figures and the profile's tariff."""
+    unit = t.t(f"unit.{contract.service}")
+    lines = [t.t("bills.detail_header", number=t.t.ltr(bill.bill_number), contract=contract_label(t, contract),
+                 start=t.t.date(bill.period_start), end=t.t.date(bill.period_end)),
+             t.t("bills.detail_index", start=t.t.number(bill.index_start), end=t.t.number(bill.index_end),
+                 kind=t.t("bills.estimated") if bill.estimated else t.t("bills.read")),
+             t.t("bills.detail_consumption", units=t.t.number(bill.consumption), unit=unit)]
+    try:
+        tariff = t.profile.tariff(contract.tariff)
+    except KeyError:
+        tariff = None
+    if tariff is not None:
+        computed = prebill(tariff, bill.period_start, bill.period_end, bill.consumption)
+        lines.append(t.t("bills.detail_tariff", tariff=tariff.name.get(t.lang)))
+        lines += breakdown_lines(t, tariff, computed)
+        lines.append(t.t("bills.detail_computed", amount=t.t.money(computed.total_ttc)))
+    lines.append(t.t("bills.detail_billed", amount=t.t.money(bill.amount), paid=t.t.money(bill.paid_amount),
+                     due=t.t.money(bill.due)))
+    if tariff is not None and computed.total_ttc != bill.amount:
+        # Regularisations, local taxes or an older tariff are on the bill but not in the profile: say so.
+        lines.append(t.t("bills.detail_differs", difference=t.t.money(abs(bill.amount - computed.total_ttc)),
+                         phone=operator_phone(t)))
+    return "\n".join(lines)
+
+
+@bills.handle("estimated")
+async def on_estimated_offer(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "yes":
+        contract = await linked_contract(t, "b_contract")
+        if contract is None:
+            return "menu.main"
+        t.data["reading_for"] = contract.contract      # reading.start takes it instead of asking
+        forget(t, "b_")
+        return "reading.start"
+    if picked == "no":
+        forget(t, "b_")
+        t.say("bills.estimated_later")
+        return "menu.main"
+    if t.understood is not None and t.understood.entities.get("index") is not None:
+        contract = await linked_contract(t, "b_contract")
+        if contract is not None:        # the customer typed the index straight away
+            t.data["reading_for"] = contract.contract
+            forget(t, "b_")
+            return "reading.start"
+    t.say("common.answer_yes_no")
+    return AGAIN

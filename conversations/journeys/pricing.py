@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-
 from storage import Contract, Reading
 
 from ..flow import Turn
 from ..profile import Tariff
-from ..tariff import estimate_correction, prebill
-
+from ..tariff import PreBill, estimate_correction, prebill
 
 
 def _price(t: Turn, price) -> str:
@@ -29,15 +27,21 @@ def _month_lines(t: Turn, tariff: Tariff, months) -> list[str]:
     return out
 
 
-def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int) -> tuple[str, dict]:
-    bill = prebill(tariff, start, end, units)
-    lines = [t.t("pricing.header", tariff=tariff.name.get(t.lang))]
-    lines += _month_lines(t, tariff, bill.months)
+def breakdown_lines(t: Turn, tariff: Tariff, bill: PreBill) -> list[str]:
+    """Month by month and band by band, then fees and VAT: the figures a bill is made of."""
+    lines = _month_lines(t, tariff, bill.months)
     for fee in bill.fees:
         lines.append(t.t("pricing.fee", name=fee.name_ar if t.lang == "ar" else fee.name_fr,
                          amount=t.t.money(fee.amount_ht)))
     if bill.vat:
         lines.append(t.t("pricing.vat", amount=t.t.money(bill.vat)))
+    return lines
+
+
+def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int) -> tuple[str, dict]:
+    bill = prebill(tariff, start, end, units)
+    lines = [t.t("pricing.header", tariff=tariff.name.get(t.lang))]
+    lines += breakdown_lines(t, tariff, bill)
     lines.append(t.t("pricing.total", amount=t.t.money(bill.total_ttc)))
     if bill.cliff:
         lines.append(t.t("pricing.cliff", month=t.t.month(bill.cliff.month), units=t.t.number(bill.cliff.units),

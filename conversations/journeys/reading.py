@@ -56,6 +56,7 @@ async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
 async def start(t: Turn) -> str | None:
     pending_index = t.understood.entities.get("index") if t.understood else None
     pending_date = t.understood.entities.get("date") if t.understood else None
+    wanted = t.data.pop("reading_for", None)      # set by a journey that already knows the contract
     forget(t, "r_")
     if pending_index is not None:
         t.data["r_pending_index"] = pending_index
@@ -71,6 +72,7 @@ async def start(t: Turn) -> str | None:
               next=t.t.date(_next_window(t, t.today)))
         if not w.accept_outside:
             return "menu.main"
+    contracts = [c for c in contracts if c.contract == wanted] or contracts
     if len(contracts) == 1:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
