@@ -448,13 +448,14 @@ class Tx:
             (channel, user_id, lang, kind, json.dumps(payload, ensure_ascii=False), dedupe_key, stamp, stamp))
         return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
-    async def outbox_due(self, *, now: datetime | None = None, channel: str | None = None,
+    async def outbox_due(self, *, now: datetime | None = None, channels: Iterable[str] | None = None,
                          limit: int = 50) -> list[OutboxMessage]:
         sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?")
         params: list[Any] = [_ts(now or utcnow())]
-        if channel:
-            sql += " AND channel = ?"
-            params.append(channel)
+        if channels is not None:
+            channels = list(channels)
+            sql += f" AND channel IN ({','.join('?' * len(channels))})"
+            params += channels
         sql += f" ORDER BY next_attempt_at, id LIMIT {int(limit)}"
         return [self._outbox(r) for r in await self._all(sql, params)]
 
@@ -478,6 +479,22 @@ class Tx:
                                now: datetime | None = None) -> None:
         await self._exec("UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
                          "last_error=NULL WHERE id=?", (_ts(now or utcnow()), external_id, message_id))
+
+    async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
+        """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
+        channels = list(channels)
+        return [self._outbox(r) for r in await self._all(
+            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? "
+            f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY id", (_ts(claimed_before), *channels))]
+
+    async def settle_outbox(self, message_id: int, status: str, *, error: str,
+                            next_attempt_at: datetime | None = None) -> None:
+        """A message leaves 'sending' for good ('failed'), for the chat ('held'), or for a resend ('pending')."""
+        if status not in ("failed", "held", "pending"):
+            raise ValueError(status)
+        await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=coalesce(?, next_attempt_at) "
+                         "WHERE id=?", (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None,
+                                        message_id))
 
     async def retry_outbox(self, message_id: int, *, error: str, delay: timedelta, max_attempts: int,
                            now: datetime | None = None) -> str:

@@ -1,0 +1,174 @@
+"""Push delivery of queued messages (back-office decisions) on channels that can write first.
+
+Each message goes: pending → claimed ('sending', committed) → sent through the channel → marked
+'sent' with the channel's message id. A send that failed before reaching the channel goes back to
+'pending' with exponential back-off (or the channel's retry_after), up to `max_attempts`.
+
+The window between the channel accepting a message and the database marking it cannot be closed
+for a channel with no idempotency key (Telegram). A message found still 'sending' after a restart,
+or whose send ended in a timeout, may have been delivered: it is NOT sent again (the customer
+must never get a decision twice); it is marked 'failed' with the reason and audited, and the
+decision stays visible through request tracking. A channel that confirms deliveries by itself
+(`confirms_delivery`, e.g. WhatsApp statuses carrying our id) gets such messages back to
+'pending' after the lease instead, since a delivered one would have been confirmed by then.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
+
+from storage import OutboxMessage, Store, utcnow
+
+from .backoffice import render_outbox
+from .profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """The channel did not take the message (connection refused, 429, 5xx): safe to send again."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class DeliveryUnknown(Exception):
+    """The request may have reached the channel (e.g. a read timeout): never resent."""
+
+
+class Undeliverable(Exception):
+    """The channel refused for good (bot blocked, chat gone)."""
+
+
+class HoldForChat(Exception):
+    """The channel may not write first now (WhatsApp's 24-hour window, no template): shown at the
+    customer's next message instead."""
+
+
+class Sender(Protocol):
+    channel: str
+    confirms_delivery: bool
+
+    async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
+        """Deliver `text`; return the channel's message id. Raise one of the exceptions above."""
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    held: int = 0
+
+
+class Dispatcher:
+    def __init__(self, store: Store, profile: Profile, senders: list[Sender], *,
+                 clock: Callable[[], datetime] = utcnow, max_attempts: int = 8,
+                 base_delay: timedelta = timedelta(seconds=5), max_delay: timedelta = timedelta(hours=1),
+                 lease: timedelta = timedelta(minutes=5), poll_seconds: float = 2.0, concurrency: int = 8) -> None:
+        self.store, self.profile = store, profile
+        self.senders = {s.channel: s for s in senders}
+        self.clock = clock
+        self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.lease, self.poll_seconds = lease, poll_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self.stats = DispatchStats()
+        self.wake = asyncio.Event()      # set by whoever queues a message in this process
+
+    async def recover(self, *, older_than: timedelta | None = None) -> int:
+        """Settle messages left 'sending' by a dispatcher that stopped between send and mark.
+        At start-up every claim is from a dead process (one dispatcher per channel), so the
+        default looks at all of them; a periodic sweep passes the lease."""
+        now = self.clock()
+        cutoff = now - older_than if older_than is not None else now + timedelta(seconds=1)
+        settled = 0
+        async with self.store.transaction() as tx:
+            for msg in await tx.interrupted_outbox(channels=self.senders, claimed_before=cutoff):
+                sender = self.senders[msg.channel]
+                if sender.confirms_delivery:
+                    await tx.settle_outbox(msg.id, "pending", error="interrupted; not confirmed by the channel",
+                                           next_attempt_at=now)
+                else:
+                    await tx.settle_outbox(msg.id, "failed", error="interrupted while sending: delivery unknown, "
+                                           "not resent to avoid a duplicate")
+                    await tx.audit("outbox_unconfirmed", actor="system", channel=msg.channel, user_id=msg.user_id,
+                                   details={"outbox_id": msg.id, "kind": msg.kind}, now=now)
+                settled += 1
+        return settled
+
+    async def dispatch_due(self) -> int:
+        """Send every message due now; returns how many were attempted."""
+        async with self.store.reading() as tx:
+            due = await tx.outbox_due(now=self.clock(), channels=self.senders, limit=100)
+        if due:
+            await asyncio.gather(*(self._deliver(msg) for msg in due))
+        return len(due)
+
+    async def _deliver(self, msg: OutboxMessage) -> None:
+        async with self._slots:
+            async with self.store.transaction() as tx:
+                if not await tx.claim_outbox(msg.id, now=self.clock()):
+                    return                           # someone else took it, or a chat turn showed it
+            sender = self.senders[msg.channel]
+            try:
+                external_id = await sender.send_outbox(msg, render_outbox(msg, self.profile))
+            except RetryLater as exc:
+                delay = self._backoff(msg.attempts + 1, exc.after)
+                async with self.store.transaction() as tx:
+                    status = await tx.retry_outbox(msg.id, error=str(exc), delay=delay,
+                                                   max_attempts=self.max_attempts, now=self.clock())
+                    if status == "failed":
+                        await tx.audit("outbox_failed", actor="system", channel=msg.channel, user_id=msg.user_id,
+                                       details={"outbox_id": msg.id, "error": str(exc)[:200]})
+                if status == "failed":
+                    self.stats.failed += 1
+                else:
+                    self.stats.retried += 1
+                return
+            except HoldForChat as exc:
+                await self._settle(msg, "held", str(exc))
+                self.stats.held += 1
+                return
+            except (DeliveryUnknown, Undeliverable) as exc:
+                await self._settle(msg, "failed", f"{type(exc).__name__}: {exc}")
+                self.stats.failed += 1
+                return
+            async with self.store.transaction() as tx:
+                await tx.mark_outbox_sent(msg.id, external_id=external_id, now=self.clock())
+            self.stats.sent += 1
+
+    async def _settle(self, msg: OutboxMessage, status: str, error: str) -> None:
+        async with self.store.transaction() as tx:
+            await tx.settle_outbox(msg.id, status, error=error)
+            if status == "failed":
+                await tx.audit("outbox_failed", actor="system", channel=msg.channel, user_id=msg.user_id,
+                               details={"outbox_id": msg.id, "error": error[:200]})
+
+    def _backoff(self, attempt: int, after: float | None) -> timedelta:
+        delay = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        if after is not None:
+            delay = max(delay, timedelta(seconds=after))
+        return delay
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: recover, then send what is due, polling (other processes queue decisions)."""
+        await self.recover()
+        sweep = self.clock()
+        while not stop.is_set():
+            try:
+                await self.dispatch_due()
+                if self.clock() - sweep > self.lease:
+                    await self.recover(older_than=self.lease)
+                    sweep = self.clock()
+            except Exception:
+                log.exception("outbox dispatch failed; trying again")
+            self.wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+            await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
