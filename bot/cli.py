@@ -128,6 +128,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return backoffice_cli.run(args, settings)
     if args.command == "estimate":
         return asyncio.run(_estimate(settings, args.as_of))
+    if args.command == "telegram":
+        from bot.runtime import ConfigError, run_telegram
+        try:
+            asyncio.run(run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port))
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        return 0
     raise UserError(f"'addad {args.command}' is not available in this version yet")
 
 
@@ -137,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         return _dispatch(args, settings)
     except UserError as exc:

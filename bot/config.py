@@ -22,3 +22,4 @@ class Settings(BaseSettings):
     # Not in SPEC.md's table (internal tuning, safe defaults):
     session_idle_minutes: int = 30
     log_level: str = "INFO"
+    telegram_rate_limit: float = 30.0   # messages/s across all chats (Telegram's broadcast limit); 0 = off

@@ -45,4 +45,6 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
         note = t("decision.note", note=p["note"]) if p.get("note") else ""
         return t(f"decision.{p['decision']}", reference=t.ltr(p["reference"]), kind=t(f"request.kind_{p['kind']}"),
                  note=note, phone=t.ltr(profile.contact.phones[0]))
+    if msg.kind == "reply":
+        return p["text"]                  # a conversation reply the channel failed to send at once
     raise ValueError(f"unknown outbox kind {msg.kind!r}")

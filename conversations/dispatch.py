@@ -89,7 +89,8 @@ class Dispatcher:
         async with self.store.transaction() as tx:
             for msg in await tx.interrupted_outbox(channels=self.senders, claimed_before=cutoff):
                 sender = self.senders[msg.channel]
-                if sender.confirms_delivery:
+                if sender.confirms_delivery or msg.kind == "reply":
+                    # A conversation reply said twice is better than one never said.
                     await tx.settle_outbox(msg.id, "pending", error="interrupted; not confirmed by the channel",
                                            next_attempt_at=now)
                 else:

@@ -30,6 +30,7 @@ class Button:
     payload: str                      # ASCII, ≤ 64 bytes (Telegram callback_data); also what a typed number maps to
     label: str
     description: str | None = None    # optional second line (WhatsApp list rows)
+    request: Literal["contact", None] = None  # a channel that can, makes this "share my own contact"
 
 
 @dataclass(frozen=True, slots=True)

@@ -354,6 +354,25 @@ class Tx:
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
                                 "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
 
+    # ------------------------------------------------------------------ inbox
+    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
+        """Keep an update before acknowledging it to the channel; False if it was already kept."""
+        return await self._exec("INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
+                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(now or utcnow()))) == 1
+
+    async def pending_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str]]:
+        """(message_id, body) of kept updates whose turn never ran, oldest first."""
+        return [(r[0], r[1]) for r in await self._all(
+            "SELECT i.message_id, i.body FROM inbox i WHERE i.channel=? AND NOT EXISTS (SELECT 1 FROM "
+            "processed_messages p WHERE p.channel=i.channel AND p.message_id=i.message_id) "
+            f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}", (channel,))]
+
+    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
+        """Drop kept updates already processed, and any older than `older_than` (ignored kinds)."""
+        return await self._exec(
+            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR EXISTS (SELECT 1 FROM processed_messages p "
+            "WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id))", (channel, _ts(older_than)))
+
     # ------------------------------------------------------------------ references
     async def next_reference(self, prefix: str, year: int) -> str:
         """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""

@@ -83,12 +83,28 @@ def load_all(ops):
 
 def test_db_upgrade_from_empty_and_again(ops):
     first = ops("db", "upgrade")
-    assert first.returncode == 0 and "schema version 1 (applied 0001_initial.sql)" in first.stdout
+    assert first.returncode == 0 and "schema version 2 (applied 0001_initial.sql, 0002_inbox.sql)" in first.stdout
     again = ops("db", "upgrade")
-    assert again.returncode == 0 and again.stdout.strip().endswith("schema version 1")
+    assert again.returncode == 0 and again.stdout.strip().endswith("schema version 2")
     con = sqlite3.connect(ops.db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
+    from importlib import resources
+    con = sqlite3.connect(ops.db)               # a database written by the first release
+    con.executescript(resources.files("storage.migrations").joinpath("0001_initial.sql").read_text())
+    con.execute("PRAGMA user_version = 1")
+    con.execute("INSERT INTO processed_messages VALUES ('telegram', '41', '2026-11-01T00:00:00+00:00')")
+    con.commit()
+    con.close()
+    done = ops("db", "upgrade")
+    assert done.returncode == 0 and "(applied 0002_inbox.sql)" in done.stdout
+    con = sqlite3.connect(ops.db)
+    assert con.execute("SELECT count(*) FROM processed_messages").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
     con.close()
 
 

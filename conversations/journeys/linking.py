@@ -9,6 +9,7 @@ for 30 minutes; every attempt goes to the audit log.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 from storage import Contract
@@ -122,7 +123,7 @@ async def ask_proof(t: Turn) -> str | None:
             pass
     buttons = []
     if t.inbound.contact_request_supported:
-        buttons.append(t.button("proof:phone", "link.proof_phone"))
+        buttons.append(replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
     if await _has_bill(t, contract):
         buttons.append(t.button("proof:amount", "link.proof_amount"))
     if not buttons:

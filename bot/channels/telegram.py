@@ -1,0 +1,439 @@
+"""The Telegram channel: python-telegram-bot carries updates in and messages out; the
+conversation core decides.
+
+- Updates of one chat are processed in arrival order, different chats concurrently
+  (`PerChatUpdateProcessor`); the engine's per-chat lock and its update_id claim make a
+  redelivered update (after a crash, or a webhook retry) do nothing.
+- A turn's replies are merged into as few messages as possible (Telegram allows about one
+  message per second per chat): texts are joined, a message ends where buttons are offered.
+- Choices are inline keyboards (callback data = the core's ASCII payloads); a pressed keyboard is
+  edited away and the choice written under it, so an old button cannot be pressed twice by
+  mistake. Every callback query is answered, stale ones included.
+- "Share my number" is a reply keyboard with `request_contact`; a contact counts as the
+  sender's own only if its user_id is the sender's.
+- A reply that could not be sent goes to the outbox; the dispatcher retries it.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable
+
+# Opt in to PTB 23's timedelta `retry_after` now (no deprecation warning on every 429).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
+                      ReplyKeyboardRemove, Update)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from conversations.dispatch import DeliveryUnknown, RetryLater, Undeliverable
+from conversations.engine import Engine
+from conversations.events import Button, Inbound, Reply
+from conversations.i18n import translator
+from storage import OutboxMessage
+
+from .telegram_transport import AiohttpRequest
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096                       # UTF-16 code units, as Telegram counts
+MAX_CALLBACK = 64                     # bytes
+COMMANDS = ("start", "menu", "cancel", "help", "language")
+ALLOWED_UPDATES = ["message", "callback_query"]
+_PHONE = re.compile(r"\+?\d[\d \-.]{7,}\d")
+
+
+def mask(text: str) -> str:
+    """Logs never carry customer phone numbers."""
+    return _PHONE.sub(lambda m: m.group(0)[:4] + "…", text)
+
+
+# ---------------------------------------------------------------------- inbound
+def to_inbound(update: Update) -> Inbound | None:
+    """A Telegram update as the core's event; None for updates the bot ignores."""
+    if update.callback_query is not None:
+        cq = update.callback_query
+        chat = cq.message.chat if cq.message else None
+        return Inbound(channel=CHANNEL, user_id=str(chat.id if chat else cq.from_user.id),
+                       message_id=str(update.update_id), payload=cq.data or "",
+                       lang_hint=cq.from_user.language_code, contact_request_supported=True)
+    msg = update.message
+    if msg is None or msg.from_user is None:
+        return None                            # edited messages, channel posts, membership changes
+    common: dict[str, Any] = dict(channel=CHANNEL, user_id=str(msg.chat.id), message_id=str(update.update_id),
+                                  lang_hint=msg.from_user.language_code, contact_request_supported=True,
+                                  received_at=None)
+    text = msg.text or msg.caption
+    if msg.contact is not None:
+        return Inbound(**common, contact_phone=msg.contact.phone_number,
+                       contact_is_own=msg.contact.user_id == msg.from_user.id)
+    if msg.photo:
+        return Inbound(**common, text=text, photo_ref=msg.photo[-1].file_id)
+    if msg.document is not None:
+        if (msg.document.mime_type or "").startswith("image/"):
+            return Inbound(**common, text=text, photo_ref=msg.document.file_id)
+        return Inbound(**common, other="document")
+    if msg.location is not None:
+        return Inbound(**common, location=(msg.location.latitude, msg.location.longitude))
+    if text is not None:
+        return Inbound(**common, text=text)
+    for kind in ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "venue"):
+        if getattr(msg, kind, None):
+            return Inbound(**common, other=kind)
+    return Inbound(**common, other="unknown")
+
+
+# ---------------------------------------------------------------------- outbound
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at a blank line, else a line, else a space."""
+    pieces = []
+    while _units(text) > limit:
+        cut = len(text)
+        while _units(text[:cut]) > limit:
+            cut = int(cut * 0.9)
+        head = text[:cut]
+        for sep in ("\n\n", "\n", " "):
+            at = head.rfind(sep)
+            if at > cut // 3:
+                cut = at
+                break
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    pieces.append(text.rstrip())
+    return [p for p in pieces if p]
+
+
+@dataclass
+class Outgoing:
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+
+
+def plan(replies: list[Reply]) -> list[Outgoing]:
+    """Merge a turn's replies: consecutive texts join; a message ends where choices are offered."""
+    out: list[Outgoing] = []
+    texts: list[str] = []
+    for r in replies:
+        texts.append(r.text)
+        if r.buttons:
+            out.append(Outgoing("\n\n".join(texts), list(r.buttons)))
+            texts = []
+    if texts:
+        out.append(Outgoing("\n\n".join(texts)))
+    return out
+
+
+def _rows(buttons: list[Button]) -> list[list[Button]]:
+    if all(_units(b.label) <= 16 for b in buttons) and len(buttons) > 2:
+        return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    if len(buttons) == 2 and all(_units(b.label) <= 16 for b in buttons):
+        return [buttons]
+    return [[b] for b in buttons]
+
+
+def markup_for(buttons: list[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if not buttons:
+        return None
+    if any(b.request == "contact" for b in buttons):
+        # Telegram can only ask for the contact from a reply keyboard; the other choices go
+        # there as text buttons (their labels typed back are understood as the choice).
+        return ReplyKeyboardMarkup([[KeyboardButton(b.label, request_contact=b.request == "contact")]
+                                    for b in buttons], resize_keyboard=True, one_time_keyboard=True)
+    for b in buttons:
+        if not b.payload.isascii() or len(b.payload.encode()) > MAX_CALLBACK:
+            raise ValueError(f"callback data not ASCII within {MAX_CALLBACK} bytes: {b.payload!r}")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
+                                 for row in _rows(buttons)])
+
+
+class UnsentReply(Exception):
+    """Telegram did not take a reply; it was queued for the dispatcher."""
+
+
+class TelegramAdapter:
+    def __init__(self, engine: Engine, *, media_dir: Path | None = None) -> None:
+        self.engine = engine
+        self.media_dir = media_dir
+        self._reply_keyboard: set[int] = set()        # chats showing the "share my number" keyboard
+        self._downloads: set[asyncio.Task] = set()
+
+    # -------------------------------------------------------------- one update
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        bot = context.bot
+        chat = update.effective_chat
+        cq = update.callback_query
+        side: list[Awaitable] = []
+        if cq is not None:
+            side.append(self._answer(cq))              # never leave a spinner turning
+        if chat is not None and chat.type != "private":
+            await asyncio.gather(*side)
+            lang = _lang(update)
+            if update.message is not None:
+                await bot.send_message(chat.id, translator(lang)("telegram.private_only"))
+            return
+        inbound = to_inbound(update)
+        if inbound is None:
+            await asyncio.gather(*side)
+            return
+        if cq is not None and cq.message is not None:
+            side.append(self._show_choice(cq))
+        replies, *_ = await asyncio.gather(self.engine.handle(inbound), *side)
+        if inbound.photo_ref and self.media_dir is not None:
+            self._keep_photo(bot, inbound.photo_ref)
+        if replies:
+            await self.send_replies(bot, int(inbound.user_id), replies, lang=_lang(update),
+                                    remove_keyboard=inbound.contact_phone is not None)
+
+    async def _answer(self, cq) -> None:
+        try:
+            await cq.answer()
+        except TelegramError as exc:                   # too old to answer: nothing else to do
+            log.info("callback answer failed: %s", exc)
+
+    async def _show_choice(self, cq) -> None:
+        """Edit the pressed message: its keyboard goes, the choice is written under it."""
+        markup = cq.message.reply_markup
+        label = None
+        if markup is not None:
+            for row in markup.inline_keyboard:
+                for b in row:
+                    if b.callback_data == cq.data:
+                        label = b.text
+        if label is None or not getattr(cq.message, "text", None):
+            return
+        lang = _lang_of(cq.from_user.language_code)
+        try:
+            await cq.edit_message_text(cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label),
+                                       reply_markup=None)
+        except TelegramError as exc:
+            log.info("could not edit the pressed message: %s", exc)
+
+    # -------------------------------------------------------------- sending
+    async def send_replies(self, bot, chat_id: int, replies: list[Reply], *, lang: str = "fr",
+                           remove_keyboard: bool = False) -> None:
+        remove = remove_keyboard or chat_id in self._reply_keyboard
+        if remove and replies and not any(b.request for r in replies for b in r.buttons):
+            # The "share my number" keyboard must go, and only a message without inline
+            # buttons can take it away: the first reply goes alone if the rest has choices.
+            messages = plan(replies[:1]) + plan(replies[1:]) if plan(replies)[0].buttons else plan(replies)
+        else:
+            messages = plan(replies)
+        for i, out in enumerate(messages):
+            pieces = split_text(out.text)
+            for j, piece in enumerate(pieces):
+                last = j == len(pieces) - 1
+                markup = markup_for(out.buttons) if last else None
+                if isinstance(markup, ReplyKeyboardMarkup):
+                    self._reply_keyboard.add(chat_id)
+                    remove = False
+                elif remove and markup is None:
+                    markup = ReplyKeyboardRemove()
+                    self._reply_keyboard.discard(chat_id)
+                    remove = False
+                try:
+                    await self._send(bot, chat_id, piece, markup)
+                except UnsentReply:
+                    rest = [Reply("\n\n".join(pieces[j:]), tuple(out.buttons))] + \
+                           [Reply(m.text, tuple(m.buttons)) for m in messages[i + 1:]]
+                    await self._queue(chat_id, rest, lang)
+                    return
+
+    async def _send(self, bot, chat_id: int, text: str, markup) -> None:
+        try:
+            await bot.send_message(chat_id, text, reply_markup=markup)
+        except Forbidden as exc:
+            log.info("chat %s…: not allowed to write (%s)", str(chat_id)[:3], exc)
+        except BadRequest as exc:
+            log.error("message refused by Telegram (%s); sending it without keyboard", exc)
+            try:
+                await bot.send_message(chat_id, text)
+            except TelegramError:
+                log.exception("message refused twice; dropped")
+        except (NetworkError, RetryAfter) as exc:
+            # NetworkError includes TimedOut: a reply Telegram may have taken is sent again
+            # rather than lost (a repeated reply is better than silence).
+            log.warning("reply not sent (%s); queued for retry", type(exc).__name__)
+            raise UnsentReply() from exc
+
+    async def _queue(self, chat_id: int, replies: list[Reply], lang: str) -> None:
+        async with self.engine.store.transaction() as tx:
+            for r in replies:
+                await tx.enqueue_outbox(channel=CHANNEL, user_id=str(chat_id), lang=lang, kind="reply",
+                                        payload={"text": r.text, "buttons": [[b.payload, b.label, b.request]
+                                                                             for b in r.buttons]})
+
+    def _keep_photo(self, bot, file_id: str) -> None:
+        """Download the meter photo in the background: the turn does not wait for it."""
+        async def fetch() -> None:
+            try:
+                f = await bot.get_file(file_id)
+                target = self.media_dir / "telegram" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', file_id)[:120]}.jpg"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                await f.download_to_drive(target)
+            except Exception as exc:
+                log.warning("meter photo not downloaded (%s); its file id is kept", type(exc).__name__)
+        task = asyncio.get_running_loop().create_task(fetch())
+        self._downloads.add(task)
+        task.add_done_callback(self._downloads.discard)
+
+    # -------------------------------------------------------------- errors
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        err = context.error
+        update_id = getattr(update, "update_id", None)
+        log.error("update %s failed: %s: %s", update_id, type(err).__name__, mask(str(err)),
+                  exc_info=(type(err), err, err.__traceback__) if err and not isinstance(err, NetworkError) else None)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            t = translator(_lang(update))
+            try:
+                await context.bot.send_message(update.effective_chat.id, t(
+                    "error.internal", phone=t.ltr(self.engine.profile.contact.phones[0])))
+            except TelegramError:
+                pass
+
+    # -------------------------------------------------------------- command menu
+    async def set_commands(self, bot) -> None:
+        for lang in ("ar", "fr"):
+            t = translator(lang)
+            commands = [BotCommand(c, t(f"commands.{c}")) for c in COMMANDS]
+            await bot.set_my_commands(commands, language_code=lang)
+        t = translator("fr")
+        await bot.set_my_commands([BotCommand(c, t(f"commands.{c}")) for c in COMMANDS])
+
+
+def _lang_of(code: str | None) -> str:
+    return "ar" if (code or "").lower().startswith("ar") else "fr"
+
+
+def _lang(update: Update) -> str:
+    user = update.effective_user
+    return _lang_of(user.language_code if user else None)
+
+
+# ---------------------------------------------------------------------- ordering
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Different chats concurrently (up to `limit`), one chat's updates strictly in arrival order.
+
+    PTB starts one task per update in the order it fetched them, and this method registers the
+    update in its chat's chain before its first await, so the chain follows arrival order.
+    The semaphore PTB wraps around this is made large: the real limit is `self._slots`, taken
+    after the chat's turn has come, so waiting updates of a busy chat do not hold slots.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        super().__init__(max_concurrent_updates=1 << 16)
+        self._slots = asyncio.Semaphore(limit)
+        self._tails: dict[int, asyncio.Future] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            async with self._slots:
+                await coroutine
+            return
+        previous = self._tails.get(chat.id)
+        done = asyncio.get_running_loop().create_future()
+        self._tails[chat.id] = done
+        try:
+            if previous is not None:
+                await previous
+            async with self._slots:
+                await coroutine
+        finally:
+            done.set_result(None)
+            if self._tails.get(chat.id) is done:
+                del self._tails[chat.id]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------- building
+def build_application(token: str, api_url: str, adapter: TelegramAdapter, *, concurrency: int = 64,
+                      connections: int = 64, rate_limit: float = 30.0, updater: bool = True) -> Application:
+    """The PTB application exactly as `addad telegram` runs it (tests and the benchmark use this)."""
+    builder = (ApplicationBuilder().token(token).base_url(api_url)
+               .base_file_url(api_url.replace("/bot", "/file/bot") if api_url.endswith("/bot") else api_url)
+               .request(AiohttpRequest(connections=connections))
+               .get_updates_request(AiohttpRequest(connections=2, read_timeout=40.0))
+               .concurrent_updates(PerChatUpdateProcessor(concurrency))
+               .rate_limiter(AIORateLimiter(overall_max_rate=rate_limit, overall_time_period=1,
+                                            group_max_rate=20, group_time_period=60, max_retries=3)))
+    if not updater:
+        builder = builder.updater(None)
+    app = builder.build()
+    app.add_handler(TypeHandler(Update, adapter.on_update))
+    app.add_error_handler(adapter.on_error)
+    return app
+
+
+class TelegramSender:
+    """The dispatcher's way to push outbox messages to Telegram."""
+    channel = CHANNEL
+    confirms_delivery = False        # Telegram has no idempotency key: an unknown outcome is not resent
+
+    def __init__(self, bot) -> None:
+        self.bot = bot
+
+    async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
+        buttons = [Button(p, label, request=req) for p, label, req in msg.payload.get("buttons", [])] \
+            if msg.kind == "reply" else []
+        pieces = split_text(text)
+        sent = None
+        try:
+            for j, piece in enumerate(pieces):
+                markup = markup_for(buttons) if j == len(pieces) - 1 else None
+                sent = await self.bot.send_message(int(msg.user_id), piece, reply_markup=markup)
+        except RetryAfter as exc:
+            raise RetryLater("429", after=_seconds(exc.retry_after)) from exc
+        except TimedOut as exc:
+            if msg.kind == "reply":
+                raise RetryLater("timeout") from exc     # a conversation reply: repeat rather than lose
+            raise DeliveryUnknown("timeout: Telegram may have delivered it") from exc
+        except NetworkError as exc:
+            raise RetryLater(f"network: {type(exc).__name__}") from exc
+        except (Forbidden, BadRequest) as exc:
+            raise Undeliverable(str(exc)) from exc
+        return str(sent.message_id) if sent else None
+
+
+def _seconds(value) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+# ---------------------------------------------------------------------- webhook
+def check_secret(expected: str, received: str | None) -> bool:
+    return received is not None and hmac.compare_digest(expected.encode(), received.encode())
+
+
+async def webhook_handler(app: Application, secret: str, request) -> Any:
+    """POST from Telegram: secret checked, the update processed before answering 200 (Telegram
+    redelivers unanswered updates, and the update_id claim makes a redelivery do nothing)."""
+    from aiohttp import web
+    if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
+        return web.Response(status=403, text="forbidden")
+    try:
+        data = json.loads(await request.read())
+        update = Update.de_json(data, app.bot)
+    except (ValueError, TypeError, KeyError):
+        return web.Response(status=400, text="bad update")
+    await app.process_update(update)
+    return web.Response(text="ok")
+
+
+__all__ = ["TelegramAdapter", "build_application", "TelegramSender", "PerChatUpdateProcessor", "to_inbound",
+           "plan", "split_text", "markup_for", "mask"]
