@@ -52,8 +52,7 @@ async def test_french_customer_links_by_contact_reads_meter_with_photo_and_files
     assert "Bonjour et bienvenue" in user.text
     await user.press("Mes factures")
     # The pressed keyboard is answered and edited away, the choice written under it.
-    assert any(c.method == "answerCallbackQuery" for c in user.replies) or \
-        any(c.method == "answerCallbackQuery" for c in api.calls)
+    assert [c.params["callback_query_id"] for c in api.calls if c.method == "answerCallbackQuery"] == ["cq1002"]
     edit = next(c for c in api.calls if c.method == "editMessageText" and c.chat_id == 1001)
     assert edit.text.endswith("👉 🧾 Mes factures et mon solde") and not edit.markup.get("inline_keyboard")
     assert "reliez d'abord votre contrat" in user.text
@@ -325,3 +324,22 @@ def test_updates_become_core_events():
         "from": {"id": 5, "is_bot": False, "first_name": "A"},
         "document": {"file_id": "D1", "file_unique_id": "u", "mime_type": "image/jpeg"}}}, None)
     assert to_inbound(doc).photo_ref == "D1"
+
+
+async def test_a_reply_telegram_failed_to_take_is_sent_again_not_lost(api, bot):
+    api.fail_once("sendMessage", status=502, when=lambda p: str(p.get("chat_id")) == "9300")
+    start = len(api.calls)
+    api.text(9300, "/start")
+    first = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9300, after=start)
+    # The outbox dispatcher sends it again a moment later, keyboard included.
+    again = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9300,
+                               after=api.calls.index(first) + 1, timeout=15)
+    assert again.text == first.text and "Bonjour" in again.text
+    assert [b["callback_data"] for b in again.inline_buttons()][:2] == ["go:reading", "go:bills"]
+    con = sqlite3.connect(bot)
+    for _ in range(50):                                  # marked once Telegram's answer is back
+        if con.execute("SELECT kind, status FROM outbox").fetchall() == [("reply", "sent")]:
+            break
+        await asyncio.sleep(0.05)
+    assert con.execute("SELECT kind, status FROM outbox").fetchall() == [("reply", "sent")]
+    con.close()
