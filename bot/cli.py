@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     wa.add_argument("--listen", default="127.0.0.1")
     wa.add_argument("--port", type=int, default=8080)
 
+    serve = sub.add_parser("serve", help="serve the WhatsApp webhook and the Telegram webhook in one process")
+    serve.add_argument("--listen", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--telegram-webhook-url", help="public URL Telegram posts to (its path is served here)")
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="create or migrate the database to the current schema")
@@ -132,6 +137,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.runtime import ConfigError, run_telegram
         try:
             asyncio.run(run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port))
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        return 0
+    if args.command in ("whatsapp", "serve"):
+        from bot.runtime import ConfigError, run_whatsapp
+        try:
+            asyncio.run(run_whatsapp(settings, listen=args.listen, port=args.port,
+                                     telegram_webhook_url=getattr(args, "telegram_webhook_url", None)))
         except ConfigError as exc:
             raise UserError(str(exc)) from None
         return 0

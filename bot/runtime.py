@@ -141,3 +141,87 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
             if app.running:
                 await app.stop()            # lets the updates in hand finish their turn
             await app.shutdown()
+
+
+def _whatsapp_config(settings: Settings) -> dict[str, str]:
+    values = {"ADDAD_WHATSAPP_TOKEN": settings.whatsapp_token, "ADDAD_WHATSAPP_PHONE_NUMBER_ID":
+              settings.whatsapp_phone_number_id, "ADDAD_WHATSAPP_APP_SECRET": settings.whatsapp_app_secret,
+              "ADDAD_WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token}
+    plain = {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v) or "" for k, v in values.items()}
+    missing = [k for k, v in plain.items() if not v]
+    if missing:
+        raise ConfigError(f"WhatsApp needs {', '.join(missing)}")
+    return plain
+
+
+async def run_whatsapp(settings: Settings, *, listen: str = "127.0.0.1", port: int = 8080,
+                       stop: asyncio.Event | None = None, ready=None, telegram_webhook_url: str | None = None) -> None:
+    """`addad whatsapp` (and `addad serve`, which adds the Telegram webhook to the same server)."""
+    from aiohttp import web
+
+    from bot.channels.whatsapp import GraphClient, WhatsAppSender, WhatsAppService
+    conf = _whatsapp_config(settings)
+    tg_token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    tg_secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+    if telegram_webhook_url is not None and not (tg_token and tg_secret and _SECRET.fullmatch(tg_secret)):
+        raise ConfigError("the Telegram webhook needs ADDAD_TELEGRAM_TOKEN and ADDAD_TELEGRAM_WEBHOOK_SECRET "
+                          "(1-256 characters among A-Z a-z 0-9 _ -)")
+    stop = stop or asyncio.Event()
+    _stop_on_signals(stop)
+    async with open_engine(settings) as engine:
+        client = GraphClient(settings.whatsapp_api_url, conf["ADDAD_WHATSAPP_PHONE_NUMBER_ID"],
+                             conf["ADDAD_WHATSAPP_TOKEN"])
+        await client.start()
+        service = WhatsAppService(engine, client, app_secret=conf["ADDAD_WHATSAPP_APP_SECRET"],
+                                  verify_token=conf["ADDAD_WHATSAPP_VERIFY_TOKEN"])
+        web_app = web.Application(client_max_size=4 * 1024 * 1024)
+        service.routes(web_app)
+
+        async def health(request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        web_app.router.add_get("/healthz", health)
+        senders: list = [WhatsAppSender(client, engine.store, engine.profile)]
+        tg_app = None
+        if telegram_webhook_url is not None:
+            adapter = TelegramAdapter(engine, media_dir=Path(settings.database).expanduser().resolve().parent / "media")
+            tg_app = build_application(tg_token, settings.telegram_api_url, adapter, updater=False,
+                                       rate_limit=settings.telegram_rate_limit)
+            await tg_app.initialize()
+            await adapter.set_commands(tg_app.bot)
+            await tg_app.start()
+
+            async def on_telegram(request: web.Request) -> web.Response:
+                return await webhook_handler(tg_app, tg_secret, request)
+
+            web_app.router.add_post(urlparse(telegram_webhook_url).path or "/telegram", on_telegram)
+            senders.append(TelegramSender(tg_app.bot))
+        runner = web.AppRunner(web_app, access_log=None)
+        tasks: list[asyncio.Task] = []
+        try:
+            await runner.setup()
+            await web.TCPSite(runner, listen, port).start()
+            replayed = await service.replay()
+            if replayed:
+                log.info("replaying %d WhatsApp message(s) accepted before the last stop", replayed)
+            if tg_app is not None:
+                await tg_app.bot.set_webhook(telegram_webhook_url, secret_token=tg_secret,
+                                             allowed_updates=ALLOWED_UPDATES)
+            dispatcher = Dispatcher(engine.store, engine.profile, senders)
+            tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
+            log.info("WhatsApp webhook on %s:%d/whatsapp%s", listen, port,
+                     " and Telegram webhook" if tg_app else "")
+            if ready is not None:
+                ready()
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runner.cleanup()
+            await service.drain()
+            if tg_app is not None:
+                if tg_app.running:
+                    await tg_app.stop()
+                await tg_app.shutdown()
+            await client.close()

@@ -134,7 +134,16 @@ class Dispatcher:
                 await self._settle(msg, "held", str(exc))
                 self.stats.held += 1
                 return
-            except (DeliveryUnknown, Undeliverable) as exc:
+            except DeliveryUnknown as exc:
+                if sender.confirms_delivery:
+                    # Left 'sending': the channel's status report will mark it sent, or the
+                    # sweep after the lease sends it again.
+                    log.info("outbox %s: outcome unknown (%s); waiting for the channel's status", msg.id, exc)
+                    return
+                await self._settle(msg, "failed", f"{type(exc).__name__}: {exc}")
+                self.stats.failed += 1
+                return
+            except Undeliverable as exc:
                 await self._settle(msg, "failed", f"{type(exc).__name__}: {exc}")
                 self.stats.failed += 1
                 return

@@ -105,6 +105,10 @@ class Translator:
     def month(self, d: date) -> str:
         return format_date(d, "MMMM y", locale=_BABEL_LOCALE[self.lang])
 
+    def month_short(self, d: date) -> str:
+        """`sept. 2026`: for button labels (WhatsApp list rows hold 24 characters)."""
+        return format_date(d, "MMM y", locale=_BABEL_LOCALE[self.lang])
+
 
 @lru_cache(maxsize=None)
 def translator(lang: str) -> Translator:

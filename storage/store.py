@@ -515,6 +515,16 @@ class Tx:
                          "WHERE id=?", (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None,
                                         message_id))
 
+    async def outbox_by_external_id(self, channel: str, external_id: str) -> OutboxMessage | None:
+        row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?",
+                              (channel, external_id))
+        return self._outbox(row) if row else None
+
+    async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
+        """When this person last wrote (sessions are written only by their own messages)."""
+        row = await self._one("SELECT updated_at FROM sessions WHERE channel=? AND user_id=?", (channel, user_id))
+        return _dt(row[0]) if row else None
+
     async def retry_outbox(self, message_id: int, *, error: str, delay: timedelta, max_attempts: int,
                            now: datetime | None = None) -> str:
         """After a failed send: back to pending after `delay`, or failed for good; returns the new status."""

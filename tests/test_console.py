@@ -21,7 +21,7 @@ def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Démo : vous êtes Fatima Zahra Bennani" in out
-    assert "  2. 🧾 Mes factures et mon solde" in out           # buttons as numbered choices
+    assert "  2. 🧾 Mes factures, solde" in out           # buttons as numbered choices
     assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in out
     assert "Total à payer" in out
     assert "Au revoir" in out

@@ -50,7 +50,7 @@ async def test_french_welcome_shows_the_menu(engine):
     await chat.send("Bonjour")
     assert "Bonjour et bienvenue chez l'assistant de ONEE" in chat.text
     labels = [b.label for b in chat.buttons]
-    assert "📟 Envoyer mon index" in labels and "🧾 Mes factures et mon solde" in labels
+    assert "📟 Envoyer mon index" in labels and "🧾 Mes factures, solde" in labels
 
 
 async def test_arabic_script_gets_arabic(engine):

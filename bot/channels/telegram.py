@@ -39,6 +39,7 @@ from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from storage import OutboxMessage
 
+from .ordering import ChatSequencer
 from .telegram_transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -325,35 +326,17 @@ def _lang(update: Update) -> str:
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Different chats concurrently (up to `limit`), one chat's updates strictly in arrival order.
 
-    PTB starts one task per update in the order it fetched them, and this method registers the
-    update in its chat's chain before its first await, so the chain follows arrival order.
-    The semaphore PTB wraps around this is made large: the real limit is `self._slots`, taken
-    after the chat's turn has come, so waiting updates of a busy chat do not hold slots.
+    PTB starts one task per update in the order it fetched them; the semaphore PTB wraps around
+    this is made large so it never makes a task wait before the chat's chain registers it.
     """
 
     def __init__(self, limit: int = 64) -> None:
         super().__init__(max_concurrent_updates=1 << 16)
-        self._slots = asyncio.Semaphore(limit)
-        self._tails: dict[int, asyncio.Future] = {}
+        self.sequencer = ChatSequencer(limit)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            async with self._slots:
-                await coroutine
-            return
-        previous = self._tails.get(chat.id)
-        done = asyncio.get_running_loop().create_future()
-        self._tails[chat.id] = done
-        try:
-            if previous is not None:
-                await previous
-            async with self._slots:
-                await coroutine
-        finally:
-            done.set_result(None)
-            if self._tails.get(chat.id) is done:
-                del self._tails[chat.id]
+        await self.sequencer.run(chat.id if chat else None, coroutine)
 
     async def initialize(self) -> None:
         pass
@@ -431,8 +414,12 @@ async def webhook_handler(app: Application, secret: str, request) -> Any:
         update = Update.de_json(data, app.bot)
     except (ValueError, TypeError, KeyError):
         return web.Response(status=400, text="bad update")
-    await app.process_update(update)
+    chat = update.effective_chat
+    await _webhook_order.run(chat.id if chat else None, app.process_update(update))
     return web.Response(text="ok")
+
+
+_webhook_order = ChatSequencer(64)
 
 
 __all__ = ["TelegramAdapter", "build_application", "TelegramSender", "PerChatUpdateProcessor", "to_inbound",

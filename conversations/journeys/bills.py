@@ -61,7 +61,8 @@ async def balance(t: Turn) -> str | None:
         # Payloads carry a position, not the bill number: data files may hold any characters.
         t.data[f"b_{i}"] = b.bill_number
         buttons.append(t.button(f"bill:{i}", "bills.detail_button_contract" if several else "bills.detail_button",
-                                period=t.t.month(b.period_end), contract=t.t.ltr(c.contract)))
+                                period=t.t.month_short(b.period_end) if several else t.t.month(b.period_end),
+                                contract=t.t.ltr(c.contract)))
     t.ask(t.t("bills.detail_prompt"), buttons + [t.button("cmd:menu", "common.menu")])
     return None
 

@@ -1,0 +1,368 @@
+"""The WhatsApp channel (Cloud API): a webhook in, the Graph API out.
+
+- GET answers Meta's verification challenge; POST is authenticated by `X-Hub-Signature-256`
+  (HMAC-SHA256 of the raw body with the app secret): missing → 401, wrong → 403.
+- A POST is answered 200 as soon as its messages are in the inbox table (durable): Meta
+  redelivers unanswered webhooks, and a crash after the 200 replays the inbox at start. The
+  message id (wamid) is claimed by the engine, so a redelivery is handled once.
+- Replies fit WhatsApp: ≤ 3 choices with titles ≤ 20 → reply buttons; ≤ 10 with titles ≤ 24 →
+  a list; otherwise numbered text (typing the number works everywhere). Bodies ≤ 1,024 for
+  interactive messages, texts ≤ 4,096.
+- The sender's number is vouched for by WhatsApp: it proves the phone for linking.
+- Outbound: retries on 429/5xx; outside the 24-hour customer-service window a decision goes as the
+  profile's template, or is held and shown at the customer's next message. Statuses are used:
+  a failed delivery goes back through the outbox; a "sent" status carrying our outbox id
+  (`biz_opaque_callback_data`) confirms a send whose answer was lost.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from conversations.dispatch import DeliveryUnknown, HoldForChat, RetryLater, Undeliverable
+from conversations.engine import Engine
+from conversations.events import Button, Inbound, Reply
+from conversations.i18n import translator
+from storage import OutboxMessage, Store, utcnow
+
+from .ordering import ChatSequencer
+from .telegram import mask, plan, split_text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+MAX_TEXT = 4096
+MAX_BODY = 1024
+MAX_BUTTONS, MAX_BUTTON_TITLE = 3, 20
+MAX_ROWS, MAX_ROW_TITLE, MAX_ROW_DESCRIPTION, MAX_LIST_BUTTON = 10, 24, 72, 20
+WINDOW = timedelta(hours=24)
+RETRYABLE_CODES = {4, 80007, 130429, 131000, 131016, 131048, 131056, 133004}
+OUTSIDE_WINDOW_CODES = {131047, 470}
+
+
+# ---------------------------------------------------------------------- webhook security
+def signature_status(app_secret: str, body: bytes, header: str | None) -> int:
+    """200 if `header` is the HMAC-SHA256 of the raw body, 401 if absent, 403 if wrong."""
+    if not header:
+        return 401
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return 200 if hmac.compare_digest(expected, header.strip()) else 403
+
+
+# ---------------------------------------------------------------------- inbound
+def messages_and_statuses(payload: dict) -> tuple[list[dict], list[dict]]:
+    """The messages (each with its sender's profile name) and statuses of one delivery."""
+    messages, statuses = [], []
+    for entry in payload.get("entry", []) or []:
+        for change in entry.get("changes", []) or []:
+            value = change.get("value") or {}
+            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts", []) or []}
+            for m in value.get("messages", []) or []:
+                messages.append({**m, "_name": names.get(m.get("from"))})
+            statuses += value.get("statuses", []) or []
+    return messages, statuses
+
+
+def to_inbound(m: dict) -> Inbound:
+    kind = m.get("type")
+    sender = str(m.get("from", ""))
+    common: dict[str, Any] = dict(channel=CHANNEL, user_id=sender, message_id=str(m.get("id")),
+                                  sender_phone="+" + sender.lstrip("+") if sender else None)
+    if kind == "text":
+        return Inbound(**common, text=(m.get("text") or {}).get("body", ""))
+    if kind == "interactive":
+        inter = m.get("interactive") or {}
+        reply = inter.get("button_reply") or inter.get("list_reply") or {}
+        return Inbound(**common, payload=str(reply.get("id", "")))
+    if kind == "button":                                  # a template's quick-reply button
+        return Inbound(**common, text=(m.get("button") or {}).get("text", ""))
+    if kind in ("image", "document"):
+        media = m.get(kind) or {}
+        if kind == "image" or str(media.get("mime_type", "")).startswith("image/"):
+            return Inbound(**common, photo_ref=str(media.get("id")), text=media.get("caption"))
+        return Inbound(**common, other="document")
+    if kind == "location":
+        loc = m.get("location") or {}
+        return Inbound(**common, location=(float(loc.get("latitude", 0)), float(loc.get("longitude", 0))))
+    if kind == "contacts":
+        phones = [p.get("phone") for c in m.get("contacts", []) for p in c.get("phones", []) if p.get("phone")]
+        if phones:
+            return Inbound(**common, contact_phone=phones[0], contact_is_own=False)
+    return Inbound(**common, other=str(kind or "unknown"))
+
+
+# ---------------------------------------------------------------------- outbound
+def _fits_buttons(buttons: list[Button]) -> bool:
+    return len(buttons) <= MAX_BUTTONS and all(len(b.label) <= MAX_BUTTON_TITLE for b in buttons)
+
+
+def _fits_list(buttons: list[Button]) -> bool:
+    return len(buttons) <= MAX_ROWS and all(len(b.label) <= MAX_ROW_TITLE and
+                                            len(b.description or "") <= MAX_ROW_DESCRIPTION for b in buttons)
+
+
+def render(replies: list[Reply], lang: str) -> list[dict]:
+    """A turn's replies as Graph API message objects (without the recipient)."""
+    t = translator(lang)
+    out: list[dict] = []
+    for msg in plan(replies):
+        buttons = msg.buttons
+        text = msg.text
+        if buttons and not (_fits_buttons(buttons) or _fits_list(buttons)):
+            text += "\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1))
+            buttons = []
+        if not buttons:
+            out += [{"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)]
+            continue
+        if len(text) > MAX_BODY:
+            # Interactive bodies are short: the long part goes first as text.
+            head, _, body = text.rpartition("\n\n")
+            if not head or len(body) > MAX_BODY:
+                head, body = text, t("whatsapp.choose")
+            out += [{"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(head, MAX_TEXT)]
+            text = body
+        if _fits_buttons(buttons):
+            action = {"buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.label}} for b in buttons]}
+            out.append({"type": "interactive", "interactive": {"type": "button", "body": {"text": text},
+                                                               "action": action}})
+        else:
+            rows = [{"id": b.payload, "title": b.label, **({"description": b.description} if b.description else {})}
+                    for b in buttons]
+            action = {"button": t("whatsapp.list_button")[:MAX_LIST_BUTTON], "sections": [{"rows": rows}]}
+            out.append({"type": "interactive", "interactive": {"type": "list", "body": {"text": text},
+                                                               "action": action}})
+    return out
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: int | None, message: str) -> None:
+        super().__init__(f"HTTP {status}, code {code}: {message}")
+        self.status, self.code = status, code
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500 or self.code in RETRYABLE_CODES
+
+    @property
+    def outside_window(self) -> bool:
+        return self.code in OUTSIDE_WINDOW_CODES
+
+
+class GraphClient:
+    """POST /{phone-number-id}/messages, with a few quick retries on 429 and 5xx."""
+
+    def __init__(self, api_url: str, phone_number_id: str, token: str, *, attempts: int = 3,
+                 first_delay: float = 0.5, timeout: float = 15.0) -> None:
+        self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
+        self.token = token
+        self.attempts, self.first_delay = attempts, first_delay
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"},
+                                              connector=aiohttp.TCPConnector(limit=64))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, to: str, message: dict, *, opaque: str | None = None) -> str:
+        """The message's wamid. Raises GraphError, or asyncio.TimeoutError when the outcome is unknown."""
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **message}
+        if opaque:
+            body["biz_opaque_callback_data"] = opaque
+        delay = self.first_delay
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with self._session.post(self.url, json=body, timeout=self.timeout) as r:
+                    data = await r.json(content_type=None)
+                    if r.status == 200:
+                        return str(data["messages"][0]["id"])
+                    err = (data or {}).get("error") or {}
+                    error = GraphError(r.status, err.get("code"), str(err.get("message", ""))[:200])
+                    after = r.headers.get("Retry-After")
+            except aiohttp.ClientConnectionError as exc:
+                error, after = GraphError(599, None, f"connection: {type(exc).__name__}"), None
+            if not error.retryable or attempt == self.attempts:
+                raise error
+            await asyncio.sleep(max(delay, float(after)) if after and after.isdigit() else delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------- the service
+class WhatsAppService:
+    def __init__(self, engine: Engine, client: GraphClient, *, app_secret: str, verify_token: str) -> None:
+        self.engine, self.client = engine, client
+        self.app_secret, self.verify_token = app_secret, verify_token
+        self.order = ChatSequencer(64)
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    def routes(self, app: web.Application, path: str = "/whatsapp") -> None:
+        app.router.add_get(path, self.on_verify)
+        app.router.add_post(path, self.on_post)
+
+    async def on_verify(self, request: web.Request) -> web.Response:
+        q = request.query
+        if q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", ""), self.verify_token):
+            return web.Response(text=q.get("hub.challenge", ""))
+        return web.Response(status=403, text="forbidden")
+
+    async def on_post(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        status = signature_status(self.app_secret, raw, request.headers.get("X-Hub-Signature-256"))
+        if status != 200:
+            log.warning("WhatsApp webhook refused: %s signature", "missing" if status == 401 else "wrong")
+            return web.Response(status=status, text="signature")
+        try:
+            messages, statuses = messages_and_statuses(json.loads(raw))
+        except (ValueError, AttributeError, TypeError):
+            return web.Response(status=400, text="bad payload")
+        now = utcnow()
+        fresh = []
+        async with self.store.transaction() as tx:        # durably accepted before the 200
+            for m in messages:
+                if await tx.accept_inbound(CHANNEL, str(m.get("id")), json.dumps(m, ensure_ascii=False), now=now):
+                    fresh.append(m)
+        for m in fresh:
+            self.spawn(self.process(m))
+        if statuses:
+            self.spawn(self.on_statuses(statuses))
+        return web.Response(text="ok")
+
+    def spawn(self, job) -> None:
+        task = asyncio.get_running_loop().create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def replay(self) -> int:
+        """Messages accepted before a stop whose turn never ran."""
+        async with self.store.transaction() as tx:
+            await tx.prune_inbox(CHANNEL, older_than=utcnow() - timedelta(days=2))
+            pending = await tx.pending_inbound(CHANNEL)
+        for _, body in pending:
+            self.spawn(self.process(json.loads(body)))
+        return len(pending)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def process(self, m: dict) -> None:
+        inbound = to_inbound(m)
+        await self.order.run(inbound.user_id, self._turn(inbound))
+
+    async def _turn(self, inbound: Inbound) -> None:
+        try:
+            replies = await self.engine.handle(inbound)
+        except Exception:
+            log.exception("WhatsApp turn failed")
+            return
+        if not replies:
+            return
+        async with self.store.reading() as tx:
+            session = await tx.load_session(CHANNEL, inbound.user_id)
+        lang = (session.lang if session else None) or "fr"
+        await self.send_replies(inbound.user_id, replies, lang)
+
+    async def send_replies(self, to: str, replies: list[Reply], lang: str) -> None:
+        for i, message in enumerate(render(replies, lang)):
+            try:
+                await self.client.send(to, message)
+            except (GraphError, asyncio.TimeoutError) as exc:
+                if isinstance(exc, GraphError) and not exc.retryable:
+                    log.error("WhatsApp refused a reply to %s: %s", mask("+" + to), exc)
+                    return
+                log.warning("reply to %s not sent (%s); queued for retry", mask("+" + to), exc)
+                async with self.store.transaction() as tx:
+                    await tx.enqueue_outbox(channel=CHANNEL, user_id=to, lang=lang, kind="reply",
+                                            payload={"messages": render(replies, lang)[i:], "text": ""})
+                return
+
+    async def on_statuses(self, statuses: list[dict]) -> None:
+        """Delivery reports for what we pushed: confirm, retry or hold outbox messages."""
+        now = utcnow()
+        async with self.store.transaction() as tx:
+            for s in statuses:
+                wamid, state = str(s.get("id")), s.get("status")
+                opaque = str(s.get("biz_opaque_callback_data") or "")
+                msg = await tx.outbox_by_external_id(CHANNEL, wamid)
+                if msg is None and opaque.startswith("outbox:") and opaque[7:].isdigit():
+                    msg = await tx.outbox_message(int(opaque[7:]))
+                    if msg is not None and msg.channel == CHANNEL and msg.status == "sending" and state != "failed":
+                        await tx.mark_outbox_sent(msg.id, external_id=wamid, now=now)   # its answer was lost
+                        continue
+                if msg is None or state != "failed":
+                    continue
+                code = next((e.get("code") for e in s.get("errors", []) or []), None)
+                if code in OUTSIDE_WINDOW_CODES:
+                    await tx.settle_outbox(msg.id, "held", error=f"WhatsApp {code}: outside the 24-hour window")
+                elif code in RETRYABLE_CODES:
+                    await tx.settle_outbox(msg.id, "pending", error=f"WhatsApp {code}: delivery failed",
+                                           next_attempt_at=now + timedelta(seconds=30))
+                else:
+                    await tx.settle_outbox(msg.id, "failed", error=f"WhatsApp {code}: delivery failed")
+                    await tx.audit("outbox_failed", actor="system", channel=CHANNEL, user_id=msg.user_id,
+                                   details={"outbox_id": msg.id, "code": code}, now=now)
+
+
+class WhatsAppSender:
+    """The dispatcher's way to push outbox messages through the Graph API."""
+    channel = CHANNEL
+    confirms_delivery = True     # statuses carry our outbox id back
+
+    def __init__(self, client: GraphClient, store: Store, profile, *, clock=utcnow) -> None:
+        self.client, self.store, self.profile, self.clock = client, store, profile, clock
+
+    async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
+        async with self.store.reading() as tx:
+            last = await tx.last_customer_turn(CHANNEL, msg.user_id)
+        inside = last is not None and self.clock() - last < WINDOW
+        if msg.kind == "reply":
+            messages = msg.payload.get("messages") or [{"type": "text", "text": {"body": text}}]
+        else:
+            messages = [{"type": "text", "text": {"body": piece, "preview_url": False}}
+                        for piece in split_text(text, MAX_TEXT)]
+        if not inside:
+            template = self._template(msg)
+            if template is None:
+                raise HoldForChat("outside the 24-hour window and no template for it")
+            messages = [template]
+        wamid = None
+        try:
+            for message in messages:
+                wamid = await self.client.send(msg.user_id, message, opaque=f"outbox:{msg.id}")
+        except asyncio.TimeoutError as exc:
+            raise DeliveryUnknown("timeout") from exc
+        except GraphError as exc:
+            if exc.outside_window:
+                raise HoldForChat(str(exc)) from exc
+            if exc.retryable:
+                raise RetryLater(str(exc)) from exc
+            raise Undeliverable(str(exc)) from exc
+        return wamid
+
+    def _template(self, msg: OutboxMessage) -> dict | None:
+        names = self.profile.whatsapp_templates
+        if msg.kind != "request_decision" or not names.decision:
+            return None
+        t = translator(msg.lang)
+        p = msg.payload
+        params = [p["reference"], t(f"whatsapp.decision_{p['decision']}"), p.get("note") or "—"]
+        return {"type": "template", "template": {
+            "name": names.decision, "language": {"code": names.language_ar if msg.lang == "ar" else names.language_fr},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}]}}
+

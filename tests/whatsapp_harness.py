@@ -1,0 +1,177 @@
+"""A fake Graph API on 127.0.0.1 and real-shaped, signed Cloud API webhooks."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from conversations.i18n import LRI, PDI
+
+PHONE_NUMBER_ID = "106540352242922"
+APP_SECRET = "app-secret-ünïcode-✓"
+VERIFY_TOKEN = "verify-me"
+_ids = itertools.count(1)
+
+
+class FakeGraphAPI:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []          # request bodies of accepted messages
+        self.attempts: list[dict] = []      # every POST, refused ones included
+        self.failures: list[tuple[int, dict]] = []
+        self._new = asyncio.Condition()
+        self.port = 0
+
+    async def start(self) -> "FakeGraphAPI":
+        app = web.Application()
+        app.router.add_post("/v21.0/{phone}/messages", self._messages)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v21.0"
+
+    def fail_once(self, status: int = 429, code: int = 130429) -> None:
+        self.failures.append((status, {"error": {"message": "Rate limit hit", "type": "OAuthException", "code": code}}))
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        assert request.headers["Authorization"] == "Bearer graph-token"
+        assert request.match_info["phone"] == PHONE_NUMBER_ID
+        self.attempts.append(body)
+        if self.failures:
+            status, error = self.failures.pop(0)
+            return web.json_response(error, status=status)
+        wamid = f"wamid.out.{len(self.sent) + 1}"
+        body["_wamid"] = wamid
+        self.sent.append(body)
+        async with self._new:
+            self._new.notify_all()
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                                  "messages": [{"id": wamid}]})
+
+    async def wait_for(self, predicate, *, after: int = 0, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        async with self._new:
+            while True:
+                for m in self.sent[after:]:
+                    if predicate(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching Graph API message; got {[text_of(m)[:60] for m in self.sent[after:]]}")
+                try:
+                    await asyncio.wait_for(self._new.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+
+
+def text_of(m: dict) -> str:
+    if m.get("type") == "text":
+        return m["text"]["body"]
+    if m.get("type") == "interactive":
+        return m["interactive"]["body"]["text"]
+    if m.get("type") == "template":
+        return json.dumps(m["template"], ensure_ascii=False)
+    return ""
+
+
+def choices_of(m: dict) -> list[tuple[str, str]]:
+    inter = m.get("interactive") or {}
+    action = inter.get("action") or {}
+    if inter.get("type") == "button":
+        return [(b["reply"]["id"], b["reply"]["title"]) for b in action["buttons"]]
+    if inter.get("type") == "list":
+        return [(r["id"], r["title"]) for s in action["sections"] for r in s["rows"]]
+    return []
+
+
+def delivery(messages: list[dict] = (), statuses: list[dict] = (), name: str = "Fatima") -> dict:
+    value: dict[str, Any] = {"messaging_product": "whatsapp",
+                             "metadata": {"display_phone_number": "212522000000", "phone_number_id": PHONE_NUMBER_ID}}
+    if messages:
+        value["contacts"] = [{"profile": {"name": name}, "wa_id": m["from"]} for m in messages]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {"object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
+
+
+def message(sender: str, kind: str, content: dict, wamid: str | None = None) -> dict:
+    return {"from": sender, "id": wamid or f"wamid.HBgM{next(_ids):06d}", "timestamp": str(int(time.time())),
+            "type": kind, kind: content}
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WaUser:
+    """A WhatsApp user writing to the business number; the webhook is posted as Meta does."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, graph: FakeGraphAPI, phone: str) -> None:
+        self.http, self.url, self.graph, self.phone = http, url, graph, phone
+        self.replies: list[dict] = []
+
+    async def post(self, payload: dict, *, signature: str | None = "good") -> int:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "good":
+            headers["X-Hub-Signature-256"] = sign(body)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        async with self.http.post(self.url, data=body, headers=headers) as r:
+            return r.status
+
+    async def _turn(self, msg: dict, settle: float = 0.15) -> list[dict]:
+        start = len(self.graph.sent)
+        assert await self.post(delivery([msg])) == 200
+        await self.graph.wait_for(lambda m: m["to"] == self.phone, after=start)
+        seen = -1
+        while seen != len(self.graph.sent):
+            seen = len(self.graph.sent)
+            await asyncio.sleep(settle)
+        self.replies = [m for m in self.graph.sent[start:] if m["to"] == self.phone]
+        return self.replies
+
+    async def send(self, text: str) -> list[dict]:
+        return await self._turn(message(self.phone, "text", {"body": text}))
+
+    async def send_image(self, media_id: str, caption: str | None = None) -> list[dict]:
+        content = {"mime_type": "image/jpeg", "sha256": "abc=", "id": media_id}
+        if caption:
+            content["caption"] = caption
+        return await self._turn(message(self.phone, "image", content))
+
+    def last_choices(self) -> tuple[str, list[tuple[str, str]]]:
+        for m in reversed(self.graph.sent):
+            if m["to"] == self.phone and choices_of(m):
+                return m["interactive"]["type"], choices_of(m)
+        raise AssertionError("no interactive message")
+
+    async def tap(self, label: str) -> list[dict]:
+        kind, choices = self.last_choices()
+        matches = [(i, t) for i, t in choices if label.casefold() in t.casefold()]
+        assert len(matches) == 1, f"no single choice {label!r} in {choices}"
+        reply_kind = "button_reply" if kind == "button" else "list_reply"
+        return await self._turn(message(self.phone, "interactive", {
+            "type": reply_kind, reply_kind: {"id": matches[0][0], "title": matches[0][1]}}))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(text_of(m) for m in self.replies).replace(LRI, "").replace(PDI, "")
