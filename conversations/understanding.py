@@ -921,7 +921,9 @@ def _target_language(norm: str, tokens: list[str]) -> str | None:
 def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[str, float]:
     stripped = raw.strip()
     if stripped.startswith("/"):
-        cmd = stripped[1:].split("@")[0].split()[0].casefold() if len(stripped) > 1 else ""
+        # "/start@AddadBot payload": the command is the first word, without the bot's name.
+        words = stripped[1:].split(maxsplit=1)
+        cmd = words[0].split("@")[0].casefold() if words else ""
         if cmd in _SLASH_COMMANDS:
             return _SLASH_COMMANDS[cmd], 1.0
     if "index" in entities and _BARE_NUMBER.match(norm):

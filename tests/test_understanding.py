@@ -9,7 +9,6 @@ import importlib
 import json
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -314,12 +313,22 @@ def test_understand_never_raises_property(text, hint):
     detect_lang(text, hint)
 
 
-def test_long_messages_stay_cheap():
-    for text in ("je veux payer en plusieurs fois svp " * 300, "٤" * 10_000, "bghit nkhelles 3afak " * 500):
-        understand(text, today=TODAY)
-        start = time.perf_counter()
-        understand(text, today=TODAY)
-        assert time.perf_counter() - start < 0.05  # the head is analysed, not the whole paste
+def test_a_long_paste_is_understood_from_its_head():
+    # Speed is measured in bench/; here: a paste is read from its head, the tail cannot change the answer.
+    head = "je veux payer en plusieurs fois svp "
+    long_text = head * 300 + " facture solde agence " * 500
+    assert understand(long_text, today=TODAY).intent == understand(head, today=TODAY).intent == "deferral"
+    u = understand("bghit nkhelles 3afak " * 500, today=TODAY)
+    assert u.intent in INTENTS and u.lang == "ar"
+    assert understand("٤" * 10_000, today=TODAY).intent in INTENTS
+
+
+@pytest.mark.parametrize("text", ["/", "/@", "/ ", "/@bot", "/ start", "/start@AddadBot payload", "//", "/\n"])
+def test_odd_slash_messages(text):
+    u = understand(text, today=TODAY)
+    assert u.intent in INTENTS
+    if text.startswith("/start"):
+        assert u.intent == "greeting"
 
 
 # --------------------------------------------------------------------------- the data set
