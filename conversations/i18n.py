@@ -21,13 +21,22 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
+from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import parse_pattern
 
 LANGS = ("ar", "fr")
 LRI, PDI = "\u2066", "\u2069"
-_BABEL_LOCALE = {"ar": "ar_MA", "fr": "fr_MA"}
+_BABEL_LOCALE = {"ar": Locale.parse("ar_MA"), "fr": Locale.parse("fr_MA")}
+# Parsed once: Babel otherwise parses the locale and the pattern on every call.
+_MONEY_PATTERN = parse_pattern("#,##0.00")
+_INT_PATTERN = parse_pattern("#,##0")
+
+
+@lru_cache(maxsize=4096)
+def _date(lang: str, d: date, fmt: str) -> str:
+    return format_date(d, fmt, locale=_BABEL_LOCALE[lang])
 
 
 @dataclass(frozen=True)
@@ -92,22 +101,22 @@ class Translator:
 
     def money(self, centimes: int) -> str:
         """`1 234,50 DH` / `1.234,50 درهم`."""
-        value = format_decimal(Decimal(centimes) / 100, format="#,##0.00", locale=_BABEL_LOCALE[self.lang])
+        value = _MONEY_PATTERN.apply(Decimal(centimes) / 100, _BABEL_LOCALE[self.lang])
         return f"{LRI}{value}{PDI} درهم" if self.lang == "ar" else f"{value}\u00a0DH"
 
     def number(self, n: int) -> str:
-        value = format_decimal(n, format="#,##0", locale=_BABEL_LOCALE[self.lang])
+        value = _INT_PATTERN.apply(n, _BABEL_LOCALE[self.lang])
         return self.ltr(value) if self.lang == "ar" and len(value) > 3 else value
 
     def date(self, d: date, *, with_year: bool = True) -> str:
-        return format_date(d, "d MMMM y" if with_year else "d MMMM", locale=_BABEL_LOCALE[self.lang])
+        return _date(self.lang, d, "d MMMM y" if with_year else "d MMMM")
 
     def month(self, d: date) -> str:
-        return format_date(d, "MMMM y", locale=_BABEL_LOCALE[self.lang])
+        return _date(self.lang, d, "MMMM y")
 
     def month_short(self, d: date) -> str:
         """`sept. 2026`: for button labels (WhatsApp list rows hold 24 characters)."""
-        return format_date(d, "MMM y", locale=_BABEL_LOCALE[self.lang])
+        return _date(self.lang, d, "MMM y")
 
 
 @lru_cache(maxsize=None)

@@ -64,9 +64,18 @@ class Tx:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._c = conn
+        # Reads repeated within one transaction (a turn asks for the linked contracts or the
+        # readings of a contract several times) are answered from memory: every database call
+        # is a round trip to aiosqlite's thread. Any write empties it; no other writer can
+        # change what this transaction sees (BEGIN IMMEDIATE, or a read snapshot).
+        self._seen: dict[tuple[str, tuple], list[tuple]] = {}
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        return list(await self._c.execute_fetchall(sql, tuple(params)))
+        key = (sql, tuple(params))
+        rows = self._seen.get(key)
+        if rows is None:
+            rows = self._seen[key] = list(await self._c.execute_fetchall(sql, key[1]))
+        return list(rows)
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple | None:
         rows = await self._all(sql, params)
@@ -74,10 +83,12 @@ class Tx:
 
     async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a write; returns the number of rows it changed."""
+        self._seen.clear()
         cursor = await self._c.execute(sql, tuple(params))
         return cursor.rowcount
 
     async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
+        self._seen.clear()
         cursor = await self._c.execute(sql, tuple(params))
         return int(cursor.lastrowid)
 
@@ -407,6 +418,7 @@ class Tx:
              json.dumps(details or {}, ensure_ascii=False), stamp, stamp))
         lines = list(lines)
         if lines:
+            self._seen.clear()
             await self._c.executemany("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
                                       [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines])
         return request_id
@@ -461,6 +473,7 @@ class Tx:
                              dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
         """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
         stamp = _ts(now or utcnow())
+        self._seen.clear()
         cursor = await self._c.execute(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",

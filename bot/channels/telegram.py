@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable
@@ -30,6 +31,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
                       ReplyKeyboardRemove, Update)
+from telegram.warnings import PTBUserWarning
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
@@ -144,6 +146,19 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
+
+
+async def _send_message(bot, chat_id: int, text: str, markup) -> None:
+    """sendMessage through PTB (request class, rate limiter, errors) without turning the answer
+    into a Message: nothing reads it, and parsing a message with its keyboard back costs more
+    than building it (bench/README.md)."""
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if markup is not None:
+        params["reply_markup"] = markup
+    await bot.do_api_request("sendMessage", api_kwargs=params)
+
+
 def markup_for(buttons: list[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if not buttons:
         return None
@@ -253,13 +268,13 @@ class TelegramAdapter:
 
     async def _send(self, bot, chat_id: int, text: str, markup) -> None:
         try:
-            await bot.send_message(chat_id, text, reply_markup=markup)
+            await _send_message(bot, chat_id, text, markup)
         except Forbidden as exc:
             log.info("chat %s…: not allowed to write (%s)", str(chat_id)[:3], exc)
         except BadRequest as exc:
             log.error("message refused by Telegram (%s); sending it without keyboard", exc)
             try:
-                await bot.send_message(chat_id, text)
+                await _send_message(bot, chat_id, text, None)
             except TelegramError:
                 log.exception("message refused twice; dropped")
         except (NetworkError, RetryAfter) as exc:
