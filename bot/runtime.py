@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from bot.channels.inbox import AnsweredMarks
 from bot.channels.telegram import (ALLOWED_UPDATES, CHANNEL, TelegramAdapter, TelegramSender, build_application,
                                    webhook_handler)
 from bot.config import Settings
@@ -38,13 +39,17 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int = 25) -> None:
+async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int = 25,
+                       replaying: set[str] | None = None) -> None:
     """getUpdates, with every fetched update written to the inbox before the next call confirms it
-    to Telegram: a kill between fetching and processing loses nothing (it is replayed at start)."""
+    to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
+    an update whose turn ran gets the replies that turn kept)."""
     async with store.transaction() as tx:
         await tx.prune_inbox(CHANNEL, older_than=utcnow() - timedelta(days=2))
-        pending = await tx.pending_inbound(CHANNEL)
-    for _, body in pending:
+        pending = await tx.unanswered_inbound(CHANNEL)
+    for message_id, body, processed in pending:
+        if processed and replaying is not None:
+            replaying.add(message_id)
         await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
     if pending:
         log.info("replaying %d update(s) accepted before the last stop", len(pending))
@@ -91,7 +96,8 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
     _stop_on_signals(stop)
     async with open_engine(settings) as engine:
         media = Path(settings.database).expanduser().resolve().parent / "media"
-        adapter = TelegramAdapter(engine, media_dir=media)
+        answered = AnsweredMarks(engine.store, CHANNEL) if webhook_url is None else None
+        adapter = TelegramAdapter(engine, media_dir=media, answered=answered)
         app = build_application(token, settings.telegram_api_url, adapter, updater=False,
                                 rate_limit=settings.telegram_rate_limit)
         try:
@@ -108,7 +114,8 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
             dispatcher = Dispatcher(engine.store, engine.profile, [TelegramSender(app.bot)])
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
             if webhook_url is None:
-                tasks.append(asyncio.create_task(poll_updates(app, engine.store, stop), name="polling"))
+                tasks.append(asyncio.create_task(poll_updates(app, engine.store, stop, replaying=adapter.replaying),
+                                                 name="polling"))
                 log.info("Telegram bot @%s polling", app.bot.username)
             else:
                 from aiohttp import web
@@ -140,6 +147,8 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
                 await runner.cleanup()
             if app.running:
                 await app.stop()            # lets the updates in hand finish their turn
+            if answered is not None:
+                await answered.close()
             await app.shutdown()
 
 

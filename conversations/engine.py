@@ -17,7 +17,7 @@ from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
 
 from . import journeys  # noqa: F401  (registers every state)
 from .backoffice import render_outbox
-from .events import Inbound, Reply
+from .events import Inbound, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, REGISTRY, Turn
 from .i18n import translator
 from .profile import Profile
@@ -62,7 +62,10 @@ class Engine:
             if entry[1] == 0:
                 del self._locks[key]
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
+    async def handle(self, inbound: Inbound, *, resend: bool = False) -> list[Reply]:
+        """The replies to one inbound message. A message already handled gets none, or with
+        `resend` (an adapter replaying what it may not have answered before a crash) the
+        replies its turn produced."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
         # Understanding (and dateparser) runs before taking any lock: it is pure CPU.
@@ -70,7 +73,7 @@ class Engine:
         async with self._chat_lock((inbound.channel, inbound.user_id)):
             for attempt in range(3):
                 try:
-                    return await self._turn(inbound, understood, now)
+                    return await self._turn(inbound, understood, now, resend)
                 except ConcurrentUpdate:
                     # Another process wrote this chat's session: the transaction rolled back; run again.
                     if attempt == 2:
@@ -80,10 +83,10 @@ class Engine:
                     return await self._failed_turn(inbound, now)
         return []
 
-    async def _turn(self, inbound: Inbound, understood, now: datetime) -> list[Reply]:
+    async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> list[Reply]:
         async with self.store.transaction() as tx:
             if not await tx.claim_message(inbound.channel, inbound.message_id, now=now):
-                return []
+                return replies_from_json(await tx.kept_replies(inbound.channel, inbound.message_id)) if resend else []
             session = await tx.load_session(inbound.channel, inbound.user_id)
             fresh = session is None
             if session is None:
@@ -92,7 +95,9 @@ class Engine:
             notices = await self._queued_notices(turn)
             await self._step(turn, fresh)
             await tx.save_session(session, now=now)
-            return notices + turn.replies
+            replies = notices + turn.replies
+            await tx.keep_replies(inbound.channel, inbound.message_id, replies_to_json(replies))
+            return replies
 
     async def _queued_notices(self, turn: Turn) -> list[Reply]:
         """Messages waiting for this chat (held outside a channel's window, or a pull channel's),
@@ -105,18 +110,21 @@ class Engine:
         return notices
 
     async def _failed_turn(self, inbound: Inbound, now: datetime) -> list[Reply]:
-        lang = "fr"
+        def sorry(lang: str) -> list[Reply]:
+            t = translator(lang)
+            return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+        replies = sorry("fr")
         try:
             async with self.store.transaction() as tx:
                 await tx.claim_message(inbound.channel, inbound.message_id, now=now)
                 session = await tx.load_session(inbound.channel, inbound.user_id)
-                lang = (session.lang if session and session.lang else None) or detect_lang(
-                    inbound.text or "", inbound.lang_hint)
+                replies = sorry((session.lang if session and session.lang else None) or detect_lang(
+                    inbound.text or "", inbound.lang_hint))
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
+                await tx.keep_replies(inbound.channel, inbound.message_id, replies_to_json(replies))
         except Exception:
             log.exception("could not record a failed turn")
-        t = translator(lang)
-        return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+        return replies
 
     # ------------------------------------------------------------------ the state machine
     async def _step(self, turn: Turn, fresh: bool) -> None:

@@ -1,6 +1,7 @@
 """What adapters hand to the core, and what the core hands back. No channel types here."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -41,3 +42,16 @@ class Reply:
     edit_last: bool = False           # may replace the previous bot message (Telegram edits)
     kind: str = "text"                # "text", "notice" (outbox push shown inline)
     meta: dict = field(default_factory=dict, compare=False)
+
+
+def replies_to_json(replies: list[Reply]) -> str:
+    """A turn's replies as kept beside its message (sent again after a crash)."""
+    return json.dumps([{"text": r.text, "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
+                        "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies], ensure_ascii=False)
+
+
+def replies_from_json(text: str | None) -> list[Reply]:
+    if not text:
+        return []
+    return [Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r["ask"], r["edit_last"], r["kind"])
+            for r in json.loads(text)]

@@ -365,24 +365,43 @@ class Tx:
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
                                 "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
 
+    async def keep_replies(self, channel: str, message_id: str, replies: str) -> None:
+        """The turn's replies (JSON), beside its claim: sent again if a crash came before them."""
+        await self._exec("UPDATE processed_messages SET replies=? WHERE channel=? AND message_id=?",
+                         (replies, channel, message_id))
+
+    async def kept_replies(self, channel: str, message_id: str) -> str | None:
+        row = await self._one("SELECT replies FROM processed_messages WHERE channel=? AND message_id=?",
+                              (channel, message_id))
+        return row[0] if row else None
+
     # ------------------------------------------------------------------ inbox
     async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
         return await self._exec("INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
                                 "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(now or utcnow()))) == 1
 
-    async def pending_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str]]:
-        """(message_id, body) of kept updates whose turn never ran, oldest first."""
-        return [(r[0], r[1]) for r in await self._all(
-            "SELECT i.message_id, i.body FROM inbox i WHERE i.channel=? AND NOT EXISTS (SELECT 1 FROM "
-            "processed_messages p WHERE p.channel=i.channel AND p.message_id=i.message_id) "
+    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
+        turn never ran, or it ran and its replies may not have been sent."""
+        return [(r[0], r[1], bool(r[2])) for r in await self._all(
+            "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
+            "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
             f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}", (channel,))]
 
+    async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
+        stamp = _ts(now or utcnow())
+        self._seen.clear()
+        await self._c.executemany("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
+                                  [(stamp, channel, m) for m in message_ids])
+
     async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
-        """Drop kept updates already processed, and any older than `older_than` (ignored kinds)."""
+        """Drop kept updates answered, or processed before answers were tracked, and any older than
+        `older_than` (ignored kinds)."""
         return await self._exec(
-            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR EXISTS (SELECT 1 FROM processed_messages p "
-            "WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id))", (channel, _ts(older_than)))
+            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
+            "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
+            "AND p.replies IS NULL))", (channel, _ts(older_than)))
 
     # ------------------------------------------------------------------ references
     async def next_reference(self, prefix: str, year: int) -> str:

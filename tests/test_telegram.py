@@ -250,6 +250,43 @@ async def test_killed_mid_conversation_the_bot_resumes_where_it_was(api, tmp_pat
         await proc.stop()
 
 
+async def test_a_reading_confirmed_just_before_a_crash_gets_its_reference_after_the_restart(api, tmp_path):
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    proc = BotProcess(api, database)
+    await proc.start(api)
+    user = TgUser(api, 9200, "fr")
+    try:
+        await user.send("/start")
+        await user.press("Mes factures")
+        await user.send("1000001")
+        await user.share_contact("+212612345678")
+        await user.send("45400")
+        await user.press("1000001")                        # the number links both of its contracts
+        await user.send("Sans photo")
+        assert "Consommation : 190 kWh" in user.text
+        # The reading is committed, its answer is on the wire, and the bot dies.
+        release = api.hold("sendMessage", lambda p: "Index enregistré" in str(p.get("text")))
+        start = len(api.calls)
+        api.text(9200, "Confirmer")
+        await api.wait_for(lambda c: "Index enregistré" in c.text, after=start, timeout=15)
+        proc.kill()
+        release.set()
+        restart = len(api.calls)
+        await proc.start(api)
+        again = await api.wait_for(lambda c: c.chat_id == 9200 and "Index enregistré" in c.text, after=restart,
+                                   timeout=20)
+        assert "RL-2026-000001" in again.text
+        con = sqlite3.connect(database)
+        assert con.execute("SELECT count(*) FROM readings WHERE source='customer'").fetchone()[0] == 1
+        con.close()
+        await user.send("combien je dois ?")              # and the conversation goes on from the menu
+        assert "Total à payer" in user.text
+        await asyncio.sleep(0.5)
+        assert len([c for c in api.calls[restart:] if "Index enregistré" in c.text]) == 1
+    finally:
+        await proc.stop()
+
+
 async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_twice(api, tmp_path):
     database = await seeded_database(tmp_path / "addad.sqlite3")
     proc = BotProcess(api, database)

@@ -32,6 +32,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
                       ReplyKeyboardRemove, Update)
 from telegram.warnings import PTBUserWarning
+
+from .inbox import AnsweredMarks
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
@@ -179,14 +181,21 @@ class UnsentReply(Exception):
 
 
 class TelegramAdapter:
-    def __init__(self, engine: Engine, *, media_dir: Path | None = None) -> None:
+    def __init__(self, engine: Engine, *, media_dir: Path | None = None, answered: AnsweredMarks | None = None) -> None:
         self.engine = engine
         self.media_dir = media_dir
+        self.answered = answered                      # polling: inbox rows to mark once answered
+        self.replaying: set[str] = set()              # update ids whose turn ran but maybe not its replies
         self._reply_keyboard: set[int] = set()        # chats showing the "share my number" keyboard
         self._downloads: set[asyncio.Task] = set()
 
     # -------------------------------------------------------------- one update
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._on_update(update, context)
+        if self.answered is not None:
+            self.answered.done(str(update.update_id))
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         bot = context.bot
         chat = update.effective_chat
         cq = update.callback_query
@@ -205,7 +214,9 @@ class TelegramAdapter:
             return
         if cq is not None and cq.message is not None:
             side.append(self._show_choice(cq))
-        replies, *_ = await asyncio.gather(self.engine.handle(inbound), *side)
+        resend = inbound.message_id in self.replaying
+        self.replaying.discard(inbound.message_id)
+        replies, *_ = await asyncio.gather(self.engine.handle(inbound, resend=resend), *side)
         if inbound.photo_ref and self.media_dir is not None:
             self._keep_photo(bot, inbound.photo_ref)
         if replies:

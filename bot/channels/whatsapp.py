@@ -33,6 +33,7 @@ from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from storage import OutboxMessage, Store, utcnow
 
+from .inbox import AnsweredMarks
 from .ordering import ChatSequencer
 from .telegram import mask, plan, split_text
 
@@ -206,6 +207,7 @@ class WhatsAppService:
         self.app_secret, self.verify_token = app_secret, verify_token
         self.order = ChatSequencer(64)
         self._tasks: set[asyncio.Task] = set()
+        self.answered = AnsweredMarks(engine.store, CHANNEL)
 
     @property
     def store(self) -> Store:
@@ -249,25 +251,28 @@ class WhatsAppService:
         task.add_done_callback(self._tasks.discard)
 
     async def replay(self) -> int:
-        """Messages accepted before a stop whose turn never ran."""
+        """Messages accepted before a stop and not answered: their turn runs, or if it ran, the
+        replies it kept are sent."""
         async with self.store.transaction() as tx:
             await tx.prune_inbox(CHANNEL, older_than=utcnow() - timedelta(days=2))
-            pending = await tx.pending_inbound(CHANNEL)
-        for _, body in pending:
-            self.spawn(self.process(json.loads(body)))
+            pending = await tx.unanswered_inbound(CHANNEL)
+        for _, body, processed in pending:
+            self.spawn(self.process(json.loads(body), resend=processed))
         return len(pending)
 
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.answered.close()
 
-    async def process(self, m: dict) -> None:
+    async def process(self, m: dict, *, resend: bool = False) -> None:
         inbound = to_inbound(m)
-        await self.order.run(inbound.user_id, self._turn(inbound))
+        await self.order.run(inbound.user_id, self._turn(inbound, resend))
+        self.answered.done(inbound.message_id)
 
-    async def _turn(self, inbound: Inbound) -> None:
+    async def _turn(self, inbound: Inbound, resend: bool = False) -> None:
         try:
-            replies = await self.engine.handle(inbound)
+            replies = await self.engine.handle(inbound, resend=resend)
         except Exception:
             log.exception("WhatsApp turn failed")
             return

@@ -1,0 +1,53 @@
+"""Inbox bookkeeping shared by the channels that keep what they receive before acknowledging it.
+
+An inbox row is *answered* once the replies of its turn went out (or there were none). Rows
+still unanswered at start are replayed: a turn that never ran runs; a turn that ran has its
+kept replies sent again (a crash between the turn's commit and the sending loses no answer;
+a crash between the sending and the mark repeats it, which beats silence).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class AnsweredMarks:
+    """Marks rows answered in batches: one small transaction per `every` seconds, not per turn
+    (each commit is an fsync)."""
+
+    def __init__(self, store: Store, channel: str, *, every: float = 0.2) -> None:
+        self.store, self.channel, self.every = store, channel, every
+        self._ids: list[str] = []
+        self._task: asyncio.Task | None = None
+
+    def done(self, message_id: str) -> None:
+        self._ids.append(message_id)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._later())
+
+    async def _later(self) -> None:
+        try:
+            await asyncio.sleep(self.every)
+        finally:
+            self._task = None
+            await self.flush()
+
+    async def flush(self) -> None:
+        ids, self._ids = self._ids, []
+        if not ids:
+            return
+        try:
+            async with self.store.transaction() as tx:
+                await tx.mark_answered(self.channel, ids)
+        except Exception:
+            # Unmarked rows are replayed at the next start: their replies may be repeated, never lost.
+            log.exception("could not mark %d inbox row(s) answered", len(ids))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task            # at most `every` seconds
+        await self.flush()
