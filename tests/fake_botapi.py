@@ -56,6 +56,7 @@ class FakeBotAPI:
         self.record = record
         self.calls: list[Call] = []
         self.updates: list[dict] = []   # not yet acknowledged by an offset
+        self.redeliver: list[dict] = []  # sent once more whatever the offset (Telegram repeating itself)
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Condition()
@@ -265,12 +266,13 @@ class FakeBotAPI:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]   # confirmed ones are gone
         deadline = time.monotonic() + timeout
         async with self._new_update:
-            while not self.updates and time.monotonic() < deadline and not self._closing:
+            while not self.updates and not self.redeliver and time.monotonic() < deadline and not self._closing:
                 try:
                     await asyncio.wait_for(self._new_update.wait(), max(deadline - time.monotonic(), 0.001))
                 except asyncio.TimeoutError:
                     break
-        return self.updates[:limit]
+        again, self.redeliver = self.redeliver, []
+        return (self.updates + again)[:limit] if again else self.updates[:limit]
 
     async def _m_sendMessage(self, p: dict) -> dict:
         self.sent_count += 1
