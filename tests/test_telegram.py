@@ -3,6 +3,7 @@ path) against a fake Bot API server on 127.0.0.1 speaking HTTP."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import json
 import sqlite3
 
@@ -380,3 +381,28 @@ async def test_a_reply_telegram_failed_to_take_is_sent_again_not_lost(api, bot):
         await asyncio.sleep(0.05)
     assert con.execute("SELECT kind, status FROM outbox").fetchall() == [("reply", "sent")]
     con.close()
+
+
+async def test_logs_at_info_carry_no_phone_number_and_no_amount(api, tmp_path, caplog):
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    with caplog.at_level(logging.DEBUG, logger="httpx"), caplog.at_level(logging.INFO):
+        task, stop = await start_bot(settings_for(api, database))
+        try:
+            user = TgUser(api, 4242, "fr")
+            await user.send("/start")
+            await user.press("Mes factures")
+            await user.send("1000001")
+            await user.share_contact("+212612345678")
+            assert "Total à payer : 462,07\u00a0DH" in user.text
+            await user.send("je voudrais payer en 3 fois")
+            await user.press("Perte d'emploi")
+            await user.press("Envoyer la demande")
+            api.fail_once("sendMessage", status=500)          # an error path logs too
+            await user.send("mon numéro est 0612345678, solde ?")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records if r.levelno >= logging.INFO)
+    assert logged, "nothing was logged at all"
+    for secret in ("612345678", "+2126", "462,07", "462.07", "46207", "154,02", "Fatima", "Bennani"):
+        assert secret not in logged, f"{secret!r} in the logs:\n{logged}"
