@@ -1,0 +1,557 @@
+"""Telegram updates per second, CPU per update and reply latency: PTB's bare echo bot against
+Addad's full reading turn, both through real python-telegram-bot.
+
+    /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
+        [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--profile] [--no-pin]
+
+Three transports, the same for both bots:
+  in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
+  http 0 ms   the production aiohttp transport to the fake Bot API server (tests/fake_botapi.py)
+              running in another process, pinned to the other core;
+  http RTT    the same with a simulated round trip on every Bot API call (default 50 ms).
+
+Updates are put on `app.update_queue` (as `addad telegram` does after getUpdates), in batches
+of 100 like getUpdates returns them. Each configuration: a warm-up, then a burst of --n
+updates (throughput, CPU per update), then --paced updates offered at --rate per second
+(latency: from putting the update on the queue to its sendMessage being answered by the
+server, so one simulated round trip is included).
+
+Per-chat order: every chat's replies are matched, in arrival order, to that chat's updates in
+the order they were put. The echo reply must repeat the update's text (which carries its
+sequence number); Addad's reply must be the answer expected at that step of the reading
+journey, which fails if two updates of a chat were processed out of order.
+
+Addad's workload: --chats customers, each linked to their own electricity contract (a clone of
+tests/chat.py's 1000001) and at the menu, repeat the reading journey: "45400" (understood as a
+reading with its index: journey started, index validated against the last reading and usual
+use, photo asked), "Sans photo" (summary), "Confirmer" (reading recorded with a reference and a
+pre-bill; back to the menu). Every turn is one write transaction on a file database (WAL,
+synchronous=FULL) and exactly one sendMessage. The engine's clock is 5 December 2026 (inside
+the reading window) plus the real elapsed time, so the flow does not depend on the run date.
+
+The bot process is pinned to CPU 0 and the fake server to CPU 1 (unless --no-pin), so CPU per
+update and throughput are those of one core, the server's cost apart.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import contextlib
+import io
+import itertools
+import json
+import logging
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "123456:TEST"                 # tests/fake_botapi.py's default token
+BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "Addad", "username": "addad_test_bot",
+            "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+FIRST_CHAT = 100_000_001
+BATCH = 100                           # getUpdates returns at most 100 updates
+ADDAD_STEPS = ("45400", "Sans photo", "Confirmer")
+
+
+def pin(cpu: int) -> None:
+    """Pin the calling thread (and threads it starts later) to one CPU, if there are 2+."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {cpu})
+
+
+# ============================================================== the fake server's process
+async def serve(rtt_ms: float) -> None:
+    """`--serve`: FakeBotAPI timestamping every sendMessage; driven by lines on stdin.
+
+    stdout protocol: "port N" once; "done" when the expected count of sendMessage is reached;
+    the JSON records [[chat, text, monotonic], ...] and the server's CPU seconds on "take".
+    """
+    from tests.fake_botapi import FakeBotAPI
+    api = FakeBotAPI(token=TOKEN, rtt=rtt_ms / 1000, record=False)
+    records: list[tuple[int, str, float]] = []
+    target: list[int] = []
+    cpu0 = time.process_time()
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def on_send(params: dict) -> None:
+        # Called after the simulated round trip, just before the answer is written.
+        records.append((int(params["chat_id"]), str(params.get("text", "")), time.monotonic()))
+        if target and len(records) >= target[0]:
+            target.clear()
+            say("done")
+
+    api.on_send = on_send
+    await api.start()
+    say(f"port {api.port}")
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().strip():
+        cmd, *arg = line.split()
+        if cmd == "expect":
+            target[:] = [int(arg[0])]
+            if len(records) >= target[0]:
+                target.clear()
+                say("done")
+        elif cmd == "take":
+            say(json.dumps({"records": records, "cpu": time.process_time() - cpu0}, ensure_ascii=False))
+            records.clear()
+            cpu0 = time.process_time()
+    await api.stop()
+
+
+# ============================================================== where replies are seen
+class Sink:
+    """Replies seen by the "Telegram side": (chat id, text, time.monotonic())."""
+
+    async def expect(self, n: int) -> None: ...
+    async def wait(self, timeout: float) -> bool: ...
+    async def take(self) -> tuple[list[tuple[int, str, float]], float]: ...   # records, server CPU
+    async def close(self) -> None: ...
+
+
+class LocalSink(Sink):
+    """Fed by InProcessRequest in the bot's own process."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[int, str, float]] = []
+        self._target = 0
+        self._done = asyncio.Event()
+
+    def record(self, chat: int, text: str) -> None:
+        self.records.append((chat, text, time.monotonic()))
+        if self._target and len(self.records) >= self._target:
+            self._target = 0
+            self._done.set()
+
+    async def expect(self, n: int) -> None:
+        self._done.clear()
+        self._target = n
+        if len(self.records) >= n:
+            self._target = 0
+            self._done.set()
+
+    async def wait(self, timeout: float) -> bool:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._done.wait(), timeout)
+        return self._done.is_set()
+
+    async def take(self):
+        out, self.records = self.records, []
+        return out, 0.0
+
+
+class ServerSink(Sink):
+    """The fake Bot API server in a child process (`--serve`), pinned to CPU 1."""
+
+    @classmethod
+    async def start(cls, rtt_ms: float, pinned: bool) -> "ServerSink":
+        self = cls()
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).resolve()), "--serve", "--rtt-ms", str(rtt_ms),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28, cwd=str(ROOT),
+            preexec_fn=(lambda: pin(1)) if pinned else None)
+        line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
+        assert line.startswith("port "), f"fake server did not start: {line!r}"
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}/bot"
+        return self
+
+    async def _send(self, line: str) -> None:
+        self.proc.stdin.write((line + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def expect(self, n: int) -> None:
+        await self._send(f"expect {n}")
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return line.strip() == b"done"
+
+    async def take(self):
+        await self._send("take")
+        while True:                      # skip a late "done" of a phase that timed out
+            line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+            if line.startswith(b"{"):
+                data = json.loads(line)
+                return [tuple(r) for r in data["records"]], data["cpu"]
+
+    async def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except asyncio.TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+# ============================================================== the in-process transport
+def in_process_request_class():
+    from telegram.request import BaseRequest
+
+    class InProcessRequest(BaseRequest):
+        """Answers Bot API calls from memory, like the fake server but without a socket.
+        The parameters are JSON-encoded as any real transport does; sendMessage is recorded."""
+
+        def __init__(self, sink: LocalSink, **_: object) -> None:
+            self.sink = sink
+            self._ids = itertools.count(1000)
+
+        @property
+        def read_timeout(self) -> float | None:
+            return None
+
+        async def initialize(self) -> None:
+            pass
+
+        async def shutdown(self) -> None:
+            pass
+
+        async def do_request(self, url, method, request_data=None, read_timeout=BaseRequest.DEFAULT_NONE,
+                             write_timeout=BaseRequest.DEFAULT_NONE, connect_timeout=BaseRequest.DEFAULT_NONE,
+                             pool_timeout=BaseRequest.DEFAULT_NONE):
+            name = url.rsplit("/", 1)[-1]
+            params = request_data.json_parameters if request_data is not None else {}
+            if name == "getMe":
+                result: object = BOT_USER
+            elif name in ("sendMessage", "editMessageText"):
+                chat = int(params["chat_id"])
+                text = params.get("text", "")
+                result = {"message_id": next(self._ids), "date": int(time.time()),
+                          "chat": {"id": chat, "type": "private"}, "text": text}
+                markup = json.loads(params["reply_markup"]) if "reply_markup" in params else None
+                if isinstance(markup, dict) and "inline_keyboard" in markup:
+                    result["reply_markup"] = markup          # as the fake server answers
+                if name == "sendMessage":
+                    self.sink.record(chat, text)
+            else:
+                result = True
+            return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    return InProcessRequest
+
+
+# ============================================================== the two bots
+def build_echo(url: str, request_factory):
+    """PTB's bare echo bot, with Addad's transport and per-chat concurrency."""
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, MessageHandler, filters
+
+    from bot.channels.telegram import PerChatUpdateProcessor
+
+    async def echo(update: Update, context) -> None:
+        await update.message.reply_text(update.message.text)
+
+    app = (ApplicationBuilder().token(TOKEN).base_url(url)
+           .request(request_factory(connections=64))
+           .get_updates_request(request_factory(connections=2, read_timeout=40.0))
+           .concurrent_updates(PerChatUpdateProcessor(64)).updater(None).build())
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
+    return app
+
+
+def build_addad(url: str, engine, request_factory):
+    """Addad's application exactly as `addad telegram` builds it (build_application), with
+    Telegram's 30 messages/s broadcast limit off (rate_limit=0); for the in-process transport
+    the module's AiohttpRequest is swapped for the in-memory one while it is built."""
+    import bot.channels.telegram as tg
+    from bot.channels.telegram_transport import AiohttpRequest
+    adapter = tg.TelegramAdapter(engine)
+    patch = contextlib.nullcontext() if request_factory is AiohttpRequest else \
+        mock.patch.object(tg, "AiohttpRequest", request_factory)
+    with patch:
+        return tg.build_application(TOKEN, url, adapter, concurrency=64, connections=64, rate_limit=0, updater=False)
+
+
+# ============================================================== Addad's database
+async def prepare_engine(folder: str, chats: list[int]):
+    """A file database with `chats` customers, each linked to a contract of their own and at the
+    menu; the engine as bot/wiring.py opens it, with a fixed date."""
+    from conversations.engine import Engine
+    from conversations.profile import load_profile
+    from conversations.understanding import warm_up
+    from storage import Store
+    from storage.records import SessionRecord
+    from tests.chat import seed
+
+    warm_up()
+    store = await Store.open(os.path.join(folder, "bench.sqlite3"))
+    await seed(store)
+    async with store.transaction() as tx:
+        base = await tx.contract("1000001")
+        bills = await tx.bills("1000001")
+        for i, chat in enumerate(chats):
+            number = f"{5000000 + i}"
+            await tx.upsert_contract(replace(base, contract=number, meter_number=f"E-{number}",
+                                             holder_name=f"Client {i}"))
+            for b in bills:
+                await tx.upsert_bill(replace(b, bill_number=f"{b.bill_number}-{i}", contract=number))
+            await tx.link_chat("telegram", str(chat), number, "bill_amount")
+            await tx.save_session(SessionRecord("telegram", str(chat), "menu.main", {}, "fr", 0, None))
+    start_day, start = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
+    from datetime import timedelta
+    clock = lambda: start_day + timedelta(seconds=time.monotonic() - start)  # noqa: E731
+    return Engine(store, load_profile(), clock=clock)
+
+
+def addad_expected() -> list[str]:
+    """What each step's reply must contain (and the internal-error text it must not)."""
+    from conversations.i18n import translator
+    t = translator("fr")
+    return [t("reading.ask_photo"), t("reading.summary", lines="\x00").split("\x00")[0],
+            t("reading.recorded", reference="\x00").split("\x00")[0]]
+
+
+# ============================================================== workloads
+class Workload:
+    """Which text each chat sends next and what its reply must be. Addad's chats keep their
+    place in the journey from one phase (and transport) to the next, as the database does."""
+
+    def __init__(self, kind: str, chats: list[int]) -> None:
+        self.kind, self.chats = kind, chats
+        self.step = dict.fromkeys(chats, 0)
+        self.expected = addad_expected() if kind == "addad" else []
+        self.failed = "Désolé, un incident"        # error.internal's opening
+
+    def next(self, chat: int, uid: int) -> tuple[str, str]:
+        """(text to send, what the reply must contain)."""
+        k = self.step[chat]
+        self.step[chat] = k + 1
+        text = ADDAD_STEPS[k % 3]
+        if self.kind == "echo":
+            text = f"{text} #{uid}"
+            return text, text
+        return text, self.expected[k % 3]
+
+    def ok(self, want: str, got: str) -> bool:
+        return got == want if self.kind == "echo" else want in got and not got.startswith(self.failed)
+
+
+uids = itertools.count(1)                      # update ids: unique per database (engine de-duplication)
+
+
+def update_dict(uid: int, chat: int, text: str) -> dict:
+    user = {"id": chat, "is_bot": False, "first_name": "Client", "language_code": "fr"}
+    return {"update_id": uid, "message": {"message_id": uid, "date": int(time.time()), "text": text,
+                                          "chat": {"id": chat, "type": "private", "first_name": "Client"},
+                                          "from": user}}
+
+
+@dataclass
+class Phase:
+    updates: int
+    wall: float = 0.0
+    cpu: float = 0.0
+    server_cpu: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.wall if self.wall else 0.0
+
+    def pct(self, q: float) -> float:
+        v = sorted(self.latencies)
+        return v[min(len(v) - 1, int(q * len(v)))] * 1000 if v else float("nan")
+
+
+async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | None, timeout: float) -> Phase:
+    """Offer n updates (round robin over the chats), as a burst (rate=None) or paced; wait
+    for n replies; match them per chat and in order."""
+    from telegram import Update
+    sent: dict[int, list[tuple[float, str]]] = {c: [] for c in work.chats}
+    plan = []
+    for i in range(n):
+        chat = work.chats[i % len(work.chats)]
+        uid = next(uids)
+        text, want = work.next(chat, uid)
+        plan.append((chat, update_dict(uid, chat, text), want))
+    phase = Phase(n)
+    await sink.expect(n)
+    cpu0, t0 = time.process_time(), time.monotonic()
+    for i, (chat, data, want) in enumerate(plan):
+        if rate is None:
+            if i % BATCH == 0 and i:
+                await asyncio.sleep(0)               # one getUpdates batch, then let the bot work
+        else:
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        update = Update.de_json(data, app.bot)       # the bot's work in real polling too
+        sent[chat].append((time.monotonic(), want))
+        app.update_queue.put_nowait(update)
+    phase.complete = await sink.wait(timeout)
+    phase.cpu = time.process_time() - cpu0
+    records, phase.server_cpu = await sink.take()
+    if records:
+        phase.wall = max(r[2] for r in records) - t0
+    if not phase.complete:
+        phase.errors.append(f"only {len(records)} of {n} replies within {timeout:.0f} s")
+    # Per-chat order: the k-th reply to a chat answers its k-th update.
+    cursor = dict.fromkeys(sent, 0)
+    for chat, text, at in sorted(records, key=lambda r: r[2]):
+        queue, k = sent.get(chat), cursor.get(chat, 0)
+        if queue is None or k >= len(queue):
+            phase.errors.append(f"chat {chat}: unexpected reply {text[:60]!r}")
+            continue
+        put_at, want = queue[k]
+        cursor[chat] = k + 1
+        if not work.ok(want, text):
+            phase.errors.append(f"chat {chat} reply {k}: wanted {want[:40]!r}, got {text[:80]!r}")
+        phase.latencies.append(at - put_at)
+    return phase
+
+
+@dataclass
+class Result:
+    bot: str
+    transport: str
+    burst: Phase
+    paced: Phase | None
+
+
+async def run_config(bot: str, transport: str, rtt_ms: float, args, engine, chats, works) -> Result:
+    from bot.channels.telegram_transport import AiohttpRequest
+    if transport == "in-process":
+        sink: Sink = LocalSink()
+        cls = in_process_request_class()
+        factory, url = (lambda **kw: cls(sink, **kw)), "http://in-process.invalid/bot"
+    else:
+        sink = await ServerSink.start(rtt_ms, pinned=not args.no_pin)
+        factory, url = AiohttpRequest, sink.url
+    app = build_echo(url, factory) if bot == "echo" else build_addad(url, engine, factory)
+    await app.initialize()
+    await app.start()
+    try:
+        work = works[bot]
+        timeout = 30 + args.n / 50
+        warm = await run_phase(app, sink, work, args.warmup, rate=None, timeout=timeout)
+        if warm.errors:
+            raise SystemExit(f"{bot} {transport}: warm-up failed: {warm.errors[:3]}")
+        profiler = cProfile.Profile() if args.profile and bot == "addad" and transport == "in-process" else None
+        main_cpu0 = time.thread_time()
+        if profiler:
+            profiler.enable()
+        burst = await run_phase(app, sink, work, args.n, rate=None, timeout=timeout)
+        if profiler:
+            profiler.disable()
+            report_profile(profiler, burst, time.thread_time() - main_cpu0)
+        paced = None
+        if args.paced:
+            paced = await run_phase(app, sink, work, args.paced, rate=args.rate,
+                                    timeout=args.paced / args.rate + 30)
+        return Result(bot, transport, burst, paced)
+    finally:
+        await app.stop()
+        await app.shutdown()
+        await sink.close()
+
+
+def report_profile(profiler: cProfile.Profile, burst: Phase, main_cpu: float) -> None:
+    """Where Addad's in-process burst spends its CPU (main thread only; cProfile slows it)."""
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+    print(f"\n--- cProfile, Addad in-process burst of {burst.updates} (profiled: {burst.rate:,.0f}/s)")
+    print(f"main thread CPU {main_cpu / burst.updates * 1e6:,.0f} µs/update, all threads "
+          f"{burst.cpu / burst.updates * 1e6:,.0f} µs/update (the rest: aiosqlite's thread)")
+    print(out.getvalue())
+
+
+# ============================================================== main
+def table(results: list[Result], args) -> str:
+    rows = ["| transport | bot | updates/s (burst) | CPU/update | p50 / p99 at %d/s | server CPU | order, replies |"
+            % args.rate, "|---|---|---|---|---|---|---|"]
+    for r in results:
+        b, p = r.burst, r.paced
+        lat = f"{p.pct(.5):.1f} / {p.pct(.99):.1f} ms" if p else "—"
+        errors = b.errors + (p.errors if p else [])
+        server = f"{b.server_cpu / b.updates * 1e6:,.0f} µs/upd" if r.transport != "in-process" else "—"
+        rows.append(f"| {r.transport} | {r.bot} | {b.rate:,.0f} | {b.cpu / b.updates * 1e6:,.0f} µs | {lat} | "
+                    f"{server} | {'ok' if not errors else f'{len(errors)} ERRORS'} |")
+    by = {(r.transport, r.bot): r for r in results}
+    for transport in dict.fromkeys(r.transport for r in results):
+        e, a = by.get((transport, "echo")), by.get((transport, "addad"))
+        if e and a:
+            rows.append(f"| {transport} | addad / echo | {a.burst.rate / e.burst.rate:.2f}× | "
+                        f"{a.burst.cpu / a.burst.updates / (e.burst.cpu / e.burst.updates):.1f}× | "
+                        + (f"{a.paced.pct(.99) / e.paced.pct(.99):.1f}× (p99) | | |" if a.paced and e.paced else "| | |"))
+    return "\n".join(rows)
+
+
+async def main(args) -> None:
+    if not args.no_pin:
+        pin(0)                             # before aiosqlite's thread exists: it inherits CPU 0
+    errors = []
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            errors.append(record.getMessage())
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().addHandler(Count(level=logging.ERROR))
+
+    chats = [FIRST_CHAT + i for i in range(args.chats)]
+    bots = [args.only] if args.only else ["echo", "addad"]
+    transports = [("in-process", 0.0), ("http 0 ms", 0.0), (f"http {args.rtt_ms:g} ms", args.rtt_ms)]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
+        engine = await prepare_engine(folder, chats) if "addad" in bots else None
+        works = {b: Workload(b, chats) for b in bots}
+        try:
+            for name, rtt in transports:
+                for bot in bots:
+                    r = await run_config(bot, name, rtt, args, engine, chats, works)
+                    results.append(r)
+                    p = r.paced
+                    print(f"{name:12s} {bot:5s} burst {r.burst.rate:7,.0f}/s  CPU {r.burst.cpu / r.burst.updates * 1e6:6,.0f} µs/update"
+                          + (f"  paced {args.rate:g}/s: p50 {p.pct(.5):6.1f} ms p99 {p.pct(.99):6.1f} ms" if p else "")
+                          + (f"  ERRORS {(r.burst.errors + (p.errors if p else []))[:3]}"
+                             if r.burst.errors or (p and p.errors) else ""), flush=True)
+        finally:
+            if engine is not None:
+                await engine.store.close()
+    print(f"\n{args.n} updates per burst, {args.paced} paced at {args.rate:g}/s, {args.chats} chats, "
+          f"warm-up {args.warmup}; bot {'pinned to CPU 0' if not args.no_pin else 'not pinned'}\n")
+    print(table(results, args))
+    if errors:
+        print(f"\n{len(errors)} error log line(s), first: {errors[0][:200]}")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=3000, help="updates per burst (throughput, CPU)")
+    ap.add_argument("--paced", type=int, default=1500, help="updates offered at --rate (latency); 0: none")
+    ap.add_argument("--rate", type=float, default=300.0, help="paced updates per second")
+    ap.add_argument("--rtt-ms", type=float, default=50.0, help="round trip of the third transport")
+    ap.add_argument("--chats", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--only", choices=["echo", "addad"])
+    ap.add_argument("--quick", action="store_true", help="small counts: under a minute")
+    ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin the bot and the server to CPUs")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.rtt_ms))
+    else:
+        if args.quick:
+            args.n, args.paced, args.warmup, args.chats = 600, 300, 100, 100
+        asyncio.run(main(args))
