@@ -14,9 +14,10 @@ from conversations.i18n import LRI, PDI, translator
 
 from .chat import open_engine
 
-# Youssef (1000003, Rabat) is the other customer: none of this may reach Fatima's chats.
+# Youssef (1000003) is the other customer: none of this may reach Fatima's chats. (His city is
+# not here: the agencies of every city are public.)
 OTHERS = ("1000003", "Youssef", "El Amrani", "E-77003", "120400", "120 400", "120\u202f400", "120.400", "+212661234567",
-          "0661234567", "661234567", "172,62", "F-2026-10-3", "Agdal", "Rabat")
+          "0661234567", "661234567", "172,62", "F-2026-10-3")
 
 _ids = itertools.count(1)
 
@@ -81,7 +82,7 @@ def test_any_sequence_of_messages_is_answered_safely(tmp_path, caplog):
             assert not leaked, f"{leaked} shown after {action!r}:\n{text}"
             assert all(len(b.payload.encode()) <= 64 and b.payload.isascii() for r in replies for b in r.buttons)
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                       HealthCheck.function_scoped_fixture])
     @given(st.lists(ACTION, min_size=1, max_size=8), st.sampled_from([None, "fr", "ar", "en"]), st.booleans())
     def run(actions, lang, linked):
