@@ -1,0 +1,175 @@
+"""Turns on a distributor-sized database: 100,000 contracts and 1,000,000 bills.
+
+    /tmp/venv/bin/python bench/bench_bigdata.py [--contracts 100000] [--bills-per-contract 10]
+        [--turns 2000] [--keep DIR]
+
+1. Generates the database with the real schema (`Store.open` runs the migrations), rows written
+   with `executemany` in one transaction (the import command's upserts are measured elsewhere).
+2. Links 2,000 chats to random contracts and measures, through the engine (storage included,
+   no channel), the balance turn ("combien je dois ?") and the three reading turns ("<index>",
+   "Sans photo", "Confirmer"), one at a time: p50/p99/max per turn.
+3. Prints the process RSS after opening 10,000 conversations (sessions read and written).
+4. Times `python -m bot telegram` on that database, from the process start to its first
+   `getUpdates` on the fake Bot API server (median of 5 starts).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CITIES = ["Casablanca", "Rabat", "Fès", "Marrakech", "Tanger", "Agadir", "Meknès", "Oujda", "Kénitra", "Tétouan"]
+
+
+def generate(path: str, contracts: int, per_contract: int) -> float:
+    started = time.perf_counter()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    stamp = "2026-11-01T00:00:00+00:00"
+    rng = random.Random(7)
+    con.execute("BEGIN")
+    rows, bills = [], []
+    for i in range(contracts):
+        number = f"{2_000_000 + i}"
+        last = 10_000 + rng.randrange(50_000)
+        rows.append((number, "electricity", f"Client {i}", f"+2126{i:08d}", "fr" if i % 3 else "ar",
+                     CITIES[i % len(CITIES)], f"E-{number}", "postpaid", 6, last, "2026-10-31", "BT-RES", i % 17 == 0,
+                     stamp))
+        index = last
+        for k in range(per_contract):               # newest first, one bill a month
+            end = date(2026, 10, 31) - timedelta(days=30 * k)
+            use = 120 + rng.randrange(120)
+            amount = use * 107
+            bills.append((f"B{number}-{k}", number, (end - timedelta(days=30)).isoformat(), end.isoformat(),
+                          (end + timedelta(days=5)).isoformat(), (end + timedelta(days=25)).isoformat(),
+                          index - use, index, use, int(k % 4 == 1), amount, amount if k > 1 else 0, stamp))
+            index -= use
+        if len(bills) >= 100_000:
+            con.executemany("INSERT INTO contracts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            con.executemany("INSERT INTO bills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", bills)
+            rows, bills = [], []
+    con.executemany("INSERT INTO contracts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    con.executemany("INSERT INTO bills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", bills)
+    con.execute("INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+                "SELECT contract, last_index_date, last_index, 'actual', updated_at FROM contracts")
+    con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    return time.perf_counter() - started
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))] * 1000
+
+
+async def main(args) -> None:
+    from conversations.engine import Engine
+    from conversations.events import Inbound
+    from conversations.profile import load_profile
+    from conversations.understanding import warm_up
+    from storage import Store
+    from storage.records import SessionRecord
+
+    folder = args.keep or tempfile.mkdtemp(prefix="bench-bigdata-")
+    path = os.path.join(folder, "big.sqlite3")
+    if not os.path.exists(path):
+        store = await Store.open(path)
+        await store.close()
+        took = generate(path, args.contracts, args.bills_per_contract)
+        print(f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
+              f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)")
+    warm_up()
+    store = await Store.open(path)
+    clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
+    engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
+    rng = random.Random(11)
+    chats = [(str(900_000 + i), f"{2_000_000 + rng.randrange(args.contracts)}") for i in range(args.turns)]
+    async with store.transaction() as tx:
+        for chat, contract in chats:
+            await tx.link_chat("bench", chat, contract, "phone")
+            await tx.save_session(SessionRecord("bench", chat, "menu.main", {}, "fr", 0, None))
+    ids = iter(range(10**9))
+
+    async def turn(chat: str, text: str) -> tuple[float, str]:
+        start = time.perf_counter()
+        replies = await engine.handle(Inbound(channel="bench", user_id=chat, message_id=f"b{next(ids)}", text=text))
+        return time.perf_counter() - start, "\n".join(r.text for r in replies)
+
+    timings: dict[str, list[float]] = {"balance": [], "index": [], "no photo": [], "confirm": []}
+    for chat, contract in chats:
+        took, text = await turn(chat, "combien je dois ?")
+        assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
+        timings["balance"].append(took)
+        async with store.reading() as tx:
+            last = (await tx.contract(contract)).last_index
+        for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
+            took, said = await turn(chat, text)
+            timings[name].append(took)
+        assert "RL-" in said, said[:300]
+    print(f"\n{args.turns:,} customers, one turn at a time (engine + storage, file database, synchronous=FULL)\n")
+    print("| turn | p50 | p99 | max |\n|---|---|---|---|")
+    for name, values in timings.items():
+        print(f"| {name} | {pct(values, .5):.2f} ms | {pct(values, .99):.2f} ms | {max(values) * 1000:.2f} ms |")
+
+    # 10,000 open conversations: sessions in the database, nothing per chat kept in memory.
+    before = rss_mb()
+    for i in range(10_000):
+        await turn(f"open-{i}", "bonjour")
+    print(f"\nRSS (max resident) after 10,000 open conversations: {rss_mb():.0f} MB (before them: {before:.0f} MB)")
+    await store.close()
+    print(f"startup to the first getUpdates: {await startup(path):.2f} s (median of 5)")
+
+
+async def startup(path: str) -> float:
+    import subprocess
+    from tests.fake_botapi import FakeBotAPI
+    api = await FakeBotAPI().start()
+    first = asyncio.Event()
+    polls = api._m_getUpdates
+
+    async def polled(p: dict) -> list:
+        first.set()
+        return await polls(p)
+    api._m_getUpdates = polled
+    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
+           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT)}
+    times = []
+    try:
+        for _ in range(5):
+            first.clear()
+            start = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "bot", "telegram"], env=env, cwd=os.path.dirname(path),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.wait_for(first.wait(), 60)
+            times.append(time.perf_counter() - start)
+            proc.terminate()
+            proc.wait(20)
+    finally:
+        await api.stop()
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--contracts", type=int, default=100_000)
+    ap.add_argument("--bills-per-contract", type=int, default=10)
+    ap.add_argument("--turns", type=int, default=2000)
+    ap.add_argument("--keep", help="a folder to keep (and reuse) the generated database")
+    asyncio.run(main(ap.parse_args()))
