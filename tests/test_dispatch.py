@@ -43,7 +43,8 @@ async def setup(tmp_path):
     engine = await open_engine(tmp_path / "addad.sqlite3", clock)   # 'test' is a push channel here
     chat = await file_instalment(engine, lang_hint="fr")
     async with engine.store.transaction() as tx:
-        await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 23", actor="backoffice:amina")
+        await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 23", actor="backoffice:amina",
+                     now=clock())
     try:
         yield engine, chat, clock, tmp_path / "addad.sqlite3"
     finally:
