@@ -46,9 +46,8 @@ import os
 import pstats
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from unittest import mock
@@ -287,23 +286,13 @@ async def prepare_engine(folder: str, chats: list[int]):
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
     from storage import Store
-    from storage.records import SessionRecord
-    from tests.chat import seed
+    from tests.chat import clone_customers, seed
 
     warm_up()
     store = await Store.open(os.path.join(folder, "bench.sqlite3"))
     await seed(store)
     async with store.transaction() as tx:
-        base = await tx.contract("1000001")
-        bills = await tx.bills("1000001")
-        for i, chat in enumerate(chats):
-            number = f"{5000000 + i}"
-            await tx.upsert_contract(replace(base, contract=number, meter_number=f"E-{number}",
-                                             holder_name=f"Client {i}"))
-            for b in bills:
-                await tx.upsert_bill(replace(b, bill_number=f"{b.bill_number}-{i}", contract=number))
-            await tx.link_chat("telegram", str(chat), number, "bill_amount")
-            await tx.save_session(SessionRecord("telegram", str(chat), "menu.main", {}, "fr", 0, None))
+        await clone_customers(tx, chats)
     start_day, start = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
     from datetime import timedelta
     clock = lambda: start_day + timedelta(seconds=time.monotonic() - start)  # noqa: E731

@@ -62,7 +62,8 @@ async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int =
                                                 read_timeout=timeout + 10)
             failures = 0
         except RetryAfter as exc:
-            await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)()))
+            after = exc.retry_after                    # a timedelta (PTB_TIMEDELTA) or seconds
+            await asyncio.sleep(after.total_seconds() if isinstance(after, timedelta) else float(after))
             continue
         except (NetworkError, TelegramError) as exc:
             failures += 1

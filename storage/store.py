@@ -81,16 +81,21 @@ class Tx:
         rows = await self._all(sql, params)
         return rows[0] if rows else None
 
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+        """Every write goes through here (or _write_many): it empties the read cache."""
+        self._seen.clear()
+        return await self._c.execute(sql, tuple(params))
+
+    async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        self._seen.clear()
+        await self._c.executemany(sql, rows)
+
     async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a write; returns the number of rows it changed."""
-        self._seen.clear()
-        cursor = await self._c.execute(sql, tuple(params))
-        return cursor.rowcount
+        return (await self._write(sql, params)).rowcount
 
     async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
-        self._seen.clear()
-        cursor = await self._c.execute(sql, tuple(params))
-        return int(cursor.lastrowid)
+        return int((await self._write(sql, params)).lastrowid)
 
     # ------------------------------------------------------------------ contracts
     _CONTRACT_COLS = ("contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
@@ -391,9 +396,8 @@ class Tx:
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
         stamp = _ts(now or utcnow())
-        self._seen.clear()
-        await self._c.executemany("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
-                                  [(stamp, channel, m) for m in message_ids])
+        await self._write_many("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
+                               [(stamp, channel, m) for m in message_ids])
 
     async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
         """Drop kept updates answered, or processed before answers were tracked, and any older than
@@ -437,9 +441,8 @@ class Tx:
              json.dumps(details or {}, ensure_ascii=False), stamp, stamp))
         lines = list(lines)
         if lines:
-            self._seen.clear()
-            await self._c.executemany("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
-                                      [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines])
+            await self._write_many("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
+                                   [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines])
         return request_id
 
     async def request(self, reference: str) -> Request | None:
@@ -492,8 +495,7 @@ class Tx:
                              dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
         """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
         stamp = _ts(now or utcnow())
-        self._seen.clear()
-        cursor = await self._c.execute(
+        cursor = await self._write(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
             (channel, user_id, lang, kind, json.dumps(payload, ensure_ascii=False), dedupe_key, stamp, stamp))

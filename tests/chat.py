@@ -105,6 +105,26 @@ async def seed(store: Store) -> None:
                                       "Lun-Ven 8h30-16h30"))
 
 
+async def clone_customers(tx, chats, *, channel: str = "telegram") -> dict:
+    """A customer per chat, each with an electricity contract of their own (a copy of 1000001 and
+    its bills, on a number of their own), already linked and at the menu; {chat: contract}."""
+    from dataclasses import replace
+    from storage.records import SessionRecord
+    base = await tx.contract("1000001")
+    bills = await tx.bills("1000001")
+    contracts = {}
+    for i, chat in enumerate(chats):
+        number = str(5_000_000 + i)
+        await tx.upsert_contract(replace(base, contract=number, meter_number=f"E-{number}",
+                                         holder_name=f"Client {i}", phone=f"+2126{i:08d}"))
+        for b in bills:
+            await tx.upsert_bill(replace(b, bill_number=f"{b.bill_number}-{i}", contract=number))
+        await tx.link_chat(channel, str(chat), number, "bill_amount")
+        await tx.save_session(SessionRecord(channel, str(chat), "menu.main", {}, "fr", 0, None))
+        contracts[chat] = number
+    return contracts
+
+
 async def open_engine(path, clock: Clock | None = None) -> Engine:
     store = await Store.open(path)
     await seed(store)

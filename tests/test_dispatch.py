@@ -11,7 +11,7 @@ from conversations.dispatch import DeliveryUnknown, Dispatcher, HoldForChat, Ret
 from conversations.profile import load_profile
 from storage import Store
 
-from .chat import Chat, Clock, open_engine
+from .chat import Clock, open_engine
 from .test_requests import file_instalment
 
 

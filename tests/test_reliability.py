@@ -7,14 +7,12 @@ import random
 import re
 import sqlite3
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 from storage import Store
-from storage.records import SessionRecord
 
+from .chat import clone_customers
 from .fake_botapi import Call, FakeBotAPI
 from .telegram_harness import BotProcess, seeded_database
 
@@ -22,31 +20,10 @@ REFERENCE = re.compile(r"\b(RL|CB)-\d{4}-\d{6}\b")
 FIRST_CHAT = 700_001
 
 
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 async def customers_at_the_menu(database: Path, chats: list[int]) -> dict[int, str]:
-    """One electricity contract of their own per chat (a copy of 1000001), already linked."""
     store = await Store.open(database)
-    contracts = {}
     async with store.transaction() as tx:
-        base = await tx.contract("1000001")
-        bills = await tx.bills("1000001")
-        for i, chat in enumerate(chats):
-            number = str(5_000_000 + i)
-            await tx.upsert_contract(replace(base, contract=number, meter_number=f"E-{number}",
-                                             holder_name=f"Client {i}", phone=f"+2126{i:08d}"))
-            for b in bills:
-                await tx.upsert_bill(replace(b, bill_number=f"{b.bill_number}-{i}", contract=number))
-            await tx.link_chat("telegram", str(chat), number, "bill_amount")
-            await tx.save_session(SessionRecord("telegram", str(chat), "menu.main", {}, "fr", 0, None))
-            contracts[chat] = number
+        contracts = await clone_customers(tx, chats)
     await store.close()
     return contracts
 

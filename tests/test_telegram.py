@@ -16,17 +16,7 @@ from conversations.backoffice import decide
 from conversations.events import Button, Reply
 from storage import Store
 
-from .fake_botapi import FakeBotAPI
 from .telegram_harness import BotProcess, TgUser, seeded_database, settings_for, start_bot
-
-
-@pytest.fixture
-async def api():
-    server = await FakeBotAPI().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
