@@ -270,7 +270,8 @@ async def test_duplicate_message_id_is_handled_once(engine):
 
 async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
     path = tmp_path / "addad.sqlite3"
-    engine = await open_engine(path)
+    clock = Clock()                                  # both processes share the day's time
+    engine = await open_engine(path, clock)
     chat = Chat(engine)
     await chat.send("bonjour")
     await chat.press("Mes factures")
@@ -278,7 +279,7 @@ async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
     await chat.press("Montant")
     await engine.store.close()
 
-    engine2 = Engine(await Store.open(path), load_profile())
+    engine2 = Engine(await Store.open(path), load_profile(), clock=clock)
     try:
         chat.engine = engine2
         await chat.send("218,90")
