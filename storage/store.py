@@ -14,6 +14,7 @@ reading or request it produced and saves its state in one atomic unit.
 from __future__ import annotations
 
 import json
+import sqlite3
 import unicodedata
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,9 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Literal
 
-import aiosqlite
-
-from .db import Database
+from .db import Connection, Database
 from .records import (
     Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord,
 )
@@ -62,12 +61,11 @@ class ConcurrentUpdate(Exception):
 class Tx:
     """Every repository method, bound to one open transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._c = conn
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
-        # readings of a contract several times) are answered from memory: every database call
-        # is a round trip to aiosqlite's thread. Any write empties it; no other writer can
-        # change what this transaction sees (BEGIN IMMEDIATE, or a read snapshot).
+        # readings of a contract several times) are answered from memory. Any write empties it;
+        # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
         self._seen: dict[tuple[str, tuple], list[tuple]] = {}
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
@@ -81,7 +79,7 @@ class Tx:
         rows = await self._all(sql, params)
         return rows[0] if rows else None
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         """Every write goes through here (or _write_many): it empties the read cache."""
         self._seen.clear()
         return await self._c.execute(sql, tuple(params))
