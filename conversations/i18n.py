@@ -24,7 +24,7 @@ from typing import Any, Callable
 from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
-from babel.numbers import parse_pattern
+from babel.numbers import get_decimal_symbol, get_group_symbol, parse_pattern
 
 LANGS = ("ar", "fr")
 LRI, PDI = "\u2066", "\u2069"
@@ -32,6 +32,14 @@ _BABEL_LOCALE = {"ar": Locale.parse("ar_MA"), "fr": Locale.parse("fr_MA")}
 # Parsed once: Babel otherwise parses the locale and the pattern on every call.
 _MONEY_PATTERN = parse_pattern("#,##0.00")
 _INT_PATTERN = parse_pattern("#,##0")
+# Amounts are integers: grouping digits by three with the locale's own symbols gives Babel's
+# result for a fraction of its cost (Decimal arithmetic, ~60 µs a call; a balance shows 5 to 10
+# amounts). Negative numbers still go through Babel. tests/test_locales.py checks the two agree.
+_SYMBOLS = {lang: (get_decimal_symbol(loc), get_group_symbol(loc)) for lang, loc in _BABEL_LOCALE.items()}
+
+
+def _grouped(n: int, group: str) -> str:
+    return f"{n:,}".replace(",", group)
 
 
 @lru_cache(maxsize=4096)
@@ -101,11 +109,15 @@ class Translator:
 
     def money(self, centimes: int) -> str:
         """`1 234,50 DH` / `1.234,50 درهم`."""
-        value = _MONEY_PATTERN.apply(Decimal(centimes) / 100, _BABEL_LOCALE[self.lang])
+        if centimes >= 0:
+            decimal, group = _SYMBOLS[self.lang]
+            value = f"{_grouped(centimes // 100, group)}{decimal}{centimes % 100:02d}"
+        else:
+            value = _MONEY_PATTERN.apply(Decimal(centimes) / 100, _BABEL_LOCALE[self.lang])
         return f"{LRI}{value}{PDI} درهم" if self.lang == "ar" else f"{value}\u00a0DH"
 
     def number(self, n: int) -> str:
-        value = _INT_PATTERN.apply(n, _BABEL_LOCALE[self.lang])
+        value = _grouped(n, _SYMBOLS[self.lang][1]) if n >= 0 else _INT_PATTERN.apply(n, _BABEL_LOCALE[self.lang])
         return self.ltr(value) if self.lang == "ar" and len(value) > 3 else value
 
     def date(self, d: date, *, with_year: bool = True) -> str:

@@ -91,3 +91,19 @@ def test_money_and_dates_per_locale():
     assert ar.date(date(2026, 8, 3)) == "3 غشت 2026"     # Moroccan month names
     assert ar.ltr("DF-2026-000123") == "\u2066DF-2026-000123\u2069"
     assert fr.ltr("DF-2026-000123") == "DF-2026-000123"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_amounts_and_numbers_read_as_babel_writes_them(lang):
+    """Amounts and counts are formatted without Babel's Decimal arithmetic (it is slow);
+    they must still be exactly what Babel writes for the locale, grouping included."""
+    from decimal import Decimal
+    from babel.numbers import format_decimal
+    from conversations.i18n import _BABEL_LOCALE
+    t, locale = translator(lang), _BABEL_LOCALE[lang]
+    for value in [0, 1, 5, 99, 100, 999, 1000, 1001, 12345, 99999, 100000, 123456789, 10**12 + 7]:
+        babel_money = format_decimal(Decimal(value) / 100, "#,##0.00", locale=locale)
+        assert t.money(value) == (f"\u2066{babel_money}\u2069 درهم" if lang == "ar" else f"{babel_money}\u00a0DH")
+        babel_number = format_decimal(value, "#,##0", locale=locale)
+        assert t.number(value) == (t.ltr(babel_number) if lang == "ar" and len(babel_number) > 3 else babel_number)
+    assert t.money(-250).count("2,50") == 1          # a credit still reads as Babel writes it
