@@ -29,8 +29,7 @@ from typing import Any, Awaitable
 # Opt in to PTB 23's timedelta `retry_after` now (no deprecation warning on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import (BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
-                      ReplyKeyboardRemove, Update)
+from telegram import BotCommand, Update
 from telegram.warnings import PTBUserWarning
 
 from .inbox import AnsweredMarks
@@ -148,32 +147,40 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
+_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery")
+warnings.filterwarnings("ignore", message=rf"Please use 'Bot\.({'|'.join(_UNPARSED)})'", category=PTBUserWarning)
+
+
+async def _call(bot, method: str, **params: Any) -> None:
+    """A Bot API call through PTB (request class, rate limiter, errors) whose answer is not
+    turned into objects: nothing reads it, and parsing a message with its keyboard back costs
+    more than building it (bench/README.md)."""
+    await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items() if v is not None})
 
 
 async def _send_message(bot, chat_id: int, text: str, markup) -> None:
-    """sendMessage through PTB (request class, rate limiter, errors) without turning the answer
-    into a Message: nothing reads it, and parsing a message with its keyboard back costs more
-    than building it (bench/README.md)."""
-    params: dict[str, Any] = {"chat_id": chat_id, "text": text}
-    if markup is not None:
-        params["reply_markup"] = markup
-    await bot.do_api_request("sendMessage", api_kwargs=params)
+    await _call(bot, "sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
 
 
-def markup_for(buttons: list[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+REMOVE_KEYBOARD = {"remove_keyboard": True}
+
+
+def markup_for(buttons: list[Button]) -> dict | None:
+    """The reply_markup as the Bot API's JSON object. Built as plain data: PTB's keyboard
+    objects cost more to build and serialise than the rest of a send (bench/README.md)."""
     if not buttons:
         return None
     if any(b.request == "contact" for b in buttons):
         # Telegram can only ask for the contact from a reply keyboard; the other choices go
         # there as text buttons (their labels typed back are understood as the choice).
-        return ReplyKeyboardMarkup([[KeyboardButton(b.label, request_contact=b.request == "contact")]
-                                    for b in buttons], resize_keyboard=True, one_time_keyboard=True)
+        return {"keyboard": [[{"text": b.label, "request_contact": True} if b.request == "contact"
+                              else {"text": b.label}] for b in buttons],
+                "resize_keyboard": True, "one_time_keyboard": True}
     for b in buttons:
         if not b.payload.isascii() or len(b.payload.encode()) > MAX_CALLBACK:
             raise ValueError(f"callback data not ASCII within {MAX_CALLBACK} bytes: {b.payload!r}")
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
-                                 for row in _rows(buttons)])
+    return {"inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row]
+                                for row in _rows(buttons)]}
 
 
 class UnsentReply(Exception):
@@ -225,7 +232,7 @@ class TelegramAdapter:
 
     async def _answer(self, cq) -> None:
         try:
-            await cq.answer()
+            await _call(cq.get_bot(), "answerCallbackQuery", callback_query_id=cq.id)
         except TelegramError as exc:                   # too old to answer: nothing else to do
             log.info("callback answer failed: %s", exc)
 
@@ -242,8 +249,10 @@ class TelegramAdapter:
             return
         lang = _lang_of(cq.from_user.language_code)
         try:
-            await cq.edit_message_text(cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label),
-                                       reply_markup=None)
+            # Without reply_markup, Telegram takes the keyboard away.
+            await _call(cq.get_bot(), "editMessageText", chat_id=cq.message.chat_id,
+                        message_id=cq.message.message_id,
+                        text=cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label))
         except TelegramError as exc:
             log.info("could not edit the pressed message: %s", exc)
 
@@ -262,11 +271,11 @@ class TelegramAdapter:
             for j, piece in enumerate(pieces):
                 last = j == len(pieces) - 1
                 markup = markup_for(out.buttons) if last else None
-                if isinstance(markup, ReplyKeyboardMarkup):
+                if markup is not None and "keyboard" in markup:
                     self._reply_keyboard.add(chat_id)
                     remove = False
                 elif remove and markup is None:
-                    markup = ReplyKeyboardRemove()
+                    markup = REMOVE_KEYBOARD
                     self._reply_keyboard.discard(chat_id)
                     remove = False
                 try:
