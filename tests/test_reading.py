@@ -142,6 +142,17 @@ async def test_an_outlier_is_confirmed_and_flagged_for_review(engine):
     assert (row["index"], row["review"], row["review_reason"], row["consumption"]) == ("46500", "1", "outlier", "1290")
 
 
+async def test_arabic_says_how_many_times_the_usual_use_with_the_right_plural(engine):
+    chat = await reading_chat(engine, lang_hint="ar")
+    await chat.send("بغيت نعطي الرقم ديال العداد")
+    await chat.press("1000001")
+    await chat.send("47210")                    # 2,000 kWh in 23 days: ~15 × the usual (11 and more: "مرة")
+    assert "أي حوالي 15 مرة استهلاكك المعتاد" in chat.text
+    await chat.send("لا")
+    await chat.send("45750")                    # 540 kWh: ~4 × the usual (3 to 10: "مرات")
+    assert "أي حوالي 4 مرات استهلاكك المعتاد" in chat.text
+
+
 async def test_dates_backdated_future_and_before_the_last_reading(engine):
     chat = await reading_chat(engine)
     await chat.press("Envoyer mon index")

@@ -214,11 +214,13 @@ async def on_rollover(t: Turn) -> str | None:
 async def ask_outlier(t: Turn) -> str | None:
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
-    key = "reading.outlier_high" if t.data["r_ratio"] > 1 else "reading.outlier_low"
-    t.ask(t.t(key, used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
-              days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
-              ratio=t.t.number(round(t.data["r_ratio"])) if t.data["r_ratio"] > 1 else ""),
-          t.yes_no())
+    facts = dict(used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
+                 days=t.t.n("common.days", max((day - last.reading_date).days, 1)))
+    if t.data["r_ratio"] > 1:
+        text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
+    else:
+        text = t.t("reading.outlier_low", **facts)
+    t.ask(text, t.yes_no())
     return None
 
 
