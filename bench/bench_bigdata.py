@@ -99,8 +99,16 @@ async def main(args) -> None:
     store = await Store.open(path)
     clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
-    rng = random.Random(11)
-    chats = [(str(900_000 + i), f"{2_000_000 + rng.randrange(args.contracts)}") for i in range(args.turns)]
+    rng = random.Random()
+    # New chat ids on every run: with --keep the database already holds the last run's chats.
+    # and contracts a customer already sent a reading for are left out (a second one the same
+    # day is another journey: "replace it?").
+    base = 10**7 * (1 + int(time.time()) % 10**5)
+    async with store.reading() as tx:
+        sent = {r.contract for r in await tx.customer_readings()}
+    picks = [c for c in (f"{2_000_000 + n}" for n in rng.sample(range(args.contracts), args.turns + len(sent)))
+             if c not in sent][:args.turns]
+    chats = [(str(base + i), contract) for i, contract in enumerate(picks)]
     async with store.transaction() as tx:
         for chat, contract in chats:
             await tx.link_chat("bench", chat, contract, "phone")
@@ -109,7 +117,7 @@ async def main(args) -> None:
 
     async def turn(chat: str, text: str) -> tuple[float, str]:
         start = time.perf_counter()
-        replies = await engine.handle(Inbound(channel="bench", user_id=chat, message_id=f"b{next(ids)}", text=text))
+        replies = await engine.handle(Inbound(channel="bench", user_id=chat, message_id=f"b{base}-{next(ids)}", text=text))
         return time.perf_counter() - start, "\n".join(r.text for r in replies)
 
     timings: dict[str, list[float]] = {"balance": [], "index": [], "no photo": [], "confirm": []}
@@ -118,7 +126,7 @@ async def main(args) -> None:
         assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
         timings["balance"].append(took)
         async with store.reading() as tx:
-            last = (await tx.contract(contract)).last_index
+            last = (await tx.last_reading(contract)).index_value
         for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
             took, said = await turn(chat, text)
             timings[name].append(took)
@@ -131,14 +139,13 @@ async def main(args) -> None:
     # 10,000 open conversations: sessions in the database, nothing per chat kept in memory.
     before = rss_mb()
     for i in range(10_000):
-        await turn(f"open-{i}", "bonjour")
+        await turn(f"open-{base}-{i}", "bonjour")
     print(f"\nRSS (max resident) after 10,000 open conversations: {rss_mb():.0f} MB (before them: {before:.0f} MB)")
     await store.close()
     print(f"startup to the first getUpdates: {await startup(path):.2f} s (median of 5)")
 
 
 async def startup(path: str) -> float:
-    import subprocess
     from tests.fake_botapi import FakeBotAPI
     api = await FakeBotAPI().start()
     first = asyncio.Event()
@@ -155,12 +162,17 @@ async def startup(path: str) -> float:
         for _ in range(5):
             first.clear()
             start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "bot", "telegram"], env=env, cwd=os.path.dirname(path),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            await asyncio.wait_for(first.wait(), 60)
-            times.append(time.perf_counter() - start)
-            proc.terminate()
-            proc.wait(20)
+            # An asyncio subprocess: the fake server runs on this loop, and the bot talks to it
+            # while it stops (a blocking wait here would leave the bot waiting for the server).
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            try:
+                await asyncio.wait_for(first.wait(), 60)
+                times.append(time.perf_counter() - start)
+            finally:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 30)
     finally:
         await api.stop()
     return statistics.median(times)
