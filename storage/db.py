@@ -183,18 +183,19 @@ class Database:
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Connection]:
         """BEGIN IMMEDIATE (or a read snapshot) … COMMIT, rolled back on any exception."""
         async with self.lock:
-            if write:
-                await self.conn.begin_immediate()
-            else:
-                await self.conn.execute("BEGIN")
             try:
+                if write:
+                    await self.conn.begin_immediate()
+                else:
+                    await self.conn.execute("BEGIN")
                 yield self.conn
                 if write:
                     await self.conn.commit()
                 else:
                     await self.conn.execute("COMMIT")
             except BaseException:
-                # Also after a failed COMMIT (disk full): the next turn must find no open transaction.
+                # Also after a failed COMMIT, or a BEGIN that was waited for by a cancelled caller:
+                # the next turn must find no open transaction.
                 if self.conn.raw.in_transaction:
                     await self.conn.execute("ROLLBACK")
                 raise

@@ -1,0 +1,99 @@
+"""How the bot shares its SQLite file: statements run on the event loop, and only what can
+wait (another process's write lock, the commit's fsync) waits off it."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import time
+from datetime import date, datetime, timezone
+
+import pytest
+
+from storage import Contract, SessionRecord, Store
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+C1 = Contract("1000001", "electricity", "Fatima", "+212612345678", "ar", "Casablanca", "E-1", "postpaid", 5, 45210,
+              date(2026, 10, 31), "BT-RES", False)
+HOLD = 0.8   # seconds the other process keeps the write lock
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(tmp_path / "addad.sqlite3")
+    async with s.transaction() as tx:
+        await tx.upsert_contract(C1, now=NOW)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def other_process_writing(path: str) -> asyncio.subprocess.Process:
+    """Another process (an import, the back office) holding the write lock for HOLD seconds."""
+    code = ("import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE')\n"
+            "print('locked', flush=True)\n"
+            f"time.sleep({HOLD})\n"
+            "c.execute('COMMIT')\n")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path, stdout=asyncio.subprocess.PIPE)
+    assert (await proc.stdout.readline()).strip() == b"locked"
+    return proc
+
+
+async def test_a_turn_waits_for_another_process_without_freezing_the_bot(store):
+    proc = await other_process_writing(store.db.path)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    started = time.monotonic()
+    async with store.transaction() as tx:                  # waits for the other process's COMMIT
+        await tx.save_session(SessionRecord("telegram", "42", "menu.main", {}, "fr", 0, None), now=NOW)
+    waited = time.monotonic() - started
+    beat.cancel()
+    await proc.wait()
+    assert waited > HOLD / 2                               # it did wait for the lock…
+    assert ticks >= 10                                     # …and the event loop went on meanwhile
+    async with store.reading() as tx:
+        assert (await tx.load_session("telegram", "42")).state == "menu.main"
+
+
+async def test_a_caller_cancelled_while_waiting_leaves_no_transaction_open(store):
+    proc = await other_process_writing(store.db.path)
+
+    async def turn():
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", "7", "reading.start", {}, "fr", 0, None), now=NOW)
+
+    task = asyncio.create_task(turn())
+    await asyncio.sleep(0.2)                               # now waiting for the lock in aiosqlite's thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await proc.wait()
+    async with store.transaction() as tx:                  # a new transaction starts cleanly
+        await tx.save_session(SessionRecord("telegram", "8", "menu.main", {}, "fr", 0, None), now=NOW)
+    async with store.reading() as tx:
+        assert await tx.load_session("telegram", "7") is None
+        assert (await tx.load_session("telegram", "8")).state == "menu.main"
+
+
+async def test_a_commit_that_fails_is_rolled_back_and_the_next_turn_works(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", "9", "menu.main", {}, "fr", 0, None), now=NOW)
+            # A foreign key checked only at COMMIT: the commit itself fails.
+            await tx._write("PRAGMA defer_foreign_keys = ON")
+            await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)
+    async with store.transaction() as tx:
+        await tx.link_chat("telegram", "9", "1000001", "phone", now=NOW)
+    async with store.reading() as tx:
+        assert await tx.load_session("telegram", "9") is None          # nothing of the failed one
+        assert [link.contract for link in await tx.chat_links("telegram", "9")] == ["1000001"]
