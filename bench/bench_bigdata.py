@@ -96,7 +96,8 @@ async def main(args) -> None:
         print(f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
               f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)")
     warm_up()
-    store = await Store.open(path)
+    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
+    store = await Store.open(path, checkpoint_every=CHECKPOINT_EVERY)
     clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
     rng = random.Random()

@@ -48,7 +48,8 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
     folder = tempfile.mkdtemp()
-    store = await Store.open(os.path.join(folder, "bench.sqlite3"))
+    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
+    store = await Store.open(os.path.join(folder, "bench.sqlite3"), checkpoint_every=CHECKPOINT_EVERY)
     await seed(store, args.chats)
     engine = Engine(store, load_profile())
     latencies: dict[str, list[float]] = {}

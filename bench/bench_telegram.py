@@ -289,7 +289,8 @@ async def prepare_engine(folder: str, chats: list[int]):
     from tests.chat import clone_customers, seed
 
     warm_up()
-    store = await Store.open(os.path.join(folder, "bench.sqlite3"))
+    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
+    store = await Store.open(os.path.join(folder, "bench.sqlite3"), checkpoint_every=CHECKPOINT_EVERY)
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)

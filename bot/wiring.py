@@ -9,6 +9,8 @@ from conversations.engine import Engine
 from conversations.profile import Profile, load_profile
 from storage import Store
 
+CHECKPOINT_EVERY = 0.5   # seconds; WAL checkpoints off the turns' path (storage/db.py)
+
 
 @asynccontextmanager
 async def open_engine(settings: Settings, *, database: str | None = None,
@@ -16,7 +18,7 @@ async def open_engine(settings: Settings, *, database: str | None = None,
     from conversations.understanding import warm_up
     warm_up()  # load dateparser now, not on a customer's first dated message
     profile = profile or load_profile(settings.operator)
-    store = await Store.open(database or settings.database)
+    store = await Store.open(database or settings.database, checkpoint_every=CHECKPOINT_EVERY)
     try:
         yield Engine(store, profile, idle_minutes=settings.session_idle_minutes)
     finally:

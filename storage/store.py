@@ -604,8 +604,8 @@ class Store:
     db: Database
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True) -> "Store":
-        return cls(await Database.open(path, migrate=migrate))
+    async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None) -> "Store":
+        return cls(await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every))
 
     async def close(self) -> None:
         await self.db.close()

@@ -97,3 +97,35 @@ async def test_a_commit_that_fails_is_rolled_back_and_the_next_turn_works(store)
     async with store.reading() as tx:
         assert await tx.load_session("telegram", "9") is None          # nothing of the failed one
         assert [link.contract for link in await tx.chat_links("telegram", "9")] == ["1000001"]
+
+
+async def write_sessions(store: Store, n: int) -> None:
+    """n turns' worth of writes, each one a transaction, with pauses as between customers."""
+    for i in range(n):
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {"note": "x" * 3000}, "fr", 0, None),
+                                  now=NOW)
+        if i % 50 == 49:
+            await asyncio.sleep(0.03)
+
+
+async def test_the_running_bot_checkpoints_the_wal_off_its_turns(tmp_path):
+    # Turns do not checkpoint (a COMMIT that did would make that customer wait): without the
+    # background checkpointer the WAL would only grow. With it, it stays small.
+    bare = await Store.open(tmp_path / "bare.sqlite3")
+    await bare.db.conn.execute("PRAGMA wal_autocheckpoint = 0")
+    await write_sessions(bare, 600)
+    grown = (tmp_path / "bare.sqlite3-wal").stat().st_size
+    await bare.close()
+
+    store = await Store.open(tmp_path / "bot.sqlite3", checkpoint_every=0.02)
+    try:
+        assert list(await store.db.conn.execute_fetchall("PRAGMA wal_autocheckpoint")) == [(0,)]
+        await write_sessions(store, 600)
+        kept = (tmp_path / "bot.sqlite3-wal").stat().st_size
+    finally:
+        await store.close()
+    assert grown > 2_000_000
+    assert kept < grown / 4
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as check:      # and everything is in the database
+        assert check.execute("SELECT count(*) FROM sessions").fetchone() == (600,)
