@@ -462,7 +462,7 @@ def report_profile(profiler: cProfile.Profile, burst: Phase, main_cpu: float) ->
     stats.sort_stats("cumulative").print_stats(40)
     print(f"\n--- cProfile, Addad in-process burst of {burst.updates} (profiled: {burst.rate:,.0f}/s)")
     print(f"main thread CPU {main_cpu / burst.updates * 1e6:,.0f} µs/update, all threads "
-          f"{burst.cpu / burst.updates * 1e6:,.0f} µs/update (the rest: aiosqlite's thread)")
+          f"{burst.cpu / burst.updates * 1e6:,.0f} µs/update (the rest: COMMITs on aiosqlite's thread)")
     print(out.getvalue())
 
 
