@@ -223,9 +223,13 @@ _PHRASES: dict[str, list[tuple[str, float]]] = {
                  ('peux pas tout payer', 3), ('peux pas payer', 2.5), ('تعطيوني وقت', 3), ('3tiwni lwqt', 3),
                  ('3tiwni chi wqt', 3), ('ne peux pas regler', 2.5), ('ma3ndich lflous', 2.5),
                  ('ما عنديش الفلوس', 2.5), ('ma3ndich bach nkhelles', 2.5)],
-    "prepaid": [('compteur a carte', 2), ('plus de credit', 1.5)],
+    "prepaid": [('compteur a carte', 2), ('plus de credit', 1.5), ('dyal lcarte', 2), ('ديال الكارط', 2),
+                ('ديال لكارط', 2), ('compteur dyal lcarte', 1)],
     "track": [('ou en est', 3), ('en est ma', 1), ('toujours pas', 1), ('ma demande', 0.5), ('fin wslat', 1),
-              ('فين وصل', 1), ('اين وصل', 1.5), ('ما زال', 0.5), ('fin wsel', 1)],
+              ('فين وصل', 1), ('اين وصل', 1.5), ('ما زال', 0.5), ('fin wsel', 1),
+              # "was the (instalment) request accepted?": about a request already filed
+              ('تقبل الطلب', 3), ('tqbel talab', 3), ('tqbel t-talab', 3), ('قبلتو الطلب', 3),
+              ('demande a ete acceptee', 3), ('demande est acceptee', 3)],
     "agent": [('service client', 2.5), ('parler a', 1.5), ('parler avec', 1.5), ('une personne', 1.5),
               ('passez moi', 2), ('chi wahed', 1.5), ('شي واحد', 1.5), ('ma kaynach', 1.5),
               ('ما كاينش', 1.5), ('mettre en contact', 2)],
@@ -715,6 +719,11 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
     return None
 
 
+def _bare_weekday(norm: str, span: tuple[int, int]) -> bool:
+    m = _WEEKDAY_RE.search(norm)
+    return bool(m and m.span() == span and not m.group(3))
+
+
 def parse_date(text: str, lang: str | None = None, *, today: date | None = None,
                prefer: str = "past") -> date | None:
     """A date named in free text: ISO (YYYY-MM-DD), D/M/Y, D/M, "le 3 mai", "3 ماي", relative words
@@ -990,6 +999,8 @@ def _understand(text, lang_hint: str | None = None, *, today: date | None = None
     if service:
         entities["service"] = service
     intent, confidence = _classify(raw, norm, tokens, entities)
+    if found and intent == "agency" and _bare_weekday(norm, found[1]):
+        found = None     # "ouverts le samedi ?" asks about Saturdays, not one date
     if found:
         when = found[0]
         if found[2] and intent in ("deferral", "agency"):  # a promise to pay or a visit points forward

@@ -276,9 +276,22 @@ def test_social_words_do_not_hide_the_task():
     ("ma n9derch nkhelles", "deferral"), ("je ne peux pas payer maintenant", "deferral"),
     ("compteur bloqué", "agent"), ("عندي تسرب ديال الما", "agent"), ("compteur prépaiement bloqué", "prepaid"),
     ("hi", "greeting"), ("labas 3lik", "greeting"), ("Au revoir", "greeting"),
+    # asking about an instalment request already filed is tracking it, not filing another
+    ("واش تقبل الطلب ديال التقسيط؟", "track"), ("ma demande a été acceptée ?", "track"),
+    ("bghit ntqsm lfatura 3la 3 chhour", "deferral"),
+    # a card meter that cut the power is a prepaid question before it is a breakdown
+    ("lcompteur dyal lcarte tqta3 lia do", "prepaid"), ("الضو مقطوع", "agent"),
 ])
 def test_everyday_messages(text, intent):
     assert understand(text, today=TODAY).intent == intent
+
+
+def test_a_weekday_in_an_agency_question_is_a_habit_not_a_date():
+    for text in ("vous êtes ouverts le samedi ?", "واش الوكالة كتحل نهار الأحد"):
+        u = understand(text, today=TODAY)
+        assert (u.intent, u.entities) == ("agency", {})
+    assert understand("wach lagence m7lola lyoum", today=TODAY).entities == {"date": TODAY}
+    assert understand("je paierai samedi", today=TODAY).entities["date"] == TODAY + timedelta(days=5)
 
 
 def test_telegram_language_codes_are_hints():
