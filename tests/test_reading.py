@@ -142,6 +142,19 @@ async def test_an_outlier_is_confirmed_and_flagged_for_review(engine):
     assert (row["index"], row["review"], row["review_reason"], row["consumption"]) == ("46500", "1", "outlier", "1290")
 
 
+async def test_a_typed_request_for_something_else_leaves_the_meter_choice(engine):
+    chat = await reading_chat(engine)                     # Fatima has two meters: which one?
+    await chat.press("Envoyer mon index")
+    assert "Pour quel compteur" in chat.text
+    await chat.send("combien je dois ?")
+    assert "Choisissez le compteur dans la liste" not in chat.text
+    assert "impayée" in chat.text
+    await chat.send("je veux envoyer mon index")
+    assert "Pour quel compteur" in chat.text
+    await chat.send("je sais pas")                         # not a request: the question stands
+    assert "Choisissez le compteur dans la liste" in chat.text
+
+
 async def test_arabic_says_how_many_times_the_usual_use_with_the_right_plural(engine):
     chat = await reading_chat(engine, lang_hint="ar")
     await chat.send("بغيت نعطي الرقم ديال العداد")

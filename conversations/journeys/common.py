@@ -28,3 +28,20 @@ def forget(t: Turn, prefix: str) -> None:
     """Drop a journey's own data (its keys share a prefix) when it ends or restarts."""
     for key in [k for k in t.data if k.startswith(prefix)]:
         del t.data[key]
+
+
+SWITCH_CONFIDENCE = 0.6
+
+
+def elsewhere(t: Turn, journey: str) -> str | None:
+    """Where a typed request for something else leads ("combien je dois ?" while a meter is
+    being chosen from a list): that request's entry state. Only for list choices: where free
+    text is the answer (an index, a reason), the text is the answer."""
+    from . import INTENT_ENTRY
+    u = t.understood
+    if t.inbound.payload is not None or u is None or u.confidence < SWITCH_CONFIDENCE:
+        return None
+    if u.intent in ("greeting", "help", "cancel") or u.intent not in INTENT_ENTRY:
+        return None
+    target = INTENT_ENTRY[u.intent]
+    return None if target.startswith(journey + ".") else target

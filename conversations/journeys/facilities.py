@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_months
-from .common import contract_label, forget, linked_contract
+from .common import contract_label, elsewhere, forget, linked_contract
 
 facilities = Flow("facilities")
 KINDS = ("deferral", "instalment")
@@ -55,6 +55,9 @@ async def on_contract(t: Turn) -> str | None:
         t.data["f_contract"] = picked[2:]
         if await _contract(t) is not None:
             return "facilities.pending_check"
+    other = elsewhere(t, "facilities")
+    if other:
+        return other
     t.say("facilities.pick_contract")
     return AGAIN
 

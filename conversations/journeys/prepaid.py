@@ -3,7 +3,7 @@ Diagram: docs/flows/prepaid.md"""
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
-from .common import contract_label, linked_contract
+from .common import contract_label, elsewhere, linked_contract
 
 prepaid = Flow("prepaid")
 
@@ -33,6 +33,9 @@ async def on_contract(t: Turn) -> str | None:
         t.data["p_contract"] = picked[2:]
         if await _contract(t):
             return "prepaid.option"
+    other = elsewhere(t, "prepaid")
+    if other:
+        return other
     t.say("reading.pick_contract")
     return AGAIN
 
@@ -67,6 +70,9 @@ async def on_option(t: Turn) -> str | None:
     if picked == "visit":
         t.data["p_kind"] = "prepaid_visit"
         return "prepaid.confirm"
+    other = elsewhere(t, "prepaid")
+    if other:
+        return other
     t.say("prepaid.pick_option")
     return AGAIN
 
