@@ -11,6 +11,8 @@
 3. Prints the process RSS after opening 10,000 conversations (sessions read and written).
 4. Times `python -m bot telegram` on that database, from the process start to its first
    `getUpdates` on the fake Bot API server (median of 5 starts).
+5. Reads the RSS of that bot process once 10,000 new chats have each sent a message through
+   the fake Bot API and been answered.
 """
 from __future__ import annotations
 
@@ -144,6 +146,36 @@ async def main(args) -> None:
     print(f"\nRSS (max resident) after 10,000 open conversations: {rss_mb():.0f} MB (before them: {before:.0f} MB)")
     await store.close()
     print(f"startup to the first getUpdates: {await startup(path):.2f} s (median of 5)")
+    current, peak = await bot_rss(path, 10_000)
+    print(f"the bot process (python -m bot telegram) after 10,000 new chats said bonjour through the fake "
+          f"Bot API: RSS {current:.0f} MB, peak {peak:.0f} MB")
+
+
+async def bot_rss(path: str, chats: int) -> tuple[float, float]:
+    """RSS of the real bot process once `chats` new conversations are open (one message each)."""
+    from tests.fake_botapi import FakeBotAPI
+    api = await FakeBotAPI(record=False).start()
+    # No 30 messages/s cap here: it would make 10,000 answers take 6 minutes, and memory is the point.
+    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
+           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT), "ADDAD_TELEGRAM_RATE_LIMIT": "0"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        first = 9 * 10**8 + int(time.time()) % 10**6 * 100   # chat ids never seen in this database
+        for i in range(chats):
+            api.text(first + i, "bonjour")
+        deadline = time.monotonic() + 300
+        while api.sent_count < chats and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert api.sent_count >= chats, f"only {api.sent_count} answers"
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+        return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+    finally:
+        proc.kill()
+        await proc.wait()
+        await api.stop()
 
 
 async def startup(path: str) -> float:
