@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from storage import Contract
 
-from ..flow import Turn
+from ..flow import AGAIN, Turn
 
 
 def contract_label(t: Turn, c: Contract) -> str:
@@ -45,3 +45,21 @@ def elsewhere(t: Turn, journey: str) -> str | None:
         return None
     target = INTENT_ENTRY[u.intent]
     return None if target.startswith(journey + ".") else target
+
+
+async def pick_contract(t: Turn, journey: str, key: str, then: str, unclear: str) -> str | None:
+    """The answer to a journey's "which contract?" list: the linked contract picked is kept
+    under `key` and the journey goes on to `then`; a typed request for something else goes
+    there; anything else asks again with `unclear`."""
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return "menu.main"
+    if picked and picked.startswith("c:"):
+        t.data[key] = picked[2:]
+        if await linked_contract(t, key) is not None:
+            return then
+    other = elsewhere(t, journey)
+    if other:
+        return other
+    t.say(unclear)
+    return AGAIN

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_months
-from .common import contract_label, elsewhere, forget, linked_contract
+from .common import contract_label, forget, linked_contract, pick_contract
 
 facilities = Flow("facilities")
 KINDS = ("deferral", "instalment")
@@ -48,18 +48,7 @@ async def start(t: Turn) -> str | None:
 
 @facilities.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    picked = t.choice()
-    if picked == "cmd:cancel":
-        return "menu.main"
-    if picked and picked.startswith("c:"):
-        t.data["f_contract"] = picked[2:]
-        if await _contract(t) is not None:
-            return "facilities.pending_check"
-    other = elsewhere(t, "facilities")
-    if other:
-        return other
-    t.say("facilities.pick_contract")
-    return AGAIN
+    return await pick_contract(t, "facilities", "f_contract", "facilities.pending_check", "facilities.pick_contract")
 
 
 @facilities.prompt("pending_check")

@@ -3,7 +3,7 @@ Diagram: docs/flows/prepaid.md"""
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
-from .common import contract_label, elsewhere, linked_contract
+from .common import contract_label, elsewhere, linked_contract, pick_contract
 
 prepaid = Flow("prepaid")
 
@@ -28,16 +28,7 @@ async def start(t: Turn) -> str | None:
 
 @prepaid.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    picked = t.choice()
-    if picked and picked.startswith("c:"):
-        t.data["p_contract"] = picked[2:]
-        if await _contract(t):
-            return "prepaid.option"
-    other = elsewhere(t, "prepaid")
-    if other:
-        return other
-    t.say("reading.pick_contract")
-    return AGAIN
+    return await pick_contract(t, "prepaid", "p_contract", "prepaid.option", "reading.pick_contract")
 
 
 @prepaid.prompt("option")

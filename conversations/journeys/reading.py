@@ -13,7 +13,7 @@ from storage import Contract, Reading
 from .. import consumption
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_index
-from .common import contract_label, elsewhere, forget, linked_contract
+from .common import contract_label, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
@@ -84,18 +84,7 @@ async def start(t: Turn) -> str | None:
 
 @reading.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    picked = t.choice()
-    if picked == "cmd:cancel":
-        return "menu.main"
-    if picked and picked.startswith("c:"):
-        t.data["r_contract"] = picked[2:]
-        if await _contract(t) is not None:
-            return "reading.index"
-    other = elsewhere(t, "reading")
-    if other:
-        return other
-    t.say("reading.pick_contract")
-    return AGAIN
+    return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
 
 
 # ------------------------------------------------------------------ the index
