@@ -86,6 +86,7 @@ async def main(args) -> None:
     from conversations.events import Inbound
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
+    from bot.wiring import open_store
     from storage import Store
     from storage.records import SessionRecord
 
@@ -98,8 +99,7 @@ async def main(args) -> None:
         print(f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
               f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)")
     warm_up()
-    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
-    store = await Store.open(path, checkpoint_every=CHECKPOINT_EVERY)
+    store = await open_store(path)     # as the bot opens it
     clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
     rng = random.Random()
@@ -151,16 +151,23 @@ async def main(args) -> None:
           f"Bot API: RSS {current:.0f} MB, peak {peak:.0f} MB")
 
 
+async def spawn_bot(path: str, api, **env: str) -> asyncio.subprocess.Process:
+    """`python -m bot telegram` on `path`, talking to the fake Bot API `api`. An asyncio
+    subprocess: the fake server runs on this loop, and the bot calls it while it stops (a
+    blocking wait would leave the bot waiting for the server)."""
+    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
+           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT), **env}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
 async def bot_rss(path: str, chats: int) -> tuple[float, float]:
     """RSS of the real bot process once `chats` new conversations are open (one message each)."""
     from tests.fake_botapi import FakeBotAPI
     api = await FakeBotAPI(record=False).start()
     # No 30 messages/s cap here: it would make 10,000 answers take 6 minutes, and memory is the point.
-    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
-           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT), "ADDAD_TELEGRAM_RATE_LIMIT": "0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    proc = await spawn_bot(path, api, ADDAD_TELEGRAM_RATE_LIMIT="0")
     try:
         first = 9 * 10**8 + int(time.time()) % 10**6 * 100   # chat ids never seen in this database
         for i in range(chats):
@@ -188,18 +195,12 @@ async def startup(path: str) -> float:
         first.set()
         return await polls(p)
     api._m_getUpdates = polled
-    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
-           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT)}
     times = []
     try:
         for _ in range(5):
             first.clear()
             start = time.perf_counter()
-            # An asyncio subprocess: the fake server runs on this loop, and the bot talks to it
-            # while it stops (a blocking wait here would leave the bot waiting for the server).
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            proc = await spawn_bot(path, api)
             try:
                 await asyncio.wait_for(first.wait(), 60)
                 times.append(time.perf_counter() - start)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conversations.engine import Engine  # noqa: E402
 from conversations.events import Inbound  # noqa: E402
 from conversations.profile import load_profile  # noqa: E402
+from bot.wiring import open_store  # noqa: E402
 from storage import Bill, Contract, Store  # noqa: E402
 
 
@@ -48,8 +49,7 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
     folder = tempfile.mkdtemp()
-    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
-    store = await Store.open(os.path.join(folder, "bench.sqlite3"), checkpoint_every=CHECKPOINT_EVERY)
+    store = await open_store(os.path.join(folder, "bench.sqlite3"))     # as the bot opens it
     await seed(store, args.chats)
     engine = Engine(store, load_profile())
     latencies: dict[str, list[float]] = {}

@@ -285,12 +285,11 @@ async def prepare_engine(folder: str, chats: list[int]):
     from conversations.engine import Engine
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from storage import Store
+    from bot.wiring import open_store
     from tests.chat import clone_customers, seed
 
     warm_up()
-    from bot.wiring import CHECKPOINT_EVERY   # as the bot runs
-    store = await Store.open(os.path.join(folder, "bench.sqlite3"), checkpoint_every=CHECKPOINT_EVERY)
+    store = await open_store(os.path.join(folder, "bench.sqlite3"))     # as the bot opens it
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)
