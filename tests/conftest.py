@@ -1,5 +1,6 @@
 import pytest
 
+from .chat import open_engine
 from .fake_botapi import FakeBotAPI
 
 
@@ -11,3 +12,14 @@ async def api():
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def engine(tmp_path):
+    """The engine on a seeded file database, at the test clock (modules needing more data
+    define their own)."""
+    engine = await open_engine(tmp_path / "addad.sqlite3")
+    try:
+        yield engine
+    finally:
+        await engine.store.close()

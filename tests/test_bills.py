@@ -4,22 +4,11 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
-
 from conversations.profile import load_profile
 from conversations.tariff import prebill
 from storage import Bill
 
-from .chat import Chat, Clock, open_engine
-
-
-@pytest.fixture
-async def engine(tmp_path):
-    engine = await open_engine(tmp_path / "addad.sqlite3", Clock())
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
+from .chat import Chat
 
 
 async def balance(engine, lang: str) -> Chat:

@@ -12,15 +12,6 @@ from .chat import Chat, Clock, open_engine
 
 
 @pytest.fixture
-async def engine(tmp_path):
-    engine = await open_engine(tmp_path / "addad.sqlite3")
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
-
-
-@pytest.fixture
 def clock():
     return Clock()
 

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from conversations.facilities import add_months, split_instalments
 from storage import Bill
 
-from .chat import Chat, Clock, open_engine
-
-
-@pytest.fixture
-async def engine(tmp_path):
-    engine = await open_engine(tmp_path / "addad.sqlite3", Clock())
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
+from .chat import Chat
 
 
 async def linked_chat(engine, **kw) -> Chat:

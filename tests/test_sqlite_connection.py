@@ -6,15 +6,12 @@ import asyncio
 import sqlite3
 import sys
 import time
-from datetime import date, datetime, timezone
-
 import pytest
 
-from storage import Contract, SessionRecord, Store
+from storage import SessionRecord, Store
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
-C1 = Contract("1000001", "electricity", "Fatima", "+212612345678", "ar", "Casablanca", "E-1", "postpaid", 5, 45210,
-              date(2026, 10, 31), "BT-RES", False)
+from .test_storage_contract import C1, NOW
+
 HOLD = 0.8   # seconds the other process keeps the write lock
 
 
