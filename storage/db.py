@@ -206,24 +206,16 @@ class Database:
     async def upgrade(self) -> list[str]:
         """Apply the migrations this file has not seen; returns their names."""
         applied = []
-        async with self.lock:
-            for version, name, sql in migrations():
-                await self.conn.begin_immediate()
-                try:
-                    # Re-read inside the write lock: another process may have just migrated.
-                    current = int(list(await self.conn.execute_fetchall("PRAGMA user_version"))[0][0])
-                    if version <= current:
-                        await self.conn.execute("ROLLBACK")
-                        continue
-                    for statement in _statements(sql):
-                        await self.conn.execute(statement)
-                    await self.conn.execute(f"PRAGMA user_version = {version}")
-                    await self.conn.commit()
-                    applied.append(name)
-                except BaseException:
-                    if self.conn.raw.in_transaction:
-                        await self.conn.execute("ROLLBACK")
-                    raise
+        for version, name, sql in migrations():
+            async with self.transaction() as conn:
+                # Re-read inside the write lock: another process may have just migrated.
+                current = int(list(await conn.execute_fetchall("PRAGMA user_version"))[0][0])
+                if version <= current:
+                    continue
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version}")
+                applied.append(name)
         return applied
 
     @asynccontextmanager
