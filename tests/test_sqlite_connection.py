@@ -126,3 +126,76 @@ async def test_the_running_bot_checkpoints_the_wal_off_its_turns(tmp_path):
     assert kept < grown / 4
     with sqlite3.connect(tmp_path / "bot.sqlite3") as check:      # and everything is in the database
         assert check.execute("SELECT count(*) FROM sessions").fetchone() == (600,)
+
+
+# ---------------------------------------------------------------- group commit
+def other_connection(path: str) -> sqlite3.Connection:
+    """What another process sees: only committed data."""
+    return sqlite3.connect(path, isolation_level=None)
+
+
+async def test_concurrent_turns_share_commits_and_each_is_durable_when_it_returns(store):
+    commits = []
+    store.db.conn.raw.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    outside = other_connection(store.db.path)
+    seen_on_return = []
+
+    async def turn(i: int) -> None:
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {}, "fr", 0, None), now=NOW)
+            await asyncio.sleep(0)                      # a turn awaits between statements
+        # Returned: another process must already see it (the customer may be told it is saved).
+        seen_on_return.append(outside.execute("SELECT count(*) FROM sessions WHERE user_id = ?",
+                                              (str(i),)).fetchone()[0])
+
+    await asyncio.gather(*(turn(i) for i in range(60)))
+    store.db.conn.raw.set_trace_callback(None)
+    assert seen_on_return == [1] * 60
+    assert 1 <= len(commits) < 20                       # grouped: far fewer commits than turns
+    assert outside.execute("SELECT count(*) FROM sessions").fetchone() == (60,)
+
+
+async def test_a_failing_turn_undoes_only_its_own_writes_in_a_shared_commit(store):
+    async def turn(i: int) -> None:
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {}, "fr", 0, None), now=NOW)
+            await asyncio.sleep(0)
+            if i % 3 == 0:
+                raise ValueError(f"turn {i} failed")
+
+    results = await asyncio.gather(*(turn(i) for i in range(30)), return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == list(range(0, 30, 3))
+    async with store.reading() as tx:
+        kept = [i for i in range(30) if await tx.load_session("telegram", str(i)) is not None]
+    assert kept == [i for i in range(30) if i % 3]
+
+
+async def test_a_lone_failing_turn_does_not_keep_the_write_lock(store):
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", "5", "menu.main", {}, "fr", 0, None), now=NOW)
+            raise ValueError("boom")
+    await asyncio.sleep(0.05)
+    outside = other_connection(store.db.path)
+    outside.execute("PRAGMA busy_timeout = 0")
+    outside.execute("BEGIN IMMEDIATE")                  # would raise "database is locked"
+    outside.execute("ROLLBACK")
+    assert outside.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+
+
+async def test_a_read_sees_only_committed_writes(store):
+    async def writer() -> None:
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", "11", "menu.main", {}, "fr", 0, None), now=NOW)
+
+    async def reader() -> bool:
+        async with store.reading() as tx:
+            present = await tx.load_session("telegram", "11") is not None
+        outside = other_connection(store.db.path)
+        durable = outside.execute("SELECT count(*) FROM sessions WHERE user_id = '11'").fetchone()[0] == 1
+        return present == durable
+
+    first = asyncio.ensure_future(writer())
+    await asyncio.sleep(0)                              # the writer is in its group, not committed yet
+    assert await reader()
+    await first
