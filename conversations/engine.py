@@ -68,8 +68,7 @@ class Engine:
         replies its turn produced."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
-        # Understanding (and dateparser) runs before taking any lock: it is pure CPU.
-        understood = understand(text, inbound.lang_hint, today=now.date()) if text.strip() else None
+        understood = _lazy_understanding(text, inbound.lang_hint, now)
         async with self._chat_lock((inbound.channel, inbound.user_id)):
             for attempt in range(3):
                 try:
@@ -211,6 +210,18 @@ def _reset(turn: Turn) -> None:
     turn.session.data.clear()
 
 
+def _lazy_understanding(text: str, lang_hint: str | None, now: datetime):
+    """Understanding for a turn that asks for it: a pressed button or a typed button label
+    (most turns inside a journey) never needs it."""
+    memo: list = []
+
+    def understood():
+        if not memo:            # once per message, even if its turn is run again
+            memo.append(understand(text, lang_hint, today=now.date()) if text.strip() else None)
+        return memo[0]
+    return understood
+
+
 def _first_language(inbound: Inbound, understood) -> str:
     if inbound.lang_hint and inbound.lang_hint[:2].lower() in ("ar", "fr"):
         return inbound.lang_hint[:2].lower()
@@ -227,6 +238,9 @@ def _command(turn: Turn) -> str | None:
     if text.startswith("/"):
         word = text.split()[0].split("@")[0].lower()
         return COMMANDS.get(word, "menu")
+    picked = turn.typed_label()
+    if picked is not None:                   # a button's label typed back: as if pressed
+        return PAYLOAD_COMMANDS.get(picked)
     u = turn.understood
     if u is None:
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
@@ -66,23 +67,45 @@ class Flow:
         return register
 
 
+_MARKS = re.compile(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]")
+_FOLD = str.maketrans("أإآ٠١٢٣٤٥٦٧٨٩’", "ااا0123456789'")
+_GAPS = re.compile(r"[\s.!?؟,،]+")
+_LEAD = re.compile(r"^[^\w]+")
+
+
 def _norm(text: str) -> str:
-    text = text.strip().casefold()
-    text = re.sub(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]", "", text)
-    text = text.translate(str.maketrans("أإآ٠١٢٣٤٥٦٧٨٩’", "ااا0123456789'"))
-    return re.sub(r"[\s.!?؟,،]+", " ", text).strip()
+    text = _MARKS.sub("", text.strip().casefold()).translate(_FOLD)
+    return _GAPS.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=2048)
+def _label_key(label: str) -> str:
+    """A button label as typed text is compared with it (no leading emoji). Labels come from
+    the catalogs, so the same few hundred recur: cached."""
+    return _norm(_LEAD.sub("", label))
+
+
+_UNSET: Any = object()
 
 
 @dataclass
 class Turn:
     inbound: Inbound
-    understood: Any            # conversations.understanding.Understood | None
+    understand: Callable[[], Any]   # → conversations.understanding.Understood | None, run on first use
     session: SessionRecord
     tx: Tx
     profile: Profile
     now: datetime
     replies: list[Reply] = field(default_factory=list)
-    _offered: list[Button] = field(default_factory=list)
+    _understood: Any = _UNSET
+
+    @property
+    def understood(self) -> Any:
+        """What the message says. Computed only when asked: a pressed button, or a button's
+        label typed back, needs no language understanding."""
+        if self._understood is _UNSET:
+            self._understood = self.understand()
+        return self._understood
 
     # ---- identity and language
     @property
@@ -150,7 +173,7 @@ class Turn:
         digits = typed.lstrip("#")
         if digits.isdigit() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
             return offered[int(digits) - 1][0]
-        labels = {p: _norm(re.sub(r"^[^\w]+", "", label)) for p, label in offered}
+        labels = {p: _label_key(label) for p, label in offered}
         for p, label in labels.items():
             if typed == label:
                 return p
@@ -165,10 +188,21 @@ class Turn:
                 best, score = p, s
         return best if score >= 86 else None
 
+    def typed_label(self) -> str | None:
+        """The payload of the offered button whose label this text is, exactly (as a reply
+        keyboard sends it, or typed back): the same as pressing it."""
+        if self.inbound.payload is not None or not self.inbound.text:
+            return None
+        typed = _norm(self.inbound.text)
+        for p, label in self.data.get("_choices", ()):
+            if _label_key(label) == typed:
+                return p
+        return None
+
     def consume_input(self) -> None:
         """This message has done its job (e.g. proved a contract): a journey entered afterwards in
         the same turn must not read it as its own input (a contract number is not an index)."""
-        self.understood = None
+        self._understood = None
 
     def stale_payload(self) -> bool:
         """A pressed button that is not among the current choices (old message or forged)."""
