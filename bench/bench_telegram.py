@@ -2,7 +2,7 @@
 Addad's full reading turn, both through real python-telegram-bot.
 
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
-        [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--profile] [--no-pin]
+        [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -500,6 +500,8 @@ async def main(args) -> None:
     chats = [FIRST_CHAT + i for i in range(args.chats)]
     bots = [args.only] if args.only else ["echo", "addad"]
     transports = [("in-process", 0.0), ("http 0 ms", 0.0), (f"http {args.rtt_ms:g} ms", args.rtt_ms)]
+    if args.in_process:
+        transports = transports[:1]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
         engine = await prepare_engine(folder, chats) if "addad" in bots else None
@@ -534,6 +536,7 @@ if __name__ == "__main__":
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--only", choices=["echo", "addad"])
     ap.add_argument("--quick", action="store_true", help="small counts: under a minute")
+    ap.add_argument("--in-process", action="store_true", help="only the in-process transport")
     ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the bot and the server to CPUs")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

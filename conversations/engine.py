@@ -83,20 +83,28 @@ class Engine:
         return []
 
     async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> list[Reply]:
-        async with self.store.transaction() as tx:
-            if not await tx.claim_message(inbound.channel, inbound.message_id, now=now):
-                return replies_from_json(await tx.kept_replies(inbound.channel, inbound.message_id)) if resend else []
-            session = await tx.load_session(inbound.channel, inbound.user_id)
-            fresh = session is None
-            if session is None:
-                session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
-            turn = Turn(inbound, understood, session, tx, self.profile, now)
-            notices = await self._queued_notices(turn)
-            await self._step(turn, fresh)
-            await tx.save_session(session, now=now)
-            replies = notices + turn.replies
-            await tx.keep_replies(inbound.channel, inbound.message_id, replies_to_json(replies))
-            return replies
+        try:
+            async with self.store.transaction() as tx:
+                session = await tx.load_session(inbound.channel, inbound.user_id)
+                fresh = session is None
+                if session is None:
+                    session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
+                turn = Turn(inbound, understood, session, tx, self.profile, now)
+                notices = await self._queued_notices(turn)
+                await self._step(turn, fresh)
+                await tx.save_session(session, now=now)
+                replies = notices + turn.replies
+                # The message is claimed last, with its replies, in one statement. A redelivery
+                # (rare) finds the claim there and its turn is rolled back, as if never run.
+                if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
+                    raise _Redelivered()
+                return replies
+        except _Redelivered:
+            return await self._kept_replies(inbound) if resend else []
+
+    async def _kept_replies(self, inbound: Inbound) -> list[Reply]:
+        async with self.store.reading() as tx:
+            return replies_from_json(await tx.kept_replies(inbound.channel, inbound.message_id))
 
     async def _queued_notices(self, turn: Turn) -> list[Reply]:
         """Messages waiting for this chat (held outside a channel's window, or a pull channel's),
@@ -115,12 +123,14 @@ class Engine:
         replies = sorry("fr")
         try:
             async with self.store.transaction() as tx:
-                await tx.claim_message(inbound.channel, inbound.message_id, now=now)
                 session = await tx.load_session(inbound.channel, inbound.user_id)
                 replies = sorry((session.lang if session and session.lang else None) or detect_lang(
                     inbound.text or "", inbound.lang_hint))
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
-                await tx.keep_replies(inbound.channel, inbound.message_id, replies_to_json(replies))
+                if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
+                    raise _Redelivered()
+        except _Redelivered:
+            return []
         except Exception:
             log.exception("could not record a failed turn")
         return replies
@@ -202,6 +212,10 @@ class Engine:
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
             await self.goto(turn, "lang.choose")
+
+
+class _Redelivered(Exception):
+    """The message was handled before: its turn's writes are rolled back."""
 
 
 def _reset(turn: Turn) -> None:

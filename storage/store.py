@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Literal
+from typing import Any, AsyncIterator, Callable, Iterable, Literal
 
 from .db import Connection, Database
 from .records import (
@@ -68,11 +68,14 @@ class Tx:
         # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
         self._seen: dict[tuple[str, tuple], list[tuple]] = {}
 
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        key = (sql, tuple(params))
+    async def _all(self, sql: str, params: Iterable[Any] = (), convert: Callable[[tuple], Any] | None = None) -> list:
+        """The rows, or with `convert` the records built from them (records are frozen, so
+        the cached ones can be shared within the transaction)."""
+        key = (sql, tuple(params), convert)
         rows = self._seen.get(key)
         if rows is None:
-            rows = self._seen[key] = list(await self._c.execute_fetchall(sql, key[1]))
+            rows = await self._c.execute_fetchall(sql, key[1])
+            self._seen[key] = rows = list(map(convert, rows)) if convert else rows
         return list(rows)
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple | None:
@@ -194,7 +197,7 @@ class Tx:
         sql += " ORDER BY period_end DESC, bill_number DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [self._bill(r) for r in await self._all(sql, (contract,))]
+        return await self._all(sql, (contract,), self._bill)
 
     async def bill(self, bill_number: str) -> Bill | None:
         row = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
@@ -208,7 +211,7 @@ class Tx:
     @staticmethod
     def _reading(r: tuple) -> Reading:
         return Reading(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16] or "{}"), _dt(r[17]))
+                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16]) if r[16] else {}, _dt(r[17]))
 
     async def upsert_history_reading(self, contract: str, day: date, index: int, source: str, *,
                                      now: datetime | None = None) -> Upsert:
@@ -253,7 +256,7 @@ class Tx:
         if not include_replaced:
             sql += " AND status = 'valid'"
         sql += " ORDER BY reading_date, id"
-        return [self._reading(r) for r in await self._all(sql, (contract,))]
+        return await self._all(sql, (contract,), self._reading)
 
     async def last_reading(self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
                            ) -> Reading | None:
@@ -330,8 +333,8 @@ class Tx:
         rows = await self._all(f"SELECT {', '.join('c.' + c.strip() for c in self._CONTRACT_COLS.split(','))} "
                                "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
                                "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract",
-                               (channel, user_id))
-        return [self._contract(r) for r in rows]
+                               (channel, user_id), self._contract)
+        return rows
 
     async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
         return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
@@ -368,10 +371,12 @@ class Tx:
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
                                 "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
 
-    async def keep_replies(self, channel: str, message_id: str, replies: str) -> None:
-        """The turn's replies (JSON), beside its claim: sent again if a crash came before them."""
-        await self._exec("UPDATE processed_messages SET replies=? WHERE channel=? AND message_id=?",
-                         (replies, channel, message_id))
+    async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
+        """Claim a message at the end of its turn, with the turn's replies (JSON, sent again if a
+        crash comes before them). False if it was already handled: the caller rolls back."""
+        return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
+                                "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                                (channel, message_id, _ts(now or utcnow()), replies)) == 1
 
     async def kept_replies(self, channel: str, message_id: str) -> str | None:
         row = await self._one("SELECT replies FROM processed_messages WHERE channel=? AND message_id=?",

@@ -19,9 +19,12 @@ async def linked_contract(t: Turn, key: str) -> Contract | None:
     """The contract a journey stored under `key`, only if this chat has proven it holds it:
     never act on a contract named by a forged or stale payload."""
     number = t.data.get(key)
-    if not number or not await t.tx.is_linked(t.channel, t.user_id, number):
+    if not number:
         return None
-    return await t.tx.contract(number)
+    for contract in await t.tx.linked_contracts(t.channel, t.user_id):   # read once per turn
+        if contract.contract == number:
+            return contract
+    return None
 
 
 def forget(t: Turn, prefix: str) -> None:
