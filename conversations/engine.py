@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
 
@@ -47,21 +46,6 @@ class Engine:
         self.clock = clock
         self._locks: dict[tuple[str, str], list] = {}
 
-    @asynccontextmanager
-    async def _chat_lock(self, key: tuple[str, str]) -> AsyncIterator[None]:
-        # asyncio.Lock wakes waiters in FIFO order: one chat's messages run in arrival order.
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._locks[key]
-
     async def handle(self, inbound: Inbound, *, resend: bool = False) -> list[Reply]:
         """The replies to one inbound message. A message already handled gets none, or with
         `resend` (an adapter replaying what it may not have answered before a crash) the
@@ -69,17 +53,29 @@ class Engine:
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
         understood = _lazy_understanding(text, inbound.lang_hint, now)
-        async with self._chat_lock((inbound.channel, inbound.user_id)):
-            for attempt in range(3):
-                try:
-                    return await self._turn(inbound, understood, now, resend)
-                except ConcurrentUpdate:
-                    # Another process wrote this chat's session: the transaction rolled back; run again.
-                    if attempt == 2:
-                        raise
-                except Exception:
-                    log.exception("turn failed on %s (state kept, message marked handled)", inbound.channel)
-                    return await self._failed_turn(inbound, now)
+        # One chat's messages run one at a time, in arrival order (asyncio.Lock wakes waiters
+        # first in, first out); the lock exists only while the chat has a message in flight.
+        key = (inbound.channel, inbound.user_id)
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                for attempt in range(3):
+                    try:
+                        return await self._turn(inbound, understood, now, resend)
+                    except ConcurrentUpdate:
+                        # Another process wrote this chat's session: the transaction rolled back; run again.
+                        if attempt == 2:
+                            raise
+                    except Exception:
+                        log.exception("turn failed on %s (state kept, message marked handled)", inbound.channel)
+                        return await self._failed_turn(inbound, now)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
         return []
 
     async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> list[Reply]:

@@ -44,10 +44,13 @@ class Reply:
     meta: dict = field(default_factory=dict, compare=False)
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode    # json.dumps builds one per call
+
+
 def replies_to_json(replies: list[Reply]) -> str:
     """A turn's replies as kept beside its message (sent again after a crash)."""
-    return json.dumps([{"text": r.text, "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
-                        "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies], ensure_ascii=False)
+    return _encode([{"text": r.text, "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
+                        "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies])
 
 
 def replies_from_json(text: str | None) -> list[Reply]:

@@ -27,10 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, Iterable
 
 import aiosqlite
 
@@ -226,62 +225,19 @@ class Database:
                 applied.append(name)
         return applied
 
-    @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[Connection]:
-        """A write transaction (the caller's statements commit together or not at all), or a
-        read snapshot. Returns once the writes are durable; on any exception they are undone.
+    def transaction(self, *, write: bool = True) -> "WriteTransaction | ReadTransaction":
+        """`async with db.transaction() as conn:` a write transaction (the caller's statements
+        commit together or not at all; it returns once they are durable, and any exception
+        undoes them), or with write=False a read snapshot of what is committed.
 
         Writes are committed in groups: a transaction runs as a SAVEPOINT inside the group's
         BEGIN IMMEDIATE, and the group commits once no writer that was already waiting is left.
         Alone, a turn pays what it did before; in a burst, one COMMIT (thread hop, WAL write,
         fsync) serves every turn that queued behind it, as in a database server's group commit.
+        (Context managers written as classes: a turn opens one, and the generator-based kind
+        costs several times more.)
         """
-        if not write:
-            async with self.lock:
-                if self._group is not None:
-                    await self._commit_group()     # a read sees only what is durable
-                raw = self.conn.raw
-                raw.execute("BEGIN")
-                try:
-                    yield self.conn
-                except BaseException:
-                    if raw.in_transaction:
-                        raw.execute("ROLLBACK")
-                    raise
-                if raw.in_transaction:
-                    raw.execute("COMMIT")
-            return
-        raw = self.conn.raw
-        async with self.lock:
-            group = self._group
-            if group is None:
-                try:
-                    await self.conn.begin_immediate()
-                except BaseException:
-                    # A BEGIN that a cancelled caller waited for still began: end it.
-                    if raw.in_transaction:
-                        raw.execute("ROLLBACK")
-                    raise
-                group = self._group = _Group()
-            raw.execute("SAVEPOINT member")
-            try:
-                yield self.conn
-            except BaseException as exc:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK TO member")
-                    raw.execute("RELEASE member")
-                    if group.committer is None:      # the others' writes, or an empty BEGIN, must end
-                        group.committer = asyncio.ensure_future(self._commit_when_free(group))
-                else:
-                    # SQLite ended the whole transaction (some I/O or disk-full errors do):
-                    # the group's earlier members lost their writes too.
-                    self._group = None
-                    group.settle(exc)
-                raise
-            raw.execute("RELEASE member")
-            if group.committer is None:
-                group.committer = asyncio.ensure_future(self._commit_when_free(group))
-        await asyncio.shield(group.done)
+        return WriteTransaction(self) if write else ReadTransaction(self)
 
     async def _commit_when_free(self, group: "_Group") -> None:
         # Queued on the lock behind the writers already waiting: they join the group first.
@@ -296,10 +252,103 @@ class Database:
         task.add_done_callback(lambda t: group.settle(t.exception() if not t.cancelled() else asyncio.CancelledError()))
         try:
             await self.conn.wait_uncancelled(task)
-        except BaseException:
+        except BaseException as exc:
             if self.conn.raw.in_transaction:        # a failed COMMIT leaves it open
                 self.conn.raw.execute("ROLLBACK")
+            if not isinstance(exc, Exception):
+                raise
+            # The members were told (settle); whoever asked for this commit goes on.
+
+
+class WriteTransaction:
+    __slots__ = ("db", "group")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.group: _Group | None = None
+
+    async def __aenter__(self) -> Connection:
+        db = self.db
+        raw = db.conn.raw
+        await db.lock.acquire()
+        try:
+            group = db._group
+            if group is None:
+                try:
+                    await db.conn.begin_immediate()
+                except BaseException:
+                    # A BEGIN that a cancelled caller waited for still began: end it.
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+                group = db._group = _Group()
+            raw.execute("SAVEPOINT member")
+        except BaseException:
+            db.lock.release()
             raise
+        self.group = group
+        return db.conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        db, group = self.db, self.group
+        raw = db.conn.raw
+        try:
+            if exc_type is None:
+                try:
+                    raw.execute("RELEASE member")
+                except BaseException as failed:
+                    self._undo(failed)
+                    raise
+            else:
+                self._undo(exc)
+            if db._group is group and group.committer is None:
+                # The first member to finish asks for the commit; the others' writes, or an
+                # empty BEGIN left by a failed member, must end too.
+                group.committer = asyncio.ensure_future(db._commit_when_free(group))
+        finally:
+            db.lock.release()
+        if exc_type is None:
+            await asyncio.shield(group.done)
+        return False
+
+    def _undo(self, exc: BaseException) -> None:
+        db, group, raw = self.db, self.group, self.db.conn.raw
+        if raw.in_transaction:
+            raw.execute("ROLLBACK TO member")
+            raw.execute("RELEASE member")
+        else:
+            # SQLite ended the whole transaction (some I/O or disk-full errors do): the
+            # group's earlier members lost their writes too.
+            db._group = None
+            group.settle(exc)
+
+
+class ReadTransaction:
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __aenter__(self) -> Connection:
+        db = self.db
+        await db.lock.acquire()
+        try:
+            if db._group is not None:
+                await db._commit_group()          # a read sees only what is durable
+            db.conn.raw.execute("BEGIN")
+        except BaseException:
+            db.lock.release()
+            raise
+        return db.conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        raw = self.db.conn.raw
+        try:
+            if raw.in_transaction:
+                raw.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self.db.lock.release()
+        return False
 
 
 class _Group:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import unicodedata
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from .db import Connection, Database
 from .records import (
@@ -34,10 +33,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_last_ts: list = [None, ""]
+
+
 def _ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    return value.astimezone(timezone.utc).isoformat()
+    if value == _last_ts[0]:           # a turn stamps several rows with the same instant
+        return _last_ts[1]
+    text = value.astimezone(timezone.utc).isoformat()
+    _last_ts[:] = value, text
+    return text
+
+
+_json = json.JSONEncoder(ensure_ascii=False).encode                 # json.dumps builds one per call
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -244,7 +254,7 @@ class Tx:
             "submitted_at) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?)",
             (contract, day.isoformat(), index, reference, channel, user_id, photo_ref, previous_index,
              previous_date.isoformat() if previous_date else None, consumption, int(rollover),
-             int(review_reason is not None), review_reason, json.dumps(details or {}, ensure_ascii=False),
+             int(review_reason is not None), review_reason, _json(details or {}),
              _ts(now or utcnow())))
         if replaces is not None:
             await self._exec("UPDATE readings SET replaced_by=? WHERE id=?", (new_id, replaces))
@@ -285,7 +295,7 @@ class Tx:
             "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
             "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
             (contract, day.isoformat(), index, previous_index, previous_date.isoformat(), consumption,
-             json.dumps(details, ensure_ascii=False), _ts(now or utcnow())))
+             _json(details), _ts(now or utcnow())))
 
     # ------------------------------------------------------------------ agencies
     async def upsert_agency(self, a: Agency) -> Upsert:
@@ -351,7 +361,7 @@ class Tx:
     async def save_session(self, s: SessionRecord, *, now: datetime | None = None) -> int:
         """Write the session if nobody changed it since it was loaded; returns the new version."""
         stamp = _ts(now or utcnow())
-        data = json.dumps(s.data, ensure_ascii=False, separators=(",", ":"))
+        data = _compact_json(s.data)
         if s.version == 0:
             changed = await self._exec("INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
                                        "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
@@ -441,7 +451,7 @@ class Tx:
             "reason, reason_text, details, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (reference, kind, contract, channel, user_id, lang, amount, months,
              defer_until.isoformat() if defer_until else None, reason, reason_text,
-             json.dumps(details or {}, ensure_ascii=False), stamp, stamp))
+             _json(details or {}), stamp, stamp))
         lines = list(lines)
         if lines:
             await self._write_many("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
@@ -501,7 +511,7 @@ class Tx:
         cursor = await self._write(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
-            (channel, user_id, lang, kind, json.dumps(payload, ensure_ascii=False), dedupe_key, stamp, stamp))
+            (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp))
         return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
     async def outbox_due(self, *, now: datetime | None = None, channels: Iterable[str] | None = None,
@@ -579,7 +589,7 @@ class Tx:
         await self._exec("INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) "
                          "VALUES (?,?,?,?,?,?,?)",
                          (_ts(now or utcnow()), actor, action, channel, user_id, contract,
-                          json.dumps(details or {}, ensure_ascii=False)))
+                          _json(details or {})))
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
         return int((await self._one("SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
@@ -622,12 +632,23 @@ class Store:
         async with self.db.lock:
             return await self.db.schema_version()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        async with self.db.transaction(write=True) as conn:
-            yield Tx(conn)
+    def transaction(self) -> "_Repositories":
+        """`async with store.transaction() as tx:` see Database.transaction."""
+        return _Repositories(self.db.transaction(write=True))
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
-        async with self.db.transaction(write=False) as conn:
-            yield Tx(conn)
+    def reading(self) -> "_Repositories":
+        return _Repositories(self.db.transaction(write=False))
+
+
+class _Repositories:
+    """A database transaction that hands out a Tx."""
+    __slots__ = ("inner",)
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __aenter__(self) -> Tx:
+        return Tx(await self.inner.__aenter__())
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        return await self.inner.__aexit__(exc_type, exc, tb)
