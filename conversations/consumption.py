@@ -6,12 +6,20 @@ import statistics
 from dataclasses import dataclass
 from datetime import date
 
-from storage import Contract, Tx
+from storage import Contract, Reading, Tx
+
+
+RECENT_READINGS = 24     # two years of monthly cycles: what a new reading is checked against
+
+
+async def recent_readings(tx: Tx, contract: Contract) -> list[Reading]:
+    """The latest readings, oldest first: a turn's cost must not grow with years of history."""
+    return await tx.readings(contract.contract, newest=RECENT_READINGS)
 
 
 async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:
     """Median daily use over the recent real periods (readings, else bills that were read)."""
-    real = [r for r in await tx.readings(contract.contract) if r.source in ("actual", "customer")]
+    real = [r for r in await recent_readings(tx, contract) if r.source in ("actual", "customer")]
     rates = []
     for a, b in zip(real, real[1:]):
         days = (b.reading_date - a.reading_date).days

@@ -260,13 +260,18 @@ class Tx:
             await self._exec("UPDATE readings SET replaced_by=? WHERE id=?", (new_id, replaces))
         return new_id
 
-    async def readings(self, contract: str, *, include_replaced: bool = False) -> list[Reading]:
-        """Readings of a contract, oldest first."""
+    async def readings(self, contract: str, *, include_replaced: bool = False, newest: int | None = None
+                       ) -> list[Reading]:
+        """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
         sql = f"SELECT {self._READING_COLS} FROM readings WHERE contract = ?"
         if not include_replaced:
             sql += " AND status = 'valid'"
-        sql += " ORDER BY reading_date, id"
-        return await self._all(sql, (contract,), self._reading)
+        if newest is None:
+            return await self._all(sql + " ORDER BY reading_date, id", (contract,), self._reading)
+        rows = await self._all(sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,),
+                               self._reading)
+        rows.reverse()
+        return rows
 
     async def last_reading(self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
                            ) -> Reading | None:

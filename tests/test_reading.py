@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -238,3 +238,28 @@ async def test_estimate_then_customer_reading_shows_the_correction_per_month(eng
     assert "Consommation réelle : 200 kWh, répartie sur 2 mois" in text
     assert "novembre 2026 : 171 kWh (tarif sélectif" in text and "décembre 2026 : 29 kWh (tarif progressif" in text
     assert "Reste à payer" in text or "En votre faveur" in text
+
+
+async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_one(engine):
+    # The meter reader last came on 30 April 2024; since then 30 monthly estimates of 100 kWh,
+    # more than the recent readings a turn looks at first.
+    async with engine.store.transaction() as tx:
+        await tx.upsert_contract(Contract("1000009", "electricity", "Hind Alaoui", "+212699999999", "fr", "Fès",
+                                          "E-9", "postpaid", 6, 30000, date(2024, 4, 30), "BT-RES", False))
+        day, index = date(2024, 4, 30), 30000
+        for _ in range(30):
+            nxt = (day.replace(day=1) + timedelta(days=62)).replace(day=1) - timedelta(days=1)   # next month's end
+            await tx.add_estimated_reading("1000009", nxt, index + 100, consumption=100, previous_index=index,
+                                           previous_date=day, details={})
+            day, index = nxt, index + 100
+    chat = Chat(engine, sender_phone="+212699999999")
+    await chat.send("bonjour")
+    await chat.press("➕")
+    await chat.send("1000009")
+    await chat.press("Envoyer mon index")
+    assert "Dernier index enregistré : 30000, le 30 avril 2024." in chat.text
+    await chat.send("34100")
+    await chat.press("Sans photo")
+    assert "Consommation : 4\u202f100 kWh depuis 30000 (30 avril 2024)" in chat.text
+    await chat.press("Confirmer")
+    assert "Estimé : 3\u202f000 kWh" in chat.text                  # all 30 estimates corrected

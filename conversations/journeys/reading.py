@@ -44,11 +44,19 @@ async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
     """The reading this one is measured from: the last real one, except a customer reading of the
     same cycle, which this one would replace."""
     day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
-    for r in reversed(await t.tx.readings(contract.contract)):
-        if r.source == "actual" or (r.source == "customer" and (r.reading_date.year, r.reading_date.month)
-                                    != (day.year, day.month)):
-            return r
-    return None
+
+    def last_of(history: list[Reading]) -> Reading | None:
+        for r in reversed(history):
+            if r.source == "actual" or (r.source == "customer" and (r.reading_date.year, r.reading_date.month)
+                                        != (day.year, day.month)):
+                return r
+        return None
+    recent = await consumption.recent_readings(t.tx, contract)
+    found = last_of(recent)
+    if found is None and len(recent) == consumption.RECENT_READINGS:
+        # Every recent reading was an estimate (years without a meter reader): look further back.
+        found = last_of(await t.tx.readings(contract.contract))
+    return found
 
 
 # ------------------------------------------------------------------ choose the contract
@@ -278,7 +286,7 @@ async def on_date(t: Turn) -> str | None:
 
 
 async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
-    for r in reversed(await t.tx.readings(contract.contract)):
+    for r in reversed(await consumption.recent_readings(t.tx, contract)):
         if r.source == "customer" and (r.reading_date.year, r.reading_date.month) == (day.year, day.month):
             return r
     return None
@@ -339,8 +347,10 @@ async def _record(t: Turn) -> str:
     details: dict = {}
     prebill_text = correction_text = None
     if last is not None and used >= 0:
-        estimates = [r for r in await t.tx.readings(contract.contract)
-                     if r.source == "estimated" and r.reading_date > last.reading_date]
+        history = await consumption.recent_readings(t.tx, contract)
+        if last not in history:
+            history = await t.tx.readings(contract.contract)
+        estimates = [r for r in history if r.source == "estimated" and r.reading_date > last.reading_date]
         prebill_text, details["prebill"] = describe_prebill(t, tariff, last.reading_date, day, used)
         if estimates:
             correction_text, details["correction"] = await describe_correction(t, contract, tariff, last, day, used,
