@@ -285,7 +285,7 @@ async def prepare_engine(folder: str, chats: list[int]):
     from conversations.engine import Engine
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from bot.wiring import open_store
+    from bot.wiring import open_store, tune_gc
     from tests.chat import clone_customers, seed
 
     warm_up()
@@ -293,6 +293,7 @@ async def prepare_engine(folder: str, chats: list[int]):
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)
+    tune_gc()                                                            # as open_engine does
     start_day, start = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
     from datetime import timedelta
     clock = lambda: start_day + timedelta(seconds=time.monotonic() - start)  # noqa: E731
@@ -414,6 +415,49 @@ class Result:
     transport: str
     burst: Phase
     paced: Phase | None
+    rounds: list[Phase] = field(default_factory=list)    # in-process: bursts alternated with the other bot's
+
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+async def run_in_process_pair(args, engine, chats, works) -> list[Result]:
+    """Echo and Addad in one process, their bursts alternated --rounds times: on a shared VM
+    whose speed drifts by tens of percent from minute to minute, each Addad burst is compared
+    with the echo burst run just before it, and the median of those ratios is reported."""
+    apps, sinks = {}, {}
+    cls = in_process_request_class()
+    url = "http://in-process.invalid/bot"
+    for bot in ("echo", "addad"):
+        sink = sinks[bot] = LocalSink()
+        factory = (lambda sink: (lambda **kw: cls(sink, **kw)))(sink)
+        apps[bot] = build_echo(url, factory) if bot == "echo" else build_addad(url, engine, factory)
+        await apps[bot].initialize()
+        await apps[bot].start()
+    try:
+        timeout = 30 + args.n / 50
+        for bot in apps:
+            warm = await run_phase(apps[bot], sinks[bot], works[bot], args.warmup, rate=None, timeout=timeout)
+            if warm.errors:
+                raise SystemExit(f"{bot} in-process: warm-up failed: {warm.errors[:3]}")
+        rounds: dict[str, list[Phase]] = {"echo": [], "addad": []}
+        for _ in range(args.rounds):
+            for bot in apps:
+                rounds[bot].append(await run_phase(apps[bot], sinks[bot], works[bot], args.n, rate=None,
+                                                   timeout=timeout))
+        results = []
+        for bot in apps:
+            by_rate = sorted(rounds[bot], key=lambda p: p.rate)
+            paced = await run_phase(apps[bot], sinks[bot], works[bot], args.paced, rate=args.rate,
+                                    timeout=args.paced / args.rate + 30) if args.paced else None
+            results.append(Result(bot, "in-process", by_rate[len(by_rate) // 2], paced, rounds[bot]))
+        return results
+    finally:
+        for bot in apps:
+            await apps[bot].stop()
+            await apps[bot].shutdown()
 
 
 async def run_config(bot: str, transport: str, rtt_ms: float, args, engine, chats, works) -> Result:
@@ -480,7 +524,10 @@ def table(results: list[Result], args) -> str:
     for transport in dict.fromkeys(r.transport for r in results):
         e, a = by.get((transport, "echo")), by.get((transport, "addad"))
         if e and a:
-            rows.append(f"| {transport} | addad / echo | {a.burst.rate / e.burst.rate:.2f}× | "
+            ratio = a.burst.rate / e.burst.rate
+            if a.rounds and e.rounds:
+                ratio = median([x.rate / y.rate for x, y in zip(a.rounds, e.rounds)])
+            rows.append(f"| {transport} | addad / echo | {ratio:.2f}× | "
                         f"{a.burst.cpu / a.burst.updates / (e.burst.cpu / e.burst.updates):.1f}× | "
                         + (f"{a.paced.pct(.99) / e.paced.pct(.99):.1f}× (p99) | | |" if a.paced and e.paced else "| | |"))
     return "\n".join(rows)
@@ -508,14 +555,19 @@ async def main(args) -> None:
         works = {b: Workload(b, chats) for b in bots}
         try:
             for name, rtt in transports:
-                for bot in bots:
-                    r = await run_config(bot, name, rtt, args, engine, chats, works)
+                if name == "in-process" and len(bots) == 2 and args.rounds > 1 and not args.profile:
+                    pair = await run_in_process_pair(args, engine, chats, works)
+                else:
+                    pair = [await run_config(bot, name, rtt, args, engine, chats, works) for bot in bots]
+                for r in pair:
                     results.append(r)
                     p = r.paced
-                    print(f"{name:12s} {bot:5s} burst {r.burst.rate:7,.0f}/s  CPU {r.burst.cpu / r.burst.updates * 1e6:6,.0f} µs/update"
+                    print(f"{name:12s} {r.bot:5s} burst {r.burst.rate:7,.0f}/s  CPU {r.burst.cpu / r.burst.updates * 1e6:6,.0f} µs/update"
                           + (f"  paced {args.rate:g}/s: p50 {p.pct(.5):6.1f} ms p99 {p.pct(.99):6.1f} ms" if p else "")
                           + (f"  ERRORS {(r.burst.errors + (p.errors if p else []))[:3]}"
-                             if r.burst.errors or (p and p.errors) else ""), flush=True)
+                             if r.burst.errors or (p and p.errors) else "")
+                          + (f"  (median of {len(r.rounds)} bursts: " + ", ".join(f"{x.rate:,.0f}" for x in r.rounds)
+                             + "/s)" if r.rounds else ""), flush=True)
         finally:
             if engine is not None:
                 await engine.store.close()
@@ -537,6 +589,7 @@ if __name__ == "__main__":
     ap.add_argument("--only", choices=["echo", "addad"])
     ap.add_argument("--quick", action="store_true", help="small counts: under a minute")
     ap.add_argument("--in-process", action="store_true", help="only the in-process transport")
+    ap.add_argument("--rounds", type=int, default=5, help="in-process: alternated bursts per bot (median)")
     ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the bot and the server to CPUs")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -545,5 +598,5 @@ if __name__ == "__main__":
         asyncio.run(serve(args.rtt_ms))
     else:
         if args.quick:
-            args.n, args.paced, args.warmup, args.chats = 600, 300, 100, 100
+            args.n, args.paced, args.warmup, args.chats, args.rounds = 600, 300, 100, 100, 3
         asyncio.run(main(args))
