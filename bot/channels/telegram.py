@@ -23,6 +23,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Awaitable
 
@@ -158,29 +159,43 @@ async def _call(bot, method: str, **params: Any) -> None:
     await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items() if v is not None})
 
 
-async def _send_message(bot, chat_id: int, text: str, markup) -> None:
-    await _call(bot, "sendMessage", chat_id=chat_id, text=text, reply_markup=markup)
+async def _send_message(bot, chat_id: int, text: str, markup: "Markup | None") -> None:
+    await _call(bot, "sendMessage", chat_id=chat_id, text=text, reply_markup=markup.json if markup else None)
 
 
-REMOVE_KEYBOARD = {"remove_keyboard": True}
+class Markup(dict):
+    """A reply_markup as the Bot API's JSON object, with its JSON text (PTB sends a string
+    parameter as it is). Shared between messages: read only."""
+    __slots__ = ("json",)
+
+    def __init__(self, value: dict) -> None:
+        super().__init__(value)
+        self.json = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def markup_for(buttons: list[Button]) -> dict | None:
-    """The reply_markup as the Bot API's JSON object. Built as plain data: PTB's keyboard
-    objects cost more to build and serialise than the rest of a send (bench/README.md)."""
-    if not buttons:
-        return None
+REMOVE_KEYBOARD = Markup({"remove_keyboard": True})
+
+
+def markup_for(buttons: list[Button] | tuple[Button, ...]) -> Markup | None:
+    """The reply_markup for these choices. Built as plain data, once per set of choices: PTB's
+    keyboard objects cost more to build and serialise than the rest of a send (bench/README.md),
+    and the same menus recur."""
+    return _markup(tuple(buttons)) if buttons else None
+
+
+@lru_cache(maxsize=1024)
+def _markup(buttons: tuple[Button, ...]) -> Markup:
     if any(b.request == "contact" for b in buttons):
         # Telegram can only ask for the contact from a reply keyboard; the other choices go
         # there as text buttons (their labels typed back are understood as the choice).
-        return {"keyboard": [[{"text": b.label, "request_contact": True} if b.request == "contact"
-                              else {"text": b.label}] for b in buttons],
-                "resize_keyboard": True, "one_time_keyboard": True}
+        return Markup({"keyboard": [[{"text": b.label, "request_contact": True} if b.request == "contact"
+                                     else {"text": b.label}] for b in buttons],
+                       "resize_keyboard": True, "one_time_keyboard": True})
     for b in buttons:
         if not b.payload.isascii() or len(b.payload.encode()) > MAX_CALLBACK:
             raise ValueError(f"callback data not ASCII within {MAX_CALLBACK} bytes: {b.payload!r}")
-    return {"inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row]
-                                for row in _rows(buttons)]}
+    return Markup({"inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row]
+                                       for row in _rows(list(buttons))]})
 
 
 class UnsentReply(Exception):
@@ -223,7 +238,10 @@ class TelegramAdapter:
             side.append(self._show_choice(cq))
         resend = inbound.message_id in self.replaying
         self.replaying.discard(inbound.message_id)
-        replies, *_ = await asyncio.gather(self.engine.handle(inbound, resend=resend), *side)
+        if side:
+            replies, *_ = await asyncio.gather(self.engine.handle(inbound, resend=resend), *side)
+        else:                                          # no task to start for a plain message
+            replies = await self.engine.handle(inbound, resend=resend)
         if inbound.photo_ref and self.media_dir is not None:
             self._keep_photo(bot, inbound.photo_ref)
         if replies:
