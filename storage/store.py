@@ -39,7 +39,7 @@ _last_ts: list = [None, ""]
 def _ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    if value == _last_ts[0]:           # a turn stamps several rows with the same instant
+    if value is _last_ts[0] or value == _last_ts[0]:     # a turn stamps several rows with one instant
         return _last_ts[1]
     text = value.astimezone(timezone.utc).isoformat()
     _last_ts[:] = value, text
@@ -429,10 +429,11 @@ class Tx:
     async def next_reference(self, prefix: str, year: int) -> str:
         """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
         name = f"{prefix}-{year}"
-        await self._exec("INSERT INTO counters (name, value) VALUES (?, 1) "
-                         "ON CONFLICT (name) DO UPDATE SET value = value + 1", (name,))
-        value = (await self._one("SELECT value FROM counters WHERE name = ?", (name,)))[0]
-        return f"{name}-{value:06d}"
+        self._seen.clear()
+        rows = await self._c.execute_fetchall("INSERT INTO counters (name, value) VALUES (?, 1) "
+                                              "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                                              (name,))
+        return f"{name}-{rows[0][0]:06d}"
 
     # ------------------------------------------------------------------ requests
     _REQUEST_COLS = ("id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
