@@ -171,7 +171,7 @@ class Turn:
             return None
         typed = _norm(raw)
         digits = typed.lstrip("#")
-        if digits.isdigit() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
+        if digits.isdecimal() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
             return offered[int(digits) - 1][0]
         labels = {p: _label_key(label) for p, label in offered}
         for p, label in labels.items():

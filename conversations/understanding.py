@@ -594,7 +594,7 @@ _AGO_AFTER = re.compile(rf"(?<!\w)(\d{{1,3}}|{_NUM_ALT})\s*(jours?|يوم|ايا
 def _num(word: str | None) -> int | None:
     if not word:
         return None
-    if word.isdigit():
+    if word.isdecimal():
         return int(word)
     return _NUM_WORDS.get(_SPACES.sub(" ", word))
 

@@ -73,7 +73,7 @@ def normalize_phone(text: str) -> str:
         raise ValueProblem("empty phone number")
     plus = raw.startswith("+")
     digits = re.sub(r"[\s\-./()\u00a0]", "", raw.lstrip("+"))
-    if not digits.isdigit():
+    if not digits.isdecimal():
         raise ValueProblem(f"not a phone number: {text.strip()!r}")
     if not plus and digits.startswith("00"):
         digits, plus = digits[2:], True
@@ -105,8 +105,8 @@ def parse_iso_date(text: str) -> date:
 
 def parse_nonneg_int(text: str, what: str = "number") -> int:
     raw = _GROUP_SPACES.sub("", (text or "").strip().translate(ARABIC_DIGITS))
-    if raw.startswith("-") and raw[1:].isdigit():
+    if raw.startswith("-") and raw[1:].isdecimal():
         raise ValueProblem(f"negative {what}")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise ValueProblem(f"not a whole {what}: {text.strip()!r}")
     return int(raw)

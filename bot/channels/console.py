@@ -51,7 +51,7 @@ class ConsoleChat:
 
     def parse(self, line: str) -> Inbound:
         text = line.strip()
-        if text.isdigit() and self.buttons and 1 <= int(text) <= len(self.buttons) and len(text) <= 2:
+        if text.isdecimal() and self.buttons and 1 <= int(text) <= len(self.buttons) and len(text) <= 2:
             return self._inbound(payload=self.buttons[int(text) - 1].payload)
         if text.startswith("/photo"):
             path = text[len("/photo"):].strip()

@@ -195,7 +195,7 @@ class GraphClient:
                 error, after = GraphError(599, None, f"connection: {type(exc).__name__}"), None
             if not error.retryable or attempt == self.attempts:
                 raise error
-            await asyncio.sleep(max(delay, float(after)) if after and after.isdigit() else delay)
+            await asyncio.sleep(max(delay, float(after)) if after and after.isdecimal() else delay)
             delay *= 2
         raise AssertionError("unreachable")
 
@@ -305,7 +305,7 @@ class WhatsAppService:
                 wamid, state = str(s.get("id")), s.get("status")
                 opaque = str(s.get("biz_opaque_callback_data") or "")
                 msg = await tx.outbox_by_external_id(CHANNEL, wamid)
-                if msg is None and opaque.startswith("outbox:") and opaque[7:].isdigit():
+                if msg is None and opaque.startswith("outbox:") and opaque[7:].isdecimal():
                     msg = await tx.outbox_message(int(opaque[7:]))
                     if msg is not None and msg.channel == CHANNEL and msg.status == "sending" and state != "failed":
                         await tx.mark_outbox_sent(msg.id, external_id=wamid, now=now)   # its answer was lost
