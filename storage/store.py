@@ -2,9 +2,9 @@
 
 Use:
     store = await Store.open("addad.sqlite3")
-    async with store.transaction() as tx:        # BEGIN IMMEDIATE … COMMIT
-        if await tx.claim_message("telegram", "42"):
-            ...
+    async with store.transaction() as tx:        # all or nothing; durable once it returns
+        await tx.save_session(session)
+        await tx.record_turn("telegram", "42", replies_json)
     async with store.reading() as tx:             # read snapshot, no write lock
         contract = await tx.contract("123456")
 
@@ -345,11 +345,10 @@ class Tx:
         return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
 
     async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
-        rows = await self._all(f"SELECT {', '.join('c.' + c.strip() for c in self._CONTRACT_COLS.split(','))} "
+        return await self._all(f"SELECT {', '.join('c.' + c.strip() for c in self._CONTRACT_COLS.split(','))} "
                                "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
                                "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract",
                                (channel, user_id), self._contract)
-        return rows
 
     async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
         return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
@@ -381,11 +380,6 @@ class Tx:
         return s.version
 
     # ------------------------------------------------------------------ inbound de-duplication
-    async def claim_message(self, channel: str, message_id: str, *, now: datetime | None = None) -> bool:
-        """True the first time a (channel, message id) is seen; False for a redelivery."""
-        return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at) VALUES (?,?,?) "
-                                "ON CONFLICT DO NOTHING", (channel, message_id, _ts(now or utcnow()))) == 1
-
     async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
         """Claim a message at the end of its turn, with the turn's replies (JSON, sent again if a
         crash comes before them). False if it was already handled: the caller rolls back."""
@@ -429,11 +423,9 @@ class Tx:
     async def next_reference(self, prefix: str, year: int) -> str:
         """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
         name = f"{prefix}-{year}"
-        self._seen.clear()
-        rows = await self._c.execute_fetchall("INSERT INTO counters (name, value) VALUES (?, 1) "
-                                              "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-                                              (name,))
-        return f"{name}-{rows[0][0]:06d}"
+        cursor = await self._write("INSERT INTO counters (name, value) VALUES (?, 1) "
+                                   "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value", (name,))
+        return f"{name}-{cursor.fetchone()[0]:06d}"
 
     # ------------------------------------------------------------------ requests
     _REQUEST_COLS = ("id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "

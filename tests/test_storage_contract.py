@@ -55,9 +55,9 @@ async def test_a_failed_transaction_writes_nothing(store):
 
 async def test_message_ids_are_claimed_once_per_channel(store):
     async with store.transaction() as tx:
-        assert await tx.claim_message("telegram", "1") is True
-        assert await tx.claim_message("telegram", "1") is False
-        assert await tx.claim_message("whatsapp", "1") is True
+        assert await tx.record_turn("telegram", "1", "[]") is True
+        assert await tx.record_turn("telegram", "1", "[]") is False
+        assert await tx.record_turn("whatsapp", "1", "[]") is True
 
 
 async def test_references_are_sequences_per_prefix_and_year(store):
@@ -133,7 +133,7 @@ async def test_transactions_from_many_coroutines_do_not_interleave(store):
         async with store.transaction() as tx:
             await tx.next_reference("X", 2026)          # read-increment-write
             await asyncio.sleep(0)                      # let others try to slip in
-            await tx.claim_message("t", str(id(asyncio.current_task())))
+            await tx.record_turn("t", str(id(asyncio.current_task())), "[]")
     await asyncio.gather(*(bump() for _ in range(50)))
     async with store.transaction() as tx:
         assert await tx.next_reference("X", 2026) == "X-2026-000051"
