@@ -8,6 +8,7 @@ and the customer is only answered after the commit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Callable
@@ -220,15 +221,12 @@ def _reset(turn: Turn) -> None:
     turn.session.data.clear()
 
 
-def _lazy_understanding(text: str, lang_hint: str | None, now: datetime):
+def _lazy_understanding(text: str, lang_hint: str | None, now: datetime) -> Callable[[], object]:
     """Understanding for a turn that asks for it: a pressed button or a typed button label
-    (most turns inside a journey) never needs it."""
-    memo: list = []
-
+    (most turns inside a journey) never needs it. Once per message, even if its turn runs again."""
+    @functools.cache
     def understood():
-        if not memo:            # once per message, even if its turn is run again
-            memo.append(understand(text, lang_hint, today=now.date()) if text.strip() else None)
-        return memo[0]
+        return understand(text, lang_hint, today=now.date()) if text.strip() else None
     return understood
 
 

@@ -85,27 +85,21 @@ def _label_key(label: str) -> str:
     return _norm(_LEAD.sub("", label))
 
 
-_UNSET: Any = object()
-
-
 @dataclass
 class Turn:
     inbound: Inbound
-    understand: Callable[[], Any]   # → conversations.understanding.Understood | None, run on first use
+    understand: Callable[[], Any]   # → conversations.understanding.Understood | None, cached by the caller
     session: SessionRecord
     tx: Tx
     profile: Profile
     now: datetime
     replies: list[Reply] = field(default_factory=list)
-    _understood: Any = _UNSET
 
     @property
     def understood(self) -> Any:
         """What the message says. Computed only when asked: a pressed button, or a button's
         label typed back, needs no language understanding."""
-        if self._understood is _UNSET:
-            self._understood = self.understand()
-        return self._understood
+        return self.understand()
 
     # ---- identity and language
     @property
@@ -173,16 +167,15 @@ class Turn:
         digits = typed.lstrip("#")
         if digits.isdecimal() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
             return offered[int(digits) - 1][0]
-        labels = {p: _label_key(label) for p, label in offered}
-        for p, label in labels.items():
-            if typed == label:
-                return p
+        exact = self.typed_label()
+        if exact is not None:
+            return exact
         if "yes" in payloads or "no" in payloads:
             said = parse_yes_no(raw)
             if said is not None:
                 return "yes" if said else "no"
         best, score = None, 0.0
-        for p, label in labels.items():
+        for p, label in {p: _label_key(label) for p, label in offered}.items():
             s = fuzz.WRatio(typed, label) if len(typed) >= 3 else 0
             if s > score:
                 best, score = p, s
@@ -202,7 +195,7 @@ class Turn:
     def consume_input(self) -> None:
         """This message has done its job (e.g. proved a contract): a journey entered afterwards in
         the same turn must not read it as its own input (a contract number is not an index)."""
-        self._understood = None
+        self.understand = lambda: None
 
     def stale_payload(self) -> bool:
         """A pressed button that is not among the current choices (old message or forged)."""

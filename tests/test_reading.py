@@ -35,11 +35,11 @@ async def engine(tmp_path, clock):
         await engine.store.close()
 
 
-async def reading_chat(engine, phone="+212612345678", lang_hint=None) -> Chat:
+async def reading_chat(engine, phone="+212612345678", lang_hint=None, contract=None) -> Chat:
     chat = Chat(engine, sender_phone=phone, lang_hint=lang_hint)
     await chat.send("bonjour" if lang_hint != "ar" else "السلام")
     await chat.press("➕")
-    await chat.send("1000001" if phone == "+212612345678" else "1000007")
+    await chat.send(contract or ("1000001" if phone == "+212612345678" else "1000007"))
     return chat
 
 
@@ -252,10 +252,7 @@ async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_on
             await tx.add_estimated_reading("1000009", nxt, index + 100, consumption=100, previous_index=index,
                                            previous_date=day, details={})
             day, index = nxt, index + 100
-    chat = Chat(engine, sender_phone="+212699999999")
-    await chat.send("bonjour")
-    await chat.press("➕")
-    await chat.send("1000009")
+    chat = await reading_chat(engine, phone="+212699999999", contract="1000009")
     await chat.press("Envoyer mon index")
     assert "Dernier index enregistré : 30000, le 30 avril 2024." in chat.text
     await chat.send("34100")
