@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -418,9 +419,40 @@ class Result:
     rounds: list[Phase] = field(default_factory=list)    # in-process: bursts alternated with the other bot's
 
 
-def median(values: list[float]) -> float:
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+IN_PROCESS_URL = "http://in-process.invalid/bot"
+
+
+def in_process_factory(sink: LocalSink):
+    cls = in_process_request_class()
+    return lambda **kw: cls(sink, **kw)
+
+
+async def start_bot(bot: str, url: str, factory, engine):
+    app = build_echo(url, factory) if bot == "echo" else build_addad(url, engine, factory)
+    await app.initialize()
+    await app.start()
+    return app
+
+
+async def stop_bot(app) -> None:
+    await app.stop()
+    await app.shutdown()
+
+
+async def warm_up(app, sink: Sink, work: "Workload", args, where: str) -> None:
+    warm = await run_phase(app, sink, work, args.warmup, rate=None, timeout=burst_timeout(args))
+    if warm.errors:
+        raise SystemExit(f"{where}: warm-up failed: {warm.errors[:3]}")
+
+
+def burst_timeout(args) -> float:
+    return 30 + args.n / 50
+
+
+async def paced_phase(app, sink: Sink, work: "Workload", args) -> Phase | None:
+    if not args.paced:
+        return None
+    return await run_phase(app, sink, work, args.paced, rate=args.rate, timeout=args.paced / args.rate + 30)
 
 
 async def run_in_process_pair(args, engine, chats, works) -> list[Result]:
@@ -428,72 +460,51 @@ async def run_in_process_pair(args, engine, chats, works) -> list[Result]:
     whose speed drifts by tens of percent from minute to minute, each Addad burst is compared
     with the echo burst run just before it, and the median of those ratios is reported."""
     apps, sinks = {}, {}
-    cls = in_process_request_class()
-    url = "http://in-process.invalid/bot"
-    for bot in ("echo", "addad"):
-        sink = sinks[bot] = LocalSink()
-        factory = (lambda sink: (lambda **kw: cls(sink, **kw)))(sink)
-        apps[bot] = build_echo(url, factory) if bot == "echo" else build_addad(url, engine, factory)
-        await apps[bot].initialize()
-        await apps[bot].start()
     try:
-        timeout = 30 + args.n / 50
+        for bot in ("echo", "addad"):
+            sinks[bot] = LocalSink()
+            apps[bot] = await start_bot(bot, IN_PROCESS_URL, in_process_factory(sinks[bot]), engine)
         for bot in apps:
-            warm = await run_phase(apps[bot], sinks[bot], works[bot], args.warmup, rate=None, timeout=timeout)
-            if warm.errors:
-                raise SystemExit(f"{bot} in-process: warm-up failed: {warm.errors[:3]}")
+            await warm_up(apps[bot], sinks[bot], works[bot], args, f"{bot} in-process")
         rounds: dict[str, list[Phase]] = {"echo": [], "addad": []}
         for _ in range(args.rounds):
             for bot in apps:
                 rounds[bot].append(await run_phase(apps[bot], sinks[bot], works[bot], args.n, rate=None,
-                                                   timeout=timeout))
+                                                   timeout=burst_timeout(args)))
         results = []
         for bot in apps:
             by_rate = sorted(rounds[bot], key=lambda p: p.rate)
-            paced = await run_phase(apps[bot], sinks[bot], works[bot], args.paced, rate=args.rate,
-                                    timeout=args.paced / args.rate + 30) if args.paced else None
+            paced = await paced_phase(apps[bot], sinks[bot], works[bot], args)
             results.append(Result(bot, "in-process", by_rate[len(by_rate) // 2], paced, rounds[bot]))
         return results
     finally:
-        for bot in apps:
-            await apps[bot].stop()
-            await apps[bot].shutdown()
+        for app in apps.values():
+            await stop_bot(app)
 
 
 async def run_config(bot: str, transport: str, rtt_ms: float, args, engine, chats, works) -> Result:
     from bot.channels.telegram_transport import AiohttpRequest
     if transport == "in-process":
         sink: Sink = LocalSink()
-        cls = in_process_request_class()
-        factory, url = (lambda **kw: cls(sink, **kw)), "http://in-process.invalid/bot"
+        factory, url = in_process_factory(sink), IN_PROCESS_URL
     else:
         sink = await ServerSink.start(rtt_ms, pinned=not args.no_pin)
         factory, url = AiohttpRequest, sink.url
-    app = build_echo(url, factory) if bot == "echo" else build_addad(url, engine, factory)
-    await app.initialize()
-    await app.start()
+    app = await start_bot(bot, url, factory, engine)
     try:
         work = works[bot]
-        timeout = 30 + args.n / 50
-        warm = await run_phase(app, sink, work, args.warmup, rate=None, timeout=timeout)
-        if warm.errors:
-            raise SystemExit(f"{bot} {transport}: warm-up failed: {warm.errors[:3]}")
+        await warm_up(app, sink, work, args, f"{bot} {transport}")
         profiler = cProfile.Profile() if args.profile and bot == "addad" and transport == "in-process" else None
         main_cpu0 = time.thread_time()
         if profiler:
             profiler.enable()
-        burst = await run_phase(app, sink, work, args.n, rate=None, timeout=timeout)
+        burst = await run_phase(app, sink, work, args.n, rate=None, timeout=burst_timeout(args))
         if profiler:
             profiler.disable()
             report_profile(profiler, burst, time.thread_time() - main_cpu0)
-        paced = None
-        if args.paced:
-            paced = await run_phase(app, sink, work, args.paced, rate=args.rate,
-                                    timeout=args.paced / args.rate + 30)
-        return Result(bot, transport, burst, paced)
+        return Result(bot, transport, burst, await paced_phase(app, sink, work, args))
     finally:
-        await app.stop()
-        await app.shutdown()
+        await stop_bot(app)
         await sink.close()
 
 
@@ -526,7 +537,7 @@ def table(results: list[Result], args) -> str:
         if e and a:
             ratio = a.burst.rate / e.burst.rate
             if a.rounds and e.rounds:
-                ratio = median([x.rate / y.rate for x, y in zip(a.rounds, e.rounds)])
+                ratio = statistics.median([x.rate / y.rate for x, y in zip(a.rounds, e.rounds)])
             rows.append(f"| {transport} | addad / echo | {ratio:.2f}× | "
                         f"{a.burst.cpu / a.burst.updates / (e.burst.cpu / e.burst.updates):.1f}× | "
                         + (f"{a.paced.pct(.99) / e.paced.pct(.99):.1f}× (p99) | | |" if a.paced and e.paced else "| | |"))
