@@ -50,14 +50,15 @@ class Call:
 
 
 class FakeBotAPI:
-    def __init__(self, *, token: str = "123456:TEST", rtt: float = 0.0, record: bool = True) -> None:
+    def __init__(self, *, token: str = "123456:TEST", rtt: float = 0.0, record: bool = True,
+                 first_update_id: int = 1) -> None:
         self.token = token
         self.rtt = rtt                  # seconds added to every answer (a distant Telegram)
         self.record = record
         self.calls: list[Call] = []
         self.updates: list[dict] = []   # not yet acknowledged by an offset
         self.redeliver: list[dict] = []  # sent once more whatever the offset (Telegram repeating itself)
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)
         self._message_ids = itertools.count(1000)
         self._new_update = asyncio.Condition()
         self._new_call = asyncio.Condition()
