@@ -169,6 +169,17 @@ class Database:
         self.lock = asyncio.Lock()
         self._group: _Group | None = None        # the write transactions awaiting one COMMIT
         self.checkpointer: Checkpointer | None = None
+        # Moves whenever what this connection saw may be out of date (storage/cache.py): a
+        # commit by another connection, a rolled-back write, a failed COMMIT.
+        self.epoch = 0
+        self._data_version: int | None = None
+
+    def _check_others(self) -> None:
+        """Inside a new BEGIN IMMEDIATE: did another connection commit since our last look?"""
+        version = self.conn.raw.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self.epoch += 1
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True,
@@ -253,6 +264,7 @@ class Database:
         try:
             await self.conn.wait_uncancelled(task)
         except BaseException as exc:
+            self.epoch += 1
             if self.conn.raw.in_transaction:        # a failed COMMIT leaves it open
                 self.conn.raw.execute("ROLLBACK")
             if not isinstance(exc, Exception):
@@ -276,6 +288,7 @@ class WriteTransaction:
             if group is None:
                 try:
                     await db.conn.begin_immediate()
+                    db._check_others()
                 except BaseException:
                     # A BEGIN that a cancelled caller waited for still began: end it.
                     if raw.in_transaction:
@@ -313,6 +326,7 @@ class WriteTransaction:
 
     def _undo(self, exc: BaseException) -> None:
         db, group, raw = self.db, self.group, self.db.conn.raw
+        db.epoch += 1
         if raw.in_transaction:
             raw.execute("ROLLBACK TO member")
             raw.execute("RELEASE member")

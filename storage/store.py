@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
+from .cache import EVERYTHING, ReadCache, Tag
 from .db import Connection, Database
 from .records import (
     Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord,
@@ -64,6 +65,9 @@ def fold(text: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
+ANY_OUTBOX = (("outbox", None),)          # a write to an outbox row known by its id only
+
+
 class ConcurrentUpdate(Exception):
     """The session changed since it was loaded (another process handled the same chat)."""
 
@@ -71,42 +75,61 @@ class ConcurrentUpdate(Exception):
 class Tx:
     """Every repository method, bound to one open transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cache: ReadCache | None = None) -> None:
         self._c = conn
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
         # readings of a contract several times) are answered from memory. Any write empties it;
         # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
         self._seen: dict[tuple[str, tuple], list[tuple]] = {}
+        # In a write transaction, tagged reads are kept across transactions (storage/cache.py).
+        self._cache = cache
 
-    async def _all(self, sql: str, params: Iterable[Any] = (), convert: Callable[[tuple], Any] | None = None) -> list:
+    async def _all(self, sql: str, params: Iterable[Any] = (), convert: Callable[[tuple], Any] | None = None,
+                   tag: Tag | None = None) -> list:
         """The rows, or with `convert` the records built from them (records are frozen, so
-        the cached ones can be shared within the transaction)."""
+        the cached ones can be shared). With `tag`, a write transaction keeps them in the
+        store's ReadCache until a write touching that tag."""
         key = (sql, tuple(params), convert)
+        if tag is not None and self._cache is not None:
+            rows = self._cache.get(tag, key)
+            if rows is None:
+                rows = await self._c.execute_fetchall(sql, key[1])
+                if convert:
+                    rows = self._cache.records(convert, rows)
+                self._cache.put(tag, key, rows)
+            return list(rows)
         rows = self._seen.get(key)
         if rows is None:
             rows = await self._c.execute_fetchall(sql, key[1])
             self._seen[key] = rows = list(map(convert, rows)) if convert else rows
         return list(rows)
 
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> tuple | None:
-        rows = await self._all(sql, params)
+    async def _one(self, sql: str, params: Iterable[Any] = (), tag: Tag | None = None) -> tuple | None:
+        rows = await self._all(sql, params, tag=tag)
         return rows[0] if rows else None
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        """Every write goes through here (or _write_many): it empties the read cache."""
+    async def _write(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING
+                     ) -> sqlite3.Cursor:
+        """Every write goes through here (or _write_many). It empties this transaction's reads
+        and drops the cached reads of the tags it `touches` (unnamed: all of them)."""
         self._seen.clear()
+        if self._cache is not None:
+            self._cache.invalidate(touches)
         return await self._c.execute(sql, tuple(params))
 
-    async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+    async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]], touches: Iterable[Tag] | None = EVERYTHING
+                          ) -> None:
         self._seen.clear()
+        if self._cache is not None:
+            self._cache.invalidate(touches)
         await self._c.executemany(sql, rows)
 
-    async def _exec(self, sql: str, params: Iterable[Any] = ()) -> int:
+    async def _exec(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING) -> int:
         """Run a write; returns the number of rows it changed."""
-        return (await self._write(sql, params)).rowcount
+        return (await self._write(sql, params, touches)).rowcount
 
-    async def _insert(self, sql: str, params: Iterable[Any] = ()) -> int:
-        return int((await self._write(sql, params)).lastrowid)
+    async def _insert(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING) -> int:
+        return int((await self._write(sql, params, touches)).lastrowid)
 
     # ------------------------------------------------------------------ contracts
     _CONTRACT_COLS = ("contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
@@ -207,7 +230,7 @@ class Tx:
         sql += " ORDER BY period_end DESC, bill_number DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return await self._all(sql, (contract,), self._bill)
+        return await self._all(sql, (contract,), self._bill, ("bills", contract))
 
     async def bill(self, bill_number: str) -> Bill | None:
         row = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
@@ -221,7 +244,8 @@ class Tx:
     @staticmethod
     def _reading(r: tuple) -> Reading:
         return Reading(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16]) if r[16] else {}, _dt(r[17]))
+                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16]) if r[16] else {},
+                       _dt(r[17]))
 
     async def upsert_history_reading(self, contract: str, day: date, index: int, source: str, *,
                                      now: datetime | None = None) -> Upsert:
@@ -243,11 +267,13 @@ class Tx:
                                    review_reason: str | None = None, details: dict[str, Any] | None = None,
                                    replaces: int | None = None, now: datetime | None = None) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
+        touches = (("readings", contract),)
         if replaces is not None:
-            await self._exec("UPDATE readings SET status='replaced' WHERE id=? AND status='valid'", (replaces,))
+            await self._exec("UPDATE readings SET status='replaced' WHERE id=? AND contract=? AND status='valid'",
+                             (replaces, contract), touches)
         # A same-day customer reading is replaced too (the unique index allows one valid per day).
         await self._exec("UPDATE readings SET status='replaced' WHERE contract=? AND reading_date=? "
-                         "AND source='customer' AND status='valid'", (contract, day.isoformat()))
+                         "AND source='customer' AND status='valid'", (contract, day.isoformat()), touches)
         new_id = await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
             "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, details, "
@@ -255,9 +281,10 @@ class Tx:
             (contract, day.isoformat(), index, reference, channel, user_id, photo_ref, previous_index,
              previous_date.isoformat() if previous_date else None, consumption, int(rollover),
              int(review_reason is not None), review_reason, _json(details or {}),
-             _ts(now or utcnow())))
+             _ts(now or utcnow())), touches)
         if replaces is not None:
-            await self._exec("UPDATE readings SET replaced_by=? WHERE id=?", (new_id, replaces))
+            await self._exec("UPDATE readings SET replaced_by=? WHERE id=? AND contract=?", (new_id, replaces, contract),
+                             touches)
         return new_id
 
     async def readings(self, contract: str, *, include_replaced: bool = False, newest: int | None = None
@@ -266,10 +293,11 @@ class Tx:
         sql = f"SELECT {self._READING_COLS} FROM readings WHERE contract = ?"
         if not include_replaced:
             sql += " AND status = 'valid'"
+        tag = ("readings", contract)
         if newest is None:
-            return await self._all(sql + " ORDER BY reading_date, id", (contract,), self._reading)
+            return await self._all(sql + " ORDER BY reading_date, id", (contract,), self._reading, tag)
         rows = await self._all(sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,),
-                               self._reading)
+                               self._reading, tag)
         rows.reverse()
         return rows
 
@@ -278,7 +306,7 @@ class Tx:
         marks = ",".join("?" * len(sources))
         row = await self._one(f"SELECT {self._READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
                               f"AND source IN ({marks}) ORDER BY reading_date DESC, id DESC LIMIT 1",
-                              (contract, *sources))
+                              (contract, *sources), ("readings", contract))
         return self._reading(row) if row else None
 
     async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
@@ -300,7 +328,7 @@ class Tx:
             "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
             "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
             (contract, day.isoformat(), index, previous_index, previous_date.isoformat(), consumption,
-             _json(details), _ts(now or utcnow())))
+             _json(details), _ts(now or utcnow())), (("readings", contract),))
 
     # ------------------------------------------------------------------ agencies
     async def upsert_agency(self, a: Agency) -> Upsert:
@@ -333,31 +361,35 @@ class Tx:
                         now: datetime | None = None) -> None:
         await self._exec("INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
                          "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
-                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(now or utcnow())))
+                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(now or utcnow())),
+                         (("links", (channel, user_id)),))
 
     async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
         return await self._exec("DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
-                                (channel, user_id, contract)) > 0
+                                (channel, user_id, contract), (("links", (channel, user_id)),)) > 0
 
     async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]:
         rows = await self._all("SELECT channel, user_id, contract, method, verified_at FROM chat_links "
                                "WHERE channel=? AND user_id=? ORDER BY verified_at, contract", (channel, user_id))
         return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
 
+    _LINKED_SQL = (f"SELECT {', '.join('c.' + c.strip() for c in _CONTRACT_COLS.split(','))} "
+                   "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
+                   "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract")
+
     async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
-        return await self._all(f"SELECT {', '.join('c.' + c.strip() for c in self._CONTRACT_COLS.split(','))} "
-                               "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
-                               "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract",
-                               (channel, user_id), self._contract)
+        return await self._all(self._LINKED_SQL, (channel, user_id), self._contract, ("links", (channel, user_id)))
 
     async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
         return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
                                (channel, user_id, contract)) is not None
 
     # ------------------------------------------------------------------ sessions
+    _SESSION_SQL = "SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?"
+
     async def load_session(self, channel: str, user_id: str) -> SessionRecord | None:
-        row = await self._one("SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?",
-                              (channel, user_id))
+        # The row is what is cached, not the record: a turn changes its session's data in place.
+        row = await self._one(self._SESSION_SQL, (channel, user_id), ("session", (channel, user_id)))
         if row is None:
             return None
         return SessionRecord(channel, user_id, row[0], json.loads(row[1]), row[2], row[3], _dt(row[4]))
@@ -366,17 +398,22 @@ class Tx:
         """Write the session if nobody changed it since it was loaded; returns the new version."""
         stamp = _ts(now or utcnow())
         data = _compact_json(s.data)
+        session = (("session", (s.channel, s.user_id)),)
         if s.version == 0:
             changed = await self._exec("INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
                                        "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
-                                       (s.channel, s.user_id, s.state, data, s.lang, stamp))
+                                       (s.channel, s.user_id, s.state, data, s.lang, stamp), session)
         else:
             changed = await self._exec("UPDATE sessions SET state=?, data=?, lang=?, version=version+1, updated_at=? "
                                        "WHERE channel=? AND user_id=? AND version=?",
-                                       (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version))
+                                       (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version), session)
         if changed != 1:
             raise ConcurrentUpdate(f"session {s.channel}:{s.user_id} changed since version {s.version}")
         s.version += 1
+        if self._cache is not None:           # the next turn of this chat reads what was written
+            chat = (s.channel, s.user_id)
+            self._cache.put(("session", chat), (self._SESSION_SQL, chat, None),
+                            [(s.state, data, s.lang, s.version, stamp)])
         return s.version
 
     # ------------------------------------------------------------------ inbound de-duplication
@@ -385,7 +422,7 @@ class Tx:
         crash comes before them). False if it was already handled: the caller rolls back."""
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
                                 "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                                (channel, message_id, _ts(now or utcnow()), replies)) == 1
+                                (channel, message_id, _ts(now or utcnow()), replies), ()) == 1
 
     async def kept_replies(self, channel: str, message_id: str) -> str | None:
         row = await self._one("SELECT replies FROM processed_messages WHERE channel=? AND message_id=?",
@@ -396,7 +433,7 @@ class Tx:
     async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
         return await self._exec("INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
-                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(now or utcnow()))) == 1
+                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(now or utcnow())), ()) == 1
 
     async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
         """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
@@ -409,7 +446,7 @@ class Tx:
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
         stamp = _ts(now or utcnow())
         await self._write_many("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
-                               [(stamp, channel, m) for m in message_ids])
+                               [(stamp, channel, m) for m in message_ids], ())
 
     async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
         """Drop kept updates answered, or processed before answers were tracked, and any older than
@@ -417,14 +454,14 @@ class Tx:
         return await self._exec(
             "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
             "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
-            "AND p.replies IS NULL))", (channel, _ts(older_than)))
+            "AND p.replies IS NULL))", (channel, _ts(older_than)), ())
 
     # ------------------------------------------------------------------ references
     async def next_reference(self, prefix: str, year: int) -> str:
         """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
         name = f"{prefix}-{year}"
         cursor = await self._write("INSERT INTO counters (name, value) VALUES (?, 1) "
-                                   "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value", (name,))
+                                   "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value", (name,), ())
         return f"{name}-{cursor.fetchone()[0]:06d}"
 
     # ------------------------------------------------------------------ requests
@@ -449,11 +486,11 @@ class Tx:
             "reason, reason_text, details, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (reference, kind, contract, channel, user_id, lang, amount, months,
              defer_until.isoformat() if defer_until else None, reason, reason_text,
-             _json(details or {}), stamp, stamp))
+             _json(details or {}), stamp, stamp), ())
         lines = list(lines)
         if lines:
             await self._write_many("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
-                                   [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines])
+                                   [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines], ())
         return request_id
 
     async def request(self, reference: str) -> Request | None:
@@ -492,7 +529,7 @@ class Tx:
         if expected:
             sql += " AND status=?"
             params.append(expected)
-        return await self._exec(sql, params) == 1
+        return await self._exec(sql, params, ()) == 1
 
     # ------------------------------------------------------------------ outbox
     _OUTBOX_COLS = "id, channel, user_id, lang, kind, payload, status, attempts, next_attempt_at, sent_at, last_error"
@@ -509,7 +546,7 @@ class Tx:
         cursor = await self._write(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
-            (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp))
+            (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp), (("outbox", (channel, user_id)),))
         return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
     async def outbox_due(self, *, now: datetime | None = None, channels: Iterable[str] | None = None,
@@ -528,7 +565,7 @@ class Tx:
         marks = ",".join("?" * len(statuses))
         return [self._outbox(r) for r in await self._all(
             f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",
-            (channel, user_id, *statuses))]
+            (channel, user_id, *statuses), tag=("outbox", (channel, user_id)))]
 
     async def outbox_message(self, message_id: int) -> OutboxMessage | None:
         row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
@@ -537,12 +574,12 @@ class Tx:
     async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
         return await self._exec("UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 "
-                                "WHERE id=? AND status='pending'", (_ts(now or utcnow()), message_id)) == 1
+                                "WHERE id=? AND status='pending'", (_ts(now or utcnow()), message_id), ANY_OUTBOX) == 1
 
     async def mark_outbox_sent(self, message_id: int, *, external_id: str | None = None,
                                now: datetime | None = None) -> None:
         await self._exec("UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
-                         "last_error=NULL WHERE id=?", (_ts(now or utcnow()), external_id, message_id))
+                         "last_error=NULL WHERE id=?", (_ts(now or utcnow()), external_id, message_id), ANY_OUTBOX)
 
     async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
         """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
@@ -558,7 +595,7 @@ class Tx:
             raise ValueError(status)
         await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=coalesce(?, next_attempt_at) "
                          "WHERE id=?", (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None,
-                                        message_id))
+                                        message_id), ANY_OUTBOX)
 
     async def outbox_by_external_id(self, channel: str, external_id: str) -> OutboxMessage | None:
         row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?",
@@ -577,7 +614,7 @@ class Tx:
         row = await self._one("SELECT attempts FROM outbox WHERE id=?", (message_id,))
         status = "failed" if row and row[0] >= max_attempts else "pending"
         await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
-                         (status, error[:500], _ts(now + delay), message_id))
+                         (status, error[:500], _ts(now + delay), message_id), ANY_OUTBOX)
         return status
 
     # ------------------------------------------------------------------ audit
@@ -587,7 +624,7 @@ class Tx:
         await self._exec("INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) "
                          "VALUES (?,?,?,?,?,?,?)",
                          (_ts(now or utcnow()), actor, action, channel, user_id, contract,
-                          _json(details or {})))
+                          _json(details or {})), ())
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
         return int((await self._one("SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
@@ -615,6 +652,7 @@ class Tx:
 @dataclass
 class Store:
     db: Database
+    cache: ReadCache = field(default_factory=ReadCache)
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None) -> "Store":
@@ -632,21 +670,26 @@ class Store:
 
     def transaction(self) -> "_Repositories":
         """`async with store.transaction() as tx:` see Database.transaction."""
-        return _Repositories(self.db.transaction(write=True))
+        return _Repositories(self.db.transaction(write=True), self.cache)
 
     def reading(self) -> "_Repositories":
-        return _Repositories(self.db.transaction(write=False))
+        return _Repositories(self.db.transaction(write=False), None)
 
 
 class _Repositories:
     """A database transaction that hands out a Tx."""
-    __slots__ = ("inner",)
+    __slots__ = ("inner", "cache")
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, cache: ReadCache | None) -> None:
         self.inner = inner
+        self.cache = cache
 
     async def __aenter__(self) -> Tx:
-        return Tx(await self.inner.__aenter__())
+        conn = await self.inner.__aenter__()
+        cache = self.cache
+        if cache is not None:
+            cache.sync(self.inner.db.epoch)
+        return Tx(conn, cache)
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
         return await self.inner.__aexit__(exc_type, exc, tb)

@@ -1,0 +1,145 @@
+"""The bot keeps what its turns read in memory (storage/cache.py). It must never show a customer
+something the database no longer says: another process's import or unlinking, a turn that
+failed, a commit that failed."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from conversations.i18n import translator
+from storage import SessionRecord, Store
+from storage.cache import ReadCache
+
+from .chat import Chat, Clock, open_engine
+from .test_storage_contract import C1, NOW
+
+
+@pytest.fixture
+async def engine(tmp_path):
+    engine = await open_engine(tmp_path / "addad.sqlite3", Clock(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)))
+    try:
+        yield engine
+    finally:
+        await engine.store.close()
+
+
+async def another_process(path: str, sql: str) -> None:
+    """A statement committed by another process (an import, the back office)."""
+    code = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.close()\n"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path, sql)
+    assert await proc.wait() == 0
+
+
+async def linked_chat(engine) -> Chat:
+    chat = Chat(engine, sender_phone="+212612345678")
+    await chat.send("bonjour")
+    await chat.press("➕")
+    await chat.send("1000001")
+    return chat
+
+
+async def test_a_reading_imported_by_another_process_is_what_the_next_turn_checks_against(engine):
+    chat = await linked_chat(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    assert "Dernier index enregistré : 45210, le 31 octobre 2026." in chat.text
+    # Meanwhile the billing system's import writes a meter reader's reading of 20 November.
+    await another_process(engine.store.db.path,
+                          "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+                          "VALUES ('1000001', '2026-11-20', 45300, 'actual', '2026-11-22T18:00:00+00:00')")
+    await chat.send("45 340")
+    await chat.press("Sans photo")
+    assert "Consommation : 40 kWh depuis 45300 (20 novembre 2026)" in chat.text
+
+
+async def test_a_chat_unlinked_by_another_process_is_asked_to_link_again(engine):
+    chat = await linked_chat(engine)
+    await chat.send("mon solde")
+    assert "1000001" in chat.text
+    await another_process(engine.store.db.path, "DELETE FROM chat_links")
+    await chat.send("mon solde")
+    assert translator("fr")("link.needed") in chat.text
+
+
+async def test_a_turn_that_fails_leaves_the_session_as_it_was(engine, monkeypatch):
+    chat = await linked_chat(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    state = await session_state(engine, chat)
+
+    async def broken(*_a, **_kw):
+        raise RuntimeError("disk trouble")
+    monkeypatch.setattr("storage.store.Tx.record_turn", broken)    # fails after the session was saved
+    await chat.send("45 340")
+    assert translator("fr")("error.internal", phone="x").split("x")[0][:30] in chat.text
+    monkeypatch.undo()
+    assert await session_state(engine, chat) == state
+    # The index was never taken: the journey goes on from where it was.
+    await chat.send("45 340")
+    assert "Envoyez une photo nette du compteur" in chat.text
+
+
+async def session_state(engine, chat: Chat) -> str:
+    async with engine.store.transaction() as tx:            # a write transaction: the cached view
+        return (await tx.load_session(chat.channel, chat.user)).state
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(tmp_path / "addad.sqlite3")
+    async with s.transaction() as tx:
+        await tx.upsert_contract(C1, now=NOW)
+        await tx.save_session(SessionRecord("telegram", "9", "menu.main", {}, "fr", 0, None), now=NOW)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_after_a_failed_commit_the_next_transaction_reads_the_file(store):
+    async with store.transaction() as tx:
+        session = await tx.load_session("telegram", "9")
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store.transaction() as tx:
+            session.state = "reading.index"
+            await tx.save_session(session, now=NOW)
+            await tx._write("PRAGMA defer_foreign_keys = ON", (), ())
+            await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)     # fails at COMMIT
+    async with store.transaction() as tx:
+        kept = await tx.load_session("telegram", "9")
+        assert (kept.state, kept.version) == ("menu.main", 1)
+        assert await tx.linked_contracts("telegram", "9") == []
+
+
+async def test_writes_in_this_process_are_seen_by_the_next_transaction(store):
+    async with store.transaction() as tx:
+        assert await tx.linked_contracts("telegram", "9") == []
+        assert await tx.outbox_for_chat("telegram", "9") == []
+    async with store.transaction() as tx:
+        await tx.link_chat("telegram", "9", "1000001", "phone", now=NOW)
+        await tx.enqueue_outbox(channel="telegram", user_id="9", lang="fr", kind="decision", payload={"x": 1}, now=NOW)
+    async with store.transaction() as tx:
+        assert [c.contract for c in await tx.linked_contracts("telegram", "9")] == ["1000001"]
+        [msg] = await tx.outbox_for_chat("telegram", "9")
+        await tx.mark_outbox_sent(msg.id, now=NOW)                     # known by its id only
+    async with store.transaction() as tx:
+        assert await tx.outbox_for_chat("telegram", "9") == []
+
+
+def test_the_cache_is_bounded():
+    cache = ReadCache(max_keys=3, max_records=4)
+    cache.sync(1)
+    for i in range(10):
+        cache.put(("session", i), "q", [i])
+    assert [cache.get(("session", i), "q") for i in range(10)] == [None] * 7 + [[7], [8], [9]]
+    built = []
+    convert = lambda row: built.append(row) or row[0]            # noqa: E731
+    assert cache.records(convert, [(i,) for i in range(6)]) == list(range(6))
+    assert cache.records(convert, [(5,)]) == [5] and len(built) == 6     # reused, not built again
+    assert len(cache._records) <= 4
+    cache.sync(2)                                                     # the epoch moved: all forgotten
+    assert cache.get(("session", 9), "q") is None
