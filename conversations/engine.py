@@ -8,7 +8,6 @@ and the customer is only answered after the commit.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Callable
@@ -53,7 +52,7 @@ class Engine:
         replies its turn produced."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
-        understood = _lazy_understanding(text, inbound.lang_hint, now)
+        understood = _LazyUnderstanding(text, inbound.lang_hint, now)
         # One chat's messages run one at a time, in arrival order (asyncio.Lock wakes waiters
         # first in, first out); the lock exists only while the chat has a message in flight.
         key = (inbound.channel, inbound.user_id)
@@ -221,13 +220,22 @@ def _reset(turn: Turn) -> None:
     turn.session.data.clear()
 
 
-def _lazy_understanding(text: str, lang_hint: str | None, now: datetime) -> Callable[[], object]:
+class _LazyUnderstanding:
     """Understanding for a turn that asks for it: a pressed button or a typed button label
-    (most turns inside a journey) never needs it. Once per message, even if its turn runs again."""
-    @functools.cache
-    def understood():
-        return understand(text, lang_hint, today=now.date()) if text.strip() else None
-    return understood
+    (most turns inside a journey) never needs it. Once per message, even if its turn runs again.
+    (A class: functools.cache on a closure made per message is several times dearer.)"""
+    __slots__ = ("text", "lang_hint", "now", "result", "done")
+
+    def __init__(self, text: str, lang_hint: str | None, now: datetime) -> None:
+        self.text, self.lang_hint, self.now = text, lang_hint, now
+        self.result: object = None
+        self.done = False
+
+    def __call__(self) -> object:
+        if not self.done:
+            self.result = understand(self.text, self.lang_hint, today=self.now.date()) if self.text.strip() else None
+            self.done = True
+        return self.result
 
 
 def _first_language(inbound: Inbound, understood) -> str:

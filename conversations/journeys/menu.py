@@ -1,7 +1,11 @@
 """Main menu and language choice. Diagram: docs/flows/menu.md"""
 from __future__ import annotations
 
+from functools import lru_cache
+
+from ..events import Button
 from ..flow import AGAIN, Flow, Turn
+from ..i18n import translator
 
 menu = Flow("menu")
 lang = Flow("lang")
@@ -21,8 +25,15 @@ MENU_ITEMS = [
 
 @menu.prompt("main")
 async def show_menu(t: Turn) -> str | None:
-    t.ask(t.t("menu.prompt"), [t.button(p, k) for p, k in MENU_ITEMS])
+    t.ask(t.t("menu.prompt"), _menu_buttons(t.lang))
     return None
+
+
+@lru_cache(maxsize=None)
+def _menu_buttons(lang: str) -> tuple[Button, ...]:
+    """The menu is shown at the end of most journeys, and its labels never change."""
+    t = translator(lang)
+    return tuple(Button(p, t(k)) for p, k in MENU_ITEMS)
 
 
 @menu.handle("main")

@@ -348,7 +348,7 @@ async def _record(t: Turn) -> str:
     prebill_text = correction_text = None
     if last is not None and used >= 0:
         history = await consumption.recent_readings(t.tx, contract)
-        if last not in history:
+        if all(r.id != last.id for r in history):       # (by id: `in` would compare every field)
             history = await t.tx.readings(contract.contract)
         estimates = [r for r in history if r.source == "estimated" and r.reading_date > last.reading_date]
         prebill_text, details["prebill"] = describe_prebill(t, tariff, last.reading_date, day, used)
