@@ -1,10 +1,11 @@
 """What adapters hand to the core, and what the core hands back. No channel types here."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +45,15 @@ class Reply:
     meta: dict = field(default_factory=dict, compare=False)
 
 
-_encode = json.JSONEncoder(ensure_ascii=False).encode    # json.dumps builds one per call
-
-
 def replies_to_json(replies: list[Reply]) -> str:
     """A turn's replies as kept beside its message (sent again after a crash)."""
-    return _encode([{"text": r.text, "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
-                        "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies])
+    return orjson.dumps([{"text": r.text,
+                          "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
+                          "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies]).decode()
 
 
 def replies_from_json(text: str | None) -> list[Reply]:
     if not text:
         return []
     return [Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r["ask"], r["edit_last"], r["kind"])
-            for r in json.loads(text)]
+            for r in orjson.loads(text)]

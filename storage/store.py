@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
+import orjson
+
 from .cache import EVERYTHING, ReadCache, Tag
 from .db import Connection, Database
 from .records import (
@@ -47,8 +49,9 @@ def _ts(value: datetime) -> str:
     return text
 
 
-_json = json.JSONEncoder(ensure_ascii=False).encode                 # json.dumps builds one per call
-_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _json(value: Any) -> str:
+    """JSON text for a column (orjson: several times faster than json, on every turn's session)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -244,7 +247,7 @@ class Tx:
     @staticmethod
     def _reading(r: tuple) -> Reading:
         return Reading(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], json.loads(r[16]) if r[16] else {},
+                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], orjson.loads(r[16]) if r[16] else {},
                        _dt(r[17]))
 
     async def upsert_history_reading(self, contract: str, day: date, index: int, source: str, *,
@@ -392,12 +395,12 @@ class Tx:
         row = await self._one(self._SESSION_SQL, (channel, user_id), ("session", (channel, user_id)))
         if row is None:
             return None
-        return SessionRecord(channel, user_id, row[0], json.loads(row[1]), row[2], row[3], _dt(row[4]))
+        return SessionRecord(channel, user_id, row[0], orjson.loads(row[1]), row[2], row[3], _dt(row[4]))
 
     async def save_session(self, s: SessionRecord, *, now: datetime | None = None) -> int:
         """Write the session if nobody changed it since it was loaded; returns the new version."""
         stamp = _ts(now or utcnow())
-        data = _compact_json(s.data)
+        data = _json(s.data)
         session = (("session", (s.channel, s.user_id)),)
         if s.version == 0:
             changed = await self._exec("INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
