@@ -321,7 +321,7 @@ class WriteTransaction:
         finally:
             db.lock.release()
         if exc_type is None:
-            await asyncio.shield(group.done)
+            await group.outcome()
         return False
 
     def _undo(self, exc: BaseException) -> None:
@@ -365,19 +365,35 @@ class ReadTransaction:
         return False
 
 
+_PENDING = object()
+
+
 class _Group:
-    """The write transactions sharing one BEGIN … COMMIT."""
-    __slots__ = ("done", "committer")
+    """The write transactions sharing one BEGIN … COMMIT. Each member waits on a future of its
+    own (a cancelled member cancels only that one; cheaper than asyncio.shield on a shared one)."""
+    __slots__ = ("waiters", "result", "committer")
 
     def __init__(self) -> None:
-        self.done: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.waiters: list[asyncio.Future] = []
+        self.result: object = _PENDING              # None once committed, or the exception
         self.committer: asyncio.Future | None = None
 
+    async def outcome(self) -> None:
+        """Wait until the group's COMMIT is done; raise what made it fail."""
+        if self.result is _PENDING:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            await waiter
+        elif self.result is not None:
+            raise self.result
+
     def settle(self, exc: BaseException | None) -> None:
-        if self.done.done():
+        if self.result is not _PENDING:
             return
-        if exc is None:
-            self.done.set_result(None)
-        else:
-            self.done.set_exception(exc)
-            self.done.exception()         # retrieved: a member that was cancelled meanwhile is not told
+        self.result = exc
+        for waiter in self.waiters:
+            if not waiter.done():                   # not cancelled meanwhile
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
