@@ -21,7 +21,7 @@ from functools import lru_cache
 from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from storage import SessionRecord, Tx
 
@@ -174,12 +174,12 @@ class Turn:
             said = parse_yes_no(raw)
             if said is not None:
                 return "yes" if said else "no"
-        best, score = None, 0.0
-        for p, label in {p: _label_key(label) for p, label in offered}.items():
-            s = fuzz.WRatio(typed, label) if len(typed) >= 3 else 0
-            if s > score:
-                best, score = p, s
-        return best if score >= 86 else None
+        if len(typed) < 3:
+            return None
+        # One call over all labels, stopping at none below the cut-off; the first best wins.
+        best = process.extractOne(typed, {p: _label_key(label) for p, label in offered}, scorer=fuzz.WRatio,
+                                  score_cutoff=86)
+        return best[2] if best else None
 
     def typed_label(self) -> str | None:
         """The payload of the offered button whose label this text is, exactly (as a reply
