@@ -240,6 +240,24 @@ async def test_estimate_then_customer_reading_shows_the_correction_per_month(eng
     assert "Reste à payer" in text or "En votre faveur" in text
 
 
+async def test_estimates_imported_without_their_consumption_are_corrected_by_their_index_step(engine, clock):
+    # The billing system's history (readings.csv) gives an estimate's index only: 45384 on
+    # 30 November after the actual 45210 of 31 October is 174 kWh estimated, not 0.
+    async with engine.store.transaction() as tx:
+        await tx.upsert_history_reading("1000001", date(2026, 11, 30), 45384, "estimated")
+        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
+                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
+    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+    chat = await reading_chat(engine)
+    await chat.press("Envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("45410")
+    await chat.press("Sans photo")
+    await chat.press("Confirmer")
+    assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in chat.text
+    assert "Consommation réelle : 200 kWh, répartie sur 2 mois" in chat.text
+
+
 async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_one(engine):
     # The meter reader last came on 30 April 2024; since then 30 monthly estimates of 100 kWh,
     # more than the recent readings a turn looks at first.

@@ -54,9 +54,9 @@ def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int
 
 
 async def describe_correction(t: Turn, contract: Contract, tariff: Tariff, last: Reading, day: date, used: int,
-                              estimates: list[Reading]) -> tuple[str, dict]:
-    """Actual use since the last real reading, spread per month, against what was estimated and billed."""
-    by_month = [(r.reading_date.replace(day=1), int(r.consumption or 0)) for r in estimates]
+                              by_month: list[tuple[date, int]]) -> tuple[str, dict]:
+    """Actual use since the last real reading, spread per month, against what was estimated
+    (units per month) and billed."""
     billed = sum(b.amount for b in await t.tx.bills(contract.contract)
                  if b.estimated and last.reading_date <= b.period_start < day)
     c = estimate_correction(tariff, period_start=last.reading_date, period_end=day, actual_units=used,

@@ -339,6 +339,24 @@ async def on_summary(t: Turn) -> str | None:
     return await _record(t)
 
 
+def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) -> list[tuple[date, int]]:
+    """(month, units) of each estimate since the last real reading. An estimate imported from the
+    billing system's history has an index but no consumption: it is the step from the reading
+    before it (across zero if the dials wrapped)."""
+    out, previous = [], last.index_value
+    for r in history:
+        if r.source != "estimated" or r.reading_date <= last.reading_date:
+            continue
+        units = r.consumption
+        if units is None:
+            units = r.index_value - previous
+            if units < 0:
+                units += contract.meter_max + 1
+        out.append((r.reading_date.replace(day=1), int(units)))
+        previous = r.index_value
+    return out
+
+
 async def _record(t: Turn) -> str:
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
@@ -350,7 +368,7 @@ async def _record(t: Turn) -> str:
         history = await consumption.recent_readings(t.tx, contract)
         if all(r.id != last.id for r in history):       # (by id: `in` would compare every field)
             history = await t.tx.readings(contract.contract)
-        estimates = [r for r in history if r.source == "estimated" and r.reading_date > last.reading_date]
+        estimates = _estimated_units(contract, last, history)
         prebill_text, details["prebill"] = describe_prebill(t, tariff, last.reading_date, day, used)
         if estimates:
             correction_text, details["correction"] = await describe_correction(t, contract, tariff, last, day, used,
