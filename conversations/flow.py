@@ -94,6 +94,7 @@ class Turn:
     profile: Profile
     now: datetime
     replies: list[Reply] = field(default_factory=list)
+    _typed: str | None = field(default=None, init=False, repr=False)
 
     @property
     def understood(self) -> Any:
@@ -163,7 +164,7 @@ class Turn:
         raw = self.text
         if not raw or not offered:
             return None
-        typed = _norm(raw)
+        typed = self.typed()
         digits = typed.lstrip("#")
         if digits.isdecimal() and 1 <= int(digits) <= len(offered) and len(digits) <= 2:
             return offered[int(digits) - 1][0]
@@ -181,12 +182,18 @@ class Turn:
                                   score_cutoff=86)
         return best[2] if best else None
 
+    def typed(self) -> str:
+        """The message's text as labels are compared with it (several checks of a turn ask)."""
+        if self._typed is None:
+            self._typed = _norm(self.inbound.text or "")
+        return self._typed
+
     def typed_label(self) -> str | None:
         """The payload of the offered button whose label this text is, exactly (as a reply
         keyboard sends it, or typed back): the same as pressing it."""
         if self.inbound.payload is not None or not self.inbound.text:
             return None
-        typed = _norm(self.inbound.text)
+        typed = self.typed()
         for p, label in self.data.get("_choices", ()):
             if _label_key(label) == typed:
                 return p
