@@ -18,6 +18,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from .profile import Tariff
 
@@ -90,13 +91,18 @@ class Correction:
     months: tuple[MonthCharge, ...]
 
 
+@lru_cache(maxsize=None)
+def _days_in_month(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
 def _month_days(start: date, end: date) -> list[tuple[date, int]]:
     """Days of (start, end] in each calendar month; a same-day period counts one day."""
     first = start + timedelta(days=1) if end > start else end
     out: list[tuple[date, int]] = []
     day = first
     while day <= end:
-        month_end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        month_end = day.replace(day=_days_in_month(day.year, day.month))
         last = min(month_end, end)
         out.append((day.replace(day=1), (last - day).days + 1))
         day = last + timedelta(days=1)
@@ -105,11 +111,18 @@ def _month_days(start: date, end: date) -> list[tuple[date, int]]:
 
 def split_by_month(period_start: date, period_end: date, units: int) -> list[tuple[date, int, Decimal]]:
     """Units per calendar month in proportion to days; shares sum exactly to `units`."""
+    _check(period_start, period_end, units)
+    return _split(_month_days(period_start, period_end), units)
+
+
+def _check(period_start: date, period_end: date, units: int) -> None:
     if period_end < period_start:
         raise ValueError("period ends before it starts")
     if units < 0:
         raise ValueError("negative consumption")
-    months = _month_days(period_start, period_end)
+
+
+def _split(months: list[tuple[date, int]], units: int) -> list[tuple[date, int, Decimal]]:
     total_days = sum(d for _, d in months)
     exact = [Decimal(units * d) / total_days for _, d in months]
     whole = [int(x) for x in exact]
@@ -160,11 +173,11 @@ def _month_ttc(tariff: Tariff, units: int) -> int:
 
 
 def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *, cliff_margin: int = 15) -> PreBill:
-    split = split_by_month(period_start, period_end, units)
-    months = tuple(price_month(tariff, u, m) for m, u, _ in split)
+    _check(period_start, period_end, units)
+    days = _month_days(period_start, period_end)           # once: the split and the fees' months
+    months = tuple(price_month(tariff, u, m) for m, u, _ in _split(days, units))
     energy_ht = sum(m.energy_ht for m in months)
-    month_count = sum(Decimal(d) / calendar.monthrange(m.year, m.month)[1]
-                      for m, d in _month_days(period_start, period_end)).quantize(Decimal("0.01"))
+    month_count = sum(Decimal(d) / _days_in_month(m.year, m.month) for m, d in days).quantize(Decimal("0.01"))
     fees = tuple(FeeLine(f.key, f.name.ar, f.name.fr, month_count, centimes(f.monthly * month_count), f.vat_percent,
                          _vat(centimes(f.monthly * month_count), f.vat_percent)) for f in tariff.fees)
     fees_ht = sum(f.amount_ht for f in fees)
