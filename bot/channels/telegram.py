@@ -103,6 +103,9 @@ def _units(text: str) -> int:
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Pieces of at most `limit` UTF-16 units, cut at a blank line, else a line, else a space."""
+    if 2 * len(text) <= limit:               # no character takes more than 2 units: it fits
+        text = text.rstrip()
+        return [text] if text else []
     pieces = []
     while _units(text) > limit:
         cut = len(text)
