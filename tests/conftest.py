@@ -1,7 +1,10 @@
 import pytest
 
+from storage import Store
+
 from .chat import open_engine
 from .fake_botapi import FakeBotAPI
+from .test_storage_contract import C1, NOW
 
 
 @pytest.fixture
@@ -12,6 +15,19 @@ async def api():
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def store(tmp_path):
+    """A file database holding one contract, C1 (modules testing the storage contract on
+    every backend define their own)."""
+    s = await Store.open(tmp_path / "addad.sqlite3")
+    async with s.transaction() as tx:
+        await tx.upsert_contract(C1, now=NOW)
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 @pytest.fixture

@@ -6,25 +6,15 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
-from datetime import datetime, timezone
-
 import pytest
 
 from conversations.i18n import translator
-from storage import SessionRecord, Store
+from storage import SessionRecord
 from storage.cache import ReadCache
 
-from .chat import Chat, Clock, open_engine
-from .test_storage_contract import C1, NOW
-
-
-@pytest.fixture
-async def engine(tmp_path):
-    engine = await open_engine(tmp_path / "addad.sqlite3", Clock(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)))
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
+from .chat import Chat
+from .test_reading import reading_chat as linked_chat
+from .test_storage_contract import NOW
 
 
 async def another_process(path: str, sql: str) -> None:
@@ -32,14 +22,6 @@ async def another_process(path: str, sql: str) -> None:
     code = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.argv[2])\nc.close()\n"
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path, sql)
     assert await proc.wait() == 0
-
-
-async def linked_chat(engine) -> Chat:
-    chat = Chat(engine, sender_phone="+212612345678")
-    await chat.send("bonjour")
-    await chat.press("➕")
-    await chat.send("1000001")
-    return chat
 
 
 async def test_a_reading_imported_by_another_process_is_what_the_next_turn_checks_against(engine):
@@ -88,19 +70,9 @@ async def session_state(engine, chat: Chat) -> str:
         return (await tx.load_session(chat.channel, chat.user)).state
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = await Store.open(tmp_path / "addad.sqlite3")
-    async with s.transaction() as tx:
-        await tx.upsert_contract(C1, now=NOW)
-        await tx.save_session(SessionRecord("telegram", "9", "menu.main", {}, "fr", 0, None), now=NOW)
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 async def test_after_a_failed_commit_the_next_transaction_reads_the_file(store):
+    async with store.transaction() as tx:
+        await tx.save_session(SessionRecord("telegram", "9", "menu.main", {}, "fr", 0, None), now=NOW)
     async with store.transaction() as tx:
         session = await tx.load_session("telegram", "9")
     with pytest.raises(sqlite3.IntegrityError):

@@ -215,6 +215,23 @@ async def test_arabic_reading_with_arabic_indic_digits_and_darija_date(engine):
     assert "\u2066RL-2026-000001\u2069" in "\n".join(r.text for r in chat.replies)   # kept left-to-right
 
 
+async def reading_after_november_estimate(engine, clock) -> str:
+    """November was billed on an estimate of 174 kWh (228,47 DH); on 5 December Fatima sends
+    45410 for 1000001, 200 kWh since the last real reading (31 October), and confirms. The
+    confirmation's text."""
+    async with engine.store.transaction() as tx:
+        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
+                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
+    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+    chat = await reading_chat(engine)
+    await chat.press("Envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("45410")
+    await chat.press("Sans photo")
+    await chat.press("Confirmer")
+    return chat.text
+
+
 async def test_estimate_then_customer_reading_shows_the_correction_per_month(engine, clock):
     async with engine.store.transaction() as tx:
         run = await write_estimates(tx, date(2026, 11, 30))
@@ -222,16 +239,7 @@ async def test_estimate_then_customer_reading_shows_the_correction_per_month(eng
         assert "1000007" in [c for c, _, _ in run.written]
         again = await write_estimates(tx, date(2026, 11, 30))
         assert again.written == []                                   # one estimate per cycle
-        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
-                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
-    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
-    chat = await reading_chat(engine)
-    await chat.press("Envoyer mon index")
-    await chat.press("1000001")
-    await chat.send("45410")                     # 200 kWh since the last REAL reading (31 October)
-    await chat.press("Sans photo")
-    await chat.press("Confirmer")
-    text = chat.text
+    text = await reading_after_november_estimate(engine, clock)
     assert "Régularisation des factures estimées" in text
     assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in text
     # 200 kWh over 35 days: November 30 days → 171.43, December 5 → 28.57 → 171 + 29
@@ -245,17 +253,9 @@ async def test_estimates_imported_without_their_consumption_are_corrected_by_the
     # 30 November after the actual 45210 of 31 October is 174 kWh estimated, not 0.
     async with engine.store.transaction() as tx:
         await tx.upsert_history_reading("1000001", date(2026, 11, 30), 45384, "estimated")
-        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
-                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
-    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
-    chat = await reading_chat(engine)
-    await chat.press("Envoyer mon index")
-    await chat.press("1000001")
-    await chat.send("45410")
-    await chat.press("Sans photo")
-    await chat.press("Confirmer")
-    assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in chat.text
-    assert "Consommation réelle : 200 kWh, répartie sur 2 mois" in chat.text
+    text = await reading_after_november_estimate(engine, clock)
+    assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in text
+    assert "Consommation réelle : 200 kWh, répartie sur 2 mois" in text
 
 
 async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_one(engine):

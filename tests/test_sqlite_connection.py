@@ -10,20 +10,9 @@ import pytest
 
 from storage import SessionRecord, Store
 
-from .test_storage_contract import C1, NOW
+from .test_storage_contract import NOW
 
 HOLD = 0.8   # seconds the other process keeps the write lock
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await Store.open(tmp_path / "addad.sqlite3")
-    async with s.transaction() as tx:
-        await tx.upsert_contract(C1, now=NOW)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def other_process_writing(path: str) -> asyncio.subprocess.Process:
