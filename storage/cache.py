@@ -88,6 +88,3 @@ class ReadCache:
                     del self._kinds[kind]
                 else:
                     keys.pop(key, None)
-
-    def clear(self) -> None:
-        self._kinds.clear()

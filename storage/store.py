@@ -92,7 +92,7 @@ class Tx:
         """The rows, or with `convert` the records built from them (records are frozen, so
         the cached ones can be shared). With `tag`, a write transaction keeps them in the
         store's ReadCache until a write touching that tag."""
-        key = (sql, tuple(params), convert)
+        key = self._key(sql, params, convert)
         if tag is not None and self._cache is not None:
             rows = self._cache.get(tag, key)
             if rows is None:
@@ -107,6 +107,11 @@ class Tx:
             self._seen[key] = rows = list(map(convert, rows)) if convert else rows
         return list(rows)
 
+    @staticmethod
+    def _key(sql: str, params: Iterable[Any], convert: Callable[[tuple], Any] | None = None) -> tuple:
+        """What a read's results are cached under (the parameters are the statement's tuple)."""
+        return sql, tuple(params), convert
+
     async def _one(self, sql: str, params: Iterable[Any] = (), tag: Tag | None = None) -> tuple | None:
         rows = await self._all(sql, params, tag=tag)
         return rows[0] if rows else None
@@ -115,17 +120,18 @@ class Tx:
                      ) -> sqlite3.Cursor:
         """Every write goes through here (or _write_many). It empties this transaction's reads
         and drops the cached reads of the tags it `touches` (unnamed: all of them)."""
-        self._seen.clear()
-        if self._cache is not None:
-            self._cache.invalidate(touches)
+        self._forget(touches)
         return await self._c.execute(sql, tuple(params))
 
     async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]], touches: Iterable[Tag] | None = EVERYTHING
                           ) -> None:
+        self._forget(touches)
+        await self._c.executemany(sql, rows)
+
+    def _forget(self, touches: Iterable[Tag] | None) -> None:
         self._seen.clear()
         if self._cache is not None:
             self._cache.invalidate(touches)
-        await self._c.executemany(sql, rows)
 
     async def _exec(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING) -> int:
         """Run a write; returns the number of rows it changed."""
@@ -415,7 +421,7 @@ class Tx:
         s.version += 1
         if self._cache is not None:           # the next turn of this chat reads what was written
             chat = (s.channel, s.user_id)
-            self._cache.put(("session", chat), (self._SESSION_SQL, chat, None),
+            self._cache.put(("session", chat), self._key(self._SESSION_SQL, chat),
                             [(s.state, data, s.lang, s.version, stamp)])
         return s.version
 
