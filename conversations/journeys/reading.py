@@ -348,10 +348,8 @@ def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) 
         if r.source != "estimated" or r.reading_date <= last.reading_date:
             continue
         units = r.consumption
-        if units is None:
-            units = r.index_value - previous
-            if units < 0:
-                units += contract.meter_max + 1
+        if units is None:                          # as write_estimates steps an index
+            units = (r.index_value - previous) % (contract.meter_max + 1)
         out.append((r.reading_date.replace(day=1), int(units)))
         previous = r.index_value
     return out
