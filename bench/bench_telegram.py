@@ -611,8 +611,9 @@ async def main(args) -> None:
         finally:
             if engine is not None:
                 await engine.store.close()
-    print(f"\n{args.n} updates per burst (in-process: {args.rounds} × {args.pair_n} per bot), {args.paced} paced at {args.rate:g}/s, {args.chats} chats, "
-          f"warm-up {args.warmup}; bot {'pinned to CPU 0' if not args.no_pin else 'not pinned'}; "
+    print(f"\n{args.n} updates per burst (in-process: {args.rounds} × {args.pair_n} per bot), "
+          f"{args.paced} paced at {args.rate:g}/s, {args.chats} chats, warm-up {args.warmup}; "
+          f"bot {'pinned to CPU 0' if not args.no_pin else 'not pinned'}; "
           f"echo with {'CPython' if args.echo_gc == 'cpython' else 'Addad'}'s GC settings\n")
     print(table(results, args))
     if errors:
