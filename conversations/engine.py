@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -17,10 +19,11 @@ from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
 from . import journeys  # noqa: F401  (registers every state)
 from .backoffice import render_outbox
 from .events import Inbound, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, REGISTRY, Turn
+from .flow import AGAIN, GIVEN, REGISTRY, Turn
+from .journeys.menu import MENU_ITEMS
 from .i18n import translator
 from .profile import Profile
-from .understanding import detect_lang, understand
+from .understanding import detect_lang, parse_yes_no, understand
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,18 @@ COMMANDS = {
     "/start": "start", "/menu": "menu", "/cancel": "cancel", "/annuler": "cancel", "/help": "help",
     "/aide": "help", "/language": "language", "/langue": "language", "/lang": "language",
 }
-PAYLOAD_COMMANDS = {"cmd:menu": "menu", "cmd:cancel": "cancel", "cmd:help": "help", "cmd:lang": "language"}
+PAYLOAD_COMMANDS = {"cmd:menu": "menu", "cmd:cancel": "cancel", "cmd:help": "help", "cmd:lang": "language",
+                    "resume": "resume"}
+# Words that mean "menu" or "cancel" in every state, matched on the whole message (as flow._norm
+# folds it: casefold, no hamza or diacritics, no punctuation). Understanding alone reads "menu" as
+# a request for help, and "safi" / "bla" ("enough", "never mind") as nothing.
+GLOBAL_WORDS = {
+    **dict.fromkeys(("menu", "le menu", "lmenu", "l menu", "el menu", "menu principal", "accueil", "retour",
+                     "revenir", "القائمه", "القائمة", "المنيو", "لمنيو", "رجوع", "الرجوع", "ارجع", "رجع",
+                     "rjou3", "rje3", "main menu", "back"), "menu"),
+    **dict.fromkeys(("annuler", "annule", "annulez", "laisse tomber", "الغاء", "الغي", "safi", "صافي", "bla",
+                     "بلا", "khlas", "خلاص", "cancel", "stop", "baraka", "باراكا"), "cancel"),
+}
 
 
 class Engine:
@@ -88,6 +102,7 @@ class Engine:
                 turn = Turn(inbound, understood, session, tx, self.profile, now)
                 notices = await self._queued_notices(turn)
                 await self._step(turn, fresh)
+                _offer_resume(turn)
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
                 # The message is claimed last, with its replies, in one statement. A redelivery
@@ -171,11 +186,48 @@ class Engine:
             _reset(turn)
             await self.goto(turn, START_STATE)
             return
+        if "_digress" in s.data:
+            await self._digress_answer(turn, state)
+            return
         if turn.stale_payload() and not inbound.payload.startswith("go:"):
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
             return
+        await self._answer(turn, state)
+
+    async def _answer(self, turn: Turn, state) -> None:
+        """The message at a journey's question: a request for something else leaves the journey
+        (kept for later); otherwise the state's handler reads it."""
+        target = _digression(turn, state)
+        if target is not None:
+            if state.expects == "text":
+                # A free answer that reads as a request: ask which it is rather than file it.
+                _ask_digression(turn, target)
+                return
+            _pause(turn)
+            await self.goto(turn, target)
+            return
         await self.goto(turn, await state.handle(turn))
+
+    async def _digress_answer(self, turn: Turn, state) -> None:
+        """The answer to "is this your answer, or another request?" (free-text states)."""
+        asked = turn.session.data.pop("_digress")
+        picked = turn.choice()
+        turn.session.data["_choices"] = asked["choices"]
+        if picked == "dg:answer":
+            # The state's handler reads the text it was given, as if just typed.
+            redo = Turn(replace(turn.inbound, text=asked["text"], payload=None),
+                        _LazyUnderstanding(asked["text"], turn.inbound.lang_hint, turn.now),
+                        turn.session, turn.tx, turn.profile, turn.now, turn.replies)
+            await self.goto(redo, await state.handle(redo))
+        elif picked == asked["go"]:
+            _pause(turn)
+            await self.goto(turn, journeys.GO_ENTRY[asked["go"]])
+        elif turn.inbound.payload is not None:
+            turn.say("input.stale_button")
+            await self.goto(turn, AGAIN)
+        else:
+            await self._answer(turn, state)     # something new: read it as such
 
     async def goto(self, turn: Turn, target: str | None) -> None:
         for _ in range(MAX_HOPS):
@@ -186,6 +238,8 @@ class Engine:
             state = REGISTRY.get(target)
             if state is None:
                 raise KeyError(f"no state {target!r}")
+            if target in ENTRY_STATES and target != turn.session.state:
+                turn.keep_given()
             if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
                 turn.data["after_link"] = target
                 target = "link.contract"
@@ -200,13 +254,30 @@ class Engine:
             _reset(turn)
             turn.say("cancel.done" if busy else "cancel.nothing")
             await self.goto(turn, START_STATE)
-        elif command == "menu" or command == "start":
+        elif command == "menu":
+            # Back to the menu: what the journey had gathered is kept a while and offered back.
+            _pause(turn)
+            await self.goto(turn, START_STATE)
+        elif command == "start":
             _reset(turn)
             await self.goto(turn, START_STATE)
+        elif command == "resume":
+            paused = _live_paused(turn)
+            if paused is None:
+                turn.say("input.stale_button")
+                await self.goto(turn, AGAIN)
+                return
+            del turn.data["_paused"]
+            turn.data.clear()
+            turn.data.update(paused["data"])
+            await self.goto(turn, paused["state"])
         elif command == "help":
             turn.say("help.text", phone=turn.t.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
+            # The journey waits: once the language is chosen, its question is asked again in it.
+            if turn.session.state not in (START_STATE, "lang.choose"):
+                turn.data["_lang_return"] = turn.session.state
             await self.goto(turn, "lang.choose")
 
 
@@ -218,6 +289,92 @@ def _reset(turn: Turn) -> None:
     """Back to the menu, forgetting the journey in progress (never confirmed records)."""
     turn.session.state = START_STATE
     turn.session.data.clear()
+
+
+ENTRY_STATES = frozenset(v for k, v in journeys.INTENT_ENTRY.items() if k not in ("greeting", "help", "language"))
+# Journeys whose gathered answers are worth offering back when the customer leaves them midway.
+PAUSABLE = ("reading", "facilities", "prepaid", "contact", "link")
+_ENGINE_KEYS = ("_choices", "_paused", "_digress", GIVEN)
+
+
+def _pause(turn: Turn) -> None:
+    """Leave the current journey for another request: its state and answers are kept (one
+    journey at a time, for a while) so the menu can offer to finish it; the new journey starts
+    clean. A journey that has gathered nothing is simply left."""
+    s = turn.session
+    journey = s.state.split(".")[0]
+    kept = {k: v for k, v in s.data.items() if k not in _ENGINE_KEYS}
+    given = s.data.get(GIVEN)
+    paused = s.data.get("_paused")
+    s.data.clear()
+    if journey in PAUSABLE and s.state != START_STATE:
+        if given:
+            kept[GIVEN] = given
+        paused = {"state": s.state, "data": kept, "at": turn.now.isoformat()}
+    if paused:
+        s.data["_paused"] = paused
+
+
+PAUSED_FOR = timedelta(minutes=30)     # how long a left journey is offered back
+# Where a journey ends and the customer is free to start another: the left journey is offered there.
+RESTING = frozenset({START_STATE, "bills.start"})
+
+
+def _live_paused(turn: Turn) -> dict | None:
+    paused = turn.data.get("_paused")
+    if paused is not None and turn.now - datetime.fromisoformat(paused["at"]) > PAUSED_FOR:
+        del turn.data["_paused"]
+        return None
+    return paused
+
+
+def _offer_resume(turn: Turn) -> None:
+    """At a resting point after a digression, the journey left midway is offered back: a line
+    saying what is not sent yet, and a button to finish it."""
+    paused = _live_paused(turn)
+    if paused is None or turn.session.state not in RESTING or not turn.replies or not turn.replies[-1].buttons:
+        return
+    journey = paused["state"].split(".")[0]
+    index = paused["data"].get("r_index") or paused["data"].get(GIVEN, {}).get("index")
+    if journey == "reading" and index is not None:
+        offer = turn.t("resume.reading_index", index=turn.t.ltr(index))
+    else:
+        offer = turn.t(f"resume.{journey}")
+    last = turn.replies[-1]
+    buttons = (turn.button("resume", "resume.button"), *last.buttons)
+    turn.replies[-1] = replace(last, text=offer + "\n\n" + last.text, buttons=buttons)
+    turn.data["_choices"] = [[b.payload, b.label] for b in buttons]
+
+
+def _digression(turn: Turn, state) -> str | None:
+    """The entry state of another request, when the message clearly asks for one instead of
+    answering the current question: not a pressed or typed choice, not a number where a number
+    is expected, a confident intent of another journey."""
+    if turn.inbound.payload is not None or not turn.text or state.name == START_STATE:
+        return None
+    if turn.choice() is not None:
+        return None
+    if state.expects == "number" and _NUMBER.search(turn.typed()):
+        return None
+    u = turn.understood
+    if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
+        return None
+    target = journeys.INTENT_ENTRY[u.intent]
+    here = {state.name.split(".")[0], str(turn.data.get("after_link", "")).split(".")[0]}
+    return None if target.split(".")[0] in here else target
+
+
+DIGRESSION_CONFIDENCE = 0.6
+ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greeting", "help"))
+_NUMBER = re.compile(r"\d{2,}")
+
+
+def _ask_digression(turn: Turn, target: str) -> None:
+    go = next(p for p, entry in journeys.GO_ENTRY.items() if entry == target)
+    turn.data["_digress"] = {"text": turn.text, "go": go, "choices": turn.data.get("_choices", [])}
+    label = dict(MENU_ITEMS).get(go if go != "go:lang" else "cmd:lang", "menu.prompt")
+    turn.ask(turn.t("digress.ask", text=turn.text[:80]),
+             [turn.button(go, label), turn.button("dg:answer", "digress.answer")])
 
 
 class _LazyUnderstanding:
@@ -257,6 +414,11 @@ def _command(turn: Turn) -> str | None:
     picked = turn.typed_label()
     if picked is not None:                   # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
+    word = GLOBAL_WORDS.get(turn.typed())
+    if word is not None:
+        return word
+    if turn.session.state in RESTING and "_paused" in turn.data and parse_yes_no(text):
+        return "resume"                      # "oui" / "wakha" to the offer to finish what was left
     u = turn.understood
     if u is None:
         return None

@@ -31,7 +31,17 @@ from .profile import Profile
 from .understanding import parse_yes_no
 
 AGAIN = "__again__"
+GIVEN = "_given"
+GIVEN_ENTITIES = frozenset({"index", "date", "contract", "months", "service", "reference", "city", "until"})
+DATE_ENTITIES = frozenset({"date", "until"})
 Handler = Callable[["Turn"], Awaitable[str | None]]
+
+
+# What a state's handler reads from a typed message, so the engine can tell an answer from a
+# request for something else: "choice" (buttons, or a word or date standing for one), "number"
+# (an index, a contract number, an amount, a phone: a message with a number in it is an answer),
+# "text" (a free answer, such as a reason: a clear request is not taken as the answer unasked).
+EXPECTS = ("choice", "number", "text")
 
 
 @dataclass
@@ -40,6 +50,7 @@ class StateDef:
     prompt: Handler | None = None
     handle: Handler | None = None
     needs_link: bool = False
+    expects: str = "choice"
 
 
 REGISTRY: dict[str, StateDef] = {}
@@ -60,9 +71,13 @@ class Flow:
             return fn
         return register
 
-    def handle(self, state: str) -> Callable[[Handler], Handler]:
+    def handle(self, state: str, *, expects: str = "choice") -> Callable[[Handler], Handler]:
+        if expects not in EXPECTS:
+            raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
+
         def register(fn: Handler) -> Handler:
-            self._def(state).handle = fn
+            d = self._def(state)
+            d.handle, d.expects = fn, expects
             return fn
         return register
 
@@ -95,6 +110,7 @@ class Turn:
     now: datetime
     replies: list[Reply] = field(default_factory=list)
     _typed: str | None = field(default=None, init=False, repr=False)
+    consumed: bool = field(default=False, init=False)
 
     @property
     def understood(self) -> Any:
@@ -203,6 +219,36 @@ class Turn:
         """This message has done its job (e.g. proved a contract): a journey entered afterwards in
         the same turn must not read it as its own input (a contract number is not an index)."""
         self.understand = lambda: None
+        self.consumed = True
+
+    # ---- what the customer said when the journey started
+    def given(self, name: str) -> Any:
+        """An entity of the message that started the current journey (an index, a date, a month
+        count, a service, a reference, a city...), kept across linking, contract choices and any
+        question in between until the journey uses it or ends. Journeys show it back before
+        acting on it."""
+        value = self.data.get(GIVEN, {}).get(name)
+        if value is not None and name in DATE_ENTITIES:
+            return date.fromisoformat(value)
+        return value
+
+    def use_given(self, name: str) -> Any:
+        """`given(name)`, which the journey now takes over (it is not offered again)."""
+        value = self.given(name)
+        self.data.get(GIVEN, {}).pop(name, None)
+        return value
+
+    def keep_given(self) -> None:
+        """Remember the entities of this message as what started the journey being entered."""
+        if self.consumed:
+            return               # the message was an answer (a contract number): keep what started it
+        u = self.understood
+        entities = {k: (v.isoformat() if isinstance(v, date) else v)
+                    for k, v in (u.entities.items() if u is not None else ()) if k in GIVEN_ENTITIES}
+        if entities:
+            self.data[GIVEN] = entities
+        else:
+            self.data.pop(GIVEN, None)
 
     def stale_payload(self) -> bool:
         """A pressed button that is not among the current choices (old message or forged)."""

@@ -97,7 +97,7 @@ async def ask_callback_phone(t: Turn) -> str | None:
     return None
 
 
-@contact.handle("callback")
+@contact.handle("callback", expects="number")
 async def on_callback_phone(t: Turn) -> str | None:
     from storage.values import ValueProblem, normalize_phone
     if t.choice() == "cmd:cancel":
@@ -116,7 +116,7 @@ async def ask_topic(t: Turn) -> str | None:
     return None
 
 
-@contact.handle("callback_topic")
+@contact.handle("callback_topic", expects="text")
 async def on_topic(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":

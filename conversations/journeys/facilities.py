@@ -24,10 +24,15 @@ def _clear(t: Turn) -> None:
 
 @facilities.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
-    wanted_months = t.understood.entities.get("months") if t.understood else None
+    # A month count or a date said when asking (kept across linking) preselects the option;
+    # the summary shows it back before anything is filed.
+    wanted_months, wanted_until = t.use_given("months"), t.use_given("date")
+    wanted_contract, wanted_service = t.use_given("contract"), t.use_given("service")
     _clear(t)
     if wanted_months:
         t.data["f_wanted_months"] = int(wanted_months)
+    elif wanted_until:
+        t.data["f_wanted_until"] = wanted_until.isoformat()
     policy = t.profile.instalments
     eligible = []
     for c in await t.tx.linked_contracts(t.channel, t.user_id):
@@ -37,6 +42,8 @@ async def start(t: Turn) -> str | None:
     if not eligible:
         t.say("facilities.no_arrears", minimum=t.t.money(policy.min_arrears))
         return "menu.main"
+    eligible = ([e for e in eligible if e[0].contract == wanted_contract]
+                or [e for e in eligible if e[0].service == wanted_service] or eligible)
     if len(eligible) == 1:
         t.data["f_contract"] = eligible[0][0].contract
         return "facilities.pending_check"
@@ -89,10 +96,18 @@ async def ask_option(t: Turn) -> str | None:
     if wanted in allowed:
         t.data["f_kind"], t.data["f_months"] = "instalment", wanted
         return "facilities.reason"
+    until = t.data.pop("f_wanted_until", None)
+    latest = max_deferral(t.profile.instalments, t.today)
+    if until and t.today < date.fromisoformat(until) <= latest:
+        t.data["f_kind"], t.data["f_until"] = "deferral", until
+        return "facilities.reason"
     header = t.t.n("facilities.arrears", arrears.count, contract=contract_label(t, contract),
                    amount=t.t.money(arrears.total))
     if wanted:
         header += "\n" + t.t("facilities.months_not_allowed", months=t.t.n("common.months", wanted))
+    elif until and date.fromisoformat(until) > latest:
+        header += "\n" + t.t("facilities.date_too_late", latest=t.t.date(latest),
+                             days=t.t.n("common.days", t.profile.instalments.max_deferral_days))
     buttons = [t.button("defer", "facilities.opt_defer",
                         date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
     buttons += [t.button(f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m),
@@ -164,7 +179,7 @@ async def ask_reason(t: Turn) -> str | None:
     return None
 
 
-@facilities.handle("reason")
+@facilities.handle("reason", expects="text")
 async def on_reason(t: Turn) -> str | None:
     picked = t.choice()
     if picked in ("r:job", "r:illness"):
@@ -186,7 +201,7 @@ async def ask_reason_text(t: Turn) -> str | None:
     return None
 
 
-@facilities.handle("reason_text")
+@facilities.handle("reason_text", expects="text")
 async def on_reason_text(t: Turn) -> str | None:
     if t.choice() == "skip":
         return "facilities.summary"

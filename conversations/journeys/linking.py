@@ -76,7 +76,7 @@ async def ask_contract(t: Turn) -> str | None:
     return None
 
 
-@link.handle("contract")
+@link.handle("contract", expects="number")
 async def on_contract(t: Turn) -> str | None:
     until = await _locked_until(t)
     if until:
@@ -152,7 +152,7 @@ async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
     return contract, None
 
 
-@link.handle("proof")
+@link.handle("proof", expects="number")
 async def on_proof(t: Turn) -> str | None:
     contract, redirect = await _guard(t)
     if contract is None:
@@ -194,7 +194,7 @@ async def ask_amount(t: Turn) -> str | None:
     return None
 
 
-@link.handle("amount")
+@link.handle("amount", expects="number")
 async def on_amount(t: Turn) -> str | None:
     contract, redirect = await _guard(t)
     if contract is None:

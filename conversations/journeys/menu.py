@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..events import Button
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, GIVEN, Flow, Turn
 from ..i18n import translator
 
 menu = Flow("menu")
@@ -25,6 +25,7 @@ MENU_ITEMS = [
 
 @menu.prompt("main")
 async def show_menu(t: Turn) -> str | None:
+    t.data.pop(GIVEN, None)             # whatever started the last journey is done with
     t.ask(t.t("menu.prompt"), _menu_buttons(t.lang))
     return None
 
@@ -79,7 +80,8 @@ async def on_language(t: Turn) -> str | None:
     t.session.lang = picked[5:]
     t.data.pop("_choices", None)
     t.say("lang.changed")
-    return "menu.main"
+    # Chosen in the middle of a journey: its question again, in the new language.
+    return t.data.pop("_lang_return", None) or "menu.main"
 
 
 def _named_language(text: str) -> str | None:

@@ -62,9 +62,10 @@ async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
 # ------------------------------------------------------------------ choose the contract
 @reading.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
-    pending_index = t.understood.entities.get("index") if t.understood else None
-    pending_date = t.understood.entities.get("date") if t.understood else None
-    wanted = t.data.pop("reading_for", None)      # set by a journey that already knows the contract
+    # What the customer said when asking (kept across linking): shown back before it is used.
+    pending_index, pending_date = t.use_given("index"), t.use_given("date")
+    wanted = t.data.pop("reading_for", None) or t.use_given("contract")   # a journey or the customer named it
+    service = t.use_given("service")
     forget(t, "r_")
     if pending_index is not None:
         t.data["r_pending_index"] = pending_index
@@ -80,7 +81,8 @@ async def start(t: Turn) -> str | None:
               next=t.t.date(_next_window(t, t.today)))
         if not w.accept_outside:
             return "menu.main"
-    contracts = [c for c in contracts if c.contract == wanted] or contracts
+    contracts = ([c for c in contracts if c.contract == wanted]
+                 or [c for c in contracts if c.service == service] or contracts)
     if len(contracts) == 1:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
@@ -113,7 +115,7 @@ async def ask_index(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("index")
+@reading.handle("index", expects="number")
 async def on_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:

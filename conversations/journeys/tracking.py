@@ -28,7 +28,7 @@ async def visible_requests(t: Turn) -> list[Request]:
 
 @track.prompt("start")
 async def show(t: Turn) -> str | None:
-    wanted = t.understood.entities.get("reference") if t.understood else None
+    wanted = t.use_given("reference")
     requests = await visible_requests(t)
     if wanted:
         match = [r for r in requests if r.reference == str(wanted).upper()]
