@@ -417,8 +417,8 @@ def _command(turn: Turn) -> str | None:
     word = GLOBAL_WORDS.get(turn.typed())
     if word is not None:
         return word
-    if turn.session.state in RESTING and "_paused" in turn.data and parse_yes_no(text):
-        return "resume"                      # "oui" / "wakha" to the offer to finish what was left
+    if turn.session.state in RESTING and "_paused" in turn.data and (turn.choice() == "resume" or parse_yes_no(text)):
+        return "resume"                      # "nkemmel", "oui", "wakha" to the offer to finish what was left
     u = turn.understood
     if u is None:
         return None
