@@ -214,15 +214,16 @@ class Engine:
         asked = turn.session.data.pop("_digress")
         picked = turn.choice()
         turn.session.data["_choices"] = asked["choices"]
-        if picked == "dg:answer":
-            # The state's handler reads the text it was given, as if just typed.
+        if picked in ("dg:answer", asked["go"]):
+            # Either way, what follows reads the text the customer typed, as if just typed.
             redo = Turn(replace(turn.inbound, text=asked["text"], payload=None),
                         _LazyUnderstanding(asked["text"], turn.inbound.lang_hint, turn.now),
                         turn.session, turn.tx, turn.profile, turn.now, turn.replies)
-            await self.goto(redo, await state.handle(redo))
-        elif picked == asked["go"]:
-            _pause(turn)
-            await self.goto(turn, journeys.GO_ENTRY[asked["go"]])
+            if picked == "dg:answer":
+                await self.goto(redo, await state.handle(redo))
+            else:
+                _pause(redo)
+                await self.goto(redo, journeys.GO_ENTRY[asked["go"]])
         elif turn.inbound.payload is not None:
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
@@ -240,6 +241,9 @@ class Engine:
                 raise KeyError(f"no state {target!r}")
             if target in ENTRY_STATES and target != turn.session.state:
                 turn.keep_given()
+                paused = turn.data.get("_paused")
+                if paused and paused["state"].split(".")[0] == target.split(".")[0]:
+                    del turn.data["_paused"]     # started again: the journey left earlier is superseded
             if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
                 turn.data["after_link"] = target
                 target = "link.contract"

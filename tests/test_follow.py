@@ -157,3 +157,29 @@ async def test_language_switch_in_a_journey_keeps_the_journey(engine):
     assert "45210" in chat.text and "المؤشر" in chat.text or "45210" in chat.text and "العداد" in chat.text
     await chat.send("45400")
     assert "صورة" in chat.text                                     # the journey went on, in Arabic
+
+
+async def test_a_journey_started_again_supersedes_the_one_left(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("je veux envoyer mon index d'électricité 45400")
+    await chat.send("1000001")
+    await chat.send("combien je dois ?")
+    assert "Votre index 45400 n'est pas encore envoyé" in chat.text
+    await chat.send("menu")
+    await chat.send("je veux envoyer mon index d'électricité 45450")        # started again, another index
+    await chat.press_payload("skip")
+    assert "45450" in chat.text
+    await chat.press("Confirmer")
+    assert "RL-2026-000001" in chat.text
+    assert "pas encore envoyé" not in chat.text                            # the old 45400 is not offered back
+    assert [r.index_value for r in await readings(engine, "1000001") if r.source == "customer"] == [45450]
+
+
+async def test_the_request_chosen_at_a_free_text_prompt_keeps_what_its_message_said(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("je veux payer en 3 fois")
+    await chat.send("1000001")
+    await chat.press_payload("r:other")
+    await chat.send("je veux envoyer mon index d'électricité 45400")
+    await chat.press("Envoyer mon index")
+    assert "photo" in chat.text.lower()                   # the index of that message, not asked again
