@@ -208,9 +208,9 @@ async def test_arabic_reading_with_arabic_indic_digits_and_darija_date(engine):
     await chat.press("بدون صورة")
     await chat.press("تغيير التاريخ")
     await chat.send("البارح")
-    assert "الرقم: 45340، بتاريخ 22 نونبر 2026" in chat.text
+    assert "المؤشر: 45340، بتاريخ 22 نونبر 2026" in chat.text
     await chat.send("واخا")
-    assert "تم تسجيل رقم العداد ✅ المرجع: RL-2026-000001" in chat.text
+    assert "تم تسجيل المؤشر ✅ المرجع: RL-2026-000001" in chat.text
     assert "نونبر 2026: 130 ك.و.س" in chat.text
     assert "\u2066RL-2026-000001\u2069" in "\n".join(r.text for r in chat.replies)   # kept left-to-right
 

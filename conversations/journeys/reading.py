@@ -40,15 +40,20 @@ async def _contract(t: Turn) -> Contract | None:
     return await linked_contract(t, "r_contract")
 
 
-async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
-    """The reading this one is measured from: the last real one, except a customer reading of the
-    same cycle, which this one would replace."""
-    day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+def _reading_day(t: Turn) -> date:
+    return date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+
+
+async def last_real_reading(t: Turn, contract: Contract, day: date | None = None) -> Reading | None:
+    """The reading this one (taken on `day`, by default the chosen date) is measured from: the
+    last real one, except a customer reading of the same cycle, which this one would replace,
+    and a customer reading held for review (an unchecked outlier is no baseline)."""
+    day = day or _reading_day(t)
 
     def last_of(history: list[Reading]) -> Reading | None:
         for r in reversed(history):
-            if r.source == "actual" or (r.source == "customer" and (r.reading_date.year, r.reading_date.month)
-                                        != (day.year, day.month)):
+            if r.source == "actual" or (r.source == "customer" and not r.review
+                                        and (r.reading_date.year, r.reading_date.month) != (day.year, day.month)):
                 return r
         return None
     recent = await consumption.recent_readings(t.tx, contract)
@@ -137,6 +142,9 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     if index > contract.meter_max:
         t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
         return "reading.index"
+    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+        # Not measured against a date that cannot be: the summary says why and asks the date.
+        t.data["r_bad_date"] = t.data.pop("r_date")
     t.data["r_index"] = index
     t.data.pop("r_rollover", None)
     t.data.pop("r_review", None)
@@ -157,7 +165,7 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
 
 async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None, date]:
     last = await last_real_reading(t, contract)
-    day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+    day = _reading_day(t)
     index = int(t.data["r_index"])
     if last is None:
         return 0, None, day
@@ -274,15 +282,33 @@ async def on_date(t: Turn) -> str | None:
         t.say("reading.date_not_understood")
         return AGAIN
     contract = await _contract(t)
-    last = await last_real_reading(t, contract)
-    if day > t.today:
-        t.say("reading.date_future")
-        return AGAIN
-    if last and day < last.reading_date:
-        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+    if contract is None:
+        return "reading.start"
+    if await _refuse_date(t, contract, day):
         return AGAIN
     t.data["r_date"] = day.isoformat()
     return "reading.summary"
+
+
+async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = True) -> bool:
+    """Whether the reading cannot be dated `day` (and says why). Checked against the reading it
+    would be measured from *for that date*: a customer reading of another month may be the last
+    one then (dated 30 November, a reading sent on 1 December comes after it)."""
+    if day > t.today:
+        if say:
+            t.say("reading.date_future")
+        return True
+    last = await last_real_reading(t, contract, day)
+    if last is None or day >= last.reading_date:
+        return False
+    if not say:
+        return True
+    if last.source == "customer":
+        t.say("reading.date_before_own", date=t.t.date(last.reading_date), index=t.t.ltr(last.index_value),
+              reference=t.t.ltr(last.reference or ""))
+    else:
+        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+    return True
 
 
 async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
@@ -297,10 +323,11 @@ async def summary(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None or "r_index" not in t.data:
         return "reading.start"
+    if t.data.get("r_bad_date"):
+        # A date given with the index or in the first message that cannot be: why, then the question.
+        await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
+        return "reading.date"
     used, last, day = await _consumption(t, contract)
-    if last and day < last.reading_date:
-        t.data.pop("r_date", None)
-        used, last, day = await _consumption(t, contract)
     lines = [t.t("reading.summary_contract", contract=contract_label(t, contract)),
              t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day))]
     if last:

