@@ -80,7 +80,8 @@ async def test_near_the_150_line_the_customer_is_warned(engine, clock):
     await chat.press("1000001")
     await chat.press("Sans photo")
     await chat.press("Confirmer")
-    assert ("En novembre 2026, vous êtes à 146 kWh : encore 4 kWh et toute la consommation du mois passe au tarif "
+    assert ("Ce mois-ci (novembre 2026), vous êtes à 146 kWh : le mois reste au tarif progressif jusqu'à 150 kWh, "
+            "soit encore 4 kWh d'ici la fin du mois ; dès 151 kWh, toute la consommation du mois passe au tarif "
             "supérieur (environ 21,95\u00a0DH de plus).") in chat.text
 
 

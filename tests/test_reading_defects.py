@@ -99,3 +99,38 @@ async def test_a_backdated_reading_in_the_same_month_keeps_its_date(engine, cloc
     assert "Index : 45330, relevé le 24 novembre 2026" in chat.text
     await chat.press("Confirmer")
     assert [r.reading_date for r in await customer_readings(engine) if r.status == "valid"] == [date(2026, 11, 24)]
+
+
+# ------------------------------------------------------------------ the 150 kWh warning
+async def test_on_the_first_no_warning_about_the_month_that_is_over(engine):
+    chat = await linked(engine)                                              # 1 December
+    await send_reading(chat, "je veux envoyer mon index", "45355")          # 145 kWh: 140 in November, 5 in December
+    assert "novembre 2026 : 140 kWh (tarif progressif" in chat.text
+    assert "décembre 2026 : 5 kWh" in chat.text
+    assert "tarif supérieur" not in chat.text and "⚠️" not in chat.text
+
+
+async def test_the_warning_counts_exactly_what_the_running_month_can_still_take_fr(engine, clock):
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine)
+    await send_reading(chat, "je veux envoyer mon index", "45346")          # 136 kWh, all in November
+    assert ("⚠️ Ce mois-ci (novembre 2026), vous êtes à 136 kWh : le mois reste au tarif progressif jusqu'à 150 kWh, "
+            "soit encore 14 kWh d'ici la fin du mois ; dès 151 kWh, toute la consommation du mois passe au tarif "
+            "supérieur (environ 21,95\u00a0DH de plus).") in chat.text
+
+
+async def test_the_warning_counts_exactly_in_arabic(engine, clock):
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine, lang_hint="ar")
+    await send_reading(chat, "بغيت نعطي المؤشر", "45346", skip="بدون صورة", confirm="تأكيد")
+    assert ("⚠️ هذا الشهر (نونبر 2026) وصل استهلاكك إلى 136 ك.و.س: يبقى الشهر بالتسعيرة التصاعدية حتى 150 ك.و.س، "
+            "أي 14 ك.و.س أخرى إلى آخر الشهر؛ وابتداء من 151 ك.و.س يُحتسب كل استهلاك الشهر بالثمن الأعلى") in chat.text
+
+
+async def test_at_the_line_itself_one_more_unit_switches_the_month_arabizi(engine, clock):
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine, lang_hint="ar")
+    await send_reading(chat, "bghit nsift l'index", "45360", skip="بدون صورة", confirm="تأكيد")   # 150 kWh
+    assert "نونبر 2026: 150 ك.و.س (تسعيرة تصاعدية" in chat.text
+    assert ("⚠️ هذا الشهر (نونبر 2026) وصل استهلاكك إلى 150 ك.و.س، وهو حد التسعيرة التصاعدية: ابتداء من 151 ك.و.س "
+            "يُحتسب كل استهلاك الشهر بالثمن الأعلى") in chat.text

@@ -43,10 +43,13 @@ def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int
     lines = [t.t("pricing.header", tariff=tariff.name.get(t.lang))]
     lines += breakdown_lines(t, tariff, bill)
     lines.append(t.t("pricing.total", amount=t.t.money(bill.total_ttc)))
-    if bill.cliff:
-        lines.append(t.t("pricing.cliff", month=t.t.month(bill.cliff.month), units=t.t.number(bill.cliff.units),
-                         unit=t.t(f"unit.{tariff.service}"), remaining=t.t.number(bill.cliff.remaining),
-                         extra=t.t.money(bill.cliff.extra_cost_ttc)))
+    cliff = bill.cliff
+    if cliff and cliff.month == t.today.replace(day=1):       # a month that is over cannot be helped
+        # Exact: at the line the month is still progressive; one unit more and all of it is not.
+        lines.append(t.t("pricing.cliff" if cliff.remaining else "pricing.cliff_at_line", month=t.t.month(cliff.month),
+                         units=t.t.number(cliff.units), unit=t.t(f"unit.{tariff.service}"),
+                         line=t.t.number(cliff.units + cliff.remaining), remaining=t.t.number(cliff.remaining),
+                         over=t.t.number(cliff.units + cliff.remaining + 1), extra=t.t.money(cliff.extra_cost_ttc)))
     lines.append(t.t("pricing.note"))
     details = {"units": units, "total_ttc": bill.total_ttc, "vat": bill.vat,
                "months": [[m.month.isoformat(), m.units, m.energy_ht] for m in bill.months]}
