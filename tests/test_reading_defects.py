@@ -134,3 +134,37 @@ async def test_at_the_line_itself_one_more_unit_switches_the_month_arabizi(engin
     assert "نونبر 2026: 150 ك.و.س (تسعيرة تصاعدية" in chat.text
     assert ("⚠️ هذا الشهر (نونبر 2026) وصل استهلاكك إلى 150 ك.و.س، وهو حد التسعيرة التصاعدية: ابتداء من 151 ك.و.س "
             "يُحتسب كل استهلاك الشهر بالثمن الأعلى") in chat.text
+
+
+# ------------------------------------------------------------------ after an estimated bill: the bands once
+async def after_november_estimate(engine, clock, lang_hint=None) -> str:
+    """November billed on an estimate of 174 kWh; on 5 December Fatima sends 45410 (200 kWh since
+    the real reading of 31 October) and confirms: the confirmation's text."""
+    from storage import Bill
+    async with engine.store.transaction() as tx:
+        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
+                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
+        await tx.upsert_history_reading("1000001", date(2026, 11, 30), 45384, "estimated")
+    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine, lang_hint)
+    if lang_hint == "ar":
+        await send_reading(chat, "bghit nsift l'index", "45410", skip="بدون صورة", confirm="تأكيد")
+    else:
+        await send_reading(chat, "je veux envoyer mon index", "45410")
+    return chat.text
+
+
+async def test_a_prebill_after_an_estimate_lists_its_bands_once_fr(engine, clock):
+    text = await after_november_estimate(engine, clock)
+    assert text.count("novembre 2026 : 171 kWh (tarif sélectif") == 1
+    assert text.count("décembre 2026 : 29 kWh (tarif progressif") == 1
+    assert text.count("171 kWh × 1,0732") == 1
+    assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in text
+    assert "Consommation réelle : 200 kWh, répartie sur 2 mois et calculée par tranche comme ci-dessus" in text
+    assert text.index("Total estimé TTC") < text.index("Régularisation des factures estimées")
+
+
+async def test_a_prebill_after_an_estimate_lists_its_bands_once_ar(engine, clock):
+    text = await after_november_estimate(engine, clock, lang_hint="ar")
+    assert text.count("نونبر 2026: 171 ك.و.س") == 1 and text.count("دجنبر 2026: 29 ك.و.س") == 1
+    assert "الاستهلاك الحقيقي: 200 ك.و.س، موزع على" in text and "كما في التفصيل أعلاه" in text
