@@ -168,3 +168,119 @@ async def test_a_prebill_after_an_estimate_lists_its_bands_once_ar(engine, clock
     text = await after_november_estimate(engine, clock, lang_hint="ar")
     assert text.count("نونبر 2026: 171 ك.و.س") == 1 and text.count("دجنبر 2026: 29 ك.و.س") == 1
     assert "الاستهلاك الحقيقي: 200 ك.و.س، موزع على" in text and "كما في التفصيل أعلاه" in text
+
+
+# ------------------------------------------------------------------ an index far beyond any use
+async def flagged(engine, contract="1000001"):
+    return [(r.index_value, r.review, r.review_reason, r.photo_ref) for r in await customer_readings(engine, contract)]
+
+
+async def test_an_absurd_index_is_not_taken_on_a_bare_yes_fr(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("99999")                        # 54,789 kWh in 31 days: ~304 × the usual 5.8 kWh/day
+    assert ("Cela ferait 54\u202f789 kWh en 31 jours, environ 304 fois votre consommation habituelle : c'est sûrement "
+            "une erreur de frappe ou de lecture. Retapez l'index (chiffres noirs seulement), ou envoyez une photo du "
+            "compteur") in chat.text
+    assert [b.label for b in chat.buttons] == ["✏️ Retaper l'index", "C'est bien l'index", "Annuler"]
+    await chat.send("oui")
+    assert "nous gardons l'index 99999, mais un agent le vérifiera avant la facturation" in chat.text
+    assert "Envoyez une photo nette du compteur" in chat.text
+    await chat.press("Sans photo")
+    assert "🔎 Consommation inhabituelle : un agent vérifiera l'index avant la facturation." in chat.text
+    await chat.press("Confirmer")
+    assert "un agent la vérifiera avant la facturation" in chat.text
+    assert await flagged(engine) == [(99999, True, "outlier", None)]
+
+
+async def test_an_absurd_index_typed_again_goes_on_darija(engine):
+    chat = await linked(engine, lang_hint="ar")
+    await chat.send("بغيت نعطي المؤشر")
+    await chat.press("1000001")
+    await chat.send("٩٩٩٩٩")
+    assert "أي حوالي 304 مرات استهلاكك المعتاد: غالبا هناك خطأ في الكتابة أو في القراءة" in chat.text
+    await chat.send("45400")                        # typed again: 190 kWh, ordinary
+    assert "أرسل صورة واضحة للعداد" in chat.text
+    await chat.press("بدون صورة")
+    assert "استهلاك غير معتاد" not in chat.text
+    await chat.press("تأكيد")
+    assert await flagged(engine) == [(45400, False, None, None)]
+
+
+async def test_an_absurd_index_proved_by_a_photo_is_kept_for_review_arabizi(engine):
+    chat = await linked(engine, lang_hint="ar")
+    await chat.send("bghit nsift l'index 99999")
+    await chat.press("1000001")
+    assert "غالبا هناك خطأ في الكتابة أو في القراءة" in chat.text
+    await chat.send_photo("wa-media-77")
+    assert "سيتحقق أحد أعواننا من المؤشر بهذه الصورة قبل الفوترة" in chat.text
+    assert "الصورة: مرفقة" in chat.text and "🔎 استهلاك غير معتاد" in chat.text
+    await chat.press("تأكيد")
+    assert await flagged(engine) == [(99999, True, "outlier", "wa-media-77")]
+
+
+# ------------------------------------------------------------------ too many digits; too short to tell
+async def test_a_thirty_digit_number_gets_the_dial_count(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("123456789012345678901234567890")
+    assert "Votre compteur n'a que 5 chiffres : l'index ne peut pas dépasser 99999." in chat.text
+    assert "Tapez seulement les chiffres" not in chat.text
+    assert "Tapez l'index affiché sur le compteur" in chat.text                # asked again
+
+
+async def test_too_many_digits_in_arabic_script_and_arabizi(engine):
+    chat = await linked(engine, lang_hint="ar")
+    await chat.send("بغيت نعطي المؤشر")
+    await chat.press("1000001")
+    await chat.send("٤٥٢١٠٤٥٢١٠٤٥٢١٠")
+    assert "عدادك فيه 5 أرقام فقط: المؤشر لا يمكن أن يتجاوز 99999" in chat.text
+    await chat.send("l'index howa 4521045210452104521")
+    assert "عدادك فيه 5 أرقام فقط" in chat.text and "اكتب الأرقام الظاهرة على العداد فقط" not in chat.text
+    assert await customer_readings(engine) == []
+
+
+async def test_a_day_after_the_last_reading_a_cubic_metre_or_two_is_no_outlier(engine, clock):
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine)
+    await send_reading(chat, "je veux envoyer mon index", "1330", meter="1000002")   # 10 m³ in 30 days
+    clock.advance(days=1)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000002")
+    await chat.send("1332")                         # 2 m³ in one day: 6 × a day's use, less than a week's
+    assert "votre consommation habituelle" not in chat.text
+    assert "Envoyez une photo nette du compteur" in chat.text
+    await chat.press("Sans photo")
+    assert "Consommation : 2 m³ depuis 1330 (30 novembre 2026)" in chat.text
+
+
+async def test_a_day_after_the_last_reading_darija(engine, clock):
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine, lang_hint="ar")
+    await send_reading(chat, "بغيت نعطي المؤشر ديال الما", "1330", meter="1000002", skip="بدون صورة", confirm="تأكيد")
+    clock.advance(days=1)
+    await chat.send("bghit nsift l'index")
+    await chat.press("1000002")
+    await chat.send("1331")
+    assert "استهلاكك المعتاد" not in chat.text and "أرسل صورة واضحة للعداد" in chat.text
+
+
+async def test_a_reading_held_for_review_is_not_the_next_ones_baseline(engine, clock):
+    clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("99999")
+    await chat.press("C'est bien l'index")
+    await chat.press("Sans photo")
+    await chat.press("Confirmer")
+    clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    assert "Dernier index enregistré : 45210, le 31 octobre 2026." in chat.text
+    await chat.send("45400")
+    assert "plus petit" not in chat.text
+    await chat.press("Sans photo")
+    assert "Consommation : 190 kWh depuis 45210 (31 octobre 2026)" in chat.text

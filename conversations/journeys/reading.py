@@ -6,13 +6,14 @@ reference, the consumption and a pre-bill band by band (and the correction of es
 """
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from storage import Contract, Reading
 
 from .. import consumption
 from ..flow import AGAIN, Flow, Turn
-from ..understanding import parse_date, parse_index
+from ..understanding import normalize, parse_date, parse_index
 from .common import contract_label, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
@@ -20,6 +21,11 @@ reading = Flow("reading")
 
 OUTLIER_HIGH = 3.0      # × usual daily use
 OUTLIER_LOW = 0.2
+OUTLIER_EXTREME = 20.0  # beyond: a slip or a misread dial, not a use: retype it, or a photo proves it
+OUTLIER_MIN_DAYS = 7    # a use is weighed against at least a week of the usual one: a day or two says nothing
+OUTLIER_MIN_UNITS = 10  # nor does a handful of units, whatever the usual use
+MAX_INDEX_DIGITS = 9    # parse_index reads no longer number: a longer one is a meter's too many digits
+_DIGIT_RUN = re.compile(r"\d(?:[\d .'’]*\d)?")
 ROLLOVER_ZONE = 0.9     # last index in the top 10 % of the dials
 
 
@@ -129,8 +135,10 @@ async def on_index(t: Turn) -> str | None:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_then_index")
         return None
-    index = parse_index(t.text) if t.text else None
+    index = parse_index(t.text, today=t.today) if t.text else None
     if index is None:
+        if _too_long(t.text):
+            return _say_too_many_digits(t, contract)
         t.say("reading.index_not_number")
         return AGAIN
     if t.understood and t.understood.entities.get("date"):
@@ -138,16 +146,26 @@ async def on_index(t: Turn) -> str | None:
     return await _check_index(t, contract, index)
 
 
+def _too_long(text: str) -> bool:
+    """A number longer than any meter ("123456789012345678901234567890"), which parse_index
+    does not take for an index: the answer is the dial count, not "type only the digits"."""
+    return any(sum(c.isdigit() for c in m.group()) > MAX_INDEX_DIGITS for m in _DIGIT_RUN.finditer(normalize(text)))
+
+
+def _say_too_many_digits(t: Turn, contract: Contract) -> str:
+    t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
+    return "reading.index"
+
+
 async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     if index > contract.meter_max:
-        t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
-        return "reading.index"
+        return _say_too_many_digits(t, contract)
     if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
         # Not measured against a date that cannot be: the summary says why and asks the date.
         t.data["r_bad_date"] = t.data.pop("r_date")
     t.data["r_index"] = index
-    t.data.pop("r_rollover", None)
-    t.data.pop("r_review", None)
+    for key in ("r_rollover", "r_review", "r_extreme"):
+        t.data.pop(key, None)
     last = await last_real_reading(t, contract)
     if last is not None and index < last.index_value:
         wrapped = contract.meter_max + 1 - last.index_value + index
@@ -174,14 +192,31 @@ async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None
     return index - last.index_value, last, day
 
 
+def _outlier(used: int, days: int, usual: float | None) -> tuple[float, bool] | None:
+    """(times the usual daily use, extreme?) when `used` over `days` is out of the ordinary; None
+    when it is ordinary or too little to tell. High is judged over at least a week of usual use
+    (1 m³ in a day is not "4 times the usual"); the ratio said is the period's own."""
+    if not usual:
+        return None
+    days = max(days, 1)
+    ratio = (used / days) / usual
+    weighed = used / (usual * max(days, OUTLIER_MIN_DAYS))
+    if weighed > OUTLIER_HIGH and used >= OUTLIER_MIN_UNITS:
+        return ratio, weighed > OUTLIER_EXTREME
+    if ratio < OUTLIER_LOW and days >= 14:
+        return ratio, False
+    return None
+
+
 async def _check_outlier(t: Turn, contract: Contract) -> str | None:
     used, last, day = await _consumption(t, contract)
-    usual = await consumption.usual_daily_use(t.tx, contract)
-    if last is not None and usual:
-        days = max((day - last.reading_date).days, 1)
-        ratio = (used / days) / usual
-        if ratio > OUTLIER_HIGH or (ratio < OUTLIER_LOW and days >= 14):
-            t.data["r_ratio"] = round(ratio, 1)
+    if last is not None:
+        found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
+        if found:
+            t.data["r_ratio"] = round(found[0], 1)
+            if found[1]:
+                t.data["r_extreme"] = True
+                return "reading.extreme"
             return "reading.outlier"
     return "reading.photo" if "r_photo" not in t.data else "reading.summary"
 
@@ -238,6 +273,50 @@ async def on_outlier(t: Turn) -> str | None:
         t.data["r_review"] = "outlier"
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
     return await _confirmed_or_recheck(t, confirmed)
+
+
+@reading.prompt("extreme")
+async def ask_extreme(t: Turn) -> str | None:
+    """Far beyond any use: not a yes/no question but "type it again, or show us"."""
+    contract = await _contract(t)
+    used, last, day = await _consumption(t, contract)
+    t.ask(t.t("reading.outlier_extreme", used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
+              days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+              times=t.t.n("reading.times", round(t.data["r_ratio"]))),
+          [t.button("no", "reading.retype_index"), t.button("yes", "reading.index_is_right"),
+           t.button("cmd:cancel", "common.cancel")], ask="photo")
+    return None
+
+
+@reading.handle("extreme")
+async def on_extreme(t: Turn) -> str | None:
+    contract = await _contract(t)
+    if contract is None:
+        return "reading.start"
+    if t.inbound.photo_ref:
+        t.data["r_photo"] = t.inbound.photo_ref
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_photo")
+        return "reading.summary"
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return "menu.main"
+    if picked == "no":
+        t.data.pop("r_index", None)
+        t.say("reading.check_again")
+        return "reading.index"
+    if picked == "yes":
+        # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_kept", index=t.t.ltr(t.data["r_index"]))
+        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+    index = parse_index(t.text, today=t.today) if t.text else None
+    if index is not None:                       # the index typed again
+        return await _check_index(t, contract, index)
+    if t.text and _too_long(t.text):
+        return _say_too_many_digits(t, contract)
+    t.say("reading.extreme_expected")
+    return AGAIN
 
 
 # ------------------------------------------------------------------ photo, date, summary
@@ -335,6 +414,8 @@ async def summary(t: Turn) -> str | None:
                          last=t.t.ltr(last.index_value), date=t.t.date(last.reading_date)))
     if t.data.get("r_rollover"):
         lines.append(t.t("reading.summary_rollover"))
+    if t.data.get("r_review"):
+        lines.append(t.t("reading.summary_review"))
     lines.append(t.t("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
