@@ -284,3 +284,61 @@ async def test_a_reading_held_for_review_is_not_the_next_ones_baseline(engine, c
     assert "plus petit" not in chat.text
     await chat.press("Sans photo")
     assert "Consommation : 190 kWh depuis 45210 (31 octobre 2026)" in chat.text
+
+
+# ------------------------------------------------------------------ an index typed when the meter is asked
+async def test_an_index_typed_at_the_meter_choice_picks_the_meter_it_fits_fr(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    assert "Pour quel compteur" in chat.text
+    await chat.send("45300")                        # 90 kWh for E-77001; 43,980 m³ for the water meter
+    assert "L'index 45300 correspond au compteur E-77001 (contrat 1000001 (électricité, Casablanca))." in chat.text
+    assert "Envoyez une photo nette du compteur" in chat.text
+    await chat.press("Sans photo")
+    assert "Index : 45300, relevé le 1 décembre 2026" in chat.text
+    await chat.press("Confirmer")
+    assert [r.index_value for r in await customer_readings(engine, "1000001")] == [45300]
+    assert await customer_readings(engine, "1000002") == []
+
+
+async def test_an_index_typed_at_the_meter_choice_darija(engine):
+    chat = await linked(engine, lang_hint="ar")
+    await chat.send("بغيت نعطي المؤشر")
+    await chat.send("1325")                         # below E-77001's 45210; 5 m³ for the water meter
+    assert "المؤشر 1325 يوافق العداد W-88002" in chat.text
+    await chat.press("بدون صورة")
+    assert "المؤشر: 1325، بتاريخ 1 دجنبر 2026" in chat.text
+    await chat.send("واخا")
+    assert [r.index_value for r in await customer_readings(engine, "1000002")] == [1325]
+
+
+async def test_an_index_that_fits_no_meter_is_kept_while_the_meter_is_asked_arabizi(engine):
+    chat = await linked(engine, lang_hint="ar")
+    await chat.send("bghit nsift l'index")
+    await chat.send("45100")                        # below 45210, and absurd for the water meter
+    assert "حسنا، المؤشر 45100. لأي عداد هو؟" in chat.text
+    assert [b.payload for b in chat.buttons][:2] == ["c:1000001", "c:1000002"]
+    await chat.press("1000001")                     # checked at once on that meter, not asked again
+    assert "المؤشر 45100 أصغر من آخر مؤشر مسجل (45210 بتاريخ 31 أكتوبر 2026)" in chat.text
+    await chat.send("45310")
+    assert "أرسل صورة واضحة للعداد" in chat.text
+
+
+async def test_an_index_with_the_service_named_fr(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.send("c'est 45300 pour l'eau")        # fits the electricity meter, but water is named: asked
+    assert "L'index 45300 est noté. Pour quel compteur est-il ?" in chat.text
+    assert "correspond au compteur" not in chat.text
+    await chat.press("1000002")
+    assert "c'est sûrement une erreur de frappe" in chat.text                # checked on the water meter
+    await chat.send("1330")
+    assert "Envoyez une photo nette du compteur" in chat.text
+
+
+async def test_a_contract_number_typed_at_the_meter_choice_is_the_meter_not_an_index(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.send("1000002")
+    assert "Tapez l'index affiché sur le compteur W-88002" in chat.text
+    assert "est noté" not in chat.text

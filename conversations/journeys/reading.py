@@ -11,10 +11,12 @@ from datetime import date, timedelta
 
 from storage import Contract, Reading
 
+from ..events import Button
+
 from .. import consumption
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import normalize, parse_date, parse_index
-from .common import contract_label, forget, linked_contract, pick_contract
+from .common import contract_label, elsewhere, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
@@ -103,7 +105,54 @@ async def start(t: Turn) -> str | None:
 
 @reading.handle("start")
 async def on_contract(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked and picked.startswith("c:") and "r_choice_index" in t.data:
+        # The index was typed when the meter was asked: checked on the meter now picked.
+        t.data["r_contract"] = picked[2:]
+        contract = await _contract(t)
+        if contract is not None:
+            return await _check_index(t, contract, int(t.data.pop("r_choice_index")))
+    if picked is None and t.text and not elsewhere(t, "reading"):
+        index = parse_index(t.text, today=t.today)
+        if index is not None:
+            return await _index_at_choice(t, index)
     return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+
+
+async def _index_at_choice(t: Turn, index: int) -> str | None:
+    """An index typed instead of picking a meter: kept. The one meter it is plausible for is
+    taken (and named); otherwise the meter is asked again, the index with it."""
+    offered = [(p, label) for p, label in t.data.get("_choices", []) if p.startswith("c:")]
+    numbers = {p[2:] for p, _ in offered}
+    contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.contract in numbers]
+    service = t.understood.entities.get("service") if t.understood else None
+    contracts = [c for c in contracts if c.service == service] or contracts      # "1325 pour l'eau"
+    plausible = [c for c in contracts if await _plausible(t, c, index)]
+    t.data.pop("r_pending_index", None)          # the index typed now is the one
+    if len(plausible) == 1:
+        contract = plausible[0]
+        t.data["r_contract"] = contract.contract
+        t.say("reading.index_for_meter", index=t.t.ltr(index), meter=t.t.ltr(contract.meter_number),
+              contract=contract_label(t, contract))
+        return await _check_index(t, contract, index)
+    t.data["r_choice_index"] = index
+    t.ask(t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
+          [Button(p, label) for p, label in t.data.get("_choices", [])])
+    return None
+
+
+async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
+    """Whether `index` reads as this meter's next index: its dials, not below its last index,
+    not an outlier."""
+    if index > contract.meter_max:
+        return False
+    last = await last_real_reading(t, contract)
+    if last is None:
+        return True
+    if index < last.index_value:
+        return False
+    return _outlier(index - last.index_value, (_reading_day(t) - last.reading_date).days,
+                    await consumption.usual_daily_use(t.tx, contract)) is None
 
 
 # ------------------------------------------------------------------ the index
