@@ -342,3 +342,35 @@ async def test_a_contract_number_typed_at_the_meter_choice_is_the_meter_not_an_i
     await chat.send("1000002")
     assert "Tapez l'index affiché sur le compteur W-88002" in chat.text
     assert "est noté" not in chat.text
+
+
+# ------------------------------------------------------------------ indexes as on the meter
+async def test_six_dial_indexes_are_written_without_separators_fr(engine):
+    chat = Chat(engine, sender_phone="+212661234567")           # Youssef: 1000003, 6 dials, 120400
+    await chat.send("bonjour")
+    await chat.press("➕")
+    await chat.send("1000003")
+    await chat.send("je veux envoyer mon index")
+    assert "Dernier index enregistré : 120400, le 31 octobre 2026." in chat.text
+    await chat.send("120 350")
+    assert "L'index 120350 est plus petit que le dernier enregistré (120400, le 31 octobre 2026)." in chat.text
+    await chat.send("1 234 567")
+    assert "Votre compteur n'a que 6 chiffres : l'index ne peut pas dépasser 999999." in chat.text
+    await chat.send("120.500")
+    await chat.press("Sans photo")
+    assert "Index : 120500, relevé le 1 décembre 2026" in chat.text
+    assert "Consommation : 100 kWh depuis 120400 (31 octobre 2026)" in chat.text
+
+
+async def test_six_dial_indexes_are_written_without_separators_ar(engine):
+    chat = Chat(engine, sender_phone="+212661234567", lang_hint="ar")
+    await chat.send("السلام")
+    await chat.press("➕")
+    await chat.send("1000003")
+    await chat.send("بغيت نعطي المؤشر")
+    assert "آخر مؤشر مسجل: 120400 بتاريخ 31 أكتوبر 2026." in chat.text
+    await chat.send("120350")
+    assert "المؤشر 120350 أصغر من آخر مؤشر مسجل (120400 بتاريخ 31 أكتوبر 2026)" in chat.text
+    await chat.send("١٢٠٥٠٠")
+    await chat.press("بدون صورة")
+    assert "المؤشر: 120500، بتاريخ 1 دجنبر 2026" in chat.text and "منذ 120400" in chat.text
