@@ -374,3 +374,12 @@ async def test_six_dial_indexes_are_written_without_separators_ar(engine):
     await chat.send("١٢٠٥٠٠")
     await chat.press("بدون صورة")
     assert "المؤشر: 120500، بتاريخ 1 دجنبر 2026" in chat.text and "منذ 120400" in chat.text
+
+
+async def test_a_number_longer_than_every_meter_is_not_kept_as_an_index_at_the_meter_choice(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.send("1000003")                      # another customer's contract: no meter of hers
+    assert "Choisissez le compteur dans la liste." in chat.text and "est noté" not in chat.text
+    await chat.press("1000001")
+    assert "Tapez l'index affiché sur le compteur E-77001" in chat.text

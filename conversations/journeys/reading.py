@@ -127,6 +127,9 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.contract in numbers]
     service = t.understood.entities.get("service") if t.understood else None
     contracts = [c for c in contracts if c.service == service] or contracts      # "1325 pour l'eau"
+    if all(index > c.meter_max for c in contracts):
+        # Longer than every meter (a contract number, a phone): no index to keep.
+        return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
     plausible = [c for c in contracts if await _plausible(t, c, index)]
     t.data.pop("r_pending_index", None)          # the index typed now is the one
     if len(plausible) == 1:
