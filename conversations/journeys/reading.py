@@ -11,9 +11,8 @@ from datetime import date, timedelta
 
 from storage import Contract, Reading
 
-from ..events import Button
-
 from .. import consumption
+from ..events import Button
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import normalize, parse_date, parse_index
 from .common import contract_label, elsewhere, forget, linked_contract, pick_contract
@@ -216,8 +215,8 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
         # Not measured against a date that cannot be: the summary says why and asks the date.
         t.data["r_bad_date"] = t.data.pop("r_date")
     t.data["r_index"] = index
-    for key in ("r_rollover", "r_review", "r_extreme"):
-        t.data.pop(key, None)
+    t.data.pop("r_rollover", None)
+    t.data.pop("r_review", None)
     last = await last_real_reading(t, contract)
     if last is not None and index < last.index_value:
         wrapped = contract.meter_max + 1 - last.index_value + index
@@ -266,10 +265,7 @@ async def _check_outlier(t: Turn, contract: Contract) -> str | None:
         found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
         if found:
             t.data["r_ratio"] = round(found[0], 1)
-            if found[1]:
-                t.data["r_extreme"] = True
-                return "reading.extreme"
-            return "reading.outlier"
+            return "reading.extreme" if found[1] else "reading.outlier"
     return "reading.photo" if "r_photo" not in t.data else "reading.summary"
 
 
@@ -454,6 +450,8 @@ async def summary(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None or "r_index" not in t.data:
         return "reading.start"
+    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+        t.data["r_bad_date"] = t.data.pop("r_date")      # (no longer possible: a reading came in since)
     if t.data.get("r_bad_date"):
         # A date given with the index or in the first message that cannot be: why, then the question.
         await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
