@@ -383,3 +383,16 @@ async def test_a_number_longer_than_every_meter_is_not_kept_as_an_index_at_the_m
     assert "Choisissez le compteur dans la liste." in chat.text and "est noté" not in chat.text
     await chat.press("1000001")
     assert "Tapez l'index affiché sur le compteur E-77001" in chat.text
+
+
+async def test_a_photo_sent_at_the_outlier_question_proves_it_for_review(engine):
+    chat = await linked(engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("46500")                        # 1,290 kWh in 31 days: ~7 × the usual, a question
+    assert "environ 7 fois votre consommation habituelle. L'index est-il exact ?" in chat.text
+    await chat.send_photo("tg-file-46500")
+    assert "Un agent vérifiera l'index avec cette photo avant la facturation." in chat.text
+    assert "Photo : jointe" in chat.text
+    await chat.press("Confirmer")
+    assert await flagged(engine) == [(46500, True, "outlier", "tg-file-46500")]

@@ -311,12 +311,18 @@ async def ask_outlier(t: Turn) -> str | None:
         text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
     else:
         text = t.t("reading.outlier_low", **facts)
-    t.ask(text, t.yes_no())
+    t.ask(text, t.yes_no(), ask="photo")
     return None
 
 
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
+    if t.inbound.photo_ref:                     # the meter shown instead of a "yes": the proof, for review
+        t.data["r_photo"] = t.inbound.photo_ref
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_photo")
+        return "reading.summary"
+
     async def confirmed() -> str | None:
         t.data["r_review"] = "outlier"
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
