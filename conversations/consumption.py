@@ -18,8 +18,10 @@ async def recent_readings(tx: Tx, contract: Contract) -> list[Reading]:
 
 
 async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:
-    """Median daily use over the recent real periods (readings, else bills that were read)."""
-    real = [r for r in await recent_readings(tx, contract) if r.source in ("actual", "customer")]
+    """Median daily use over the recent real periods (readings, else bills that were read). A
+    customer reading held for review is no measure until an agent has checked it."""
+    real = [r for r in await recent_readings(tx, contract)
+            if r.source == "actual" or (r.source == "customer" and not r.review)]
     rates = []
     for a, b in zip(real, real[1:]):
         days = (b.reading_date - a.reading_date).days

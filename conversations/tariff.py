@@ -61,7 +61,7 @@ class FeeLine:
 class Cliff:
     month: date
     units: int
-    remaining: int       # units left before the whole month moves to the selective rate
+    remaining: int       # units the month can still take and stay progressive (one more switches it)
     extra_cost_ttc: int  # what crossing the line adds, in centimes
 
 
@@ -184,10 +184,10 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
     vat = _vat(energy_ht, tariff.vat_percent) + sum(f.vat for f in fees)
     cliff = None
     if tariff.rule == "progressive_then_selective":
-        line = tariff.selective_above
-        for m in months:
-            if line - cliff_margin <= m.units <= line:
-                cliff = Cliff(m.month, m.units, line - m.units, _month_ttc(tariff, line + 1) - _month_ttc(tariff, line))
+        # Only the period's last month can still be acted on (the earlier ones are over).
+        line, m = tariff.selective_above, months[-1]
+        if line - cliff_margin <= m.units <= line:
+            cliff = Cliff(m.month, m.units, line - m.units, _month_ttc(tariff, line + 1) - _month_ttc(tariff, line))
     return PreBill(tariff.code, period_start, period_end, units, months, fees, energy_ht, fees_ht, vat,
                    energy_ht + fees_ht + vat, tariff.vat_percent, cliff)
 

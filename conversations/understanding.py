@@ -123,7 +123,8 @@ def _is_arabic(tok: str) -> bool:
 
 _WORDS: dict[str, list[tuple[float, str]]] = {
     "reading": [
-        (3, "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس"),
+        (3, "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس "
+            "المؤشر مؤشر"),
         (2, "affiche قريت كيقرا نقرا qrit kayqra kaqra nqra sjlouh سجلو chiffre chiffres qra3a lqra3a lqraya"),
         (1.5, "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال sift "
               "lhsab hsab الحساب"),
@@ -786,7 +787,7 @@ _NOT_INDEX_AFTER = re.compile(r"\s*(?:%|dh|dhs|mad|dirhams?|درهم|دراهم|
 _NOT_INDEX_BEFORE = re.compile(r"(?:sur|en|على|f|fi|3la|il y a|depuis|منذ|قبل|hadi|هادي|le|nhar|نهار|a|au|"
                                r"à|vers|avant|apres|من|mn|ل|l)\s*$")
 _AMOUNT_BEFORE = re.compile(r"(?:credit|lcredit|solde|رصيد|الرصيد|avance|montant|المبلغ|dh|dhs|mad|prix)\s*[:=]?\s*$")
-_INDEX_KEY = re.compile(r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|العداد|الكونطور|قراءه|lhsab|"
+_INDEX_KEY = re.compile(r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|الموشر|موشر|العداد|الكونطور|قراءه|lhsab|"
                         r"hsab|fih|فيه|كان|kan|howa|هو|c'est|est|:)\s*$")
 _SEPARATORS = re.compile(r"[ .,']")
 

@@ -48,7 +48,7 @@ async def test_arabic_script_gets_arabic(engine):
     chat = Chat(engine)
     await chat.send("السلام عليكم")
     assert "مرحبا بك 👋 أنا المساعد الرقمي ديال المكتب الوطني للكهرباء والماء." in chat.text
-    assert "📟 إرسال رقم العداد" in [b.label for b in chat.buttons]
+    assert "📟 إرسال مؤشر العداد" in [b.label for b in chat.buttons]
 
 
 async def test_channel_language_hint_wins_over_script(engine):
@@ -63,7 +63,7 @@ async def test_language_can_be_switched_by_button_and_by_typing(engine):
     await chat.press("العربية")            # the menu's language entry, labelled in the other language
     await chat.press("العربية")
     assert "سنتحدث الآن بالعربية" in chat.text
-    assert "📟 إرسال رقم العداد" in [b.label for b in chat.buttons]
+    assert "📟 إرسال مؤشر العداد" in [b.label for b in chat.buttons]
     await chat.send("/language")
     await chat.send("2")                     # typed number instead of pressing
     assert "Nous continuons en français." in chat.text

@@ -80,7 +80,8 @@ async def test_near_the_150_line_the_customer_is_warned(engine, clock):
     await chat.press("1000001")
     await chat.press("Sans photo")
     await chat.press("Confirmer")
-    assert ("En novembre 2026, vous êtes à 146 kWh : encore 4 kWh et toute la consommation du mois passe au tarif "
+    assert ("Ce mois-ci (novembre 2026), vous êtes à 146 kWh : le mois reste au tarif progressif jusqu'à 150 kWh, "
+            "soit encore 4 kWh d'ici la fin du mois ; dès 151 kWh, toute la consommation du mois passe au tarif "
             "supérieur (environ 21,95\u00a0DH de plus).") in chat.text
 
 
@@ -208,9 +209,9 @@ async def test_arabic_reading_with_arabic_indic_digits_and_darija_date(engine):
     await chat.press("بدون صورة")
     await chat.press("تغيير التاريخ")
     await chat.send("البارح")
-    assert "الرقم: 45340، بتاريخ 22 نونبر 2026" in chat.text
+    assert "المؤشر: 45340، بتاريخ 22 نونبر 2026" in chat.text
     await chat.send("واخا")
-    assert "تم تسجيل رقم العداد ✅ المرجع: RL-2026-000001" in chat.text
+    assert "تم تسجيل المؤشر ✅ المرجع: RL-2026-000001" in chat.text
     assert "نونبر 2026: 130 ك.و.س" in chat.text
     assert "\u2066RL-2026-000001\u2069" in "\n".join(r.text for r in chat.replies)   # kept left-to-right
 

@@ -54,6 +54,9 @@ def test_cliff_warning_says_what_crossing_costs():
     assert (bill.cliff.units, bill.cliff.remaining, bill.cliff.extra_cost_ttc) == (146, 4, 2195)
     assert prebill(ELEC, date(2026, 4, 30), date(2026, 5, 31), 120).cliff is None
     assert prebill(ELEC, date(2026, 4, 30), date(2026, 5, 31), 160).cliff is None
+    # 145 kWh from 31 October to 1 December: November (140) is over, December (5) is far from the line.
+    assert prebill(ELEC, date(2026, 10, 31), date(2026, 12, 1), 145).cliff is None
+    assert prebill(ELEC, date(2026, 10, 31), date(2026, 11, 30), 150).cliff.remaining == 0
 
 
 def test_water_social_band_and_no_vat():

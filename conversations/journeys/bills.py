@@ -81,7 +81,7 @@ async def on_pick(t: Turn) -> str | None:
     t.say_text(explain(t, contract, bill))
     if bill.estimated and not contract.is_prepaid:
         t.data["b_contract"] = contract.contract
-        t.ask(t.t("bills.estimated_offer", index=t.t.number(bill.index_end)), t.yes_no())
+        t.ask(t.t("bills.estimated_offer", index=t.t.ltr(bill.index_end)), t.yes_no())
         return "bills.estimated"
     return "menu.main"
 
@@ -91,7 +91,7 @@ def explain(t: Turn, contract: Contract, bill: Bill) -> str:
     unit = t.t(f"unit.{contract.service}")
     lines = [t.t("bills.detail_header", number=t.t.ltr(bill.bill_number), contract=contract_label(t, contract),
                  start=t.t.date(bill.period_start), end=t.t.date(bill.period_end)),
-             t.t("bills.detail_index", start=t.t.number(bill.index_start), end=t.t.number(bill.index_end),
+             t.t("bills.detail_index", start=t.t.ltr(bill.index_start), end=t.t.ltr(bill.index_end),
                  kind=t.t("bills.estimated") if bill.estimated else t.t("bills.read")),
              t.t("bills.detail_consumption", units=t.t.number(bill.consumption), unit=unit)]
     try:

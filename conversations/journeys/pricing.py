@@ -43,10 +43,13 @@ def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int
     lines = [t.t("pricing.header", tariff=tariff.name.get(t.lang))]
     lines += breakdown_lines(t, tariff, bill)
     lines.append(t.t("pricing.total", amount=t.t.money(bill.total_ttc)))
-    if bill.cliff:
-        lines.append(t.t("pricing.cliff", month=t.t.month(bill.cliff.month), units=t.t.number(bill.cliff.units),
-                         unit=t.t(f"unit.{tariff.service}"), remaining=t.t.number(bill.cliff.remaining),
-                         extra=t.t.money(bill.cliff.extra_cost_ttc)))
+    cliff = bill.cliff
+    if cliff and cliff.month == t.today.replace(day=1):       # a month that is over cannot be helped
+        # Exact: at the line the month is still progressive; one unit more and all of it is not.
+        lines.append(t.t("pricing.cliff" if cliff.remaining else "pricing.cliff_at_line", month=t.t.month(cliff.month),
+                         units=t.t.number(cliff.units), unit=t.t(f"unit.{tariff.service}"),
+                         line=t.t.number(cliff.units + cliff.remaining), remaining=t.t.number(cliff.remaining),
+                         over=t.t.number(cliff.units + cliff.remaining + 1), extra=t.t.money(cliff.extra_cost_ttc)))
     lines.append(t.t("pricing.note"))
     details = {"units": units, "total_ttc": bill.total_ttc, "vat": bill.vat,
                "months": [[m.month.isoformat(), m.units, m.energy_ht] for m in bill.months]}
@@ -56,7 +59,7 @@ def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int
 async def describe_correction(t: Turn, contract: Contract, tariff: Tariff, last: Reading, day: date, used: int,
                               by_month: list[tuple[date, int]]) -> tuple[str, dict]:
     """Actual use since the last real reading, spread per month, against what was estimated
-    (units per month) and billed."""
+    (units per month) and billed. Follows the pre-bill of the same period, which lists the months."""
     billed = sum(b.amount for b in await t.tx.bills(contract.contract)
                  if b.estimated and last.reading_date <= b.period_start < day)
     c = estimate_correction(tariff, period_start=last.reading_date, period_end=day, actual_units=used,
@@ -66,7 +69,7 @@ async def describe_correction(t: Turn, contract: Contract, tariff: Tariff, last:
              t.t("correction.estimated", units=t.t.number(c.estimated_units), unit=unit, amount=t.t.money(c.billed_ttc)),
              t.t("correction.actual", units=t.t.number(c.actual_units), unit=unit,
                  months=t.t.n("common.months", len(c.months)), amount=t.t.money(c.amount_actual_ttc))]
-    lines += _month_lines(t, tariff, c.months)
+    # The months and their bands are the pre-bill's, sent just before: not listed a second time.
     if c.difference > 0:
         lines.append(t.t("correction.due", amount=t.t.money(c.difference)))
     elif c.difference < 0:

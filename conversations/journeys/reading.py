@@ -6,20 +6,27 @@ reference, the consumption and a pre-bill band by band (and the correction of es
 """
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from storage import Contract, Reading
 
 from .. import consumption
+from ..events import Button
 from ..flow import AGAIN, Flow, Turn
-from ..understanding import parse_date, parse_index
-from .common import contract_label, forget, linked_contract, pick_contract
+from ..understanding import normalize, parse_date, parse_index
+from .common import contract_label, elsewhere, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
 
 OUTLIER_HIGH = 3.0      # × usual daily use
 OUTLIER_LOW = 0.2
+OUTLIER_EXTREME = 20.0  # beyond: a slip or a misread dial, not a use: retype it, or a photo proves it
+OUTLIER_MIN_DAYS = 7    # a use is weighed against at least a week of the usual one: a day or two says nothing
+OUTLIER_MIN_UNITS = 10  # nor does a handful of units, whatever the usual use
+MAX_INDEX_DIGITS = 9    # parse_index reads no longer number: a longer one is a meter's too many digits
+_DIGIT_RUN = re.compile(r"\d(?:[\d .'’]*\d)?")
 ROLLOVER_ZONE = 0.9     # last index in the top 10 % of the dials
 
 
@@ -40,15 +47,20 @@ async def _contract(t: Turn) -> Contract | None:
     return await linked_contract(t, "r_contract")
 
 
-async def last_real_reading(t: Turn, contract: Contract) -> Reading | None:
-    """The reading this one is measured from: the last real one, except a customer reading of the
-    same cycle, which this one would replace."""
-    day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+def _reading_day(t: Turn) -> date:
+    return date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+
+
+async def last_real_reading(t: Turn, contract: Contract, day: date | None = None) -> Reading | None:
+    """The reading this one (taken on `day`, by default the chosen date) is measured from: the
+    last real one, except a customer reading of the same cycle, which this one would replace,
+    and a customer reading held for review (an unchecked outlier is no baseline)."""
+    day = day or _reading_day(t)
 
     def last_of(history: list[Reading]) -> Reading | None:
         for r in reversed(history):
-            if r.source == "actual" or (r.source == "customer" and (r.reading_date.year, r.reading_date.month)
-                                        != (day.year, day.month)):
+            if r.source == "actual" or (r.source == "customer" and not r.review
+                                        and (r.reading_date.year, r.reading_date.month) != (day.year, day.month)):
                 return r
         return None
     recent = await consumption.recent_readings(t.tx, contract)
@@ -94,7 +106,57 @@ async def start(t: Turn) -> str | None:
 
 @reading.handle("start")
 async def on_contract(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked and picked.startswith("c:") and "r_choice_index" in t.data:
+        # The index was typed when the meter was asked: checked on the meter now picked.
+        t.data["r_contract"] = picked[2:]
+        contract = await _contract(t)
+        if contract is not None:
+            return await _check_index(t, contract, int(t.data.pop("r_choice_index")))
+    if picked is None and t.text and not elsewhere(t, "reading"):
+        index = parse_index(t.text, today=t.today)
+        if index is not None:
+            return await _index_at_choice(t, index)
     return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+
+
+async def _index_at_choice(t: Turn, index: int) -> str | None:
+    """An index typed instead of picking a meter: kept. The one meter it is plausible for is
+    taken (and named); otherwise the meter is asked again, the index with it."""
+    offered = [(p, label) for p, label in t.data.get("_choices", []) if p.startswith("c:")]
+    numbers = {p[2:] for p, _ in offered}
+    contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.contract in numbers]
+    service = t.understood.entities.get("service") if t.understood else None
+    contracts = [c for c in contracts if c.service == service] or contracts      # "1325 pour l'eau"
+    if all(index > c.meter_max for c in contracts):
+        # Longer than every meter (a contract number, a phone): no index to keep.
+        return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+    plausible = [c for c in contracts if await _plausible(t, c, index)]
+    t.data.pop("r_pending_index", None)          # the index typed now is the one
+    if len(plausible) == 1:
+        contract = plausible[0]
+        t.data["r_contract"] = contract.contract
+        t.say("reading.index_for_meter", index=t.t.ltr(index), meter=t.t.ltr(contract.meter_number),
+              contract=contract_label(t, contract))
+        return await _check_index(t, contract, index)
+    t.data["r_choice_index"] = index
+    t.ask(t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
+          [Button(p, label) for p, label in t.data.get("_choices", [])])
+    return None
+
+
+async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
+    """Whether `index` reads as this meter's next index: its dials, not below its last index,
+    not an outlier."""
+    if index > contract.meter_max:
+        return False
+    last = await last_real_reading(t, contract)
+    if last is None:
+        return True
+    if index < last.index_value:
+        return False
+    return _outlier(index - last.index_value, (_reading_day(t) - last.reading_date).days,
+                    await consumption.usual_daily_use(t.tx, contract)) is None
 
 
 # ------------------------------------------------------------------ the index
@@ -126,8 +188,10 @@ async def on_index(t: Turn) -> str | None:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_then_index")
         return None
-    index = parse_index(t.text) if t.text else None
+    index = parse_index(t.text, today=t.today) if t.text else None
     if index is None:
+        if _too_long(t.text):
+            return _say_too_many_digits(t, contract)
         t.say("reading.index_not_number")
         return AGAIN
     if t.understood and t.understood.entities.get("date"):
@@ -135,10 +199,23 @@ async def on_index(t: Turn) -> str | None:
     return await _check_index(t, contract, index)
 
 
+def _too_long(text: str) -> bool:
+    """A number longer than any meter ("123456789012345678901234567890"), which parse_index
+    does not take for an index: the answer is the dial count, not "type only the digits"."""
+    return any(sum(c.isdigit() for c in m.group()) > MAX_INDEX_DIGITS for m in _DIGIT_RUN.finditer(normalize(text)))
+
+
+def _say_too_many_digits(t: Turn, contract: Contract) -> str:
+    t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
+    return "reading.index"
+
+
 async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     if index > contract.meter_max:
-        t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
-        return "reading.index"
+        return _say_too_many_digits(t, contract)
+    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+        # Not measured against a date that cannot be: the summary says why and asks the date.
+        t.data["r_bad_date"] = t.data.pop("r_date")
     t.data["r_index"] = index
     t.data.pop("r_rollover", None)
     t.data.pop("r_review", None)
@@ -159,7 +236,7 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
 
 async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None, date]:
     last = await last_real_reading(t, contract)
-    day = date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+    day = _reading_day(t)
     index = int(t.data["r_index"])
     if last is None:
         return 0, None, day
@@ -168,15 +245,29 @@ async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None
     return index - last.index_value, last, day
 
 
+def _outlier(used: int, days: int, usual: float | None) -> tuple[float, bool] | None:
+    """(times the usual daily use, extreme?) when `used` over `days` is out of the ordinary; None
+    when it is ordinary or too little to tell. High is judged over at least a week of usual use
+    (1 m³ in a day is not "4 times the usual"); the ratio said is the period's own."""
+    if not usual:
+        return None
+    days = max(days, 1)
+    ratio = (used / days) / usual
+    weighed = used / (usual * max(days, OUTLIER_MIN_DAYS))
+    if weighed > OUTLIER_HIGH and used >= OUTLIER_MIN_UNITS:
+        return ratio, weighed > OUTLIER_EXTREME
+    if ratio < OUTLIER_LOW and days >= 14:
+        return ratio, False
+    return None
+
+
 async def _check_outlier(t: Turn, contract: Contract) -> str | None:
     used, last, day = await _consumption(t, contract)
-    usual = await consumption.usual_daily_use(t.tx, contract)
-    if last is not None and usual:
-        days = max((day - last.reading_date).days, 1)
-        ratio = (used / days) / usual
-        if ratio > OUTLIER_HIGH or (ratio < OUTLIER_LOW and days >= 14):
-            t.data["r_ratio"] = round(ratio, 1)
-            return "reading.outlier"
+    if last is not None:
+        found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
+        if found:
+            t.data["r_ratio"] = round(found[0], 1)
+            return "reading.extreme" if found[1] else "reading.outlier"
     return "reading.photo" if "r_photo" not in t.data else "reading.summary"
 
 
@@ -222,16 +313,66 @@ async def ask_outlier(t: Turn) -> str | None:
         text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
     else:
         text = t.t("reading.outlier_low", **facts)
-    t.ask(text, t.yes_no())
+    t.ask(text, t.yes_no(), ask="photo")
     return None
 
 
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
+    if t.inbound.photo_ref:                     # the meter shown instead of a "yes": the proof, for review
+        t.data["r_photo"] = t.inbound.photo_ref
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_photo")
+        return "reading.summary"
+
     async def confirmed() -> str | None:
         t.data["r_review"] = "outlier"
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
     return await _confirmed_or_recheck(t, confirmed)
+
+
+@reading.prompt("extreme")
+async def ask_extreme(t: Turn) -> str | None:
+    """Far beyond any use: not a yes/no question but "type it again, or show us"."""
+    contract = await _contract(t)
+    used, last, day = await _consumption(t, contract)
+    t.ask(t.t("reading.outlier_extreme", used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
+              days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+              times=t.t.n("reading.times", round(t.data["r_ratio"]))),
+          [t.button("no", "reading.retype_index"), t.button("yes", "reading.index_is_right"),
+           t.button("cmd:cancel", "common.cancel")], ask="photo")
+    return None
+
+
+@reading.handle("extreme")
+async def on_extreme(t: Turn) -> str | None:
+    contract = await _contract(t)
+    if contract is None:
+        return "reading.start"
+    if t.inbound.photo_ref:
+        t.data["r_photo"] = t.inbound.photo_ref
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_photo")
+        return "reading.summary"
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return "menu.main"
+    if picked == "no":
+        t.data.pop("r_index", None)
+        t.say("reading.check_again")
+        return "reading.index"
+    if picked == "yes":
+        # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
+        t.data["r_review"] = "outlier"
+        t.say("reading.extreme_kept", index=t.t.ltr(t.data["r_index"]))
+        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+    index = parse_index(t.text, today=t.today) if t.text else None
+    if index is not None:                       # the index typed again
+        return await _check_index(t, contract, index)
+    if t.text and _too_long(t.text):
+        return _say_too_many_digits(t, contract)
+    t.say("reading.extreme_expected")
+    return AGAIN
 
 
 # ------------------------------------------------------------------ photo, date, summary
@@ -276,15 +417,33 @@ async def on_date(t: Turn) -> str | None:
         t.say("reading.date_not_understood")
         return AGAIN
     contract = await _contract(t)
-    last = await last_real_reading(t, contract)
-    if day > t.today:
-        t.say("reading.date_future")
-        return AGAIN
-    if last and day < last.reading_date:
-        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+    if contract is None:
+        return "reading.start"
+    if await _refuse_date(t, contract, day):
         return AGAIN
     t.data["r_date"] = day.isoformat()
     return "reading.summary"
+
+
+async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = True) -> bool:
+    """Whether the reading cannot be dated `day` (and says why). Checked against the reading it
+    would be measured from *for that date*: a customer reading of another month may be the last
+    one then (dated 30 November, a reading sent on 1 December comes after it)."""
+    if day > t.today:
+        if say:
+            t.say("reading.date_future")
+        return True
+    last = await last_real_reading(t, contract, day)
+    if last is None or day >= last.reading_date:
+        return False
+    if not say:
+        return True
+    if last.source == "customer":
+        t.say("reading.date_before_own", date=t.t.date(last.reading_date), index=t.t.ltr(last.index_value),
+              reference=t.t.ltr(last.reference or ""))
+    else:
+        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+    return True
 
 
 async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
@@ -299,10 +458,13 @@ async def summary(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None or "r_index" not in t.data:
         return "reading.start"
+    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+        t.data["r_bad_date"] = t.data.pop("r_date")      # (no longer possible: a reading came in since)
+    if t.data.get("r_bad_date"):
+        # A date given with the index or in the first message that cannot be: why, then the question.
+        await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
+        return "reading.date"
     used, last, day = await _consumption(t, contract)
-    if last and day < last.reading_date:
-        t.data.pop("r_date", None)
-        used, last, day = await _consumption(t, contract)
     lines = [t.t("reading.summary_contract", contract=contract_label(t, contract)),
              t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day))]
     if last:
@@ -310,6 +472,8 @@ async def summary(t: Turn) -> str | None:
                          last=t.t.ltr(last.index_value), date=t.t.date(last.reading_date)))
     if t.data.get("r_rollover"):
         lines.append(t.t("reading.summary_rollover"))
+    if t.data.get("r_review"):
+        lines.append(t.t("reading.summary_review"))
     lines.append(t.t("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
