@@ -1,35 +1,97 @@
 """Agencies and human contact. Diagram: docs/flows/agency.md"""
 from __future__ import annotations
 
-from storage import fold
+import re
 
 from ..flow import AGAIN, Flow, Turn
-from .common import operator_phone
+from ..places import Place, places_of
+from .common import elsewhere, forget, operator_phone
 
 agency = Flow("agency")
 contact = Flow("contact")
 
 
 def _agency_lines(t: Turn, agencies) -> str:
-    return "\n\n".join(t.t("agency.item", name=a.name, address=a.address, phone=t.t.ltr(a.phone), hours=a.hours)
-                       for a in agencies)
+    # Names, addresses and hours are often only in Latin: isolated in Arabic so the line keeps its order.
+    return "\n\n".join(t.t("agency.item", name=_latin(t, a.name), address=_latin(t, a.address),
+                              phone=t.t.ltr(a.phone), hours=_latin(t, a.hours)) for a in agencies)
+
+
+def _latin(t: Turn, text: str) -> str:
+    return t.t.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
+
+
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
+
+
+class _Cities:
+    """The cities that have agencies, as the alias table knows them (data spellings grouped)."""
+
+    def __init__(self, t: Turn, data_cities: list[str]) -> None:
+        self.table = places_of(t.profile).with_names(data_cities)
+        self.data: dict[str, list[str]] = {}          # canonical name -> the data's spellings
+        for name in data_cities:
+            place = self.table.named(name)
+            self.data.setdefault(place.name if place else name, []).append(name)
+        self.places = [self.table.named(names[0]) or Place(c) for c, names in self.data.items()]
+
+    async def agencies(self, t: Turn, place: Place):
+        found = []
+        for name in self.data.get(place.name, []):
+            found += await t.tx.agencies(name)
+        return found
+
+
+async def _cities(t: Turn) -> _Cities:
+    return _Cities(t, await t.tx.agency_cities())
+
+
+def _show(t: Turn, place: Place, found) -> None:
+    t.say("agency.in_city", city=_place_label(t, place), agencies=_agency_lines(t, found))
+
+
+def _place_label(t: Turn, place: Place) -> str:
+    label = place.label(t.lang)
+    return t.t.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
+
+
+def _ask_city(t: Turn, cities: _Cities) -> None:
+    shown = cities.places[:9]
+    t.ask(t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang))
+                                   for i, p in enumerate(shown)] + [t.button("cmd:menu", "common.menu")])
+    t.data["agency_cities"] = [p.name for p in shown]
+
+
+def _known_cities(t: Turn, cities: _Cities) -> str:
+    names = [_place_label(t, p) for p in cities.places]
+    return "، ".join(names) if t.lang == "ar" else ", ".join(names)
 
 
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
-    cities = sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)})
-    shown = False
-    for city in cities:
-        found = await t.tx.agencies(city)
+    cities = await _cities(t)
+    t.data.pop("agency_misses", None)
+    # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
+    named = cities.table.find(t.text) if t.text and t.inbound.payload is None else None
+    if named is not None:
+        found = await cities.agencies(t, named)
         if found:
-            t.say("agency.in_city", city=city, agencies=_agency_lines(t, found))
+            _show(t, named, found)
+            return "menu.main"
+        t.say("agency.none_in_city", city=_place_label(t, named), cities=_known_cities(t, cities),
+              phone=operator_phone(t))
+        _ask_city(t, cities)
+        return None
+    shown = False
+    for city in sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)}):
+        place = cities.table.named(city) or Place(city)
+        found = await cities.agencies(t, place)
+        if found:
+            _show(t, place, found)
             shown = True
     if shown:
         t.say("agency.other_city")
-    all_cities = await t.tx.agency_cities()
-    t.ask(t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=c)
-                                   for i, c in enumerate(all_cities[:9])] + [t.button("cmd:menu", "common.menu")])
-    t.data["agency_cities"] = all_cities[:9]
+    _ask_city(t, cities)
     return None
 
 
@@ -38,26 +100,37 @@ async def on_city(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:menu":
         return "menu.main"
-    cities = t.data.get("agency_cities", [])
-    if picked and picked.startswith("city:") and picked[5:].isdigit() and int(picked[5:]) < len(cities):
-        city = cities[int(picked[5:])]
+    cities = await _cities(t)
+    offered = t.data.get("agency_cities", [])
+    place = None
+    if picked and picked.startswith("city:") and picked[5:].isdigit() and int(picked[5:]) < len(offered):
+        place = cities.table.named(offered[int(picked[5:])]) or Place(offered[int(picked[5:])])
+    elif t.text:
+        place = cities.table.find(t.text, expected=True)
+    if place is None:
+        other = elsewhere(t, "agency")           # "chhal khassni nkhelles": another request, not a city
+        if other:
+            forget(t, "agency_")
+            return other
+    found = await cities.agencies(t, place) if place else []
+    if found:
+        _show(t, place, found)
+        forget(t, "agency_")
+        return "menu.main"
+    misses = t.data.get("agency_misses", 0) + 1
+    phone = operator_phone(t)
+    if misses >= 2:
+        # Twice no city we know: no third question, the phone and the menu.
+        t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
+        forget(t, "agency_")
+        return "menu.main"
+    t.data["agency_misses"] = misses
+    if place is not None:
+        t.say("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
     else:
-        city = t.text
-    found = await t.tx.agencies(city) if city else []
-    if not found:
-        # Typos in city names are common: compare folded names.
-        known = {fold(c): c for c in await t.tx.agency_cities()}
-        from rapidfuzz import process
-        match = process.extractOne(fold(city or ""), list(known), score_cutoff=80) if city else None
-        if match:
-            city = known[match[0]]
-            found = await t.tx.agencies(city)
-    if not found:
-        t.say("agency.none", city=city or "?", phone=operator_phone(t))
-        return AGAIN
-    t.say("agency.in_city", city=found[0].city, agencies=_agency_lines(t, found))
-    t.data.pop("agency_cities", None)
-    return "menu.main"
+        t.say("agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone)
+    _ask_city(t, cities)
+    return None
 
 
 @contact.prompt("start")
