@@ -177,7 +177,7 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (0.5, "vite bzzaf"),
     ],
     "agency": [
-        (3, "agence agences الوكاله وكاله lwakala wakala lagence"),
+        (3, "agence agences الوكاله وكاله الوكالات وكالات lwakala wakala lagence lwakalat"),
         (2.5, "horaire horaires"),
         (2, "bureau adresse عنوان ouvre ouverte ouvert ouverts ouvrez fermeture"),
         (1.5, "mhlola mhloula محلوله اقرب كتحل تحل كيحلو"),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from storage import fold
+
 from ..flow import AGAIN, Flow, Turn
 from ..places import Place, places_of
 from .common import elsewhere, forget, operator_phone
@@ -22,28 +24,31 @@ def _latin(t: Turn, text: str) -> str:
 
 
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
+MAX_LISTED = 15          # cities named in one answer (all of them are typed or pressed alike)
 
 
 class _Cities:
-    """The cities that have agencies, as the alias table knows them (data spellings grouped)."""
+    """The cities that have agencies, as the alias table knows them (the data's spellings of one
+    city grouped), the cities with most agencies first (the buttons show nine)."""
 
-    def __init__(self, t: Turn, data_cities: list[str]) -> None:
-        self.table = places_of(t.profile).with_names(data_cities)
-        self.data: dict[str, list[str]] = {}          # canonical name -> the data's spellings
-        for name in data_cities:
-            place = self.table.named(name)
-            self.data.setdefault(place.name if place else name, []).append(name)
-        self.places = [self.table.named(names[0]) or Place(c) for c, names in self.data.items()]
+    def __init__(self, t: Turn, agencies: list) -> None:
+        self.table = places_of(t.profile).with_names({a.city for a in agencies})
+        self.by_city: dict[str, list] = {}
+        for a in agencies:
+            self.by_city.setdefault(self._name(a.city), []).append(a)
+        ranked = sorted(self.by_city, key=lambda c: (-len(self.by_city[c]), fold(c)))
+        self.places = [self.table.named(c) or Place(c) for c in ranked]
 
-    async def agencies(self, t: Turn, place: Place):
-        found = []
-        for name in self.data.get(place.name, []):
-            found += await t.tx.agencies(name)
-        return found
+    def _name(self, city: str) -> str:
+        place = self.table.named(city)
+        return place.name if place else city
+
+    def agencies(self, place: Place) -> list:
+        return self.by_city.get(self._name(place.name), [])
 
 
 async def _cities(t: Turn) -> _Cities:
-    return _Cities(t, await t.tx.agency_cities())
+    return _Cities(t, await t.tx.agencies())     # one read: a few hundred rows at most
 
 
 def _show(t: Turn, place: Place, found) -> None:
@@ -55,15 +60,17 @@ def _place_label(t: Turn, place: Place) -> str:
     return t.t.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
 
 
-def _ask_city(t: Turn, cities: _Cities) -> None:
+def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
     shown = cities.places[:9]
-    t.ask(t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang))
+    t.ask(question or t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang))
                                    for i, p in enumerate(shown)] + [t.button("cmd:menu", "common.menu")])
     t.data["agency_cities"] = [p.name for p in shown]
 
 
 def _known_cities(t: Turn, cities: _Cities) -> str:
-    names = [_place_label(t, p) for p in cities.places]
+    names = [_place_label(t, p) for p in cities.places[:MAX_LISTED]]
+    if len(cities.places) > MAX_LISTED:
+        names.append("…")
     return "، ".join(names) if t.lang == "ar" else ", ".join(names)
 
 
@@ -74,18 +81,17 @@ async def start(t: Turn) -> str | None:
     # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
     named = cities.table.find(t.text) if t.text and t.inbound.payload is None else None
     if named is not None:
-        found = await cities.agencies(t, named)
+        found = cities.agencies(named)
         if found:
             _show(t, named, found)
             return "menu.main"
-        t.say("agency.none_in_city", city=_place_label(t, named), cities=_known_cities(t, cities),
-              phone=operator_phone(t))
-        _ask_city(t, cities)
+        _ask_city(t, cities, t.t("agency.none_in_city", city=_place_label(t, named), cities=_known_cities(t, cities),
+                                 phone=operator_phone(t)))
         return None
     shown = False
     for city in sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)}):
         place = cities.table.named(city) or Place(city)
-        found = await cities.agencies(t, place)
+        found = cities.agencies(place)
         if found:
             _show(t, place, found)
             shown = True
@@ -103,33 +109,35 @@ async def on_city(t: Turn) -> str | None:
     cities = await _cities(t)
     offered = t.data.get("agency_cities", [])
     place = None
-    if picked and picked.startswith("city:") and picked[5:].isdigit() and int(picked[5:]) < len(offered):
+    if t.inbound.payload is None and t.text and not t.typed().isdecimal():
+        place = cities.table.find(t.text, expected=True)   # the alias table before fuzzy button labels
+    if place is None and picked and picked.startswith("city:") and picked[5:].isdigit() \
+            and int(picked[5:]) < len(offered):
         place = cities.table.named(offered[int(picked[5:])]) or Place(offered[int(picked[5:])])
-    elif t.text:
-        place = cities.table.find(t.text, expected=True)
     if place is None:
         other = elsewhere(t, "agency")           # "chhal khassni nkhelles": another request, not a city
         if other:
             forget(t, "agency_")
             return other
-    found = await cities.agencies(t, place) if place else []
+    found = cities.agencies(place) if place else []
     if found:
         _show(t, place, found)
         forget(t, "agency_")
         return "menu.main"
-    misses = t.data.get("agency_misses", 0) + 1
     phone = operator_phone(t)
-    if misses >= 2:
-        # Twice no city we know: no third question, the phone and the menu.
-        t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
-        forget(t, "agency_")
-        return "menu.main"
-    t.data["agency_misses"] = misses
     if place is not None:
-        t.say("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
+        question = t.t("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
     else:
-        t.say("agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone)
-    _ask_city(t, cities)
+        misses = t.data.get("agency_misses", 0) + 1
+        if misses >= 2:
+            # Twice a name we cannot read as a city: no third question, the phone and the menu.
+            t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
+            forget(t, "agency_")
+            return "menu.main"
+        t.data["agency_misses"] = misses
+        question = t.t("agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities),
+                       phone=phone)
+    _ask_city(t, cities, question)            # the answer is the question again, with the cities to press
     return None
 
 
