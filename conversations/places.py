@@ -89,14 +89,16 @@ class Places:
     def places(self) -> list[Place]:
         return list(dict.fromkeys([*self._keys.values(), *self._everyday.values()]))
 
-    def with_names(self, names: Iterable[str]) -> "Places":
-        """This table plus the cities of the agencies data it does not know (found by their own name)."""
+    def with_names(self, names: Iterable[tuple[str, str | None]]) -> "Places":
+        """This table plus the cities of the agencies data, (name, Arabic name or None): those it
+        does not know are found by their own names; a known one also by the data's Arabic name."""
         extra = Places()
         extra._keys, extra._everyday = dict(self._keys), dict(self._everyday)
-        for name in names:
-            if self.named(name) is None:
-                for k in _keys(name):
-                    extra._keys.setdefault(k, Place(name.strip()))
+        for name, ar in names:
+            place = self.named(name) or Place(name.strip(), (ar or "").strip() or None)
+            for k in _keys(name) | _keys(ar or ""):
+                if k not in extra._everyday:          # "Safi" in the data stays an everyday word
+                    extra._keys.setdefault(k, place)
         extra._fuzzy = [k for k in extra._keys if len(k) >= 4]
         return extra
 

@@ -280,3 +280,36 @@ def test_addad_understand_shows_the_city(capsys):
     assert '"entities": {"city": "Tanger"}' in capsys.readouterr().out
     assert main(["understand", "bghit nsift l7sab 45123"]) == 0
     assert '"city"' not in capsys.readouterr().out
+
+
+async def test_arabic_columns_of_agencies_csv_are_used_in_arabic_and_old_files_stay_valid(tmp_path):
+    from storage.csvio import import_file
+    engine = await _open(tmp_path, cities=[])
+    try:
+        old = tmp_path / "agencies_old.csv"       # the five columns of SPEC.md: still valid
+        old.write_text("city,name,address,phone,hours\n"
+                       "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30\n", encoding="utf-8")
+        assert (await import_file(engine.store, "agencies", old, engine.profile)).counts["inserted"] == 1
+        new = tmp_path / "agencies.csv"
+        new.write_text("city,name,address,phone,hours,city_ar,name_ar,address_ar,hours_ar\n"
+                       "Ifrane,Agence Ifrane,Avenue des Tilleuls,0535 56 00 00,Lun-Ven 8h30-16h30,"
+                       "إفران,وكالة إفران,شارع الزيزفون,من الاثنين إلى الجمعة 8:30-16:30\n"
+                       "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30,,وكالة أنفا,,\n",
+                       encoding="utf-8")
+        result = await import_file(engine.store, "agencies", new, engine.profile)
+        assert (result.counts["inserted"], result.counts["updated"]) == (1, 1)
+        chat = _chat(engine, "ar")
+        await chat.send("فين كاينة الوكالة فإفران")    # the data's Arabic city name is a spelling too
+        assert "وكالاتنا في إفران:" in chat.text
+        assert "🏢 وكالة إفران\nشارع الزيزفون" in chat.text and "من الاثنين إلى الجمعة 8:30-16:30" in chat.text
+        assert "Tilleuls" not in chat.text
+        chat = _chat(engine, "ar")
+        await chat.send("الوكالة فالدار البيضاء")
+        raw = "\n".join(r.text for r in chat.replies)
+        # an Arabic name where given; the address and hours left empty stay in Latin, isolated
+        assert "🏢 وكالة أنفا" in chat.text and f"{LRI}3 boulevard d'Anfa{PDI}" in raw
+        fr = _chat(engine, "fr")
+        await fr.send("agence à Ifrane")
+        assert "Nos agences à Ifrane :" in fr.text and "Agence Ifrane" in fr.text and "وكالة" not in fr.text
+    finally:
+        await engine.store.close()

@@ -14,9 +14,11 @@ contact = Flow("contact")
 
 
 def _agency_lines(t: Turn, agencies) -> str:
-    # Names, addresses and hours are often only in Latin: isolated in Arabic so the line keeps its order.
-    return "\n\n".join(t.t("agency.item", name=_latin(t, a.name), address=_latin(t, a.address),
-                              phone=t.t.ltr(a.phone), hours=_latin(t, a.hours)) for a in agencies)
+    # In Arabic, the data's Arabic columns where it has them; Latin text isolated so the line keeps its order.
+    def text(latin: str, arabic: str | None) -> str:
+        return arabic if t.lang == "ar" and arabic else _latin(t, latin)
+    return "\n\n".join(t.t("agency.item", name=text(a.name, a.name_ar), address=text(a.address, a.address_ar),
+                              phone=t.t.ltr(a.phone), hours=text(a.hours, a.hours_ar)) for a in agencies)
 
 
 def _latin(t: Turn, text: str) -> str:
@@ -32,7 +34,7 @@ class _Cities:
     city grouped), the cities with most agencies first (the buttons show nine)."""
 
     def __init__(self, t: Turn, agencies: list) -> None:
-        self.table = places_of(t.profile).with_names({a.city for a in agencies})
+        self.table = places_of(t.profile).with_names({(a.city, a.city_ar) for a in agencies})
         self.by_city: dict[str, list] = {}
         for a in agencies:
             self.by_city.setdefault(self._name(a.city), []).append(a)
