@@ -206,6 +206,8 @@ async def test_safi_is_a_city_only_where_a_city_is_expected(engine):
 async def test_the_answer_to_which_city_can_be_another_request(seeded):
     chat = await _linked(seeded, "ar")
     await chat.send("fin kayna l'agence")
+    await chat.send("l'agence 3afak")              # the same request again: the question again
+    assert "اكتب اسم المدينة" in chat.text and "لم أتعرف" not in chat.text
     await chat.send("chhal khassni nkhelles")
     assert "1000001" in chat.text and "لم أتعرف" not in chat.text
 
@@ -313,3 +315,12 @@ async def test_arabic_columns_of_agencies_csv_are_used_in_arabic_and_old_files_s
         assert "Nos agences à Ifrane :" in fr.text and "Agence Ifrane" in fr.text and "وكالة" not in fr.text
     finally:
         await engine.store.close()
+
+
+async def test_a_photo_at_the_city_question_is_answered_and_the_question_stays(seeded):
+    chat = _chat(seeded, "fr")
+    await chat.send("agences")
+    await chat.send_photo("photo-1")
+    assert "Je ne sais pas lire ce type de message" in chat.text and "Tapez le nom de la ville" in chat.text
+    await chat.send("rabat")
+    assert "Nos agences à Rabat :" in chat.text

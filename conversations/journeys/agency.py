@@ -121,6 +121,14 @@ async def on_city(t: Turn) -> str | None:
         if other:
             forget(t, "agency_")
             return other
+        u = t.understood if t.inbound.payload is None else None
+        if u is not None and u.intent == "agency":
+            _ask_city(t, cities)                 # "l'agence ?" again: the question again, not "unknown city"
+            return None
+        if not t.text and t.inbound.payload is None:
+            t.say("input.unsupported")           # a sticker, a photo: not a city name
+            _ask_city(t, cities)
+            return None
     found = cities.agencies(place) if place else []
     if found:
         _show(t, place, found)
