@@ -144,8 +144,8 @@ class Places:
                 if n == 1 and (words[0] in _LEX or words[0] in _STOP):
                     continue
                 key = "".join(words)
-                if key.isdigit() or len(key) < (4 if expected else 5):
-                    continue
+                if key.isdigit() or len(key) < (4 if expected else 5) or key in self._everyday:
+                    continue          # an everyday word is not a misspelt city either
                 cutoff = 80 if expected and len(key) >= 5 else 85
                 hit = process.extractOne(key, self._fuzzy, scorer=fuzz.ratio, score_cutoff=cutoff)
                 if hit and (best is None or hit[1] > best[0]):
