@@ -123,8 +123,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot import data_commands
         return data_commands.run(args, settings)
     if args.command == "understand":
-        from conversations.understanding import understand_command
-        return understand_command(" ".join(args.text), args.lang)
+        from conversations import places
+        from conversations.profile import load_profile
+        return places.understand_command(" ".join(args.text), args.lang, load_profile(settings.operator))
     if args.command in ("demo", "console"):
         from bot.channels import console
         return console.run(args, settings)

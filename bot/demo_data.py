@@ -26,6 +26,14 @@ AGENCIES = {
     "Ait Ourir": [("Agence Ait Ourir", "Route de Ouarzazate, centre", "0524 48 00 35")],
 }
 HOURS = "Lun-Ven 8h30-16h30"
+# agencies.csv's optional Arabic columns (addresses left in Latin, as many distributors' data has them)
+HOURS_AR = "من الاثنين إلى الجمعة، 8:30-16:30"
+NAMES_AR = {"Agence Maârif": "وكالة المعاريف", "Agence Hay Mohammadi": "وكالة الحي المحمدي",
+            "Agence Sidi Maârouf": "وكالة سيدي معروف", "Agence Agdal": "وكالة أكدال",
+            "Agence Yacoub El Mansour": "وكالة يعقوب المنصور", "Agence Ville Nouvelle": "وكالة المدينة الجديدة",
+            "Agence Saiss": "وكالة سايس", "Agence Guéliz": "وكالة جليز", "Agence Daoudiate": "وكالة الداوديات",
+            "Agence Boulevard": "وكالة البولفار", "Agence Beni Makada": "وكالة بني مكادة",
+            "Agence Talborjt": "وكالة تالبرجت", "Agence Centre": "وكالة المركز", "Agence Ait Ourir": "وكالة آيت أورير"}
 FIRST = ["Mohamed", "Fatima", "Ahmed", "Khadija", "Youssef", "Aicha", "Omar", "Salma", "Hassan", "Naima", "Rachid",
          "Zineb", "Karim", "Meryem", "Abdellah", "Hajar", "Said", "Imane"]
 LAST = ["Alaoui", "Bennani", "El Idrissi", "Tazi", "Berrada", "Chraibi", "Amrani", "Ouazzani", "Lahlou", "Fassi",
@@ -111,8 +119,8 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
                    "index_end", "consumption", "estimated", "amount", "paid_amount"],
                   [(*b[:10], _dirhams(b[10]), _dirhams(b[11])) for b in bills]),
         "readings": (["contract", "date", "index", "source"], readings),
-        "agencies": (["city", "name", "address", "phone", "hours"],
-                     [(city, name, address, phone, HOURS) for city, items in AGENCIES.items()
+        "agencies": (["city", "name", "address", "phone", "hours", "name_ar", "hours_ar"],
+                     [(city, name, address, phone, HOURS, NAMES_AR[name], HOURS_AR) for city, items in AGENCIES.items()
                       for name, address, phone in items]),
     }
     paths = {}

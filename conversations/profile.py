@@ -155,6 +155,17 @@ class WhatsAppTemplates(_Model):
     language_fr: str = "fr"
 
 
+class City(_Model):
+    """A city as customers name it: `name` (canonical, French), `ar` (shown in Arabic replies) and
+    the spellings customers type. Several entries with one name are merged (an operator extends
+    the table by adding aliases). `everyday` aliases are also common words ("safi" is "enough" in
+    Darija): they name the city only where a city is expected or after "f", "à", "في"."""
+    name: str = Field(min_length=1)
+    ar: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    everyday: list[str] = Field(default_factory=list)
+
+
 class Operator(_Model):
     code: str
     name: Localized
@@ -171,6 +182,7 @@ class Profile(_Model):
     instalments: InstalmentPolicy
     prepaid_advance: PrepaidAdvancePolicy
     whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
+    cities: list[City] = Field(default_factory=list)
 
     @field_validator("contract_pattern")
     @classmethod
@@ -194,6 +206,10 @@ class Profile(_Model):
         codes = [t.code for t in self.tariffs]
         if len(codes) != len(set(codes)):
             raise ValueError("tariff codes must be unique")
+        from .places import alias_conflicts   # one spelling must not name two cities
+        clash = alias_conflicts(self.cities)
+        if clash:
+            raise ValueError(f"cities: {clash}")
         return self
 
     def tariff(self, code: str) -> Tariff:

@@ -178,7 +178,7 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (0.5, "vite bzzaf"),
     ],
     "agency": [
-        (3, "agence agences الوكاله وكاله lwakala wakala lagence"),
+        (3, "agence agences الوكاله وكاله الوكالات وكالات lwakala wakala lagence lwakalat"),
         (2.5, "horaire horaires"),
         (2, "bureau adresse عنوان ouvre ouverte ouvert ouverts ouvrez fermeture"),
         (1.5, "mhlola mhloula محلوله اقرب كتحل تحل كيحلو"),
@@ -234,7 +234,10 @@ _PHRASES: dict[str, list[tuple[str, float]]] = {
     "agent": [('service client', 2.5), ('parler a', 1.5), ('parler avec', 1.5), ('une personne', 1.5),
               ('passez moi', 2), ('chi wahed', 1.5), ('شي واحد', 1.5), ('ma kaynach', 1.5),
               ('ما كاينش', 1.5), ('mettre en contact', 2)],
-    "agency": [('fin kayna', 1.5), ('فين كاينه', 1.5), ('se trouve', 1), ('توجد', 1), ('plus proche', 1)],
+    "agency": [('fin kayna', 1.5), ('فين كاينه', 1.5), ('se trouve', 1), ('توجد', 1), ('plus proche', 1),
+               # "where do I pay?": the place (balance words alone ask how much)
+               ('fin nkhelles', 3), ('fin nkhless', 3), ('fin nkhles', 3), ('fin nkhlass', 3), ('fin nkhalas', 3),
+               ('فين نخلص', 3), ('وين نخلص', 3), ('ou payer', 4.5), ('ou puis je payer', 4.5), ('ou je peux payer', 4.5)],
     "language": [('b darija', 1), ('en francais', 1), ('en arabe', 1)],
     "help": [('comment ca marche', 2.5), ('pouvez faire', 2.5), ('peux faire', 2), ('chno tqder', 2.5),
              ('شنو تقدر', 2.5), ('comprends rien', 2), ("besoin d'aide", 1), ('chno ndir', 1.5),

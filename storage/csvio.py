@@ -25,7 +25,7 @@ COLUMNS: dict[str, tuple[set[str], set[str]]] = {   # kind: (required, optional)
     "bills": ({"contract", "bill_number", "period_start", "period_end", "issue_date", "due_date", "index_start",
                "index_end", "consumption", "estimated", "amount", "paid_amount"}, set()),
     "readings": ({"contract", "date", "index", "source"}, set()),
-    "agencies": ({"city", "name", "address", "phone", "hours"}, set()),
+    "agencies": ({"city", "name", "address", "phone", "hours"}, {"city_ar", "name_ar", "address_ar", "hours_ar"}),
 }
 
 
@@ -209,10 +209,11 @@ def _agencies(rows: list[_Row]) -> list[Agency]:
     out = []
     for r in rows:
         values = [r.text(c) for c in ("city", "name", "address", "phone", "hours")]
+        arabic = [r.text(c, required=False) or None for c in ("city_ar", "name_ar", "address_ar", "hours_ar")]
         if values[3] and not re.search(r"\d{6}", re.sub(r"\D", "", values[3]) or ""):
             r.bad("phone", f"not a phone number: {values[3]!r}")
         if r.ok:
-            out.append(Agency(*values))
+            out.append(Agency(*values, *arabic))
     from .store import fold
     _duplicates(rows, lambda r: (fold(r.values.get("city", "")), r.values.get("name", "").strip()), "name",
                 "agency in this city")

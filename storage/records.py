@@ -85,6 +85,11 @@ class Agency:
     address: str
     phone: str
     hours: str
+    # Optional Arabic versions (agencies.csv city_ar, name_ar, address_ar, hours_ar), None if absent.
+    city_ar: str | None = None
+    name_ar: str | None = None
+    address_ar: str | None = None
+    hours_ar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,26 +340,29 @@ class Tx:
              _json(details), _ts(now or utcnow())), (("readings", contract),))
 
     # ------------------------------------------------------------------ agencies
+    _AGENCY_COLS = "city, name, address, phone, hours, city_ar, name_ar, address_ar, hours_ar"
+
     async def upsert_agency(self, a: Agency) -> Upsert:
         key = fold(a.city)
-        row = await self._one("SELECT city, address, phone, hours FROM agencies WHERE city_key=? AND name=?",
-                              (key, a.name))
+        values = (a.city, a.name, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar)
+        row = await self._one(f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? AND name=?", (key, a.name))
         if row is None:
-            await self._exec("INSERT INTO agencies (city, name, address, phone, hours, city_key) VALUES (?,?,?,?,?,?)",
-                             (a.city, a.name, a.address, a.phone, a.hours, key))
+            await self._exec(f"INSERT INTO agencies ({self._AGENCY_COLS}, city_key) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (*values, key))
             return "inserted"
-        if tuple(row) == (a.city, a.address, a.phone, a.hours):
+        if tuple(row) == values:
             return "unchanged"
-        await self._exec("UPDATE agencies SET city=?, address=?, phone=?, hours=? WHERE city_key=? AND name=?",
-                         (a.city, a.address, a.phone, a.hours, key, a.name))
+        await self._exec("UPDATE agencies SET city=?, address=?, phone=?, hours=?, city_ar=?, name_ar=?, address_ar=?, "
+                         "hours_ar=? WHERE city_key=? AND name=?",
+                         (a.city, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar, key, a.name))
         return "updated"
 
     async def agencies(self, city: str | None = None) -> list[Agency]:
         if city is None:
-            rows = await self._all("SELECT city, name, address, phone, hours FROM agencies ORDER BY city_key, name")
+            rows = await self._all(f"SELECT {self._AGENCY_COLS} FROM agencies ORDER BY city_key, name")
         else:
-            rows = await self._all("SELECT city, name, address, phone, hours FROM agencies WHERE city_key=? "
-                                   "ORDER BY name", (fold(city),))
+            rows = await self._all(f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? ORDER BY name",
+                                   (fold(city),))
         return [Agency(*r) for r in rows]
 
     async def agency_cities(self) -> list[str]:

@@ -48,7 +48,7 @@ async def test_console_in_arabic_on_the_configured_database(tmp_path):
                      ["بغيت نخلص الفاتورة شحال خاصني", "1000003", "/cancel"], tmp_path, ADDAD_DATABASE=str(db))
     assert done.returncode == 0, done.stderr
     assert "مرحبا بك" in done.stdout
-    assert "العقد 1000003 (الكهرباء، Rabat) مربوط الآن" in done.stdout
+    assert "العقد 1000003 (الكهرباء، الرباط) مربوط الآن" in done.stdout
     assert "لا توجد أي فاتورة غير مؤداة" in done.stdout
     assert "إلى اللقاء" in done.stdout
 

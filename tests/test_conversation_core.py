@@ -97,7 +97,7 @@ async def test_link_by_last_bill_amount_in_arabic(engine):
     await chat.send("١٠٠٠٠٠١")                     # Arabic-Indic digits
     await chat.press("مبلغ آخر فاتورة")
     await chat.send("218,90")
-    assert "تم ✅ العقد 1000001 (الكهرباء، Casablanca) مربوط الآن" in chat.text
+    assert "تم ✅ العقد 1000001 (الكهرباء، الدار البيضاء) مربوط الآن" in chat.text
     assert await _links(engine, chat) == ["1000001"]   # amount proof links only that contract
 
 

@@ -148,6 +148,6 @@ async def test_a_second_connection_sees_committed_data_only(store, tmp_path):
                 assert await tx2.contract("1000001") is None       # not committed yet
         async with other.reading() as tx2:
             assert (await tx2.contract("1000001")).holder_name == "Fatima"
-        assert await other.schema_version() == 3
+        assert await other.schema_version() == 4
     finally:
         await other.close()

@@ -128,7 +128,7 @@ async def test_arabic_reading_with_a_meter_image(wa, graph):
     await fatima.send("1000001")
     assert "مربوط الآن" in fatima.text
     # Contract labels are longer than a list row: numbered text, answered by typing the number.
-    assert "1. العقد 1000001 (الكهرباء، Casablanca)" in fatima.text
+    assert "1. العقد 1000001 (الكهرباء، الدار البيضاء)" in fatima.text
     await fatima.send("1")
     await fatima.send_image("1322815968542613", caption=None)
     assert "توصلنا بالصورة" in fatima.text

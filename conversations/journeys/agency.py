@@ -1,35 +1,105 @@
 """Agencies and human contact. Diagram: docs/flows/agency.md"""
 from __future__ import annotations
 
+import re
+
 from storage import fold
 
 from ..flow import AGAIN, Flow, Turn
-from .common import operator_phone
+from ..places import Place, places_of
+from .common import elsewhere, forget, operator_phone
 
 agency = Flow("agency")
 contact = Flow("contact")
 
 
 def _agency_lines(t: Turn, agencies) -> str:
-    return "\n\n".join(t.t("agency.item", name=a.name, address=a.address, phone=t.t.ltr(a.phone), hours=a.hours)
-                       for a in agencies)
+    # In Arabic, the data's Arabic columns where it has them; Latin text isolated so the line keeps its order.
+    def text(latin: str, arabic: str | None) -> str:
+        return arabic if t.lang == "ar" and arabic else _latin(t, latin)
+    return "\n\n".join(t.t("agency.item", name=text(a.name, a.name_ar), address=text(a.address, a.address_ar),
+                              phone=t.t.ltr(a.phone), hours=text(a.hours, a.hours_ar)) for a in agencies)
+
+
+def _latin(t: Turn, text: str) -> str:
+    return t.t.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
+
+
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
+MAX_LISTED = 15          # cities named in one answer (all of them are typed or pressed alike)
+
+
+class _Cities:
+    """The cities that have agencies, as the alias table knows them (the data's spellings of one
+    city grouped), the cities with most agencies first (the buttons show nine)."""
+
+    def __init__(self, t: Turn, agencies: list) -> None:
+        self.table = places_of(t.profile).with_names({(a.city, a.city_ar) for a in agencies})
+        self.by_city: dict[str, list] = {}
+        for a in agencies:
+            self.by_city.setdefault(self._name(a.city), []).append(a)
+        ranked = sorted(self.by_city, key=lambda c: (-len(self.by_city[c]), fold(c)))
+        self.places = [self.table.named(c) or Place(c) for c in ranked]
+
+    def _name(self, city: str) -> str:
+        place = self.table.named(city)
+        return place.name if place else city
+
+    def agencies(self, place: Place) -> list:
+        return self.by_city.get(self._name(place.name), [])
+
+
+async def _cities(t: Turn) -> _Cities:
+    return _Cities(t, await t.tx.agencies())     # one read: a few hundred rows at most
+
+
+def _show(t: Turn, place: Place, found) -> None:
+    t.say("agency.in_city", city=_place_label(t, place), agencies=_agency_lines(t, found))
+
+
+def _place_label(t: Turn, place: Place) -> str:
+    label = place.label(t.lang)
+    return t.t.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
+
+
+def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
+    shown = cities.places[:9]
+    t.ask(question or t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang))
+                                   for i, p in enumerate(shown)] + [t.button("cmd:menu", "common.menu")])
+    t.data["agency_cities"] = [p.name for p in shown]
+
+
+def _known_cities(t: Turn, cities: _Cities) -> str:
+    names = [_place_label(t, p) for p in cities.places[:MAX_LISTED]]
+    if len(cities.places) > MAX_LISTED:
+        names.append("…")
+    return "، ".join(names) if t.lang == "ar" else ", ".join(names)
 
 
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
-    cities = sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)})
-    shown = False
-    for city in cities:
-        found = await t.tx.agencies(city)
+    cities = await _cities(t)
+    t.data.pop("agency_misses", None)
+    # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
+    named = cities.table.find(t.text) if t.text and t.inbound.payload is None else None
+    if named is not None:
+        found = cities.agencies(named)
         if found:
-            t.say("agency.in_city", city=city, agencies=_agency_lines(t, found))
+            _show(t, named, found)
+            return "menu.main"
+        _ask_city(t, cities, t.t("agency.none_in_city", city=_place_label(t, named), cities=_known_cities(t, cities),
+                                 phone=operator_phone(t)))
+        return None
+    shown = False
+    for city in sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)}):
+        place = cities.table.named(city) or Place(city)
+        found = cities.agencies(place)
+        if found:
+            _show(t, place, found)
             shown = True
     if shown:
         t.say("agency.other_city")
-    all_cities = await t.tx.agency_cities()
-    t.ask(t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=c)
-                                   for i, c in enumerate(all_cities[:9])] + [t.button("cmd:menu", "common.menu")])
-    t.data["agency_cities"] = all_cities[:9]
+    _ask_city(t, cities)
     return None
 
 
@@ -38,26 +108,47 @@ async def on_city(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:menu":
         return "menu.main"
-    cities = t.data.get("agency_cities", [])
-    if picked and picked.startswith("city:") and picked[5:].isdigit() and int(picked[5:]) < len(cities):
-        city = cities[int(picked[5:])]
+    cities = await _cities(t)
+    offered = t.data.get("agency_cities", [])
+    place = None
+    if t.inbound.payload is None and t.text and not t.typed().isdecimal():
+        place = cities.table.find(t.text, expected=True)   # the alias table before fuzzy button labels
+    if place is None and picked and picked.startswith("city:") and picked[5:].isdigit() \
+            and int(picked[5:]) < len(offered):
+        place = cities.table.named(offered[int(picked[5:])]) or Place(offered[int(picked[5:])])
+    if place is None:
+        other = elsewhere(t, "agency")           # "chhal khassni nkhelles": another request, not a city
+        if other:
+            forget(t, "agency_")
+            return other
+        u = t.understood if t.inbound.payload is None else None
+        if u is not None and u.intent == "agency":
+            _ask_city(t, cities)                 # "l'agence ?" again: the question again, not "unknown city"
+            return None
+        if not t.text and t.inbound.payload is None:
+            t.say("input.unsupported")           # a sticker, a photo: not a city name
+            _ask_city(t, cities)
+            return None
+    found = cities.agencies(place) if place else []
+    if found:
+        _show(t, place, found)
+        forget(t, "agency_")
+        return "menu.main"
+    phone = operator_phone(t)
+    if place is not None:
+        question = t.t("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
     else:
-        city = t.text
-    found = await t.tx.agencies(city) if city else []
-    if not found:
-        # Typos in city names are common: compare folded names.
-        known = {fold(c): c for c in await t.tx.agency_cities()}
-        from rapidfuzz import process
-        match = process.extractOne(fold(city or ""), list(known), score_cutoff=80) if city else None
-        if match:
-            city = known[match[0]]
-            found = await t.tx.agencies(city)
-    if not found:
-        t.say("agency.none", city=city or "?", phone=operator_phone(t))
-        return AGAIN
-    t.say("agency.in_city", city=found[0].city, agencies=_agency_lines(t, found))
-    t.data.pop("agency_cities", None)
-    return "menu.main"
+        misses = t.data.get("agency_misses", 0) + 1
+        if misses >= 2:
+            # Twice a name we cannot read as a city: no third question, the phone and the menu.
+            t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
+            forget(t, "agency_")
+            return "menu.main"
+        t.data["agency_misses"] = misses
+        question = t.t("agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities),
+                       phone=phone)
+    _ask_city(t, cities, question)            # the answer is the question again, with the cities to press
+    return None
 
 
 @contact.prompt("start")

@@ -4,11 +4,14 @@ from __future__ import annotations
 from storage import Contract
 
 from ..flow import AGAIN, Turn
+from ..places import city_label
 
 
 def contract_label(t: Turn, c: Contract) -> str:
-    """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by."""
-    return t.t("contract.label", number=t.t.ltr(c.contract), service=t.t(f"service.{c.service}"), city=c.city)
+    """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by (the city's
+    Arabic name in Arabic, where the profile knows it)."""
+    return t.t("contract.label", number=t.t.ltr(c.contract), service=t.t(f"service.{c.service}"),
+               city=city_label(t.profile, t.t, c.city))
 
 
 def operator_phone(t: Turn) -> str:
