@@ -165,6 +165,11 @@ class Engine:
                 return
 
         command = _command(turn)
+        if command is not None and GLOBAL_WORDS.get(turn.typed()) == command and turn.inbound.payload is None:
+            # A global word the current question reads as an answer ("safi" is a city, asked which).
+            here = REGISTRY.get(s.state)
+            if here is not None and here.answers is not None and await here.answers(turn):
+                command = None
         if command is not None:
             await self._command(turn, command)
             return

@@ -51,6 +51,7 @@ class StateDef:
     handle: Handler | None = None
     needs_link: bool = False
     expects: str = "choice"
+    answers: Handler | None = None      # true when a global word ("safi") is an answer here
 
 
 REGISTRY: dict[str, StateDef] = {}
@@ -71,13 +72,16 @@ class Flow:
             return fn
         return register
 
-    def handle(self, state: str, *, expects: str = "choice") -> Callable[[Handler], Handler]:
+    def handle(self, state: str, *, expects: str = "choice",
+               answers: Callable[["Turn"], Awaitable[bool]] | None = None) -> Callable[[Handler], Handler]:
+        """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
+        a global word (menu, cancel) is this question's answer instead."""
         if expects not in EXPECTS:
             raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
 
         def register(fn: Handler) -> Handler:
             d = self._def(state)
-            d.handle, d.expects = fn, expects
+            d.handle, d.expects, d.answers = fn, expects, answers
             return fn
         return register
 

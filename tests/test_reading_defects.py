@@ -41,7 +41,8 @@ async def customer_readings(engine, contract="1000001"):
 
 async def send_reading(chat, opening, index, *, meter="1000001", skip="Sans photo", confirm="Confirmer"):
     await chat.send(opening)
-    await chat.press(meter)
+    if any(meter in b.label for b in chat.buttons):
+        await chat.press(meter)          # (a service named in the opening picks the meter itself)
     await chat.send(index)
     await chat.press(skip)
     await chat.press(confirm)

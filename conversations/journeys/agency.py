@@ -103,7 +103,12 @@ async def start(t: Turn) -> str | None:
     return None
 
 
-@agency.handle("start")
+async def _names_a_city(t: Turn) -> bool:
+    """"safi" is the city of Safi when a city is asked, not "enough"."""
+    return (await _cities(t)).table.find(t.text, expected=True) is not None
+
+
+@agency.handle("start", answers=_names_a_city)
 async def on_city(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:menu":
