@@ -28,7 +28,7 @@ from storage import SessionRecord, Tx
 from .events import Button, Inbound, Reply
 from .i18n import Translator, translator
 from .profile import Profile
-from .understanding import parse_yes_no
+from .understanding import parse_date, parse_months, parse_no_photo, parse_ordinal, parse_service, parse_yes_no
 
 AGAIN = "__again__"
 Handler = Callable[["Turn"], Awaitable[str | None]]
@@ -95,6 +95,7 @@ class Turn:
     now: datetime
     replies: list[Reply] = field(default_factory=list)
     _typed: str | None = field(default=None, init=False, repr=False)
+    _tags: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def understood(self) -> Any:
@@ -146,6 +147,17 @@ class Turn:
         """A question with choices; the choices are remembered so typed answers work too."""
         self.replies.append(Reply(text, tuple(buttons), ask=ask))  # type: ignore[arg-type]
         self.data["_choices"] = [[b.payload, b.label] for b in buttons]
+        tags = {b.payload: self._tags[b.payload] for b in buttons if b.payload in self._tags}
+        if tags:
+            self.data["_tags"] = tags
+        else:
+            self.data.pop("_tags", None)
+
+    def tag(self, button: Button, /, **facts: Any) -> Button:
+        """What a button stands for, so a typed answer can name it: service and number/meter of
+        a contract, months of an instalment option, date (ISO) of a date option."""
+        self._tags[button.payload] = facts
+        return button
 
     def button(self, payload: str, key: str, /, **params: Any) -> Button:
         return Button(payload, self.t(key, **params))
@@ -171,16 +183,65 @@ class Turn:
         exact = self.typed_label()
         if exact is not None:
             return exact
+        named = self._named(raw, typed, payloads)
+        if named is not None:
+            return named
         if "yes" in payloads or "no" in payloads:
             said = parse_yes_no(raw)
             if said is not None:
                 return "yes" if said else "no"
+        elif "skip" in payloads and (parse_no_photo(raw) or parse_yes_no(raw) is False):
+            return "skip"   # "bla tswira", "non merci" where the step can be skipped
         if len(typed) < 3:
             return None
         # One call over all labels, stopping at none below the cut-off; the first best wins.
         best = process.extractOne(typed, {p: _label_key(label) for p, label in offered}, scorer=fuzz.WRatio,
                                   score_cutoff=86)
         return best[2] if best else None
+
+    def _named(self, raw: str, typed: str, payloads: list[str]) -> str | None:
+        """The offered choice a typed answer names by what it stands for: a contract's number
+        (or its unique last digits), meter or service, a month count, a date, or a position in
+        words ("le deuxième", "التاني", "lowel")."""
+        tags: dict[str, dict] = self.data.get("_tags", {})
+        facts = {p: {**tags.get(p, {}), **({"number": p[2:]} if p.startswith("c:") else {})} for p in payloads}
+
+        def only(ps: list[str]) -> str | None:
+            return ps[0] if len(set(ps)) == 1 else None
+
+        numbered = {p: f for p, f in facts.items() if "number" in f or "meter" in f}
+        if numbered:
+            runs = re.findall(r"\d{3,}", re.sub(r"(?<=\d)[\s.-](?=\d)", "", typed))
+            for run in runs:
+                hits = [p for p, f in numbered.items()
+                        for n in (f.get("number"), re.sub(r"\D", "", f.get("meter") or ""))
+                        if n and (n == run or n.endswith(run))]
+                if only(hits):
+                    return hits[0]
+            service = parse_service(raw) if not runs else None
+            if service:
+                hit = only([p for p, f in numbered.items() if f.get("service") == service])
+                if hit:
+                    return hit
+        if any("months" in f for f in facts.values()):
+            months = parse_months(raw)
+            hit = only([p for p, f in facts.items() if months and f.get("months") == months])
+            if hit:
+                return hit
+        dated = {p: f["date"] for p, f in facts.items() if "date" in f}
+        if dated:
+            future = min(dated.values()) >= self.today.isoformat()
+            day = parse_date(raw, self.lang, today=self.today, prefer="future" if future else "past")
+            hit = only([p for p, d in dated.items() if day and d == day.isoformat()])
+            if hit:
+                return hit
+        position = parse_ordinal(raw)
+        options = [p for p in payloads if not p.startswith("cmd:")] or payloads
+        if position == -1:
+            return options[-1]
+        if position and position <= len(options):
+            return options[position - 1]
+        return None
 
     def typed(self) -> str:
         """The message's text as labels are compared with it (several checks of a turn ask)."""

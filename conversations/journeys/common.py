@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from storage import Contract
 
+from ..events import Button
 from ..flow import AGAIN, Turn
 
 
 def contract_label(t: Turn, c: Contract) -> str:
     """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by."""
     return t.t("contract.label", number=t.t.ltr(c.contract), service=t.t(f"service.{c.service}"), city=c.city)
+
+
+def contract_button(t: Turn, c: Contract, key: str, /, **params) -> Button:
+    """A `c:NUMBER` choice tagged with its service and meter, so "lma" or the meter number typed picks it."""
+    return t.tag(t.button(f"c:{c.contract}", key, **params), service=c.service, meter=c.meter_number)
 
 
 def operator_phone(t: Turn) -> str:

@@ -13,7 +13,7 @@ from storage import Contract, Reading
 from .. import consumption
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_index
-from .common import contract_label, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
@@ -85,7 +85,7 @@ async def start(t: Turn) -> str | None:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
     t.ask(t.t("reading.which_contract"),
-          [t.button(f"c:{c.contract}", "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
+          [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
           + [t.button("cmd:cancel", "common.cancel")])
     return None
 
