@@ -215,7 +215,7 @@ class Turn:
             for run in runs:
                 hits = [p for p, f in numbered.items()
                         for n in (f.get("number"), re.sub(r"\D", "", f.get("meter") or ""))
-                        if n and (n == run or n.endswith(run))]
+                        if n and (n == run or (len(run) >= 4 and n.endswith(run)))]
                 if only(hits):
                     return hits[0]
             service = parse_service(raw) if not runs else None

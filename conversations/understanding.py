@@ -494,10 +494,13 @@ def _service_in(tokens: list[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+_ELIDED_SERVICE = re.compile(r"(?<!\w)([ld])'(ma|maa|do|dou|ddo)(?!\w)")   # "l'ma", "d'do": one word
+
+
 def parse_service(text: str) -> str | None:
     """"electricity" or "water" when exactly one of them is named."""
     try:
-        return _service_in(_tokens(normalize(text)[:MAX_CHARS]))
+        return _service_in(_tokens(_ELIDED_SERVICE.sub(r"\1\2", normalize(text)[:MAX_CHARS])))
     except Exception:
         return None
 
