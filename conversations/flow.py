@@ -210,7 +210,7 @@ class Turn:
             return ps[0] if len(set(ps)) == 1 else None
 
         numbered = {p: f for p, f in facts.items() if "number" in f or "meter" in f}
-        if numbered:
+        if numbered and not self._asks_elsewhere():
             runs = re.findall(r"\d{3,}", re.sub(r"(?<=\d)[\s.-](?=\d)", "", typed))
             for run in runs:
                 hits = [p for p, f in numbered.items()
@@ -242,6 +242,18 @@ class Turn:
         if position and position <= len(options):
             return options[position - 1]
         return None
+
+    def _asks_elsewhere(self) -> bool:
+        """The message is a clear request for another journey ("combien je dois pour l'eau ?" at the
+        meter choice): a service or number in it does not answer this choice."""
+        if len(self.typed().split()) <= 3:
+            return False
+        u = self.understood
+        if u is None or u.confidence < 0.6 or u.intent in ("unknown", "greeting", "help", "cancel"):
+            return False
+        from .journeys import INTENT_ENTRY
+        target = INTENT_ENTRY.get(u.intent)
+        return bool(target) and target.split(".")[0] != self.state.split(".")[0]
 
     def typed(self) -> str:
         """The message's text as labels are compared with it (several checks of a turn ask)."""

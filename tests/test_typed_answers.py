@@ -156,6 +156,18 @@ async def test_the_meter_is_picked_by_service_word_number_or_ordinal(engine, typ
     assert f"Tapez l'index affiché sur le compteur {meter}" in chat.text
 
 
+@pytest.mark.parametrize("request_, reply", [
+    ("combien je dois pour l'eau ?", "aucune facture impayée"), ("chhal khassni nkhelles f lma", "aucune facture impayée"),
+    ("bghit nsift l'index dyal lma", "Tapez l'index affiché sur le compteur W-88002"),
+])
+async def test_a_request_naming_a_service_at_the_meter_choice_is_a_request(engine, request_, reply):
+    chat = await _linked_chat(engine)
+    await chat.send("nsift l'index")
+    assert "Pour quel compteur" in chat.text
+    await chat.send(request_)
+    assert reply in chat.text
+
+
 async def test_two_meters_of_the_same_service_are_not_guessed(engine):
     async with engine.store.transaction() as tx:
         await tx.upsert_contract(Contract("1000004", "water", "Fatima Zahra Bennani", FATIMA, "ar", "Casablanca",
