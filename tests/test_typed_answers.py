@@ -65,6 +65,18 @@ async def test_whatsapp_customer_without_the_number_picks_a_masked_contract_by_s
     assert {(a["contract"], a["details"]["method"]) for a in ok} == {("1000001", "phone"), ("1000002", "phone")}
 
 
+@pytest.mark.parametrize("said", ["je ne connais pas mon numéro de contrat", "ma3reftch numéro dyal lcontrat",
+                                  "ما عندي رقم العقد", "fin nlqa numéro de contrat ?", "j'ai perdu ma facture",
+                                  "ما لقيتش رقم العقد", "wach kayn chi tariqa bla numéro"])
+async def test_not_knowing_the_number_at_the_contract_question_does_not_loop(engine, said):
+    chat = Chat(engine, sender_phone=FATIMA)
+    await chat.send("bonjour")
+    await chat.send("je veux payer ma facture")
+    await chat.send(said)
+    assert "6 à 10 chiffres" not in chat.text and "رقم العقد يتكون" not in chat.text
+    assert "•••0001" in " ".join(_labels(chat))
+
+
 async def test_darija_arabizi_without_the_number_picks_by_ordinal(engine):
     chat = Chat(engine, sender_phone=FATIMA, lang_hint="ar")            # console --phone
     await chat.send("salam")

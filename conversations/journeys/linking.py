@@ -62,12 +62,13 @@ async def _fail(t: Turn, reason: str, contract: str | None) -> str:
 
 
 # "I don't know / can't find my contract number", as customers write it.
-_DONT_KNOW = re.compile(
-    r"(?<!\w)(?:ma ?3reft?ch|ma ?3rftch|ma ?3arftch|ma ?n3rfch|ma ?kan3rfch|ma ?3ndich|ma ?3endich|ma ?3andich|"
-    r"nsit|nsito|fin (?:n|ghadi n)?l9a|fin nlqa|fin kayn|ou (?:je )?trouve|ou trouver|ou est|ou se trouve|"
-    r"(?:ne )?(?:connais|sais) pas|connai pas|pas de numero|n'ai pas (?:le|mon)|j'ai pas (?:le|mon)|perdu|oublie|"
-    r"ما عرفتش|ماعرفتش|ما كنعرفش|ماكنعرفش|لا اعرف|لا اعلم|ما عنديش|ماعنديش|ما عندي|ماعندي|نسيت|ضاع|"
-    r"فين نلقى|فين كاين|اين اجد|اين يوجد|وين)(?!\w)")
+_DONT_KNOW = re.compile(   # on normalize()d text: accents dropped, arabizi 9 read as q
+    r"(?<!\w)(?:ma ?3reft?ch|ma ?3rftch|ma ?3arftch|ma ?3reftouch|ma ?n3rfch|ma ?kan3rfch|ma ?3ndich|"
+    r"ma ?3endich|ma ?3andich|nsit|nsito|ma ?lqitch|fin (?:n|ghadi n)?lqa|fin kayn|ou (?:je )?trouve|"
+    r"ou trouver|ou est|ou se trouve|(?:ne )?(?:connais|sais) pas|connai pas|pas de numero|bla numero|"
+    r"sans (?:le )?numero|n'ai pas (?:le|mon|de|d)|j'ai pas (?:le|mon|de|d)|perdu|oublie|"
+    r"ما عرفتش|ماعرفتش|ما عرفتوش|ماعرفتوش|ما كنعرفش|ماكنعرفش|لا اعرف|لا اعلم|ما عنديش|ماعنديش|ما عندي|"
+    r"ماعندي|نسيت|ضاع|ما لقيتش|مالقيتش|فين نلقى|فين كاين|اين اجد|اين يوجد|وين|بلا رقم|بدون رقم)(?!\w)")
 
 
 def _dont_know(t: Turn) -> bool:
