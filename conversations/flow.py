@@ -235,6 +235,8 @@ class Turn:
             hit = only([p for p, d in dated.items() if day and d == day.isoformat()])
             if hit:
                 return hit
+        if "yes" in payloads or "no" in payloads:
+            return None     # a position means nothing in a yes/no (and "tani" is also "again")
         position = parse_ordinal(raw)
         options = [p for p in payloads if not p.startswith("cmd:")] or payloads
         if position == -1:

@@ -180,6 +180,13 @@ async def test_a_request_naming_a_service_at_the_meter_choice_is_a_request(engin
     assert reply in chat.text
 
 
+@pytest.mark.parametrize("typed", ["le deuxième", "التاني", "tani"])
+async def test_an_ordinal_at_the_menu_is_that_entry(engine, typed):
+    chat = await _linked_chat(engine)
+    await chat.send(typed)                     # 2nd entry: bills and balance
+    assert "Total à payer : 462,07" in chat.text
+
+
 async def test_two_meters_of_the_same_service_are_not_guessed(engine):
     async with engine.store.transaction() as tx:
         await tx.upsert_contract(Contract("1000004", "water", "Fatima Zahra Bennani", FATIMA, "ar", "Casablanca",
