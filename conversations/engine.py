@@ -363,8 +363,8 @@ def _digression(turn: Turn, state) -> str | None:
         return None
     if turn.choice() is not None:
         return None
-    if state.expects == "number" and _NUMBER.search(turn.typed()):
-        return None
+    if (state.expects == "number" and _NUMBER.search(turn.typed())) or not _LETTERS.search(turn.typed()):
+        return None                 # a number alone answers whatever was asked; it asks for nothing
     u = turn.understood
     if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
         return None
@@ -376,6 +376,7 @@ def _digression(turn: Turn, state) -> str | None:
 DIGRESSION_CONFIDENCE = 0.6
 ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greeting", "help"))
 _NUMBER = re.compile(r"\d{2,}")
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 def _ask_digression(turn: Turn, target: str) -> None:

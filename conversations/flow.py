@@ -28,7 +28,7 @@ from storage import SessionRecord, Tx
 from .events import Button, Inbound, Reply
 from .i18n import Translator, translator
 from .profile import Profile
-from .understanding import parse_yes_no
+from .understanding import parse_date, parse_months, parse_no_photo, parse_ordinal, parse_service, parse_yes_no
 
 AGAIN = "__again__"
 GIVEN = "_given"
@@ -115,6 +115,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     _typed: str | None = field(default=None, init=False, repr=False)
     consumed: bool = field(default=False, init=False)
+    _tags: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def understood(self) -> Any:
@@ -166,6 +167,17 @@ class Turn:
         """A question with choices; the choices are remembered so typed answers work too."""
         self.replies.append(Reply(text, tuple(buttons), ask=ask))  # type: ignore[arg-type]
         self.data["_choices"] = [[b.payload, b.label] for b in buttons]
+        tags = {b.payload: self._tags[b.payload] for b in buttons if b.payload in self._tags}
+        if tags:
+            self.data["_tags"] = tags
+        else:
+            self.data.pop("_tags", None)
+
+    def tag(self, button: Button, /, **facts: Any) -> Button:
+        """What a button stands for, so a typed answer can name it: service and number/meter of
+        a contract, months of an instalment option, date (ISO) of a date option."""
+        self._tags[button.payload] = facts
+        return button
 
     def button(self, payload: str, key: str, /, **params: Any) -> Button:
         return Button(payload, self.t(key, **params))
@@ -191,16 +203,79 @@ class Turn:
         exact = self.typed_label()
         if exact is not None:
             return exact
+        named = self._named(raw, typed, payloads)
+        if named is not None:
+            return named
         if "yes" in payloads or "no" in payloads:
             said = parse_yes_no(raw)
             if said is not None:
                 return "yes" if said else "no"
+        elif "skip" in payloads and (parse_no_photo(raw) or parse_yes_no(raw) is False):
+            return "skip"   # "bla tswira", "non merci" where the step can be skipped
         if len(typed) < 3:
             return None
         # One call over all labels, stopping at none below the cut-off; the first best wins.
         best = process.extractOne(typed, {p: _label_key(label) for p, label in offered}, scorer=fuzz.WRatio,
                                   score_cutoff=86)
         return best[2] if best else None
+
+    def _named(self, raw: str, typed: str, payloads: list[str]) -> str | None:
+        """The offered choice a typed answer names by what it stands for: a contract's number
+        (or its unique last digits), meter or service, a month count, a date, or a position in
+        words ("le deuxième", "التاني", "lowel")."""
+        tags: dict[str, dict] = self.data.get("_tags", {})
+        facts = {p: {**tags.get(p, {}), **({"number": p[2:]} if p.startswith("c:") else {})} for p in payloads}
+
+        def only(ps: list[str]) -> str | None:
+            return ps[0] if len(set(ps)) == 1 else None
+
+        numbered = {p: f for p, f in facts.items() if "number" in f or "meter" in f}
+        if numbered and not self._asks_elsewhere():
+            runs = re.findall(r"\d{3,}", re.sub(r"(?<=\d)[\s.-](?=\d)", "", typed))
+            for run in runs:
+                hits = [p for p, f in numbered.items()
+                        for n in (f.get("number"), re.sub(r"\D", "", f.get("meter") or ""))
+                        if n and (n == run or (len(run) >= 4 and n.endswith(run)))]
+                if only(hits):
+                    return hits[0]
+            service = parse_service(raw) if not runs else None
+            if service:
+                hit = only([p for p, f in numbered.items() if f.get("service") == service])
+                if hit:
+                    return hit
+        if any("months" in f for f in facts.values()):
+            months = parse_months(raw)
+            hit = only([p for p, f in facts.items() if months and f.get("months") == months])
+            if hit:
+                return hit
+        dated = {p: f["date"] for p, f in facts.items() if "date" in f}
+        if dated:
+            future = min(dated.values()) >= self.today.isoformat()
+            day = parse_date(raw, self.lang, today=self.today, prefer="future" if future else "past")
+            hit = only([p for p, d in dated.items() if day and d == day.isoformat()])
+            if hit:
+                return hit
+        if "yes" in payloads or "no" in payloads:
+            return None     # a position means nothing in a yes/no (and "tani" is also "again")
+        position = parse_ordinal(raw)
+        options = [p for p in payloads if not p.startswith("cmd:")] or payloads
+        if position == -1:
+            return options[-1]
+        if position and position <= len(options):
+            return options[position - 1]
+        return None
+
+    def _asks_elsewhere(self) -> bool:
+        """The message is a clear request for another journey ("combien je dois pour l'eau ?" at the
+        meter choice): a service or number in it does not answer this choice."""
+        if len(self.typed().split()) <= 3:
+            return False
+        u = self.understood
+        if u is None or u.confidence < 0.6 or u.intent in ("unknown", "greeting", "help", "cancel"):
+            return False
+        from .journeys import INTENT_ENTRY
+        target = INTENT_ENTRY.get(u.intent)
+        return bool(target) and target.split(".")[0] != self.state.split(".")[0]
 
     def typed(self) -> str:
         """The message's text as labels are compared with it (several checks of a turn ask)."""

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "INTENTS", "Understood", "understand", "normalize", "detect_lang", "parse_index", "parse_date",
-    "parse_months", "parse_yes_no", "parse_contract", "parse_reference", "parse_service",
+    "parse_months", "parse_yes_no", "parse_no_photo", "parse_ordinal", "parse_contract", "parse_reference", "parse_service",
     "understand_command", "warm_up",
 ]
 
@@ -498,10 +498,13 @@ def _service_in(tokens: list[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+_ELIDED_SERVICE = re.compile(r"(?<!\w)([ld])'(ma|maa|do|dou|ddo)(?!\w)")   # "l'ma", "d'do": one word
+
+
 def parse_service(text: str) -> str | None:
     """"electricity" or "water" when exactly one of them is named."""
     try:
-        return _service_in(_tokens(normalize(text)[:MAX_CHARS]))
+        return _service_in(_tokens(_ELIDED_SERVICE.sub(r"\1\2", normalize(text)[:MAX_CHARS])))
     except Exception:
         return None
 
@@ -857,9 +860,19 @@ def _phrase_set(s: str) -> frozenset[str]:
 
 _YES = _phrase_set("oui|ouii|ouais|ok|okay|okey|oki|d'accord|daccord|dac|parfait|yes|yep|bien sur|bien sûr|"
                    "c'est ça|exactement|نعم|ايه|ايوا|أيوه|اه|آه|واخا|وخا|موافق|صحيح|eh|ah|wakha|waha|wah|"
-                   "iyeh|iyah|ayeh|ih|aywa|naam|na3am|eyh|oui oui|ok d'accord|واخا صافي")
+                   "iyeh|iyah|ayeh|ih|aywa|naam|na3am|eyh|oui oui|ok d'accord|واخا صافي|ewa|iwa|waxa|eyeh|iyeh|c'est bon|"
+                   "ah wakha|oui bien sur|oui c'est ca|oui merci|ok merci|vas y|allez y|ايه نعم|اه واخا|ابيه|نعم اكيد")
 _NO = _phrase_set("non|nn|no|nope|non merci|pas du tout|jamais|لا|لالا|لا لا|لا شكرا|ابدا|ماشي|لا ماشي|"
-                  "la|lla|lala|la la|machi|la merci|la chokran|la shokran|non non|ما بغيتش|ma bghitch")
+                  "la|lla|lala|la la|machi|la merci|la chokran|la shokran|non non|ما بغيتش|ma bghitch|laa|pas besoin|"
+                  "pas la peine|non pas besoin|non c'est bon|la safi|لا صافي|mabghitch|la mabghitch|machi daba|"
+                  "ماشي دابا|لا ما بغيتش|non pas maintenant|pas maintenant|la machi daba|non ca va")
+# Words that answer yes or no alone or together ("ah wakha", "la la safi"); "safi" (ok / enough)
+# only rides along: alone it is not a yes, and the global words treat it as "enough".
+_YES_WORDS = _phrase_set("oui|ouais|ok|okay|yes|ah|eh|iyeh|iyah|ayeh|eyeh|ewa|iwa|wakha|waxa|waha|wah|aywa|naam|"
+                         "na3am|نعم|ايه|اه|واخا|وخا|ايوا|ايوه|موافق|parfait|exactement|dac|daccord|volontiers")
+_NO_WORDS = _phrase_set("non|nn|no|nope|la|lla|laa|لا|لالا|machi|ماشي|jamais|ابدا|mabghitch")
+_YES_NO_FILLER = _phrase_set("safi|صافي|merci|chokran|choukran|shokran|شكرا|svp|stp|3afak|afak|عافاك|khouya|khoya|"
+                             "خويا|a|ya|sidi|madame|monsieur|bien|sur|بزاف|bzaf")
 _POLITE = re.compile(r"(?<!\w)(?:merci|svp|stp|s'il vous plait|3afak|afak|عافاك|شكرا|choukran|chokran|"
                      r"beaucoup|bzaf|بزاف)(?!\w)")
 _YES_EMOJI = ("\U0001F44D", "\u2705", "\U0001F44C", "\u2714")
@@ -891,6 +904,62 @@ def parse_yes_no(text: str) -> bool | None:
             return False
         if stripped in _YES:
             return True
+        words = core.split()
+        if words and len(words) <= 4 and all(w in _YES_WORDS or w in _YES_NO_FILLER for w in words):
+            if any(w in _YES_WORDS for w in words):
+                return True
+        if words and len(words) <= 4 and all(w in _NO_WORDS or w in _YES_NO_FILLER for w in words):
+            if any(w in _NO_WORDS for w in words):
+                return False
+        return None
+    except Exception:
+        return None
+
+
+_NO_PHOTO = re.compile(
+    r"(?<!\w)(?:bla|bila|bela|sans|pas de|pas d'|ma 3ndich|ma3ndich|ma3endich|makaynach|makaynch|ma kaynach|"
+    r"n'ai pas de|j'ai pas de|بلا|بدون|ما عنديش|ماعنديش|ماكايناش|ما كايناش|ما عندي|ماعندي)\s*"
+    r"(?:(?:la|l|ال)\s*)?(?:tswira|tswera|tsswira|tsawer|tsawr|sora|soura|photo|photos|image|صوره|تصويره|تصاور|صور)(?!\w)")
+
+
+def parse_no_photo(text: str) -> bool:
+    """The customer says they send no photo ("bla tswira", "بلا صورة", "sans photo")."""
+    try:
+        return bool(_NO_PHOTO.search(normalize(text)[:MAX_CHARS]))
+    except Exception:
+        return False
+
+
+_ORDINALS = {}
+for _n, _words in enumerate([
+    "premier premiere 1er 1ere first الاول الاولي اول اولي لول اللول لولا اللولا lowel lowla louwel lawel owel "
+    "l'owel l'oula loula lwla",
+    "deuxieme second seconde 2e 2eme الثاني الثانيه ثاني التاني التانيه تاني تانيه tani tania "
+    "tanya ttani ttania tanye",
+    "troisieme 3e 3eme third الثالث الثالثه ثالث التالت التالته تالت talet talta tal3 ttalet",
+    "quatrieme 4e 4eme fourth الرابع الرابعه رابع rab3 rabe3 rab3a",
+], start=1):
+    for _w in _words.split():
+        _ORDINALS[normalize(_w)] = _n
+for _w in "dernier derniere last الاخير الاخيره اللخر اللخره lakher lakhra lekher lekhra lkher".split():
+    _ORDINALS[normalize(_w)] = -1
+_ORDINAL_FILLER = _phrase_set("le|la|l|the|one|celui|celle|ci|la|dyal|choix|option|contrat|compteur|hada|hadi|"
+                              "هادا|هادي|هذا|هذه|je|veux|prends|choisis|bghit|baghi|الخيار|الاختيار|numero|n")
+
+
+def parse_ordinal(text: str) -> int | None:
+    """A position named in words: 1 for "le premier", "الأول", "lowel", "the first one"; 2 for
+    "deuxième", "le 2e", "التاني", "tani"...; -1 for the last ("dernier", "الأخير", "lakher")."""
+    try:
+        norm = normalize(text)[:60]
+        words = [w for w in re.sub(r"[^\w' ]+", " ", norm).replace("'", " ' ").split() if w != "'"]
+        glued = " ".join(w for w in words if w not in _ORDINAL_FILLER)
+        if glued in _ORDINALS:
+            return _ORDINALS[glued]
+        kept = [w for w in words if w not in _ORDINAL_FILLER]
+        joined = "".join(kept)
+        if joined in _ORDINALS:
+            return _ORDINALS[joined]
         return None
     except Exception:
         return None

@@ -396,3 +396,15 @@ async def test_logs_at_info_carry_no_phone_number_and_no_amount(api, tmp_path, c
     assert logged, "nothing was logged at all"
     for secret in ("612345678", "+2126", "462,07", "462.07", "46207", "154,02", "Fatima", "Bennani"):
         assert secret not in logged, f"{secret!r} in the logs:\n{logged}"
+
+
+async def test_customer_without_the_contract_number_shares_the_contact_and_picks_a_masked_contract(api, bot):
+    user = TgUser(api, 1011, "ar")
+    await user.send("chhal khassni nkhelles")
+    await user.press("ما عرفتش رقم العقد")
+    assert "شارك رقم هاتفك بالزر أسفله" in user.text
+    assert {"text": "📱 مشاركة رقم هاتفي", "request_contact": True} in user.replies[-1].keyboard_buttons()
+    await user.share_contact("+212612345678")
+    assert "هذه هي العقود المسجلة برقم هاتفك" in user.text and "1000002" not in user.text
+    await user.send("lma")
+    assert "العقد 1000002 (الماء، الدار البيضاء) مربوط الآن" in user.text.replace("\u2066", "").replace("\u2069", "")

@@ -293,3 +293,15 @@ async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_pa
         stop.set()
         await asyncio.wait_for(task, 20)
     _ = timedelta
+
+
+async def test_sender_without_the_contract_number_picks_a_masked_contract_by_typed_service(wa, graph):
+    fatima = user(wa, graph)
+    await fatima.send("salam, bghit nchouf lfactura")
+    await fatima.send("ma3reftch numéro dyal lcontrat")
+    # The contracts on the WhatsApp sender's number, masked (too long for reply buttons: numbered).
+    text = fatima.text.replace("\u2066", "").replace("\u2069", "")
+    assert "1. •••0001 (الكهرباء، الدار البيضاء)\n2. •••0002 (الماء، الدار البيضاء)" in text
+    assert "1000001" not in text
+    await fatima.send("do")
+    assert "1000001 (الكهرباء، الدار البيضاء) مربوط الآن" in fatima.text.replace("\u2066", "").replace("\u2069", "")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from storage import Contract
 
+from ..events import Button
 from ..flow import AGAIN, Turn
 from ..places import city_label
 
@@ -12,6 +13,11 @@ def contract_label(t: Turn, c: Contract) -> str:
     Arabic name in Arabic, where the profile knows it)."""
     return t.t("contract.label", number=t.t.ltr(c.contract), service=t.t(f"service.{c.service}"),
                city=city_label(t.profile, t.t, c.city))
+
+
+def contract_button(t: Turn, c: Contract, key: str, /, **params) -> Button:
+    """A `c:NUMBER` choice tagged with its service and meter, so "lma" or the meter number typed picks it."""
+    return t.tag(t.button(f"c:{c.contract}", key, **params), service=c.service, meter=c.meter_number)
 
 
 def operator_phone(t: Turn) -> str:

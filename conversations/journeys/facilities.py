@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import parse_date, parse_months
-from .common import contract_label, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, forget, linked_contract, pick_contract
 
 facilities = Flow("facilities")
 KINDS = ("deferral", "instalment")
@@ -48,7 +48,7 @@ async def start(t: Turn) -> str | None:
         t.data["f_contract"] = eligible[0][0].contract
         return "facilities.pending_check"
     t.ask(t.t("facilities.which_contract"),
-          [t.button(f"c:{c.contract}", "facilities.contract_button", contract=contract_label(t, c),
+          [contract_button(t, c, "facilities.contract_button", contract=contract_label(t, c),
                     amount=t.t.money(a.total)) for c, a in eligible] + [t.button("cmd:cancel", "common.cancel")])
     return None
 
@@ -110,8 +110,8 @@ async def ask_option(t: Turn) -> str | None:
                              days=t.t.n("common.days", t.profile.instalments.max_deferral_days))
     buttons = [t.button("defer", "facilities.opt_defer",
                         date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
-    buttons += [t.button(f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m),
-                         amount=t.t.money(arrears.total // m)) for m in allowed]
+    buttons += [t.tag(t.button(f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m),
+                               amount=t.t.money(arrears.total // m)), months=m) for m in allowed]
     t.ask(header + "\n" + t.t("facilities.ask_option"), buttons + [t.button("cmd:cancel", "common.cancel")])
     return None
 
@@ -146,7 +146,8 @@ async def ask_date(t: Turn) -> str | None:
     options = sorted({min(t.today + timedelta(days=15), latest), min(t.today + timedelta(days=30), latest), latest})
     t.data["f_date_options"] = [d.isoformat() for d in options]
     t.ask(t.t("facilities.ask_date", latest=t.t.date(latest)),
-          [t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)) for i, d in enumerate(options)])
+          [t.tag(t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)), date=d.isoformat())
+           for i, d in enumerate(options)])
     return None
 
 

@@ -3,6 +3,8 @@
 Proof is either a phone the channel vouches for (a Telegram contact whose user id is the
 sender's, the WhatsApp sender number, `--phone` in the console) equal to the contract's
 phone, or the exact amount of the contract's last bill. Never the national ID card (law 09-08).
+A customer who does not know the contract number picks it from the contracts on a vouched
+phone (numbers masked; the phone is the proof), never on a phone merely typed.
 Nothing about a contract is shown before proof. Five failed proofs lock linking for the chat
 for 30 minutes; every attempt goes to the audit log.
 """
@@ -15,7 +17,10 @@ from datetime import timedelta
 from storage import Contract
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
+from ..events import Button
 from ..flow import AGAIN, Flow, Turn
+from ..understanding import _PHONE, normalize
+from ..places import city_label
 from .common import contract_label, operator_phone
 
 link = Flow("link")
@@ -57,6 +62,41 @@ async def _fail(t: Turn, reason: str, contract: str | None) -> str:
     return AGAIN
 
 
+# "I don't know / can't find my contract number", as customers write it.
+_DONT_KNOW = re.compile(   # on normalize()d text: accents dropped, arabizi 9 read as q
+    r"(?<!\w)(?:ma ?3reft?ch|ma ?3rftch|ma ?3arftch|ma ?3reftouch|ma ?n3rfch|ma ?kan3rfch|ma ?3ndich|"
+    r"ma ?3endich|ma ?3andich|nsit|nsito|ma ?lqitch|fin (?:n|ghadi n)?lqa|fin kayn|ou (?:je )?trouve|"
+    r"ou trouver|ou est|ou se trouve|(?:ne )?(?:connais|sais) pas|connai pas|pas de numero|bla numero|"
+    r"sans (?:le )?numero|n'ai pas (?:le|mon|de|d)|j'ai pas (?:le|mon|de|d)|perdu|oublie|"
+    r"ما عرفتش|ماعرفتش|ما عرفتوش|ماعرفتوش|ما كنعرفش|ماكنعرفش|لا اعرف|لا اعلم|ما عنديش|ماعنديش|ما عندي|"
+    r"ماعندي|نسيت|ضاع|ما لقيتش|مالقيتش|فين نلقى|فين كاين|اين اجد|اين يوجد|وين|بلا رقم|بدون رقم)(?!\w)")
+
+
+def _dont_know(t: Turn) -> bool:
+    return bool(t.text) and not re.search(r"\d{4}", t.text) and bool(_DONT_KNOW.search(normalize(t.text)))
+
+
+def _prepaid_journey(t: Turn) -> bool:
+    """The journey waiting for the link is a prepaid one: the customer has no bill to read from."""
+    return str(t.data.get("after_link", "")).startswith("prepaid.")
+
+
+def _k(t: Turn, key: str) -> str:
+    return key + "_prepaid" if _prepaid_journey(t) else key
+
+
+def _vouched_phone(t: Turn) -> str | None:
+    """A phone the channel vouches for: the sender's (WhatsApp, console --phone) or the customer's
+    own contact shared in this journey. Never a number typed."""
+    for phone in (t.inbound.sender_phone, t.data.get("link_phone")):
+        if phone:
+            try:
+                return normalize_phone(phone)
+            except ValueProblem:
+                continue
+    return None
+
+
 def _typed_contract(t: Turn) -> str | None:
     if t.understood is not None and t.understood.entities.get("contract"):
         return str(t.understood.entities["contract"])
@@ -72,7 +112,8 @@ async def ask_contract(t: Turn) -> str | None:
     t.data.pop("link_contract", None)
     if "after_link" in t.data:
         t.say("link.needed")
-    t.ask(t.t("link.ask_contract"), [t.button("cmd:cancel", "common.cancel")])
+    t.ask(t.t(_k(t, "link.ask_contract")), [t.button("link:dont_know", "link.dont_know"),
+                                            t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -81,12 +122,26 @@ async def on_contract(t: Turn) -> str | None:
     until = await _locked_until(t)
     if until:
         return await _say_locked(t, until)
-    if t.choice() == "cmd:cancel":
+    picked = t.choice()
+    if picked == "cmd:cancel":
         t.data.clear()
         return "menu.main"
+    if t.inbound.contact_phone:
+        if not t.inbound.contact_is_own:
+            t.say("link.contact_not_own")
+            return await _fail(t, "contact_not_own", None)
+        t.data["link_phone"] = t.inbound.contact_phone
+        return "link.pick"
+    if picked == "link:dont_know" or _dont_know(t):
+        return "link.pick"
+    typed = _typed_contract(t)
+    if _PHONE.search(normalize(t.text)) and not (typed and await t.tx.contract(typed)):
+        # A typed phone proves nothing: contracts are listed only for a phone the channel vouches for.
+        t.say("link.phone_typed")
+        return "link.pick"
     number = _typed_contract(t)
     if not number or not t.profile.contract_number_ok(number):
-        t.say("link.contract_format")
+        t.say(_k(t, "link.contract_format"))
         return AGAIN
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)
@@ -94,10 +149,71 @@ async def on_contract(t: Turn) -> str | None:
         return t.data.pop("after_link", None) or "menu.main"
     contract = await t.tx.contract(number)
     if contract is None:
-        t.say("link.unknown", number=t.t.ltr(number))
+        t.say(_k(t, "link.unknown"), number=t.t.ltr(number))
         return await _fail(t, "unknown_contract", None)
     t.data["link_contract"] = number
     return "link.proof"
+
+
+def _masked(t: Turn, c: Contract) -> str:
+    """`•••0001 (électricité, Casablanca)`: enough to recognise a contract, not to copy it."""
+    return t.t("link.masked", number=t.t.ltr("•••" + c.contract[-4:]), service=t.t(f"service.{c.service}"),
+               city=city_label(t.profile, t, c.city))
+
+
+@link.prompt("pick")
+async def ask_pick(t: Turn) -> str | None:
+    """No contract number: the contracts on a vouched phone to pick from; otherwise the way to
+    share the phone (Telegram), and where the number is printed and whom to call."""
+    phone = _vouched_phone(t)
+    contracts = await t.tx.contracts_with_phone(phone) if phone else []
+    if contracts:
+        t.ask(t.t("link.pick_listed"),
+              [t.tag(Button(f"c:{c.contract}", _masked(t, c)), service=c.service, meter=c.meter_number)
+               for c in contracts] + [t.button("cmd:cancel", "common.cancel")])
+        return None
+    if phone:
+        t.say("link.none_on_phone")
+    elif t.inbound.contact_request_supported:
+        t.say("link.share_to_list")
+    t.say(_k(t, "link.where_number"), phone=operator_phone(t))
+    buttons = [t.button("cmd:cancel", "common.cancel")]
+    if t.inbound.contact_request_supported and not phone:
+        buttons.insert(0, replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
+    t.ask(t.t("link.type_contract"), buttons, ask="contact" if len(buttons) > 1 else None)
+    return None
+
+
+@link.handle("pick", expects="number")
+async def on_pick(t: Turn) -> str | None:
+    until = await _locked_until(t)
+    if until:
+        return await _say_locked(t, until)
+    picked = t.choice()
+    if picked and picked.startswith("c:"):
+        phone = _vouched_phone(t)
+        listed = {c.contract: c for c in await t.tx.contracts_with_phone(phone)} if phone else {}
+        contract = listed.get(picked[2:])
+        if contract is None:          # not on the vouched phone: forged or stale
+            t.say("link.pick_listed_again")
+            return AGAIN
+        if await t.tx.is_linked(t.channel, t.user_id, contract.contract):
+            t.say("link.already", contract=contract_label(t, contract))
+            t.data.pop("link_phone", None)
+            return t.data.pop("after_link", None) or "menu.main"
+        return await _linked(t, contract, "phone")
+    if picked == "proof:phone":
+        t.say("link.use_share_button")
+        return AGAIN
+    if t.inbound.contact_phone or picked == "cmd:cancel" or _typed_contract(t):
+        return await on_contract(t)
+    if _vouched_phone(t) and (t.data.get("_tags") or {}):
+        t.say("link.pick_listed_again")
+        return AGAIN
+    if _dont_know(t):
+        t.say(_k(t, "link.where_number"), phone=operator_phone(t))
+        return None
+    return await on_contract(t)
 
 
 async def _contract(t: Turn) -> Contract | None:
@@ -114,13 +230,8 @@ async def ask_proof(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
         return "link.contract"
-    vouched = t.inbound.sender_phone
-    if vouched:
-        try:
-            if normalize_phone(vouched) == contract.phone:
-                return await _linked(t, contract, "phone")
-        except ValueProblem:
-            pass
+    if _vouched_phone(t) == contract.phone:
+        return await _linked(t, contract, "phone")
     buttons = []
     if t.inbound.contact_request_supported:
         buttons.append(replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
@@ -230,5 +341,7 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
     t.consume_input()
     after = t.data.pop("after_link", None)
     t.data.pop("link_contract", None)
+    t.data.pop("link_phone", None)
     t.data.pop("_choices", None)
+    t.data.pop("_tags", None)
     return after or "menu.main"

@@ -3,7 +3,7 @@ Diagram: docs/flows/prepaid.md"""
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
-from .common import contract_label, elsewhere, linked_contract, pick_contract
+from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
 
 prepaid = Flow("prepaid")
 
@@ -21,7 +21,7 @@ async def start(t: Turn) -> str | None:
     if len(contracts) == 1:
         t.data["p_contract"] = contracts[0].contract
         return "prepaid.option"
-    t.ask(t.t("prepaid.which_contract"), [t.button(f"c:{c.contract}", "reading.contract_button",
+    t.ask(t.t("prepaid.which_contract"), [contract_button(t, c, "reading.contract_button",
                                                    contract=contract_label(t, c)) for c in contracts])
     return None
 

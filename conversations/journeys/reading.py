@@ -15,7 +15,7 @@ from .. import consumption
 from ..events import Button
 from ..flow import AGAIN, Flow, Turn
 from ..understanding import normalize, parse_date, parse_index
-from .common import contract_label, elsewhere, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
@@ -99,7 +99,7 @@ async def start(t: Turn) -> str | None:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
     t.ask(t.t("reading.which_contract"),
-          [t.button(f"c:{c.contract}", "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
+          [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
           + [t.button("cmd:cancel", "common.cancel")])
     return None
 
@@ -140,8 +140,10 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
               contract=contract_label(t, contract))
         return await _check_index(t, contract, index)
     t.data["r_choice_index"] = index
+    tags = t.data.get("_tags", {})      # the same meters again, still nameable by service or number
     t.ask(t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
-          [Button(p, label) for p, label in t.data.get("_choices", [])])
+          [t.tag(Button(p, label), **tags[p]) if p in tags else Button(p, label)
+           for p, label in t.data.get("_choices", [])])
     return None
 
 
