@@ -140,7 +140,7 @@ class Engine:
         elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
         if fresh:
-            turn.say("welcome.hello", operator=self.profile.operator.short_name.get(turn.lang))
+            turn.say("welcome.hello", operator=self.profile.operator.of(turn.lang))
         elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
             # The message answers a question asked long ago: don't guess, start again at the menu.
             _reset(turn)
