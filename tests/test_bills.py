@@ -24,6 +24,10 @@ async def test_balance_of_two_contracts_with_last_payment_in_french(engine):
     text = chat.text
     assert "contrat 1000001 (électricité, Casablanca) : 2 factures impayées" in text
     assert "• septembre 2026 : 243,17\u00a0DH, échue depuis le 25 octobre 2026 (consommation estimée)" in text
+    # Each unpaid bill's reference, under its line: what a bank app or Fatourati asks for.
+    assert ("échue depuis le 25 octobre 2026 (consommation estimée)\n  Référence de la facture : F-2026-09-1\n"
+            "• octobre 2026 : 218,90\u00a0DH, à payer avant le 25 novembre 2026 (selon relevé du compteur)\n"
+            "  Référence de la facture : F-2026-10-1\n") in text
     assert "Aucun paiement enregistré" in text                        # 1000001 has paid nothing
     assert "contrat 1000002 (eau, Casablanca) : aucune facture impayée" in text
     # bills.csv has no payment date: the bill the payment is on is what is known, and what is said.
@@ -63,6 +67,7 @@ async def test_an_estimated_bill_explained_then_the_real_index_sent(engine):
 
 async def test_a_read_bill_explained_in_arabic_and_declining_the_offer(engine):
     chat = await balance(engine, "ar")
+    assert "  مرجع الفاتورة: F-2026-09-1\n" in chat.text and "  مرجع الفاتورة: F-2026-10-1\n" in chat.text
     assert "آخر أداء مسجل: 64,75 درهم، على فاتورة أكتوبر 2026" in chat.text and "لا يوجد أي أداء مسجل" in chat.text
     await chat.press("شتنبر 2026")
     assert "الفاتورة F-2026-09-1" in chat.text and "هذه الفاتورة تقديرية" in chat.text
