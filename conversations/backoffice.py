@@ -56,6 +56,8 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
                          amount=t.money(amount)) for seq, day, amount in p["lines"])
         elif p.get("defer_until"):
             granted = "\n" + t("decision.deferral_until", date=t.date(date.fromisoformat(p["defer_until"])))
+        elif p["decision"] == "approved" and p["kind"] == "prepaid_advance" and profile.prepaid_advance.delivery:
+            granted = "\n" + t("prepaid.advance_how", delivery=profile.prepaid_advance.delivery.get(t.lang))
         note = granted + (t("decision.note", note=p["note"]) if p.get("note") else "")
         return t(f"decision.{p['decision']}", reference=t.ltr(p["reference"]), kind=t(f"request.kind_{p['kind']}"),
                  note=note, phone=t.ltr(profile.contact.phones[0]))

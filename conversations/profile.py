@@ -147,6 +147,8 @@ class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
     max_per_year: int = Field(ge=1)
+    decision_hours: int | None = Field(default=None, ge=1)   # a request is answered within this
+    delivery: Localized | None = None                         # how a granted advance reaches the meter
 
 
 class WhatsAppTemplates(_Model):
