@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -86,8 +87,8 @@ class Engine:
                 if session is None:
                     session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
                 turn = Turn(inbound, understood, session, tx, self.profile, now)
-                notices = await self._queued_notices(turn)
                 await self._step(turn, fresh)
+                notices = await self._queued_notices(turn)   # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
                 # The message is claimed last, with its replies, in one statement. A redelivery
@@ -108,7 +109,8 @@ class Engine:
         statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
-            notices.append(Reply(render_outbox(msg, self.profile), kind="notice"))
+            # In the chat's language now, not the one the request was filed in.
+            notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile), kind="notice"))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
         return notices
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from conversations.backoffice import decide
+from conversations.i18n import LRI, PDI
 
 from .chat import Chat
 from .test_requests import engine, file_instalment  # noqa: F401  (the fixture: decisions shown at the next turn)
@@ -91,3 +92,31 @@ async def test_a_rejected_plan_carries_no_schedule_and_leaves_the_bills_overdue(
     await chat.send("combien je dois")
     assert "n'a pas été acceptée" in chat.text and "Échéance" not in chat.text
     assert "échue depuis le 25 octobre 2026" in chat.text
+
+
+async def test_a_decision_on_a_french_request_is_told_in_arabic_after_the_switch(engine):
+    chat = await file_instalment(engine)                    # filed in French
+    await chat.send("/language")
+    await approve(engine, "IN-2026-000001")
+    await chat.press("العربية")                              # the decision is shown in this very turn
+    text = chat.text
+    assert "خبر سار: طلبك IN-2026-000001 (تقسيط المتأخرات) تم قبوله." in text
+    assert "  • القسط 1، بتاريخ 23 دجنبر 2026: 154,02 درهم" in text
+    assert "سنتحدث الآن بالعربية" in text and "Bonne nouvelle" not in text and "Échéance" not in text
+
+
+async def test_a_pushed_decision_is_rendered_in_the_language_the_chat_speaks_at_send_time(engine):
+    from conversations.dispatch import Dispatcher
+    from conversations.profile import load_profile
+
+    from .test_dispatch import RecordingSender
+    chat = await file_instalment(engine)                    # filed in French
+    await chat.send("/language")
+    await chat.press("العربية")
+    await approve(engine, "IN-2026-000001")
+    sender = RecordingSender()
+    assert await Dispatcher(engine.store, load_profile(), [sender], clock=engine.clock).dispatch_due() == 1
+    [(user, text)] = sender.delivered
+    text = text.replace(LRI, "").replace(PDI, "")
+    assert user == "u1" and "خبر سار: طلبك IN-2026-000001" in text and "جدول الأقساط:" in text
+    assert "Bonne nouvelle" not in text
