@@ -120,3 +120,17 @@ async def test_a_pushed_decision_is_rendered_in_the_language_the_chat_speaks_at_
     text = text.replace(LRI, "").replace(PDI, "")
     assert user == "u1" and "خبر سار: طلبك IN-2026-000001" in text and "جدول الأقساط:" in text
     assert "Bonne nouvelle" not in text
+
+
+async def test_the_schedule_reaches_the_customer_from_addad_requests_approve(engine, tmp_path):
+    import os
+    import subprocess
+    import sys
+    chat = await file_instalment(engine, lang_hint="ar")
+    done = subprocess.run([sys.executable, "-m", "bot", "requests", "approve", "IN-2026-000001"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60,
+                          env={**os.environ, "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3"), "ADDAD_AGENT": "amina",
+                               "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 0, done.stderr
+    await chat.send("slm")
+    assert "طلبك IN-2026-000001 (تقسيط المتأخرات) تم قبوله.\nجدول الأقساط:\n  • القسط 1، بتاريخ 23 دجنبر 2026" in chat.text

@@ -45,6 +45,8 @@ async def test_a_second_advance_the_same_day_is_tracked_not_filed_in_french(engi
     assert ("Vous avez déjà une demande en cours d'examen pour ce compteur : PP-2026-000001, "
             "Avance de consommation sur compteur prépayé, du 23 novembre 2026.") in chat.text
     assert [b.label for b in chat.buttons] == ["🔎 Suivre cette demande", "🔁 La remplacer par une nouvelle", "Annuler"]
+    await chat.send("euh")
+    assert "Choisissez « Suivre cette demande » ou « La remplacer »." in chat.text
     await chat.send("suivre cette demande")
     assert "PP-2026-000001 : Avance de consommation sur compteur prépayé" in chat.text
     assert "en cours d'examen" in chat.text and "code de recharge" in chat.text
