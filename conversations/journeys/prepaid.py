@@ -26,6 +26,7 @@ def advance_delivery(t: Turn) -> list[str]:
 
 @prepaid.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
+    forget(t, "p_")                 # nothing from an earlier, interrupted request (a replacement) carries over
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.is_prepaid]
     if not contracts:
         t.say("prepaid.none_linked")
