@@ -2,7 +2,6 @@
 to pay before), and the balance shows the bills it covers as under a plan, not as overdue."""
 from __future__ import annotations
 
-
 from conversations.backoffice import decide
 from conversations.i18n import LRI, PDI
 
