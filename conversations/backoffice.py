@@ -1,7 +1,7 @@
 """Back-office decisions on requests, and the customer message each decision produces."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from storage import OutboxMessage, Request, Tx, utcnow
 
@@ -29,9 +29,15 @@ async def decide(tx: Tx, reference: str, decision: str, *, note: str | None, act
         raise BackOfficeError("a rejection needs --note (the customer is told why)")
     now = now or utcnow()
     await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
+    payload = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
+    if decision == "approved":
+        # What was granted travels with the message: the customer is told the dates to pay.
+        if req.lines:
+            payload["lines"] = [[line.seq, line.due_date.isoformat(), line.amount] for line in req.lines]
+        if req.defer_until:
+            payload["defer_until"] = req.defer_until.isoformat()
     await tx.enqueue_outbox(channel=req.channel, user_id=req.user_id, lang=req.lang, kind="request_decision",
-                            payload={"decision": decision, "reference": reference, "kind": req.kind, "note": note},
-                            dedupe_key=f"decision:{reference}", now=now)
+                            payload=payload, dedupe_key=f"decision:{reference}", now=now)
     await tx.audit(f"request_{decision}", actor=actor, contract=req.contract,
                    details={"reference": reference, "note": note}, now=now)
     return await tx.request(reference)
@@ -42,7 +48,17 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
     t = translator(msg.lang)
     p = msg.payload
     if msg.kind == "request_decision":
-        note = t("decision.note", note=p["note"]) if p.get("note") else ""
+        granted = ""
+        if p.get("lines"):
+            # Schedule lines are bulleted, never "1." : a channel without buttons numbers its choices.
+            granted = "\n" + t("decision.schedule") + "".join(
+                "\n" + t("facilities.schedule_line", seq=t.number(seq), date=t.date(date.fromisoformat(day)),
+                         amount=t.money(amount)) for seq, day, amount in p["lines"])
+        elif p.get("defer_until"):
+            granted = "\n" + t("decision.deferral_until", date=t.date(date.fromisoformat(p["defer_until"])))
+        elif p["decision"] == "approved" and p["kind"] == "prepaid_advance" and profile.prepaid_advance.delivery:
+            granted = "\n" + t("prepaid.advance_how", delivery=profile.prepaid_advance.delivery.get(t.lang))
+        note = granted + (t("decision.note", note=p["note"]) if p.get("note") else "")
         return t(f"decision.{p['decision']}", reference=t.ltr(p["reference"]), kind=t(f"request.kind_{p['kind']}"),
                  note=note, phone=t.ltr(profile.contact.phones[0]))
     if msg.kind == "reply":

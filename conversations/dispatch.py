@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Protocol
 
@@ -114,6 +114,9 @@ class Dispatcher:
             async with self.store.transaction() as tx:
                 if not await tx.claim_outbox(msg.id, now=self.clock()):
                     return                           # someone else took it, or a chat turn showed it
+                session = await tx.load_session(msg.channel, msg.user_id)
+            if session is not None and session.lang and session.lang != msg.lang:
+                msg = replace(msg, lang=session.lang)   # the language the chat speaks now, not at filing
             sender = self.senders[msg.channel]
             try:
                 external_id = await sender.send_outbox(msg, render_outbox(msg, self.profile))

@@ -100,9 +100,9 @@ class Engine:
                 if session is None:
                     session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
                 turn = Turn(inbound, understood, session, tx, self.profile, now)
-                notices = await self._queued_notices(turn)
                 await self._step(turn, fresh)
                 _offer_resume(turn)
+                notices = await self._queued_notices(turn)   # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
                 # The message is claimed last, with its replies, in one statement. A redelivery
@@ -123,7 +123,8 @@ class Engine:
         statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
-            notices.append(Reply(render_outbox(msg, self.profile), kind="notice"))
+            # In the chat's language now, not the one the request was filed in.
+            notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile), kind="notice"))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
         return notices
 
@@ -155,7 +156,7 @@ class Engine:
         elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
         if fresh:
-            turn.say("welcome.hello", operator=self.profile.operator.short_name.get(turn.lang))
+            turn.say("welcome.hello", operator=self.profile.operator.of(turn.lang))
         elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
             # The message answers a question asked long ago: don't guess, start again at the menu.
             _reset(turn)

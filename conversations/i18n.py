@@ -44,7 +44,10 @@ def _grouped(n: int, group: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _date(lang: str, d: date, fmt: str) -> str:
-    return format_date(d, fmt, locale=_BABEL_LOCALE[lang])
+    text = format_date(d, fmt, locale=_BABEL_LOCALE[lang])
+    if lang == "fr" and d.day == 1 and fmt.startswith("d "):
+        text = "1er" + text[1:]          # French writes the first of the month as an ordinal
+    return text
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,13 @@ class Translator:
 
     def month(self, d: date) -> str:
         return _date(self.lang, d, "MMMM y")
+
+    def of_month(self, d: date) -> str:
+        """`d'octobre 2026` / `de septembre 2026` (French elides before a vowel); Arabic: the month."""
+        month = self.month(d)
+        if self.lang != "fr":
+            return month
+        return f"d'{month}" if month[:1] in "aeiouyéèâ" else f"de {month}"
 
     def month_short(self, d: date) -> str:
         """`sept. 2026`: for button labels (WhatsApp list rows hold 24 characters)."""

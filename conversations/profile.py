@@ -147,6 +147,8 @@ class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
     max_per_year: int = Field(ge=1)
+    decision_hours: int | None = Field(default=None, ge=1)   # a request is answered within this
+    delivery: Localized | None = None                         # how a granted advance reaches the meter
 
 
 class WhatsAppTemplates(_Model):
@@ -170,6 +172,14 @@ class Operator(_Model):
     code: str
     name: Localized
     short_name: Localized
+    # "of the operator", the whole phrase as each language writes it: French elides and takes an
+    # article ("de l'ONEE", "de la Lydec", "d'Amendis"), which no rule on the name can guess.
+    of_short_name: Localized | None = None
+
+    def of(self, lang: str) -> str:
+        if self.of_short_name is not None:
+            return self.of_short_name.get(lang)
+        return f"ديال {self.short_name.ar}" if lang == "ar" else f"de {self.short_name.fr}"
 
 
 class Profile(_Model):

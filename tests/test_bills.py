@@ -24,9 +24,14 @@ async def test_balance_of_two_contracts_with_last_payment_in_french(engine):
     text = chat.text
     assert "contrat 1000001 (électricité, Casablanca) : 2 factures impayées" in text
     assert "• septembre 2026 : 243,17\u00a0DH, échue depuis le 25 octobre 2026 (consommation estimée)" in text
+    # Each unpaid bill's reference, under its line: what a bank app or Fatourati asks for.
+    assert ("échue depuis le 25 octobre 2026 (consommation estimée)\n  Référence de la facture : F-2026-09-1\n"
+            "• octobre 2026 : 218,90\u00a0DH, à payer avant le 25 novembre 2026 (selon relevé du compteur)\n"
+            "  Référence de la facture : F-2026-10-1\n") in text
     assert "Aucun paiement enregistré" in text                        # 1000001 has paid nothing
     assert "contrat 1000002 (eau, Casablanca) : aucune facture impayée" in text
-    assert "Dernier paiement : 64,75\u00a0DH (facture de la période octobre 2026)" in text
+    # bills.csv has no payment date: the bill the payment is on is what is known, and what is said.
+    assert "Dernier paiement enregistré : 64,75\u00a0DH, sur la facture d'octobre 2026" in text
     assert "Total à payer : 462,07\u00a0DH" in text
     labels = [b.label for b in chat.buttons]
     # Every bill that can be explained is offered, with its contract when there are several.
@@ -62,7 +67,8 @@ async def test_an_estimated_bill_explained_then_the_real_index_sent(engine):
 
 async def test_a_read_bill_explained_in_arabic_and_declining_the_offer(engine):
     chat = await balance(engine, "ar")
-    assert "آخر أداء: " in chat.text and "لا يوجد أي أداء مسجل" in chat.text
+    assert "  مرجع الفاتورة: F-2026-09-1\n" in chat.text and "  مرجع الفاتورة: F-2026-10-1\n" in chat.text
+    assert "آخر أداء مسجل: 64,75 درهم، على فاتورة أكتوبر 2026" in chat.text and "لا يوجد أي أداء مسجل" in chat.text
     await chat.press("شتنبر 2026")
     assert "الفاتورة F-2026-09-1" in chat.text and "هذه الفاتورة تقديرية" in chat.text
     await chat.press("لا")
@@ -98,4 +104,4 @@ async def test_typing_another_request_at_the_bill_choice_starts_it(engine):
 async def test_a_forged_bill_button_shows_nothing(engine):
     chat = await balance(engine, "fr")
     await chat.press_payload("bill:7")
-    assert "F-2026" not in chat.text
+    assert "Ce bouton n'est plus valable" in chat.text and "Période :" not in chat.text

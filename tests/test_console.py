@@ -57,3 +57,28 @@ def test_console_rejects_a_bad_phone_in_one_line(tmp_path):
     done = run_addad(["console", "--phone", "12ab"], [], tmp_path, ADDAD_DATABASE=str(tmp_path / "x.sqlite3"))
     assert done.returncode == 2
     assert done.stderr.strip().startswith("addad: --phone:") and "Traceback" not in done.stderr
+
+
+async def test_console_shows_no_direction_marks_bullets_schedules_and_says_goodbye_in_the_current_language(tmp_path):
+    import re
+    db = tmp_path / "prod.sqlite3"
+    store = await Store.open(db)
+    try:
+        await seed(store)
+    finally:
+        await store.close()
+    done = run_addad(["console", "--phone", "+212612345678", "--lang", "fr"],
+                     ["facilités de paiement", "1000001", "en 3 mois", "1", "/language", "1", "شحال خاصني نخلص"], tmp_path,
+                     ADDAD_DATABASE=str(db))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    # The instalment schedule is bulleted; only the choices are numbered.
+    assert re.search(r"^  • Échéance 1, le \d", out, re.M) and re.search(r"^  • Échéance 3, le \d", out, re.M)
+    assert "  1. ✅ Envoyer la demande\n  2. Annuler" in out
+    assert not re.search(r"^\s*\d+\. \d", out, re.M)              # no numbered line that is a date
+    # Arabic with references and amounts, in texts and button labels: no invisible marks printed.
+    assert "مرجع الفاتورة: F-2026-09-1" in out and "المبلغ الإجمالي المستحق" in out
+    assert "📄 أكتوبر 2026 · 1000002" in out and "📄 شتنبر 2026 · 1000001" in out
+    assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", out)
+    # Switched to Arabic: the goodbye is Arabic too.
+    assert out.rstrip().endswith("إلى اللقاء 👋") and "Au revoir" not in out

@@ -39,7 +39,7 @@ async def _links(engine: Engine, chat: Chat) -> list[str]:
 async def test_french_welcome_shows_the_menu(engine):
     chat = Chat(engine)
     await chat.send("Bonjour")
-    assert "Bonjour et bienvenue chez l'assistant de ONEE" in chat.text
+    assert "Bonjour et bienvenue chez l'assistant de l'ONEE" in chat.text
     labels = [b.label for b in chat.buttons]
     assert "📟 Envoyer mon index" in labels and "🧾 Mes factures, solde" in labels
 

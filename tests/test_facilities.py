@@ -38,9 +38,9 @@ async def test_instalment_request_in_french_with_exact_schedule(engine):
     await chat.press("Perte d'emploi")
     text = chat.text
     assert "Arriérés : 2 factures, 462,07\u00a0DH" in text
-    assert "1. 23 décembre 2026 : 154,02\u00a0DH" in text
-    assert "2. 23 janvier 2027 : 154,02\u00a0DH" in text
-    assert "3. 23 février 2027 : 154,03\u00a0DH" in text
+    assert "• Échéance 1, le 23 décembre 2026 : 154,02\u00a0DH" in text
+    assert "• Échéance 2, le 23 janvier 2027 : 154,02\u00a0DH" in text
+    assert "• Échéance 3, le 23 février 2027 : 154,03\u00a0DH" in text
     assert "facture du mois (environ" in text
     await chat.press("Envoyer la demande")
     assert "Référence : IN-2026-000001" in chat.text
@@ -116,7 +116,7 @@ async def test_months_beyond_the_policy_are_explained(engine):
     await chat.send("12")
     await chat.press("Maladie")
     import re
-    lines = re.findall(r"^\s+(\d+)\. .* : ([\d\u202f]+,\d\d)\u00a0DH", chat.text, re.M)
+    lines = re.findall(r"^\s+• Échéance (\d+), le .* : ([\d\u202f]+,\d\d)\u00a0DH", chat.text, re.M)
     assert [int(n) for n, _ in lines] == list(range(1, 13))
     total = sum(int(a.replace("\u202f", "").replace(",", "")) for _, a in lines)
     assert total == 24317 + 21890 + 203793           # the whole arrears, to the centime

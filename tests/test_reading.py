@@ -51,7 +51,7 @@ async def readings(engine, contract):
 async def test_a_reading_with_photo_gives_a_reference_and_a_prebill(engine):
     chat = await reading_chat(engine)
     await chat.send("je veux envoyer mon index")
-    assert "la prochaine période commence le 1 décembre 2026" in chat.text     # outside the 1–10 window, still accepted
+    assert "la prochaine période commence le 1er décembre 2026" in chat.text     # outside the 1–10 window, still accepted
     await chat.press("1000001")
     assert "Dernier index enregistré : 45210, le 31 octobre 2026." in chat.text
     await chat.send("45 340")

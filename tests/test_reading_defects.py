@@ -59,11 +59,11 @@ async def test_a_date_before_the_customers_own_reading_is_refused_with_its_reaso
     await chat.press("Sans photo")
     await chat.press("Changer la date")
     await chat.send("le 30 novembre")
-    assert ("Vous avez déjà envoyé l'index 45400 relevé le 1 décembre 2026 (référence RL-2026-000001) : "
+    assert ("Vous avez déjà envoyé l'index 45400 relevé le 1er décembre 2026 (référence RL-2026-000001) : "
             "ce nouvel index ne peut pas être daté d'avant.") in chat.text
     assert "Vérifiez avant de confirmer" not in chat.text                     # asked again, not dropped
     await chat.send("hier")
-    assert "Index : 45420, relevé le 1 décembre 2026" in chat.text
+    assert "Index : 45420, relevé le 1er décembre 2026" in chat.text
     assert "remplacera l'index 45400" in chat.text
     await chat.press("Confirmer")
     rows = [(r.index_value, r.reading_date, r.status) for r in await customer_readings(engine)]
@@ -293,10 +293,10 @@ async def test_an_index_typed_at_the_meter_choice_picks_the_meter_it_fits_fr(eng
     await chat.send("je veux envoyer mon index")
     assert "Pour quel compteur" in chat.text
     await chat.send("45300")                        # 90 kWh for E-77001; 43,980 m³ for the water meter
-    assert "L'index 45300 correspond au compteur E-77001 (contrat 1000001 (électricité, Casablanca))." in chat.text
+    assert "L'index 45300 correspond au compteur E-77001 du contrat 1000001 (électricité, Casablanca)." in chat.text
     assert "Envoyez une photo nette du compteur" in chat.text
     await chat.press("Sans photo")
-    assert "Index : 45300, relevé le 1 décembre 2026" in chat.text
+    assert "Index : 45300, relevé le 1er décembre 2026" in chat.text
     await chat.press("Confirmer")
     assert [r.index_value for r in await customer_readings(engine, "1000001")] == [45300]
     assert await customer_readings(engine, "1000002") == []
@@ -359,7 +359,7 @@ async def test_six_dial_indexes_are_written_without_separators_fr(engine):
     assert "Votre compteur n'a que 6 chiffres : l'index ne peut pas dépasser 999999." in chat.text
     await chat.send("120.500")
     await chat.press("Sans photo")
-    assert "Index : 120500, relevé le 1 décembre 2026" in chat.text
+    assert "Index : 120500, relevé le 1er décembre 2026" in chat.text
     assert "Consommation : 100 kWh depuis 120400 (31 octobre 2026)" in chat.text
 
 

@@ -107,13 +107,17 @@ async def test_prepaid_advance_refused_for_a_non_eligible_contract_and_granted_o
     assert "avance de 20 kWh" in chat.text
     await chat.send("oui")
     assert "Référence : PP-2026-000001" in chat.text
-    for _ in range(2):
+    for reference in ("PP-2026-000001", "PP-2026-000002"):     # each granted before the next is asked
+        async with engine.store.transaction() as tx:
+            await decide(tx, reference, "approved", note=None, actor="a", now=engine.clock())
         await chat.press("Compteur prépayé")
         await chat.press("1000004")
         await chat.press("Avance")
         if "Confirmer" in chat.text:
             await chat.send("oui")
     assert "Vous avez déjà bénéficié de 2 avances cette année" in chat.text
+    async with engine.store.reading() as tx:
+        assert [r.status for r in await tx.requests(contract="1000004")] == ["approved", "approved"]
 
 
 async def test_callback_request_without_a_linked_contract(engine):

@@ -6,6 +6,7 @@ sends a photo, `/contact` shares the phone given with --phone, Ctrl-D quits.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import uuid
 from datetime import date
@@ -14,21 +15,30 @@ from typing import Callable, TextIO
 
 from bot.config import Settings
 from conversations.events import Button, Inbound, Reply
-from conversations.i18n import LRI, PDI, translator
+from conversations.i18n import translator
 
 CHANNEL = "console"
 DEMO_FOLDER = Path("addad-demo")
 DEMO_PERSONA = {"name": "Fatima Zahra Bennani", "phone": "+212612345678", "contract": "1000001"}
 
 
+# Direction marks (the core's LRI … PDI around references, and any other embedding, isolate or
+# mark) steer chat apps' bidi layout; a terminal prints them as stray glyphs or garbage.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    return _BIDI_CONTROLS.sub("", text)
+
+
 def render(replies: list[Reply]) -> tuple[str, list[Button]]:
     """Replies as terminal text; the buttons of the last reply that has any are numbered."""
     out, buttons = [], []
     for r in replies:
-        out.append(r.text.replace(LRI, "").replace(PDI, ""))
+        out.append(plain(r.text))
         if r.buttons:
             buttons = list(r.buttons)
-            out.extend(f"  {i}. {b.label}" for i, b in enumerate(buttons, 1))
+            out.extend(f"  {i}. {plain(b.label)}" for i, b in enumerate(buttons, 1))
     return "\n".join(out), buttons
 
 
@@ -68,21 +78,25 @@ class ConsoleChat:
             self.buttons = buttons
         return text
 
+    async def current_lang(self) -> str | None:
+        """The language the conversation speaks now (the person may have switched since the start)."""
+        async with self.engine.store.reading() as tx:
+            session = await tx.load_session(CHANNEL, self.user)
+        return session.lang if session is not None else None
+
 
 async def chat_loop(chat: ConsoleChat, read: Callable[[], str], write: Callable[[str], None], lang: str) -> None:
-    t = translator(lang)
-    write(t("console.intro"))
+    write(translator(lang)("console.intro"))
     write(await chat.send("/start"))
     while True:
         try:
             line = await asyncio.to_thread(read)
         except EOFError:
-            write(t("console.bye"))
-            return
+            line = "/quit"
         if not line.strip():
             continue
         if line.strip() in ("/quit", "/exit"):
-            write(t("console.bye"))
+            write(translator(await chat.current_lang() or lang)("console.bye"))
             return
         write(await chat.send(line))
 

@@ -166,7 +166,7 @@ async def show_contact(t: Turn) -> str | None:
         lines.append(t.t("contact.website", website=t.t.ltr(c.website)))
     if c.hours:
         lines.append(t.t("contact.hours", hours=c.hours.get(t.lang)))
-    t.say("contact.details", operator=t.profile.operator.short_name.get(t.lang), lines="\n".join(lines))
+    t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
     t.ask(t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")])
     return None
 

@@ -1,12 +1,13 @@
 """Bills and balance. Diagram: docs/flows/bills.md
 
-balance (every linked contract: unpaid bills, sub-total, last payment; total; where to pay) →
+balance (every linked contract: unpaid bills with their reference, those under an approved plan as
+such; sub-total, last payment; total; where to pay) →
 pick a bill → how it was computed (index from → to, consumption, bands, fees, VAT, billed
 amount) → for an estimated bill, an offer to send the real index now.
 """
 from __future__ import annotations
 
-from storage import Bill, Contract
+from storage import Bill, Contract, Request
 
 from ..flow import AGAIN, Flow, Turn
 from ..tariff import prebill
@@ -28,21 +29,18 @@ async def balance(t: Turn) -> str | None:
     for c in await t.tx.linked_contracts(t.channel, t.user_id):
         recent = await t.tx.bills(c.contract, limit=24)
         unpaid = sorted((b for b in recent if b.unpaid), key=lambda b: b.period_end)
-        paid = next((b for b in recent if b.paid_amount > 0), None)   # newest period with a payment
-        last_payment = (t.t("bills.last_payment", amount=t.t.money(paid.paid_amount), period=t.t.month(paid.period_end))
+        # Bills carry no payment date: the newest bill with a payment is all that is known, and said so.
+        paid = next((b for b in recent if b.paid_amount > 0), None)
+        last_payment = (t.t("bills.last_payment", amount=t.t.money(paid.paid_amount), period=t.t.of_month(paid.period_end))
                         if paid else t.t("bills.no_payment"))
         if not unpaid:
             t.say_text(t.t("bills.none_due", contract=contract_label(t, c)) + "\n" + last_payment)
             if recent:
                 explainable.append((c, recent[0]))    # "how was my last bill computed?" still makes sense
             continue
-        lines = []
-        for b in unpaid:
-            overdue = b.due_date < t.today
-            lines.append(t.t("bills.line_overdue" if overdue else "bills.line",
-                             period=t.t.month(b.period_end), amount=t.t.money(b.due),
-                             due=t.t.date(b.due_date),
-                             estimated=t.t("bills.estimated") if b.estimated else t.t("bills.read")))
+        plans = await _granted_facilities(t, c)
+        lines = [_bill_line(t, b, plans.get(b.bill_number)) + "\n" + t.t("bills.reference", number=t.t.ltr(b.bill_number))
+                 for b in unpaid]
         subtotal = sum(b.due for b in unpaid)
         total += subtotal
         t.say_text(t.t.n("bills.unpaid_header", len(unpaid), contract=contract_label(t, c)) + "\n" +
@@ -65,6 +63,30 @@ async def balance(t: Turn) -> str | None:
                                 contract=t.t.ltr(c.contract)))
     t.ask(t.t("bills.detail_prompt"), buttons + [t.button("cmd:menu", "common.menu")])
     return None
+
+
+async def _granted_facilities(t: Turn, c: Contract) -> dict[str, Request]:
+    """Approved instalment plans and deferrals of a contract, by the bill numbers they cover
+    (the request lists them); a later approval wins."""
+    granted: dict[str, Request] = {}
+    for r in await t.tx.requests(status="approved", contract=c.contract, kinds=("instalment", "deferral")):
+        for number in r.details.get("bills") or ():
+            granted[number] = r
+    return granted
+
+
+def _bill_line(t: Turn, b: Bill, plan: Request | None) -> str:
+    """An unpaid bill: under a plan still running it is not overdue, the plan says when to pay."""
+    common = {"period": t.t.month(b.period_end), "amount": t.t.money(b.due)}
+    if plan is not None and plan.kind == "instalment":
+        upcoming = next((line for line in plan.lines if line.due_date >= t.today), None)
+        if upcoming is not None:
+            return t.t("bills.line_instalment", **common, reference=t.t.ltr(plan.reference),
+                       date=t.t.date(upcoming.due_date), instalment=t.t.money(upcoming.amount))
+    if plan is not None and plan.kind == "deferral" and plan.defer_until and plan.defer_until >= t.today:
+        return t.t("bills.line_deferred", **common, reference=t.t.ltr(plan.reference), date=t.t.date(plan.defer_until))
+    return t.t("bills.line_overdue" if b.due_date < t.today else "bills.line", **common, due=t.t.date(b.due_date),
+               estimated=t.t("bills.estimated") if b.estimated else t.t("bills.read"))
 
 
 @bills.handle("start")

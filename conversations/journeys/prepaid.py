@@ -3,7 +3,8 @@ Diagram: docs/flows/prepaid.md"""
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
-from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
+from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
+from .tracking import describe_request
 
 prepaid = Flow("prepaid")
 
@@ -12,8 +13,20 @@ async def _contract(t: Turn):
     return await linked_contract(t, "p_contract")
 
 
+def advance_delivery(t: Turn) -> list[str]:
+    """How and when a granted advance reaches the meter, as far as the profile says."""
+    policy = t.profile.prepaid_advance
+    lines = []
+    if policy.decision_hours:
+        lines.append(t.t("prepaid.advance_when", hours=t.t.n("prepaid.hours", policy.decision_hours)))
+    if policy.delivery is not None:
+        lines.append(t.t("prepaid.advance_how", delivery=policy.delivery.get(t.lang)))
+    return lines
+
+
 @prepaid.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
+    forget(t, "p_")                 # nothing from an earlier, interrupted request (a replacement) carries over
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.is_prepaid]
     if not contracts:
         t.say("prepaid.none_linked")
@@ -40,6 +53,18 @@ async def ask_option(t: Turn) -> str | None:
     return None
 
 
+async def _within_limit(t: Turn, contract) -> bool:
+    """This year's advances (the one being replaced aside) are under the policy's maximum."""
+    policy = t.profile.prepaid_advance
+    this_year = [r for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
+                 if r.created_at.year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")
+                 and r.reference != t.data.get("p_replaces")]
+    if len(this_year) >= policy.max_per_year:
+        t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
+        return False
+    return True
+
+
 @prepaid.handle("option")
 async def on_option(t: Turn) -> str | None:
     picked = t.choice()
@@ -51,28 +76,74 @@ async def on_option(t: Turn) -> str | None:
         if policy.low_income_only and not contract.low_income:
             t.say("prepaid.advance_not_eligible")
             return "menu.main"
-        this_year = [r for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
-                     if r.created_at.year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")]
-        if len(this_year) >= policy.max_per_year:
-            t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
-            return "menu.main"
         t.data["p_kind"] = "prepaid_advance"
-        return "prepaid.confirm"
-    if picked == "visit":
+    elif picked == "visit":
         t.data["p_kind"] = "prepaid_visit"
+    else:
+        other = elsewhere(t, "prepaid")
+        if other:
+            return other
+        t.say("prepaid.pick_option")
+        return AGAIN
+    # A second request while one of the same kind waits (the same day, a double tap) is never
+    # filed beside it: the customer tracks the pending one or replaces it.
+    pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=[t.data["p_kind"]])
+    if pending:
+        t.data["p_pending"] = pending[-1].reference
+        return "prepaid.pending"
+    if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, contract):
+        return "menu.main"
+    return "prepaid.confirm"
+
+
+@prepaid.prompt("pending")
+async def ask_pending(t: Turn) -> str | None:
+    request = await t.tx.request(t.data["p_pending"])
+    t.ask(t.t("prepaid.pending_question", reference=t.t.ltr(request.reference),
+              kind=t.t(f"request.kind_{request.kind}"), date=t.t.date(request.created_at.date())),
+          [t.button("track", "prepaid.track_pending"), t.button("replace", "prepaid.replace_pending"),
+           t.button("cmd:cancel", "common.cancel")])
+    return None
+
+
+@prepaid.handle("pending")
+async def on_pending(t: Turn) -> str | None:
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        forget(t, "p_")
+        return "menu.main"
+    if picked == "track":
+        request = await t.tx.request(t.data["p_pending"])
+        lines = [describe_request(t, request)]
+        if request.kind == "prepaid_advance":
+            lines += advance_delivery(t)
+        t.say_text("\n".join(lines))
+        forget(t, "p_")
+        return "menu.main"
+    if picked == "replace":
+        t.data["p_replaces"] = t.data.pop("p_pending")
+        if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, await _contract(t)):
+            forget(t, "p_")
+            return "menu.main"
         return "prepaid.confirm"
     other = elsewhere(t, "prepaid")
     if other:
         return other
-    t.say("prepaid.pick_option")
+    t.say("prepaid.pick_pending")
     return AGAIN
 
 
 @prepaid.prompt("confirm")
 async def ask_confirm(t: Turn) -> str | None:
     contract = await _contract(t)
-    key = "prepaid.confirm_advance" if t.data["p_kind"] == "prepaid_advance" else "prepaid.confirm_visit"
-    t.ask(t.t(key, contract=contract_label(t, contract), kwh=t.t.number(t.profile.prepaid_advance.kwh)), t.yes_no())
+    advance = t.data["p_kind"] == "prepaid_advance"
+    key = "prepaid.confirm_advance" if advance else "prepaid.confirm_visit"
+    lines = [t.t(key, contract=contract_label(t, contract), kwh=t.t.number(t.profile.prepaid_advance.kwh))]
+    if advance:
+        lines += advance_delivery(t)           # how and when, before the customer commits
+    if t.data.get("p_replaces"):
+        lines.append(t.t("prepaid.summary_replaces", reference=t.t.ltr(t.data["p_replaces"])))
+    t.ask("\n".join(lines + [t.t("prepaid.confirm_question")]), t.yes_no())
     return None
 
 
@@ -80,6 +151,7 @@ async def ask_confirm(t: Turn) -> str | None:
 async def on_confirm(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "no":
+        forget(t, "p_")
         t.say("cancel.done")
         return "menu.main"
     if picked != "yes":
@@ -87,14 +159,21 @@ async def on_confirm(t: Turn) -> str | None:
         return AGAIN
     contract = await _contract(t)
     kind = t.data["p_kind"]
+    replaced = t.data.get("p_replaces")
+    if replaced and not await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now):
+        # Decided while the customer was confirming: not replaced, and nothing filed beside it.
+        t.say("prepaid.pending_decided", reference=t.t.ltr(replaced))
+        forget(t, "p_")
+        return "menu.main"
     reference = await t.tx.next_reference("PP" if kind == "prepaid_advance" else "PV", t.today.year)
+    details = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
+    if replaced:
+        details["replaces"] = replaced
     await t.tx.add_request(reference=reference, kind=kind, contract=contract.contract, channel=t.channel,
-                           user_id=t.user_id, lang=t.lang,
-                           details={"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {},
-                           now=t.now)
+                           user_id=t.user_id, lang=t.lang, details=details, now=t.now)
     await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=contract.contract,
-                     details={"reference": reference, "kind": kind}, now=t.now)
-    t.say("prepaid.recorded", reference=t.t.ltr(reference))
-    t.data.pop("p_kind", None)
-    t.data.pop("p_contract", None)
+                     details={"reference": reference, "kind": kind, "replaces": replaced}, now=t.now)
+    t.say_text("\n".join([t.t("prepaid.recorded", reference=t.t.ltr(reference))] +
+                         (advance_delivery(t)[:1] if kind == "prepaid_advance" else [])))
+    forget(t, "p_")
     return "menu.main"
