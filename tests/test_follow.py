@@ -22,7 +22,7 @@ async def test_index_in_the_first_message_survives_linking_and_the_meter_choice_
     # Two meters on this phone: which one, with the index kept (not asked again).
     assert "1000002" in " ".join(b.label for b in chat.buttons)
     await chat.press("1000001")
-    assert "45400" not in " ".join(b.label for b in chat.buttons)
+    assert "المؤشر 45400 يوافق العداد E-77001" in chat.text   # shown back: which index, which meter
     assert "صورة" in chat.text                          # straight to the photo: the index is not asked again
     await chat.press_payload("skip")
     assert "45400" in chat.text and "190" in chat.text  # shown back for confirmation, with the consumption

@@ -168,8 +168,12 @@ async def ask_index(t: Turn) -> str | None:
     if contract is None:
         return "reading.start"
     if "r_pending_index" in t.data:
-        # The customer already wrote the index in the message that started the journey.
-        return await _check_index(t, contract, int(t.data.pop("r_pending_index")))
+        # The customer already wrote the index in the message that started the journey: say
+        # which meter it is taken for, then check it like a typed one.
+        index = int(t.data.pop("r_pending_index"))
+        t.say("reading.index_for_meter", index=t.t.ltr(index), meter=t.t.ltr(contract.meter_number),
+              contract=contract_label(t, contract))
+        return await _check_index(t, contract, index)
     last = await last_real_reading(t, contract)
     text = t.t("reading.ask_index", meter=t.t.ltr(contract.meter_number), digits=t.t.number(contract.meter_digits),
                contract=contract_label(t, contract))
