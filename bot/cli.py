@@ -103,7 +103,7 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
         as_of = parse_iso_date(as_of_text)
     except ValueProblem as exc:
         raise UserError(f"--as-of: {exc}") from None
-    store = await Store.open(settings.database)
+    store = await Store.open(settings.database, clock=settings.make_clock())
     try:
         async with store.transaction() as tx:
             run = await write_estimates(tx, as_of)
@@ -123,8 +123,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot import data_commands
         return data_commands.run(args, settings)
     if args.command == "understand":
+        from conversations.profile import load_profile
         from conversations.understanding import understand_command
-        return understand_command(" ".join(args.text), args.lang)
+        today = load_profile(settings.operator).today(settings.make_clock()())
+        return understand_command(" ".join(args.text), args.lang, today=today)
     if args.command in ("demo", "console"):
         from bot.channels import console
         return console.run(args, settings)
@@ -167,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a user error we did not foresee still gets one line, not a traceback
         from conversations.profile import ProfileError
+        from storage.clock import ClockError
+        if isinstance(exc, ClockError):
+            print(f"addad: ADDAD_CLOCK: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, (ProfileError, OSError)):
             print(f"addad: {exc}", file=sys.stderr)
             return 2

@@ -52,7 +52,7 @@ async def on_option(t: Turn) -> str | None:
             t.say("prepaid.advance_not_eligible")
             return "menu.main"
         this_year = [r for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
-                     if r.created_at.year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")]
+                     if t.local(r.created_at).year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")]
         if len(this_year) >= policy.max_per_year:
             t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
             return "menu.main"

@@ -124,7 +124,7 @@ async def on_index(t: Turn) -> str | None:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_then_index")
         return None
-    index = parse_index(t.text) if t.text else None
+    index = parse_index(t.text, today=t.today) if t.text else None
     if index is None:
         t.say("reading.index_not_number")
         return AGAIN
