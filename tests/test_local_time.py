@@ -136,3 +136,31 @@ async def test_the_back_office_lists_requests_at_casablanca_times(tmp_path, cloc
     shown = subprocess.run([sys.executable, "-m", "bot", "requests", "show", "IN-2026-000001"], capture_output=True,
                            text=True, env=env, cwd=tmp_path, timeout=60)
     assert "filed       2026-12-01 00:30 Africa/Casablanca on test (fr)" in shown.stdout
+
+
+async def test_a_telegram_bot_process_lives_on_the_tests_clock_and_moves_with_it(api, tmp_path, process_clock):
+    """`addad telegram` as a separate process, ADDAD_CLOCK=file:… (whatever the wall clock says):
+    its day is the test's, and rewriting the file moves its time (here past the idle reset)."""
+    from .telegram_harness import BotProcess, TgUser, seeded_database
+    process_clock.set(MONTH_TURN)                       # 00:30 on 1 December in Casablanca
+    proc = BotProcess(api, await seeded_database(tmp_path / "addad.sqlite3"))
+    await proc.start(api)
+    try:
+        user = TgUser(api, 5005, "fr")
+        await user.send("/start")
+        await user.press("Ajouter un contrat")
+        await user.send("1000001")
+        await user.share_contact("+212612345678")
+        await user.send("je veux envoyer mon index 45400")
+        assert "Les index sont attendus" not in user.text              # 1 December: in the window
+        await user.press("1000001")
+        await user.press("Sans photo")
+        assert "relevé le 1 décembre 2026" in user.text
+        process_clock.advance(minutes=31)
+        await user.send("Confirmer")
+        assert "en pause depuis un moment" in user.text and "Index enregistré" not in user.text
+    finally:
+        assert await proc.stop() == 0, proc.output()[-2000:]
+    with sqlite3.connect(tmp_path / "addad.sqlite3") as con:
+        stamps = [r[0] for r in con.execute("SELECT updated_at FROM sessions WHERE user_id='5005'")]
+    assert stamps and stamps[0].startswith("2026-12-01T00:")                # stored in UTC, at the test's time
