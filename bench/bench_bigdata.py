@@ -98,9 +98,9 @@ async def main(args) -> None:
         took = generate(path, args.contracts, args.bills_per_contract)
         print(f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
               f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)")
-    warm_up()
-    store = await open_store(path)     # as the bot opens it
     clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
+    warm_up(clock_start.date())
+    store = await open_store(path)     # as the bot opens it
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
     rng = random.Random()
     # New chat ids on every run: with --keep the database already holds the last run's chats.

@@ -313,15 +313,15 @@ async def prepare_engine(folder: str, chats: list[int]):
     from bot.wiring import open_store, tune_gc
     from tests.chat import clone_customers, seed
 
-    warm_up()
-    store = await open_store(os.path.join(folder, "bench.sqlite3"))     # as the bot opens it
+    from storage.clock import SteadyClock
+
+    clock = SteadyClock(datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc))    # the data's date, running on
+    warm_up(load_profile().today(clock()))
+    store = await open_store(os.path.join(folder, "bench.sqlite3"), clock)   # as the bot opens it
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)
     tune_gc()                                                            # as open_engine does
-    start_day, start = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
-    from datetime import timedelta
-    clock = lambda: start_day + timedelta(seconds=time.monotonic() - start)  # noqa: E731
     return Engine(store, load_profile(), clock=clock)
 
 

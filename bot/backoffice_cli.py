@@ -1,4 +1,6 @@
-"""`addad requests list|show|approve|reject`: the back office's view of customer requests."""
+"""`addad requests list|show|approve|reject`: the back office's view of customer requests.
+
+Times are shown in the operator's time zone (stored in UTC)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,20 +9,22 @@ import os
 
 from bot.config import Settings
 from conversations.backoffice import BackOfficeError, decide
+from conversations.profile import Profile, load_profile
 from storage import Request, Store
 from storage.values import format_amount_plain
 
 
-def _line(r: Request) -> str:
+def _line(r: Request, profile: Profile) -> str:
     amount = format_amount_plain(r.amount) if r.amount is not None else "-"
     extra = f"{r.months} months" if r.months else (f"until {r.defer_until}" if r.defer_until else "")
-    return (f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} {r.created_at:%Y-%m-%d %H:%M} "
-            f"{amount:>10} {extra}").rstrip()
+    return (f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} "
+            f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {amount:>10} {extra}").rstrip()
 
 
-def _show(r: Request) -> str:
+def _show(r: Request, profile: Profile) -> str:
+    zone = profile.timezone
     rows = [("reference", r.reference), ("kind", r.kind), ("status", r.status), ("contract", r.contract or "-"),
-            ("filed", f"{r.created_at:%Y-%m-%d %H:%M} UTC on {r.channel} ({r.lang})"),
+            ("filed", f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {zone} on {r.channel} ({r.lang})"),
             ("arrears", format_amount_plain(r.amount) + " DH" if r.amount is not None else "-")]
     if r.defer_until:
         rows.append(("pay before", r.defer_until.isoformat()))
@@ -29,7 +33,8 @@ def _show(r: Request) -> str:
     for key, value in r.details.items():
         rows.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     if r.decided_at:
-        rows.append(("decided", f"{r.decided_at:%Y-%m-%d %H:%M} UTC by {r.decided_by}: {r.decision_note or ''}".rstrip(": ")))
+        rows.append(("decided", f"{profile.local(r.decided_at):%Y-%m-%d %H:%M} {zone} by {r.decided_by}: "
+                                f"{r.decision_note or ''}".rstrip(": ")))
     out = [f"{k:11} {v}" for k, v in rows if v not in (None, "None")]
     if r.lines:
         out.append("schedule")
@@ -40,27 +45,28 @@ def _show(r: Request) -> str:
 
 async def _run(args, settings: Settings) -> int:
     from bot.cli import UserError
-    store = await Store.open(settings.database)
+    profile = load_profile(settings.operator)
+    store = await Store.open(settings.database, clock=settings.make_clock())
     try:
         if args.action == "list":
             async with store.reading() as tx:
                 found = await tx.requests(status=args.status)
             for r in found:
-                print(_line(r))
-            print(f"{len(found)} request(s)")
+                print(_line(r, profile))
+            print(f"{len(found)} request(s); times in {profile.timezone}")
             return 0
         if args.action == "show":
             async with store.reading() as tx:
                 r = await tx.request(args.id.strip().upper())
             if r is None:
                 raise UserError(f"no request {args.id}")
-            print(_show(r))
+            print(_show(r, profile))
             return 0
         actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
         decision = "approved" if args.action == "approve" else "rejected"
         try:
             async with store.transaction() as tx:
-                r = await decide(tx, args.id, decision, note=args.note, actor=actor)
+                r = await decide(tx, args.id, decision, note=args.note, actor=actor, now=store.clock())
         except BackOfficeError as exc:
             raise UserError(str(exc)) from None
         print(f"{r.reference}: {r.status}; the customer will be told on {r.channel}")

@@ -103,7 +103,7 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
         as_of = parse_iso_date(as_of_text)
     except ValueProblem as exc:
         raise UserError(f"--as-of: {exc}") from None
-    store = await Store.open(settings.database)
+    store = await Store.open(settings.database, clock=settings.make_clock())
     try:
         async with store.transaction() as tx:
             run = await write_estimates(tx, as_of)
@@ -125,7 +125,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "understand":
         from conversations import places
         from conversations.profile import load_profile
-        return places.understand_command(" ".join(args.text), args.lang, load_profile(settings.operator))
+        profile = load_profile(settings.operator)
+        today = profile.today(settings.make_clock()())
+        return places.understand_command(" ".join(args.text), args.lang, profile, today=today)
     if args.command in ("demo", "console"):
         from bot.channels import console
         return console.run(args, settings)
@@ -168,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a user error we did not foresee still gets one line, not a traceback
         from conversations.profile import ProfileError
+        from storage.clock import ClockError
+        if isinstance(exc, ClockError):
+            print(f"addad: ADDAD_CLOCK: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, (ProfileError, OSError)):
             print(f"addad: {exc}", file=sys.stderr)
             return 2

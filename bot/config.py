@@ -4,6 +4,8 @@ from __future__ import annotations
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.clock import Clock, parse_clock
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADDAD_", env_file=".env", env_file_encoding="utf-8",
@@ -23,3 +25,11 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 30
     log_level: str = "INFO"
     telegram_rate_limit: float = 30.0   # messages/s across all chats (Telegram's broadcast limit); 0 = off
+    # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
+    # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
+    # the system clock.
+    clock: str | None = None
+
+    def make_clock(self) -> Clock:
+        """The process's one clock; ClockError (one line) for a value it cannot read."""
+        return parse_clock(self.clock)

@@ -20,7 +20,7 @@ async def _run(args, settings: Settings) -> int:
         if not path.is_file():
             raise UserError(f"{args.file}: no such file")
         profile = load_profile(settings.operator)
-        store = await Store.open(settings.database)
+        store = await Store.open(settings.database, clock=settings.make_clock())
         try:
             result = await import_file(store, args.kind, path, profile)
         except ImportRejected as rejected:

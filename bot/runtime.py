@@ -21,7 +21,7 @@ from bot.channels.telegram import (ALLOWED_UPDATES, CHANNEL, TelegramAdapter, Te
 from bot.config import Settings
 from bot.wiring import open_engine
 from conversations.dispatch import Dispatcher
-from storage import Store, utcnow
+from storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int =
     to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
     an update whose turn ran gets the replies that turn kept)."""
     async with store.transaction() as tx:
-        await tx.prune_inbox(CHANNEL, older_than=utcnow() - timedelta(days=2))
+        await tx.prune_inbox(CHANNEL, older_than=store.clock() - timedelta(days=2))
         pending = await tx.unanswered_inbound(CHANNEL)
     for message_id, body, processed in pending:
         if processed and replaying is not None:
@@ -72,7 +72,7 @@ async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int =
             continue
         if not updates:
             continue
-        now = utcnow()
+        now = store.clock()
         async with store.transaction() as tx:
             for u in updates:
                 await tx.accept_inbound(CHANNEL, str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False), now=now)

@@ -8,7 +8,7 @@ from typing import AsyncIterator
 from bot.config import Settings
 from conversations.engine import Engine
 from conversations.profile import Profile, load_profile
-from storage import Store
+from storage import Clock, Store
 
 CHECKPOINT_EVERY = 0.5   # seconds; WAL checkpoints off the turns' path (storage/db.py)
 GC_GEN0 = 20_000         # allocations between young collections (CPython's default: 700)
@@ -24,20 +24,23 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0, 20, 20)
 
 
-async def open_store(path: str) -> Store:
+async def open_store(path: str, clock: Clock | None = None) -> Store:
     """The store as the long-running bot opens it (benches measure this one too)."""
-    return await Store.open(path, checkpoint_every=CHECKPOINT_EVERY)
+    return await Store.open(path, checkpoint_every=CHECKPOINT_EVERY, clock=clock)
 
 
 @asynccontextmanager
 async def open_engine(settings: Settings, *, database: str | None = None,
                       profile: Profile | None = None) -> AsyncIterator[Engine]:
+    """The engine on the settings' store, profile and clock (ADDAD_CLOCK): the engine, the
+    store and everything built on them read this one clock."""
     from conversations.understanding import warm_up
-    warm_up()  # load dateparser now, not on a customer's first dated message
+    clock = settings.make_clock()
     profile = profile or load_profile(settings.operator)
-    store = await open_store(database or settings.database)
+    warm_up(profile.today(clock()))  # load dateparser now, not on a customer's first dated message
+    store = await open_store(database or settings.database, clock)
     tune_gc()
     try:
-        yield Engine(store, profile, idle_minutes=settings.session_idle_minutes)
+        yield Engine(store, profile, idle_minutes=settings.session_idle_minutes, clock=clock)
     finally:
         await store.close()

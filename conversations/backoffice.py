@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from storage import OutboxMessage, Request, Tx, utcnow
+from storage import OutboxMessage, Request, Tx
 
 from .i18n import translator
 from .profile import Profile
@@ -27,7 +27,7 @@ async def decide(tx: Tx, reference: str, decision: str, *, note: str | None, act
         raise BackOfficeError(f"{reference} is {req.status}: only pending requests can be decided")
     if decision == "rejected" and not (note and note.strip()):
         raise BackOfficeError("a rejection needs --note (the customer is told why)")
-    now = now or utcnow()
+    now = now or tx.now()
     await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
     payload = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
     if decision == "approved":

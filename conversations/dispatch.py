@@ -18,9 +18,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 
-from storage import OutboxMessage, Store, utcnow
+from storage import Clock, OutboxMessage, Store
 
 from .backoffice import render_outbox
 from .profile import Profile
@@ -67,12 +67,12 @@ class DispatchStats:
 
 class Dispatcher:
     def __init__(self, store: Store, profile: Profile, senders: list[Sender], *,
-                 clock: Callable[[], datetime] = utcnow, max_attempts: int = 8,
+                 clock: Clock | None = None, max_attempts: int = 8,
                  base_delay: timedelta = timedelta(seconds=5), max_delay: timedelta = timedelta(hours=1),
                  lease: timedelta = timedelta(minutes=5), poll_seconds: float = 2.0, concurrency: int = 8) -> None:
         self.store, self.profile = store, profile
         self.senders = {s.channel: s for s in senders}
-        self.clock = clock
+        self.clock = clock or store.clock
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.lease, self.poll_seconds = lease, poll_seconds
         self._slots = asyncio.Semaphore(concurrency)

@@ -11,10 +11,9 @@ import asyncio
 import logging
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Callable
+from datetime import date, datetime, timedelta
 
-from storage import ConcurrentUpdate, SessionRecord, Store, utcnow
+from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
 from . import journeys  # noqa: F401  (registers every state)
 from .backoffice import render_outbox
@@ -51,13 +50,13 @@ GLOBAL_WORDS = {
 
 class Engine:
     def __init__(self, store: Store, profile: Profile, *, idle_minutes: int = 30,
-                 clock: Callable[[], datetime] = utcnow, pull_channels: frozenset[str] = frozenset({"console"})) -> None:
+                 clock: Clock | None = None, pull_channels: frozenset[str] = frozenset({"console"})) -> None:
         self.store = store
         # Channels with no push dispatcher: their queued messages are shown at the next turn.
         self.pull_channels = pull_channels
         self.profile = profile
         self.idle = timedelta(minutes=idle_minutes)
-        self.clock = clock
+        self.clock = clock or store.clock      # one clock per process: the store's unless told
         self._locks: dict[tuple[str, str], list] = {}
 
     async def handle(self, inbound: Inbound, *, resend: bool = False) -> list[Reply]:
@@ -66,7 +65,7 @@ class Engine:
         replies its turn produced."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
-        understood = _LazyUnderstanding(text, inbound.lang_hint, now)
+        understood = _LazyUnderstanding(text, inbound.lang_hint, self.profile.today(now))
         # One chat's messages run one at a time, in arrival order (asyncio.Lock wakes waiters
         # first in, first out); the lock exists only while the chat has a message in flight.
         key = (inbound.channel, inbound.user_id)
@@ -392,16 +391,16 @@ class _LazyUnderstanding:
     """Understanding for a turn that asks for it: a pressed button or a typed button label
     (most turns inside a journey) never needs it. Once per message, even if its turn runs again.
     (A class: functools.cache on a closure made per message is several times dearer.)"""
-    __slots__ = ("text", "lang_hint", "now", "result", "done")
+    __slots__ = ("text", "lang_hint", "today", "result", "done")
 
-    def __init__(self, text: str, lang_hint: str | None, now: datetime) -> None:
-        self.text, self.lang_hint, self.now = text, lang_hint, now
+    def __init__(self, text: str, lang_hint: str | None, today: date) -> None:
+        self.text, self.lang_hint, self.today = text, lang_hint, today
         self.result: object = None
         self.done = False
 
     def __call__(self) -> object:
         if not self.done:
-            self.result = understand(self.text, self.lang_hint, today=self.now.date()) if self.text.strip() else None
+            self.result = understand(self.text, self.lang_hint, today=self.today) if self.text.strip() else None
             self.done = True
         return self.result
 

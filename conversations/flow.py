@@ -134,7 +134,12 @@ class Turn:
 
     @property
     def today(self) -> date:
-        return self.now.date()
+        """The operator's day (local, not UTC's): reading window, due dates, references' year."""
+        return self.profile.today(self.now)
+
+    def local(self, instant: datetime) -> datetime:
+        """An instant as the customer's wall-clock time, for showing it."""
+        return self.profile.local(instant)
 
     @property
     def lang(self) -> str:

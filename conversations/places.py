@@ -192,14 +192,14 @@ def city_entity(text: str, profile) -> str | None:
     return place.name if place else None
 
 
-def understand_command(text: str, lang: str | None, profile) -> int:
+def understand_command(text: str, lang: str | None, profile, *, today) -> int:
     """`addad understand`: understanding's JSON, plus the `city` entity from the profile's table."""
     import json
     import sys
     from datetime import date
 
     from .understanding import understand
-    u = understand(text, lang)
+    u = understand(text, lang, today=today)
     entities = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in u.entities.items()}
     city = city_entity(text, profile)
     if city:

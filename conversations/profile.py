@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -193,6 +195,34 @@ class Profile(_Model):
     prepaid_advance: PrepaidAdvancePolicy
     whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
     cities: list[City] = Field(default_factory=list)
+    # The operator's time zone (IANA name; the tzdata package provides it where the system has
+    # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.
+    timezone: str = "Africa/Casablanca"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as \"Africa/Casablanca\")") from None
+        return v
+
+    # ---- local time: the one place an instant becomes the operator's day and hour
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)          # ZoneInfo caches its instances
+
+    def local(self, instant: datetime) -> datetime:
+        """An aware instant as the operator's wall-clock time."""
+        if instant.tzinfo is None:
+            raise ValueError("naive datetime")
+        return instant.astimezone(self.zone)
+
+    def today(self, instant: datetime) -> date:
+        """The operator's calendar day at this instant (23:30 UTC on 30 November is already
+        1 December in Casablanca)."""
+        return self.local(instant).date()
 
     @field_validator("contract_pattern")
     @classmethod

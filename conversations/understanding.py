@@ -731,7 +731,7 @@ def _bare_weekday(norm: str, span: tuple[int, int]) -> bool:
     return bool(m and m.span() == span and not m.group(3))
 
 
-def parse_date(text: str, lang: str | None = None, *, today: date | None = None,
+def parse_date(text: str, lang: str | None = None, *, today: date,
                prefer: str = "past") -> date | None:
     """A date named in free text: ISO (YYYY-MM-DD), D/M/Y, D/M, "le 3 mai", "3 ماي", relative words
     (hier, البارح, lbare7, غدوة, ghedda, avant-hier, قبل البارح, بعد غدوة, اليوم, lyouma...),
@@ -739,7 +739,6 @@ def parse_date(text: str, lang: str | None = None, *, today: date | None = None,
     (a meter was read) unless prefer="future" (a promise to pay). `lang` is accepted for symmetry:
     customers mix languages, so every table is always tried."""
     try:
-        today = today or date.today()
         found = _find_date(normalize(text)[:MAX_CHARS], today, "future" if prefer == "future" else "past")
     except Exception:
         return None
@@ -833,7 +832,7 @@ def _index_in(norm: str, exclude=()) -> int | None:
     return keyed.pop() if len(keyed) == 1 else None
 
 
-def parse_index(text: str, *, today: date | None = None) -> int | None:
+def parse_index(text: str, *, today: date) -> int | None:
     """A meter index from free text: "12 345", "12.345", "12'345", "١٢٣٤٥", "٤٥ ١٢٣", "index 04512"
     -> 4512, "4512,7" -> 4512 (the red decimal drum is dropped). Dates, phone numbers, request
     references, contract numbers, amounts and counts are not indexes. None when there is no
@@ -841,7 +840,7 @@ def parse_index(text: str, *, today: date | None = None) -> int | None:
     try:
         norm = normalize(text)[:MAX_CHARS]
         spans = []
-        d = _find_date(norm, today or date.today())
+        d = _find_date(norm, today)
         if d:
             spans.append(d[1])
         c = _contract_in(norm)
@@ -1033,7 +1032,7 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
     return intent, round(max(0.05, min(1.0, confidence)), 2)
 
 
-def understand(text: str, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
+def understand(text: str, lang_hint: str | None = None, *, today: date) -> Understood:
     """Intent, language and entities of one customer message. Never raises."""
     try:
         return _understand(text, lang_hint, today=today)
@@ -1042,11 +1041,10 @@ def understand(text: str, lang_hint: str | None = None, *, today: date | None = 
         return Understood("unknown", _hint(lang_hint) or "ar", {}, 0.0)
 
 
-def _understand(text, lang_hint: str | None = None, *, today: date | None = None) -> Understood:
+def _understand(text, lang_hint: str | None = None, *, today: date) -> Understood:
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
-    today = today or date.today()
     norm = normalize(raw)
     tokens = _tokens(norm)
     lang = _detect(raw, norm, tokens, hint)
@@ -1087,9 +1085,9 @@ def _understand(text, lang_hint: str | None = None, *, today: date | None = None
     return Understood(intent, lang, entities, confidence)
 
 
-def warm_up() -> None:
+def warm_up(today: date) -> None:
     """Load dateparser and build today's parser now (start-up) rather than on a customer's message."""
-    _date_parser(date.today(), "past")
+    _date_parser(today, "past")
 
 
 # --------------------------------------------------------------------------- command line
@@ -1098,9 +1096,10 @@ def _jsonable(entities: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in entities.items()}
 
 
-def understand_command(text: str, lang: str | None) -> int:
-    """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout."""
-    u = understand(text, lang)
+def understand_command(text: str, lang: str | None, *, today: date) -> int:
+    """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout; relative dates are read
+    from `today` (the operator's day)."""
+    u = understand(text, lang, today=today)
     out = {"intent": u.intent, "lang": u.lang, "entities": _jsonable(u.entities)}  # the shape SPEC.md fixes
     sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     return 0

@@ -2,7 +2,9 @@
 from .db import Database
 from .records import (Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request,
                       SessionRecord)
-from .store import ConcurrentUpdate, Store, Tx, fold, utcnow
+from .clock import Clock, ClockError, system_clock
+from .store import ConcurrentUpdate, Store, Tx, fold
 
-__all__ = ["Agency", "Bill", "ChatLink", "ConcurrentUpdate", "Contract", "Database", "InstalmentLine",
-           "OutboxMessage", "Reading", "Request", "SessionRecord", "Store", "Tx", "fold", "utcnow"]
+__all__ = ["Agency", "Bill", "ChatLink", "Clock", "ClockError", "ConcurrentUpdate", "Contract", "Database",
+           "InstalmentLine", "OutboxMessage", "Reading", "Request", "SessionRecord", "Store", "Tx", "fold",
+           "system_clock"]

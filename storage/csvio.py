@@ -11,12 +11,12 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .records import Agency, Bill, Contract, Reading, Request
-from .store import Store, Tx, utcnow
+from .store import Store, Tx
 from .values import ValueProblem, format_amount_plain, normalize_phone, parse_amount, parse_iso_date, parse_nonneg_int
 
 COLUMNS: dict[str, tuple[set[str], set[str]]] = {   # kind: (required, optional)
@@ -220,7 +220,8 @@ def _agencies(rows: list[_Row]) -> list[Agency]:
     return out
 
 
-async def import_file(store: Store, kind: str, path: str | Path, profile) -> ImportResult:
+async def import_file(store: Store, kind: str, path: str | Path, profile, *, now: datetime | None = None
+                      ) -> ImportResult:
     """Validate the whole file, then upsert it in one transaction; ImportRejected lists every problem."""
     path = Path(path)
     rows, problems = _read(path, kind)
@@ -239,7 +240,7 @@ async def import_file(store: Store, kind: str, path: str | Path, profile) -> Imp
             problems.sort(key=lambda p: int(p.split(":")[1]))
             raise ImportRejected(problems)        # rolls the transaction back: nothing written
         result = ImportResult(kind, len(items))
-        now = utcnow()
+        now = now or tx.now()
         for item in items:
             if kind == "contracts":
                 outcome = await tx.upsert_contract(item, now=now)

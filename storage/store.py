@@ -24,16 +24,13 @@ from typing import Any, Callable, Iterable, Literal
 import orjson
 
 from .cache import EVERYTHING, ReadCache, Tag
+from .clock import Clock, system_clock
 from .db import Connection, Database
 from .records import (
     Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord,
 )
 
 Upsert = Literal["inserted", "updated", "unchanged"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 _last_ts: list = [None, ""]
@@ -78,14 +75,22 @@ class ConcurrentUpdate(Exception):
 class Tx:
     """Every repository method, bound to one open transaction."""
 
-    def __init__(self, conn: Connection, cache: ReadCache | None = None) -> None:
+    def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
         self._c = conn
+        self._clock = clock        # the store's clock: a write given no `now` is stamped by it
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
         # readings of a contract several times) are answered from memory. Any write empties it;
         # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
         self._seen: dict[tuple[str, tuple], list[tuple]] = {}
         # In a write transaction, tagged reads are kept across transactions (storage/cache.py).
         self._cache = cache
+
+    def now(self) -> datetime:
+        """The store's clock (for code given a transaction and no `now`)."""
+        return self._clock()
+
+    def _now(self, now: datetime | None) -> datetime:
+        return now if now is not None else self._clock()
 
     async def _all(self, sql: str, params: Iterable[Any] = (), convert: Callable[[tuple], Any] | None = None,
                    tag: Tag | None = None) -> list:
@@ -155,7 +160,7 @@ class Tx:
                   c.meter_kind, c.meter_digits, c.last_index, c.last_index_date.isoformat(), c.tariff,
                   int(c.low_income))
         existing = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (c.contract,))
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         if existing is None:
             await self._exec(f"INSERT INTO contracts ({self._CONTRACT_COLS}, updated_at) VALUES "
                              f"(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*values, stamp))
@@ -219,7 +224,7 @@ class Tx:
                   b.issue_date.isoformat(), b.due_date.isoformat(), b.index_start, b.index_end, b.consumption,
                   int(b.estimated), b.amount, b.paid_amount)
         existing = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (b.bill_number,))
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         if existing is None:
             await self._exec(f"INSERT INTO bills ({self._BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                              (*values, stamp))
@@ -263,7 +268,7 @@ class Tx:
                               "AND status='valid'", (contract, day.isoformat(), source))
         if row is None:
             await self._exec("INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
-                             "VALUES (?,?,?,?,?)", (contract, day.isoformat(), index, source, _ts(now or utcnow())))
+                             "VALUES (?,?,?,?,?)", (contract, day.isoformat(), index, source, _ts(self._now(now))))
             return "inserted"
         if row[1] == index:
             return "unchanged"
@@ -290,7 +295,7 @@ class Tx:
             (contract, day.isoformat(), index, reference, channel, user_id, photo_ref, previous_index,
              previous_date.isoformat() if previous_date else None, consumption, int(rollover),
              int(review_reason is not None), review_reason, _json(details or {}),
-             _ts(now or utcnow())), touches)
+             _ts(self._now(now))), touches)
         if replaces is not None:
             await self._exec("UPDATE readings SET replaced_by=? WHERE id=? AND contract=?", (new_id, replaces, contract),
                              touches)
@@ -337,7 +342,7 @@ class Tx:
             "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
             "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
             (contract, day.isoformat(), index, previous_index, previous_date.isoformat(), consumption,
-             _json(details), _ts(now or utcnow())), (("readings", contract),))
+             _json(details), _ts(self._now(now))), (("readings", contract),))
 
     # ------------------------------------------------------------------ agencies
     _AGENCY_COLS = "city, name, address, phone, hours, city_ar, name_ar, address_ar, hours_ar"
@@ -373,7 +378,7 @@ class Tx:
                         now: datetime | None = None) -> None:
         await self._exec("INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
                          "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
-                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(now or utcnow())),
+                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(self._now(now))),
                          (("links", (channel, user_id)),))
 
     async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
@@ -408,7 +413,7 @@ class Tx:
 
     async def save_session(self, s: SessionRecord, *, now: datetime | None = None) -> int:
         """Write the session if nobody changed it since it was loaded; returns the new version."""
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         data = _json(s.data)
         session = (("session", (s.channel, s.user_id)),)
         if s.version == 0:
@@ -434,7 +439,7 @@ class Tx:
         crash comes before them). False if it was already handled: the caller rolls back."""
         return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
                                 "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                                (channel, message_id, _ts(now or utcnow()), replies), ()) == 1
+                                (channel, message_id, _ts(self._now(now)), replies), ()) == 1
 
     async def kept_replies(self, channel: str, message_id: str) -> str | None:
         row = await self._one("SELECT replies FROM processed_messages WHERE channel=? AND message_id=?",
@@ -445,7 +450,7 @@ class Tx:
     async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
         return await self._exec("INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
-                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(now or utcnow())), ()) == 1
+                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(self._now(now))), ()) == 1
 
     async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
         """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
@@ -456,7 +461,7 @@ class Tx:
             f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}", (channel,))]
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         await self._write_many("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
                                [(stamp, channel, m) for m in message_ids], ())
 
@@ -492,7 +497,7 @@ class Tx:
                           defer_until: date | None = None, reason: str | None = None, reason_text: str | None = None,
                           details: dict[str, Any] | None = None, lines: Iterable[InstalmentLine] = (),
                           now: datetime | None = None) -> int:
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         request_id = await self._insert(
             "INSERT INTO requests (reference, kind, contract, channel, user_id, lang, amount, months, defer_until, "
             "reason, reason_text, details, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -533,7 +538,7 @@ class Tx:
                                  decided_by: str | None = None, note: str | None = None,
                                  now: datetime | None = None) -> bool:
         """Change a request's status; with `expected`, only from that status. True if it changed."""
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         decided = status in ("approved", "rejected")
         sql = ("UPDATE requests SET status=?, updated_at=?, decided_at=coalesce(?, decided_at), "
                "decided_by=coalesce(?, decided_by), decision_note=coalesce(?, decision_note) WHERE reference=?")
@@ -554,7 +559,7 @@ class Tx:
     async def enqueue_outbox(self, *, channel: str, user_id: str, lang: str, kind: str, payload: dict[str, Any],
                              dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
         """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
-        stamp = _ts(now or utcnow())
+        stamp = _ts(self._now(now))
         cursor = await self._write(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
@@ -564,7 +569,7 @@ class Tx:
     async def outbox_due(self, *, now: datetime | None = None, channels: Iterable[str] | None = None,
                          limit: int = 50) -> list[OutboxMessage]:
         sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?")
-        params: list[Any] = [_ts(now or utcnow())]
+        params: list[Any] = [_ts(self._now(now))]
         if channels is not None:
             channels = list(channels)
             sql += f" AND channel IN ({','.join('?' * len(channels))})"
@@ -586,12 +591,12 @@ class Tx:
     async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
         return await self._exec("UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 "
-                                "WHERE id=? AND status='pending'", (_ts(now or utcnow()), message_id), ANY_OUTBOX) == 1
+                                "WHERE id=? AND status='pending'", (_ts(self._now(now)), message_id), ANY_OUTBOX) == 1
 
     async def mark_outbox_sent(self, message_id: int, *, external_id: str | None = None,
                                now: datetime | None = None) -> None:
         await self._exec("UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
-                         "last_error=NULL WHERE id=?", (_ts(now or utcnow()), external_id, message_id), ANY_OUTBOX)
+                         "last_error=NULL WHERE id=?", (_ts(self._now(now)), external_id, message_id), ANY_OUTBOX)
 
     async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
         """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
@@ -622,7 +627,7 @@ class Tx:
     async def retry_outbox(self, message_id: int, *, error: str, delay: timedelta, max_attempts: int,
                            now: datetime | None = None) -> str:
         """After a failed send: back to pending after `delay`, or failed for good; returns the new status."""
-        now = now or utcnow()
+        now = self._now(now)
         row = await self._one("SELECT attempts FROM outbox WHERE id=?", (message_id,))
         status = "failed" if row and row[0] >= max_attempts else "pending"
         await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
@@ -635,7 +640,7 @@ class Tx:
                     now: datetime | None = None) -> None:
         await self._exec("INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) "
                          "VALUES (?,?,?,?,?,?,?)",
-                         (_ts(now or utcnow()), actor, action, channel, user_id, contract,
+                         (_ts(self._now(now)), actor, action, channel, user_id, contract,
                           _json(details or {})), ())
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
@@ -665,10 +670,15 @@ class Tx:
 class Store:
     db: Database
     cache: ReadCache = field(default_factory=ReadCache)
+    # The process's one clock (storage/clock.py): stamps writes given no `now`, and is what the
+    # engine, the dispatcher and the channels built on this store read.
+    clock: Clock = system_clock
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None) -> "Store":
-        return cls(await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every))
+    async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None,
+                   clock: Clock | None = None) -> "Store":
+        return cls(await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every),
+                   clock=clock or system_clock)
 
     async def close(self) -> None:
         await self.db.close()
@@ -682,26 +692,27 @@ class Store:
 
     def transaction(self) -> "_Repositories":
         """`async with store.transaction() as tx:` see Database.transaction."""
-        return _Repositories(self.db.transaction(write=True), self.cache)
+        return _Repositories(self.db.transaction(write=True), self.cache, self.clock)
 
     def reading(self) -> "_Repositories":
-        return _Repositories(self.db.transaction(write=False), None)
+        return _Repositories(self.db.transaction(write=False), None, self.clock)
 
 
 class _Repositories:
     """A database transaction that hands out a Tx."""
-    __slots__ = ("inner", "cache")
+    __slots__ = ("inner", "cache", "clock")
 
-    def __init__(self, inner, cache: ReadCache | None) -> None:
+    def __init__(self, inner, cache: ReadCache | None, clock: Clock) -> None:
         self.inner = inner
         self.cache = cache
+        self.clock = clock
 
     async def __aenter__(self) -> Tx:
         conn = await self.inner.__aenter__()
         cache = self.cache
         if cache is not None:
             cache.sync(self.inner.db.epoch)
-        return Tx(conn, cache)
+        return Tx(conn, cache, self.clock)
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
         return await self.inner.__aexit__(exc_type, exc, tb)

@@ -9,12 +9,20 @@ from conversations.events import Button, Inbound, Reply
 from conversations.i18n import LRI, PDI
 from conversations.profile import load_profile
 from storage import Bill, Contract, Store
+from storage.clock import FileClock
 
 _ids = itertools.count(1)
 
+# The tests' "now" (10:00 in Casablanca on Monday 23 November 2026): the data below is fixed in
+# 2026, so no test may read the wall clock (tests/conftest.py makes that fail).
+START = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+SEEDED_AT = datetime(2026, 11, 6, 6, 0, tzinfo=timezone.utc)     # when the seed data was imported
+
 
 class Clock:
-    def __init__(self, start: datetime = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)) -> None:
+    """A clock the test sets and moves by hand (in-process engines and stores)."""
+
+    def __init__(self, start: datetime = START) -> None:
         self.now = start
 
     def __call__(self) -> datetime:
@@ -22,6 +30,30 @@ class Clock:
 
     def advance(self, **kw) -> None:
         self.now += timedelta(**kw)
+
+
+class ProcessClock:
+    """The clock of the bot processes a test starts (`ADDAD_CLOCK=file:PATH`, storage/clock.py):
+    they and the test read the instant in the file, running on at real speed; `set` and
+    `advance` rewrite it to move everyone's time."""
+
+    def __init__(self, path, start: datetime = START) -> None:
+        self.path = path
+        FileClock.write(path, start)
+        self._clock = FileClock(path)
+
+    @property
+    def setting(self) -> str:
+        return f"file:{self.path}"
+
+    def __call__(self) -> datetime:
+        return self._clock()
+
+    def set(self, instant: datetime) -> None:
+        FileClock.write(self.path, instant)
+
+    def advance(self, **kw) -> None:
+        self.set(self() + timedelta(**kw))
 
 
 class Chat:
@@ -76,7 +108,7 @@ async def seed(store: Store) -> None:
     """A small, fully known data set: Fatima holds 1000001 (electricity) and 1000002 (water)
     on the same phone; Youssef holds 1000003 in Rabat."""
     d = date.fromisoformat
-    async with store.transaction() as tx:
+    async with store.transaction() as tx:     # stamped SEEDED_AT: seeding reads no clock
         for c in (
             Contract("1000001", "electricity", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca",
                      "E-77001", "postpaid", 5, 45210, d("2026-10-31"), "BT-RES", False),
@@ -85,7 +117,7 @@ async def seed(store: Store) -> None:
             Contract("1000003", "electricity", "Youssef El Amrani", "+212661234567", "fr", "Rabat",
                      "E-77003", "postpaid", 6, 120400, d("2026-10-31"), "BT-RES", False),
         ):
-            await tx.upsert_contract(c)
+            await tx.upsert_contract(c, now=SEEDED_AT)
         bills = [
             Bill("F-2026-09-1", "1000001", d("2026-08-31"), d("2026-09-30"), d("2026-10-05"), d("2026-10-25"),
                  44850, 45030, 180, True, 24317, 0),
@@ -97,7 +129,7 @@ async def seed(store: Store) -> None:
                  120250, 120400, 150, False, 17262, 17262),
         ]
         for b in bills:
-            await tx.upsert_bill(b)
+            await tx.upsert_bill(b, now=SEEDED_AT)
         from storage import Agency
         await tx.upsert_agency(Agency("Casablanca", "Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22",
                                       "Lun-Ven 8h30-16h30"))
@@ -126,6 +158,8 @@ async def clone_customers(tx, chats, *, channel: str = "telegram") -> dict:
 
 
 async def open_engine(path, clock: Clock | None = None) -> Engine:
-    store = await Store.open(path)
+    """A seeded store and the engine on it, both on the test's clock."""
+    clock = clock or Clock()
+    store = await Store.open(path, clock=clock)
     await seed(store)
-    return Engine(store, load_profile(), clock=clock or Clock())
+    return Engine(store, load_profile(), clock=clock)

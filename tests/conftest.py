@@ -1,16 +1,35 @@
 import pytest
 
+import storage.clock
 from storage import Store
 
-from .chat import open_engine
+from .chat import ProcessClock, open_engine
 from .fake_botapi import FakeBotAPI
 from .test_storage_contract import C1, NOW
 
 
+@pytest.fixture(autouse=True)
+def no_wall_clock(monkeypatch):
+    """Every test runs at the date its data is about, whatever the wall clock says: code that
+    reaches for the system clock instead of the clock it was given fails here at once."""
+    def wall():
+        raise AssertionError("the wall clock was read: pass the test's clock (tests/chat.py Clock, ProcessClock)")
+    monkeypatch.setattr(storage.clock, "_wall", wall)
+
+
+@pytest.fixture(autouse=True)
+def process_clock(tmp_path, monkeypatch) -> ProcessClock:
+    """The clock of the bot processes this test starts, at tests/chat.py START: ADDAD_CLOCK is set
+    for every `addad` process and every Settings() of the test, so none runs on the wall clock."""
+    clock = ProcessClock(tmp_path / "clock.txt")
+    monkeypatch.setenv("ADDAD_CLOCK", clock.setting)
+    return clock
+
+
 @pytest.fixture
-async def api():
-    """The fake Telegram Bot API server on 127.0.0.1."""
-    server = await FakeBotAPI().start()
+async def api(process_clock):
+    """The fake Telegram Bot API server on 127.0.0.1, dating its messages by the test's clock."""
+    server = await FakeBotAPI(clock=process_clock).start()
     try:
         yield server
     finally:
@@ -21,7 +40,7 @@ async def api():
 async def store(tmp_path):
     """A file database holding one contract, C1 (modules testing the storage contract on
     every backend define their own)."""
-    s = await Store.open(tmp_path / "addad.sqlite3")
+    s = await Store.open(tmp_path / "addad.sqlite3", clock=lambda: NOW)
     async with s.transaction() as tx:
         await tx.upsert_contract(C1, now=NOW)
     try:

@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
 
 from aiohttp import web
@@ -51,8 +52,11 @@ class Call:
 
 class FakeBotAPI:
     def __init__(self, *, token: str = "123456:TEST", rtt: float = 0.0, record: bool = True,
-                 first_update_id: int = 1) -> None:
+                 first_update_id: int = 1, clock: Callable[[], datetime] | None = None) -> None:
         self.token = token
+        # Messages are dated by the test's clock, which the bot under test shares (`clock.setting`
+        # is its ADDAD_CLOCK); a benchmark run on its own dates them by the system clock.
+        self.clock = clock
         self.rtt = rtt                  # seconds added to every answer (a distant Telegram)
         self.record = record
         self.calls: list[Call] = []
@@ -71,6 +75,9 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._closing = False
         self.port = 0
+
+    def _date(self) -> int:
+        return int(self.clock().timestamp()) if self.clock is not None else int(time.time())
 
     # ------------------------------------------------------------------ server
     async def start(self, port: int = 0) -> "FakeBotAPI":
@@ -105,7 +112,7 @@ class FakeBotAPI:
         return user
 
     def _message(self, chat_id: int, lang: str | None, **fields) -> dict:
-        return {"message_id": next(self._message_ids), "date": int(time.time()),
+        return {"message_id": next(self._message_ids), "date": self._date(),
                 "chat": {"id": chat_id, "type": "private", "first_name": f"Client{chat_id}"},
                 "from": self._user(chat_id, lang), **fields}
 
@@ -128,7 +135,7 @@ class FakeBotAPI:
 
     def press(self, chat_id: int, data: str, *, message: Call | None = None, lang: str | None = "fr") -> int:
         """A tap on an inline button; `message` is the bot message that carried it."""
-        shown = {"message_id": (message.params.get("_message_id") if message else None) or 1, "date": int(time.time()),
+        shown = {"message_id": (message.params.get("_message_id") if message else None) or 1, "date": self._date(),
                  "chat": {"id": chat_id, "type": "private"}, "text": message.text if message else "…"}
         if message and message.markup:
             shown["reply_markup"] = message.markup
@@ -279,7 +286,7 @@ class FakeBotAPI:
         self.sent_count += 1
         if self.on_send:
             self.on_send(p)
-        msg = {"message_id": next(self._message_ids), "date": int(time.time()),
+        msg = {"message_id": next(self._message_ids), "date": self._date(),
                "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": p.get("text", "")}
         markup = p.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
@@ -287,7 +294,7 @@ class FakeBotAPI:
         return msg
 
     async def _m_editMessageText(self, p: dict) -> dict:
-        return {"message_id": int(p.get("message_id") or 1), "date": int(time.time()),
+        return {"message_id": int(p.get("message_id") or 1), "date": self._date(),
                 "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": p.get("text", "")}
 
     async def _m_getFile(self, p: dict) -> dict:

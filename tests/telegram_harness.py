@@ -28,6 +28,8 @@ async def seeded_database(path: Path) -> Path:
 
 
 def settings_for(api: FakeBotAPI, database: Path, **extra) -> Settings:
+    """The bot's settings: the fake API, this database, and the test's clock (ADDAD_CLOCK)."""
+    extra.setdefault("clock", api.clock.setting)
     return Settings(_env_file=None, database=str(database), telegram_token=api.token, telegram_api_url=api.base_url,
                     **extra)
 
@@ -99,7 +101,8 @@ class BotProcess:
 
     def __init__(self, api: FakeBotAPI, database: Path, *args: str) -> None:
         self.env = {**os.environ, "ADDAD_DATABASE": str(database), "ADDAD_TELEGRAM_TOKEN": api.token,
-                    "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT)}
+                    "ADDAD_TELEGRAM_API_URL": api.base_url, "ADDAD_CLOCK": api.clock.setting,
+                    "PYTHONPATH": str(ROOT)}
         self.args = args
         self.proc: subprocess.Popen | None = None
         self.cwd = database.parent

@@ -50,13 +50,14 @@ def _arabic(text: str) -> bool:
 
 
 async def _open(tmp_path, profile_path=None, *, cities=DATA_CITIES) -> Engine:
-    store = await Store.open(tmp_path / "agency.sqlite3")
+    clock = Clock()
+    store = await Store.open(tmp_path / "agency.sqlite3", clock=clock)
     await seed(store)           # Casablanca ("Agence Maârif") and Rabat ("Agence Agdal"), Fatima's contracts
     async with store.transaction() as tx:
         for city in cities:
             await tx.upsert_agency(Agency(city, f"Agence {city} Centre", f"1 avenue Mohammed V, {city}",
                                           "0522 00 00 00", "Lun-Ven 8h30-16h30"))
-    return Engine(store, load_profile(profile_path), clock=Clock())
+    return Engine(store, load_profile(profile_path), clock=clock)
 
 
 @pytest.fixture

@@ -206,14 +206,14 @@ def test_missing_file_and_missing_column(ops):
     assert done.returncode == 1 and "r.csv:1: source: missing column" in done.stderr
 
 
-def test_export_requests_carries_the_schedule(ops, tmp_path):
+def test_export_requests_carries_the_schedule(ops, tmp_path, process_clock):
     import asyncio
     from datetime import date
     from storage import InstalmentLine, Store
     load_all(ops)
 
     async def file_one():
-        store = await Store.open(ops.db)
+        store = await Store.open(ops.db, clock=process_clock)
         try:
             async with store.transaction() as tx:
                 await tx.add_request(reference="IN-2026-000001", kind="instalment", contract="1000001",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from storage import Store
 
-from .chat import clone_customers
+from .chat import Clock, clone_customers
 from .fake_botapi import Call, FakeBotAPI
 from .telegram_harness import BotProcess, seeded_database
 
@@ -21,7 +21,7 @@ FIRST_CHAT = 700_001
 
 
 async def customers_at_the_menu(database: Path, chats: list[int]) -> dict[int, str]:
-    store = await Store.open(database)
+    store = await Store.open(database, clock=Clock())
     async with store.transaction() as tx:
         contracts = await clone_customers(tx, chats)
     await store.close()

@@ -10,6 +10,7 @@ import pytest
 
 from storage import SessionRecord, Store
 
+from .chat import Clock
 from .test_storage_contract import NOW
 
 HOLD = 0.8   # seconds the other process keeps the write lock
@@ -98,13 +99,13 @@ async def write_sessions(store: Store, n: int) -> None:
 async def test_the_running_bot_checkpoints_the_wal_off_its_turns(tmp_path):
     # Turns do not checkpoint (a COMMIT that did would make that customer wait): without the
     # background checkpointer the WAL would only grow. With it, it stays small.
-    bare = await Store.open(tmp_path / "bare.sqlite3")
+    bare = await Store.open(tmp_path / "bare.sqlite3", clock=Clock())
     await bare.db.conn.execute("PRAGMA wal_autocheckpoint = 0")
     await write_sessions(bare, 600)
     grown = (tmp_path / "bare.sqlite3-wal").stat().st_size
     await bare.close()
 
-    store = await Store.open(tmp_path / "bot.sqlite3", checkpoint_every=0.02)
+    store = await Store.open(tmp_path / "bot.sqlite3", checkpoint_every=0.02, clock=Clock())
     try:
         assert list(await store.db.conn.execute_fetchall("PRAGMA wal_autocheckpoint")) == [(0,)]
         await write_sessions(store, 600)

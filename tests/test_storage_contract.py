@@ -18,7 +18,7 @@ C1 = Contract("1000001", "electricity", "Fatima", "+212612345678", "ar", "Casabl
 @pytest.fixture(params=BACKENDS)
 async def store(request, tmp_path):
     if request.param == "sqlite":
-        s = await Store.open(tmp_path / "contract.sqlite3")
+        s = await Store.open(tmp_path / "contract.sqlite3", clock=lambda: NOW)
     try:
         yield s
     finally:
@@ -140,7 +140,7 @@ async def test_transactions_from_many_coroutines_do_not_interleave(store):
 
 
 async def test_a_second_connection_sees_committed_data_only(store, tmp_path):
-    other = await Store.open(store.db.path)
+    other = await Store.open(store.db.path, clock=lambda: NOW)
     try:
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)

@@ -278,7 +278,7 @@ async def test_a_reading_confirmed_just_before_a_crash_gets_its_reference_after_
         await proc.stop()
 
 
-async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_twice(api, tmp_path):
+async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_twice(api, tmp_path, process_clock):
     database = await seeded_database(tmp_path / "addad.sqlite3")
     proc = BotProcess(api, database)
     await proc.start(api)
@@ -295,7 +295,7 @@ async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_t
         assert "IN-2026-000001" in user.text
         # Telegram takes the decision, but the bot dies before it can note it.
         release = api.hold("sendMessage", lambda p: "IN-2026-000001" in str(p.get("text")) and "accept" in str(p.get("text")))
-        store = await Store.open(database)
+        store = await Store.open(database, clock=process_clock)
         async with store.transaction() as tx:
             await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 5", actor="backoffice:amina")
         await store.close()
@@ -316,7 +316,7 @@ async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_t
         await proc.stop()
 
 
-async def test_a_decision_reaches_a_telegram_customer_once(api, bot):
+async def test_a_decision_reaches_a_telegram_customer_once(api, bot, process_clock):
     user = TgUser(api, 9200, "ar")
     await user.send("السلام")
     await user.send("بغيت نخلص بالتقسيط")
@@ -327,7 +327,7 @@ async def test_a_decision_reaches_a_telegram_customer_once(api, bot):
     await user.send("نعم")
     reference = "IN-2026-000001"
     assert reference in user.text
-    store = await Store.open(bot)
+    store = await Store.open(bot, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, reference, "rejected", note="الملف ناقص", actor="backoffice:amina")
     await store.close()

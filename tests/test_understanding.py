@@ -6,6 +6,7 @@ The data-set test prints a per-intent / per-language report in the terminal summ
 from __future__ import annotations
 
 import importlib
+import os
 import json
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_normalize_is_idempotent_and_total():
     ("index 4512, merci", 4512), ("0", 0), ("l'ancien 4500, l'index 4512", 4512),
 ])
 def test_parse_index(text, expected):
-    assert parse_index(text) == expected
+    assert parse_index(text, today=TODAY) == expected
 
 
 @pytest.mark.parametrize("text", [
@@ -83,7 +84,7 @@ def test_parse_index(text, expected):
     "3afak", "m3a lma",
 ])
 def test_parse_index_refuses(text):
-    assert parse_index(text) is None
+    assert parse_index(text, today=TODAY) is None
 
 
 # --------------------------------------------------------------------------- dates
@@ -251,8 +252,8 @@ def test_understand_examples_from_the_brief():
     assert (u.intent, u.lang, u.entities) == ("deferral", "ar", {"months": 6})
     u = understand("قريت العداد البارح كان ١٢٣٤٥", today=TODAY)
     assert u.entities == {"index": 12345, "date": date(2026, 4, 19)}
-    assert understand("français").entities.get("language") == "fr"
-    assert understand("ma kanfhemch lfransawiya").entities.get("language") == "ar"
+    assert understand("français", today=TODAY).entities.get("language") == "fr"
+    assert understand("ma kanfhemch lfransawiya", today=TODAY).entities.get("language") == "ar"
 
 
 def test_a_bare_number_is_a_reading_but_a_small_one_is_doubtful():
@@ -321,8 +322,9 @@ def test_understand_survives_anything(text):
 def test_understand_never_raises_property(text, hint):
     u = U._understand(text, hint, today=TODAY)
     assert u.intent in INTENTS and u.lang in ("ar", "fr")
-    for f in (normalize, parse_index, parse_months, parse_yes_no, parse_contract, parse_reference, parse_service):
+    for f in (normalize, parse_months, parse_yes_no, parse_contract, parse_reference, parse_service):
         f(text)
+    parse_index(text, today=TODAY)
     detect_lang(text, hint)
 
 
@@ -429,12 +431,24 @@ def test_understand_command_prints_one_json_object(tmp_path):
 
 
 def test_understand_command_dates_and_arabic(capsys):
-    before = date.today()
-    assert U.understand_command("قريت العداد البارح كان ١٢٣٤٥", None) == 0
+    assert U.understand_command("قريت العداد البارح كان ١٢٣٤٥", None, today=TODAY) == 0
     printed = capsys.readouterr().out
     assert "\\u" not in printed  # ensure_ascii=False
     data = json.loads(printed)
     assert data["intent"] == "reading" and data["lang"] == "ar"
     assert data["entities"]["index"] == 12345
-    assert data["entities"]["date"] in {(before - timedelta(days=1)).isoformat(),
-                                        (date.today() - timedelta(days=1)).isoformat()}
+    assert data["entities"]["date"] == (TODAY - timedelta(days=1)).isoformat()
+
+
+def test_understand_command_reads_yesterday_from_the_operators_day_at_the_processs_clock(tmp_path):
+    # 23:30 UTC on 30 November is 00:30 on 1 December in Casablanca: "yesterday" is 30 November.
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "understand", "--lang", "fr", "j'ai relevé le compteur hier : 45400"],
+        capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=tmp_path, check=False,
+        env={**os.environ, "ADDAD_CLOCK": "2026-11-30T23:30:00Z"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["entities"] == {"index": 45400, "date": "2026-11-30"}
+    bad = subprocess.run([sys.executable, "-m", "bot", "understand", "salut"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env={**os.environ, "ADDAD_CLOCK": "2026-11-30 23:30"})
+    assert bad.returncode == 2 and bad.stderr.strip() == ("addad: ADDAD_CLOCK: '2026-11-30 23:30' has no UTC offset "
+                                                          "(write e.g. 2026-11-23T09:00:00Z)")

@@ -43,13 +43,13 @@ async def graph():
 
 
 @pytest.fixture
-async def wa(graph, tmp_path):
-    """`run_whatsapp` serving on 127.0.0.1; yields (webhook URL, http session, database)."""
+async def wa(graph, tmp_path, process_clock):
+    """`run_whatsapp` serving on 127.0.0.1 at the test's clock; yields (webhook URL, http session, database)."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
     port = free_port()
     settings = Settings(_env_file=None, database=str(database), whatsapp_token="graph-token",
                         whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_app_secret=APP_SECRET,
-                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url)
+                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url, clock=process_clock.setting)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=port, stop=stop, ready=ready.set))
     waiter = asyncio.create_task(ready.wait())
@@ -142,7 +142,7 @@ async def test_arabic_reading_with_a_meter_image(wa, graph):
     con.close()
 
 
-async def test_instalment_request_in_arabic_then_the_decision_is_pushed(wa, graph):
+async def test_instalment_request_in_arabic_then_the_decision_is_pushed(wa, graph, process_clock):
     url, http, database = wa
     fatima = user(wa, graph)
     await fatima.send("بغيت نخلص بالتقسيط")
@@ -152,7 +152,7 @@ async def test_instalment_request_in_arabic_then_the_decision_is_pushed(wa, grap
     assert "154,03" in fatima.text
     await fatima.tap("إرسال الطلب")
     assert "IN-2026-000001" in fatima.text
-    store = await Store.open(database)
+    store = await Store.open(database, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, "IN-2026-000001", "approved", note="أول قسط في 5 يناير", actor="backoffice:amina")
     await store.close()
@@ -185,7 +185,7 @@ async def test_a_429_from_the_graph_api_is_retried(wa, graph):
     assert len(graph.attempts) == 2 and "Bonjour" in fatima.text
 
 
-async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_template(wa, graph):
+async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_template(wa, graph, process_clock):
     url, http, database = wa
     youssef = user(wa, graph, YOUSSEF)
     await youssef.send("bonjour")
@@ -196,7 +196,7 @@ async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_templat
                 "'2026-01-01T00:00:00+00:00','2026-01-01T00:00:00+00:00')", (YOUSSEF,))
     con.commit()
     con.close()
-    store = await Store.open(database)
+    store = await Store.open(database, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, "CB-2026-000009", "rejected", note="Numéro injoignable", actor="backoffice:amina")
     await store.close()
@@ -206,11 +206,11 @@ async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_templat
     assert params == ["CB-2026-000009", "refusée", "Numéro injoignable"]
 
 
-async def test_a_failed_status_holds_the_decision_for_the_next_message(wa, graph):
+async def test_a_failed_status_holds_the_decision_for_the_next_message(wa, graph, process_clock):
     url, http, database = wa
     fatima = user(wa, graph)
     await fatima.send("bonjour")
-    store = await Store.open(database)
+    store = await Store.open(database, clock=process_clock)
     async with store.transaction() as tx:
         await tx.add_request(reference="DF-2026-000042", kind="deferral", contract="1000001", channel="whatsapp",
                              user_id=FATIMA, lang="fr", details={})
@@ -273,17 +273,17 @@ async def test_whatsapp_needs_its_settings(tmp_path):
                                     whatsapp_phone_number_id="1", whatsapp_verify_token="v"))
 
 
-async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_path):
+async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_path, process_clock):
     """Answered 200 = in the inbox: a message accepted by a process that died is handled at start."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
-    store = await Store.open(database)
+    store = await Store.open(database, clock=process_clock)
     m = message(FATIMA, "text", {"body": "bonjour"}, wamid="wamid.crash")
     async with store.transaction() as tx:
         await tx.accept_inbound("whatsapp", "wamid.crash", json.dumps(m))
     await store.close()
     settings = Settings(_env_file=None, database=str(database), whatsapp_token="graph-token",
                         whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_app_secret=APP_SECRET,
-                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url)
+                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url, clock=process_clock.setting)
     stop = asyncio.Event()
     task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=free_port(), stop=stop))
     try:

@@ -7,12 +7,15 @@ import hmac
 import itertools
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from conversations.i18n import LRI, PDI
+
+from .chat import START
 
 PHONE_NUMBER_ID = "106540352242922"
 APP_SECRET = "app-secret-ünïcode-✓"
@@ -112,8 +115,9 @@ def delivery(messages: list[dict] = (), statuses: list[dict] = (), name: str = "
             "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
 
 
-def message(sender: str, kind: str, content: dict, wamid: str | None = None) -> dict:
-    return {"from": sender, "id": wamid or f"wamid.HBgM{next(_ids):06d}", "timestamp": str(int(time.time())),
+def message(sender: str, kind: str, content: dict, wamid: str | None = None, *, at: datetime = START) -> dict:
+    """A Cloud API message, stamped `at` (the test's time; the bot does not read it)."""
+    return {"from": sender, "id": wamid or f"wamid.HBgM{next(_ids):06d}", "timestamp": str(int(at.timestamp())),
             "type": kind, kind: content}
 
 

@@ -9,7 +9,6 @@ import asyncio
 import re
 import sys
 import uuid
-from datetime import date
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -129,7 +128,7 @@ async def _run(args, settings: Settings) -> int:
     if args.command == "demo":
         database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
         phone, user = DEMO_PERSONA["phone"], "demo"
-        await _ensure_demo(database, profile)
+        await _ensure_demo(database, profile, settings)
     if phone:
         from storage.values import ValueProblem, normalize_phone
         try:
@@ -148,16 +147,17 @@ async def _run(args, settings: Settings) -> int:
     return 0
 
 
-async def _ensure_demo(database: str, profile) -> None:
-    """Create the demo database once (the real import path, from generated CSV files)."""
+async def _ensure_demo(database: str, profile, settings: Settings) -> None:
+    """Create the demo database once (the real import path, from generated CSV files), its
+    bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
     from bot.demo_data import load_demo
     from storage import Store
-    store = await Store.open(database)
+    store = await Store.open(database, clock=settings.make_clock())
     try:
         async with store.reading() as tx:
             empty = await tx.count_contracts() == 0
         if empty:
-            await load_demo(store, profile, Path(database).parent, date.today())
+            await load_demo(store, profile, Path(database).parent, profile.today(store.clock()))
     finally:
         await store.close()
 

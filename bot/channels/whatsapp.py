@@ -31,7 +31,7 @@ from conversations.dispatch import DeliveryUnknown, HoldForChat, RetryLater, Und
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
-from storage import OutboxMessage, Store, utcnow
+from storage import Clock, OutboxMessage, Store
 
 from .inbox import AnsweredMarks
 from .ordering import ChatSequencer
@@ -233,7 +233,7 @@ class WhatsAppService:
             messages, statuses = messages_and_statuses(json.loads(raw))
         except (ValueError, AttributeError, TypeError):
             return web.Response(status=400, text="bad payload")
-        now = utcnow()
+        now = self.engine.clock()
         fresh = []
         async with self.store.transaction() as tx:        # durably accepted before the 200
             for m in messages:
@@ -254,7 +254,7 @@ class WhatsAppService:
         """Messages accepted before a stop and not answered: their turn runs, or if it ran, the
         replies it kept are sent."""
         async with self.store.transaction() as tx:
-            await tx.prune_inbox(CHANNEL, older_than=utcnow() - timedelta(days=2))
+            await tx.prune_inbox(CHANNEL, older_than=self.engine.clock() - timedelta(days=2))
             pending = await tx.unanswered_inbound(CHANNEL)
         for _, body, processed in pending:
             self.spawn(self.process(json.loads(body), resend=processed))
@@ -299,7 +299,7 @@ class WhatsAppService:
 
     async def on_statuses(self, statuses: list[dict]) -> None:
         """Delivery reports for what we pushed: confirm, retry or hold outbox messages."""
-        now = utcnow()
+        now = self.engine.clock()
         async with self.store.transaction() as tx:
             for s in statuses:
                 wamid, state = str(s.get("id")), s.get("status")
@@ -329,8 +329,8 @@ class WhatsAppSender:
     channel = CHANNEL
     confirms_delivery = True     # statuses carry our outbox id back
 
-    def __init__(self, client: GraphClient, store: Store, profile, *, clock=utcnow) -> None:
-        self.client, self.store, self.profile, self.clock = client, store, profile, clock
+    def __init__(self, client: GraphClient, store: Store, profile, *, clock: Clock | None = None) -> None:
+        self.client, self.store, self.profile, self.clock = client, store, profile, clock or store.clock
 
     async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
         async with self.store.reading() as tx:

@@ -45,7 +45,7 @@ async def _failures(t: Turn) -> int:
 
 
 async def _say_locked(t: Turn, until) -> str:
-    t.say("link.locked", time=t.t.ltr(until.astimezone().strftime("%H:%M")), phone=operator_phone(t))
+    t.say("link.locked", time=t.t.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
     t.data.clear()
     return "menu.main"
 

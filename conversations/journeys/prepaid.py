@@ -57,7 +57,7 @@ async def _within_limit(t: Turn, contract) -> bool:
     """This year's advances (the one being replaced aside) are under the policy's maximum."""
     policy = t.profile.prepaid_advance
     this_year = [r for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
-                 if r.created_at.year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")
+                 if t.local(r.created_at).year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")
                  and r.reference != t.data.get("p_replaces")]
     if len(this_year) >= policy.max_per_year:
         t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
