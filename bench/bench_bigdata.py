@@ -14,6 +14,7 @@
 5. Reads the RSS of that bot process once 10,000 new chats have each sent a message through
    the fake Bot API and been answered.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,17 +47,46 @@ def generate(path: str, contracts: int, per_contract: int) -> float:
     for i in range(contracts):
         number = f"{2_000_000 + i}"
         last = 10_000 + rng.randrange(50_000)
-        rows.append((number, "electricity", f"Client {i}", f"+2126{i:08d}", "fr" if i % 3 else "ar",
-                     CITIES[i % len(CITIES)], f"E-{number}", "postpaid", 6, last, "2026-10-31", "BT-RES", i % 17 == 0,
-                     stamp))
+        rows.append(
+            (
+                number,
+                "electricity",
+                f"Client {i}",
+                f"+2126{i:08d}",
+                "fr" if i % 3 else "ar",
+                CITIES[i % len(CITIES)],
+                f"E-{number}",
+                "postpaid",
+                6,
+                last,
+                "2026-10-31",
+                "BT-RES",
+                i % 17 == 0,
+                stamp,
+            )
+        )
         index = last
-        for k in range(per_contract):               # newest first, one bill a month
+        for k in range(per_contract):  # newest first, one bill a month
             end = date(2026, 10, 31) - timedelta(days=30 * k)
             use = 120 + rng.randrange(120)
             amount = use * 107
-            bills.append((f"B{number}-{k}", number, (end - timedelta(days=30)).isoformat(), end.isoformat(),
-                          (end + timedelta(days=5)).isoformat(), (end + timedelta(days=25)).isoformat(),
-                          index - use, index, use, int(k % 4 == 1), amount, amount if k > 1 else 0, stamp))
+            bills.append(
+                (
+                    f"B{number}-{k}",
+                    number,
+                    (end - timedelta(days=30)).isoformat(),
+                    end.isoformat(),
+                    (end + timedelta(days=5)).isoformat(),
+                    (end + timedelta(days=25)).isoformat(),
+                    index - use,
+                    index,
+                    use,
+                    int(k % 4 == 1),
+                    amount,
+                    amount if k > 1 else 0,
+                    stamp,
+                )
+            )
             index -= use
         if len(bills) >= 100_000:
             con.executemany("INSERT INTO contracts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
@@ -64,8 +94,10 @@ def generate(path: str, contracts: int, per_contract: int) -> float:
             rows, bills = [], []
     con.executemany("INSERT INTO contracts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     con.executemany("INSERT INTO bills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", bills)
-    con.execute("INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
-                "SELECT contract, last_index_date, last_index, 'actual', updated_at FROM contracts")
+    con.execute(
+        "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+        "SELECT contract, last_index_date, last_index, 'actual', updated_at FROM contracts"
+    )
     con.commit()
     con.execute("ANALYZE")
     con.close()
@@ -82,11 +114,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(args) -> None:
+    from bot.wiring import open_store
     from conversations.engine import Engine
     from conversations.events import Inbound
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from bot.wiring import open_store
     from storage import Store
     from storage.records import SessionRecord
 
@@ -96,11 +128,13 @@ async def main(args) -> None:
         store = await Store.open(path)
         await store.close()
         took = generate(path, args.contracts, args.bills_per_contract)
-        print(f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
-              f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)")
-    clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc), time.monotonic()
+        print(
+            f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
+            f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)"
+        )
+    clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC), time.monotonic()
     warm_up(clock_start.date())
-    store = await open_store(path)     # as the bot opens it
+    store = await open_store(path)  # as the bot opens it
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
     rng = random.Random()
     # New chat ids on every run: with --keep the database already holds the last run's chats.
@@ -109,8 +143,11 @@ async def main(args) -> None:
     base = 10**7 * (1 + int(time.time()) % 10**5)
     async with store.reading() as tx:
         sent = {r.contract for r in await tx.customer_readings()}
-    picks = [c for c in (f"{2_000_000 + n}" for n in rng.sample(range(args.contracts), args.turns + len(sent)))
-             if c not in sent][:args.turns]
+    picks = [
+        c
+        for c in (f"{2_000_000 + n}" for n in rng.sample(range(args.contracts), args.turns + len(sent)))
+        if c not in sent
+    ][: args.turns]
     chats = [(str(base + i), contract) for i, contract in enumerate(picks)]
     async with store.transaction() as tx:
         for chat, contract in chats:
@@ -120,7 +157,9 @@ async def main(args) -> None:
 
     async def turn(chat: str, text: str) -> tuple[float, str]:
         start = time.perf_counter()
-        replies = await engine.handle(Inbound(channel="bench", user_id=chat, message_id=f"b{base}-{next(ids)}", text=text))
+        replies = await engine.handle(
+            Inbound(channel="bench", user_id=chat, message_id=f"b{base}-{next(ids)}", text=text)
+        )
         return time.perf_counter() - start, "\n".join(r.text for r in replies)
 
     timings: dict[str, list[float]] = {"balance": [], "index": [], "no photo": [], "confirm": []}
@@ -137,7 +176,7 @@ async def main(args) -> None:
     print(f"\n{args.turns:,} customers, one turn at a time (engine + storage, file database, synchronous=FULL)\n")
     print("| turn | p50 | p99 | max |\n|---|---|---|---|")
     for name, values in timings.items():
-        print(f"| {name} | {pct(values, .5):.2f} ms | {pct(values, .99):.2f} ms | {max(values) * 1000:.2f} ms |")
+        print(f"| {name} | {pct(values, 0.5):.2f} ms | {pct(values, 0.99):.2f} ms | {max(values) * 1000:.2f} ms |")
 
     # 10,000 open conversations: sessions in the database, nothing per chat kept in memory.
     before = rss_mb()
@@ -147,25 +186,41 @@ async def main(args) -> None:
     await store.close()
     print(f"startup to the first getUpdates: {await startup(path):.2f} s (median of 5)")
     current, peak = await bot_rss(path, 10_000)
-    print(f"the bot process (python -m bot telegram) after 10,000 new chats said bonjour through the fake "
-          f"Bot API: RSS {current:.0f} MB, peak {peak:.0f} MB")
+    print(
+        f"the bot process (python -m bot telegram) after 10,000 new chats said bonjour through the fake "
+        f"Bot API: RSS {current:.0f} MB, peak {peak:.0f} MB"
+    )
 
 
 async def spawn_bot(path: str, api, **env: str) -> asyncio.subprocess.Process:
     """`python -m bot telegram` on `path`, talking to the fake Bot API `api`. An asyncio
     subprocess: the fake server runs on this loop, and the bot calls it while it stops (a
     blocking wait would leave the bot waiting for the server)."""
-    env = {**os.environ, "ADDAD_DATABASE": path, "ADDAD_TELEGRAM_TOKEN": api.token,
-           "ADDAD_TELEGRAM_API_URL": api.base_url, "PYTHONPATH": str(ROOT), **env}
+    env = {
+        **os.environ,
+        "ADDAD_DATABASE": path,
+        "ADDAD_TELEGRAM_TOKEN": api.token,
+        "ADDAD_TELEGRAM_API_URL": api.base_url,
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "telegram", env=env, cwd=os.path.dirname(path),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "bot",
+        "telegram",
+        env=env,
+        cwd=os.path.dirname(path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 async def bot_rss(path: str, chats: int) -> tuple[float, float]:
     """RSS of the real bot process once `chats` new conversations are open (one message each)."""
     from tests.fake_botapi import FakeBotAPI
-    first = 9 * 10**8 + int(time.time()) % 10**6 * 100   # chat ids never seen in this database
+
+    first = 9 * 10**8 + int(time.time()) % 10**6 * 100  # chat ids never seen in this database
     # Update ids too: a database kept from an earlier run (--keep) has handled 1…10,000, and
     # the bot rightly takes those as redeliveries.
     api = await FakeBotAPI(record=False, first_update_id=first).start()
@@ -179,7 +234,11 @@ async def bot_rss(path: str, chats: int) -> tuple[float, float]:
             await asyncio.sleep(0.2)
         assert api.sent_count >= chats, f"only {api.sent_count} answers"
         status = Path(f"/proc/{proc.pid}/status").read_text()
-        kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+        kb = {
+            line.split(":")[0]: int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith(("VmRSS", "VmHWM"))
+        }
         return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
     finally:
         proc.kill()
@@ -189,6 +248,7 @@ async def bot_rss(path: str, chats: int) -> tuple[float, float]:
 
 async def startup(path: str) -> float:
     from tests.fake_botapi import FakeBotAPI
+
     api = await FakeBotAPI().start()
     first = asyncio.Event()
     polls = api._m_getUpdates
@@ -196,6 +256,7 @@ async def startup(path: str) -> float:
     async def polled(p: dict) -> list:
         first.set()
         return await polls(p)
+
     api._m_getUpdates = polled
     times = []
     try:

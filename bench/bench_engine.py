@@ -7,6 +7,7 @@ balance (5 turns, writes on every turn: message claim, session, audit). Turns of
 chats run concurrently; one chat's turns run in order. Prints turns/s, CPU per turn and
 p50/p99 latency of each kind of turn.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,22 +21,51 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conversations.engine import Engine  # noqa: E402
-from conversations.events import Inbound  # noqa: E402
-from conversations.profile import load_profile  # noqa: E402
-from bot.wiring import open_store  # noqa: E402
-from storage import Bill, Contract, Store  # noqa: E402
+from bot.wiring import open_store
+from conversations.engine import Engine
+from conversations.events import Inbound
+from conversations.profile import load_profile
+from storage import Bill, Contract, Store
 
 
 async def seed(store: Store, n: int) -> None:
     async with store.transaction() as tx:
         for i in range(n):
             number = f"{2000000 + i}"
-            await tx.upsert_contract(Contract(number, "electricity", f"Client {i}", f"+2126{i:08d}", "fr", "Rabat",
-                                              f"M{i}", "postpaid", 6, 1000, date(2026, 10, 31), "BT-RES", False))
+            await tx.upsert_contract(
+                Contract(
+                    number,
+                    "electricity",
+                    f"Client {i}",
+                    f"+2126{i:08d}",
+                    "fr",
+                    "Rabat",
+                    f"M{i}",
+                    "postpaid",
+                    6,
+                    1000,
+                    date(2026, 10, 31),
+                    "BT-RES",
+                    False,
+                )
+            )
             for m in range(1, 7):
-                await tx.upsert_bill(Bill(f"B{i}-{m}", number, date(2026, m, 1), date(2026, m, 28), date(2026, m, 28),
-                                          date(2026, m + 1, 15), 0, 100, 100, False, 10000 + m, 0 if m > 3 else 10000 + m))
+                await tx.upsert_bill(
+                    Bill(
+                        f"B{i}-{m}",
+                        number,
+                        date(2026, m, 1),
+                        date(2026, m, 28),
+                        date(2026, m, 28),
+                        date(2026, m + 1, 15),
+                        0,
+                        100,
+                        100,
+                        False,
+                        10000 + m,
+                        0 if m > 3 else 10000 + m,
+                    )
+                )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -49,7 +79,7 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
     folder = tempfile.mkdtemp()
-    store = await open_store(os.path.join(folder, "bench.sqlite3"))     # as the bot opens it
+    store = await open_store(os.path.join(folder, "bench.sqlite3"))  # as the bot opens it
     await seed(store, args.chats)
     engine = Engine(store, load_profile())
     latencies: dict[str, list[float]] = {}
@@ -73,10 +103,12 @@ async def main() -> None:
     await asyncio.gather(*(customer(i) for i in range(args.chats)))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     turns = sum(len(v) for v in latencies.values())
-    print(f"{turns} turns from {args.chats} chats, concurrency {args.concurrency}, file database (WAL, synchronous=FULL)")
+    print(
+        f"{turns} turns from {args.chats} chats, concurrency {args.concurrency}, file database (WAL, synchronous=FULL)"
+    )
     print(f"throughput: {turns / wall:,.0f} turns/s; CPU {cpu / turns * 1e6:,.0f} µs/turn")
     for kind, values in latencies.items():
-        print(f"  {kind:18s} p50 {pct(values, .5):6.2f} ms   p99 {pct(values, .99):6.2f} ms")
+        print(f"  {kind:18s} p50 {pct(values, 0.5):6.2f} ms   p99 {pct(values, 0.99):6.2f} ms")
     await store.close()
 
 

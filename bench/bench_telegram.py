@@ -38,12 +38,13 @@ gives it Addad's), Addad with the tuning `addad telegram` applies.
 The bot process is pinned to CPU 0 and the fake server to CPU 1 (unless --no-pin), so CPU per
 update and throughput are those of one core, the server's cost apart.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import contextlib
+import cProfile
 import gc
 import io
 import itertools
@@ -56,22 +57,29 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TOKEN = "123456:TEST"                 # tests/fake_botapi.py's default token
-BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "Addad", "username": "addad_test_bot",
-            "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+TOKEN = "123456:TEST"  # tests/fake_botapi.py's default token
+BOT_USER = {
+    "id": 7000001,
+    "is_bot": True,
+    "first_name": "Addad",
+    "username": "addad_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 FIRST_CHAT = 100_000_001
-BATCH = 100                           # getUpdates returns at most 100 updates
+BATCH = 100  # getUpdates returns at most 100 updates
 ADDAD_STEPS = ("45400", "Sans photo", "Confirmer")
 
 
-CPYTHON_GC = gc.get_threshold()       # before anything tunes it
+CPYTHON_GC = gc.get_threshold()  # before anything tunes it
 
 
 def process_settings(bot: str, args) -> None:
@@ -80,6 +88,7 @@ def process_settings(bot: str, args) -> None:
     Addad's); Addad with the tuning `addad telegram` applies (bot/wiring.tune_gc). Sharing a
     process, the echo used to inherit Addad's tuning, which speeds it up by 10–25 %."""
     from bot.wiring import tune_gc
+
     if bot == "addad" or args.echo_gc == "addad":
         tune_gc()
     else:
@@ -102,6 +111,7 @@ async def serve(rtt_ms: float) -> None:
     the JSON records [[chat, text, monotonic], ...] and the server's CPU seconds on "take".
     """
     from tests.fake_botapi import FakeBotAPI
+
     api = FakeBotAPI(token=TOKEN, rtt=rtt_ms / 1000, record=False)
     records: list[tuple[int, str, float]] = []
     target: list[int] = []
@@ -144,7 +154,7 @@ class Sink:
 
     async def expect(self, n: int) -> None: ...
     async def wait(self, timeout: float) -> bool: ...
-    async def take(self) -> tuple[list[tuple[int, str, float]], float]: ...   # records, server CPU
+    async def take(self) -> tuple[list[tuple[int, str, float]], float]: ...  # records, server CPU
     async def close(self) -> None: ...
 
 
@@ -183,12 +193,20 @@ class ServerSink(Sink):
     """The fake Bot API server in a child process (`--serve`), pinned to CPU 1."""
 
     @classmethod
-    async def start(cls, rtt_ms: float, pinned: bool) -> "ServerSink":
+    async def start(cls, rtt_ms: float, pinned: bool) -> ServerSink:
         self = cls()
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), "--serve", "--rtt-ms", str(rtt_ms),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 28, cwd=str(ROOT),
-            preexec_fn=(lambda: pin(1)) if pinned else None)
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            "--rtt-ms",
+            str(rtt_ms),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 28,
+            cwd=str(ROOT),
+            preexec_fn=(lambda: pin(1)) if pinned else None,
+        )
         line = (await asyncio.wait_for(self.proc.stdout.readline(), 30)).decode()
         assert line.startswith("port "), f"fake server did not start: {line!r}"
         self.url = f"http://127.0.0.1:{int(line.split()[1])}/bot"
@@ -204,13 +222,13 @@ class ServerSink(Sink):
     async def wait(self, timeout: float) -> bool:
         try:
             line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return line.strip() == b"done"
 
     async def take(self):
         await self._send("take")
-        while True:                      # skip a late "done" of a phase that timed out
+        while True:  # skip a late "done" of a phase that timed out
             line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
             if line.startswith(b"{"):
                 data = json.loads(line)
@@ -220,7 +238,7 @@ class ServerSink(Sink):
         self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
 
@@ -247,9 +265,16 @@ def in_process_request_class():
         async def shutdown(self) -> None:
             pass
 
-        async def do_request(self, url, method, request_data=None, read_timeout=BaseRequest.DEFAULT_NONE,
-                             write_timeout=BaseRequest.DEFAULT_NONE, connect_timeout=BaseRequest.DEFAULT_NONE,
-                             pool_timeout=BaseRequest.DEFAULT_NONE):
+        async def do_request(
+            self,
+            url,
+            method,
+            request_data=None,
+            read_timeout=BaseRequest.DEFAULT_NONE,
+            write_timeout=BaseRequest.DEFAULT_NONE,
+            connect_timeout=BaseRequest.DEFAULT_NONE,
+            pool_timeout=BaseRequest.DEFAULT_NONE,
+        ):
             name = url.rsplit("/", 1)[-1]
             params = request_data.json_parameters if request_data is not None else {}
             if name == "getMe":
@@ -257,11 +282,15 @@ def in_process_request_class():
             elif name in ("sendMessage", "editMessageText"):
                 chat = int(params["chat_id"])
                 text = params.get("text", "")
-                result = {"message_id": next(self._ids), "date": int(time.time()),
-                          "chat": {"id": chat, "type": "private"}, "text": text}
+                result = {
+                    "message_id": next(self._ids),
+                    "date": int(time.time()),
+                    "chat": {"id": chat, "type": "private"},
+                    "text": text,
+                }
                 markup = json.loads(params["reply_markup"]) if "reply_markup" in params else None
                 if isinstance(markup, dict) and "inline_keyboard" in markup:
-                    result["reply_markup"] = markup          # as the fake server answers
+                    result["reply_markup"] = markup  # as the fake server answers
                 if name == "sendMessage":
                     self.sink.record(chat, text)
             else:
@@ -282,10 +311,16 @@ def build_echo(url: str, request_factory):
     async def echo(update: Update, context) -> None:
         await update.message.reply_text(update.message.text)
 
-    app = (ApplicationBuilder().token(TOKEN).base_url(url)
-           .request(request_factory(connections=64))
-           .get_updates_request(request_factory(connections=2, read_timeout=40.0))
-           .concurrent_updates(PerChatUpdateProcessor(64)).updater(None).build())
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(url)
+        .request(request_factory(connections=64))
+        .get_updates_request(request_factory(connections=2, read_timeout=40.0))
+        .concurrent_updates(PerChatUpdateProcessor(64))
+        .updater(None)
+        .build()
+    )
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
     return app
 
@@ -296,9 +331,13 @@ def build_addad(url: str, engine, request_factory):
     the module's AiohttpRequest is swapped for the in-memory one while it is built."""
     import bot.channels.telegram as tg
     from bot.channels.telegram_transport import AiohttpRequest
+
     adapter = tg.TelegramAdapter(engine)
-    patch = contextlib.nullcontext() if request_factory is AiohttpRequest else \
-        mock.patch.object(tg, "AiohttpRequest", request_factory)
+    patch = (
+        contextlib.nullcontext()
+        if request_factory is AiohttpRequest
+        else mock.patch.object(tg, "AiohttpRequest", request_factory)
+    )
     with patch:
         return tg.build_application(TOKEN, url, adapter, concurrency=64, connections=64, rate_limit=0, updater=False)
 
@@ -307,30 +346,33 @@ def build_addad(url: str, engine, request_factory):
 async def prepare_engine(folder: str, chats: list[int]):
     """A file database with `chats` customers, each linked to a contract of their own and at the
     menu; the engine as bot/wiring.py opens it, with a fixed date."""
+    from bot.wiring import open_store, tune_gc
     from conversations.engine import Engine
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from bot.wiring import open_store, tune_gc
+    from storage.clock import SteadyClock
     from tests.chat import clone_customers, seed
 
-    from storage.clock import SteadyClock
-
-    clock = SteadyClock(datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc))    # the data's date, running on
+    clock = SteadyClock(datetime(2026, 12, 5, 9, 0, tzinfo=UTC))  # the data's date, running on
     warm_up(load_profile().today(clock()))
-    store = await open_store(os.path.join(folder, "bench.sqlite3"), clock)   # as the bot opens it
+    store = await open_store(os.path.join(folder, "bench.sqlite3"), clock)  # as the bot opens it
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)
-    tune_gc()                                                            # as open_engine does
+    tune_gc()  # as open_engine does
     return Engine(store, load_profile(), clock=clock)
 
 
 def addad_expected() -> list[str]:
     """What each step's reply must contain (and the internal-error text it must not)."""
     from conversations.i18n import translator
+
     t = translator("fr")
-    return [t("reading.ask_photo"), t("reading.summary", lines="\x00").split("\x00")[0],
-            t("reading.recorded", reference="\x00").split("\x00")[0]]
+    return [
+        t("reading.ask_photo"),
+        t("reading.summary", lines="\x00").split("\x00")[0],
+        t("reading.recorded", reference="\x00").split("\x00")[0],
+    ]
 
 
 # ============================================================== workloads
@@ -342,7 +384,7 @@ class Workload:
         self.kind, self.chats = kind, chats
         self.step = dict.fromkeys(chats, 0)
         self.expected = addad_expected() if kind == "addad" else []
-        self.failed = "Désolé, un incident"        # error.internal's opening
+        self.failed = "Désolé, un incident"  # error.internal's opening
 
     def next(self, chat: int, uid: int) -> tuple[str, str]:
         """(text to send, what the reply must contain)."""
@@ -358,14 +400,21 @@ class Workload:
         return got == want if self.kind == "echo" else want in got and not got.startswith(self.failed)
 
 
-uids = itertools.count(1)                      # update ids: unique per database (engine de-duplication)
+uids = itertools.count(1)  # update ids: unique per database (engine de-duplication)
 
 
 def update_dict(uid: int, chat: int, text: str) -> dict:
     user = {"id": chat, "is_bot": False, "first_name": "Client", "language_code": "fr"}
-    return {"update_id": uid, "message": {"message_id": uid, "date": int(time.time()), "text": text,
-                                          "chat": {"id": chat, "type": "private", "first_name": "Client"},
-                                          "from": user}}
+    return {
+        "update_id": uid,
+        "message": {
+            "message_id": uid,
+            "date": int(time.time()),
+            "text": text,
+            "chat": {"id": chat, "type": "private", "first_name": "Client"},
+            "from": user,
+        },
+    }
 
 
 @dataclass
@@ -391,6 +440,7 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
     """Offer n updates (round robin over the chats), as a burst (rate=None) or paced; wait
     for n replies; match them per chat and in order."""
     from telegram import Update
+
     sent: dict[int, list[tuple[float, str]]] = {c: [] for c in work.chats}
     plan = []
     for i in range(n):
@@ -404,12 +454,12 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
     for i, (chat, data, want) in enumerate(plan):
         if rate is None:
             if i % BATCH == 0 and i:
-                await asyncio.sleep(0)               # one getUpdates batch, then let the bot work
+                await asyncio.sleep(0)  # one getUpdates batch, then let the bot work
         else:
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        update = Update.de_json(data, app.bot)       # the bot's work in real polling too
+        update = Update.de_json(data, app.bot)  # the bot's work in real polling too
         sent[chat].append((time.monotonic(), want))
         app.update_queue.put_nowait(update)
     phase.complete = await sink.wait(timeout)
@@ -440,7 +490,7 @@ class Result:
     transport: str
     burst: Phase
     paced: Phase | None
-    rounds: list[Phase] = field(default_factory=list)    # in-process: bursts alternated with the other bot's
+    rounds: list[Phase] = field(default_factory=list)  # in-process: bursts alternated with the other bot's
 
 
 IN_PROCESS_URL = "http://in-process.invalid/bot"
@@ -463,7 +513,7 @@ async def stop_bot(app) -> None:
     await app.shutdown()
 
 
-async def warm_up(app, sink: Sink, work: "Workload", args, where: str) -> None:
+async def warm_up(app, sink: Sink, work: Workload, args, where: str) -> None:
     warm = await run_phase(app, sink, work, args.warmup, rate=None, timeout=burst_timeout(args))
     if warm.errors:
         raise SystemExit(f"{where}: warm-up failed: {warm.errors[:3]}")
@@ -473,7 +523,7 @@ def burst_timeout(args) -> float:
     return 30 + args.n / 50
 
 
-async def paced_phase(app, sink: Sink, work: "Workload", args) -> Phase | None:
+async def paced_phase(app, sink: Sink, work: Workload, args) -> Phase | None:
     if not args.paced:
         return None
     return await run_phase(app, sink, work, args.paced, rate=args.rate, timeout=args.paced / args.rate + 30)
@@ -496,8 +546,11 @@ async def run_in_process_pair(args, engine, chats, works) -> list[Result]:
         for _ in range(args.rounds):
             for bot in apps:
                 process_settings(bot, args)
-                rounds[bot].append(await run_phase(apps[bot], sinks[bot], works[bot], args.pair_n, rate=None,
-                                                   timeout=burst_timeout(args)))
+                rounds[bot].append(
+                    await run_phase(
+                        apps[bot], sinks[bot], works[bot], args.pair_n, rate=None, timeout=burst_timeout(args)
+                    )
+                )
         results = []
         for bot in apps:
             by_rate = sorted(rounds[bot], key=lambda p: p.rate)
@@ -512,6 +565,7 @@ async def run_in_process_pair(args, engine, chats, works) -> list[Result]:
 
 async def run_config(bot: str, transport: str, rtt_ms: float, args, engine, chats, works) -> Result:
     from bot.channels.telegram_transport import AiohttpRequest
+
     if transport == "in-process":
         sink: Sink = LocalSink()
         factory, url = in_process_factory(sink), IN_PROCESS_URL
@@ -544,43 +598,53 @@ def report_profile(profiler: cProfile.Profile, burst: Phase, main_cpu: float) ->
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(40)
     print(f"\n--- cProfile, Addad in-process burst of {burst.updates} (profiled: {burst.rate:,.0f}/s)")
-    print(f"main thread CPU {main_cpu / burst.updates * 1e6:,.0f} µs/update, all threads "
-          f"{burst.cpu / burst.updates * 1e6:,.0f} µs/update (the rest: COMMITs on aiosqlite's thread)")
+    print(
+        f"main thread CPU {main_cpu / burst.updates * 1e6:,.0f} µs/update, all threads "
+        f"{burst.cpu / burst.updates * 1e6:,.0f} µs/update (the rest: COMMITs on aiosqlite's thread)"
+    )
     print(out.getvalue())
 
 
 # ============================================================== main
 def table(results: list[Result], args) -> str:
-    rows = ["| transport | bot | updates/s (burst) | CPU/update | p50 / p99 at %d/s | server CPU | order, replies |"
-            % args.rate, "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| transport | bot | updates/s (burst) | CPU/update | p50 / p99 at %d/s | server CPU | order, replies |"  # noqa: UP031 (a %-template filled below)
+        % args.rate,
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         b, p = r.burst, r.paced
-        lat = f"{p.pct(.5):.1f} / {p.pct(.99):.1f} ms" if p else "—"
+        lat = f"{p.pct(0.5):.1f} / {p.pct(0.99):.1f} ms" if p else "—"
         errors = b.errors + (p.errors if p else [])
         server = f"{b.server_cpu / b.updates * 1e6:,.0f} µs/upd" if r.transport != "in-process" else "—"
-        rows.append(f"| {r.transport} | {r.bot} | {b.rate:,.0f} | {b.cpu / b.updates * 1e6:,.0f} µs | {lat} | "
-                    f"{server} | {'ok' if not errors else f'{len(errors)} ERRORS'} |")
+        rows.append(
+            f"| {r.transport} | {r.bot} | {b.rate:,.0f} | {b.cpu / b.updates * 1e6:,.0f} µs | {lat} | "
+            f"{server} | {'ok' if not errors else f'{len(errors)} ERRORS'} |"
+        )
     by = {(r.transport, r.bot): r for r in results}
     for transport in dict.fromkeys(r.transport for r in results):
         e, a = by.get((transport, "echo")), by.get((transport, "addad"))
         if e and a:
             ratio = a.burst.rate / e.burst.rate
             if a.rounds and e.rounds:
-                ratio = statistics.median([x.rate / y.rate for x, y in zip(a.rounds, e.rounds)])
-            rows.append(f"| {transport} | addad / echo | {ratio:.2f}× | "
-                        f"{a.burst.cpu / a.burst.updates / (e.burst.cpu / e.burst.updates):.1f}× | "
-                        + (f"{a.paced.pct(.99) / e.paced.pct(.99):.1f}× (p99) | | |" if a.paced and e.paced else "| | |"))
+                ratio = statistics.median([x.rate / y.rate for x, y in zip(a.rounds, e.rounds, strict=True)])
+            rows.append(
+                f"| {transport} | addad / echo | {ratio:.2f}× | "
+                f"{a.burst.cpu / a.burst.updates / (e.burst.cpu / e.burst.updates):.1f}× | "
+                + (f"{a.paced.pct(0.99) / e.paced.pct(0.99):.1f}× (p99) | | |" if a.paced and e.paced else "| | |")
+            )
     return "\n".join(rows)
 
 
 async def main(args) -> None:
     if not args.no_pin:
-        pin(0)                             # before aiosqlite's thread exists: it inherits CPU 0
+        pin(0)  # before aiosqlite's thread exists: it inherits CPU 0
     errors = []
 
     class Count(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             errors.append(record.getMessage())
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().addHandler(Count(level=logging.ERROR))
 
@@ -602,19 +666,32 @@ async def main(args) -> None:
                 for r in pair:
                     results.append(r)
                     p = r.paced
-                    print(f"{name:12s} {r.bot:5s} burst {r.burst.rate:7,.0f}/s  CPU {r.burst.cpu / r.burst.updates * 1e6:6,.0f} µs/update"
-                          + (f"  paced {args.rate:g}/s: p50 {p.pct(.5):6.1f} ms p99 {p.pct(.99):6.1f} ms" if p else "")
-                          + (f"  ERRORS {(r.burst.errors + (p.errors if p else []))[:3]}"
-                             if r.burst.errors or (p and p.errors) else "")
-                          + (f"  (median of {len(r.rounds)} bursts: " + ", ".join(f"{x.rate:,.0f}" for x in r.rounds)
-                             + "/s)" if r.rounds else ""), flush=True)
+                    print(
+                        f"{name:12s} {r.bot:5s} burst {r.burst.rate:7,.0f}/s  CPU {r.burst.cpu / r.burst.updates * 1e6:6,.0f} µs/update"  # noqa: E501
+                        + (f"  paced {args.rate:g}/s: p50 {p.pct(0.5):6.1f} ms p99 {p.pct(0.99):6.1f} ms" if p else "")
+                        + (
+                            f"  ERRORS {(r.burst.errors + (p.errors if p else []))[:3]}"
+                            if r.burst.errors or (p and p.errors)
+                            else ""
+                        )
+                        + (
+                            f"  (median of {len(r.rounds)} bursts: "
+                            + ", ".join(f"{x.rate:,.0f}" for x in r.rounds)
+                            + "/s)"
+                            if r.rounds
+                            else ""
+                        ),
+                        flush=True,
+                    )
         finally:
             if engine is not None:
                 await engine.store.close()
-    print(f"\n{args.n} updates per burst (in-process: {args.rounds} × {args.pair_n} per bot), "
-          f"{args.paced} paced at {args.rate:g}/s, {args.chats} chats, warm-up {args.warmup}; "
-          f"bot {'pinned to CPU 0' if not args.no_pin else 'not pinned'}; "
-          f"echo with {'CPython' if args.echo_gc == 'cpython' else 'Addad'}'s GC settings\n")
+    print(
+        f"\n{args.n} updates per burst (in-process: {args.rounds} × {args.pair_n} per bot), "
+        f"{args.paced} paced at {args.rate:g}/s, {args.chats} chats, warm-up {args.warmup}; "
+        f"bot {'pinned to CPU 0' if not args.no_pin else 'not pinned'}; "
+        f"echo with {'CPython' if args.echo_gc == 'cpython' else 'Addad'}'s GC settings\n"
+    )
     print(table(results, args))
     if errors:
         print(f"\n{len(errors)} error log line(s), first: {errors[0][:200]}")
@@ -634,8 +711,12 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=15, help="in-process: alternated bursts per bot (median)")
     ap.add_argument("--pair-n", type=int, default=1000, help="in-process: updates per alternated burst")
     ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
-    ap.add_argument("--echo-gc", choices=["cpython", "addad"], default="cpython",
-                    help="the echo's collector settings: CPython's defaults (as PTB's example runs) or Addad's")
+    ap.add_argument(
+        "--echo-gc",
+        choices=["cpython", "addad"],
+        default="cpython",
+        help="the echo's collector settings: CPython's defaults (as PTB's example runs) or Addad's",
+    )
     ap.add_argument("--no-pin", action="store_true", help="do not pin the bot and the server to CPUs")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -7,6 +7,7 @@ whole data set, over date-bearing messages only, and over messages whose date go
 dateparser (weekdays, "il y a N jours"), with the token cache cold (each pass clears it, like
 a stream of never-seen words) and warm; per-message p50/p99/max; and a 10,000-char paste.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ def _line(name: str, rows, rate: float, lat: list[float]) -> str:
     lat = sorted(lat)
     p50 = lat[len(lat) // 2] * 1e6
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6
-    return (f"{name:<44} {len(rows):>4} msgs  {rate:>9,.0f} msg/s  mean {statistics.fmean(lat) * 1e6:>7.1f} µs  "
-            f"p50 {p50:>7.1f} µs  p99 {p99:>8.1f} µs  max {lat[-1] * 1e6:>8.1f} µs")
+    return (
+        f"{name:<44} {len(rows):>4} msgs  {rate:>9,.0f} msg/s  mean {statistics.fmean(lat) * 1e6:>7.1f} µs  "
+        f"p50 {p50:>7.1f} µs  p99 {p99:>8.1f} µs  max {lat[-1] * 1e6:>8.1f} µs"
+    )
 
 
 def main() -> int:
@@ -52,28 +55,47 @@ def main() -> int:
 
     t0 = time.perf_counter()
     from conversations import understanding as U
+
     import_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
     U.understand("bghit nkhelles", today=TODAY)
     first_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    U._date_parser(TODAY, "past")   # import dateparser, build and warm the parser
+    U._date_parser(TODAY, "past")  # import dateparser, build and warm the parser
     U._date_parser(TODAY, "future")
     dp_ms = (time.perf_counter() - t0) * 1e3
 
     rows = [json.loads(x) for x in DATA.read_text(encoding="utf-8").splitlines() if x.strip()]
     dated = [r for r in rows if U.understand(r["text"], r.get("hint"), today=TODAY).entities.get("date")]
-    via_dp = [{"text": t} for t in ("j'ai relevé samedi 4512", "il y a 3 jours le compteur affichait 8812",
-                                    "قريت العداد قبل يومين", "nhar ssebt 9rit lcompteur", "lundi dernier",
-                                    "الاثنين الماضي كان 3321", "hadi 3 iyam", "il y a une semaine")]
+    via_dp = [
+        {"text": t}
+        for t in (
+            "j'ai relevé samedi 4512",
+            "il y a 3 jours le compteur affichait 8812",
+            "قريت العداد قبل يومين",
+            "nhar ssebt 9rit lcompteur",
+            "lundi dernier",
+            "الاثنين الماضي كان 3321",
+            "hadi 3 iyam",
+            "il y a une semaine",
+        )
+    ]
     no_date = [r for r in rows if r not in dated]
 
-    print(f"python {sys.version.split()[0]}; data set {len(rows)} messages, {len(dated)} with a date; "
-          f"repeat {args.repeat}")
-    print(f"import conversations.understanding: {import_ms:.1f} ms; first understand(): {first_ms:.2f} ms; "
-          f"dateparser load + 2 warmed parsers: {dp_ms:.0f} ms")
-    for name, subset in (("all messages", rows), ("messages without a date", no_date),
-                         ("date-bearing messages", dated), ("dates through dateparser", via_dp)):
+    print(
+        f"python {sys.version.split()[0]}; data set {len(rows)} messages, {len(dated)} with a date; "
+        f"repeat {args.repeat}"
+    )
+    print(
+        f"import conversations.understanding: {import_ms:.1f} ms; first understand(): {first_ms:.2f} ms; "
+        f"dateparser load + 2 warmed parsers: {dp_ms:.0f} ms"
+    )
+    for name, subset in (
+        ("all messages", rows),
+        ("messages without a date", no_date),
+        ("date-bearing messages", dated),
+        ("dates through dateparser", via_dp),
+    ):
         for cold in (True, False):
             rate, lat = _rate(U, subset, args.repeat, cold)
             print(_line(f"{name} ({'cold' if cold else 'warm'} token cache)", subset, rate, lat))
@@ -82,8 +104,9 @@ def main() -> int:
     t0 = time.perf_counter()
     for _ in range(50):
         U.understand(long_text, today=TODAY)
-    print(f"10,000-char message: {(time.perf_counter() - t0) / 50 * 1e3:.2f} ms (analyses the first "
-          f"{U.MAX_CHARS} chars)")
+    print(
+        f"10,000-char message: {(time.perf_counter() - t0) / 50 * 1e3:.2f} ms (analyses the first {U.MAX_CHARS} chars)"
+    )
     return 0
 
 

@@ -1,6 +1,7 @@
 """`addad requests list|show|approve|reject`: the back office's view of customer requests.
 
 Times are shown in the operator's time zone (stored in UTC)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,15 +18,22 @@ from storage.values import format_amount_plain
 def _line(r: Request, profile: Profile) -> str:
     amount = format_amount_plain(r.amount) if r.amount is not None else "-"
     extra = f"{r.months} months" if r.months else (f"until {r.defer_until}" if r.defer_until else "")
-    return (f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} "
-            f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {amount:>10} {extra}").rstrip()
+    return (
+        f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} "
+        f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {amount:>10} {extra}"
+    ).rstrip()
 
 
 def _show(r: Request, profile: Profile) -> str:
     zone = profile.timezone
-    rows = [("reference", r.reference), ("kind", r.kind), ("status", r.status), ("contract", r.contract or "-"),
-            ("filed", f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {zone} on {r.channel} ({r.lang})"),
-            ("arrears", format_amount_plain(r.amount) + " DH" if r.amount is not None else "-")]
+    rows = [
+        ("reference", r.reference),
+        ("kind", r.kind),
+        ("status", r.status),
+        ("contract", r.contract or "-"),
+        ("filed", f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {zone} on {r.channel} ({r.lang})"),
+        ("arrears", format_amount_plain(r.amount) + " DH" if r.amount is not None else "-"),
+    ]
     if r.defer_until:
         rows.append(("pay before", r.defer_until.isoformat()))
     if r.reason or r.reason_text:
@@ -33,8 +41,13 @@ def _show(r: Request, profile: Profile) -> str:
     for key, value in r.details.items():
         rows.append((key, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     if r.decided_at:
-        rows.append(("decided", f"{profile.local(r.decided_at):%Y-%m-%d %H:%M} {zone} by {r.decided_by}: "
-                                f"{r.decision_note or ''}".rstrip(": ")))
+        rows.append(
+            (
+                "decided",
+                f"{profile.local(r.decided_at):%Y-%m-%d %H:%M} {zone} by {r.decided_by}: "
+                f"{r.decision_note or ''}".rstrip(": "),
+            )
+        )
     out = [f"{k:11} {v}" for k, v in rows if v not in (None, "None")]
     if r.lines:
         out.append("schedule")
@@ -45,6 +58,7 @@ def _show(r: Request, profile: Profile) -> str:
 
 async def _run(args, settings: Settings) -> int:
     from bot.cli import UserError
+
     profile = load_profile(settings.operator)
     store = await Store.open(settings.database, clock=settings.make_clock())
     try:

@@ -2,13 +2,14 @@
 
 User errors end with a one-line message on stderr and a non-zero status, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from bot.config import Settings
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _db_upgrade(settings: Settings) -> int:
     from storage import Store
+
     store = await Store.open(settings.database, migrate=False)
     try:
         applied = await store.upgrade()
@@ -99,6 +101,7 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
     from conversations.consumption import write_estimates
     from storage import Store
     from storage.values import ValueProblem, parse_iso_date
+
     try:
         as_of = parse_iso_date(as_of_text)
     except ValueProblem as exc:
@@ -109,8 +112,10 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
             run = await write_estimates(tx, as_of)
     finally:
         await store.close()
-    print(f"estimated readings as of {as_of}: {len(run.written)} written, {run.already_read} already read this cycle, "
-          f"{len(run.skipped_no_history)} without history")
+    print(
+        f"estimated readings as of {as_of}: {len(run.written)} written, {run.already_read} already read this cycle, "
+        f"{len(run.skipped_no_history)} without history"
+    )
     for contract in run.skipped_no_history:
         print(f"  {contract}: no usable history, not estimated")
     return 0
@@ -121,23 +126,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_db_upgrade(settings))
     if args.command in ("import", "export"):
         from bot import data_commands
+
         return data_commands.run(args, settings)
     if args.command == "understand":
         from conversations import places
         from conversations.profile import load_profile
+
         profile = load_profile(settings.operator)
         today = profile.today(settings.make_clock()())
         return places.understand_command(" ".join(args.text), args.lang, profile, today=today)
     if args.command in ("demo", "console"):
         from bot.channels import console
+
         return console.run(args, settings)
     if args.command == "requests":
         from bot import backoffice_cli
+
         return backoffice_cli.run(args, settings)
     if args.command == "estimate":
         return asyncio.run(_estimate(settings, args.as_of))
     if args.command == "telegram":
         from bot.runtime import ConfigError, run_telegram
+
         try:
             asyncio.run(run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port))
         except ConfigError as exc:
@@ -145,9 +155,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command in ("whatsapp", "serve"):
         from bot.runtime import ConfigError, run_whatsapp
+
         try:
-            asyncio.run(run_whatsapp(settings, listen=args.listen, port=args.port,
-                                     telegram_webhook_url=getattr(args, "telegram_webhook_url", None)))
+            asyncio.run(
+                run_whatsapp(
+                    settings,
+                    listen=args.listen,
+                    port=args.port,
+                    telegram_webhook_url=getattr(args, "telegram_webhook_url", None),
+                )
+            )
         except ConfigError as exc:
             raise UserError(str(exc)) from None
         return 0
@@ -157,8 +174,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
@@ -171,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a user error we did not foresee still gets one line, not a traceback
         from conversations.profile import ProfileError
         from storage.clock import ClockError
+
         if isinstance(exc, ClockError):
             print(f"addad: ADDAD_CLOCK: {exc}", file=sys.stderr)
             return 2

@@ -1,4 +1,5 @@
 """Configuration from the environment (and a `.env` file in the working directory), per SPEC.md."""
+
 from __future__ import annotations
 
 from pydantic import SecretStr
@@ -8,8 +9,7 @@ from storage.clock import Clock, parse_clock
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ADDAD_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ADDAD_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database: str = "addad.sqlite3"
     operator: str | None = None  # operator profile TOML; None = the bundled ONEE profile
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Not in SPEC.md's table (internal tuning, safe defaults):
     session_idle_minutes: int = 30
     log_level: str = "INFO"
-    telegram_rate_limit: float = 30.0   # messages/s across all chats (Telegram's broadcast limit); 0 = off
+    telegram_rate_limit: float = 30.0  # messages/s across all chats (Telegram's broadcast limit); 0 = off
     # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
     # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
     # the system clock.

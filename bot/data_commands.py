@@ -1,4 +1,5 @@
 """`addad import …` and `addad export …`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ async def _run(args, settings: Settings) -> int:
 
     if args.command == "import":
         path = Path(args.file)
-        if not path.is_file():
+        if not path.is_file():  # noqa: ASYNC240 (once, before the import starts)
             raise UserError(f"{args.file}: no such file")
         profile = load_profile(settings.operator)
         store = await Store.open(settings.database, clock=settings.make_clock())
@@ -26,8 +27,10 @@ async def _run(args, settings: Settings) -> int:
         except ImportRejected as rejected:
             for problem in rejected.problems:
                 print(problem, file=sys.stderr)
-            print(f"addad: {path.name} rejected: {len(rejected.problems)} problem(s), nothing was written",
-                  file=sys.stderr)
+            print(
+                f"addad: {path.name} rejected: {len(rejected.problems)} problem(s), nothing was written",
+                file=sys.stderr,
+            )
             return 1
         finally:
             await store.close()
@@ -42,7 +45,7 @@ async def _run(args, settings: Settings) -> int:
             raise UserError(f"--since: {exc}") from None
     store = await Store.open(settings.database)
     try:
-        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230, SIM115 (closed below)
         try:
             async with store.reading() as tx:
                 if args.kind == "readings":

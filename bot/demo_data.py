@@ -1,5 +1,6 @@
 """The demo data set: a few dozen contracts in several cities, written as the distributor's CSV
 files and loaded through the real importer. Deterministic for a given `today`."""
+
 from __future__ import annotations
 
 import calendar
@@ -10,17 +11,27 @@ from pathlib import Path
 
 CITIES = ["Casablanca", "Rabat", "Fès", "Marrakech", "Tanger", "Agadir", "Oujda", "Ait Ourir"]
 AGENCIES = {
-    "Casablanca": [("Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22"),
-                   ("Agence Hay Mohammadi", "45 boulevard Ali Yaâta", "0522 62 40 10"),
-                   ("Agence Sidi Maârouf", "Centre commercial Sidi Maârouf, local 8", "0522 58 77 30")],
-    "Rabat": [("Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55"),
-              ("Agence Yacoub El Mansour", "21 avenue Al Majd", "0537 29 14 02")],
-    "Fès": [("Agence Ville Nouvelle", "8 avenue Hassan II", "0535 62 11 90"),
-            ("Agence Saiss", "Route d'Immouzer, km 3", "0535 61 45 77")],
-    "Marrakech": [("Agence Guéliz", "112 avenue Mohammed V, Guéliz", "0524 43 12 12"),
-                  ("Agence Daoudiate", "Boulevard Allal El Fassi", "0524 31 18 60")],
-    "Tanger": [("Agence Boulevard", "3 boulevard Pasteur", "0539 94 30 30"),
-               ("Agence Beni Makada", "Avenue Moulay Ali Cherif", "0539 95 21 44")],
+    "Casablanca": [
+        ("Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22"),
+        ("Agence Hay Mohammadi", "45 boulevard Ali Yaâta", "0522 62 40 10"),
+        ("Agence Sidi Maârouf", "Centre commercial Sidi Maârouf, local 8", "0522 58 77 30"),
+    ],
+    "Rabat": [
+        ("Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55"),
+        ("Agence Yacoub El Mansour", "21 avenue Al Majd", "0537 29 14 02"),
+    ],
+    "Fès": [
+        ("Agence Ville Nouvelle", "8 avenue Hassan II", "0535 62 11 90"),
+        ("Agence Saiss", "Route d'Immouzer, km 3", "0535 61 45 77"),
+    ],
+    "Marrakech": [
+        ("Agence Guéliz", "112 avenue Mohammed V, Guéliz", "0524 43 12 12"),
+        ("Agence Daoudiate", "Boulevard Allal El Fassi", "0524 31 18 60"),
+    ],
+    "Tanger": [
+        ("Agence Boulevard", "3 boulevard Pasteur", "0539 94 30 30"),
+        ("Agence Beni Makada", "Avenue Moulay Ali Cherif", "0539 95 21 44"),
+    ],
     "Agadir": [("Agence Talborjt", "Avenue du Prince Sidi Mohammed", "0528 84 12 33")],
     "Oujda": [("Agence Centre", "17 boulevard Mohammed V", "0536 68 20 20")],
     "Ait Ourir": [("Agence Ait Ourir", "Route de Ouarzazate, centre", "0524 48 00 35")],
@@ -28,28 +39,84 @@ AGENCIES = {
 HOURS = "Lun-Ven 8h30-16h30"
 # agencies.csv's optional Arabic columns (addresses left in Latin, as many distributors' data has them)
 HOURS_AR = "من الاثنين إلى الجمعة، 8:30-16:30"
-NAMES_AR = {"Agence Maârif": "وكالة المعاريف", "Agence Hay Mohammadi": "وكالة الحي المحمدي",
-            "Agence Sidi Maârouf": "وكالة سيدي معروف", "Agence Agdal": "وكالة أكدال",
-            "Agence Yacoub El Mansour": "وكالة يعقوب المنصور", "Agence Ville Nouvelle": "وكالة المدينة الجديدة",
-            "Agence Saiss": "وكالة سايس", "Agence Guéliz": "وكالة جليز", "Agence Daoudiate": "وكالة الداوديات",
-            "Agence Boulevard": "وكالة البولفار", "Agence Beni Makada": "وكالة بني مكادة",
-            "Agence Talborjt": "وكالة تالبرجت", "Agence Centre": "وكالة المركز", "Agence Ait Ourir": "وكالة آيت أورير"}
-FIRST = ["Mohamed", "Fatima", "Ahmed", "Khadija", "Youssef", "Aicha", "Omar", "Salma", "Hassan", "Naima", "Rachid",
-         "Zineb", "Karim", "Meryem", "Abdellah", "Hajar", "Said", "Imane"]
-LAST = ["Alaoui", "Bennani", "El Idrissi", "Tazi", "Berrada", "Chraibi", "Amrani", "Ouazzani", "Lahlou", "Fassi",
-        "Benjelloun", "Skalli", "Ziani", "Bouzidi"]
+NAMES_AR = {
+    "Agence Maârif": "وكالة المعاريف",
+    "Agence Hay Mohammadi": "وكالة الحي المحمدي",
+    "Agence Sidi Maârouf": "وكالة سيدي معروف",
+    "Agence Agdal": "وكالة أكدال",
+    "Agence Yacoub El Mansour": "وكالة يعقوب المنصور",
+    "Agence Ville Nouvelle": "وكالة المدينة الجديدة",
+    "Agence Saiss": "وكالة سايس",
+    "Agence Guéliz": "وكالة جليز",
+    "Agence Daoudiate": "وكالة الداوديات",
+    "Agence Boulevard": "وكالة البولفار",
+    "Agence Beni Makada": "وكالة بني مكادة",
+    "Agence Talborjt": "وكالة تالبرجت",
+    "Agence Centre": "وكالة المركز",
+    "Agence Ait Ourir": "وكالة آيت أورير",
+}
+FIRST = [
+    "Mohamed",
+    "Fatima",
+    "Ahmed",
+    "Khadija",
+    "Youssef",
+    "Aicha",
+    "Omar",
+    "Salma",
+    "Hassan",
+    "Naima",
+    "Rachid",
+    "Zineb",
+    "Karim",
+    "Meryem",
+    "Abdellah",
+    "Hajar",
+    "Said",
+    "Imane",
+]
+LAST = [
+    "Alaoui",
+    "Bennani",
+    "El Idrissi",
+    "Tazi",
+    "Berrada",
+    "Chraibi",
+    "Amrani",
+    "Ouazzani",
+    "Lahlou",
+    "Fassi",
+    "Benjelloun",
+    "Skalli",
+    "Ziani",
+    "Bouzidi",
+]
 
 # The fixed personas the README, the console demo and the docs use.
 PERSONAS = [
-    # contract, service, holder, phone, lang, city, kind, digits, low income, monthly use, unpaid months, estimated months
-    ("1000001", "electricity", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca", "postpaid", 5, 0, 140, 3, [1]),
+    # contract, service, holder, phone, lang, city, kind, digits, low income, monthly use,
+    # unpaid months, estimated months
+    (
+        "1000001",
+        "electricity",
+        "Fatima Zahra Bennani",
+        "+212612345678",
+        "ar",
+        "Casablanca",
+        "postpaid",
+        5,
+        0,
+        140,
+        3,
+        [1],
+    ),
     ("1000002", "water", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca", "postpaid", 5, 0, 9, 1, []),
     ("1000003", "electricity", "Youssef El Amrani", "+212661234567", "fr", "Rabat", "postpaid", 6, 0, 180, 0, []),
     ("1000004", "electricity", "Ahmed Ouali", "+212670000004", "ar", "Ait Ourir", "prepaid", 6, 1, 70, 0, []),
     ("1000005", "electricity", "Khadija Alaoui", "+212655555555", "fr", "Fès", "postpaid", 6, 0, 290, 6, [2]),
     ("1000006", "electricity", "Omar Tazi", "+212677777777", "fr", "Marrakech", "postpaid", 5, 0, 160, 0, []),
 ]
-ROLLOVER_CONTRACT = "1000006"     # its meter shows 99,9xx: the next reading wraps past 0
+ROLLOVER_CONTRACT = "1000006"  # its meter shows 99,9xx: the next reading wraps past 0
 
 
 def _month_end(d: date) -> date:
@@ -74,6 +141,7 @@ def _dirhams(centimes: int) -> str:
 def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
     """Bills are priced by the profile's tariffs, so "how was this bill computed" adds up in the demo."""
     from conversations.tariff import prebill
+
     rng = random.Random(2020)
     folder.mkdir(parents=True, exist_ok=True)
     people = list(PERSONAS)
@@ -82,13 +150,25 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
         kind = "prepaid" if i % 7 == 3 and service == "electricity" else "postpaid"
         use = rng.randint(4, 25) if service == "water" else rng.randint(60, 300)
         unpaid = rng.choice([0, 0, 0, 1, 1, 2, 4])
-        people.append((str(1000100 + i), service, f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                       f"+2126{rng.randint(10_000_000, 99_999_999)}", rng.choice(["ar", "ar", "fr"]),
-                       CITIES[i % len(CITIES)], kind, rng.choice([5, 6]), int(rng.random() < 0.2), use, unpaid,
-                       [rng.randint(1, 8)] if rng.random() < 0.3 else []))
+        people.append(
+            (
+                str(1000100 + i),
+                service,
+                f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                f"+2126{rng.randint(10_000_000, 99_999_999)}",
+                rng.choice(["ar", "ar", "fr"]),
+                CITIES[i % len(CITIES)],
+                kind,
+                rng.choice([5, 6]),
+                int(rng.random() < 0.2),
+                use,
+                unpaid,
+                [rng.randint(1, 8)] if rng.random() < 0.3 else [],
+            )
+        )
     periods = _periods(today, 8)
     contracts, bills, readings = [], [], []
-    for (number, service, holder, phone, lang, city, kind, digits, low, use, unpaid, estimated) in people:
+    for number, service, holder, phone, lang, city, kind, digits, low, use, unpaid, estimated in people:
         index = 99_950 - use * len(periods) if number == ROLLOVER_CONTRACT else rng.randint(1_000, 40_000)
         start_index = index
         readings.append((number, periods[0][0], index, "actual"))
@@ -105,23 +185,87 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
                 tariff = profile.tariff("BT-RES" if service == "electricity" else "EAU-RES")
                 amount = prebill(tariff, start, end, units).total_ttc
                 paid = 0 if months_ago <= unpaid else amount
-                bills.append((number, f"F{end:%Y%m}-{number}", start, end, end + timedelta(days=5),
-                              end + timedelta(days=25), index, index_end, units, int(is_estimated), amount, paid))
+                bills.append(
+                    (
+                        number,
+                        f"F{end:%Y%m}-{number}",
+                        start,
+                        end,
+                        end + timedelta(days=5),
+                        end + timedelta(days=25),
+                        index,
+                        index_end,
+                        units,
+                        int(is_estimated),
+                        amount,
+                        paid,
+                    )
+                )
             index = index_end
         del start_index
-        contracts.append((number, service, holder, phone, lang, city, f"{'E' if service == 'electricity' else 'W'}{number}",
-                          kind, digits, last_actual[0], last_actual[1], "BT-RES" if service == "electricity" else "EAU-RES", low))
+        contracts.append(
+            (
+                number,
+                service,
+                holder,
+                phone,
+                lang,
+                city,
+                f"{'E' if service == 'electricity' else 'W'}{number}",
+                kind,
+                digits,
+                last_actual[0],
+                last_actual[1],
+                "BT-RES" if service == "electricity" else "EAU-RES",
+                low,
+            )
+        )
     # The history holds what was really read or estimated; the contract's last index is the last actual one.
     files = {
-        "contracts": (["contract", "service", "holder_name", "phone", "language", "city", "meter_number", "meter_kind",
-                       "meter_digits", "last_index", "last_index_date", "tariff", "low_income"], contracts),
-        "bills": (["contract", "bill_number", "period_start", "period_end", "issue_date", "due_date", "index_start",
-                   "index_end", "consumption", "estimated", "amount", "paid_amount"],
-                  [(*b[:10], _dirhams(b[10]), _dirhams(b[11])) for b in bills]),
+        "contracts": (
+            [
+                "contract",
+                "service",
+                "holder_name",
+                "phone",
+                "language",
+                "city",
+                "meter_number",
+                "meter_kind",
+                "meter_digits",
+                "last_index",
+                "last_index_date",
+                "tariff",
+                "low_income",
+            ],
+            contracts,
+        ),
+        "bills": (
+            [
+                "contract",
+                "bill_number",
+                "period_start",
+                "period_end",
+                "issue_date",
+                "due_date",
+                "index_start",
+                "index_end",
+                "consumption",
+                "estimated",
+                "amount",
+                "paid_amount",
+            ],
+            [(*b[:10], _dirhams(b[10]), _dirhams(b[11])) for b in bills],
+        ),
         "readings": (["contract", "date", "index", "source"], readings),
-        "agencies": (["city", "name", "address", "phone", "hours", "name_ar", "hours_ar"],
-                     [(city, name, address, phone, HOURS, NAMES_AR[name], HOURS_AR) for city, items in AGENCIES.items()
-                      for name, address, phone in items]),
+        "agencies": (
+            ["city", "name", "address", "phone", "hours", "name_ar", "hours_ar"],
+            [
+                (city, name, address, phone, HOURS, NAMES_AR[name], HOURS_AR)
+                for city, items in AGENCIES.items()
+                for name, address, phone in items
+            ],
+        ),
     }
     paths = {}
     for kind, (header, rows) in files.items():
@@ -137,6 +281,7 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
 async def load_demo(store, profile, folder: Path, today: date) -> dict[str, str]:
     """Write the demo CSV files and import them through the real importer; returns the summaries."""
     from storage.csvio import import_file
+
     paths = write_demo_csvs(folder, today, profile)
     summaries = {}
     for kind in ("contracts", "bills", "readings", "agencies"):

@@ -1,5 +1,6 @@
 """Long-running services: `addad telegram` (polling or webhook), with the outbox dispatcher
 beside it, until SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,14 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.inbox import AnsweredMarks
-from bot.channels.telegram import (ALLOWED_UPDATES, CHANNEL, TelegramAdapter, TelegramSender, build_application,
-                                   webhook_handler)
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    CHANNEL,
+    TelegramAdapter,
+    TelegramSender,
+    build_application,
+    webhook_handler,
+)
 from bot.config import Settings
 from bot.wiring import open_engine
 from conversations.dispatch import Dispatcher
@@ -39,8 +46,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int = 25,
-                       replaying: set[str] | None = None) -> None:
+async def poll_updates(
+    app, store: Store, stop: asyncio.Event, *, timeout: int = 25, replaying: set[str] | None = None
+) -> None:
     """getUpdates, with every fetched update written to the inbox before the next call confirms it
     to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
     an update whose turn ran gets the replies that turn kept)."""
@@ -58,17 +66,18 @@ async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int =
     failures = 0
     while not stop.is_set():
         try:
-            updates = await app.bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES,
-                                                read_timeout=timeout + 10)
+            updates = await app.bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
+            )
             failures = 0
         except RetryAfter as exc:
-            after = exc.retry_after                    # a timedelta (PTB_TIMEDELTA) or seconds
+            after = exc.retry_after  # a timedelta (PTB_TIMEDELTA) or seconds
             await asyncio.sleep(after.total_seconds() if isinstance(after, timedelta) else float(after))
             continue
         except (NetworkError, TelegramError) as exc:
             failures += 1
             log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(min(0.5 * 2 ** failures, 30))
+            await asyncio.sleep(min(0.5 * 2**failures, 30))
             continue
         if not updates:
             continue
@@ -81,8 +90,15 @@ async def poll_updates(app, store: Store, stop: asyncio.Event, *, timeout: int =
             await app.update_queue.put(u)
 
 
-async def run_telegram(settings: Settings, *, webhook_url: str | None = None, listen: str = "0.0.0.0",
-                       port: int = 8443, stop: asyncio.Event | None = None, ready=None) -> None:
+async def run_telegram(
+    settings: Settings,
+    *,
+    webhook_url: str | None = None,
+    listen: str = "0.0.0.0",
+    port: int = 8443,
+    stop: asyncio.Event | None = None,
+    ready=None,
+) -> None:
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
     if not token:
         raise ConfigError("ADDAD_TELEGRAM_TOKEN is not set (the token @BotFather gave you)")
@@ -96,13 +112,14 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     async with open_engine(settings) as engine:
-        media = Path(settings.database).expanduser().resolve().parent / "media"
+        media = Path(settings.database).expanduser().resolve().parent / "media"  # noqa: ASYNC240 (start-up)
         answered = AnsweredMarks(engine.store, CHANNEL) if webhook_url is None else None
         adapter = TelegramAdapter(engine, media_dir=media, answered=answered)
-        app = build_application(token, settings.telegram_api_url, adapter, updater=False,
-                                rate_limit=settings.telegram_rate_limit)
+        app = build_application(
+            token, settings.telegram_api_url, adapter, updater=False, rate_limit=settings.telegram_rate_limit
+        )
         try:
-            await app.initialize()                    # getMe: checks the token and the API URL
+            await app.initialize()  # getMe: checks the token and the API URL
         except InvalidToken:
             raise ConfigError("Telegram refused ADDAD_TELEGRAM_TOKEN (invalid token)") from None
         except NetworkError as exc:
@@ -115,11 +132,15 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
             dispatcher = Dispatcher(engine.store, engine.profile, [TelegramSender(app.bot)])
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
             if webhook_url is None:
-                tasks.append(asyncio.create_task(poll_updates(app, engine.store, stop, replaying=adapter.replaying),
-                                                 name="polling"))
+                tasks.append(
+                    asyncio.create_task(
+                        poll_updates(app, engine.store, stop, replaying=adapter.replaying), name="polling"
+                    )
+                )
                 log.info("Telegram bot @%s polling", app.bot.username)
             else:
                 from aiohttp import web
+
                 path = urlparse(webhook_url).path or "/telegram"
                 web_app = web.Application()
 
@@ -147,16 +168,19 @@ async def run_telegram(settings: Settings, *, webhook_url: str | None = None, li
             if runner is not None:
                 await runner.cleanup()
             if app.running:
-                await app.stop()            # lets the updates in hand finish their turn
+                await app.stop()  # lets the updates in hand finish their turn
             if answered is not None:
                 await answered.close()
             await app.shutdown()
 
 
 def _whatsapp_config(settings: Settings) -> dict[str, str]:
-    values = {"ADDAD_WHATSAPP_TOKEN": settings.whatsapp_token, "ADDAD_WHATSAPP_PHONE_NUMBER_ID":
-              settings.whatsapp_phone_number_id, "ADDAD_WHATSAPP_APP_SECRET": settings.whatsapp_app_secret,
-              "ADDAD_WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token}
+    values = {
+        "ADDAD_WHATSAPP_TOKEN": settings.whatsapp_token,
+        "ADDAD_WHATSAPP_PHONE_NUMBER_ID": settings.whatsapp_phone_number_id,
+        "ADDAD_WHATSAPP_APP_SECRET": settings.whatsapp_app_secret,
+        "ADDAD_WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token,
+    }
     plain = {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v) or "" for k, v in values.items()}
     missing = [k for k, v in plain.items() if not v]
     if missing:
@@ -164,26 +188,41 @@ def _whatsapp_config(settings: Settings) -> dict[str, str]:
     return plain
 
 
-async def run_whatsapp(settings: Settings, *, listen: str = "127.0.0.1", port: int = 8080,
-                       stop: asyncio.Event | None = None, ready=None, telegram_webhook_url: str | None = None) -> None:
+async def run_whatsapp(
+    settings: Settings,
+    *,
+    listen: str = "127.0.0.1",
+    port: int = 8080,
+    stop: asyncio.Event | None = None,
+    ready=None,
+    telegram_webhook_url: str | None = None,
+) -> None:
     """`addad whatsapp` (and `addad serve`, which adds the Telegram webhook to the same server)."""
     from aiohttp import web
 
     from bot.channels.whatsapp import GraphClient, WhatsAppSender, WhatsAppService
+
     conf = _whatsapp_config(settings)
     tg_token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
     tg_secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
     if telegram_webhook_url is not None and not (tg_token and tg_secret and _SECRET.fullmatch(tg_secret)):
-        raise ConfigError("the Telegram webhook needs ADDAD_TELEGRAM_TOKEN and ADDAD_TELEGRAM_WEBHOOK_SECRET "
-                          "(1-256 characters among A-Z a-z 0-9 _ -)")
+        raise ConfigError(
+            "the Telegram webhook needs ADDAD_TELEGRAM_TOKEN and ADDAD_TELEGRAM_WEBHOOK_SECRET "
+            "(1-256 characters among A-Z a-z 0-9 _ -)"
+        )
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     async with open_engine(settings) as engine:
-        client = GraphClient(settings.whatsapp_api_url, conf["ADDAD_WHATSAPP_PHONE_NUMBER_ID"],
-                             conf["ADDAD_WHATSAPP_TOKEN"])
+        client = GraphClient(
+            settings.whatsapp_api_url, conf["ADDAD_WHATSAPP_PHONE_NUMBER_ID"], conf["ADDAD_WHATSAPP_TOKEN"]
+        )
         await client.start()
-        service = WhatsAppService(engine, client, app_secret=conf["ADDAD_WHATSAPP_APP_SECRET"],
-                                  verify_token=conf["ADDAD_WHATSAPP_VERIFY_TOKEN"])
+        service = WhatsAppService(
+            engine,
+            client,
+            app_secret=conf["ADDAD_WHATSAPP_APP_SECRET"],
+            verify_token=conf["ADDAD_WHATSAPP_VERIFY_TOKEN"],
+        )
         web_app = web.Application(client_max_size=4 * 1024 * 1024)
         service.routes(web_app)
 
@@ -194,9 +233,10 @@ async def run_whatsapp(settings: Settings, *, listen: str = "127.0.0.1", port: i
         senders: list = [WhatsAppSender(client, engine.store, engine.profile)]
         tg_app = None
         if telegram_webhook_url is not None:
-            adapter = TelegramAdapter(engine, media_dir=Path(settings.database).expanduser().resolve().parent / "media")
-            tg_app = build_application(tg_token, settings.telegram_api_url, adapter, updater=False,
-                                       rate_limit=settings.telegram_rate_limit)
+            adapter = TelegramAdapter(engine, media_dir=Path(settings.database).expanduser().resolve().parent / "media")  # noqa: ASYNC240
+            tg_app = build_application(
+                tg_token, settings.telegram_api_url, adapter, updater=False, rate_limit=settings.telegram_rate_limit
+            )
             await tg_app.initialize()
             await adapter.set_commands(tg_app.bot)
             await tg_app.start()
@@ -215,12 +255,12 @@ async def run_whatsapp(settings: Settings, *, listen: str = "127.0.0.1", port: i
             if replayed:
                 log.info("replaying %d WhatsApp message(s) accepted before the last stop", replayed)
             if tg_app is not None:
-                await tg_app.bot.set_webhook(telegram_webhook_url, secret_token=tg_secret,
-                                             allowed_updates=ALLOWED_UPDATES)
+                await tg_app.bot.set_webhook(
+                    telegram_webhook_url, secret_token=tg_secret, allowed_updates=ALLOWED_UPDATES
+                )
             dispatcher = Dispatcher(engine.store, engine.profile, senders)
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
-            log.info("WhatsApp webhook on %s:%d/whatsapp%s", listen, port,
-                     " and Telegram webhook" if tg_app else "")
+            log.info("WhatsApp webhook on %s:%d/whatsapp%s", listen, port, " and Telegram webhook" if tg_app else "")
             if ready is not None:
                 ready()
             await stop.wait()

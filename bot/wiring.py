@@ -1,17 +1,18 @@
 """Composition root: open the store, load the profile, build the engine; close on the way out."""
+
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from bot.config import Settings
 from conversations.engine import Engine
 from conversations.profile import Profile, load_profile
 from storage import Clock, Store
 
-CHECKPOINT_EVERY = 0.5   # seconds; WAL checkpoints off the turns' path (storage/db.py)
-GC_GEN0 = 20_000         # allocations between young collections (CPython's default: 700)
+CHECKPOINT_EVERY = 0.5  # seconds; WAL checkpoints off the turns' path (storage/db.py)
+GC_GEN0 = 20_000  # allocations between young collections (CPython's default: 700)
 
 
 def tune_gc() -> None:
@@ -30,11 +31,13 @@ async def open_store(path: str, clock: Clock | None = None) -> Store:
 
 
 @asynccontextmanager
-async def open_engine(settings: Settings, *, database: str | None = None,
-                      profile: Profile | None = None) -> AsyncIterator[Engine]:
+async def open_engine(
+    settings: Settings, *, database: str | None = None, profile: Profile | None = None
+) -> AsyncIterator[Engine]:
     """The engine on the settings' store, profile and clock (ADDAD_CLOCK): the engine, the
     store and everything built on them read this one clock."""
     from conversations.understanding import warm_up
+
     clock = settings.make_clock()
     profile = profile or load_profile(settings.operator)
     warm_up(profile.today(clock()))  # load dateparser now, not on a customer's first dated message

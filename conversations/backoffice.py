@@ -1,4 +1,5 @@
 """Back-office decisions on requests, and the customer message each decision produces."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -13,8 +14,9 @@ class BackOfficeError(Exception):
     """A decision that cannot be taken; the message says why in one line."""
 
 
-async def decide(tx: Tx, reference: str, decision: str, *, note: str | None, actor: str,
-                 now: datetime | None = None) -> Request:
+async def decide(
+    tx: Tx, reference: str, decision: str, *, note: str | None, actor: str, now: datetime | None = None
+) -> Request:
     """Approve or reject a pending request and queue the customer's message, in one transaction.
     The outbox dedupe key makes a repeated decision queue nothing twice."""
     if decision not in ("approved", "rejected"):
@@ -36,10 +38,22 @@ async def decide(tx: Tx, reference: str, decision: str, *, note: str | None, act
             payload["lines"] = [[line.seq, line.due_date.isoformat(), line.amount] for line in req.lines]
         if req.defer_until:
             payload["defer_until"] = req.defer_until.isoformat()
-    await tx.enqueue_outbox(channel=req.channel, user_id=req.user_id, lang=req.lang, kind="request_decision",
-                            payload=payload, dedupe_key=f"decision:{reference}", now=now)
-    await tx.audit(f"request_{decision}", actor=actor, contract=req.contract,
-                   details={"reference": reference, "note": note}, now=now)
+    await tx.enqueue_outbox(
+        channel=req.channel,
+        user_id=req.user_id,
+        lang=req.lang,
+        kind="request_decision",
+        payload=payload,
+        dedupe_key=f"decision:{reference}",
+        now=now,
+    )
+    await tx.audit(
+        f"request_{decision}",
+        actor=actor,
+        contract=req.contract,
+        details={"reference": reference, "note": note},
+        now=now,
+    )
     return await tx.request(reference)
 
 
@@ -51,16 +65,32 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
         granted = ""
         if p.get("lines"):
             # Schedule lines are bulleted, never "1." : a channel without buttons numbers its choices.
-            granted = "\n" + t("decision.schedule") + "".join(
-                "\n" + t("facilities.schedule_line", seq=t.number(seq), date=t.date(date.fromisoformat(day)),
-                         amount=t.money(amount)) for seq, day, amount in p["lines"])
+            granted = (
+                "\n"
+                + t("decision.schedule")
+                + "".join(
+                    "\n"
+                    + t(
+                        "facilities.schedule_line",
+                        seq=t.number(seq),
+                        date=t.date(date.fromisoformat(day)),
+                        amount=t.money(amount),
+                    )
+                    for seq, day, amount in p["lines"]
+                )
+            )
         elif p.get("defer_until"):
             granted = "\n" + t("decision.deferral_until", date=t.date(date.fromisoformat(p["defer_until"])))
         elif p["decision"] == "approved" and p["kind"] == "prepaid_advance" and profile.prepaid_advance.delivery:
             granted = "\n" + t("prepaid.advance_how", delivery=profile.prepaid_advance.delivery.get(t.lang))
         note = granted + (t("decision.note", note=p["note"]) if p.get("note") else "")
-        return t(f"decision.{p['decision']}", reference=t.ltr(p["reference"]), kind=t(f"request.kind_{p['kind']}"),
-                 note=note, phone=t.ltr(profile.contact.phones[0]))
+        return t(
+            f"decision.{p['decision']}",
+            reference=t.ltr(p["reference"]),
+            kind=t(f"request.kind_{p['kind']}"),
+            note=note,
+            phone=t.ltr(profile.contact.phones[0]),
+        )
     if msg.kind == "reply":
-        return p["text"]                  # a conversation reply the channel failed to send at once
+        return p["text"]  # a conversation reply the channel failed to send at once
     raise ValueError(f"unknown outbox kind {msg.kind!r}")

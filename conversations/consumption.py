@@ -1,15 +1,16 @@
 """Consumption facts derived from a contract's history: usual daily use,
 and the estimated readings written for cycles with no reading."""
+
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass
 from datetime import date
 
 from storage import Contract, Reading, Tx
 
-
-RECENT_READINGS = 24     # two years of monthly cycles: what a new reading is checked against
+RECENT_READINGS = 24  # two years of monthly cycles: what a new reading is checked against
 
 
 async def recent_readings(tx: Tx, contract: Contract) -> list[Reading]:
@@ -20,10 +21,13 @@ async def recent_readings(tx: Tx, contract: Contract) -> list[Reading]:
 async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:
     """Median daily use over the recent real periods (readings, else bills that were read). A
     customer reading held for review is no measure until an agent has checked it."""
-    real = [r for r in await recent_readings(tx, contract)
-            if r.source == "actual" or (r.source == "customer" and not r.review)]
+    real = [
+        r
+        for r in await recent_readings(tx, contract)
+        if r.source == "actual" or (r.source == "customer" and not r.review)
+    ]
     rates = []
-    for a, b in zip(real, real[1:]):
+    for a, b in itertools.pairwise(real):
         days = (b.reading_date - a.reading_date).days
         if days >= 7 and b.index_value >= a.index_value:
             rates.append((b.index_value - a.index_value) / days)
@@ -38,7 +42,7 @@ async def usual_daily_use(tx: Tx, contract: Contract) -> float | None:
 
 @dataclass(frozen=True)
 class EstimateRun:
-    written: list[tuple[str, int, int]]     # (contract, index, consumption)
+    written: list[tuple[str, int, int]]  # (contract, index, consumption)
     skipped_no_history: list[str]
     already_read: int
 
@@ -64,10 +68,20 @@ async def write_estimates(tx: Tx, as_of: date) -> EstimateRun:
         days = (as_of - last.reading_date).days
         used = round(daily * days)
         index = (last.index_value + used) % (contract.meter_max + 1)
-        await tx.add_estimated_reading(contract.contract, as_of, index, consumption=used,
-                                       previous_index=last.index_value, previous_date=last.reading_date,
-                                       details={"daily_use": round(daily, 3), "days": days})
-        await tx.audit("reading_estimated", actor="system", contract=contract.contract,
-                       details={"as_of": as_of.isoformat(), "index": index, "consumption": used})
+        await tx.add_estimated_reading(
+            contract.contract,
+            as_of,
+            index,
+            consumption=used,
+            previous_index=last.index_value,
+            previous_date=last.reading_date,
+            details={"daily_use": round(daily, 3), "days": days},
+        )
+        await tx.audit(
+            "reading_estimated",
+            actor="system",
+            contract=contract.contract,
+            details={"as_of": as_of.isoformat(), "index": index, "consumption": used},
+        )
         written.append((contract.contract, index, used))
     return EstimateRun(written, no_history, already)

@@ -12,12 +12,13 @@ decision stays visible through request tracking. A channel that confirms deliver
 (`confirms_delivery`, e.g. WhatsApp statuses carrying our id) gets such messages back to
 'pending' after the lease instead, since a delivered one would have been confirmed by then.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from storage import Clock, OutboxMessage, Store
@@ -66,10 +67,20 @@ class DispatchStats:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, profile: Profile, senders: list[Sender], *,
-                 clock: Clock | None = None, max_attempts: int = 8,
-                 base_delay: timedelta = timedelta(seconds=5), max_delay: timedelta = timedelta(hours=1),
-                 lease: timedelta = timedelta(minutes=5), poll_seconds: float = 2.0, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        store: Store,
+        profile: Profile,
+        senders: list[Sender],
+        *,
+        clock: Clock | None = None,
+        max_attempts: int = 8,
+        base_delay: timedelta = timedelta(seconds=5),
+        max_delay: timedelta = timedelta(hours=1),
+        lease: timedelta = timedelta(minutes=5),
+        poll_seconds: float = 2.0,
+        concurrency: int = 8,
+    ) -> None:
         self.store, self.profile = store, profile
         self.senders = {s.channel: s for s in senders}
         self.clock = clock or store.clock
@@ -77,7 +88,7 @@ class Dispatcher:
         self.lease, self.poll_seconds = lease, poll_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self.stats = DispatchStats()
-        self.wake = asyncio.Event()      # set by whoever queues a message in this process
+        self.wake = asyncio.Event()  # set by whoever queues a message in this process
 
     async def recover(self, *, older_than: timedelta | None = None) -> int:
         """Settle messages left 'sending' by a dispatcher that stopped between send and mark.
@@ -91,13 +102,23 @@ class Dispatcher:
                 sender = self.senders[msg.channel]
                 if sender.confirms_delivery or msg.kind == "reply":
                     # A conversation reply said twice is better than one never said.
-                    await tx.settle_outbox(msg.id, "pending", error="interrupted; not confirmed by the channel",
-                                           next_attempt_at=now)
+                    await tx.settle_outbox(
+                        msg.id, "pending", error="interrupted; not confirmed by the channel", next_attempt_at=now
+                    )
                 else:
-                    await tx.settle_outbox(msg.id, "failed", error="interrupted while sending: delivery unknown, "
-                                           "not resent to avoid a duplicate")
-                    await tx.audit("outbox_unconfirmed", actor="system", channel=msg.channel, user_id=msg.user_id,
-                                   details={"outbox_id": msg.id, "kind": msg.kind}, now=now)
+                    await tx.settle_outbox(
+                        msg.id,
+                        "failed",
+                        error="interrupted while sending: delivery unknown, not resent to avoid a duplicate",
+                    )
+                    await tx.audit(
+                        "outbox_unconfirmed",
+                        actor="system",
+                        channel=msg.channel,
+                        user_id=msg.user_id,
+                        details={"outbox_id": msg.id, "kind": msg.kind},
+                        now=now,
+                    )
                 settled += 1
         return settled
 
@@ -113,21 +134,27 @@ class Dispatcher:
         async with self._slots:
             async with self.store.transaction() as tx:
                 if not await tx.claim_outbox(msg.id, now=self.clock()):
-                    return                           # someone else took it, or a chat turn showed it
+                    return  # someone else took it, or a chat turn showed it
                 session = await tx.load_session(msg.channel, msg.user_id)
             if session is not None and session.lang and session.lang != msg.lang:
-                msg = replace(msg, lang=session.lang)   # the language the chat speaks now, not at filing
+                msg = replace(msg, lang=session.lang)  # the language the chat speaks now, not at filing
             sender = self.senders[msg.channel]
             try:
                 external_id = await sender.send_outbox(msg, render_outbox(msg, self.profile))
             except RetryLater as exc:
                 delay = self._backoff(msg.attempts + 1, exc.after)
                 async with self.store.transaction() as tx:
-                    status = await tx.retry_outbox(msg.id, error=str(exc), delay=delay,
-                                                   max_attempts=self.max_attempts, now=self.clock())
+                    status = await tx.retry_outbox(
+                        msg.id, error=str(exc), delay=delay, max_attempts=self.max_attempts, now=self.clock()
+                    )
                     if status == "failed":
-                        await tx.audit("outbox_failed", actor="system", channel=msg.channel, user_id=msg.user_id,
-                                       details={"outbox_id": msg.id, "error": str(exc)[:200]})
+                        await tx.audit(
+                            "outbox_failed",
+                            actor="system",
+                            channel=msg.channel,
+                            user_id=msg.user_id,
+                            details={"outbox_id": msg.id, "error": str(exc)[:200]},
+                        )
                 if status == "failed":
                     self.stats.failed += 1
                 else:
@@ -158,8 +185,13 @@ class Dispatcher:
         async with self.store.transaction() as tx:
             await tx.settle_outbox(msg.id, status, error=error)
             if status == "failed":
-                await tx.audit("outbox_failed", actor="system", channel=msg.channel, user_id=msg.user_id,
-                               details={"outbox_id": msg.id, "error": error[:200]})
+                await tx.audit(
+                    "outbox_failed",
+                    actor="system",
+                    channel=msg.channel,
+                    user_id=msg.user_id,
+                    details={"outbox_id": msg.id, "error": error[:200]},
+                )
 
     def _backoff(self, attempt: int, after: float | None) -> timedelta:
         delay = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
@@ -184,4 +216,3 @@ class Dispatcher:
             await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
-

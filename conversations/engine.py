@@ -5,6 +5,7 @@ load the session, run the state machine, save the new state, all in ONE transact
 reading or request the turn produced. So a crash either keeps the whole turn or none of it,
 and the customer is only answered after the commit.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,48 +16,109 @@ from datetime import date, datetime, timedelta
 
 from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
-from . import journeys  # noqa: F401  (registers every state)
+from . import journeys
 from .backoffice import render_outbox
 from .events import Inbound, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, GIVEN, REGISTRY, Turn
-from .journeys.menu import MENU_ITEMS
 from .i18n import translator
+from .journeys.menu import MENU_ITEMS
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 4000          # longer messages are answered, not analysed
-MAX_HOPS = 8             # state redirects in one turn (a loop guard)
+MAX_TEXT = 4000  # longer messages are answered, not analysed
+MAX_HOPS = 8  # state redirects in one turn (a loop guard)
 START_STATE = "menu.main"
 
 COMMANDS = {
-    "/start": "start", "/menu": "menu", "/cancel": "cancel", "/annuler": "cancel", "/help": "help",
-    "/aide": "help", "/language": "language", "/langue": "language", "/lang": "language",
+    "/start": "start",
+    "/menu": "menu",
+    "/cancel": "cancel",
+    "/annuler": "cancel",
+    "/help": "help",
+    "/aide": "help",
+    "/language": "language",
+    "/langue": "language",
+    "/lang": "language",
 }
-PAYLOAD_COMMANDS = {"cmd:menu": "menu", "cmd:cancel": "cancel", "cmd:help": "help", "cmd:lang": "language",
-                    "resume": "resume"}
+PAYLOAD_COMMANDS = {
+    "cmd:menu": "menu",
+    "cmd:cancel": "cancel",
+    "cmd:help": "help",
+    "cmd:lang": "language",
+    "resume": "resume",
+}
 # Words that mean "menu" or "cancel" in every state, matched on the whole message (as flow._norm
 # folds it: casefold, no hamza or diacritics, no punctuation). Understanding alone reads "menu" as
 # a request for help, and "safi" / "bla" ("enough", "never mind") as nothing.
 GLOBAL_WORDS = {
-    **dict.fromkeys(("menu", "le menu", "lmenu", "l menu", "el menu", "menu principal", "accueil", "retour",
-                     "revenir", "القائمه", "القائمة", "المنيو", "لمنيو", "رجوع", "الرجوع", "ارجع", "رجع",
-                     "rjou3", "rje3", "main menu", "back"), "menu"),
-    **dict.fromkeys(("annuler", "annule", "annulez", "laisse tomber", "الغاء", "الغي", "safi", "صافي", "bla",
-                     "بلا", "khlas", "خلاص", "cancel", "stop", "baraka", "باراكا"), "cancel"),
+    **dict.fromkeys(
+        (
+            "menu",
+            "le menu",
+            "lmenu",
+            "l menu",
+            "el menu",
+            "menu principal",
+            "accueil",
+            "retour",
+            "revenir",
+            "القائمه",
+            "القائمة",
+            "المنيو",
+            "لمنيو",
+            "رجوع",
+            "الرجوع",
+            "ارجع",
+            "رجع",
+            "rjou3",
+            "rje3",
+            "main menu",
+            "back",
+        ),
+        "menu",
+    ),
+    **dict.fromkeys(
+        (
+            "annuler",
+            "annule",
+            "annulez",
+            "laisse tomber",
+            "الغاء",
+            "الغي",
+            "safi",
+            "صافي",
+            "bla",
+            "بلا",
+            "khlas",
+            "خلاص",
+            "cancel",
+            "stop",
+            "baraka",
+            "باراكا",
+        ),
+        "cancel",
+    ),
 }
 
 
 class Engine:
-    def __init__(self, store: Store, profile: Profile, *, idle_minutes: int = 30,
-                 clock: Clock | None = None, pull_channels: frozenset[str] = frozenset({"console"})) -> None:
+    def __init__(
+        self,
+        store: Store,
+        profile: Profile,
+        *,
+        idle_minutes: int = 30,
+        clock: Clock | None = None,
+        pull_channels: frozenset[str] = frozenset({"console"}),
+    ) -> None:
         self.store = store
         # Channels with no push dispatcher: their queued messages are shown at the next turn.
         self.pull_channels = pull_channels
         self.profile = profile
         self.idle = timedelta(minutes=idle_minutes)
-        self.clock = clock or store.clock      # one clock per process: the store's unless told
+        self.clock = clock or store.clock  # one clock per process: the store's unless told
         self._locks: dict[tuple[str, str], list] = {}
 
     async def handle(self, inbound: Inbound, *, resend: bool = False) -> list[Reply]:
@@ -101,7 +163,7 @@ class Engine:
                 turn = Turn(inbound, understood, session, tx, self.profile, now)
                 await self._step(turn, fresh)
                 _offer_resume(turn)
-                notices = await self._queued_notices(turn)   # after the step: in the language it ended in
+                notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
                 # The message is claimed last, with its replies, in one statement. A redelivery
@@ -131,12 +193,15 @@ class Engine:
         def sorry(lang: str) -> list[Reply]:
             t = translator(lang)
             return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+
         replies = sorry("fr")
         try:
             async with self.store.transaction() as tx:
                 session = await tx.load_session(inbound.channel, inbound.user_id)
-                replies = sorry((session.lang if session and session.lang else None) or detect_lang(
-                    inbound.text or "", inbound.lang_hint))
+                replies = sorry(
+                    (session.lang if session and session.lang else None)
+                    or detect_lang(inbound.text or "", inbound.lang_hint)
+                )
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
@@ -181,7 +246,7 @@ class Engine:
             else:
                 await self.goto(turn, START_STATE)
             return
-        if (len(inbound.text or "") > MAX_TEXT):
+        if len(inbound.text or "") > MAX_TEXT:
             turn.say("input.too_long")
             await self.goto(turn, AGAIN)
             return
@@ -221,9 +286,15 @@ class Engine:
         turn.session.data["_choices"] = asked["choices"]
         if picked in ("dg:answer", asked["go"]):
             # Either way, what follows reads the text the customer typed, as if just typed.
-            redo = Turn(replace(turn.inbound, text=asked["text"], payload=None),
-                        _LazyUnderstanding(asked["text"], turn.inbound.lang_hint, turn.now),
-                        turn.session, turn.tx, turn.profile, turn.now, turn.replies)
+            redo = Turn(
+                replace(turn.inbound, text=asked["text"], payload=None),
+                _LazyUnderstanding(asked["text"], turn.inbound.lang_hint, turn.now),
+                turn.session,
+                turn.tx,
+                turn.profile,
+                turn.now,
+                turn.replies,
+            )
             if picked == "dg:answer":
                 await self.goto(redo, await state.handle(redo))
             else:
@@ -233,7 +304,7 @@ class Engine:
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
         else:
-            await self._answer(turn, state)     # something new: read it as such
+            await self._answer(turn, state)  # something new: read it as such
 
     async def goto(self, turn: Turn, target: str | None) -> None:
         for _ in range(MAX_HOPS):
@@ -248,7 +319,7 @@ class Engine:
                 turn.keep_given()
                 paused = turn.data.get("_paused")
                 if paused and paused["state"].split(".")[0] == target.split(".")[0]:
-                    del turn.data["_paused"]     # started again: the journey left earlier is superseded
+                    del turn.data["_paused"]  # started again: the journey left earlier is superseded
             if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
                 turn.data["after_link"] = target
                 target = "link.contract"
@@ -324,7 +395,7 @@ def _pause(turn: Turn) -> None:
         s.data["_paused"] = paused
 
 
-PAUSED_FOR = timedelta(minutes=30)     # how long a left journey is offered back
+PAUSED_FOR = timedelta(minutes=30)  # how long a left journey is offered back
 # Where a journey ends and the customer is free to start another: the left journey is offered there.
 RESTING = frozenset({START_STATE, "bills.start"})
 
@@ -364,7 +435,7 @@ def _digression(turn: Turn, state) -> str | None:
     if turn.choice() is not None:
         return None
     if (state.expects == "number" and _NUMBER.search(turn.typed())) or not _LETTERS.search(turn.typed()):
-        return None                 # a number alone answers whatever was asked; it asks for nothing
+        return None  # a number alone answers whatever was asked; it asks for nothing
     u = turn.understood
     if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
         return None
@@ -383,15 +454,17 @@ def _ask_digression(turn: Turn, target: str) -> None:
     go = next(p for p, entry in journeys.GO_ENTRY.items() if entry == target)
     turn.data["_digress"] = {"text": turn.text, "go": go, "choices": turn.data.get("_choices", [])}
     label = dict(MENU_ITEMS).get(go if go != "go:lang" else "cmd:lang", "menu.prompt")
-    turn.ask(turn.t("digress.ask", text=turn.text[:80]),
-             [turn.button(go, label), turn.button("dg:answer", "digress.answer")])
+    turn.ask(
+        turn.t("digress.ask", text=turn.text[:80]), [turn.button(go, label), turn.button("dg:answer", "digress.answer")]
+    )
 
 
 class _LazyUnderstanding:
     """Understanding for a turn that asks for it: a pressed button or a typed button label
     (most turns inside a journey) never needs it. Once per message, even if its turn runs again.
     (A class: functools.cache on a closure made per message is several times dearer.)"""
-    __slots__ = ("text", "lang_hint", "today", "result", "done")
+
+    __slots__ = ("done", "lang_hint", "result", "text", "today")
 
     def __init__(self, text: str, lang_hint: str | None, today: date) -> None:
         self.text, self.lang_hint, self.today = text, lang_hint, today
@@ -422,13 +495,13 @@ def _command(turn: Turn) -> str | None:
         word = text.split()[0].split("@")[0].lower()
         return COMMANDS.get(word, "menu")
     picked = turn.typed_label()
-    if picked is not None:                   # a button's label typed back: as if pressed
+    if picked is not None:  # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
     word = GLOBAL_WORDS.get(turn.typed())
     if word is not None:
         return word
     if turn.session.state in RESTING and "_paused" in turn.data and (turn.choice() == "resume" or parse_yes_no(text)):
-        return "resume"                      # "nkemmel", "oui", "wakha" to the offer to finish what was left
+        return "resume"  # "nkemmel", "oui", "wakha" to the offer to finish what was left
     u = turn.understood
     if u is None:
         return None

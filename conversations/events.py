@@ -1,4 +1,5 @@
 """What adapters hand to the core, and what the core hands back. No channel types here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,28 +11,28 @@ import orjson
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    channel: str                      # "telegram", "whatsapp", "console"
-    user_id: str                      # opaque per-channel id of the person
-    message_id: str                   # unique per channel: Telegram update_id, WhatsApp wamid
+    channel: str  # "telegram", "whatsapp", "console"
+    user_id: str  # opaque per-channel id of the person
+    message_id: str  # unique per channel: Telegram update_id, WhatsApp wamid
     text: str | None = None
-    payload: str | None = None        # a pressed button's ASCII payload
+    payload: str | None = None  # a pressed button's ASCII payload
     contact_phone: str | None = None  # a shared contact's number
-    contact_is_own: bool = False      # the adapter checked the contact belongs to the sender
-    sender_phone: str | None = None   # a number the channel itself vouches for (WhatsApp sender, console --phone)
-    photo_ref: str | None = None      # channel file id / media id of a photo or image document
+    contact_is_own: bool = False  # the adapter checked the contact belongs to the sender
+    sender_phone: str | None = None  # a number the channel itself vouches for (WhatsApp sender, console --phone)
+    photo_ref: str | None = None  # channel file id / media id of a photo or image document
     location: tuple[float, float] | None = None
     contact_request_supported: bool = False  # the channel can ask for the sender's own contact (Telegram)
-    lang_hint: str | None = None      # e.g. Telegram's language_code
-    lang_choice: str | None = None    # a language the person explicitly chose in the channel (console --lang)
-    other: str | None = None          # anything else (sticker, voice, video…): its kind
+    lang_hint: str | None = None  # e.g. Telegram's language_code
+    lang_choice: str | None = None  # a language the person explicitly chose in the channel (console --lang)
+    other: str | None = None  # anything else (sticker, voice, video…): its kind
     received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    payload: str                      # ASCII, ≤ 64 bytes (Telegram callback_data); also what a typed number maps to
+    payload: str  # ASCII, ≤ 64 bytes (Telegram callback_data); also what a typed number maps to
     label: str
-    description: str | None = None    # optional second line (WhatsApp list rows)
+    description: str | None = None  # optional second line (WhatsApp list rows)
     request: Literal["contact", None] = None  # a channel that can, makes this "share my own contact"
 
 
@@ -40,20 +41,31 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     ask: Literal["contact", "photo", None] = None
-    edit_last: bool = False           # may replace the previous bot message (Telegram edits)
-    kind: str = "text"                # "text", "notice" (outbox push shown inline)
+    edit_last: bool = False  # may replace the previous bot message (Telegram edits)
+    kind: str = "text"  # "text", "notice" (outbox push shown inline)
     meta: dict = field(default_factory=dict, compare=False)
 
 
 def replies_to_json(replies: list[Reply]) -> str:
     """A turn's replies as kept beside its message (sent again after a crash)."""
-    return orjson.dumps([{"text": r.text,
-                          "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
-                          "ask": r.ask, "edit_last": r.edit_last, "kind": r.kind} for r in replies]).decode()
+    return orjson.dumps(
+        [
+            {
+                "text": r.text,
+                "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
+                "ask": r.ask,
+                "edit_last": r.edit_last,
+                "kind": r.kind,
+            }
+            for r in replies
+        ]
+    ).decode()
 
 
 def replies_from_json(text: str | None) -> list[Reply]:
     if not text:
         return []
-    return [Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r["ask"], r["edit_last"], r["kind"])
-            for r in orjson.loads(text)]
+    return [
+        Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r["ask"], r["edit_last"], r["kind"])
+        for r in orjson.loads(text)
+    ]

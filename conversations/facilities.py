@@ -1,4 +1,5 @@
 """Payment facilities: exact instalment schedules and deferral limits from the profile's policy."""
+
 from __future__ import annotations
 
 import calendar
@@ -32,7 +33,7 @@ def split_instalments(total: int, months: int, first_due: date) -> list[Instalme
 @dataclass(frozen=True)
 class Arrears:
     bills: tuple[Bill, ...]
-    total: int            # centimes
+    total: int  # centimes
 
     @property
     def count(self) -> int:
@@ -55,6 +56,7 @@ def usual_bill(bills: list[Bill]) -> int | None:
 
 def max_deferral(policy: InstalmentPolicy, today: date) -> date:
     from datetime import timedelta
+
     return today + timedelta(days=policy.max_deferral_days)
 
 

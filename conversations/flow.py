@@ -13,13 +13,15 @@ A handler returns the next state's name (its prompt runs), AGAIN (the current pr
 again, after whatever the handler said), or None (stay; the handler said everything).
 State data lives in `t.data` (JSON-serialisable), saved with the state in the turn's transaction.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime
-from typing import Any, Awaitable, Callable
+from functools import lru_cache
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -51,7 +53,7 @@ class StateDef:
     handle: Handler | None = None
     needs_link: bool = False
     expects: str = "choice"
-    answers: Handler | None = None      # true when a global word ("safi") is an answer here
+    answers: Handler | None = None  # true when a global word ("safi") is an answer here
 
 
 REGISTRY: dict[str, StateDef] = {}
@@ -70,10 +72,12 @@ class Flow:
             d = self._def(state)
             d.prompt, d.needs_link = fn, d.needs_link or needs_link
             return fn
+
         return register
 
-    def handle(self, state: str, *, expects: str = "choice",
-               answers: Callable[["Turn"], Awaitable[bool]] | None = None) -> Callable[[Handler], Handler]:
+    def handle(
+        self, state: str, *, expects: str = "choice", answers: Callable[[Turn], Awaitable[bool]] | None = None
+    ) -> Callable[[Handler], Handler]:
         """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
         a global word (menu, cancel) is this question's answer instead."""
         if expects not in EXPECTS:
@@ -83,6 +87,7 @@ class Flow:
             d = self._def(state)
             d.handle, d.expects, d.answers = fn, expects, answers
             return fn
+
         return register
 
 
@@ -107,7 +112,7 @@ def _label_key(label: str) -> str:
 @dataclass
 class Turn:
     inbound: Inbound
-    understand: Callable[[], Any]   # → conversations.understanding.Understood | None, cached by the caller
+    understand: Callable[[], Any]  # → conversations.understanding.Understood | None, cached by the caller
     session: SessionRecord
     tx: Tx
     profile: Profile
@@ -216,12 +221,13 @@ class Turn:
             if said is not None:
                 return "yes" if said else "no"
         elif "skip" in payloads and (parse_no_photo(raw) or parse_yes_no(raw) is False):
-            return "skip"   # "bla tswira", "non merci" where the step can be skipped
+            return "skip"  # "bla tswira", "non merci" where the step can be skipped
         if len(typed) < 3:
             return None
         # One call over all labels, stopping at none below the cut-off; the first best wins.
-        best = process.extractOne(typed, {p: _label_key(label) for p, label in offered}, scorer=fuzz.WRatio,
-                                  score_cutoff=86)
+        best = process.extractOne(
+            typed, {p: _label_key(label) for p, label in offered}, scorer=fuzz.WRatio, score_cutoff=86
+        )
         return best[2] if best else None
 
     def _named(self, raw: str, typed: str, payloads: list[str]) -> str | None:
@@ -238,9 +244,12 @@ class Turn:
         if numbered and not self._asks_elsewhere():
             runs = re.findall(r"\d{3,}", re.sub(r"(?<=\d)[\s.-](?=\d)", "", typed))
             for run in runs:
-                hits = [p for p, f in numbered.items()
-                        for n in (f.get("number"), re.sub(r"\D", "", f.get("meter") or ""))
-                        if n and (n == run or (len(run) >= 4 and n.endswith(run)))]
+                hits = [
+                    p
+                    for p, f in numbered.items()
+                    for n in (f.get("number"), re.sub(r"\D", "", f.get("meter") or ""))
+                    if n and (n == run or (len(run) >= 4 and n.endswith(run)))
+                ]
                 if only(hits):
                     return hits[0]
             service = parse_service(raw) if not runs else None
@@ -261,7 +270,7 @@ class Turn:
             if hit:
                 return hit
         if "yes" in payloads or "no" in payloads:
-            return None     # a position means nothing in a yes/no (and "tani" is also "again")
+            return None  # a position means nothing in a yes/no (and "tani" is also "again")
         position = parse_ordinal(raw)
         options = [p for p in payloads if not p.startswith("cmd:")] or payloads
         if position == -1:
@@ -279,6 +288,7 @@ class Turn:
         if u is None or u.confidence < 0.6 or u.intent in ("unknown", "greeting", "help", "cancel"):
             return False
         from .journeys import INTENT_ENTRY
+
         target = INTENT_ENTRY.get(u.intent)
         return bool(target) and target.split(".")[0] != self.state.split(".")[0]
 
@@ -325,10 +335,13 @@ class Turn:
     def keep_given(self) -> None:
         """Remember the entities of this message as what started the journey being entered."""
         if self.consumed:
-            return               # the message was an answer (a contract number): keep what started it
+            return  # the message was an answer (a contract number): keep what started it
         u = self.understood
-        entities = {k: (v.isoformat() if isinstance(v, date) else v)
-                    for k, v in (u.entities.items() if u is not None else ()) if k in GIVEN_ENTITIES}
+        entities = {
+            k: (v.isoformat() if isinstance(v, date) else v)
+            for k, v in (u.entities.items() if u is not None else ())
+            if k in GIVEN_ENTITIES
+        }
         if entities:
             self.data[GIVEN] = entities
         else:

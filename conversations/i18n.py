@@ -10,16 +10,18 @@ by the bidi algorithm (the neutral `-` and spaces between digit runs take the Ar
 direction). Such tokens are wrapped in LEFT-TO-RIGHT ISOLATE … POP DIRECTIONAL ISOLATE in
 Arabic messages only.
 """
+
 from __future__ import annotations
 
 import gettext
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
@@ -46,7 +48,7 @@ def _grouped(n: int, group: str) -> str:
 def _date(lang: str, d: date, fmt: str) -> str:
     text = format_date(d, fmt, locale=_BABEL_LOCALE[lang])
     if lang == "fr" and d.day == 1 and fmt.startswith("d "):
-        text = "1er" + text[1:]          # French writes the first of the month as an ordinal
+        text = "1er" + text[1:]  # French writes the first of the month as an ordinal
     return text
 
 
@@ -62,7 +64,7 @@ def _catalog_path(lang: str):
     return resources.files("locales").joinpath(lang, "LC_MESSAGES", "messages.po")
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> Catalog:
     with _catalog_path(lang).open("rb") as fh:
         po = read_po(fh, locale=lang)
@@ -141,6 +143,6 @@ class Translator:
         return _date(self.lang, d, "MMM y")
 
 
-@lru_cache(maxsize=None)
+@cache
 def translator(lang: str) -> Translator:
     return Translator(lang)

@@ -4,11 +4,12 @@ the operator's alias table (profile `[[cities]]`) and the cities of the agencies
 understanding.py knows no profile, so the lookup lives here and takes the table; the agency
 journey calls it, and `addad understand` adds the `city` entity with it.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
@@ -18,11 +19,36 @@ from .understanding import normalize
 
 _TOKEN = re.compile(r"[^\W_]+")
 _NOT_WORD = re.compile(r"[\W_]+")
-_AR_CLITICS = "وفبل"          # "فطنجة", "بالرباط", "لكازا": a preposition glued to the name
+_AR_CLITICS = "وفبل"  # "فطنجة", "بالرباط", "لكازا": a preposition glued to the name
 # Words after which a place name is expected ("f rabat", "à Fès", "في طنجة", "agence de Safi").
-_LOCATIVE = {"f", "fi", "fe", "a", "en", "au", "de", "d", "du", "dyal", "dial", "ta3", "near", "pres",
-             "في", "ف", "ب", "دي", "ديال", "تاع", "قرب", "مدينه", "ville", "mdina", "lmdina"}
-MAX_WORDS = 4                 # the longest alias, in words ("dar el beida", "بني ملال")
+_LOCATIVE = {
+    "f",
+    "fi",
+    "fe",
+    "a",
+    "en",
+    "au",
+    "de",
+    "d",
+    "du",
+    "dyal",
+    "dial",
+    "ta3",
+    "near",
+    "pres",
+    "في",
+    "ف",
+    "ب",
+    "دي",
+    "ديال",
+    "تاع",
+    "قرب",
+    "مدينه",
+    "ville",
+    "mdina",
+    "lmdina",
+}
+MAX_WORDS = 4  # the longest alias, in words ("dar el beida", "بني ملال")
 
 
 def _key(text: str) -> str:
@@ -38,7 +64,7 @@ def _keys(alias: str) -> set[str]:
     key = _key(alias)
     out = {key} if key else set()
     if _is_arabic(key) and key.startswith("ال") and len(key) > 4:
-        out.add(key[2:])      # "الرباط" and "رباط": the article may go with a clitic ("فالرباط")
+        out.add(key[2:])  # "الرباط" and "رباط": the article may go with a clitic ("فالرباط")
     return out
 
 
@@ -58,6 +84,7 @@ def _token_variants(tok: str) -> list[tuple[str, bool]]:
 @dataclass(frozen=True)
 class Place:
     """A city: canonical name and, where known, its Arabic name."""
+
     name: str
     ar: str | None = None
 
@@ -89,7 +116,7 @@ class Places:
     def places(self) -> list[Place]:
         return list(dict.fromkeys([*self._keys.values(), *self._everyday.values()]))
 
-    def with_names(self, names: Iterable[tuple[str, str | None]]) -> "Places":
+    def with_names(self, names: Iterable[tuple[str, str | None]]) -> Places:
         """This table plus the cities of the agencies data, (name, Arabic name or None): those it
         does not know are found by their own names; a known one also by the data's Arabic name."""
         extra = Places()
@@ -97,7 +124,7 @@ class Places:
         for name, ar in names:
             place = self.named(name) or Place(name.strip(), (ar or "").strip() or None)
             for k in _keys(name) | _keys(ar or ""):
-                if k not in extra._everyday:          # "Safi" in the data stays an everyday word
+                if k not in extra._everyday:  # "Safi" in the data stays an everyday word
                     extra._keys.setdefault(k, place)
         extra._fuzzy = [k for k in extra._keys if len(k) >= 4]
         return extra
@@ -119,7 +146,7 @@ class Places:
         for i in range(len(tokens)):
             after_locative = i > 0 and tokens[i - 1] in _LOCATIVE
             for n in range(min(MAX_WORDS, len(tokens) - i), 0, -1):
-                rest = "".join(tokens[i + 1:i + n])
+                rest = "".join(tokens[i + 1 : i + n])
                 for first, glued in _token_variants(tokens[i]):
                     key = first + rest
                     if key in self._keys:
@@ -131,7 +158,8 @@ class Places:
     def _fuzzy_find(self, tokens: list[str], expected: bool) -> Place | None:
         """A misspelt name ("rabt", "marakech", "casablanka"): in an answer to "which city?", or
         right after "f" / "à" / "في" in a free message, never any word anywhere."""
-        from .understanding import _LEX, _STOP   # words with another meaning are not misspelt cities
+        from .understanding import _LEX, _STOP  # words with another meaning are not misspelt cities
+
         best: tuple[int, Place] | None = None
         for i in range(len(tokens)):
             after_locative = i > 0 and tokens[i - 1] in _LOCATIVE
@@ -140,12 +168,12 @@ class Places:
             for n in (1, 2, 3):
                 if i + n > len(tokens):
                     break
-                words = tokens[i:i + n]
+                words = tokens[i : i + n]
                 if n == 1 and (words[0] in _LEX or words[0] in _STOP):
                     continue
                 key = "".join(words)
                 if key.isdigit() or len(key) < (4 if expected else 5) or key in self._everyday:
-                    continue          # an everyday word is not a misspelt city either
+                    continue  # an everyday word is not a misspelt city either
                 cutoff = 80 if expected and len(key) >= 5 else 85
                 hit = process.extractOne(key, self._fuzzy, scorer=fuzz.ratio, score_cutoff=cutoff)
                 if hit and (best is None or hit[1] > best[0]):
@@ -199,6 +227,7 @@ def understand_command(text: str, lang: str | None, profile, *, today) -> int:
     from datetime import date
 
     from .understanding import understand
+
     u = understand(text, lang, today=today)
     entities = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in u.entities.items()}
     city = city_entity(text, profile)

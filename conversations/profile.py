@@ -4,6 +4,7 @@ Tariffs, VAT, fees, contacts and policies live here and never in code. Unit pric
 `Decimal` (DH per kWh or m³ with up to 4 decimals, as published); every amount that results
 is rounded to integer centimes line by line, the way a bill prints it.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,6 +50,7 @@ class PaymentChannel(_Model):
 
 class Band(_Model):
     """A consumption band: units from `above` (exclusive) up to `upto` (inclusive, None = no end)."""
+
     upto: int | None = None
     price: Decimal = Field(gt=0)
     label: Localized | None = None
@@ -70,6 +72,7 @@ class Tariff(_Model):
     (ONEE residential electricity: progressive to 150 kWh, selective above).
     Bands are monthly: a longer period is prorated per month before pricing.
     """
+
     code: str
     service: Service
     name: Localized
@@ -82,7 +85,7 @@ class Tariff(_Model):
     fees: list[Fee] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _check_bands(self) -> "Tariff":
+    def _check_bands(self) -> Tariff:
         def check(bands: list[Band], what: str, *, open_end: bool) -> None:
             bounds = [b.upto for b in bands]
             finite = [b for b in bounds if b is not None]
@@ -109,6 +112,7 @@ class Tariff(_Model):
 
 class ReadingWindow(_Model):
     """Days of the month when self-readings are expected (inclusive)."""
+
     first_day: int = Field(ge=1, le=31)
     last_day: int = Field(ge=1, le=31)
     accept_outside: bool = True
@@ -149,8 +153,8 @@ class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
     max_per_year: int = Field(ge=1)
-    decision_hours: int | None = Field(default=None, ge=1)   # a request is answered within this
-    delivery: Localized | None = None                         # how a granted advance reaches the meter
+    decision_hours: int | None = Field(default=None, ge=1)  # a request is answered within this
+    delivery: Localized | None = None  # how a granted advance reaches the meter
 
 
 class WhatsAppTemplates(_Model):
@@ -164,6 +168,7 @@ class City(_Model):
     the spellings customers type. Several entries with one name are merged (an operator extends
     the table by adding aliases). `everyday` aliases are also common words ("safi" is "enough" in
     Darija): they name the city only where a city is expected or after "f", "à", "في"."""
+
     name: str = Field(min_length=1)
     ar: str | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -205,13 +210,13 @@ class Profile(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone {v!r} (an IANA name such as \"Africa/Casablanca\")") from None
+            raise ValueError(f'unknown time zone {v!r} (an IANA name such as "Africa/Casablanca")') from None
         return v
 
     # ---- local time: the one place an instant becomes the operator's day and hour
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)          # ZoneInfo caches its instances
+        return ZoneInfo(self.timezone)  # ZoneInfo caches its instances
 
     def local(self, instant: datetime) -> datetime:
         """An aware instant as the operator's wall-clock time."""
@@ -242,11 +247,12 @@ class Profile(_Model):
         return v
 
     @model_validator(mode="after")
-    def _unique_codes(self) -> "Profile":
+    def _unique_codes(self) -> Profile:
         codes = [t.code for t in self.tariffs]
         if len(codes) != len(set(codes)):
             raise ValueError("tariff codes must be unique")
-        from .places import alias_conflicts   # one spelling must not name two cities
+        from .places import alias_conflicts  # one spelling must not name two cities
+
         clash = alias_conflicts(self.cities)
         if clash:
             raise ValueError(f"cities: {clash}")
@@ -272,7 +278,7 @@ class ProfileError(Exception):
 
 def _centimes(v: object) -> int:
     if isinstance(v, int) and not isinstance(v, bool):
-        raise ValueError("write money as a string of dirhams, e.g. \"500.00\"")
+        raise ValueError('write money as a string of dirhams, e.g. "500.00"')
     try:
         return parse_amount(str(v))
     except ValueProblem as exc:

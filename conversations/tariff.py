@@ -12,13 +12,14 @@ Rules (docs/tariffs.md has a worked example with the profile's values):
   once on the energy total and once per fee. Fees are monthly amounts × the months of the
   period (days in each month / days of that month, summed, to 2 decimals).
 """
+
 from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 
 from .profile import Tariff
 
@@ -29,19 +30,19 @@ def centimes(dirhams: Decimal) -> int:
 
 @dataclass(frozen=True)
 class BandLine:
-    label_key: str       # "progressive" | "selective"
-    lower: int           # exclusive
-    upper: int | None    # inclusive; None = open
+    label_key: str  # "progressive" | "selective"
+    lower: int  # exclusive
+    upper: int | None  # inclusive; None = open
     units: int
     price: Decimal
-    amount: int          # centimes, excluding VAT
+    amount: int  # centimes, excluding VAT
 
 
 @dataclass(frozen=True)
 class MonthCharge:
-    month: date          # first day of the month
+    month: date  # first day of the month
     units: int
-    rule_applied: str    # "progressive" | "selective"
+    rule_applied: str  # "progressive" | "selective"
     lines: tuple[BandLine, ...]
     energy_ht: int
 
@@ -61,7 +62,7 @@ class FeeLine:
 class Cliff:
     month: date
     units: int
-    remaining: int       # units the month can still take and stay progressive (one more switches it)
+    remaining: int  # units the month can still take and stay progressive (one more switches it)
     extra_cost_ttc: int  # what crossing the line adds, in centimes
 
 
@@ -87,11 +88,11 @@ class Correction:
     actual_units: int
     amount_actual_ttc: int
     billed_ttc: int
-    difference: int      # > 0 due, < 0 credit
+    difference: int  # > 0 due, < 0 credit
     months: tuple[MonthCharge, ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _days_in_month(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
 
@@ -174,12 +175,22 @@ def _month_ttc(tariff: Tariff, units: int) -> int:
 
 def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *, cliff_margin: int = 15) -> PreBill:
     _check(period_start, period_end, units)
-    days = _month_days(period_start, period_end)           # once: the split and the fees' months
+    days = _month_days(period_start, period_end)  # once: the split and the fees' months
     months = tuple(price_month(tariff, u, m) for m, u, _ in _split(days, units))
     energy_ht = sum(m.energy_ht for m in months)
     month_count = sum(Decimal(d) / _days_in_month(m.year, m.month) for m, d in days).quantize(Decimal("0.01"))
-    fees = tuple(FeeLine(f.key, f.name.ar, f.name.fr, month_count, centimes(f.monthly * month_count), f.vat_percent,
-                         _vat(centimes(f.monthly * month_count), f.vat_percent)) for f in tariff.fees)
+    fees = tuple(
+        FeeLine(
+            f.key,
+            f.name.ar,
+            f.name.fr,
+            month_count,
+            centimes(f.monthly * month_count),
+            f.vat_percent,
+            _vat(centimes(f.monthly * month_count), f.vat_percent),
+        )
+        for f in tariff.fees
+    )
     fees_ht = sum(f.amount_ht for f in fees)
     vat = _vat(energy_ht, tariff.vat_percent) + sum(f.vat for f in fees)
     cliff = None
@@ -188,13 +199,38 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
         line, m = tariff.selective_above, months[-1]
         if line - cliff_margin <= m.units <= line:
             cliff = Cliff(m.month, m.units, line - m.units, _month_ttc(tariff, line + 1) - _month_ttc(tariff, line))
-    return PreBill(tariff.code, period_start, period_end, units, months, fees, energy_ht, fees_ht, vat,
-                   energy_ht + fees_ht + vat, tariff.vat_percent, cliff)
+    return PreBill(
+        tariff.code,
+        period_start,
+        period_end,
+        units,
+        months,
+        fees,
+        energy_ht,
+        fees_ht,
+        vat,
+        energy_ht + fees_ht + vat,
+        tariff.vat_percent,
+        cliff,
+    )
 
 
-def estimate_correction(tariff: Tariff, *, period_start: date, period_end: date, actual_units: int,
-                        estimated_units_by_month: list[tuple[date, int]], billed_ttc: int) -> Correction:
+def estimate_correction(
+    tariff: Tariff,
+    *,
+    period_start: date,
+    period_end: date,
+    actual_units: int,
+    estimated_units_by_month: list[tuple[date, int]],
+    billed_ttc: int,
+) -> Correction:
     """Actual use over the whole period spread per month and priced, against what was billed on estimates."""
     actual = prebill(tariff, period_start, period_end, actual_units)
-    return Correction(sum(u for _, u in estimated_units_by_month), actual_units, actual.total_ttc, billed_ttc,
-                      actual.total_ttc - billed_ttc, actual.months)
+    return Correction(
+        sum(u for _, u in estimated_units_by_month),
+        actual_units,
+        actual.total_ttc,
+        billed_ttc,
+        actual.total_ttc - billed_ttc,
+        actual.months,
+    )

@@ -13,8 +13,10 @@ it is known to parse (research/perf-anchors.md section 4).
 
 Every public function accepts any input and never raises.
 """
+
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -30,15 +32,40 @@ from rapidfuzz import fuzz, process
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "INTENTS", "Understood", "understand", "normalize", "detect_lang", "parse_index", "parse_date",
-    "parse_months", "parse_yes_no", "parse_no_photo", "parse_ordinal", "parse_contract", "parse_reference", "parse_service",
-    "understand_command", "warm_up",
+    "INTENTS",
+    "Understood",
+    "detect_lang",
+    "normalize",
+    "parse_contract",
+    "parse_date",
+    "parse_index",
+    "parse_months",
+    "parse_no_photo",
+    "parse_ordinal",
+    "parse_reference",
+    "parse_service",
+    "parse_yes_no",
+    "understand",
+    "understand_command",
+    "warm_up",
 ]
 
-INTENTS = ("reading", "balance", "deferral", "prepaid", "track", "agent", "agency", "language",
-           "help", "cancel", "greeting", "unknown")
-MAX_CHARS = 500          # analyse the head only: a 10,000-char paste must stay cheap
-MIN_SCORE = 1.8          # below this the evidence is one weak word: say "unknown"
+INTENTS = (
+    "reading",
+    "balance",
+    "deferral",
+    "prepaid",
+    "track",
+    "agent",
+    "agency",
+    "language",
+    "help",
+    "cancel",
+    "greeting",
+    "unknown",
+)
+MAX_CHARS = 500  # analyse the head only: a 10,000-char paste must stay cheap
+MIN_SCORE = 1.8  # below this the evidence is one weak word: say "unknown"
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,7 @@ class Understood:
     months (int), service ("electricity"|"water"), reference (str, e.g. "DF-2026-000123") and, for
     the language intent, language ("ar"|"fr", the language asked for). confidence is 0..1: 1.0 for
     a clear keyword, ~0.5 when two intents compete, 0 for unknown."""
+
     intent: str
     lang: str
     entities: dict = field(default_factory=dict)
@@ -59,12 +87,35 @@ _APOSTROPHES = str.maketrans({c: "'" for c in "\u2019\u2018`\u00b4\u02bc\u02b9\u
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c\u00ad\ufe0e\ufe0f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKS = re.compile(r"[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_ARABIC_MAP = str.maketrans({
-    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي", "ء": "",
-    "ک": "ك", "ی": "ي", "ڭ": "ك", "گ": "ك", "ݣ": "ك", "ڤ": "ف", "پ": "ب", "ڨ": "ق",
-    **{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)},
-    "\u066b": ".", "\u066c": ",", "\u060c": ",", "\u061b": ";", "\u061f": "?", "\u066a": "%",
-})
+_ARABIC_MAP = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ة": "ه",
+        "ؤ": "و",
+        "ئ": "ي",
+        "ء": "",
+        "ک": "ك",
+        "ی": "ي",
+        "ڭ": "ك",
+        "گ": "ك",
+        "ݣ": "ك",
+        "ڤ": "ف",
+        "پ": "ب",
+        "ڨ": "ق",
+        **{chr(0x0660 + i): str(i) for i in range(10)},
+        **{chr(0x06F0 + i): str(i) for i in range(10)},
+        "\u066b": ".",
+        "\u066c": ",",
+        "\u060c": ",",
+        "\u061b": ";",
+        "\u061f": "?",
+        "\u066a": "%",
+    }
+)
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 _SPACES = re.compile(r"\s+")
 # Latin tokens mixing letters and digits: arabizi ("l7sab", "3afak", "ta9sit") or a glued
@@ -123,28 +174,48 @@ def _is_arabic(tok: str) -> bool:
 
 _WORDS: dict[str, list[tuple[float, str]]] = {
     "reading": [
-        (3, "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس "
-            "المؤشر مؤشر"),
+        (
+            3,
+            "index indexe indexes l'index releve relevé relever relevés قراءه قراءة القراءه لاندكس لاندكيس المؤشر مؤشر",
+        ),
         (2, "affiche قريت كيقرا نقرا qrit kayqra kaqra nqra sjlouh سجلو chiffre chiffres qra3a lqra3a lqraya"),
-        (1.5, "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال sift "
-              "lhsab hsab الحساب"),
-        (1, "compteur compteurs عداد العداد الكونطور كونطور الكونتور كونتور lcompteur lkontor n3ti نعطي tasjil "
-            "تسجيل consommation lconsommation"),
+        (
+            1.5,
+            "transmettre transmets communiquer saisir photo nsift nsifet nsayft نصيفط نسيفط نرسل ارسال sift "
+            "lhsab hsab الحساب",
+        ),
+        (
+            1,
+            "compteur compteurs عداد العداد الكونطور كونطور الكونتور كونتور lcompteur lkontor n3ti نعطي tasjil "
+            "تسجيل consommation lconsommation",
+        ),
         (0.5, "envoyer donner voici الرقم numero"),
     ],
     "balance": [
         (3, "solde montant impaye impayes impayee impayees factures المبلغ المستحق المستحقه"),
-        (2, "facture factur fatura factura lfatura lfactura lfacture fatora فاتوره الفاتوره فاتورتي فواتير "
+        (
+            2,
+            "facture factur fatura factura lfatura lfactura lfacture fatora فاتوره الفاتوره فاتورتي فواتير "
             "الفواتير فواتيري chhal chal shal شحال ghalya ghalia غاليه غالي chere cher nkhelles nkhles nkhlles "
-            "nkhless نخلص payer أداء الأداء نؤدي ادفع ندفع"),
-        (1.5, "combien dois خاصني khassni khasni khesni المؤداه guichet fatourati فاتوراتي banque bank double "
-              "doublé elevee elevé augmente تلعات طلعات tal3a tal3at 3liya عليا khlst خلصت"),
-        (1, "paye doit كم الفلوس حسابي compte flous lflous nkhlsou mkhlsin mkhelsin مخلصه الدفع factures fatorat "
-            "fatourat fwater lfwater فواتر"),
+            "nkhless نخلص payer أداء الأداء نؤدي ادفع ندفع",
+        ),
+        (
+            1.5,
+            "combien dois خاصني khassni khasni khesni المؤداه guichet fatourati فاتوراتي banque bank double "
+            "doublé elevee elevé augmente تلعات طلعات tal3a tal3at 3liya عليا khlst خلصت",
+        ),
+        (
+            1,
+            "paye doit كم الفلوس حسابي compte flous lflous nkhlsou mkhlsin mkhelsin مخلصه الدفع factures fatorat "
+            "fatourat fwater lfwater فواتر",
+        ),
     ],
     "deferral": [
-        (4, "facilite facilites delai delais echeancier echelonnement mensualite mensualites etaler reporter "
-            "report taqsit taksit tqsit تقسيط التقسيط mohla mohlla مهله تاجيل ناجل نأجل اجال"),
+        (
+            4,
+            "facilite facilites delai delais echeancier echelonnement mensualite mensualites etaler reporter "
+            "report taqsit taksit tqsit تقسيط التقسيط mohla mohlla مهله تاجيل ناجل نأجل اجال",
+        ),
         (2.5, "دفعات dfe3at plusieurs paierai payerai"),
         (2, "nqderch nkderch نقدرش fois dfou3at dfo3at نقسم nqsem nqasem"),
         (1.5, "ma3ndich ماعنديش dfe3a دفعه اشهر chhour chhor chhar شهور"),
@@ -152,8 +223,11 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (0.5, "momkin ممكن kolchi كلشي"),
     ],
     "prepaid": [
-        (3, "prepaye prepayé prepaiement prepay recharge recharger rechargement nchargi chargit charji نشارجي "
-            "شارجيت نشحن اشحن شحن تسبيق مسبق الكارط"),
+        (
+            3,
+            "prepaye prepayé prepaiement prepay recharge recharger rechargement nchargi chargit charji نشارجي "
+            "شارجيت نشحن اشحن شحن تسبيق مسبق الكارط",
+        ),
         (2.5, "avance lavance"),
         (2, "carte lcarte كارط charger الرصيد رصيد"),
         (1.5, "kwh credit lcredit crédit الكيلوات kilowat epuise n3mer نعمر عمرت"),
@@ -162,17 +236,26 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
     "track": [
         (3, "suivi statut تتبع"),
         (2, "talab tlab talabi الطلب طلب طلبي acceptee accepté acceptée jawbtonich جاوبتونيش"),
-        (1.5, "demande dossier reponse réponse attends etat wslat wsel wsal وصل tqbel تقبل حاله jdid ملف ملفي "
-              "الملف milaf lmilaf traite traitee nouvelles"),
+        (
+            1.5,
+            "demande dossier reponse réponse attends etat wslat wsel wsal وصل tqbel تقبل حاله jdid ملف ملفي "
+            "الملف milaf lmilaf traite traitee nouvelles",
+        ),
         (1, "wqe3 وقع"),
         (0.5, "mazal toujours"),
     ],
     "agent": [
-        (3, "conseiller conseillere reclamation reclamations plainte humain موظف مستشار شكايه شكايت شكوي chikaya "
-            "chkaya 3ayto 3iyto 3ayeto rappelez rappeler عيطو bnadem"),
-        (2, "agent coupure panne fuite appelez contacter nhder nhdar نهضر نتكلم التحدث اتصل مقطوع مقطوعه انقطاع "
+        (
+            3,
+            "conseiller conseillere reclamation reclamations plainte humain موظف مستشار شكايه شكايت شكوي chikaya "
+            "chkaya 3ayto 3iyto 3ayeto rappelez rappeler عيطو bnadem",
+        ),
+        (
+            2,
+            "agent coupure panne fuite appelez contacter nhder nhdar نهضر نتكلم التحدث اتصل مقطوع مقطوعه انقطاع "
             "ntwasel tqta3 maqtou3 يتصل تتصلو technicien technicienne تقني teqni bloque تسرب katsreb عطب معطل "
-            "khaser خاسر defectueux"),
+            "khaser خاسر defectueux",
+        ),
         (1.5, "contact parler quelqu'un quelqu مشكل probleme mouchkil mochkil kaydor tourne"),
         (1, "robot kaynach makaynach"),
         (0.5, "vite bzzaf"),
@@ -185,9 +268,12 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (1, "proche qriba qrib"),
     ],
     "language": [
-        (3, "francais français francaise arabe langue عربيه العربيه بالعربيه الفرنسيه بالفرنسيه اللغه لغه "
+        (
+            3,
+            "francais français francaise arabe langue عربيه العربيه بالعربيه الفرنسيه بالفرنسيه اللغه لغه "
             "الدارجه بالدارجه darija ddarija l3arbiya 3arbiya fransawiya lfransawiya fransawia lougha lugha "
-            "anglais english arabic"),
+            "anglais english arabic",
+        ),
     ],
     "help": [
         (3, "aide help menu 3awni 3awnni عاوني ساعدني مساعده المساعده"),
@@ -205,8 +291,11 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
         (1.5, "safi"),
     ],
     "greeting": [
-        (2, "bonjour bonsoir salut bjr bsr slt coucou hello salam slm salaam salamo ahlan marhba mrhba السلام "
-            "سلام مرحبا اهلا start merci شكرا choukran chokran chokrane hi labas wesh allo cv"),
+        (
+            2,
+            "bonjour bonsoir salut bjr bsr slt coucou hello salam slm salaam salamo ahlan marhba mrhba السلام "
+            "سلام مرحبا اهلا start merci شكرا choukran chokran chokrane hi labas wesh allo cv",
+        ),
         (1.5, "3alikom alikom 3likom sbah msa صباح مسا"),
         (1, "عليكم الخير lkhir"),
     ],
@@ -214,78 +303,610 @@ _WORDS: dict[str, list[tuple[float, str]]] = {
 
 # Multi-word cues, matched on the normalised text (word boundaries, any spacing).
 _PHRASES: dict[str, list[tuple[str, float]]] = {
-    "reading": [("personne n'est passe", 1.5), ("n'est pas passe", 1.5), ('ma jach', 1), ('ما جاش', 1)],
-    "balance": [('je dois', 1.5), ('يجب علي', 1), ('ce que je dois', 1), ('غير المؤداه', 2),
-                ('شحال عليا', 1), ('a payer', 1)],
-    "deferral": [('en plusieurs fois', 2), ('ghadi nkhelles', 2), ('غادي نخلص', 2), ('je paierai', 1),
-                 ('arrive pas a payer', 2.5), ('plus tard', 2), ('mn ba3d', 2), ('من بعد', 2),
-                 ('ma nqderch', 1), ('ما نقدرش', 1), ('chher jay', 1.5), ('الشهر الجاي', 1.5),
-                 ('pas les moyens', 2), ('une partie', 1.5), ('chwiya b chwiya', 3), ('شويه بشويه', 3),
-                 ('peux pas tout payer', 3), ('peux pas payer', 2.5), ('تعطيوني وقت', 3), ('3tiwni lwqt', 3),
-                 ('3tiwni chi wqt', 3), ('ne peux pas regler', 2.5), ('ma3ndich lflous', 2.5),
-                 ('ما عنديش الفلوس', 2.5), ('ma3ndich bach nkhelles', 2.5)],
-    "prepaid": [('compteur a carte', 2), ('plus de credit', 1.5), ('dyal lcarte', 2), ('ديال الكارط', 2),
-                ('ديال لكارط', 2), ('compteur dyal lcarte', 1)],
-    "track": [('ou en est', 3), ('en est ma', 1), ('toujours pas', 1), ('ma demande', 0.5), ('fin wslat', 1),
-              ('فين وصل', 1), ('اين وصل', 1.5), ('ما زال', 0.5), ('fin wsel', 1),
-              # "was the (instalment) request accepted?": about a request already filed
-              ('تقبل الطلب', 3), ('tqbel talab', 3), ('tqbel t-talab', 3), ('قبلتو الطلب', 3),
-              ('demande a ete acceptee', 3), ('demande est acceptee', 3)],
-    "agent": [('service client', 2.5), ('parler a', 1.5), ('parler avec', 1.5), ('une personne', 1.5),
-              ('passez moi', 2), ('chi wahed', 1.5), ('شي واحد', 1.5), ('ma kaynach', 1.5),
-              ('ما كاينش', 1.5), ('mettre en contact', 2)],
-    "agency": [('fin kayna', 1.5), ('فين كاينه', 1.5), ('se trouve', 1), ('توجد', 1), ('plus proche', 1),
-               # "where do I pay?": the place (balance words alone ask how much)
-               ('fin nkhelles', 3), ('fin nkhless', 3), ('fin nkhles', 3), ('fin nkhlass', 3), ('fin nkhalas', 3),
-               ('فين نخلص', 3), ('وين نخلص', 3), ('ou payer', 4.5), ('ou puis je payer', 4.5), ('ou je peux payer', 4.5)],
-    "language": [('b darija', 1), ('en francais', 1), ('en arabe', 1)],
-    "help": [('comment ca marche', 2.5), ('pouvez faire', 2.5), ('peux faire', 2), ('chno tqder', 2.5),
-             ('شنو تقدر', 2.5), ('comprends rien', 2), ("besoin d'aide", 1), ('chno ndir', 1.5),
-             ('شنو ندير', 1.5), ('كيفاش نستعمل', 1), ('puis je faire', 2.5), ('chno kayn', 1.5),
-             ('شنو كاين', 1.5)],
-    "cancel": [('laisse tomber', 4), ('laissez tomber', 4), ('ma bghitch', 3), ('ما بغيتش', 3),
-               ("c'est bon", 1), ('veux plus', 3), ('ما بقيتش', 2.5), ('ma bqitch', 2.5)],
-    "greeting": [('sbah lkhir', 1), ('صباح الخير', 1), ('مسا الخير', 1), ('ca va', 2), ('au revoir', 2)],
+    "reading": [("personne n'est passe", 1.5), ("n'est pas passe", 1.5), ("ma jach", 1), ("ما جاش", 1)],
+    "balance": [
+        ("je dois", 1.5),
+        ("يجب علي", 1),
+        ("ce que je dois", 1),
+        ("غير المؤداه", 2),
+        ("شحال عليا", 1),
+        ("a payer", 1),
+    ],
+    "deferral": [
+        ("en plusieurs fois", 2),
+        ("ghadi nkhelles", 2),
+        ("غادي نخلص", 2),
+        ("je paierai", 1),
+        ("arrive pas a payer", 2.5),
+        ("plus tard", 2),
+        ("mn ba3d", 2),
+        ("من بعد", 2),
+        ("ma nqderch", 1),
+        ("ما نقدرش", 1),
+        ("chher jay", 1.5),
+        ("الشهر الجاي", 1.5),
+        ("pas les moyens", 2),
+        ("une partie", 1.5),
+        ("chwiya b chwiya", 3),
+        ("شويه بشويه", 3),
+        ("peux pas tout payer", 3),
+        ("peux pas payer", 2.5),
+        ("تعطيوني وقت", 3),
+        ("3tiwni lwqt", 3),
+        ("3tiwni chi wqt", 3),
+        ("ne peux pas regler", 2.5),
+        ("ma3ndich lflous", 2.5),
+        ("ما عنديش الفلوس", 2.5),
+        ("ma3ndich bach nkhelles", 2.5),
+    ],
+    "prepaid": [
+        ("compteur a carte", 2),
+        ("plus de credit", 1.5),
+        ("dyal lcarte", 2),
+        ("ديال الكارط", 2),
+        ("ديال لكارط", 2),
+        ("compteur dyal lcarte", 1),
+    ],
+    "track": [
+        ("ou en est", 3),
+        ("en est ma", 1),
+        ("toujours pas", 1),
+        ("ma demande", 0.5),
+        ("fin wslat", 1),
+        ("فين وصل", 1),
+        ("اين وصل", 1.5),
+        ("ما زال", 0.5),
+        ("fin wsel", 1),
+        # "was the (instalment) request accepted?": about a request already filed
+        ("تقبل الطلب", 3),
+        ("tqbel talab", 3),
+        ("tqbel t-talab", 3),
+        ("قبلتو الطلب", 3),
+        ("demande a ete acceptee", 3),
+        ("demande est acceptee", 3),
+    ],
+    "agent": [
+        ("service client", 2.5),
+        ("parler a", 1.5),
+        ("parler avec", 1.5),
+        ("une personne", 1.5),
+        ("passez moi", 2),
+        ("chi wahed", 1.5),
+        ("شي واحد", 1.5),
+        ("ma kaynach", 1.5),
+        ("ما كاينش", 1.5),
+        ("mettre en contact", 2),
+    ],
+    "agency": [
+        ("fin kayna", 1.5),
+        ("فين كاينه", 1.5),
+        ("se trouve", 1),
+        ("توجد", 1),
+        ("plus proche", 1),
+        # "where do I pay?": the place (balance words alone ask how much)
+        ("fin nkhelles", 3),
+        ("fin nkhless", 3),
+        ("fin nkhles", 3),
+        ("fin nkhlass", 3),
+        ("fin nkhalas", 3),
+        ("فين نخلص", 3),
+        ("وين نخلص", 3),
+        ("ou payer", 4.5),
+        ("ou puis je payer", 4.5),
+        ("ou je peux payer", 4.5),
+    ],
+    "language": [("b darija", 1), ("en francais", 1), ("en arabe", 1)],
+    "help": [
+        ("comment ca marche", 2.5),
+        ("pouvez faire", 2.5),
+        ("peux faire", 2),
+        ("chno tqder", 2.5),
+        ("شنو تقدر", 2.5),
+        ("comprends rien", 2),
+        ("besoin d'aide", 1),
+        ("chno ndir", 1.5),
+        ("شنو ندير", 1.5),
+        ("كيفاش نستعمل", 1),
+        ("puis je faire", 2.5),
+        ("chno kayn", 1.5),
+        ("شنو كاين", 1.5),
+    ],
+    "cancel": [
+        ("laisse tomber", 4),
+        ("laissez tomber", 4),
+        ("ma bghitch", 3),
+        ("ما بغيتش", 3),
+        ("c'est bon", 1),
+        ("veux plus", 3),
+        ("ما بقيتش", 2.5),
+        ("ma bqitch", 2.5),
+    ],
+    "greeting": [("sbah lkhir", 1), ("صباح الخير", 1), ("مسا الخير", 1), ("ca va", 2), ("au revoir", 2)],
 }
 
 # Tie-break order: acting on a wrong "cancel"/"agent" costs less than missing it.
-_PRIORITY = {name: i for i, name in enumerate(
-    ("cancel", "agent", "track", "deferral", "prepaid", "balance", "reading", "agency", "language",
-     "help", "greeting"))}
+_PRIORITY = {
+    name: i
+    for i, name in enumerate(
+        (
+            "cancel",
+            "agent",
+            "track",
+            "deferral",
+            "prepaid",
+            "balance",
+            "reading",
+            "agency",
+            "language",
+            "help",
+            "greeting",
+        )
+    )
+}
 
-_SLASH_COMMANDS = {"start": "greeting", "help": "help", "aide": "help", "menu": "help", "cancel": "cancel",
-                   "annuler": "cancel", "stop": "cancel", "lang": "language", "langue": "language",
-                   "language": "language"}
+_SLASH_COMMANDS = {
+    "start": "greeting",
+    "help": "help",
+    "aide": "help",
+    "menu": "help",
+    "cancel": "cancel",
+    "annuler": "cancel",
+    "stop": "cancel",
+    "lang": "language",
+    "langue": "language",
+    "language": "language",
+}
 
 # Language cues. French function words weigh 1, shared French loanwords 0.5; Darija words 1.5.
-_FR_FUNCTION = set("""je j tu il elle nous vous on le les un une des du de au aux et mais pour par avec sans
-sur dans en est c ce cet cette ces mon mes ton tes votre vos notre nos qui que qu quoi quel quelle quels
-comment combien pourquoi quand ne n pas plus tres trop bien bon bonjour bonsoir salut merci svp stp
-oui non veux voudrais veut peux peut pouvez dois doit faire fait ai avoir suis etre sont y ici voila
-voici hier demain aujourd hui ca me moi te toi se lui leur leurs ou si deja encore toujours rien
-beaucoup aussi alors donc parce puis je suis j'ai bjr bsr slt coucou d'accord daccord
-s'il plait besoin comprends souhaite aimerais savoir connaitre recu reçu quelle quels quelles""".split())
-_FR_CONTENT = set("""facture factures compteur index releve agence demande suivi annuler aide paiement payer
-montant solde impayees impayes eau electricite prepaye recharge credit carte conseiller reclamation
-plainte humain adresse horaires proche langue francais arabe parler reponse dossier delai echeancier
-facilites report mois fois jours semaine envoyer consommation photo chiffre affiche contrat numero
-service client robot quelqu personne passe coupure menu temps match soir kilo tomates demenage""".split())
-_DARIJA = set("""bghit bghina bgha dyal dyali dyalek dyalna chhal chal shal wach was kifach kifash
-3afak afak khass khassni khasni nkhelles nkhles lma do ddo lfatura lfactura lfacture ana nta nti howa
-hiya hna daba kayn kayna kaynach makaynch had hadi hadak li 3la 3lach 3ndi 3andi ma3ndich bzaf bzzaf
-safi wakha iyeh iyah eyeh lyoum lyouma lbareh ghedda ghda walakin walakine kolchi machi mazal m3a m3aya
-m3ak chi wahed wahda f b mn men 3awni chno chnou achno fhemt fhemtch ndir dir tqder nqder nqderch
-salam slm salaam ahlan marhba sbah lkhir msa hder nhder kanfhemch liya lia lik fin jat wsel wslat talab
-tal3a ghalya jatni khlst fatet 3liya n3ref nsift n3ti qrit lcompteur lwakala mhlola qriba lghi nssa
-baraka annuli bdel lougha l3arbiya fransawiya hta chwiya tzidouni nchargi chargit tsala lcredit lcarte
-bqatch khdama mohla momkin taqsit dfe3a dfe3at chhour chher chhar jay ta3 3iyto 3ayto chikaya bnadem
-ntwasel sjlouh wela wla rah raha ghir gha bach bash nkhdem lbot nkhdmou 3tini 3tina t9bel tqbel
-jdid jawbtonich sla lhouma mqtou3 tqta3 lagence dakchi lflous flous hakka nhar ssebt sebt l7ed lhed ttlat
-larb3 lkhmis jjem3a tnin ltnin""".split())
+_FR_FUNCTION = set(
+    [
+        "je",
+        "j",
+        "tu",
+        "il",
+        "elle",
+        "nous",
+        "vous",
+        "on",
+        "le",
+        "les",
+        "un",
+        "une",
+        "des",
+        "du",
+        "de",
+        "au",
+        "aux",
+        "et",
+        "mais",
+        "pour",
+        "par",
+        "avec",
+        "sans",
+        "sur",
+        "dans",
+        "en",
+        "est",
+        "c",
+        "ce",
+        "cet",
+        "cette",
+        "ces",
+        "mon",
+        "mes",
+        "ton",
+        "tes",
+        "votre",
+        "vos",
+        "notre",
+        "nos",
+        "qui",
+        "que",
+        "qu",
+        "quoi",
+        "quel",
+        "quelle",
+        "quels",
+        "comment",
+        "combien",
+        "pourquoi",
+        "quand",
+        "ne",
+        "n",
+        "pas",
+        "plus",
+        "tres",
+        "trop",
+        "bien",
+        "bon",
+        "bonjour",
+        "bonsoir",
+        "salut",
+        "merci",
+        "svp",
+        "stp",
+        "oui",
+        "non",
+        "veux",
+        "voudrais",
+        "veut",
+        "peux",
+        "peut",
+        "pouvez",
+        "dois",
+        "doit",
+        "faire",
+        "fait",
+        "ai",
+        "avoir",
+        "suis",
+        "etre",
+        "sont",
+        "y",
+        "ici",
+        "voila",
+        "voici",
+        "hier",
+        "demain",
+        "aujourd",
+        "hui",
+        "ca",
+        "me",
+        "moi",
+        "te",
+        "toi",
+        "se",
+        "lui",
+        "leur",
+        "leurs",
+        "ou",
+        "si",
+        "deja",
+        "encore",
+        "toujours",
+        "rien",
+        "beaucoup",
+        "aussi",
+        "alors",
+        "donc",
+        "parce",
+        "puis",
+        "je",
+        "suis",
+        "j'ai",
+        "bjr",
+        "bsr",
+        "slt",
+        "coucou",
+        "d'accord",
+        "daccord",
+        "s'il",
+        "plait",
+        "besoin",
+        "comprends",
+        "souhaite",
+        "aimerais",
+        "savoir",
+        "connaitre",
+        "recu",
+        "reçu",
+        "quelle",
+        "quels",
+        "quelles",
+    ]
+)
+_FR_CONTENT = set(
+    [
+        "facture",
+        "factures",
+        "compteur",
+        "index",
+        "releve",
+        "agence",
+        "demande",
+        "suivi",
+        "annuler",
+        "aide",
+        "paiement",
+        "payer",
+        "montant",
+        "solde",
+        "impayees",
+        "impayes",
+        "eau",
+        "electricite",
+        "prepaye",
+        "recharge",
+        "credit",
+        "carte",
+        "conseiller",
+        "reclamation",
+        "plainte",
+        "humain",
+        "adresse",
+        "horaires",
+        "proche",
+        "langue",
+        "francais",
+        "arabe",
+        "parler",
+        "reponse",
+        "dossier",
+        "delai",
+        "echeancier",
+        "facilites",
+        "report",
+        "mois",
+        "fois",
+        "jours",
+        "semaine",
+        "envoyer",
+        "consommation",
+        "photo",
+        "chiffre",
+        "affiche",
+        "contrat",
+        "numero",
+        "service",
+        "client",
+        "robot",
+        "quelqu",
+        "personne",
+        "passe",
+        "coupure",
+        "menu",
+        "temps",
+        "match",
+        "soir",
+        "kilo",
+        "tomates",
+        "demenage",
+    ]
+)
+_DARIJA = set(
+    [
+        "bghit",
+        "bghina",
+        "bgha",
+        "dyal",
+        "dyali",
+        "dyalek",
+        "dyalna",
+        "chhal",
+        "chal",
+        "shal",
+        "wach",
+        "was",
+        "kifach",
+        "kifash",
+        "3afak",
+        "afak",
+        "khass",
+        "khassni",
+        "khasni",
+        "nkhelles",
+        "nkhles",
+        "lma",
+        "do",
+        "ddo",
+        "lfatura",
+        "lfactura",
+        "lfacture",
+        "ana",
+        "nta",
+        "nti",
+        "howa",
+        "hiya",
+        "hna",
+        "daba",
+        "kayn",
+        "kayna",
+        "kaynach",
+        "makaynch",
+        "had",
+        "hadi",
+        "hadak",
+        "li",
+        "3la",
+        "3lach",
+        "3ndi",
+        "3andi",
+        "ma3ndich",
+        "bzaf",
+        "bzzaf",
+        "safi",
+        "wakha",
+        "iyeh",
+        "iyah",
+        "eyeh",
+        "lyoum",
+        "lyouma",
+        "lbareh",
+        "ghedda",
+        "ghda",
+        "walakin",
+        "walakine",
+        "kolchi",
+        "machi",
+        "mazal",
+        "m3a",
+        "m3aya",
+        "m3ak",
+        "chi",
+        "wahed",
+        "wahda",
+        "f",
+        "b",
+        "mn",
+        "men",
+        "3awni",
+        "chno",
+        "chnou",
+        "achno",
+        "fhemt",
+        "fhemtch",
+        "ndir",
+        "dir",
+        "tqder",
+        "nqder",
+        "nqderch",
+        "salam",
+        "slm",
+        "salaam",
+        "ahlan",
+        "marhba",
+        "sbah",
+        "lkhir",
+        "msa",
+        "hder",
+        "nhder",
+        "kanfhemch",
+        "liya",
+        "lia",
+        "lik",
+        "fin",
+        "jat",
+        "wsel",
+        "wslat",
+        "talab",
+        "tal3a",
+        "ghalya",
+        "jatni",
+        "khlst",
+        "fatet",
+        "3liya",
+        "n3ref",
+        "nsift",
+        "n3ti",
+        "qrit",
+        "lcompteur",
+        "lwakala",
+        "mhlola",
+        "qriba",
+        "lghi",
+        "nssa",
+        "baraka",
+        "annuli",
+        "bdel",
+        "lougha",
+        "l3arbiya",
+        "fransawiya",
+        "hta",
+        "chwiya",
+        "tzidouni",
+        "nchargi",
+        "chargit",
+        "tsala",
+        "lcredit",
+        "lcarte",
+        "bqatch",
+        "khdama",
+        "mohla",
+        "momkin",
+        "taqsit",
+        "dfe3a",
+        "dfe3at",
+        "chhour",
+        "chher",
+        "chhar",
+        "jay",
+        "ta3",
+        "3iyto",
+        "3ayto",
+        "chikaya",
+        "bnadem",
+        "ntwasel",
+        "sjlouh",
+        "wela",
+        "wla",
+        "rah",
+        "raha",
+        "ghir",
+        "gha",
+        "bach",
+        "bash",
+        "nkhdem",
+        "lbot",
+        "nkhdmou",
+        "3tini",
+        "3tina",
+        "t9bel",
+        "tqbel",
+        "jdid",
+        "jawbtonich",
+        "sla",
+        "lhouma",
+        "mqtou3",
+        "tqta3",
+        "lagence",
+        "dakchi",
+        "lflous",
+        "flous",
+        "hakka",
+        "nhar",
+        "ssebt",
+        "sebt",
+        "l7ed",
+        "lhed",
+        "ttlat",
+        "larb3",
+        "lkhmis",
+        "jjem3a",
+        "tnin",
+        "ltnin",
+    ]
+)
 _AMBIGUOUS_LATIN = {"la", "ma", "fin", "a", "l", "d", "o", "do"}  # French and Darija both use them
 # Frequent Arabic words that must never be fuzzy-matched to a keyword ("الله" is one edit from "اللغه").
-_AR_STOP = set("""الله والله ان شاء ما لا في من على الى واش شي ديال ديالي هاد هادي هادا باش انا نتا انت هو هي
-حنا هما عافاك الخير بزاف كاين كاينه عندي عندنا ليا ليك مع غير حتى شنو علاش كيفاش فين اش راه راني واحد""".split())
+_AR_STOP = set(
+    [
+        "الله",
+        "والله",
+        "ان",
+        "شاء",
+        "ما",
+        "لا",
+        "في",
+        "من",
+        "على",
+        "الى",
+        "واش",
+        "شي",
+        "ديال",
+        "ديالي",
+        "هاد",
+        "هادي",
+        "هادا",
+        "باش",
+        "انا",
+        "نتا",
+        "انت",
+        "هو",
+        "هي",
+        "حنا",
+        "هما",
+        "عافاك",
+        "الخير",
+        "بزاف",
+        "كاين",
+        "كاينه",
+        "عندي",
+        "عندنا",
+        "ليا",
+        "ليك",
+        "مع",
+        "غير",
+        "حتى",
+        "شنو",
+        "علاش",
+        "كيفاش",
+        "فين",
+        "اش",
+        "راه",
+        "راني",
+        "واحد",
+    ]
+)
 
 # Arabic clitics, tried only when the whole token is not in a lexicon.
 _AR_PREFIXES = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
@@ -326,18 +947,18 @@ def _variants(tok: str):
     if _is_arabic(tok):
         for p in _AR_PREFIXES:
             if tok.startswith(p) and len(tok) - len(p) >= 2:
-                yield tok[len(p):]
+                yield tok[len(p) :]
                 break
         stem = tok
         for p in _AR_PREFIXES:
             if stem.startswith(p) and len(stem) - len(p) >= 3:
-                stem = stem[len(p):]
+                stem = stem[len(p) :]
                 break
         for s in _AR_SUFFIXES:
             if stem.endswith(s) and len(stem) - len(s) >= 2:
                 base = stem[: -len(s)]
                 yield base
-                if base.endswith("ت"):        # فاتورتي -> فاتوره (ta marbuta before a suffix)
+                if base.endswith("ت"):  # فاتورتي -> فاتوره (ta marbuta before a suffix)
                     yield base[:-1] + "ه"
                 yield "ال" + base
                 break
@@ -358,8 +979,7 @@ def _lookup(tok: str) -> tuple[tuple[str, float], ...]:
     if len(tok) < 5:  # short words are one edit away from too many others
         return ()
     cutoff = 85 if len(tok) < 6 or arabic else 80
-    best = process.extractOne(tok, _FUZZ_ARABIC if arabic else _FUZZ_LATIN, scorer=fuzz.ratio,
-                              score_cutoff=cutoff)
+    best = process.extractOne(tok, _FUZZ_ARABIC if arabic else _FUZZ_LATIN, scorer=fuzz.ratio, score_cutoff=cutoff)
     if not best:
         return ()
     factor = 0.85 * best[1] / 100.0
@@ -372,9 +992,14 @@ _ARABIZI_LETTER = re.compile(r"[a-z][2379]|[2379][a-z]")
 
 
 def _is_arabizi(tok: str) -> bool:
-    """"3afak", "l7sab", "m3a": digits used as letters (not "m3", "6mois", "df2026")."""
-    return (not tok.isdigit() and not tok.isalpha() and tok not in _KEEP_MIXED
-            and not _GLUED_UNIT.fullmatch(tok) and bool(_ARABIZI_LETTER.search(tok)))
+    """ "3afak", "l7sab", "m3a": digits used as letters (not "m3", "6mois", "df2026")."""
+    return (
+        not tok.isdigit()
+        and not tok.isalpha()
+        and tok not in _KEEP_MIXED
+        and not _GLUED_UNIT.fullmatch(tok)
+        and bool(_ARABIZI_LETTER.search(tok))
+    )
 
 
 def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
@@ -392,7 +1017,7 @@ def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
             dar += 1.0  # "lcompteur", "lfacture": French noun with the Darija article
         elif len(t) >= 5 and t.endswith("ch") and t.startswith("ma") and t != "match":
             dar += 1.5  # glued negation: "mabghitch", "makaynch"
-    for a, b in zip(tokens, tokens[1:]):
+    for a, b in itertools.pairwise(tokens):
         if a == "ma" and len(b) >= 4 and b.endswith(("ch", "sh")) and not _is_arabic(b):
             dar += 2.0  # split negation: "ma bghitch", "ma n9derch"
     if any(c.isdigit() for c in raw_lower):
@@ -401,7 +1026,7 @@ def _lang_scores(raw_lower: str, tokens: list[str]) -> tuple[float, float]:
 
 
 def _hint(hint) -> str | None:
-    """"ar"/"fr" from a hint such as Telegram's language_code ("fr-FR", "ar"); None otherwise."""
+    """ "ar"/"fr" from a hint such as Telegram's language_code ("fr-FR", "ar"); None otherwise."""
     code = hint[:2].lower() if isinstance(hint, str) else None
     return code if code in ("ar", "fr") else None
 
@@ -425,7 +1050,7 @@ def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
 
 
 def detect_lang(text: str, hint: str | None = None) -> str:
-    """"ar" (MSA, Darija in either script) or "fr"; the hint decides when the text does not."""
+    """ "ar" (MSA, Darija in either script) or "fr"; the hint decides when the text does not."""
     try:
         raw = (text or "")[:MAX_CHARS] if isinstance(text, str) else ""
         norm = normalize(raw)
@@ -441,7 +1066,8 @@ _PHONE = re.compile(r"(?<!\d)(?:(?:\+|00)\s?212[\s.-]?\(?0?\)?[\s.-]?[5-8]|0[5-8
 _CONTRACT_KEYED = re.compile(
     r"(?<!\w)(?:n°|no|num|numero|contrat|contract|kontra|lcontrat|contra|abonnement|client|"
     r"رقم العقد|رقم عقد|العقد|عقد|رقم الزبون|compteur|lcompteur|العداد رقم)"
-    r"(?:\s*(?:de|du|d'|n°|no|numero|رقم))?(?:\s*(?:contrat|client))?\s*[:#°=-]?\s*(\d{6,10})(?!\d)")
+    r"(?:\s*(?:de|du|d'|n°|no|numero|رقم))?(?:\s*(?:contrat|client))?\s*[:#°=-]?\s*(\d{6,10})(?!\d)"
+)
 _CONTRACT_TOPIC = re.compile(r"(?<!\w)(contrat|contract|kontra|lcontrat|العقد|عقد|abonnement|رقم الزبون)")
 _BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
 
@@ -482,10 +1108,38 @@ def parse_contract(text: str) -> str | None:
 # --------------------------------------------------------------------------- service
 
 _SERVICE = {
-    "electricity": set(normalize(w) for w in """electricite électricité electrique électrique elec lectricite
-        الكهرباء كهرباء الكهربا كهربا ضو الضو الضوء ضوء do ddo dou dow trisinti trisiti triciti trissinti
-        ttrisinti kahraba lkahraba lkahrba""".split()),
-    "water": set(normalize(w) for w in "eau eaux l'eau الماء الما lma lmaa lmae لما للما".split()),
+    "electricity": set(
+        normalize(w)
+        for w in [
+            "electricite",
+            "électricité",
+            "electrique",
+            "électrique",
+            "elec",
+            "lectricite",
+            "الكهرباء",
+            "كهرباء",
+            "الكهربا",
+            "كهربا",
+            "ضو",
+            "الضو",
+            "الضوء",
+            "ضوء",
+            "do",
+            "ddo",
+            "dou",
+            "dow",
+            "trisinti",
+            "trisiti",
+            "triciti",
+            "trissinti",
+            "ttrisinti",
+            "kahraba",
+            "lkahraba",
+            "lkahrba",
+        ]
+    ),
+    "water": set(normalize(w) for w in ["eau", "eaux", "l'eau", "الماء", "الما", "lma", "lmaa", "lmae", "لما", "للما"]),
 }
 
 
@@ -498,11 +1152,11 @@ def _service_in(tokens: list[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-_ELIDED_SERVICE = re.compile(r"(?<!\w)([ld])'(ma|maa|do|dou|ddo)(?!\w)")   # "l'ma", "d'do": one word
+_ELIDED_SERVICE = re.compile(r"(?<!\w)([ld])'(ma|maa|do|dou|ddo)(?!\w)")  # "l'ma", "d'do": one word
 
 
 def parse_service(text: str) -> str | None:
-    """"electricity" or "water" when exactly one of them is named."""
+    """ "electricity" or "water" when exactly one of them is named."""
     try:
         return _service_in(_tokens(_ELIDED_SERVICE.sub(r"\1\2", normalize(text)[:MAX_CHARS])))
     except Exception:
@@ -512,20 +1166,23 @@ def parse_service(text: str) -> str | None:
 # --------------------------------------------------------------------------- dates
 
 _MONTHS = {}
-for _num, _names in enumerate([
-    "janvier janv jan يناير جانفي كانون الثاني",
-    "fevrier fevr fev فبراير فيفري شباط",
-    "mars مارس اذار",
-    "avril avr ابريل أبريل افريل نيسان",
-    "mai ماي مايو ايار",
-    "juin يونيو يونيه جوان حزيران",
-    "juillet juil يوليوز يوليو جويليه تموز",
-    "aout غشت اغسطس أغسطس اوت",
-    "septembre sept sep شتنبر سبتمبر ايلول",
-    "octobre oct اكتوبر أكتوبر",
-    "novembre nov نونبر نوفمبر",
-    "decembre dec دجنبر ديسمبر",
-], start=1):
+for _num, _names in enumerate(
+    [
+        "janvier janv jan يناير جانفي كانون الثاني",
+        "fevrier fevr fev فبراير فيفري شباط",
+        "mars مارس اذار",
+        "avril avr ابريل أبريل افريل نيسان",
+        "mai ماي مايو ايار",
+        "juin يونيو يونيه جوان حزيران",
+        "juillet juil يوليوز يوليو جويليه تموز",
+        "aout غشت اغسطس أغسطس اوت",
+        "septembre sept sep شتنبر سبتمبر ايلول",
+        "octobre oct اكتوبر أكتوبر",
+        "novembre nov نونبر نوفمبر",
+        "decembre dec دجنبر ديسمبر",
+    ],
+    start=1,
+):
     for _n in _names.split():
         _MONTHS[normalize(_n)] = _num
 _MONTHS[normalize("كانون الثاني")] = 1
@@ -537,22 +1194,30 @@ _MONTHS.pop(normalize("الثاني"), None)
 _MONTH_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _MONTHS), key=len, reverse=True))
 
 _RELATIVE = [  # longest first: "avant hier" before "hier", "بعد غدوه" before "غدوه"
-    (-2, "avant-hier|avant hier|avant hiers|قبل امس|قبل الامس|قبل البارح|قبل لبارح|اول امس|اول البارح|"
-         "awwel lbareh|awel lbareh|awal lbareh|awwel lbarh|awel lbarh|qbel lbareh|qbal lbareh"),
+    (
+        -2,
+        "avant-hier|avant hier|avant hiers|قبل امس|قبل الامس|قبل البارح|قبل لبارح|اول امس|اول البارح|"
+        "awwel lbareh|awel lbareh|awal lbareh|awwel lbarh|awel lbarh|qbel lbareh|qbal lbareh",
+    ),
     (2, "apres-demain|apres demain|بعد غد|بعد غدا|بعد غدوه|بعد غدوا|ba3d ghedda|ba3d ghda|ba3d ghdda"),
     (-1, "hier|yesterday|امس|الامس|البارح|لبارح|البارحه|لبارحه|lbareh|lbarh|lbarah|lbareh|bareh|lbaraha"),
     (0, "aujourd'hui|aujourd hui|aujourdhui|aujourd'hui|auj|today|اليوم|lyoum|lyouma|lyoma|lyom|lyoum"),
     (1, "demain|tomorrow|غدا|غدوه|غدوا|ghedda|ghda|ghdda|ghadda|ghedwa|ghdwa"),
 ]
-_RELATIVE_RE = [(off, re.compile(rf"(?<!\w)(?:{alts})(?!\w)")) for off, alts in
-                ((o, "|".join(re.escape(normalize(a)).replace(r"\ ", r"\s+") for a in alts.split("|")))
-                 for o, alts in _RELATIVE)]
+_RELATIVE_RE = [
+    (off, re.compile(rf"(?<!\w)(?:{alts})(?!\w)"))
+    for off, alts in (
+        (o, "|".join(re.escape(normalize(a)).replace(r"\ ", r"\s+") for a in alts.split("|"))) for o, alts in _RELATIVE
+    )
+]
 
 _ISO = re.compile(r"(?<![\d/.-])(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?![\d/.-]?\d)")
 _DMY = re.compile(r"(?<![\d/.-])(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})(?![\d/.-]?\d)")
 _DM = re.compile(r"(?<![\d/.,-])(\d{1,2})/(\d{1,2})(?![\d/]|[.,]\d)")
-_DAY_MONTH = re.compile(rf"(?<![\w.,])(\d{{1,2}}|1er|premier)(?:\s*(?:er|eme))?\s*(?:de\s+|f\s+|ف\s*)?"
-                        rf"({_MONTH_ALT})(?:\s+((?:19|20)\d\d))?(?!\w)")
+_DAY_MONTH = re.compile(
+    rf"(?<![\w.,])(\d{{1,2}}|1er|premier)(?:\s*(?:er|eme))?\s*(?:de\s+|f\s+|ف\s*)?"
+    rf"({_MONTH_ALT})(?:\s+((?:19|20)\d\d))?(?!\w)"
+)
 
 # Weekdays: the first list is unambiguous; the second only counts after "nhar"/"نهار" because
 # the same words mean "three" (tlata, tlat), "until" (لحد) or "Saturday/sabbath" loosely.
@@ -574,28 +1239,98 @@ for _fr, _free, _after_nhar in (
 _NHAR_WEEKDAYS.update(_WEEKDAYS)
 _WEEKDAY_ALT = "|".join(sorted(map(re.escape, _WEEKDAYS), key=len, reverse=True))
 _NHAR_ALT = "|".join(sorted(map(re.escape, _NHAR_WEEKDAYS), key=len, reverse=True))
-_WEEKDAY_RE = re.compile(rf"(?<!\w)(?:(?:nhar|نهار)\s+({_NHAR_ALT})|(?:le\s+)?({_WEEKDAY_ALT}))"
-                         rf"(?:\s+(dernier|passe|prochain|الماضي|الفايت|اللي\s+فات|لي\s+فات|li\s+fat|lli\s+fat|"
-                         rf"الجاي|jay|الماضيه))?(?!\w)")
-_NUM_WORDS = {normalize(k): v for k, v in {
-    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
-    "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "quinze": 15, "dix-huit": 18, "vingt": 20,
-    "vingt-quatre": 24, "trente": 30, "trente-six": 36,
-    "واحد": 1, "واحده": 1, "جوج": 2, "زوج": 2, "اثنين": 2, "اثنان": 2, "ثلاثه": 3, "تلاته": 3, "ثلاث": 3,
-    "تلت": 3, "اربعه": 4, "ربعه": 4, "اربع": 4, "خمسه": 5, "خمس": 5, "سته": 6, "ست": 6, "سبعه": 7,
-    "ثمانيه": 8, "تمنيه": 8, "تسعه": 9, "عشره": 10, "عشر": 10, "حداش": 11, "اطناش": 12, "طناش": 12,
-    "اثنا عشر": 12, "اثني عشر": 12,
-    "wahed": 1, "wa7ed": 1, "jouj": 2, "jooj": 2, "zouj": 2, "tlata": 3, "tleta": 3, "reb3a": 4, "rb3a": 4,
-    "khamsa": 5, "sta": 6, "setta": 6, "sitta": 6, "seb3a": 7, "tmnya": 8, "tmenya": 8, "tes3a": 9,
-    "3echra": 10, "3chra": 10, "hdach": 11, "7dach": 11, "tnach": 12, "tnache": 12, "tnash": 12,
-}.items()}
+_WEEKDAY_RE = re.compile(
+    rf"(?<!\w)(?:(?:nhar|نهار)\s+({_NHAR_ALT})|(?:le\s+)?({_WEEKDAY_ALT}))"
+    rf"(?:\s+(dernier|passe|prochain|الماضي|الفايت|اللي\s+فات|لي\s+فات|li\s+fat|lli\s+fat|"
+    rf"الجاي|jay|الماضيه))?(?!\w)"
+)
+_NUM_WORDS = {
+    normalize(k): v
+    for k, v in {
+        "un": 1,
+        "une": 1,
+        "deux": 2,
+        "trois": 3,
+        "quatre": 4,
+        "cinq": 5,
+        "six": 6,
+        "sept": 7,
+        "huit": 8,
+        "neuf": 9,
+        "dix": 10,
+        "onze": 11,
+        "douze": 12,
+        "quinze": 15,
+        "dix-huit": 18,
+        "vingt": 20,
+        "vingt-quatre": 24,
+        "trente": 30,
+        "trente-six": 36,
+        "واحد": 1,
+        "واحده": 1,
+        "جوج": 2,
+        "زوج": 2,
+        "اثنين": 2,
+        "اثنان": 2,
+        "ثلاثه": 3,
+        "تلاته": 3,
+        "ثلاث": 3,
+        "تلت": 3,
+        "اربعه": 4,
+        "ربعه": 4,
+        "اربع": 4,
+        "خمسه": 5,
+        "خمس": 5,
+        "سته": 6,
+        "ست": 6,
+        "سبعه": 7,
+        "ثمانيه": 8,
+        "تمنيه": 8,
+        "تسعه": 9,
+        "عشره": 10,
+        "عشر": 10,
+        "حداش": 11,
+        "اطناش": 12,
+        "طناش": 12,
+        "اثنا عشر": 12,
+        "اثني عشر": 12,
+        "wahed": 1,
+        "wa7ed": 1,
+        "jouj": 2,
+        "jooj": 2,
+        "zouj": 2,
+        "tlata": 3,
+        "tleta": 3,
+        "reb3a": 4,
+        "rb3a": 4,
+        "khamsa": 5,
+        "sta": 6,
+        "setta": 6,
+        "sitta": 6,
+        "seb3a": 7,
+        "tmnya": 8,
+        "tmenya": 8,
+        "tes3a": 9,
+        "3echra": 10,
+        "3chra": 10,
+        "hdach": 11,
+        "7dach": 11,
+        "tnach": 12,
+        "tnache": 12,
+        "tnash": 12,
+    }.items()
+}
 _NUM_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _NUM_WORDS), key=len, reverse=True))
-_AGO = re.compile(rf"(?<!\w)(il\s+y\s+a|y\s+a|ya|depuis|قبل|منذ|من|hadi|هادي|مده)\s+(\d{{1,3}}|{_NUM_ALT})?\s*"
-                  rf"(jours?|j|semaines?|يوم|يومين|ايام|اسبوع|اسبوعين|اسابيع|simana|simanat|iyam|ayam|yam|"
-                  rf"iyyam)(?!\w)")
+_AGO = re.compile(
+    rf"(?<!\w)(il\s+y\s+a|y\s+a|ya|depuis|قبل|منذ|من|hadi|هادي|مده)\s+(\d{{1,3}}|{_NUM_ALT})?\s*"
+    rf"(jours?|j|semaines?|يوم|يومين|ايام|اسبوع|اسبوعين|اسابيع|simana|simanat|iyam|ayam|yam|"
+    rf"iyyam)(?!\w)"
+)
 _AGO_BARE_OK = frozenset(normalize(w) for w in ("il y a", "قبل", "منذ"))
-_AGO_AFTER = re.compile(rf"(?<!\w)(\d{{1,3}}|{_NUM_ALT})\s*(jours?|يوم|ايام|iyam|ayam|yam)\s+(?:hadi|هادي|"
-                        rf"ago|plus\s+tot)(?!\w)")
+_AGO_AFTER = re.compile(
+    rf"(?<!\w)(\d{{1,3}}|{_NUM_ALT})\s*(jours?|يوم|ايام|iyam|ayam|yam)\s+(?:hadi|هادي|"
+    rf"ago|plus\s+tot)(?!\w)"
+)
 
 
 def _num(word: str | None) -> int | None:
@@ -641,9 +1376,16 @@ def _date_parser(today: date, prefer: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from dateparser.date import DateDataParser
-        ddp = DateDataParser(languages=["fr", "ar"], settings={
-            "DATE_ORDER": "DMY", "PREFER_DATES_FROM": prefer,
-            "RELATIVE_BASE": datetime(today.year, today.month, today.day), "RETURN_TIME_AS_PERIOD": False})
+
+        ddp = DateDataParser(
+            languages=["fr", "ar"],
+            settings={
+                "DATE_ORDER": "DMY",
+                "PREFER_DATES_FROM": prefer,
+                "RELATIVE_BASE": datetime(today.year, today.month, today.day),
+                "RETURN_TIME_AS_PERIOD": False,
+            },
+        )
         for warm in ("hier", "lundi", "il y a 3 jours"):
             ddp.get_date_data(warm)
     return ddp
@@ -731,8 +1473,7 @@ def _bare_weekday(norm: str, span: tuple[int, int]) -> bool:
     return bool(m and m.span() == span and not m.group(3))
 
 
-def parse_date(text: str, lang: str | None = None, *, today: date,
-               prefer: str = "past") -> date | None:
+def parse_date(text: str, lang: str | None = None, *, today: date, prefer: str = "past") -> date | None:
     """A date named in free text: ISO (YYYY-MM-DD), D/M/Y, D/M, "le 3 mai", "3 ماي", relative words
     (hier, البارح, lbare7, غدوة, ghedda, avant-hier, قبل البارح, بعد غدوة, اليوم, lyouma...),
     "il y a 3 jours", "قبل يومين", weekdays. A day and month without a year resolve to the past
@@ -747,17 +1488,21 @@ def parse_date(text: str, lang: str | None = None, *, today: date,
 
 # --------------------------------------------------------------------------- months (instalments)
 
-_MONTH_UNITS = (r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
-                r"chhr|shhour|shour|chhoura|اشهر|شهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|marrat|merrat")
+_MONTH_UNITS = (
+    r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
+    r"chhr|shhour|shour|chhoura|اشهر|شهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|marrat|merrat"
+)
 _MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*({_MONTH_UNITS})(?!\w)")
-_MONTHS_NOT_COUNT = re.compile(r"(?:il\s+y\s+a|y\s+a|depuis|depuis\s+plus\s+de|منذ|من|هادي|hadi|ca\s+fait|fait|"
-                               r"lmoda\s+dyal|mn)\s*$")
+_MONTHS_NOT_COUNT = re.compile(
+    r"(?:il\s+y\s+a|y\s+a|depuis|depuis\s+plus\s+de|منذ|من|هادي|hadi|ca\s+fait|fait|"
+    r"lmoda\s+dyal|mn)\s*$"
+)
 _DUAL_MONTHS = re.compile(r"(?<!\w)(شهرين|chehrin|chahrin|chhrin)(?!\w)")
 
 
 def _months_in(norm: str) -> int | None:
     for m in _MONTHS_RE.finditer(norm):
-        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 24):m.start()]):
+        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 24) : m.start()]):
             continue  # "il y a 3 mois", "depuis 2 mois": a duration, not an instalment count
         n = _num(m.group(1))
         if n and 1 <= n <= 60:
@@ -786,14 +1531,21 @@ def parse_months(text: str) -> int | None:
 # --------------------------------------------------------------------------- index
 
 _NUMBER = re.compile(r"(?<![\w.,'/-])(\d{1,3}(?:(?:[ .,']|, )\d{3})+|\d+)(?:[.,](\d{1,2}))?(?![\w'/]|[.,]\d)")
-_NOT_INDEX_AFTER = re.compile(r"\s*(?:%|dh|dhs|mad|dirhams?|درهم|دراهم|rial|ryal|ريال|fois|mois|ans?|annees?|"
-                              r"jours?|semaines?|heures?|h\b|min|minutes?|" + _MONTH_UNITS + r"|ايام|يوم|سنه|سنين|"
-                              r"iyam|ayam|dqayq|دقايق|ساعه|ساعات|eme|er\b|ere\b|x\b)", re.UNICODE)
-_NOT_INDEX_BEFORE = re.compile(r"(?:sur|en|على|f|fi|3la|il y a|depuis|منذ|قبل|hadi|هادي|le|nhar|نهار|a|au|"
-                               r"à|vers|avant|apres|من|mn|ل|l)\s*$")
+_NOT_INDEX_AFTER = re.compile(
+    r"\s*(?:%|dh|dhs|mad|dirhams?|درهم|دراهم|rial|ryal|ريال|fois|mois|ans?|annees?|"
+    r"jours?|semaines?|heures?|h\b|min|minutes?|" + _MONTH_UNITS + r"|ايام|يوم|سنه|سنين|"
+    r"iyam|ayam|dqayq|دقايق|ساعه|ساعات|eme|er\b|ere\b|x\b)",
+    re.UNICODE,
+)
+_NOT_INDEX_BEFORE = re.compile(
+    r"(?:sur|en|على|f|fi|3la|il y a|depuis|منذ|قبل|hadi|هادي|le|nhar|نهار|a|au|"
+    r"à|vers|avant|apres|من|mn|ل|l)\s*$"
+)
 _AMOUNT_BEFORE = re.compile(r"(?:credit|lcredit|solde|رصيد|الرصيد|avance|montant|المبلغ|dh|dhs|mad|prix)\s*[:=]?\s*$")
-_INDEX_KEY = re.compile(r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|الموشر|موشر|العداد|الكونطور|قراءه|lhsab|"
-                        r"hsab|fih|فيه|كان|kan|howa|هو|c'est|est|:)\s*$")
+_INDEX_KEY = re.compile(
+    r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|الموشر|موشر|العداد|الكونطور|قراءه|lhsab|"
+    r"hsab|fih|فيه|كان|kan|howa|هو|c'est|est|:)\s*$"
+)
 _SEPARATORS = re.compile(r"[ .,']")
 
 
@@ -812,13 +1564,13 @@ def _index_in(norm: str, exclude=()) -> int | None:
     s = _mask(norm, spans)
     found: list[tuple[int, bool]] = []
     for m in _NUMBER.finditer(s):
-        after = s[m.end():m.end() + 12]
+        after = s[m.end() : m.end() + 12]
         if _NOT_INDEX_AFTER.match(after):
             continue
         digits = _SEPARATORS.sub("", m.group(1))
         if len(digits) > 9:
             continue
-        before = s[max(0, m.start() - 12):m.start()]
+        before = s[max(0, m.start() - 12) : m.start()]
         if _AMOUNT_BEFORE.search(before):
             continue  # "crédit 0", "montant 350": money, not a meter
         keyed = bool(_INDEX_KEY.search(before))
@@ -853,29 +1605,40 @@ def parse_index(text: str, *, today: date) -> int | None:
 
 # --------------------------------------------------------------------------- yes / no
 
+
 def _phrase_set(s: str) -> frozenset[str]:
     return frozenset(normalize(p) for p in s.split("|"))
 
 
-_YES = _phrase_set("oui|ouii|ouais|ok|okay|okey|oki|d'accord|daccord|dac|parfait|yes|yep|bien sur|bien sûr|"
-                   "c'est ça|exactement|نعم|ايه|ايوا|أيوه|اه|آه|واخا|وخا|موافق|صحيح|eh|ah|wakha|waha|wah|"
-                   "iyeh|iyah|ayeh|ih|aywa|naam|na3am|eyh|oui oui|ok d'accord|واخا صافي|ewa|iwa|waxa|eyeh|iyeh|c'est bon|"
-                   "ah wakha|oui bien sur|oui c'est ca|oui merci|ok merci|vas y|allez y|ايه نعم|اه واخا|ابيه|نعم اكيد")
-_NO = _phrase_set("non|nn|no|nope|non merci|pas du tout|jamais|لا|لالا|لا لا|لا شكرا|ابدا|ماشي|لا ماشي|"
-                  "la|lla|lala|la la|machi|la merci|la chokran|la shokran|non non|ما بغيتش|ma bghitch|laa|pas besoin|"
-                  "pas la peine|non pas besoin|non c'est bon|la safi|لا صافي|mabghitch|la mabghitch|machi daba|"
-                  "ماشي دابا|لا ما بغيتش|non pas maintenant|pas maintenant|la machi daba|non ca va")
+_YES = _phrase_set(
+    "oui|ouii|ouais|ok|okay|okey|oki|d'accord|daccord|dac|parfait|yes|yep|bien sur|bien sûr|"
+    "c'est ça|exactement|نعم|ايه|ايوا|أيوه|اه|آه|واخا|وخا|موافق|صحيح|eh|ah|wakha|waha|wah|"
+    "iyeh|iyah|ayeh|ih|aywa|naam|na3am|eyh|oui oui|ok d'accord|واخا صافي|ewa|iwa|waxa|eyeh|iyeh|c'est bon|"
+    "ah wakha|oui bien sur|oui c'est ca|oui merci|ok merci|vas y|allez y|ايه نعم|اه واخا|ابيه|نعم اكيد"
+)
+_NO = _phrase_set(
+    "non|nn|no|nope|non merci|pas du tout|jamais|لا|لالا|لا لا|لا شكرا|ابدا|ماشي|لا ماشي|"
+    "la|lla|lala|la la|machi|la merci|la chokran|la shokran|non non|ما بغيتش|ma bghitch|laa|pas besoin|"
+    "pas la peine|non pas besoin|non c'est bon|la safi|لا صافي|mabghitch|la mabghitch|machi daba|"
+    "ماشي دابا|لا ما بغيتش|non pas maintenant|pas maintenant|la machi daba|non ca va"
+)
 # Words that answer yes or no alone or together ("ah wakha", "la la safi"); "safi" (ok / enough)
 # only rides along: alone it is not a yes, and the global words treat it as "enough".
-_YES_WORDS = _phrase_set("oui|ouais|ok|okay|yes|ah|eh|iyeh|iyah|ayeh|eyeh|ewa|iwa|wakha|waxa|waha|wah|aywa|naam|"
-                         "na3am|نعم|ايه|اه|واخا|وخا|ايوا|ايوه|موافق|parfait|exactement|dac|daccord|volontiers")
+_YES_WORDS = _phrase_set(
+    "oui|ouais|ok|okay|yes|ah|eh|iyeh|iyah|ayeh|eyeh|ewa|iwa|wakha|waxa|waha|wah|aywa|naam|"
+    "na3am|نعم|ايه|اه|واخا|وخا|ايوا|ايوه|موافق|parfait|exactement|dac|daccord|volontiers"
+)
 _NO_WORDS = _phrase_set("non|nn|no|nope|la|lla|laa|لا|لالا|machi|ماشي|jamais|ابدا|mabghitch")
-_YES_NO_FILLER = _phrase_set("safi|صافي|merci|chokran|choukran|shokran|شكرا|svp|stp|3afak|afak|عافاك|khouya|khoya|"
-                             "خويا|a|ya|sidi|madame|monsieur|bien|sur|بزاف|bzaf")
-_POLITE = re.compile(r"(?<!\w)(?:merci|svp|stp|s'il vous plait|3afak|afak|عافاك|شكرا|choukran|chokran|"
-                     r"beaucoup|bzaf|بزاف)(?!\w)")
-_YES_EMOJI = ("\U0001F44D", "\u2705", "\U0001F44C", "\u2714")
-_NO_EMOJI = ("\U0001F44E", "\u274C", "\u274E", "\U0001F6AB")
+_YES_NO_FILLER = _phrase_set(
+    "safi|صافي|merci|chokran|choukran|shokran|شكرا|svp|stp|3afak|afak|عافاك|khouya|khoya|"
+    "خويا|a|ya|sidi|madame|monsieur|bien|sur|بزاف|bzaf"
+)
+_POLITE = re.compile(
+    r"(?<!\w)(?:merci|svp|stp|s'il vous plait|3afak|afak|عافاك|شكرا|choukran|chokran|"
+    r"beaucoup|bzaf|بزاف)(?!\w)"
+)
+_YES_EMOJI = ("\U0001f44d", "\u2705", "\U0001f44c", "\u2714")
+_NO_EMOJI = ("\U0001f44e", "\u274c", "\u274e", "\U0001f6ab")
 
 
 def parse_yes_no(text: str) -> bool | None:
@@ -885,9 +1648,8 @@ def parse_yes_no(text: str) -> bool | None:
         if not isinstance(text, str):
             return None
         head = text[:60]
-        if any(e in head for e in _YES_EMOJI) and not any(e in head for e in _NO_EMOJI):
-            if not re.search(r"\w", head):
-                return True
+        if any(e in head for e in _YES_EMOJI) and not any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
+            return True
         if any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
             return False
         norm = normalize(head)
@@ -898,18 +1660,19 @@ def parse_yes_no(text: str) -> bool | None:
         if core in _YES:
             return True
         stripped = _SPACES.sub(" ", _POLITE.sub(" ", core)).strip()
-        if stripped in _NO or (core.startswith(("non ", "la ", "لا ")) and not stripped.replace("non", "")
-                               .replace("la", "").replace("لا", "").strip()):
+        if stripped in _NO or (
+            core.startswith(("non ", "la ", "لا "))
+            and not stripped.replace("non", "").replace("la", "").replace("لا", "").strip()
+        ):
             return False
         if stripped in _YES:
             return True
         words = core.split()
-        if words and len(words) <= 4 and all(w in _YES_WORDS or w in _YES_NO_FILLER for w in words):
-            if any(w in _YES_WORDS for w in words):
-                return True
-        if words and len(words) <= 4 and all(w in _NO_WORDS or w in _YES_NO_FILLER for w in words):
-            if any(w in _NO_WORDS for w in words):
-                return False
+        short = bool(words) and len(words) <= 4
+        if short and all(w in _YES_WORDS or w in _YES_NO_FILLER for w in words) and any(w in _YES_WORDS for w in words):
+            return True
+        if short and all(w in _NO_WORDS or w in _YES_NO_FILLER for w in words) and any(w in _NO_WORDS for w in words):
+            return False
         return None
     except Exception:
         return None
@@ -918,7 +1681,8 @@ def parse_yes_no(text: str) -> bool | None:
 _NO_PHOTO = re.compile(
     r"(?<!\w)(?:bla|bila|bela|sans|pas de|pas d'|ma 3ndich|ma3ndich|ma3endich|makaynach|makaynch|ma kaynach|"
     r"n'ai pas de|j'ai pas de|بلا|بدون|ما عنديش|ماعنديش|ماكايناش|ما كايناش|ما عندي|ماعندي)\s*"
-    r"(?:(?:la|l|ال)\s*)?(?:tswira|tswera|tsswira|tsawer|tsawr|sora|soura|photo|photos|image|صوره|تصويره|تصاور|صور)(?!\w)")
+    r"(?:(?:la|l|ال)\s*)?(?:tswira|tswera|tsswira|tsawer|tsawr|sora|soura|photo|photos|image|صوره|تصويره|تصاور|صور)(?!\w)"
+)
 
 
 def parse_no_photo(text: str) -> bool:
@@ -930,20 +1694,38 @@ def parse_no_photo(text: str) -> bool:
 
 
 _ORDINALS = {}
-for _n, _words in enumerate([
-    "premier premiere 1er 1ere first الاول الاولي اول اولي لول اللول لولا اللولا lowel lowla louwel lawel owel "
-    "l'owel l'oula loula lwla",
-    "deuxieme second seconde 2e 2eme الثاني الثانيه ثاني التاني التانيه تاني تانيه tani tania "
-    "tanya ttani ttania tanye",
-    "troisieme 3e 3eme third الثالث الثالثه ثالث التالت التالته تالت talet talta tal3 ttalet",
-    "quatrieme 4e 4eme fourth الرابع الرابعه رابع rab3 rabe3 rab3a",
-], start=1):
+for _n, _words in enumerate(
+    [
+        "premier premiere 1er 1ere first الاول الاولي اول اولي لول اللول لولا اللولا lowel lowla louwel lawel owel "
+        "l'owel l'oula loula lwla",
+        "deuxieme second seconde 2e 2eme الثاني الثانيه ثاني التاني التانيه تاني تانيه tani tania "
+        "tanya ttani ttania tanye",
+        "troisieme 3e 3eme third الثالث الثالثه ثالث التالت التالته تالت talet talta tal3 ttalet",
+        "quatrieme 4e 4eme fourth الرابع الرابعه رابع rab3 rabe3 rab3a",
+    ],
+    start=1,
+):
     for _w in _words.split():
         _ORDINALS[normalize(_w)] = _n
-for _w in "dernier derniere last الاخير الاخيره اللخر اللخره lakher lakhra lekher lekhra lkher".split():
+for _w in [
+    "dernier",
+    "derniere",
+    "last",
+    "الاخير",
+    "الاخيره",
+    "اللخر",
+    "اللخره",
+    "lakher",
+    "lakhra",
+    "lekher",
+    "lekhra",
+    "lkher",
+]:
     _ORDINALS[normalize(_w)] = -1
-_ORDINAL_FILLER = _phrase_set("le|la|l|the|one|celui|celle|ci|la|dyal|choix|option|contrat|compteur|hada|hadi|"
-                              "هادا|هادي|هذا|هذه|je|veux|prends|choisis|bghit|baghi|الخيار|الاختيار|numero|n")
+_ORDINAL_FILLER = _phrase_set(
+    "le|la|l|the|one|celui|celle|ci|la|dyal|choix|option|contrat|compteur|hada|hadi|"
+    "هادا|هادي|هذا|هذه|je|veux|prends|choisis|bghit|baghi|الخيار|الاختيار|numero|n"
+)
 
 
 def parse_ordinal(text: str) -> int | None:
@@ -987,10 +1769,28 @@ def _scores(norm: str, tokens: list[str]) -> dict[str, float]:
 
 
 def _target_language(norm: str, tokens: list[str]) -> str | None:
-    fr = any(t in ("francais", "francaise", "fransawiya", "lfransawiya", "fransawia", "الفرنسيه",
-                   "بالفرنسيه", "فرنسيه", "fr") for t in tokens)
-    ar = any(t in ("arabe", "arabic", "عربيه", "العربيه", "بالعربيه", "الدارجه", "بالدارجه", "darija",
-                   "ddarija", "l3arbiya", "3arbiya") for t in tokens)
+    fr = any(
+        t
+        in ("francais", "francaise", "fransawiya", "lfransawiya", "fransawia", "الفرنسيه", "بالفرنسيه", "فرنسيه", "fr")
+        for t in tokens
+    )
+    ar = any(
+        t
+        in (
+            "arabe",
+            "arabic",
+            "عربيه",
+            "العربيه",
+            "بالعربيه",
+            "الدارجه",
+            "بالدارجه",
+            "darija",
+            "ddarija",
+            "l3arbiya",
+            "3arbiya",
+        )
+        for t in tokens
+    )
     if fr == ar:
         return None
     target = "fr" if fr else "ar"
@@ -1071,7 +1871,7 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
         entities["service"] = service
     intent, confidence = _classify(raw, norm, tokens, entities)
     if found and intent == "agency" and _bare_weekday(norm, found[1]):
-        found = None     # "ouverts le samedi ?" asks about Saturdays, not one date
+        found = None  # "ouverts le samedi ?" asks about Saturdays, not one date
     if found:
         when = found[0]
         if found[2] and intent in ("deferral", "agency"):  # a promise to pay or a visit points forward
@@ -1091,6 +1891,7 @@ def warm_up(today: date) -> None:
 
 
 # --------------------------------------------------------------------------- command line
+
 
 def _jsonable(entities: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in entities.items()}

@@ -15,20 +15,22 @@ Correctness rests on three rules:
   next transaction starts from an empty cache: another process's commit (`PRAGMA data_version`,
   checked at every BEGIN IMMEDIATE), a rolled-back transaction, a failed COMMIT.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 Tag = tuple[str, Hashable]
-EVERYTHING = None            # `touches=EVERYTHING`: the write may change anything
+EVERYTHING = None  # `touches=EVERYTHING`: the write may change anything
 
 
 class ReadCache:
     """Per kind, an LRU of keys; per key, the results of the queries tagged with it."""
 
     def __init__(self, max_keys: int = 2048, max_records: int = 16384) -> None:
-        self.max_keys = max_keys          # per kind: 2,048 contracts' 24 readings ≈ 25 MB at most
+        self.max_keys = max_keys  # per kind: 2,048 contracts' 24 readings ≈ 25 MB at most
         self.epoch: int | None = None
         self._kinds: dict[str, OrderedDict[Hashable, dict[Any, list]]] = {}
         # Records by the row they were built from. A reading turn reads its contract's history

@@ -8,19 +8,20 @@ Production uses the system clock. `ADDAD_CLOCK` (bot/config.py) replaces it for 
 demos (see `parse_clock`): a process started by a test lives at the test's date whatever the
 wall clock says.
 """
+
 from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 Clock = Callable[[], datetime]
 
 
 def _wall() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def system_clock() -> datetime:
@@ -42,7 +43,7 @@ def parse_instant(text: str) -> datetime:
         raise ClockError(f"not an ISO 8601 instant: {text!r}") from None
     if value.tzinfo is None:
         raise ClockError(f"{text!r} has no UTC offset (write e.g. 2026-11-23T09:00:00Z)")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 class SteadyClock:
@@ -51,7 +52,7 @@ class SteadyClock:
     the time.monotonic() reading at which `start` was true (default: now)."""
 
     def __init__(self, start: datetime, anchor: float | None = None) -> None:
-        self.start = start.astimezone(timezone.utc)
+        self.start = start.astimezone(UTC)
         self._anchor = time.monotonic() if anchor is None else anchor
 
     def __call__(self) -> datetime:
@@ -71,7 +72,7 @@ class FileClock:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._seen: tuple[int, int, int] | None = None
-        self._steady = self._read()          # an unreadable file is an error at start, not later
+        self._steady = self._read()  # an unreadable file is an error at start, not later
 
     def _read(self) -> SteadyClock:
         try:
@@ -100,7 +101,7 @@ class FileClock:
             if (st.st_ino, st.st_mtime_ns, st.st_size) != self._seen:
                 self._steady = self._read()
         except (ClockError, OSError):
-            pass                               # removed or unreadable for a moment: keep the last instant
+            pass  # removed or unreadable for a moment: keep the last instant
         return self._steady()
 
     @staticmethod
@@ -109,8 +110,7 @@ class FileClock:
         sees half a file)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(f"{instant.astimezone(timezone.utc).isoformat()}\nmonotonic {time.monotonic():.6f}\n",
-                       encoding="utf-8")
+        tmp.write_text(f"{instant.astimezone(UTC).isoformat()}\nmonotonic {time.monotonic():.6f}\n", encoding="utf-8")
         os.replace(tmp, path)
 
 
@@ -125,5 +125,5 @@ def parse_clock(spec: str | None) -> Clock:
     if not spec:
         return system_clock
     if spec.startswith("file:"):
-        return FileClock(spec[len("file:"):])
+        return FileClock(spec[len("file:") :])
     return SteadyClock(parse_instant(spec))

@@ -4,26 +4,57 @@ A file is validated whole before anything is written: every problem is reported 
 `FILE:LINE: field: reason` (LINE is the physical line, the header being line 1), and a file with
 any problem writes nothing. Imports are idempotent upserts in one transaction.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .records import Agency, Bill, Contract, Reading, Request
 from .store import Store, Tx
 from .values import ValueProblem, format_amount_plain, normalize_phone, parse_amount, parse_iso_date, parse_nonneg_int
 
-COLUMNS: dict[str, tuple[set[str], set[str]]] = {   # kind: (required, optional)
-    "contracts": ({"contract", "service", "holder_name", "phone", "city", "meter_number", "meter_kind",
-                   "meter_digits", "last_index", "last_index_date", "tariff"}, {"language", "low_income"}),
-    "bills": ({"contract", "bill_number", "period_start", "period_end", "issue_date", "due_date", "index_start",
-               "index_end", "consumption", "estimated", "amount", "paid_amount"}, set()),
+COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
+    "contracts": (
+        {
+            "contract",
+            "service",
+            "holder_name",
+            "phone",
+            "city",
+            "meter_number",
+            "meter_kind",
+            "meter_digits",
+            "last_index",
+            "last_index_date",
+            "tariff",
+        },
+        {"language", "low_income"},
+    ),
+    "bills": (
+        {
+            "contract",
+            "bill_number",
+            "period_start",
+            "period_end",
+            "issue_date",
+            "due_date",
+            "index_start",
+            "index_end",
+            "consumption",
+            "estimated",
+            "amount",
+            "paid_amount",
+        },
+        set(),
+    ),
     "readings": ({"contract", "date", "index", "source"}, set()),
     "agencies": ({"city", "name", "address", "phone", "hours"}, {"city_ar", "name_ar", "address_ar", "hours_ar"}),
 }
@@ -42,8 +73,10 @@ class ImportResult:
     counts: Counter = field(default_factory=Counter)
 
     def summary(self, name: str) -> str:
-        return (f"{name}: {self.rows} rows: {self.counts['inserted']} inserted, {self.counts['updated']} updated, "
-                f"{self.counts['unchanged']} unchanged")
+        return (
+            f"{name}: {self.rows} rows: {self.counts['inserted']} inserted, {self.counts['updated']} updated, "
+            f"{self.counts['unchanged']} unchanged"
+        )
 
 
 class _Row:
@@ -113,7 +146,7 @@ def _read(path: Path, kind: str) -> tuple[list[_Row], list[str]]:
         if len(values) != len(header):
             problems.append(f"{name}:{line}: (row): {len(values)} fields, the header has {len(header)}")
             continue
-        rows.append(_Row(name, line, dict(zip(header, values)), problems))
+        rows.append(_Row(name, line, dict(zip(header, values, strict=False)), problems))
     return rows, problems
 
 
@@ -147,19 +180,37 @@ def _contracts(rows: list[_Row], profile) -> list[Contract]:
             r.bad("meter_digits", "must be between 1 and 12")
             digits = None
         last = r.parse("last_index", lambda v: parse_nonneg_int(v, "index"))
-        if last is not None and digits is not None and last >= 10 ** digits:
+        if last is not None and digits is not None and last >= 10**digits:
             r.bad("last_index", f"has more digits than the meter's {digits} dials")
         last_date = r.parse("last_index_date", parse_iso_date)
         tariff = r.text("tariff")
         if tariff:
             if tariff not in profile.tariff_codes:
-                r.bad("tariff", f"unknown tariff {tariff!r} (the operator profile has {', '.join(sorted(profile.tariff_codes))})")
+                r.bad(
+                    "tariff",
+                    f"unknown tariff {tariff!r} (the operator profile has {', '.join(sorted(profile.tariff_codes))})",
+                )
             elif service and profile.tariff(tariff).service != service:
                 r.bad("tariff", f"{tariff} is a {profile.tariff(tariff).service} tariff, the contract is {service}")
         low = r.choice("low_income", ("0", "1"), required=False)
         if r.ok:
-            out.append(Contract(number, service, holder, phone, language, city, meter, kind, digits, last, last_date,
-                                tariff, low == "1"))
+            out.append(
+                Contract(
+                    number,
+                    service,
+                    holder,
+                    phone,
+                    language,
+                    city,
+                    meter,
+                    kind,
+                    digits,
+                    last,
+                    last_date,
+                    tariff,
+                    low == "1",
+                )
+            )
     _duplicates(rows, lambda r: r.values.get("contract", "").strip() or None, "contract", "contract")
     return out
 
@@ -176,15 +227,30 @@ def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
             r.bad("period_end", "before period_start")
         if dates["issue_date"] and dates["due_date"] and dates["due_date"] < dates["issue_date"]:
             r.bad("due_date", "before issue_date")
-        ints = {c: r.parse(c, lambda v, c=c: parse_nonneg_int(v, c.replace("_", " ")))
-                for c in ("index_start", "index_end", "consumption")}
+        ints = {
+            c: r.parse(c, lambda v, c=c: parse_nonneg_int(v, c.replace("_", " ")))
+            for c in ("index_start", "index_end", "consumption")
+        }
         estimated = r.choice("estimated", ("0", "1"))
         amount = r.parse("amount", parse_amount)
         paid = r.parse("paid_amount", parse_amount)
         if r.ok:
-            out.append(Bill(number, contract, dates["period_start"], dates["period_end"], dates["issue_date"],
-                            dates["due_date"], ints["index_start"], ints["index_end"], ints["consumption"],
-                            estimated == "1", amount, paid))
+            out.append(
+                Bill(
+                    number,
+                    contract,
+                    dates["period_start"],
+                    dates["period_end"],
+                    dates["issue_date"],
+                    dates["due_date"],
+                    ints["index_start"],
+                    ints["index_end"],
+                    ints["consumption"],
+                    estimated == "1",
+                    amount,
+                    paid,
+                )
+            )
     _duplicates(rows, lambda r: r.values.get("bill_number", "").strip() or None, "bill_number", "bill number")
     return out
 
@@ -200,8 +266,16 @@ def _readings(rows: list[_Row], known: set[str]) -> list[tuple[str, date, int, s
         source = r.choice("source", ("actual", "estimated", "customer"))
         if r.ok:
             out.append((contract, day, index, source))
-    _duplicates(rows, lambda r: (r.values.get("contract", "").strip(), r.values.get("date", "").strip(),
-                                 r.values.get("source", "").strip()), "date", "reading for this contract, date and source")
+    _duplicates(
+        rows,
+        lambda r: (
+            r.values.get("contract", "").strip(),
+            r.values.get("date", "").strip(),
+            r.values.get("source", "").strip(),
+        ),
+        "date",
+        "reading for this contract, date and source",
+    )
     return out
 
 
@@ -215,19 +289,28 @@ def _agencies(rows: list[_Row]) -> list[Agency]:
         if r.ok:
             out.append(Agency(*values, *arabic))
     from .store import fold
-    _duplicates(rows, lambda r: (fold(r.values.get("city", "")), r.values.get("name", "").strip()), "name",
-                "agency in this city")
+
+    _duplicates(
+        rows,
+        lambda r: (fold(r.values.get("city", "")), r.values.get("name", "").strip()),
+        "name",
+        "agency in this city",
+    )
     return out
 
 
-async def import_file(store: Store, kind: str, path: str | Path, profile, *, now: datetime | None = None
-                      ) -> ImportResult:
+async def import_file(
+    store: Store, kind: str, path: str | Path, profile, *, now: datetime | None = None
+) -> ImportResult:
     """Validate the whole file, then upsert it in one transaction; ImportRejected lists every problem."""
     path = Path(path)
     rows, problems = _read(path, kind)
     async with store.transaction() as tx:
-        known = await tx.existing_contracts(r.values.get("contract", "").strip() for r in rows) \
-            if kind in ("bills", "readings") else set()
+        known = (
+            await tx.existing_contracts(r.values.get("contract", "").strip() for r in rows)
+            if kind in ("bills", "readings")
+            else set()
+        )
         if kind == "contracts":
             items: list = _contracts(rows, profile)
         elif kind == "bills":
@@ -238,7 +321,7 @@ async def import_file(store: Store, kind: str, path: str | Path, profile, *, now
             items = _agencies(rows)
         if problems:
             problems.sort(key=lambda p: int(p.split(":")[1]))
-            raise ImportRejected(problems)        # rolls the transaction back: nothing written
+            raise ImportRejected(problems)  # rolls the transaction back: nothing written
         result = ImportResult(kind, len(items))
         now = now or tx.now()
         for item in items:
@@ -256,11 +339,42 @@ async def import_file(store: Store, kind: str, path: str | Path, profile, *, now
 
 
 # ---------------------------------------------------------------------- exports
-READING_EXPORT = ["contract", "meter_number", "date", "index", "source", "previous_date", "previous_index",
-                  "consumption", "rollover", "review", "review_reason", "photo_ref", "channel", "reference",
-                  "submitted_at", "status"]
-REQUEST_EXPORT = ["reference", "kind", "contract", "status", "created_at", "amount", "months", "defer_until",
-                  "reason", "reason_text", "schedule", "channel", "lang", "decided_at", "decided_by", "decision_note"]
+READING_EXPORT = [
+    "contract",
+    "meter_number",
+    "date",
+    "index",
+    "source",
+    "previous_date",
+    "previous_index",
+    "consumption",
+    "rollover",
+    "review",
+    "review_reason",
+    "photo_ref",
+    "channel",
+    "reference",
+    "submitted_at",
+    "status",
+]
+REQUEST_EXPORT = [
+    "reference",
+    "kind",
+    "contract",
+    "status",
+    "created_at",
+    "amount",
+    "months",
+    "defer_until",
+    "reason",
+    "reason_text",
+    "schedule",
+    "channel",
+    "lang",
+    "decided_at",
+    "decided_by",
+    "decision_note",
+]
 
 
 def _iso(value) -> str:
@@ -273,11 +387,26 @@ async def export_readings(tx: Tx, out: io.TextIOBase, *, since: date | None = No
     meters = {c.contract: c.meter_number for c in await tx.contracts()}
     rows: list[Reading] = await tx.customer_readings(since=since, include_replaced=True)
     for r in rows:
-        writer.writerow([r.contract, meters.get(r.contract, ""), r.reading_date.isoformat(), r.index_value, r.source,
-                         _iso(r.previous_date), "" if r.previous_index is None else r.previous_index,
-                         "" if r.consumption is None else r.consumption, int(r.rollover), int(r.review),
-                         r.review_reason or "", r.photo_ref or "", r.channel or "", r.reference or "",
-                         _iso(r.submitted_at), r.status])
+        writer.writerow(
+            [
+                r.contract,
+                meters.get(r.contract, ""),
+                r.reading_date.isoformat(),
+                r.index_value,
+                r.source,
+                _iso(r.previous_date),
+                "" if r.previous_index is None else r.previous_index,
+                "" if r.consumption is None else r.consumption,
+                int(r.rollover),
+                int(r.review),
+                r.review_reason or "",
+                r.photo_ref or "",
+                r.channel or "",
+                r.reference or "",
+                _iso(r.submitted_at),
+                r.status,
+            ]
+        )
     return len(rows)
 
 
@@ -287,8 +416,24 @@ async def export_requests(tx: Tx, out: io.TextIOBase, *, status: str | None = No
     found: list[Request] = await tx.requests(status=status)
     for r in found:
         schedule = ";".join(f"{l.due_date.isoformat()}:{format_amount_plain(l.amount)}" for l in r.lines)
-        writer.writerow([r.reference, r.kind, r.contract or "", r.status, r.created_at.isoformat(),
-                         "" if r.amount is None else format_amount_plain(r.amount), r.months or "",
-                         _iso(r.defer_until), r.reason or "", r.reason_text or "", schedule, r.channel, r.lang,
-                         _iso(r.decided_at), r.decided_by or "", r.decision_note or ""])
+        writer.writerow(
+            [
+                r.reference,
+                r.kind,
+                r.contract or "",
+                r.status,
+                r.created_at.isoformat(),
+                "" if r.amount is None else format_amount_plain(r.amount),
+                r.months or "",
+                _iso(r.defer_until),
+                r.reason or "",
+                r.reason_text or "",
+                schedule,
+                r.channel,
+                r.lang,
+                _iso(r.decided_at),
+                r.decided_by or "",
+                r.decision_note or "",
+            ]
+        )
     return len(found)

@@ -22,14 +22,17 @@
   connection and thread of its own: otherwise every ~200th turn's COMMIT copies the WAL into
   the database and fsyncs it, and that customer waits several milliseconds more.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import aiosqlite
 
@@ -140,7 +143,7 @@ class Checkpointer:
         self.task = asyncio.create_task(self._run(), name="wal-checkpoint")
 
     @classmethod
-    async def start(cls, path: str, every: float) -> "Checkpointer":
+    async def start(cls, path: str, every: float) -> Checkpointer:
         conn = await aiosqlite.connect(path, isolation_level=None)
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return cls(conn, every)
@@ -150,15 +153,13 @@ class Checkpointer:
             await asyncio.sleep(self.every)
             try:
                 await self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:          # the next round tries again
+            except sqlite3.Error as exc:  # the next round tries again
                 log.warning("WAL checkpoint failed: %s", exc)
 
     async def stop(self) -> None:
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        except asyncio.CancelledError:
-            pass
         await self.conn.close()
 
 
@@ -167,7 +168,7 @@ class Database:
         self.conn = conn
         self.path = path
         self.lock = asyncio.Lock()
-        self._group: _Group | None = None        # the write transactions awaiting one COMMIT
+        self._group: _Group | None = None  # the write transactions awaiting one COMMIT
         self.checkpointer: Checkpointer | None = None
         # Moves whenever what this connection saw may be out of date (storage/cache.py): a
         # commit by another connection, a rolled-back write, a failed COMMIT.
@@ -182,8 +183,7 @@ class Database:
             self.epoch += 1
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True,
-                   checkpoint_every: float | None = None) -> "Database":
+    async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None) -> Database:
         """`checkpoint_every` (seconds): checkpoint in the background instead of in the COMMIT
         that crosses SQLite's 1,000-page mark; for the long-running bot, not for one-off commands."""
         path = str(path)
@@ -215,11 +215,11 @@ class Database:
         async with self.lock:
             if self._group is not None:
                 await self._commit_group()
-            await self.conn.close()      # the last connection to close checkpoints what is left
+            await self.conn.close()  # the last connection to close checkpoints what is left
 
     async def schema_version(self) -> int:
         rows = await self.conn.execute_fetchall("PRAGMA user_version")
-        return int(list(rows)[0][0])
+        return int(next(iter(rows))[0])
 
     async def upgrade(self) -> list[str]:
         """Apply the migrations this file has not seen; returns their names."""
@@ -227,7 +227,7 @@ class Database:
         for version, name, sql in migrations():
             async with self.transaction() as conn:
                 # Re-read inside the write lock: another process may have just migrated.
-                current = int(list(await conn.execute_fetchall("PRAGMA user_version"))[0][0])
+                current = int(next(iter(await conn.execute_fetchall("PRAGMA user_version")))[0])
                 if version <= current:
                     continue
                 for statement in _statements(sql):
@@ -236,7 +236,7 @@ class Database:
                 applied.append(name)
         return applied
 
-    def transaction(self, *, write: bool = True) -> "WriteTransaction | ReadTransaction":
+    def transaction(self, *, write: bool = True) -> WriteTransaction | ReadTransaction:
         """`async with db.transaction() as conn:` a write transaction (the caller's statements
         commit together or not at all; it returns once they are durable, and any exception
         undoes them), or with write=False a read snapshot of what is committed.
@@ -250,7 +250,7 @@ class Database:
         """
         return WriteTransaction(self) if write else ReadTransaction(self)
 
-    async def _commit_when_free(self, group: "_Group") -> None:
+    async def _commit_when_free(self, group: _Group) -> None:
         # Queued on the lock behind the writers already waiting: they join the group first.
         async with self.lock:
             if self._group is group:
@@ -265,7 +265,7 @@ class Database:
             await self.conn.wait_uncancelled(task)
         except BaseException as exc:
             self.epoch += 1
-            if self.conn.raw.in_transaction:        # a failed COMMIT leaves it open
+            if self.conn.raw.in_transaction:  # a failed COMMIT leaves it open
                 self.conn.raw.execute("ROLLBACK")
             if not isinstance(exc, Exception):
                 raise
@@ -348,7 +348,7 @@ class ReadTransaction:
         await db.lock.acquire()
         try:
             if db._group is not None:
-                await db._commit_group()          # a read sees only what is durable
+                await db._commit_group()  # a read sees only what is durable
             db.conn.raw.execute("BEGIN")
         except BaseException:
             db.lock.release()
@@ -371,11 +371,12 @@ _PENDING = object()
 class _Group:
     """The write transactions sharing one BEGIN … COMMIT. Each member waits on a future of its
     own (a cancelled member cancels only that one; cheaper than asyncio.shield on a shared one)."""
-    __slots__ = ("waiters", "result", "committer")
+
+    __slots__ = ("committer", "result", "waiters")
 
     def __init__(self) -> None:
         self.waiters: list[asyncio.Future] = []
-        self.result: object = _PENDING              # None once committed, or the exception
+        self.result: object = _PENDING  # None once committed, or the exception
         self.committer: asyncio.Future | None = None
 
     async def outcome(self) -> None:
@@ -392,7 +393,7 @@ class _Group:
             return
         self.result = exc
         for waiter in self.waiters:
-            if not waiter.done():                   # not cancelled meanwhile
+            if not waiter.done():  # not cancelled meanwhile
                 if exc is None:
                     waiter.set_result(None)
                 else:

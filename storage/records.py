@@ -1,4 +1,5 @@
 """Plain records that repositories return. Money fields are integer centimes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ class Contract:
     @property
     def meter_max(self) -> int:
         """The highest index the dials show before wrapping to 0."""
-        return 10 ** self.meter_digits - 1
+        return 10**self.meter_digits - 1
 
 
 @dataclass(frozen=True, slots=True)

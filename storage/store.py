@@ -11,15 +11,17 @@ Use:
 A transaction object carries every method, so a conversation turn reads, writes the
 reading or request it produced and saves its state in one atomic unit.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -27,7 +29,15 @@ from .cache import EVERYTHING, ReadCache, Tag
 from .clock import Clock, system_clock
 from .db import Connection, Database
 from .records import (
-    Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord,
+    Agency,
+    Bill,
+    ChatLink,
+    Contract,
+    InstalmentLine,
+    OutboxMessage,
+    Reading,
+    Request,
+    SessionRecord,
 )
 
 Upsert = Literal["inserted", "updated", "unchanged"]
@@ -39,9 +49,9 @@ _last_ts: list = [None, ""]
 def _ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    if value is _last_ts[0] or value == _last_ts[0]:     # a turn stamps several rows with one instant
+    if value is _last_ts[0] or value == _last_ts[0]:  # a turn stamps several rows with one instant
         return _last_ts[1]
-    text = value.astimezone(timezone.utc).isoformat()
+    text = value.astimezone(UTC).isoformat()
     _last_ts[:] = value, text
     return text
 
@@ -65,7 +75,7 @@ def fold(text: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
-ANY_OUTBOX = (("outbox", None),)          # a write to an outbox row known by its id only
+ANY_OUTBOX = (("outbox", None),)  # a write to an outbox row known by its id only
 
 
 class ConcurrentUpdate(Exception):
@@ -77,7 +87,7 @@ class Tx:
 
     def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
         self._c = conn
-        self._clock = clock        # the store's clock: a write given no `now` is stamped by it
+        self._clock = clock  # the store's clock: a write given no `now` is stamped by it
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
         # readings of a contract several times) are answered from memory. Any write empties it;
         # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
@@ -92,8 +102,13 @@ class Tx:
     def _now(self, now: datetime | None) -> datetime:
         return now if now is not None else self._clock()
 
-    async def _all(self, sql: str, params: Iterable[Any] = (), convert: Callable[[tuple], Any] | None = None,
-                   tag: Tag | None = None) -> list:
+    async def _all(
+        self,
+        sql: str,
+        params: Iterable[Any] = (),
+        convert: Callable[[tuple], Any] | None = None,
+        tag: Tag | None = None,
+    ) -> list:
         """The rows, or with `convert` the records built from them (records are frozen, so
         the cached ones can be shared). With `tag`, a write transaction keeps them in the
         store's ReadCache until a write touching that tag."""
@@ -121,15 +136,17 @@ class Tx:
         rows = await self._all(sql, params, tag=tag)
         return rows[0] if rows else None
 
-    async def _write(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING
-                     ) -> sqlite3.Cursor:
+    async def _write(
+        self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING
+    ) -> sqlite3.Cursor:
         """Every write goes through here (or _write_many). It empties this transaction's reads
         and drops the cached reads of the tags it `touches` (unnamed: all of them)."""
         self._forget(touches)
         return await self._c.execute(sql, tuple(params))
 
-    async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]], touches: Iterable[Tag] | None = EVERYTHING
-                          ) -> None:
+    async def _write_many(
+        self, sql: str, rows: Iterable[Iterable[Any]], touches: Iterable[Tag] | None = EVERYTHING
+    ) -> None:
         self._forget(touches)
         await self._c.executemany(sql, rows)
 
@@ -146,32 +163,63 @@ class Tx:
         return int((await self._write(sql, params, touches)).lastrowid)
 
     # ------------------------------------------------------------------ contracts
-    _CONTRACT_COLS = ("contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
-                      "meter_digits, last_index, last_index_date, tariff, low_income")
+    _CONTRACT_COLS = (
+        "contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
+        "meter_digits, last_index, last_index_date, tariff, low_income"
+    )
 
     @staticmethod
     def _contract(row: tuple) -> Contract:
-        return Contract(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
-                        date.fromisoformat(row[10]), row[11], bool(row[12]))
+        return Contract(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            date.fromisoformat(row[10]),
+            row[11],
+            bool(row[12]),
+        )
 
     async def upsert_contract(self, c: Contract, *, now: datetime | None = None) -> Upsert:
         """Insert or update a contract, and record its last index as an actual reading."""
-        values = (c.contract, c.service, c.holder_name, c.phone, c.language, c.city, c.meter_number,
-                  c.meter_kind, c.meter_digits, c.last_index, c.last_index_date.isoformat(), c.tariff,
-                  int(c.low_income))
+        values = (
+            c.contract,
+            c.service,
+            c.holder_name,
+            c.phone,
+            c.language,
+            c.city,
+            c.meter_number,
+            c.meter_kind,
+            c.meter_digits,
+            c.last_index,
+            c.last_index_date.isoformat(),
+            c.tariff,
+            int(c.low_income),
+        )
         existing = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (c.contract,))
         stamp = _ts(self._now(now))
         if existing is None:
-            await self._exec(f"INSERT INTO contracts ({self._CONTRACT_COLS}, updated_at) VALUES "
-                             f"(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*values, stamp))
+            await self._exec(
+                f"INSERT INTO contracts ({self._CONTRACT_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, stamp),
+            )
             result: Upsert = "inserted"
         elif tuple(existing) == values:
             result = "unchanged"
         else:
-            await self._exec("UPDATE contracts SET service=?, holder_name=?, phone=?, language=?, city=?, "
-                             "meter_number=?, meter_kind=?, meter_digits=?, last_index=?, last_index_date=?, "
-                             "tariff=?, low_income=?, updated_at=? WHERE contract=?",
-                             (*values[1:], stamp, c.contract))
+            await self._exec(
+                "UPDATE contracts SET service=?, holder_name=?, phone=?, language=?, city=?, "
+                "meter_number=?, meter_kind=?, meter_digits=?, last_index=?, last_index_date=?, "
+                "tariff=?, low_income=?, updated_at=? WHERE contract=?",
+                (*values[1:], stamp, c.contract),
+            )
             result = "updated"
         await self.upsert_history_reading(c.contract, c.last_index_date, c.last_index, "actual", now=now)
         return result
@@ -188,22 +236,25 @@ class Tx:
             if not numbers:
                 return []
             marks = ",".join("?" * len(numbers))
-            rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) "
-                                   "ORDER BY contract", numbers)
+            rows = await self._all(
+                f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) ORDER BY contract", numbers
+            )
         return [self._contract(r) for r in rows]
 
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]:
-        rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract",
-                               (phone_e164,))
+        rows = await self._all(
+            f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract", (phone_e164,)
+        )
         return [self._contract(r) for r in rows]
 
     async def existing_contracts(self, numbers: Iterable[str]) -> set[str]:
         numbers = list(set(numbers))
         found: set[str] = set()
         for i in range(0, len(numbers), 500):
-            chunk = numbers[i:i + 500]
-            rows = await self._all(f"SELECT contract FROM contracts WHERE contract IN ({','.join('?' * len(chunk))})",
-                                   chunk)
+            chunk = numbers[i : i + 500]
+            rows = await self._all(
+                f"SELECT contract FROM contracts WHERE contract IN ({','.join('?' * len(chunk))})", chunk
+            )
             found.update(r[0] for r in rows)
         return found
 
@@ -211,29 +262,59 @@ class Tx:
         return int((await self._one("SELECT count(*) FROM contracts"))[0])
 
     # ------------------------------------------------------------------ bills
-    _BILL_COLS = ("bill_number, contract, period_start, period_end, issue_date, due_date, index_start, "
-                  "index_end, consumption, estimated, amount, paid_amount")
+    _BILL_COLS = (
+        "bill_number, contract, period_start, period_end, issue_date, due_date, index_start, "
+        "index_end, consumption, estimated, amount, paid_amount"
+    )
 
     @staticmethod
     def _bill(r: tuple) -> Bill:
-        return Bill(r[0], r[1], date.fromisoformat(r[2]), date.fromisoformat(r[3]), date.fromisoformat(r[4]),
-                    date.fromisoformat(r[5]), r[6], r[7], r[8], bool(r[9]), r[10], r[11])
+        return Bill(
+            r[0],
+            r[1],
+            date.fromisoformat(r[2]),
+            date.fromisoformat(r[3]),
+            date.fromisoformat(r[4]),
+            date.fromisoformat(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            bool(r[9]),
+            r[10],
+            r[11],
+        )
 
     async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert:
-        values = (b.bill_number, b.contract, b.period_start.isoformat(), b.period_end.isoformat(),
-                  b.issue_date.isoformat(), b.due_date.isoformat(), b.index_start, b.index_end, b.consumption,
-                  int(b.estimated), b.amount, b.paid_amount)
+        values = (
+            b.bill_number,
+            b.contract,
+            b.period_start.isoformat(),
+            b.period_end.isoformat(),
+            b.issue_date.isoformat(),
+            b.due_date.isoformat(),
+            b.index_start,
+            b.index_end,
+            b.consumption,
+            int(b.estimated),
+            b.amount,
+            b.paid_amount,
+        )
         existing = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (b.bill_number,))
         stamp = _ts(self._now(now))
         if existing is None:
-            await self._exec(f"INSERT INTO bills ({self._BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                             (*values, stamp))
+            await self._exec(
+                f"INSERT INTO bills ({self._BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, stamp),
+            )
             return "inserted"
         if tuple(existing) == values:
             return "unchanged"
-        await self._exec("UPDATE bills SET contract=?, period_start=?, period_end=?, issue_date=?, due_date=?, "
-                         "index_start=?, index_end=?, consumption=?, estimated=?, amount=?, paid_amount=?, "
-                         "updated_at=? WHERE bill_number=?", (*values[1:], stamp, b.bill_number))
+        await self._exec(
+            "UPDATE bills SET contract=?, period_start=?, period_end=?, issue_date=?, due_date=?, "
+            "index_start=?, index_end=?, consumption=?, estimated=?, amount=?, paid_amount=?, "
+            "updated_at=? WHERE bill_number=?",
+            (*values[1:], stamp, b.bill_number),
+        )
         return "updated"
 
     async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
@@ -251,58 +332,120 @@ class Tx:
         return self._bill(row) if row else None
 
     # ------------------------------------------------------------------ readings
-    _READING_COLS = ("id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
-                     "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
-                     "details, submitted_at")
+    _READING_COLS = (
+        "id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
+        "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
+        "details, submitted_at"
+    )
 
     @staticmethod
     def _reading(r: tuple) -> Reading:
-        return Reading(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
-                       _d(r[11]), r[12], bool(r[13]), bool(r[14]), r[15], orjson.loads(r[16]) if r[16] else {},
-                       _dt(r[17]))
+        return Reading(
+            r[0],
+            r[1],
+            date.fromisoformat(r[2]),
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            _d(r[11]),
+            r[12],
+            bool(r[13]),
+            bool(r[14]),
+            r[15],
+            orjson.loads(r[16]) if r[16] else {},
+            _dt(r[17]),
+        )
 
-    async def upsert_history_reading(self, contract: str, day: date, index: int, source: str, *,
-                                     now: datetime | None = None) -> Upsert:
+    async def upsert_history_reading(
+        self, contract: str, day: date, index: int, source: str, *, now: datetime | None = None
+    ) -> Upsert:
         """A reading from the distributor's history (actual, estimated or customer), keyed by day and source."""
-        row = await self._one("SELECT id, index_value FROM readings WHERE contract=? AND reading_date=? AND source=? "
-                              "AND status='valid'", (contract, day.isoformat(), source))
+        row = await self._one(
+            "SELECT id, index_value FROM readings WHERE contract=? AND reading_date=? AND source=? AND status='valid'",
+            (contract, day.isoformat(), source),
+        )
         if row is None:
-            await self._exec("INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
-                             "VALUES (?,?,?,?,?)", (contract, day.isoformat(), index, source, _ts(self._now(now))))
+            await self._exec(
+                "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) VALUES (?,?,?,?,?)",
+                (contract, day.isoformat(), index, source, _ts(self._now(now))),
+            )
             return "inserted"
         if row[1] == index:
             return "unchanged"
         await self._exec("UPDATE readings SET index_value=? WHERE id=?", (index, row[0]))
         return "updated"
 
-    async def add_customer_reading(self, *, contract: str, day: date, index: int, reference: str, channel: str,
-                                   user_id: str, photo_ref: str | None, previous_index: int | None,
-                                   previous_date: date | None, consumption: int | None, rollover: bool = False,
-                                   review_reason: str | None = None, details: dict[str, Any] | None = None,
-                                   replaces: int | None = None, now: datetime | None = None) -> int:
+    async def add_customer_reading(
+        self,
+        *,
+        contract: str,
+        day: date,
+        index: int,
+        reference: str,
+        channel: str,
+        user_id: str,
+        photo_ref: str | None,
+        previous_index: int | None,
+        previous_date: date | None,
+        consumption: int | None,
+        rollover: bool = False,
+        review_reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        replaces: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
         touches = (("readings", contract),)
         if replaces is not None:
-            await self._exec("UPDATE readings SET status='replaced' WHERE id=? AND contract=? AND status='valid'",
-                             (replaces, contract), touches)
+            await self._exec(
+                "UPDATE readings SET status='replaced' WHERE id=? AND contract=? AND status='valid'",
+                (replaces, contract),
+                touches,
+            )
         # A same-day customer reading is replaced too (the unique index allows one valid per day).
-        await self._exec("UPDATE readings SET status='replaced' WHERE contract=? AND reading_date=? "
-                         "AND source='customer' AND status='valid'", (contract, day.isoformat()), touches)
+        await self._exec(
+            "UPDATE readings SET status='replaced' WHERE contract=? AND reading_date=? "
+            "AND source='customer' AND status='valid'",
+            (contract, day.isoformat()),
+            touches,
+        )
         new_id = await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
             "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, details, "
             "submitted_at) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?)",
-            (contract, day.isoformat(), index, reference, channel, user_id, photo_ref, previous_index,
-             previous_date.isoformat() if previous_date else None, consumption, int(rollover),
-             int(review_reason is not None), review_reason, _json(details or {}),
-             _ts(self._now(now))), touches)
+            (
+                contract,
+                day.isoformat(),
+                index,
+                reference,
+                channel,
+                user_id,
+                photo_ref,
+                previous_index,
+                previous_date.isoformat() if previous_date else None,
+                consumption,
+                int(rollover),
+                int(review_reason is not None),
+                review_reason,
+                _json(details or {}),
+                _ts(self._now(now)),
+            ),
+            touches,
+        )
         if replaces is not None:
-            await self._exec("UPDATE readings SET replaced_by=? WHERE id=? AND contract=?", (new_id, replaces, contract),
-                             touches)
+            await self._exec(
+                "UPDATE readings SET replaced_by=? WHERE id=? AND contract=?", (new_id, replaces, contract), touches
+            )
         return new_id
 
-    async def readings(self, contract: str, *, include_replaced: bool = False, newest: int | None = None
-                       ) -> list[Reading]:
+    async def readings(
+        self, contract: str, *, include_replaced: bool = False, newest: int | None = None
+    ) -> list[Reading]:
         """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
         sql = f"SELECT {self._READING_COLS} FROM readings WHERE contract = ?"
         if not include_replaced:
@@ -310,17 +453,22 @@ class Tx:
         tag = ("readings", contract)
         if newest is None:
             return await self._all(sql + " ORDER BY reading_date, id", (contract,), self._reading, tag)
-        rows = await self._all(sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,),
-                               self._reading, tag)
+        rows = await self._all(
+            sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,), self._reading, tag
+        )
         rows.reverse()
         return rows
 
-    async def last_reading(self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
-                           ) -> Reading | None:
+    async def last_reading(
+        self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
+    ) -> Reading | None:
         marks = ",".join("?" * len(sources))
-        row = await self._one(f"SELECT {self._READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
-                              f"AND source IN ({marks}) ORDER BY reading_date DESC, id DESC LIMIT 1",
-                              (contract, *sources), ("readings", contract))
+        row = await self._one(
+            f"SELECT {self._READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
+            f"AND source IN ({marks}) ORDER BY reading_date DESC, id DESC LIMIT 1",
+            (contract, *sources),
+            ("readings", contract),
+        )
         return self._reading(row) if row else None
 
     async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
@@ -335,14 +483,33 @@ class Tx:
         sql += " ORDER BY reading_date, submitted_at, id"
         return [self._reading(r) for r in await self._all(sql, params)]
 
-    async def add_estimated_reading(self, contract: str, day: date, index: int, *, consumption: int,
-                                    previous_index: int, previous_date: date, details: dict[str, Any],
-                                    now: datetime | None = None) -> int:
+    async def add_estimated_reading(
+        self,
+        contract: str,
+        day: date,
+        index: int,
+        *,
+        consumption: int,
+        previous_index: int,
+        previous_date: date,
+        details: dict[str, Any],
+        now: datetime | None = None,
+    ) -> int:
         return await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
             "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
-            (contract, day.isoformat(), index, previous_index, previous_date.isoformat(), consumption,
-             _json(details), _ts(self._now(now))), (("readings", contract),))
+            (
+                contract,
+                day.isoformat(),
+                index,
+                previous_index,
+                previous_date.isoformat(),
+                consumption,
+                _json(details),
+                _ts(self._now(now)),
+            ),
+            (("readings", contract),),
+        )
 
     # ------------------------------------------------------------------ agencies
     _AGENCY_COLS = "city, name, address, phone, hours, city_ar, name_ar, address_ar, hours_ar"
@@ -352,54 +519,77 @@ class Tx:
         values = (a.city, a.name, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar)
         row = await self._one(f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? AND name=?", (key, a.name))
         if row is None:
-            await self._exec(f"INSERT INTO agencies ({self._AGENCY_COLS}, city_key) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                             (*values, key))
+            await self._exec(
+                f"INSERT INTO agencies ({self._AGENCY_COLS}, city_key) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, key)
+            )
             return "inserted"
         if tuple(row) == values:
             return "unchanged"
-        await self._exec("UPDATE agencies SET city=?, address=?, phone=?, hours=?, city_ar=?, name_ar=?, address_ar=?, "
-                         "hours_ar=? WHERE city_key=? AND name=?",
-                         (a.city, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar, key, a.name))
+        await self._exec(
+            "UPDATE agencies SET city=?, address=?, phone=?, hours=?, city_ar=?, name_ar=?, address_ar=?, "
+            "hours_ar=? WHERE city_key=? AND name=?",
+            (a.city, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar, key, a.name),
+        )
         return "updated"
 
     async def agencies(self, city: str | None = None) -> list[Agency]:
         if city is None:
             rows = await self._all(f"SELECT {self._AGENCY_COLS} FROM agencies ORDER BY city_key, name")
         else:
-            rows = await self._all(f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? ORDER BY name",
-                                   (fold(city),))
+            rows = await self._all(
+                f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? ORDER BY name", (fold(city),)
+            )
         return [Agency(*r) for r in rows]
 
     async def agency_cities(self) -> list[str]:
         return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
 
     # ------------------------------------------------------------------ chat links
-    async def link_chat(self, channel: str, user_id: str, contract: str, method: str, *,
-                        now: datetime | None = None) -> None:
-        await self._exec("INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
-                         "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
-                         "verified_at=excluded.verified_at", (channel, user_id, contract, method, _ts(self._now(now))),
-                         (("links", (channel, user_id)),))
+    async def link_chat(
+        self, channel: str, user_id: str, contract: str, method: str, *, now: datetime | None = None
+    ) -> None:
+        await self._exec(
+            "INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
+            "verified_at=excluded.verified_at",
+            (channel, user_id, contract, method, _ts(self._now(now))),
+            (("links", (channel, user_id)),),
+        )
 
     async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
-        return await self._exec("DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
-                                (channel, user_id, contract), (("links", (channel, user_id)),)) > 0
+        return (
+            await self._exec(
+                "DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
+                (channel, user_id, contract),
+                (("links", (channel, user_id)),),
+            )
+            > 0
+        )
 
     async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]:
-        rows = await self._all("SELECT channel, user_id, contract, method, verified_at FROM chat_links "
-                               "WHERE channel=? AND user_id=? ORDER BY verified_at, contract", (channel, user_id))
+        rows = await self._all(
+            "SELECT channel, user_id, contract, method, verified_at FROM chat_links "
+            "WHERE channel=? AND user_id=? ORDER BY verified_at, contract",
+            (channel, user_id),
+        )
         return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
 
-    _LINKED_SQL = (f"SELECT {', '.join('c.' + c.strip() for c in _CONTRACT_COLS.split(','))} "
-                   "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
-                   "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract")
+    _LINKED_SQL = (
+        f"SELECT {', '.join('c.' + c.strip() for c in _CONTRACT_COLS.split(','))} "
+        "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
+        "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract"
+    )
 
     async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
         return await self._all(self._LINKED_SQL, (channel, user_id), self._contract, ("links", (channel, user_id)))
 
     async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
-        return await self._one("SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
-                               (channel, user_id, contract)) is not None
+        return (
+            await self._one(
+                "SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?", (channel, user_id, contract)
+            )
+            is not None
+        )
 
     # ------------------------------------------------------------------ sessions
     _SESSION_SQL = "SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?"
@@ -417,53 +607,81 @@ class Tx:
         data = _json(s.data)
         session = (("session", (s.channel, s.user_id)),)
         if s.version == 0:
-            changed = await self._exec("INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
-                                       "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
-                                       (s.channel, s.user_id, s.state, data, s.lang, stamp), session)
+            changed = await self._exec(
+                "INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
+                "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
+                (s.channel, s.user_id, s.state, data, s.lang, stamp),
+                session,
+            )
         else:
-            changed = await self._exec("UPDATE sessions SET state=?, data=?, lang=?, version=version+1, updated_at=? "
-                                       "WHERE channel=? AND user_id=? AND version=?",
-                                       (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version), session)
+            changed = await self._exec(
+                "UPDATE sessions SET state=?, data=?, lang=?, version=version+1, updated_at=? "
+                "WHERE channel=? AND user_id=? AND version=?",
+                (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version),
+                session,
+            )
         if changed != 1:
             raise ConcurrentUpdate(f"session {s.channel}:{s.user_id} changed since version {s.version}")
         s.version += 1
-        if self._cache is not None:           # the next turn of this chat reads what was written
+        if self._cache is not None:  # the next turn of this chat reads what was written
             chat = (s.channel, s.user_id)
-            self._cache.put(("session", chat), self._key(self._SESSION_SQL, chat),
-                            [(s.state, data, s.lang, s.version, stamp)])
+            self._cache.put(
+                ("session", chat), self._key(self._SESSION_SQL, chat), [(s.state, data, s.lang, s.version, stamp)]
+            )
         return s.version
 
     # ------------------------------------------------------------------ inbound de-duplication
     async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
         """Claim a message at the end of its turn, with the turn's replies (JSON, sent again if a
         crash comes before them). False if it was already handled: the caller rolls back."""
-        return await self._exec("INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
-                                "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                                (channel, message_id, _ts(self._now(now)), replies), ()) == 1
+        return (
+            await self._exec(
+                "INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
+                "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                (channel, message_id, _ts(self._now(now)), replies),
+                (),
+            )
+            == 1
+        )
 
     async def kept_replies(self, channel: str, message_id: str) -> str | None:
-        row = await self._one("SELECT replies FROM processed_messages WHERE channel=? AND message_id=?",
-                              (channel, message_id))
+        row = await self._one(
+            "SELECT replies FROM processed_messages WHERE channel=? AND message_id=?", (channel, message_id)
+        )
         return row[0] if row else None
 
     # ------------------------------------------------------------------ inbox
     async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
-        return await self._exec("INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
-                                "ON CONFLICT DO NOTHING", (channel, message_id, body, _ts(self._now(now))), ()) == 1
+        return (
+            await self._exec(
+                "INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                (channel, message_id, body, _ts(self._now(now))),
+                (),
+            )
+            == 1
+        )
 
     async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
         """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
         turn never ran, or it ran and its replies may not have been sent."""
-        return [(r[0], r[1], bool(r[2])) for r in await self._all(
-            "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
-            "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
-            f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}", (channel,))]
+        return [
+            (r[0], r[1], bool(r[2]))
+            for r in await self._all(
+                "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
+                "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
+                f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}",
+                (channel,),
+            )
+        ]
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
         stamp = _ts(self._now(now))
-        await self._write_many("UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
-                               [(stamp, channel, m) for m in message_ids], ())
+        await self._write_many(
+            "UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
+            [(stamp, channel, m) for m in message_ids],
+            (),
+        )
 
     async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
         """Drop kept updates answered, or processed before answers were tracked, and any older than
@@ -471,51 +689,120 @@ class Tx:
         return await self._exec(
             "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
             "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
-            "AND p.replies IS NULL))", (channel, _ts(older_than)), ())
+            "AND p.replies IS NULL))",
+            (channel, _ts(older_than)),
+            (),
+        )
 
     # ------------------------------------------------------------------ references
     async def next_reference(self, prefix: str, year: int) -> str:
         """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
         name = f"{prefix}-{year}"
-        cursor = await self._write("INSERT INTO counters (name, value) VALUES (?, 1) "
-                                   "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value", (name,), ())
+        cursor = await self._write(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+            (),
+        )
         return f"{name}-{cursor.fetchone()[0]:06d}"
 
     # ------------------------------------------------------------------ requests
-    _REQUEST_COLS = ("id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
-                     "reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note")
+    _REQUEST_COLS = (
+        "id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
+        "reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note"
+    )
 
     async def _request(self, r: tuple) -> Request:
-        lines = tuple(InstalmentLine(l[0], date.fromisoformat(l[1]), l[2]) for l in await self._all(
-            "SELECT seq, due_date, amount FROM instalment_lines WHERE request_id=? ORDER BY seq", (r[0],)))
-        return Request(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], _d(r[10]), r[11], r[12],
-                       json.loads(r[13] or "{}"), datetime.fromisoformat(r[14]), datetime.fromisoformat(r[15]),
-                       _dt(r[16]), r[17], r[18], lines)
+        lines = tuple(
+            InstalmentLine(l[0], date.fromisoformat(l[1]), l[2])
+            for l in await self._all(
+                "SELECT seq, due_date, amount FROM instalment_lines WHERE request_id=? ORDER BY seq", (r[0],)
+            )
+        )
+        return Request(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            _d(r[10]),
+            r[11],
+            r[12],
+            json.loads(r[13] or "{}"),
+            datetime.fromisoformat(r[14]),
+            datetime.fromisoformat(r[15]),
+            _dt(r[16]),
+            r[17],
+            r[18],
+            lines,
+        )
 
-    async def add_request(self, *, reference: str, kind: str, contract: str | None, channel: str, user_id: str,
-                          lang: str, amount: int | None = None, months: int | None = None,
-                          defer_until: date | None = None, reason: str | None = None, reason_text: str | None = None,
-                          details: dict[str, Any] | None = None, lines: Iterable[InstalmentLine] = (),
-                          now: datetime | None = None) -> int:
+    async def add_request(
+        self,
+        *,
+        reference: str,
+        kind: str,
+        contract: str | None,
+        channel: str,
+        user_id: str,
+        lang: str,
+        amount: int | None = None,
+        months: int | None = None,
+        defer_until: date | None = None,
+        reason: str | None = None,
+        reason_text: str | None = None,
+        details: dict[str, Any] | None = None,
+        lines: Iterable[InstalmentLine] = (),
+        now: datetime | None = None,
+    ) -> int:
         stamp = _ts(self._now(now))
         request_id = await self._insert(
             "INSERT INTO requests (reference, kind, contract, channel, user_id, lang, amount, months, defer_until, "
             "reason, reason_text, details, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (reference, kind, contract, channel, user_id, lang, amount, months,
-             defer_until.isoformat() if defer_until else None, reason, reason_text,
-             _json(details or {}), stamp, stamp), ())
+            (
+                reference,
+                kind,
+                contract,
+                channel,
+                user_id,
+                lang,
+                amount,
+                months,
+                defer_until.isoformat() if defer_until else None,
+                reason,
+                reason_text,
+                _json(details or {}),
+                stamp,
+                stamp,
+            ),
+            (),
+        )
         lines = list(lines)
         if lines:
-            await self._write_many("INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
-                                   [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines], ())
+            await self._write_many(
+                "INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
+                [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines],
+                (),
+            )
         return request_id
 
     async def request(self, reference: str) -> Request | None:
         row = await self._one(f"SELECT {self._REQUEST_COLS} FROM requests WHERE reference = ?", (reference,))
         return await self._request(row) if row else None
 
-    async def requests(self, *, status: str | None = None, contract: str | None = None,
-                       chat: tuple[str, str] | None = None, kinds: Iterable[str] | None = None) -> list[Request]:
+    async def requests(
+        self,
+        *,
+        status: str | None = None,
+        contract: str | None = None,
+        chat: tuple[str, str] | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Request]:
         sql = f"SELECT {self._REQUEST_COLS} FROM requests WHERE 1=1"
         params: list[Any] = []
         if status:
@@ -534,14 +821,23 @@ class Tx:
         sql += " ORDER BY created_at, id"
         return [await self._request(r) for r in await self._all(sql, params)]
 
-    async def set_request_status(self, reference: str, status: str, *, expected: str | None = None,
-                                 decided_by: str | None = None, note: str | None = None,
-                                 now: datetime | None = None) -> bool:
+    async def set_request_status(
+        self,
+        reference: str,
+        status: str,
+        *,
+        expected: str | None = None,
+        decided_by: str | None = None,
+        note: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
         """Change a request's status; with `expected`, only from that status. True if it changed."""
         stamp = _ts(self._now(now))
         decided = status in ("approved", "rejected")
-        sql = ("UPDATE requests SET status=?, updated_at=?, decided_at=coalesce(?, decided_at), "
-               "decided_by=coalesce(?, decided_by), decision_note=coalesce(?, decision_note) WHERE reference=?")
+        sql = (
+            "UPDATE requests SET status=?, updated_at=?, decided_at=coalesce(?, decided_at), "
+            "decided_by=coalesce(?, decided_by), decision_note=coalesce(?, decision_note) WHERE reference=?"
+        )
         params: list[Any] = [status, stamp, stamp if decided else None, decided_by, note, reference]
         if expected:
             sql += " AND status=?"
@@ -553,22 +849,35 @@ class Tx:
 
     @staticmethod
     def _outbox(r: tuple) -> OutboxMessage:
-        return OutboxMessage(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7],
-                             datetime.fromisoformat(r[8]), _dt(r[9]), r[10])
+        return OutboxMessage(
+            r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], datetime.fromisoformat(r[8]), _dt(r[9]), r[10]
+        )
 
-    async def enqueue_outbox(self, *, channel: str, user_id: str, lang: str, kind: str, payload: dict[str, Any],
-                             dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
+    async def enqueue_outbox(
+        self,
+        *,
+        channel: str,
+        user_id: str,
+        lang: str,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+        now: datetime | None = None,
+    ) -> int | None:
         """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
         stamp = _ts(self._now(now))
         cursor = await self._write(
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
-            (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp), (("outbox", (channel, user_id)),))
+            (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp),
+            (("outbox", (channel, user_id)),),
+        )
         return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
-    async def outbox_due(self, *, now: datetime | None = None, channels: Iterable[str] | None = None,
-                         limit: int = 50) -> list[OutboxMessage]:
-        sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?")
+    async def outbox_due(
+        self, *, now: datetime | None = None, channels: Iterable[str] | None = None, limit: int = 50
+    ) -> list[OutboxMessage]:
+        sql = f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?"
         params: list[Any] = [_ts(self._now(now))]
         if channels is not None:
             channels = list(channels)
@@ -577,12 +886,18 @@ class Tx:
         sql += f" ORDER BY next_attempt_at, id LIMIT {int(limit)}"
         return [self._outbox(r) for r in await self._all(sql, params)]
 
-    async def outbox_for_chat(self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
-                              ) -> list[OutboxMessage]:
+    async def outbox_for_chat(
+        self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
+    ) -> list[OutboxMessage]:
         marks = ",".join("?" * len(statuses))
-        return [self._outbox(r) for r in await self._all(
-            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",
-            (channel, user_id, *statuses), tag=("outbox", (channel, user_id)))]
+        return [
+            self._outbox(r)
+            for r in await self._all(
+                f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",  # noqa: E501
+                (channel, user_id, *statuses),
+                tag=("outbox", (channel, user_id)),
+            )
+        ]
 
     async def outbox_message(self, message_id: int) -> OutboxMessage | None:
         row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
@@ -590,33 +905,53 @@ class Tx:
 
     async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
-        return await self._exec("UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 "
-                                "WHERE id=? AND status='pending'", (_ts(self._now(now)), message_id), ANY_OUTBOX) == 1
+        return (
+            await self._exec(
+                "UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 WHERE id=? AND status='pending'",
+                (_ts(self._now(now)), message_id),
+                ANY_OUTBOX,
+            )
+            == 1
+        )
 
-    async def mark_outbox_sent(self, message_id: int, *, external_id: str | None = None,
-                               now: datetime | None = None) -> None:
-        await self._exec("UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
-                         "last_error=NULL WHERE id=?", (_ts(self._now(now)), external_id, message_id), ANY_OUTBOX)
+    async def mark_outbox_sent(
+        self, message_id: int, *, external_id: str | None = None, now: datetime | None = None
+    ) -> None:
+        await self._exec(
+            "UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
+            "last_error=NULL WHERE id=?",
+            (_ts(self._now(now)), external_id, message_id),
+            ANY_OUTBOX,
+        )
 
     async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
         """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
         channels = list(channels)
-        return [self._outbox(r) for r in await self._all(
-            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? "
-            f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY id", (_ts(claimed_before), *channels))]
+        return [
+            self._outbox(r)
+            for r in await self._all(
+                f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? "
+                f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY id",
+                (_ts(claimed_before), *channels),
+            )
+        ]
 
-    async def settle_outbox(self, message_id: int, status: str, *, error: str,
-                            next_attempt_at: datetime | None = None) -> None:
+    async def settle_outbox(
+        self, message_id: int, status: str, *, error: str, next_attempt_at: datetime | None = None
+    ) -> None:
         """A message leaves 'sending' for good ('failed'), for the chat ('held'), or for a resend ('pending')."""
         if status not in ("failed", "held", "pending"):
             raise ValueError(status)
-        await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=coalesce(?, next_attempt_at) "
-                         "WHERE id=?", (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None,
-                                        message_id), ANY_OUTBOX)
+        await self._exec(
+            "UPDATE outbox SET status=?, last_error=?, next_attempt_at=coalesce(?, next_attempt_at) WHERE id=?",
+            (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None, message_id),
+            ANY_OUTBOX,
+        )
 
     async def outbox_by_external_id(self, channel: str, external_id: str) -> OutboxMessage | None:
-        row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?",
-                              (channel, external_id))
+        row = await self._one(
+            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?", (channel, external_id)
+        )
         return self._outbox(row) if row else None
 
     async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
@@ -624,32 +959,52 @@ class Tx:
         row = await self._one("SELECT updated_at FROM sessions WHERE channel=? AND user_id=?", (channel, user_id))
         return _dt(row[0]) if row else None
 
-    async def retry_outbox(self, message_id: int, *, error: str, delay: timedelta, max_attempts: int,
-                           now: datetime | None = None) -> str:
+    async def retry_outbox(
+        self, message_id: int, *, error: str, delay: timedelta, max_attempts: int, now: datetime | None = None
+    ) -> str:
         """After a failed send: back to pending after `delay`, or failed for good; returns the new status."""
         now = self._now(now)
         row = await self._one("SELECT attempts FROM outbox WHERE id=?", (message_id,))
         status = "failed" if row and row[0] >= max_attempts else "pending"
-        await self._exec("UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
-                         (status, error[:500], _ts(now + delay), message_id), ANY_OUTBOX)
+        await self._exec(
+            "UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
+            (status, error[:500], _ts(now + delay), message_id),
+            ANY_OUTBOX,
+        )
         return status
 
     # ------------------------------------------------------------------ audit
-    async def audit(self, action: str, *, actor: str = "customer", channel: str | None = None,
-                    user_id: str | None = None, contract: str | None = None, details: dict[str, Any] | None = None,
-                    now: datetime | None = None) -> None:
-        await self._exec("INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) "
-                         "VALUES (?,?,?,?,?,?,?)",
-                         (_ts(self._now(now)), actor, action, channel, user_id, contract,
-                          _json(details or {})), ())
+    async def audit(
+        self,
+        action: str,
+        *,
+        actor: str = "customer",
+        channel: str | None = None,
+        user_id: str | None = None,
+        contract: str | None = None,
+        details: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) VALUES (?,?,?,?,?,?,?)",
+            (_ts(self._now(now)), actor, action, channel, user_id, contract, _json(details or {})),
+            (),
+        )
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
-        return int((await self._one("SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
-                                    (channel, user_id, action, _ts(since))))[0])
+        return int(
+            (
+                await self._one(
+                    "SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
+                    (channel, user_id, action, _ts(since)),
+                )
+            )[0]
+        )
 
     async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None:
-        row = await self._one("SELECT max(at) FROM audit_log WHERE channel=? AND user_id=? AND action=?",
-                              (channel, user_id, action))
+        row = await self._one(
+            "SELECT max(at) FROM audit_log WHERE channel=? AND user_id=? AND action=?", (channel, user_id, action)
+        )
         return _dt(row[0]) if row else None
 
     async def audit_entries(self, *, contract: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
@@ -662,8 +1017,10 @@ class Tx:
             sql += " AND action=?"
             params.append(action)
         rows = await self._all(sql + " ORDER BY id", params)
-        return [dict(at=r[0], actor=r[1], action=r[2], channel=r[3], user_id=r[4], contract=r[5],
-                     details=json.loads(r[6])) for r in rows]
+        return [
+            dict(at=r[0], actor=r[1], action=r[2], channel=r[3], user_id=r[4], contract=r[5], details=json.loads(r[6]))
+            for r in rows
+        ]
 
 
 @dataclass
@@ -675,10 +1032,17 @@ class Store:
     clock: Clock = system_clock
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True, checkpoint_every: float | None = None,
-                   clock: Clock | None = None) -> "Store":
-        return cls(await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every),
-                   clock=clock or system_clock)
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrate: bool = True,
+        checkpoint_every: float | None = None,
+        clock: Clock | None = None,
+    ) -> Store:
+        return cls(
+            await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every), clock=clock or system_clock
+        )
 
     async def close(self) -> None:
         await self.db.close()
@@ -690,17 +1054,18 @@ class Store:
         async with self.db.lock:
             return await self.db.schema_version()
 
-    def transaction(self) -> "_Repositories":
+    def transaction(self) -> _Repositories:
         """`async with store.transaction() as tx:` see Database.transaction."""
         return _Repositories(self.db.transaction(write=True), self.cache, self.clock)
 
-    def reading(self) -> "_Repositories":
+    def reading(self) -> _Repositories:
         return _Repositories(self.db.transaction(write=False), None, self.clock)
 
 
 class _Repositories:
     """A database transaction that hands out a Tx."""
-    __slots__ = ("inner", "cache", "clock")
+
+    __slots__ = ("cache", "clock", "inner")
 
     def __init__(self, inner, cache: ReadCache | None, clock: Clock) -> None:
         self.inner = inner

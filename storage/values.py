@@ -2,14 +2,20 @@
 
 Money is integer centimes everywhere inside Addad; binary floating point never touches it.
 """
+
 from __future__ import annotations
 
 import re
 from datetime import date
 
 __all__ = [
-    "ValueProblem", "parse_amount", "format_amount_plain", "normalize_phone",
-    "parse_iso_date", "parse_nonneg_int", "ARABIC_DIGITS",
+    "ARABIC_DIGITS",
+    "ValueProblem",
+    "format_amount_plain",
+    "normalize_phone",
+    "parse_amount",
+    "parse_iso_date",
+    "parse_nonneg_int",
 ]
 
 

@@ -1,8 +1,9 @@
 """Talk to the engine like a customer: send, read the reply, press a button by its label."""
+
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
@@ -15,8 +16,8 @@ _ids = itertools.count(1)
 
 # The tests' "now" (10:00 in Casablanca on Monday 23 November 2026): the data below is fixed in
 # 2026, so no test may read the wall clock (tests/conftest.py makes that fail).
-START = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
-SEEDED_AT = datetime(2026, 11, 6, 6, 0, tzinfo=timezone.utc)     # when the seed data was imported
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+SEEDED_AT = datetime(2026, 11, 6, 6, 0, tzinfo=UTC)  # when the seed data was imported
 
 
 class Clock:
@@ -57,8 +58,16 @@ class ProcessClock:
 
 
 class Chat:
-    def __init__(self, engine: Engine, *, channel: str = "test", user: str = "u1", lang_hint: str | None = None,
-                 sender_phone: str | None = None, contact_request: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        channel: str = "test",
+        user: str = "u1",
+        lang_hint: str | None = None,
+        sender_phone: str | None = None,
+        contact_request: bool = False,
+    ) -> None:
         self.engine, self.channel, self.user = engine, channel, user
         self.lang_hint, self.sender_phone, self.contact_request = lang_hint, sender_phone, contact_request
         self.replies: list[Reply] = []
@@ -66,9 +75,15 @@ class Chat:
 
     async def _send(self, **kw) -> list[Reply]:
         message_id = kw.pop("message_id", None) or f"m{next(_ids)}"
-        inbound = Inbound(channel=self.channel, user_id=self.user, message_id=message_id,
-                          lang_hint=self.lang_hint, sender_phone=self.sender_phone,
-                          contact_request_supported=self.contact_request, **kw)
+        inbound = Inbound(
+            channel=self.channel,
+            user_id=self.user,
+            message_id=message_id,
+            lang_hint=self.lang_hint,
+            sender_phone=self.sender_phone,
+            contact_request_supported=self.contact_request,
+            **kw,
+        )
         self.replies = await self.engine.handle(inbound)
         self.history.extend(self.replies)
         return self.replies
@@ -98,7 +113,7 @@ class Chat:
 
     @property
     def buttons(self) -> list[Button]:
-        for r in reversed(self.history):   # the last choices offered, even if the last turn said nothing
+        for r in reversed(self.history):  # the last choices offered, even if the last turn said nothing
             if r.buttons:
                 return list(r.buttons)
         return []
@@ -108,47 +123,140 @@ async def seed(store: Store) -> None:
     """A small, fully known data set: Fatima holds 1000001 (electricity) and 1000002 (water)
     on the same phone; Youssef holds 1000003 in Rabat."""
     d = date.fromisoformat
-    async with store.transaction() as tx:     # stamped SEEDED_AT: seeding reads no clock
+    async with store.transaction() as tx:  # stamped SEEDED_AT: seeding reads no clock
         for c in (
-            Contract("1000001", "electricity", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca",
-                     "E-77001", "postpaid", 5, 45210, d("2026-10-31"), "BT-RES", False),
-            Contract("1000002", "water", "Fatima Zahra Bennani", "+212612345678", "ar", "Casablanca",
-                     "W-88002", "postpaid", 5, 1320, d("2026-10-31"), "EAU-RES", False),
-            Contract("1000003", "electricity", "Youssef El Amrani", "+212661234567", "fr", "Rabat",
-                     "E-77003", "postpaid", 6, 120400, d("2026-10-31"), "BT-RES", False),
+            Contract(
+                "1000001",
+                "electricity",
+                "Fatima Zahra Bennani",
+                "+212612345678",
+                "ar",
+                "Casablanca",
+                "E-77001",
+                "postpaid",
+                5,
+                45210,
+                d("2026-10-31"),
+                "BT-RES",
+                False,
+            ),
+            Contract(
+                "1000002",
+                "water",
+                "Fatima Zahra Bennani",
+                "+212612345678",
+                "ar",
+                "Casablanca",
+                "W-88002",
+                "postpaid",
+                5,
+                1320,
+                d("2026-10-31"),
+                "EAU-RES",
+                False,
+            ),
+            Contract(
+                "1000003",
+                "electricity",
+                "Youssef El Amrani",
+                "+212661234567",
+                "fr",
+                "Rabat",
+                "E-77003",
+                "postpaid",
+                6,
+                120400,
+                d("2026-10-31"),
+                "BT-RES",
+                False,
+            ),
         ):
             await tx.upsert_contract(c, now=SEEDED_AT)
         bills = [
-            Bill("F-2026-09-1", "1000001", d("2026-08-31"), d("2026-09-30"), d("2026-10-05"), d("2026-10-25"),
-                 44850, 45030, 180, True, 24317, 0),
-            Bill("F-2026-10-1", "1000001", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
-                 45030, 45210, 180, False, 21890, 0),
-            Bill("F-2026-10-2", "1000002", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
-                 1310, 1320, 10, False, 6475, 6475),
-            Bill("F-2026-10-3", "1000003", d("2026-09-30"), d("2026-10-31"), d("2026-11-05"), d("2026-11-25"),
-                 120250, 120400, 150, False, 17262, 17262),
+            Bill(
+                "F-2026-09-1",
+                "1000001",
+                d("2026-08-31"),
+                d("2026-09-30"),
+                d("2026-10-05"),
+                d("2026-10-25"),
+                44850,
+                45030,
+                180,
+                True,
+                24317,
+                0,
+            ),
+            Bill(
+                "F-2026-10-1",
+                "1000001",
+                d("2026-09-30"),
+                d("2026-10-31"),
+                d("2026-11-05"),
+                d("2026-11-25"),
+                45030,
+                45210,
+                180,
+                False,
+                21890,
+                0,
+            ),
+            Bill(
+                "F-2026-10-2",
+                "1000002",
+                d("2026-09-30"),
+                d("2026-10-31"),
+                d("2026-11-05"),
+                d("2026-11-25"),
+                1310,
+                1320,
+                10,
+                False,
+                6475,
+                6475,
+            ),
+            Bill(
+                "F-2026-10-3",
+                "1000003",
+                d("2026-09-30"),
+                d("2026-10-31"),
+                d("2026-11-05"),
+                d("2026-11-25"),
+                120250,
+                120400,
+                150,
+                False,
+                17262,
+                17262,
+            ),
         ]
         for b in bills:
             await tx.upsert_bill(b, now=SEEDED_AT)
         from storage import Agency
-        await tx.upsert_agency(Agency("Casablanca", "Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22",
-                                      "Lun-Ven 8h30-16h30"))
-        await tx.upsert_agency(Agency("Rabat", "Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55",
-                                      "Lun-Ven 8h30-16h30"))
+
+        await tx.upsert_agency(
+            Agency("Casablanca", "Agence Maârif", "12 rue Abou Al Waqt, Maârif", "0522 99 11 22", "Lun-Ven 8h30-16h30")
+        )
+        await tx.upsert_agency(
+            Agency("Rabat", "Agence Agdal", "5 avenue Fal Ould Oumeir, Agdal", "0537 77 66 55", "Lun-Ven 8h30-16h30")
+        )
 
 
 async def clone_customers(tx, chats, *, channel: str = "telegram") -> dict:
     """A customer per chat, each with an electricity contract of their own (a copy of 1000001 and
     its bills, on a number of their own), already linked and at the menu; {chat: contract}."""
     from dataclasses import replace
+
     from storage.records import SessionRecord
+
     base = await tx.contract("1000001")
     bills = await tx.bills("1000001")
     contracts = {}
     for i, chat in enumerate(chats):
         number = str(5_000_000 + i)
-        await tx.upsert_contract(replace(base, contract=number, meter_number=f"E-{number}",
-                                         holder_name=f"Client {i}", phone=f"+2126{i:08d}"))
+        await tx.upsert_contract(
+            replace(base, contract=number, meter_number=f"E-{number}", holder_name=f"Client {i}", phone=f"+2126{i:08d}")
+        )
         for b in bills:
             await tx.upsert_bill(replace(b, bill_number=f"{b.bill_number}-{i}", contract=number))
         await tx.link_chat(channel, str(chat), number, "bill_amount")

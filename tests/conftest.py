@@ -12,8 +12,10 @@ from .test_storage_contract import C1, NOW
 def no_wall_clock(monkeypatch):
     """Every test runs at the date its data is about, whatever the wall clock says: code that
     reaches for the system clock instead of the clock it was given fails here at once."""
+
     def wall():
         raise AssertionError("the wall clock was read: pass the test's clock (tests/chat.py Clock, ProcessClock)")
+
     monkeypatch.setattr(storage.clock, "_wall", wall)
 
 

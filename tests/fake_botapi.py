@@ -7,16 +7,19 @@ response held until released (to kill the bot between "Telegram accepted" and "t
 Used by tests/test_telegram*.py and by bench/bench_telegram.py; runnable on its own:
 `python -m tests.fake_botapi --port 8081 [--rtt-ms 50]`.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -51,16 +54,23 @@ class Call:
 
 
 class FakeBotAPI:
-    def __init__(self, *, token: str = "123456:TEST", rtt: float = 0.0, record: bool = True,
-                 first_update_id: int = 1, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "123456:TEST",
+        rtt: float = 0.0,
+        record: bool = True,
+        first_update_id: int = 1,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.token = token
         # Messages are dated by the test's clock, which the bot under test shares (`clock.setting`
         # is its ADDAD_CLOCK); a benchmark run on its own dates them by the system clock.
         self.clock = clock
-        self.rtt = rtt                  # seconds added to every answer (a distant Telegram)
+        self.rtt = rtt  # seconds added to every answer (a distant Telegram)
         self.record = record
         self.calls: list[Call] = []
-        self.updates: list[dict] = []   # not yet acknowledged by an offset
+        self.updates: list[dict] = []  # not yet acknowledged by an offset
         self.redeliver: list[dict] = []  # sent once more whatever the offset (Telegram repeating itself)
         self._update_ids = itertools.count(first_update_id)
         self._message_ids = itertools.count(1000)
@@ -70,7 +80,7 @@ class FakeBotAPI:
         self.holds: list[tuple[str, Callable[[dict], bool], asyncio.Event]] = []
         self.files: dict[str, bytes] = {}
         self.webhook: dict[str, Any] | None = None
-        self.sent_count = 0             # sendMessage answered (cheap counter for benchmarks)
+        self.sent_count = 0  # sendMessage answered (cheap counter for benchmarks)
         self.on_send: Callable[[dict], None] | None = None
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -80,7 +90,7 @@ class FakeBotAPI:
         return int(self.clock().timestamp()) if self.clock is not None else int(time.time())
 
     # ------------------------------------------------------------------ server
-    async def start(self, port: int = 0) -> "FakeBotAPI":
+    async def start(self, port: int = 0) -> FakeBotAPI:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.*}", self._file)
@@ -88,7 +98,7 @@ class FakeBotAPI:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]   # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
     async def stop(self) -> None:
@@ -96,7 +106,7 @@ class FakeBotAPI:
         for _, _, event in self.holds:
             event.set()
         async with self._new_update:
-            self._new_update.notify_all()        # long polls in progress end now
+            self._new_update.notify_all()  # long polls in progress end now
         if self._runner:
             await self._runner.cleanup()
 
@@ -112,9 +122,13 @@ class FakeBotAPI:
         return user
 
     def _message(self, chat_id: int, lang: str | None, **fields) -> dict:
-        return {"message_id": next(self._message_ids), "date": self._date(),
-                "chat": {"id": chat_id, "type": "private", "first_name": f"Client{chat_id}"},
-                "from": self._user(chat_id, lang), **fields}
+        return {
+            "message_id": next(self._message_ids),
+            "date": self._date(),
+            "chat": {"id": chat_id, "type": "private", "first_name": f"Client{chat_id}"},
+            "from": self._user(chat_id, lang),
+            **fields,
+        }
 
     def push(self, update: dict) -> int:
         update.setdefault("update_id", next(self._update_ids))
@@ -127,7 +141,9 @@ class FakeBotAPI:
             self._new_update.notify_all()
 
     def text(self, chat_id: int, text: str, *, lang: str | None = "fr") -> int:
-        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else None
+        entities = (
+            [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else None
+        )
         msg = self._message(chat_id, lang, text=text)
         if entities:
             msg["entities"] = entities
@@ -135,12 +151,25 @@ class FakeBotAPI:
 
     def press(self, chat_id: int, data: str, *, message: Call | None = None, lang: str | None = "fr") -> int:
         """A tap on an inline button; `message` is the bot message that carried it."""
-        shown = {"message_id": (message.params.get("_message_id") if message else None) or 1, "date": self._date(),
-                 "chat": {"id": chat_id, "type": "private"}, "text": message.text if message else "…"}
+        shown = {
+            "message_id": (message.params.get("_message_id") if message else None) or 1,
+            "date": self._date(),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": message.text if message else "…",
+        }
         if message and message.markup:
             shown["reply_markup"] = message.markup
-        return self.push({"callback_query": {"id": f"cq{next(self._message_ids)}", "from": self._user(chat_id, lang),
-                                             "chat_instance": str(chat_id), "data": data, "message": shown}})
+        return self.push(
+            {
+                "callback_query": {
+                    "id": f"cq{next(self._message_ids)}",
+                    "from": self._user(chat_id, lang),
+                    "chat_instance": str(chat_id),
+                    "data": data,
+                    "message": shown,
+                }
+            }
+        )
 
     def contact(self, chat_id: int, phone: str, *, own: bool = True, lang: str | None = "fr") -> int:
         contact = {"phone_number": phone, "first_name": "Moi"}
@@ -150,8 +179,10 @@ class FakeBotAPI:
 
     def photo(self, chat_id: int, file_id: str, *, caption: str | None = None, lang: str | None = "fr") -> int:
         self.files[file_id] = b"\xff\xd8\xff\xe0 fake jpeg"
-        sizes = [{"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
-                 {"file_id": file_id, "file_unique_id": "b", "width": 1280, "height": 960}]
+        sizes = [
+            {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": file_id, "file_unique_id": "b", "width": 1280, "height": 960},
+        ]
         fields: dict[str, Any] = {"photo": sizes}
         if caption:
             fields["caption"] = caption
@@ -159,19 +190,49 @@ class FakeBotAPI:
 
     def document(self, chat_id: int, file_id: str, mime: str, *, lang: str | None = "fr") -> int:
         self.files[file_id] = b"document"
-        return self.push({"message": self._message(chat_id, lang, document={
-            "file_id": file_id, "file_unique_id": "d", "file_name": "compteur.jpg", "mime_type": mime})})
+        return self.push(
+            {
+                "message": self._message(
+                    chat_id,
+                    lang,
+                    document={
+                        "file_id": file_id,
+                        "file_unique_id": "d",
+                        "file_name": "compteur.jpg",
+                        "mime_type": mime,
+                    },
+                )
+            }
+        )
 
     def sticker(self, chat_id: int, *, lang: str | None = "fr") -> int:
-        return self.push({"message": self._message(chat_id, lang, sticker={
-            "file_id": "stk", "file_unique_id": "stk", "type": "regular", "width": 512, "height": 512,
-            "is_animated": False, "is_video": False})})
+        return self.push(
+            {
+                "message": self._message(
+                    chat_id,
+                    lang,
+                    sticker={
+                        "file_id": "stk",
+                        "file_unique_id": "stk",
+                        "type": "regular",
+                        "width": 512,
+                        "height": 512,
+                        "is_animated": False,
+                        "is_video": False,
+                    },
+                )
+            }
+        )
 
     # ------------------------------------------------------------------ faults
-    def fail_once(self, method: str, *, status: int = 429, retry_after: int = 1,
-                  when: Callable[[dict], bool] = lambda p: True) -> None:
-        body = {"ok": False, "error_code": status,
-                "description": "Too Many Requests: retry after %d" % retry_after if status == 429 else "Bad Gateway"}
+    def fail_once(
+        self, method: str, *, status: int = 429, retry_after: int = 1, when: Callable[[dict], bool] = lambda p: True
+    ) -> None:
+        body = {
+            "ok": False,
+            "error_code": status,
+            "description": f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Gateway",
+        }
         if status == 429:
             body["parameters"] = {"retry_after": retry_after}
         self.faults.append((method, when, {"status": status, "body": body}))
@@ -195,10 +256,8 @@ class FakeBotAPI:
                 if left <= 0:
                     seen = [(c.method, c.text[:60]) for c in self.calls[after:]]
                     raise AssertionError(f"no matching Bot API call within {timeout}s; got {seen}")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new_call.wait(), left)
-                except asyncio.TimeoutError:
-                    pass
 
     async def acknowledged(self, update_id: int, timeout: float = 10.0) -> None:
         """Wait until the bot has confirmed `update_id` (asked for a later offset)."""
@@ -209,8 +268,11 @@ class FakeBotAPI:
             await asyncio.sleep(0.02)
 
     def sent(self, chat_id: int | None = None, *, after: int = 0) -> list[Call]:
-        return [c for c in self.calls[after:] if c.method in ("sendMessage", "editMessageText")
-                and (chat_id is None or c.chat_id == chat_id)]
+        return [
+            c
+            for c in self.calls[after:]
+            if c.method in ("sendMessage", "editMessageText") and (chat_id is None or c.chat_id == chat_id)
+        ]
 
     # ------------------------------------------------------------------ the API
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -223,10 +285,8 @@ class FakeBotAPI:
         params = {}
         for key, value in raw.items():
             if isinstance(value, str) and value[:1] in "{[":
-                try:
+                with contextlib.suppress(ValueError):
                     value = json.loads(value)
-                except ValueError:
-                    pass
             params[key] = value
         return params
 
@@ -241,7 +301,7 @@ class FakeBotAPI:
                 self.calls.append(call)
                 async with self._new_call:
                     self._new_call.notify_all()
-            for i, (m, when, event) in enumerate(self.holds):
+            for m, when, event in self.holds:
                 if m == method and when(params):
                     await event.wait()
             for i, (m, when, fault) in enumerate(self.faults):
@@ -263,21 +323,28 @@ class FakeBotAPI:
         return web.Response(body=data) if data is not None else web.Response(status=404)
 
     async def _m_getMe(self, p: dict) -> dict:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Addad", "username": BOT_USERNAME,
-                "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Addad",
+            "username": BOT_USERNAME,
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _m_getUpdates(self, p: dict) -> list[dict]:
         offset = int(p.get("offset") or 0)
         limit = int(p.get("limit") or 100)
         timeout = float(p.get("timeout") or 0)
         if offset:
-            self.updates = [u for u in self.updates if u["update_id"] >= offset]   # confirmed ones are gone
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]  # confirmed ones are gone
         deadline = time.monotonic() + timeout
         async with self._new_update:
             while not self.updates and not self.redeliver and time.monotonic() < deadline and not self._closing:
                 try:
                     await asyncio.wait_for(self._new_update.wait(), max(deadline - time.monotonic(), 0.001))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
         again, self.redeliver = self.redeliver, []
         return (self.updates + again)[:limit] if again else self.updates[:limit]
@@ -286,21 +353,33 @@ class FakeBotAPI:
         self.sent_count += 1
         if self.on_send:
             self.on_send(p)
-        msg = {"message_id": next(self._message_ids), "date": self._date(),
-               "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": p.get("text", "")}
+        msg = {
+            "message_id": next(self._message_ids),
+            "date": self._date(),
+            "chat": {"id": int(p["chat_id"]), "type": "private"},
+            "text": p.get("text", ""),
+        }
         markup = p.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             msg["reply_markup"] = markup
         return msg
 
     async def _m_editMessageText(self, p: dict) -> dict:
-        return {"message_id": int(p.get("message_id") or 1), "date": self._date(),
-                "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": p.get("text", "")}
+        return {
+            "message_id": int(p.get("message_id") or 1),
+            "date": self._date(),
+            "chat": {"id": int(p["chat_id"]), "type": "private"},
+            "text": p.get("text", ""),
+        }
 
     async def _m_getFile(self, p: dict) -> dict:
         file_id = p["file_id"]
-        return {"file_id": file_id, "file_unique_id": file_id, "file_size": len(self.files.get(file_id, b"")),
-                "file_path": f"photos/{file_id}"}
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(self.files.get(file_id, b"")),
+            "file_path": f"photos/{file_id}",
+        }
 
     async def _m_getWebhookInfo(self, p: dict) -> dict:
         return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}

@@ -1,5 +1,6 @@
 """Run the real Telegram bot (`bot.runtime.run_telegram`, what `addad telegram` runs) against the
 fake Bot API server, and talk to it as Telegram users do."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,13 +31,15 @@ async def seeded_database(path: Path) -> Path:
 def settings_for(api: FakeBotAPI, database: Path, **extra) -> Settings:
     """The bot's settings: the fake API, this database, and the test's clock (ADDAD_CLOCK)."""
     extra.setdefault("clock", api.clock.setting)
-    return Settings(_env_file=None, database=str(database), telegram_token=api.token, telegram_api_url=api.base_url,
-                    **extra)
+    return Settings(
+        _env_file=None, database=str(database), telegram_token=api.token, telegram_api_url=api.base_url, **extra
+    )
 
 
 async def start_bot(settings: Settings, **kw) -> tuple[asyncio.Task, asyncio.Event]:
     """`run_telegram` in this event loop; returns once it serves (or raises what stopped it)."""
     from bot.runtime import run_telegram
+
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_telegram(settings, stop=stop, ready=ready.set, **kw))
     waiter = asyncio.create_task(ready.wait())
@@ -59,8 +62,9 @@ class TgUser:
     async def _after(self, push, settle: float = 0.15, timeout: float = 10.0) -> list[Call]:
         start = len(self.api.calls)
         push()
-        await self.api.wait_for(lambda c: c.chat_id == self.chat_id and c.method == "sendMessage", after=start,
-                                timeout=timeout)
+        await self.api.wait_for(
+            lambda c: c.chat_id == self.chat_id and c.method == "sendMessage", after=start, timeout=timeout
+        )
         # A turn may send several messages: wait until the chat is quiet.
         seen = -1
         while seen != len(self.api.calls):
@@ -88,8 +92,9 @@ class TgUser:
         message = self.last_keyboard_message()
         matches = [b for b in message.inline_buttons() if label.casefold() in b["text"].casefold()]
         assert len(matches) == 1, f"no single button {label!r} in {[b['text'] for b in message.inline_buttons()]}"
-        return await self._after(lambda: self.api.press(self.chat_id, matches[0]["callback_data"], message=message,
-                                                        lang=self.lang))
+        return await self._after(
+            lambda: self.api.press(self.chat_id, matches[0]["callback_data"], message=message, lang=self.lang)
+        )
 
     @property
     def text(self) -> str:
@@ -100,18 +105,28 @@ class BotProcess:
     """`python -m bot telegram` as a separate process (for kill -9 and restart)."""
 
     def __init__(self, api: FakeBotAPI, database: Path, *args: str) -> None:
-        self.env = {**os.environ, "ADDAD_DATABASE": str(database), "ADDAD_TELEGRAM_TOKEN": api.token,
-                    "ADDAD_TELEGRAM_API_URL": api.base_url, "ADDAD_CLOCK": api.clock.setting,
-                    "PYTHONPATH": str(ROOT)}
+        self.env = {
+            **os.environ,
+            "ADDAD_DATABASE": str(database),
+            "ADDAD_TELEGRAM_TOKEN": api.token,
+            "ADDAD_TELEGRAM_API_URL": api.base_url,
+            "ADDAD_CLOCK": api.clock.setting,
+            "PYTHONPATH": str(ROOT),
+        }
         self.args = args
         self.proc: subprocess.Popen | None = None
         self.cwd = database.parent
 
     async def start(self, api: FakeBotAPI) -> None:
         start = len(api.calls)
-        self.log = open(self.cwd / "bot.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "telegram", *self.args], env=self.env,
-                                     cwd=self.cwd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(self.cwd / "bot.log", "ab")  # noqa: SIM115 (open while the process runs)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "telegram", *self.args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         # Ready once the command menu is set (after getMe).
         await api.wait_for(lambda c: c.method == "setMyCommands", after=start, timeout=30)
 

@@ -1,9 +1,11 @@
 """Agencies by city: the city as customers write it (Arabic script, French, arabizi, typos),
 the city named in the first message, Arabic names in Arabic replies, unknown cities, and the
 operator's alias table (profile [[cities]])."""
+
 from __future__ import annotations
 
 import itertools
+
 import pytest
 
 from conversations.engine import Engine
@@ -14,14 +16,46 @@ from storage import Agency, Store
 from .chat import Chat, Clock, seed
 
 # The agencies data spells some cities its own way ("Kenitra", "Beni Mellal"): grouped with the table's name.
-DATA_CITIES = ["Casablanca", "Rabat", "Fès", "Tanger", "Marrakech", "Meknès", "Agadir", "Oujda", "Kenitra",
-               "Tétouan", "Salé", "El Jadida", "Safi", "Beni Mellal", "Nador", "Taza", "Khouribga", "Settat",
-               "Mohammedia", "Laâyoune"]
+DATA_CITIES = [
+    "Casablanca",
+    "Rabat",
+    "Fès",
+    "Tanger",
+    "Marrakech",
+    "Meknès",
+    "Agadir",
+    "Oujda",
+    "Kenitra",
+    "Tétouan",
+    "Salé",
+    "El Jadida",
+    "Safi",
+    "Beni Mellal",
+    "Nador",
+    "Taza",
+    "Khouribga",
+    "Settat",
+    "Mohammedia",
+    "Laâyoune",
+]
 
 # canonical (French) name, Arabic name, spellings customers type
 FAMILIES = [
-    ("Casablanca", "الدار البيضاء", ["الدار البيضاء", "الدارالبيضاء", "البيضاء", "كازا", "casa", "Casablanca",
-                                      "dar lbida", "dar el beida", "casablanka"]),
+    (
+        "Casablanca",
+        "الدار البيضاء",
+        [
+            "الدار البيضاء",
+            "الدارالبيضاء",
+            "البيضاء",
+            "كازا",
+            "casa",
+            "Casablanca",
+            "dar lbida",
+            "dar el beida",
+            "casablanka",
+        ],
+    ),
     ("Fès", "فاس", ["فاس", "fes", "Fès", "fas", "FES"]),
     ("Tanger", "طنجة", ["طنجة", "tanja", "tanger", "tangier", "tanjaa"]),
     ("Marrakech", "مراكش", ["مراكش", "marrakech", "marrakesh", "mrakch", "mraksh", "marakech"]),
@@ -52,11 +86,14 @@ def _arabic(text: str) -> bool:
 async def _open(tmp_path, profile_path=None, *, cities=DATA_CITIES) -> Engine:
     clock = Clock()
     store = await Store.open(tmp_path / "agency.sqlite3", clock=clock)
-    await seed(store)           # Casablanca ("Agence Maârif") and Rabat ("Agence Agdal"), Fatima's contracts
+    await seed(store)  # Casablanca ("Agence Maârif") and Rabat ("Agence Agdal"), Fatima's contracts
     async with store.transaction() as tx:
         for city in cities:
-            await tx.upsert_agency(Agency(city, f"Agence {city} Centre", f"1 avenue Mohammed V, {city}",
-                                          "0522 00 00 00", "Lun-Ven 8h30-16h30"))
+            await tx.upsert_agency(
+                Agency(
+                    city, f"Agence {city} Centre", f"1 avenue Mohammed V, {city}", "0522 00 00 00", "Lun-Ven 8h30-16h30"
+                )
+            )
     return Engine(store, load_profile(profile_path), clock=clock)
 
 
@@ -93,8 +130,15 @@ async def _linked(engine, lang: str) -> Chat:
 
 @pytest.mark.parametrize("name,ar,spellings", FAMILIES, ids=[f[0] for f in FAMILIES])
 async def test_every_usual_spelling_finds_its_city(engine, name, ar, spellings):
-    data_name = "Kenitra" if name == "Kénitra" else "Beni Mellal" if name == "Béni Mellal" else \
-        "Mohammedia" if name == "Mohammédia" else name
+    data_name = (
+        "Kenitra"
+        if name == "Kénitra"
+        else "Beni Mellal"
+        if name == "Béni Mellal"
+        else "Mohammedia"
+        if name == "Mohammédia"
+        else name
+    )
     for spelling in spellings:
         lang = "ar" if _arabic(spelling) else "fr"
         chat = _chat(engine, lang)
@@ -105,14 +149,17 @@ async def test_every_usual_spelling_finds_its_city(engine, name, ar, spellings):
         assert heading in chat.text and f"Agence {data_name} Centre" in chat.text, (spelling, chat.text)
 
 
-@pytest.mark.parametrize("lang,message,heading,agency", [
-    ("ar", "fin kayna l'agence f rabat", "وكالاتنا في الرباط:", "Agence Agdal"),
-    ("ar", "وين كاينة الوكالة فطنجة", "وكالاتنا في طنجة:", "Agence Tanger Centre"),
-    ("fr", "agence à Fès ?", "Nos agences à Fès :", "Agence Fès Centre"),
-    ("ar", "fin nkhlass f casa", "وكالاتنا في الدار البيضاء:", "Agence Maârif"),
-    ("ar", "فين نخلص فكازا", "وكالاتنا في الدار البيضاء:", "Agence Maârif"),
-    ("fr", "où payer ma facture à Marrakech", "Nos agences à Marrakech :", "Agence Marrakech Centre"),
-])
+@pytest.mark.parametrize(
+    "lang,message,heading,agency",
+    [
+        ("ar", "fin kayna l'agence f rabat", "وكالاتنا في الرباط:", "Agence Agdal"),
+        ("ar", "وين كاينة الوكالة فطنجة", "وكالاتنا في طنجة:", "Agence Tanger Centre"),
+        ("fr", "agence à Fès ?", "Nos agences à Fès :", "Agence Fès Centre"),
+        ("ar", "fin nkhlass f casa", "وكالاتنا في الدار البيضاء:", "Agence Maârif"),
+        ("ar", "فين نخلص فكازا", "وكالاتنا في الدار البيضاء:", "Agence Maârif"),
+        ("fr", "où payer ma facture à Marrakech", "Nos agences à Marrakech :", "Agence Marrakech Centre"),
+    ],
+)
 async def test_the_city_named_in_the_first_message_is_listed_at_once(engine, lang, message, heading, agency):
     chat = _chat(engine, None)
     await chat.send(message)
@@ -164,26 +211,35 @@ async def test_french_replies_keep_the_french_name(seeded):
     assert "Nos agences à Casablanca :" in chat.text and "الدار البيضاء" not in chat.text
 
 
-@pytest.mark.parametrize("lang,unknown,known,give_up", [
-    ("fr", "Je ne connais pas la ville « Zagora ». Nos agences sont à : Casablanca, Rabat.",
-     "Nous n'avons pas d'agence à Safi. Nos agences sont à : Casablanca, Rabat.",
-     "Je ne trouve toujours pas cette ville"),
-    ("ar", "لم أتعرف على المدينة «Zagora». وكالاتنا موجودة في: الدار البيضاء، الرباط.",
-     "ليست لدينا وكالة في آسفي. وكالاتنا موجودة في: الدار البيضاء، الرباط.",
-     "مازال ما لقيتش هاد المدينة"),
-])
+@pytest.mark.parametrize(
+    "lang,unknown,known,give_up",
+    [
+        (
+            "fr",
+            "Je ne connais pas la ville « Zagora ». Nos agences sont à : Casablanca, Rabat.",
+            "Nous n'avons pas d'agence à Safi. Nos agences sont à : Casablanca, Rabat.",
+            "Je ne trouve toujours pas cette ville",
+        ),
+        (
+            "ar",
+            "لم أتعرف على المدينة «Zagora». وكالاتنا موجودة في: الدار البيضاء، الرباط.",
+            "ليست لدينا وكالة في آسفي. وكالاتنا موجودة في: الدار البيضاء، الرباط.",
+            "مازال ما لقيتش هاد المدينة",
+        ),
+    ],
+)
 async def test_a_city_without_agency_is_answered_usefully_and_does_not_loop(seeded, lang, unknown, known, give_up):
     chat = _chat(seeded, lang)
     await chat.send("الوكالات" if lang == "ar" else "agences")
     await chat.send("Zagora")
     assert unknown in chat.text and "080 200 77 77" in chat.text
-    assert {"city:0", "city:1"} <= {b.payload for b in chat.buttons}          # the cities, to press
-    await chat.send("safi")                 # where a city is expected, "safi" is the city of Safi
+    assert {"city:0", "city:1"} <= {b.payload for b in chat.buttons}  # the cities, to press
+    await chat.send("safi")  # where a city is expected, "safi" is the city of Safi
     assert known in chat.text and "080 200 77 77" in chat.text
-    await chat.send("xyzzy")                # a third miss: no third question
+    await chat.send("xyzzy")  # a third miss: no third question
     assert give_up in chat.text and "080 200 77 77" in chat.text
-    assert any(b.payload == "go:agency" for b in chat.buttons)                 # the menu
-    await chat.send("rabat")                # at the menu a bare city is not an agency request: no loop either
+    assert any(b.payload == "go:agency" for b in chat.buttons)  # the menu
+    await chat.send("rabat")  # at the menu a bare city is not an agency request: no loop either
     assert "Agence Agdal" not in chat.text
 
 
@@ -197,17 +253,17 @@ async def test_a_known_city_without_agency_named_first_is_said_at_once(seeded):
 
 async def test_safi_is_a_city_only_where_a_city_is_expected(engine):
     chat = await _linked(engine, "ar")
-    await chat.send("safi, fin kayna l'agence?")       # "ok, where is the agency?": not Safi
+    await chat.send("safi, fin kayna l'agence?")  # "ok, where is the agency?": not Safi
     assert "وكالاتنا في الدار البيضاء:" in chat.text and "آسفي" not in chat.text.split("\n")[0]
     other = _chat(engine, "ar")
-    await other.send("fin kayna l'agence f safi")      # after "f", it is the city
+    await other.send("fin kayna l'agence f safi")  # after "f", it is the city
     assert "وكالاتنا في آسفي:" in other.text and "Agence Safi Centre" in other.text
 
 
 async def test_the_answer_to_which_city_can_be_another_request(seeded):
     chat = await _linked(seeded, "ar")
     await chat.send("fin kayna l'agence")
-    await chat.send("l'agence 3afak")              # the same request again: the question again
+    await chat.send("l'agence 3afak")  # the same request again: the question again
     assert "اكتب اسم المدينة" in chat.text and "لم أتعرف" not in chat.text
     await chat.send("chhal khassni nkhelles")
     assert "1000001" in chat.text and "لم أتعرف" not in chat.text
@@ -216,6 +272,7 @@ async def test_the_answer_to_which_city_can_be_another_request(seeded):
 async def test_everyday_words_are_not_cities(seeded):
     from conversations.places import places_of
     from conversations.understanding import _DARIJA, _FR_CONTENT, _FR_FUNCTION, _LEX
+
     places = places_of(seeded.profile)
     words = sorted(set(_LEX) | _DARIJA | _FR_CONTENT | _FR_FUNCTION)
     cities = {w: places.find(w, expected=True).name for w in words if places.find(w, expected=True)}
@@ -228,7 +285,9 @@ async def test_everyday_words_are_not_cities(seeded):
 
 async def test_an_alias_added_in_the_profile_file_works(tmp_path):
     profile = tmp_path / "operator.toml"
-    profile.write_text(default_profile_path().read_text(encoding="utf-8") + """
+    profile.write_text(
+        default_profile_path().read_text(encoding="utf-8")
+        + """
 [[cities]]
 name = "Rabat"
 aliases = ["l3assima", "العاصمة"]
@@ -237,7 +296,9 @@ aliases = ["l3assima", "العاصمة"]
 name = "Ifrane"
 ar = "إفران"
 aliases = ["ifran"]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     engine = await _open(tmp_path, profile, cities=["Ifrane"])
     try:
         chat = _chat(engine, None)
@@ -268,17 +329,22 @@ aliases = ["ifran"]
 
 def test_a_spelling_naming_two_cities_is_a_profile_error(tmp_path):
     profile = tmp_path / "operator.toml"
-    profile.write_text(default_profile_path().read_text(encoding="utf-8") + """
+    profile.write_text(
+        default_profile_path().read_text(encoding="utf-8")
+        + """
 [[cities]]
 name = "Rabat"
 aliases = ["casa"]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     with pytest.raises(ProfileError, match="'casa' names both"):
         load_profile(profile)
 
 
 def test_addad_understand_shows_the_city(capsys):
     from bot.cli import main
+
     assert main(["understand", "fin kayna l'agence f tanja"]) == 0
     assert '"entities": {"city": "Tanger"}' in capsys.readouterr().out
     assert main(["understand", "bghit nsift l7sab 45123"]) == 0
@@ -287,22 +353,28 @@ def test_addad_understand_shows_the_city(capsys):
 
 async def test_arabic_columns_of_agencies_csv_are_used_in_arabic_and_old_files_stay_valid(tmp_path):
     from storage.csvio import import_file
+
     engine = await _open(tmp_path, cities=[])
     try:
-        old = tmp_path / "agencies_old.csv"       # the five columns of SPEC.md: still valid
-        old.write_text("city,name,address,phone,hours\n"
-                       "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30\n", encoding="utf-8")
+        old = tmp_path / "agencies_old.csv"  # the five columns of SPEC.md: still valid
+        old.write_text(
+            "city,name,address,phone,hours\n"
+            "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30\n",
+            encoding="utf-8",
+        )
         assert (await import_file(engine.store, "agencies", old, engine.profile)).counts["inserted"] == 1
         new = tmp_path / "agencies.csv"
-        new.write_text("city,name,address,phone,hours,city_ar,name_ar,address_ar,hours_ar\n"
-                       "Ifrane,Agence Ifrane,Avenue des Tilleuls,0535 56 00 00,Lun-Ven 8h30-16h30,"
-                       "إفران,وكالة إفران,شارع الزيزفون,من الاثنين إلى الجمعة 8:30-16:30\n"
-                       "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30,,وكالة أنفا,,\n",
-                       encoding="utf-8")
+        new.write_text(
+            "city,name,address,phone,hours,city_ar,name_ar,address_ar,hours_ar\n"
+            "Ifrane,Agence Ifrane,Avenue des Tilleuls,0535 56 00 00,Lun-Ven 8h30-16h30,"
+            "إفران,وكالة إفران,شارع الزيزفون,من الاثنين إلى الجمعة 8:30-16:30\n"
+            "Casablanca,Agence Anfa,3 boulevard d'Anfa,0522 11 22 33,Lun-Ven 8h30-16h30,,وكالة أنفا,,\n",
+            encoding="utf-8",
+        )
         result = await import_file(engine.store, "agencies", new, engine.profile)
         assert (result.counts["inserted"], result.counts["updated"]) == (1, 1)
         chat = _chat(engine, "ar")
-        await chat.send("فين كاينة الوكالة فإفران")    # the data's Arabic city name is a spelling too
+        await chat.send("فين كاينة الوكالة فإفران")  # the data's Arabic city name is a spelling too
         assert "وكالاتنا في إفران:" in chat.text
         assert "🏢 وكالة إفران\nشارع الزيزفون" in chat.text and "من الاثنين إلى الجمعة 8:30-16:30" in chat.text
         assert "Tilleuls" not in chat.text

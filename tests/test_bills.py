@@ -1,4 +1,5 @@
 """Balance and "how was this bill computed", as a customer reads them."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,7 @@ async def balance(engine, lang: str) -> Chat:
     chat = Chat(engine, sender_phone="+212612345678", lang_hint=lang)
     await chat.send("bonjour" if lang == "fr" else "السلام")
     await chat.send("combien je dois" if lang == "fr" else "شحال خاصني نخلص")
-    await chat.send("1000001")                  # linking by the vouched phone, then the balance
+    await chat.send("1000001")  # linking by the vouched phone, then the balance
     return chat
 
 
@@ -25,10 +26,12 @@ async def test_balance_of_two_contracts_with_last_payment_in_french(engine):
     assert "contrat 1000001 (électricité, Casablanca) : 2 factures impayées" in text
     assert "• septembre 2026 : 243,17\u00a0DH, échue depuis le 25 octobre 2026 (consommation estimée)" in text
     # Each unpaid bill's reference, under its line: what a bank app or Fatourati asks for.
-    assert ("échue depuis le 25 octobre 2026 (consommation estimée)\n  Référence de la facture : F-2026-09-1\n"
-            "• octobre 2026 : 218,90\u00a0DH, à payer avant le 25 novembre 2026 (selon relevé du compteur)\n"
-            "  Référence de la facture : F-2026-10-1\n") in text
-    assert "Aucun paiement enregistré" in text                        # 1000001 has paid nothing
+    assert (
+        "échue depuis le 25 octobre 2026 (consommation estimée)\n  Référence de la facture : F-2026-09-1\n"
+        "• octobre 2026 : 218,90\u00a0DH, à payer avant le 25 novembre 2026 (selon relevé du compteur)\n"
+        "  Référence de la facture : F-2026-10-1\n"
+    ) in text
+    assert "Aucun paiement enregistré" in text  # 1000001 has paid nothing
     assert "contrat 1000002 (eau, Casablanca) : aucune facture impayée" in text
     # bills.csv has no payment date: the bill the payment is on is what is known, and what is said.
     assert "Dernier paiement enregistré : 64,75\u00a0DH, sur la facture d'octobre 2026" in text
@@ -55,14 +58,14 @@ async def test_an_estimated_bill_explained_then_the_real_index_sent(engine):
     total = f"{computed.total_ttc // 100},{computed.total_ttc % 100:02d}"
     assert f"Total calculé TTC : {total}\u00a0DH" in text
     assert "Montant facturé : 243,17\u00a0DH · payé : 0,00\u00a0DH · reste à payer : 243,17\u00a0DH" in text
-    assert "diffère de" in text            # the seeded bill is not the profile's price: said, not hidden
+    assert "diffère de" in text  # the seeded bill is not the profile's price: said, not hidden
     assert "Cette facture a été estimée" in text and "l'index 45030 n'a pas été relevé" in text
     await chat.press("Oui")
     # Fatima has two postpaid contracts: the estimated bill's contract is taken, not asked again.
     assert "Pour quel compteur" not in chat.text
     assert "E-77001" in chat.text
     await chat.send("45300")
-    assert "photo nette du compteur" in chat.text       # the reading journey goes on as usual
+    assert "photo nette du compteur" in chat.text  # the reading journey goes on as usual
 
 
 async def test_a_read_bill_explained_in_arabic_and_declining_the_offer(engine):
@@ -83,8 +86,22 @@ async def test_a_bill_computed_at_the_profile_price_shows_no_difference(engine):
     bt = load_profile().tariff("BT-RES")
     exact = prebill(bt, date(2026, 9, 30), date(2026, 10, 31), 95).total_ttc
     async with engine.store.transaction() as tx:
-        await tx.upsert_bill(Bill("F-2026-10-3", "1000003", date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 5),
-                                  date(2026, 11, 25), 120305, 120400, 95, False, exact, 0))
+        await tx.upsert_bill(
+            Bill(
+                "F-2026-10-3",
+                "1000003",
+                date(2026, 9, 30),
+                date(2026, 10, 31),
+                date(2026, 11, 5),
+                date(2026, 11, 25),
+                120305,
+                120400,
+                95,
+                False,
+                exact,
+                0,
+            )
+        )
     chat = Chat(engine, sender_phone="+212661234567")
     await chat.send("bonjour")
     await chat.send("mes factures")

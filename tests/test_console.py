@@ -1,4 +1,5 @@
 """`addad demo` and `addad console` as a person runs them: real processes, typed lines."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,15 @@ from .chat import seed
 
 
 def run_addad(args: list[str], lines: list[str], cwd, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], input="\n".join(lines) + "\n", text=True,
-                          capture_output=True, cwd=cwd, timeout=120,
-                          env={**os.environ, "PYTHONPATH": os.getcwd(), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input="\n".join(lines) + "\n",
+        text=True,
+        capture_output=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.getcwd(), **env},
+    )
 
 
 def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
@@ -21,7 +28,7 @@ def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Démo : vous êtes Fatima Zahra Bennani" in out
-    assert "  2. 🧾 Mes factures, solde" in out           # buttons as numbered choices
+    assert "  2. 🧾 Mes factures, solde" in out  # buttons as numbered choices
     assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in out
     assert "Total à payer" in out
     assert "Au revoir" in out
@@ -44,8 +51,12 @@ async def test_console_in_arabic_on_the_configured_database(tmp_path):
         await seed(store)
     finally:
         await store.close()
-    done = run_addad(["console", "--phone", "0661234567", "--lang", "ar"],
-                     ["بغيت نخلص الفاتورة شحال خاصني", "1000003", "/cancel"], tmp_path, ADDAD_DATABASE=str(db))
+    done = run_addad(
+        ["console", "--phone", "0661234567", "--lang", "ar"],
+        ["بغيت نخلص الفاتورة شحال خاصني", "1000003", "/cancel"],
+        tmp_path,
+        ADDAD_DATABASE=str(db),
+    )
     assert done.returncode == 0, done.stderr
     assert "مرحبا بك" in done.stdout
     assert "العقد 1000003 (الكهرباء، الرباط) مربوط الآن" in done.stdout
@@ -61,21 +72,25 @@ def test_console_rejects_a_bad_phone_in_one_line(tmp_path):
 
 async def test_console_shows_no_direction_marks_bullets_schedules_and_says_goodbye_in_the_current_language(tmp_path):
     import re
+
     db = tmp_path / "prod.sqlite3"
     store = await Store.open(db)
     try:
         await seed(store)
     finally:
         await store.close()
-    done = run_addad(["console", "--phone", "+212612345678", "--lang", "fr"],
-                     ["facilités de paiement", "1000001", "en 3 mois", "1", "/language", "1", "شحال خاصني نخلص"], tmp_path,
-                     ADDAD_DATABASE=str(db))
+    done = run_addad(
+        ["console", "--phone", "+212612345678", "--lang", "fr"],
+        ["facilités de paiement", "1000001", "en 3 mois", "1", "/language", "1", "شحال خاصني نخلص"],
+        tmp_path,
+        ADDAD_DATABASE=str(db),
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     # The instalment schedule is bulleted; only the choices are numbered.
     assert re.search(r"^  • Échéance 1, le \d", out, re.M) and re.search(r"^  • Échéance 3, le \d", out, re.M)
     assert "  1. ✅ Envoyer la demande\n  2. Annuler" in out
-    assert not re.search(r"^\s*\d+\. \d", out, re.M)              # no numbered line that is a date
+    assert not re.search(r"^\s*\d+\. \d", out, re.M)  # no numbered line that is a date
     # Arabic with references and amounts, in texts and button labels: no invisible marks printed.
     assert "مرجع الفاتورة: F-2026-09-1" in out and "المبلغ الإجمالي المستحق" in out
     assert "📄 أكتوبر 2026 · 1000002" in out and "📄 شتنبر 2026 · 1000001" in out

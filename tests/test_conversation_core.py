@@ -1,5 +1,6 @@
 """The conversation core, driven like a customer would: welcome, language, account linking,
 typed answers, /cancel everywhere, restarts and redeliveries. Both languages."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,12 +61,12 @@ async def test_channel_language_hint_wins_over_script(engine):
 async def test_language_can_be_switched_by_button_and_by_typing(engine):
     chat = Chat(engine)
     await chat.send("bonjour")
-    await chat.press("العربية")            # the menu's language entry, labelled in the other language
+    await chat.press("العربية")  # the menu's language entry, labelled in the other language
     await chat.press("العربية")
     assert "سنتحدث الآن بالعربية" in chat.text
     assert "📟 إرسال مؤشر العداد" in [b.label for b in chat.buttons]
     await chat.send("/language")
-    await chat.send("2")                     # typed number instead of pressing
+    await chat.send("2")  # typed number instead of pressing
     assert "Nous continuons en français." in chat.text
 
 
@@ -78,14 +79,14 @@ async def test_link_by_shared_contact_links_all_contracts_of_that_phone_then_sho
     await chat.send("1000001")
     assert "vérifier que ce contrat est bien le vôtre" in chat.text
     assert any(r.ask == "contact" for r in chat.replies)
-    assert "Bennani" not in chat.text and "243" not in chat.text   # nothing shown before proof
+    assert "Bennani" not in chat.text and "243" not in chat.text  # nothing shown before proof
     await chat.share_contact("0612345678")
     assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in chat.text
     assert "contrat 1000002 (eau, Casablanca)" in chat.text
     # The balance that was asked for comes right after linking.
     assert "2 factures impayées" in chat.text
     assert "Total à payer : 462,07\u00a0DH" in chat.text
-    assert "• Application ou site de votre banque : Service « Fatourati »" in chat.text     # from the profile
+    assert "• Application ou site de votre banque : Service « Fatourati »" in chat.text  # from the profile
     assert "jamais vos données de carte bancaire" in chat.text
     assert sorted(await _links(engine, chat)) == ["1000001", "1000002"]
 
@@ -94,11 +95,11 @@ async def test_link_by_last_bill_amount_in_arabic(engine):
     chat = Chat(engine)
     await chat.send("السلام")
     await chat.press("إضافة عقد")
-    await chat.send("١٠٠٠٠٠١")                     # Arabic-Indic digits
+    await chat.send("١٠٠٠٠٠١")  # Arabic-Indic digits
     await chat.press("مبلغ آخر فاتورة")
     await chat.send("218,90")
     assert "تم ✅ العقد 1000001 (الكهرباء، الدار البيضاء) مربوط الآن" in chat.text
-    assert await _links(engine, chat) == ["1000001"]   # amount proof links only that contract
+    assert await _links(engine, chat) == ["1000001"]  # amount proof links only that contract
 
 
 async def test_amount_can_be_typed_without_choosing_the_method(engine):
@@ -111,7 +112,7 @@ async def test_amount_can_be_typed_without_choosing_the_method(engine):
 
 
 async def test_vouched_sender_phone_proves_at_once(engine):
-    chat = Chat(engine, sender_phone="+212 6 12 34 56 78")   # WhatsApp sender / console --phone
+    chat = Chat(engine, sender_phone="+212 6 12 34 56 78")  # WhatsApp sender / console --phone
     await chat.send("bonjour")
     await chat.press("Ajouter un contrat")
     await chat.send("1000002")
@@ -123,14 +124,14 @@ async def test_wrong_proofs_are_counted_and_explained(engine):
     await chat.send("bonjour")
     await chat.press("Ajouter un contrat")
     await chat.send("1000003")
-    await chat.share_contact("0612345678")                 # Fatima's number, not Youssef's
+    await chat.share_contact("0612345678")  # Fatima's number, not Youssef's
     assert "Ce numéro n'est pas celui enregistré pour ce contrat." in chat.text
     assert "Il vous reste 4 essais." in chat.text
-    await chat.share_contact("0661234567", own=False)     # Youssef's number, but someone else's contact card
+    await chat.share_contact("0661234567", own=False)  # Youssef's number, but someone else's contact card
     assert "votre propre numéro" in chat.text and "Il vous reste 3 essais." in chat.text
     await chat.press("Montant de ma dernière facture")
     await chat.send("deux cents")
-    assert "Tapez le montant en chiffres seulement" in chat.text   # a format slip is not a failed proof
+    assert "Tapez le montant en chiffres seulement" in chat.text  # a format slip is not a failed proof
     await chat.send("100,00")
     assert "ne correspond pas" in chat.text and "Il vous reste 2 essais." in chat.text
     assert await _links(engine, chat) == []
@@ -185,22 +186,25 @@ async def test_five_failures_lock_linking_for_thirty_minutes(timed_engine, clock
 async def test_typed_answers_work_where_buttons_are_offered(engine):
     chat = Chat(engine)
     await chat.send("bonjour")
-    await chat.send("8")                                  # "➕ Ajouter un contrat" is the 8th choice
+    await chat.send("8")  # "➕ Ajouter un contrat" is the 8th choice
     assert "Envoyez votre numéro de contrat" in chat.text
     await chat.send("annuler")
     assert "C'est annulé" in chat.text
-    await chat.send("ajouter un contrat")                 # the button's words
+    await chat.send("ajouter un contrat")  # the button's words
     assert "Envoyez votre numéro de contrat" in chat.text
 
 
-@pytest.mark.parametrize("path", [
-    [],                                     # menu
-    ["➕"],                                  # link.contract
-    ["➕", "#1000001"],                       # link.proof
-    ["➕", "#1000001", "🧾"],                  # link.amount
-    ["🌐"],                                  # lang.choose
-    ["📍"],                                  # agency.start
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        [],  # menu
+        ["➕"],  # link.contract
+        ["➕", "#1000001"],  # link.proof
+        ["➕", "#1000001", "🧾"],  # link.amount
+        ["🌐"],  # lang.choose
+        ["📍"],  # agency.start
+    ],
+)
 @pytest.mark.parametrize("cancel", ["/cancel", "annuler", "الغاء"])
 async def test_cancel_works_from_every_state(engine, path, cancel):
     chat = Chat(engine)
@@ -216,7 +220,9 @@ async def test_cancel_works_from_every_state(engine, path, cancel):
     assert "📟 Envoyer mon index" in [b.label for b in chat.buttons]
 
 
-@pytest.mark.parametrize("message", ["", "   ", "🙂🙂🙂", "²", "x" * 4000, "'; DROP TABLE contracts; --", "\u202e\u200f"])
+@pytest.mark.parametrize(
+    "message", ["", "   ", "🙂🙂🙂", "²", "x" * 4000, "'; DROP TABLE contracts; --", "\u202e\u200f"]
+)
 async def test_bad_input_gets_an_answer(engine, message):
     chat = Chat(engine)
     await chat.send("bonjour")
@@ -241,7 +247,7 @@ async def test_forged_or_stale_button_is_refused(engine):
     chat = Chat(engine)
     await chat.send("bonjour")
     await chat.press("Ajouter un contrat")
-    await chat.press_payload("proof:amount")              # not offered in this state
+    await chat.press_payload("proof:amount")  # not offered in this state
     assert "Ce bouton n'est plus valable" in chat.text
     assert await _state(engine, chat) == "link.contract"
 
@@ -262,7 +268,7 @@ async def test_duplicate_message_id_is_handled_once(engine):
 
 async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
     path = tmp_path / "addad.sqlite3"
-    clock = Clock()                                  # both processes share the day's time
+    clock = Clock()  # both processes share the day's time
     engine = await open_engine(path, clock)
     chat = Chat(engine)
     await chat.send("bonjour")
@@ -276,7 +282,7 @@ async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
         chat.engine = engine2
         await chat.send("218,90")
         assert "est maintenant relié" in chat.text
-        assert "Total à payer" in chat.text          # the balance asked for before the restart
+        assert "Total à payer" in chat.text  # the balance asked for before the restart
     finally:
         await engine2.store.close()
 
@@ -293,6 +299,7 @@ async def test_idle_session_restarts_at_the_menu(timed_engine, clock):
 
 async def test_many_chats_concurrently_keep_their_own_order(engine):
     import asyncio
+
     chats = [Chat(engine, user=f"u{i}") for i in range(30)]
 
     async def journey(chat: Chat):
@@ -314,7 +321,7 @@ async def test_agencies_of_the_customers_city_and_by_typed_city(engine):
     await chat.send("1000001")
     await chat.press("Agences")
     assert "Nos agences à Casablanca" in chat.text and "Agence Maârif" in chat.text
-    await chat.send("rabt")                                # a typo
+    await chat.send("rabt")  # a typo
     assert "Nos agences à Rabat" in chat.text and "0537 77 66 55" in chat.text
 
 

@@ -1,4 +1,5 @@
 """Push delivery of back-office decisions: once, with back-off, and never twice after a crash."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,7 @@ from .test_requests import file_instalment
 
 class RecordingSender:
     """A channel that records what it delivered; `script` says how the next attempts end."""
+
     channel = "test"
     confirms_delivery = False
 
@@ -30,7 +32,7 @@ class RecordingSender:
         outcome = self.script.pop(0) if self.script else "ok"
         if outcome == "crash_after_send":
             self.delivered.append((msg.user_id, text))
-            raise asyncio.CancelledError()          # the process dies before the mark is written
+            raise asyncio.CancelledError()  # the process dies before the mark is written
         if isinstance(outcome, Exception):
             raise outcome
         self.delivered.append((msg.user_id, text))
@@ -40,11 +42,12 @@ class RecordingSender:
 @pytest.fixture
 async def setup(tmp_path):
     clock = Clock()
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)   # 'test' is a push channel here
+    engine = await open_engine(tmp_path / "addad.sqlite3", clock)  # 'test' is a push channel here
     chat = await file_instalment(engine, lang_hint="fr")
     async with engine.store.transaction() as tx:
-        await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 23", actor="backoffice:amina",
-                     now=clock())
+        await decide(
+            tx, "IN-2026-000001", "approved", note="Premier prélèvement le 23", actor="backoffice:amina", now=clock()
+        )
     try:
         yield engine, chat, clock, tmp_path / "addad.sqlite3"
     finally:
@@ -72,7 +75,7 @@ async def test_a_decision_is_pushed_once_in_the_customer_language(setup):
     assert "IN-2026-000001" in text and "accept" in text and "Premier prélèvement le 23" in text
     assert (await outbox_row(engine.store)).status == "sent"
     await chat.send("merci")
-    assert "IN-2026-000001" not in chat.text          # pushed already: not shown again in the chat
+    assert "IN-2026-000001" not in chat.text  # pushed already: not shown again in the chat
 
 
 async def test_failures_back_off_then_succeed(setup):
@@ -81,9 +84,9 @@ async def test_failures_back_off_then_succeed(setup):
     d = dispatcher(engine, clock, sender)
     await d.dispatch_due()
     assert sender.delivered == [] and (await outbox_row(engine.store)).status == "pending"
-    assert await d.dispatch_due() == 0                 # backing off: 5 s
+    assert await d.dispatch_due() == 0  # backing off: 5 s
     clock.advance(seconds=6)
-    await d.dispatch_due()                             # second failure asks for 30 s (more than 10 s back-off)
+    await d.dispatch_due()  # second failure asks for 30 s (more than 10 s back-off)
     clock.advance(seconds=11)
     assert await d.dispatch_due() == 0
     clock.advance(seconds=20)
@@ -112,7 +115,7 @@ async def test_a_crash_between_sending_and_marking_never_sends_twice(setup):
     sender = RecordingSender("crash_after_send")
     with pytest.raises(asyncio.CancelledError):
         await dispatcher(engine, clock, sender).dispatch_due()
-    assert (await outbox_row(engine.store)).status == "sending"      # sent, not marked
+    assert (await outbox_row(engine.store)).status == "sending"  # sent, not marked
     await engine.store.close()
 
     # A new process on the same file: recovery settles the claim, nothing is sent again.
@@ -126,9 +129,9 @@ async def test_a_crash_between_sending_and_marking_never_sends_twice(setup):
     row = await outbox_row(store)
     assert row.status == "failed" and "not resent" in row.last_error
     await chat.send("bonjour")
-    assert "IN-2026-000001" not in chat.text          # nor shown a second time in the chat
+    assert "IN-2026-000001" not in chat.text  # nor shown a second time in the chat
     await chat.press("Suivre mes demandes")
-    assert "IN-2026-000001" in chat.text and "Premier prélèvement le 23" in chat.text   # still visible
+    assert "IN-2026-000001" in chat.text and "Premier prélèvement le 23" in chat.text  # still visible
 
 
 @pytest.mark.parametrize("error", [DeliveryUnknown("read timeout"), Undeliverable("Forbidden: bot was blocked")])
@@ -163,7 +166,7 @@ async def test_a_channel_that_confirms_deliveries_resends_an_unconfirmed_claim(s
     with pytest.raises(asyncio.CancelledError):
         await dispatcher(engine, clock, sender).dispatch_due()
     d = dispatcher(engine, clock, sender)
-    assert await d.recover(older_than=timedelta(minutes=5)) == 0     # within the lease: maybe in flight
+    assert await d.recover(older_than=timedelta(minutes=5)) == 0  # within the lease: maybe in flight
     clock.advance(minutes=6)
     assert await d.recover(older_than=timedelta(minutes=5)) == 1
     await d.dispatch_due()

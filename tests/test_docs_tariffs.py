@@ -1,4 +1,5 @@
 """The worked examples in docs/tariffs.md are what the engine computes with the shipped profile."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -8,12 +9,14 @@ from conversations.profile import load_profile
 from conversations.tariff import prebill
 from storage.values import format_amount_plain as fmt
 
-CASES = [("BT-RES", "130 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 130),
-         ("BT-RES", "150 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 150),
-         ("BT-RES", "151 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 151),
-         ("BT-RES", "300 kWh, 15 March → 15 May", date(2026, 3, 15), date(2026, 5, 15), 300),
-         ("EAU-RES", "7 m³ in May", date(2026, 4, 30), date(2026, 5, 31), 7),
-         ("EAU-RES", "25 m³ in May", date(2026, 4, 30), date(2026, 5, 31), 25)]
+CASES = [
+    ("BT-RES", "130 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 130),
+    ("BT-RES", "150 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 150),
+    ("BT-RES", "151 kWh in May", date(2026, 4, 30), date(2026, 5, 31), 151),
+    ("BT-RES", "300 kWh, 15 March → 15 May", date(2026, 3, 15), date(2026, 5, 15), 300),
+    ("EAU-RES", "7 m³ in May", date(2026, 4, 30), date(2026, 5, 31), 7),
+    ("EAU-RES", "25 m³ in May", date(2026, 4, 30), date(2026, 5, 31), 25),
+]
 
 
 def test_doc_table_matches_the_engine():
@@ -22,5 +25,5 @@ def test_doc_table_matches_the_engine():
     for code, label, start, end, units in CASES:
         bill = prebill(profile.tariff(code), start, end, units)
         months = " + ".join(str(m.units) for m in bill.months)
-        row = f"| {label} | {months} | {fmt(bill.energy_ht)} | {fmt(bill.fees_ht)} | {fmt(bill.vat)} | {fmt(bill.total_ttc)} |"
+        row = f"| {label} | {months} | {fmt(bill.energy_ht)} | {fmt(bill.fees_ht)} | {fmt(bill.vat)} | {fmt(bill.total_ttc)} |"  # noqa: E501
         assert row in doc, row

@@ -1,5 +1,6 @@
 """Payment facilities as a customer asks for them: deferral within and beyond the policy,
 instalments that add up to the centime, a second request, in French and Arabic."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,7 +12,7 @@ from .chat import Chat
 
 
 async def linked_chat(engine, **kw) -> Chat:
-    chat = Chat(engine, sender_phone="+212612345678", **kw)     # Fatima: 1000001 owes 243.17 + 218.90
+    chat = Chat(engine, sender_phone="+212612345678", **kw)  # Fatima: 1000001 owes 243.17 + 218.90
     await chat.send("bonjour" if kw.get("lang_hint") != "ar" else "السلام")
     await chat.press("➕")
     await chat.send("1000001")
@@ -19,8 +20,8 @@ async def linked_chat(engine, **kw) -> Chat:
 
 
 def test_instalments_add_up_to_the_centime():
-    lines = split_instalments(100001, 3, date(2026, 1, 31))            # 1,000.01 DH in 3
-    assert [l.amount for l in lines] == [33333, 33333, 33335]           # remainder on the last line
+    lines = split_instalments(100001, 3, date(2026, 1, 31))  # 1,000.01 DH in 3
+    assert [l.amount for l in lines] == [33333, 33333, 33335]  # remainder on the last line
     assert [l.due_date for l in lines] == [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31)]
     for total in (100, 101, 46207, 99999999, 100001):
         for months in (1, 2, 3, 6, 7, 12):
@@ -56,14 +57,14 @@ async def test_deferral_beyond_the_policy_is_refused_then_accepted_in_arabic(eng
     await chat.press("تسهيلات الأداء")
     assert "فاتورتان غير مؤداتين" in chat.text
     await chat.press("الأداء لاحقا")
-    await chat.send("15/03/2027")                      # more than 60 days after 23 Nov 2026
+    await chat.send("15/03/2027")  # more than 60 days after 23 Nov 2026
     assert "لا يمكن التأجيل أكثر من 60 يوما" in chat.text
     await chat.send("البارح")
     assert "التاريخ يجب أن يكون بعد اليوم" in chat.text
     await chat.send("15 دجنبر")
     await chat.press("المرض")
     assert "قبل 15 دجنبر 2026" in chat.text
-    await chat.send("واخا")                             # typed yes
+    await chat.send("واخا")  # typed yes
     assert "المرجع: DF-2026-000001" in chat.text
     async with engine.store.reading() as tx:
         req = await tx.request("DF-2026-000001")
@@ -96,7 +97,7 @@ async def test_a_second_request_asks_to_replace_the_first(engine):
 
 
 async def test_no_arrears_no_facility(engine):
-    chat = Chat(engine, sender_phone="+212661234567")          # Youssef: all paid
+    chat = Chat(engine, sender_phone="+212661234567")  # Youssef: all paid
     await chat.send("bonjour")
     await chat.press("➕")
     await chat.send("1000003")
@@ -105,9 +106,23 @@ async def test_no_arrears_no_facility(engine):
 
 
 async def test_months_beyond_the_policy_are_explained(engine):
-    async with engine.store.transaction() as tx:     # large arrears: 2,500 DH → 3, 6 or 12 months
-        await tx.upsert_bill(Bill("F-2026-08-9", "1000001", date(2026, 7, 31), date(2026, 8, 31), date(2026, 9, 5),
-                                  date(2026, 9, 25), 44500, 44850, 350, False, 203793, 0))
+    async with engine.store.transaction() as tx:  # large arrears: 2,500 DH → 3, 6 or 12 months
+        await tx.upsert_bill(
+            Bill(
+                "F-2026-08-9",
+                "1000001",
+                date(2026, 7, 31),
+                date(2026, 8, 31),
+                date(2026, 9, 5),
+                date(2026, 9, 25),
+                44500,
+                44850,
+                350,
+                False,
+                203793,
+                0,
+            )
+        )
     chat = await linked_chat(engine)
     await chat.send("bghit nkhelles 3la 24 chhar")
     assert "24 mois n'est pas possible" in chat.text
@@ -116,7 +131,8 @@ async def test_months_beyond_the_policy_are_explained(engine):
     await chat.send("12")
     await chat.press("Maladie")
     import re
+
     lines = re.findall(r"^\s+• Échéance (\d+), le .* : ([\d\u202f]+,\d\d)\u00a0DH", chat.text, re.M)
     assert [int(n) for n, _ in lines] == list(range(1, 13))
     total = sum(int(a.replace("\u202f", "").replace(",", "")) for _, a in lines)
-    assert total == 24317 + 21890 + 203793           # the whole arrears, to the centime
+    assert total == 24317 + 21890 + 203793  # the whole arrears, to the centime

@@ -1,6 +1,7 @@
 """Conversations that follow the customer: what the first message said is kept across linking
 and choices, a request for something else mid-journey is answered and the journey offered
 back, "menu" / "annuler" / "safi" work everywhere, /language keeps the journey."""
+
 from __future__ import annotations
 
 from .chat import Chat
@@ -16,14 +17,14 @@ async def vouched(engine, lang_hint=None) -> Chat:
 async def test_index_in_the_first_message_survives_linking_and_the_meter_choice_darija(engine):
     chat = await vouched(engine)
     await chat.send("salam bghit nsift l'index 45400")
-    assert "رقم العقد" in chat.text                     # linking first
+    assert "رقم العقد" in chat.text  # linking first
     await chat.send("1000001")
     assert "مربوط" in chat.text
     # Two meters on this phone: which one, with the index kept (not asked again).
     assert "1000002" in " ".join(b.label for b in chat.buttons)
     await chat.press("1000001")
-    assert "المؤشر 45400 يوافق العداد E-77001" in chat.text   # shown back: which index, which meter
-    assert "صورة" in chat.text                          # straight to the photo: the index is not asked again
+    assert "المؤشر 45400 يوافق العداد E-77001" in chat.text  # shown back: which index, which meter
+    assert "صورة" in chat.text  # straight to the photo: the index is not asked again
     await chat.press_payload("skip")
     assert "45400" in chat.text and "190" in chat.text  # shown back for confirmation, with the consumption
     await chat.press_payload("yes")
@@ -44,10 +45,10 @@ async def test_month_count_in_the_first_message_survives_linking_french(engine):
     chat = await vouched(engine, lang_hint="fr")
     await chat.send("Bonjour, je voudrais payer en 3 fois svp")
     await chat.send("1000001")
-    assert "3 mois" not in " ".join(b.label for b in chat.buttons)   # the count is not asked again
+    assert "3 mois" not in " ".join(b.label for b in chat.buttons)  # the count is not asked again
     assert "motif" in chat.text.lower() or "raison" in chat.text.lower()
     await chat.press_payload("r:job")
-    assert "3 mois" in chat.text                                        # shown back in the summary
+    assert "3 mois" in chat.text  # shown back in the summary
     await chat.press_payload("yes")
     assert "IN-2026-000001" in chat.text
 
@@ -69,15 +70,15 @@ async def test_balance_asked_at_the_summary_then_the_reading_is_offered_back_fre
     await chat.send("je veux envoyer mon index d'électricité 45400")
     await chat.send("1000001")
     await chat.press_payload("skip")
-    assert "45400" in chat.text                               # the summary, waiting for confirmation
+    assert "45400" in chat.text  # the summary, waiting for confirmation
     await chat.send("au fait, combien je dois ?")
-    assert "218,90" in chat.text                              # the balance, not "confirm or change"
+    assert "218,90" in chat.text  # the balance, not "confirm or change"
     assert "Votre index 45400 n'est pas encore envoyé" in chat.text
     await chat.press("Reprendre")
     assert "45400" in chat.text and "Confirmer" in " ".join(b.label for b in chat.buttons)
     await chat.press("Confirmer")
     assert "RL-2026-000001" in chat.text
-    assert "pas encore envoyé" not in chat.text               # done: not offered again
+    assert "pas encore envoyé" not in chat.text  # done: not offered again
 
 
 async def test_balance_asked_at_the_index_question_darija_arabizi_and_back_with_wakha(engine):
@@ -88,8 +89,8 @@ async def test_balance_asked_at_the_index_question_darija_arabizi_and_back_with_
     await chat.send("chhal khassni nkhelles")
     assert "218,90" in chat.text
     assert "▶️" in " ".join(b.label for b in chat.buttons)
-    await chat.send("wakha")                                   # yes to the offer
-    assert "45210" in chat.text                               # the index question again, with the last index
+    await chat.send("wakha")  # yes to the offer
+    assert "45210" in chat.text  # the index question again, with the last index
 
 
 async def test_a_request_at_a_free_text_prompt_is_not_filed_as_the_answer(engine):
@@ -100,7 +101,7 @@ async def test_a_request_at_a_free_text_prompt_is_not_filed_as_the_answer(engine
     await chat.send("combien je dois au total ?")
     assert "ressemble à une autre demande" in chat.text
     await chat.press("C'est ma réponse")
-    assert "combien je dois au total ?" in chat.text          # taken as the reason, shown in the summary
+    assert "combien je dois au total ?" in chat.text  # taken as the reason, shown in the summary
     assert "Envoyer la demande" in " ".join(b.label for b in chat.buttons)
 
 
@@ -114,7 +115,7 @@ async def test_a_request_at_a_free_text_prompt_can_go_to_that_request_arabic(eng
     await chat.press("فواتيري")
     assert "218,90" in chat.text
     async with engine.store.reading() as tx:
-        assert await tx.requests(contract="1000001") == []      # nothing filed with that "reason"
+        assert await tx.requests(contract="1000001") == []  # nothing filed with that "reason"
 
 
 async def test_an_index_at_the_index_question_is_an_answer_even_with_request_words(engine):
@@ -133,8 +134,8 @@ async def test_menu_words_work_inside_a_journey(engine):
         await chat.send("1000001")
         await chat.send(word)
         labels = " ".join(b.label for b in chat.buttons)
-        assert "Mes factures" in labels or "فواتيري" in labels, word          # the menu, not the help text
-        assert "Reprendre" in labels or "نكمل" in labels, word                 # the reading is offered back
+        assert "Mes factures" in labels or "فواتيري" in labels, word  # the menu, not the help text
+        assert "Reprendre" in labels or "نكمل" in labels, word  # the reading is offered back
 
 
 async def test_cancel_words_work_inside_a_journey(engine):
@@ -144,7 +145,7 @@ async def test_cancel_words_work_inside_a_journey(engine):
         await chat.send("1000001")
         await chat.send(word)
         assert "annulé" in chat.text.lower() or "ألغي" in chat.text or "تم الإلغاء" in chat.text, word
-        assert "Reprendre" not in " ".join(b.label for b in chat.buttons), word     # cancelled is forgotten
+        assert "Reprendre" not in " ".join(b.label for b in chat.buttons), word  # cancelled is forgotten
 
 
 async def test_language_switch_in_a_journey_keeps_the_journey(engine):
@@ -154,9 +155,9 @@ async def test_language_switch_in_a_journey_keeps_the_journey(engine):
     assert "45210" in chat.text
     await chat.send("/language")
     await chat.press("العربية")
-    assert "45210" in chat.text and "المؤشر" in chat.text or "45210" in chat.text and "العداد" in chat.text
+    assert ("45210" in chat.text and "المؤشر" in chat.text) or ("45210" in chat.text and "العداد" in chat.text)
     await chat.send("45400")
-    assert "صورة" in chat.text                                     # the journey went on, in Arabic
+    assert "صورة" in chat.text  # the journey went on, in Arabic
 
 
 async def test_a_journey_started_again_supersedes_the_one_left(engine):
@@ -166,12 +167,12 @@ async def test_a_journey_started_again_supersedes_the_one_left(engine):
     await chat.send("combien je dois ?")
     assert "Votre index 45400 n'est pas encore envoyé" in chat.text
     await chat.send("menu")
-    await chat.send("je veux envoyer mon index d'électricité 45450")        # started again, another index
+    await chat.send("je veux envoyer mon index d'électricité 45450")  # started again, another index
     await chat.press_payload("skip")
     assert "45450" in chat.text
     await chat.press("Confirmer")
     assert "RL-2026-000001" in chat.text
-    assert "pas encore envoyé" not in chat.text                            # the old 45400 is not offered back
+    assert "pas encore envoyé" not in chat.text  # the old 45400 is not offered back
     assert [r.index_value for r in await readings(engine, "1000001") if r.source == "customer"] == [45450]
 
 
@@ -182,4 +183,4 @@ async def test_the_request_chosen_at_a_free_text_prompt_keeps_what_its_message_s
     await chat.press_payload("r:other")
     await chat.send("je veux envoyer mon index d'électricité 45400")
     await chat.press("Envoyer mon index")
-    assert "photo" in chat.text.lower()                   # the index of that message, not asked again
+    assert "photo" in chat.text.lower()  # the index of that message, not asked again

@@ -1,4 +1,5 @@
 """The distributor's files in and out, run as an operator runs them: `addad import/export`."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,9 @@ def ops(tmp_path):
     env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3")}
 
     def addad(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        )
 
     def write(name: str, text: str) -> str:
         (tmp_path / name).write_text(textwrap.dedent(text), encoding="utf-8")
@@ -61,7 +63,9 @@ def dump(db) -> list[str]:
     con = sqlite3.connect(db)
     try:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        return [f"{t}: {row}" for t in tables if t != "audit_log" for row in con.execute(f"SELECT * FROM {t} ORDER BY 1")]
+        return [
+            f"{t}: {row}" for t in tables if t != "audit_log" for row in con.execute(f"SELECT * FROM {t} ORDER BY 1")
+        ]
     finally:
         con.close()
 
@@ -83,7 +87,11 @@ def load_all(ops):
 
 def test_db_upgrade_from_empty_and_again(ops):
     first = ops("db", "upgrade")
-    assert first.returncode == 0 and "schema version 4 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql)" in first.stdout
+    assert (
+        first.returncode == 0
+        and "schema version 4 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql)"
+        in first.stdout
+    )
     again = ops("db", "upgrade")
     assert again.returncode == 0 and again.stdout.strip().endswith("schema version 4")
     con = sqlite3.connect(ops.db)
@@ -94,14 +102,18 @@ def test_db_upgrade_from_empty_and_again(ops):
 
 def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
     from importlib import resources
-    con = sqlite3.connect(ops.db)               # a database written by the first release
+
+    con = sqlite3.connect(ops.db)  # a database written by the first release
     con.executescript(resources.files("storage.migrations").joinpath("0001_initial.sql").read_text())
     con.execute("PRAGMA user_version = 1")
     con.execute("INSERT INTO processed_messages VALUES ('telegram', '41', '2026-11-01T00:00:00+00:00')")
     con.commit()
     con.close()
     done = ops("db", "upgrade")
-    assert done.returncode == 0 and "(applied 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql)" in done.stdout
+    assert (
+        done.returncode == 0
+        and "(applied 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql)" in done.stdout
+    )
     con = sqlite3.connect(ops.db)
     assert con.execute("SELECT count(*), count(replies) FROM processed_messages").fetchone() == (1, 0)
     assert con.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
@@ -112,8 +124,12 @@ def test_import_stores_normalised_phones_and_exact_centimes(ops):
     load_all(ops)
     con = sqlite3.connect(ops.db)
     phones = dict(con.execute("SELECT contract, phone FROM contracts"))
-    assert phones == {"1000001": "+212612345678", "1000002": "+212612345678", "1000003": "+212661234567",
-                      "1000004": "+212670000004"}
+    assert phones == {
+        "1000001": "+212612345678",
+        "1000002": "+212612345678",
+        "1000003": "+212661234567",
+        "1000004": "+212670000004",
+    }
     amounts = dict(con.execute("SELECT bill_number, amount FROM bills"))
     assert amounts == {"F-1": 24317, "F-2": 21890, "F-3": 124317}
     con.close()
@@ -142,7 +158,9 @@ def test_import_export_round_trip(ops):
     with open(ops.db.parent / "out.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert {(r["contract"], r["date"], r["index"], r["source"]) for r in rows} == {
-        ("1000001", "2026-11-05", "45300", "customer"), ("1000003", "2026-11-04", "120550", "customer")}
+        ("1000001", "2026-11-05", "45300", "customer"),
+        ("1000003", "2026-11-04", "120550", "customer"),
+    }
     assert rows[0]["meter_number"] in ("E-1", "E-3")
     since = ops("export", "readings", "--since", "2026-11-05")
     assert [l.split(",")[0] for l in since.stdout.splitlines()[1:]] == ["1000001"]
@@ -153,23 +171,39 @@ contract,service,holder_name,phone,city,meter_number,meter_kind,meter_digits,las
 """
 
 
-@pytest.mark.parametrize("text, expected", [
-    # an unknown column, named on the header line
-    (BAD + "1000009,electricity,A,0612345678,Rabat,M,postpaid,5,1,2026-01-01,BT-RES,red\n",
-     ["bad.csv:1: colour: unknown column"]),
-    # a bad date
-    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,1,2026-02-30,BT-RES,0\n",
-     ["bad.csv:2: last_index_date: no such date: '2026-02-30'"]),
-    # a negative index
-    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,-12,2026-01-01,BT-RES,0\n",
-     ["bad.csv:2: last_index: negative index"]),
-    # an unknown tariff
-    (CONTRACTS.splitlines()[0] + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,12,2026-01-01,BT-PRO,0\n",
-     ["bad.csv:2: tariff: unknown tariff 'BT-PRO' (the operator profile has BT-RES, EAU-RES)"]),
-    # a duplicate contract, with a good row before it that must not be written either
-    (CONTRACTS + "1000002,water,X,0612345678,ar,Fès,W,postpaid,5,1,2026-01-01,EAU-RES,0\n",
-     ["bad.csv:6: contract: duplicate contract (first on line 3)"]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # an unknown column, named on the header line
+        (
+            BAD + "1000009,electricity,A,0612345678,Rabat,M,postpaid,5,1,2026-01-01,BT-RES,red\n",
+            ["bad.csv:1: colour: unknown column"],
+        ),
+        # a bad date
+        (
+            CONTRACTS.splitlines()[0]
+            + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,1,2026-02-30,BT-RES,0\n",
+            ["bad.csv:2: last_index_date: no such date: '2026-02-30'"],
+        ),
+        # a negative index
+        (
+            CONTRACTS.splitlines()[0]
+            + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,-12,2026-01-01,BT-RES,0\n",
+            ["bad.csv:2: last_index: negative index"],
+        ),
+        # an unknown tariff
+        (
+            CONTRACTS.splitlines()[0]
+            + "\n1000009,electricity,A,0612345678,,Rabat,M,postpaid,5,12,2026-01-01,BT-PRO,0\n",
+            ["bad.csv:2: tariff: unknown tariff 'BT-PRO' (the operator profile has BT-RES, EAU-RES)"],
+        ),
+        # a duplicate contract, with a good row before it that must not be written either
+        (
+            CONTRACTS + "1000002,water,X,0612345678,ar,Fès,W,postpaid,5,1,2026-01-01,EAU-RES,0\n",
+            ["bad.csv:6: contract: duplicate contract (first on line 3)"],
+        ),
+    ],
+)
 def test_bad_contract_files_are_rejected_whole(ops, text, expected):
     done = ops("import", "contracts", ops.write("bad.csv", text))
     assert done.returncode == 1
@@ -182,11 +216,18 @@ def test_bad_contract_files_are_rejected_whole(ops, text, expected):
 def test_every_bad_row_of_a_bills_file_is_listed_and_nothing_written(ops):
     load_all(ops)
     before = dump(ops.db)
-    text = BILLS.splitlines()[0] + "\n" + "\n".join([
-        "1000001,F-9,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,12.345,0",        # 3 decimals
-        "1000001,F-10,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,10.00,0",        # fine, yet not written
-        "9999999,F-11,2026-08-31,2026-07-30,2026-10-05,2026-10-25,1,2,1,2,10.00,-1",      # four problems
-    ]) + "\n"
+    text = (
+        BILLS.splitlines()[0]
+        + "\n"
+        + "\n".join(
+            [
+                "1000001,F-9,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,12.345,0",  # 3 decimals
+                "1000001,F-10,2026-08-31,2026-09-30,2026-10-05,2026-10-25,1,2,1,0,10.00,0",  # fine, yet not written
+                "9999999,F-11,2026-08-31,2026-07-30,2026-10-05,2026-10-25,1,2,1,2,10.00,-1",  # four problems
+            ]
+        )
+        + "\n"
+    )
     done = ops("import", "bills", ops.write("bad.csv", text))
     assert done.returncode == 1
     assert [l for l in done.stderr.splitlines() if l.startswith("bad.csv:")] == [
@@ -209,20 +250,34 @@ def test_missing_file_and_missing_column(ops):
 def test_export_requests_carries_the_schedule(ops, tmp_path, process_clock):
     import asyncio
     from datetime import date
+
     from storage import InstalmentLine, Store
+
     load_all(ops)
 
     async def file_one():
         store = await Store.open(ops.db, clock=process_clock)
         try:
             async with store.transaction() as tx:
-                await tx.add_request(reference="IN-2026-000001", kind="instalment", contract="1000001",
-                                     channel="telegram", user_id="42", lang="fr", amount=100001, months=3,
-                                     reason="job", lines=[InstalmentLine(1, date(2026, 12, 23), 33333),
-                                                          InstalmentLine(2, date(2027, 1, 23), 33333),
-                                                          InstalmentLine(3, date(2027, 2, 23), 33335)])
+                await tx.add_request(
+                    reference="IN-2026-000001",
+                    kind="instalment",
+                    contract="1000001",
+                    channel="telegram",
+                    user_id="42",
+                    lang="fr",
+                    amount=100001,
+                    months=3,
+                    reason="job",
+                    lines=[
+                        InstalmentLine(1, date(2026, 12, 23), 33333),
+                        InstalmentLine(2, date(2027, 1, 23), 33333),
+                        InstalmentLine(3, date(2027, 2, 23), 33335),
+                    ],
+                )
         finally:
             await store.close()
+
     asyncio.run(file_one())
     done = ops("export", "requests", "--status", "pending")
     row = next(csv.DictReader(io.StringIO(done.stdout)))
@@ -236,16 +291,19 @@ def test_estimate_command_writes_one_estimate_per_cycle(ops):
     # November already has customer readings for 1000001 and 1000003; 1000002 has no usable history;
     # 1000004 is prepaid.
     november = ops("estimate", "--as-of", "2026-11-30")
-    assert november.stdout.splitlines()[0] == ("estimated readings as of 2026-11-30: 0 written, 2 already read this "
-                                               "cycle, 1 without history")
+    assert november.stdout.splitlines()[0] == (
+        "estimated readings as of 2026-11-30: 0 written, 2 already read this cycle, 1 without history"
+    )
     december = ops("estimate", "--as-of", "2026-12-31")
     assert december.returncode == 0, december.stderr
     assert december.stdout.startswith("estimated readings as of 2026-12-31: 2 written")
     again = ops("estimate", "--as-of", "2026-12-31")
     assert "0 written, 2 already read this cycle" in again.stdout
     con = sqlite3.connect(ops.db)
-    rows = con.execute("SELECT contract, index_value, consumption FROM readings WHERE source='estimated' "
-                       "AND reading_date='2026-12-31' ORDER BY contract").fetchall()
+    rows = con.execute(
+        "SELECT contract, index_value, consumption FROM readings WHERE source='estimated' "
+        "AND reading_date='2026-12-31' ORDER BY contract"
+    ).fetchall()
     con.close()
     # 1000001: usual use = median of 360 kWh / 61 days (31 Aug → 31 Oct) and the read October bill 180 / 31
     # = (5.9016 + 5.8065) / 2 = 5.854 kWh/day × 56 days since 5 Nov = 327.8 → 328 kWh on 45300

@@ -1,13 +1,14 @@
 """Days and hours are the operator's (Casablanca), whatever UTC or the machine's zone say: the
 reading window and the reading date at 00:30 local on 1 December (still 30 November in UTC),
 the linking lockout's end time, the back office's times. Timestamps stay stored in UTC."""
+
 from __future__ import annotations
 
 import os
 import sqlite3
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -16,7 +17,7 @@ from conversations.profile import ProfileError, load_profile
 from .chat import Chat, Clock, open_engine
 
 # 23:30 UTC on 30 November 2026 = 00:30 on Tuesday 1 December in Casablanca (UTC+1).
-MONTH_TURN = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+MONTH_TURN = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -59,8 +60,9 @@ async def test_just_after_midnight_in_casablanca_it_is_already_the_first_of_the_
     assert await stored_reading_dates(engine) == [date(2026, 12, 1)]
 
 
-@pytest.mark.parametrize("hello, wants", [("السلام", "بغيت نرسل رقم العداد 45400"),
-                                          ("salam", "bghit nsift l'index 45400")])
+@pytest.mark.parametrize(
+    "hello, wants", [("السلام", "بغيت نرسل رقم العداد 45400"), ("salam", "bghit nsift l'index 45400")]
+)
 async def test_just_after_midnight_in_casablanca_it_is_already_the_first_of_the_month_darija(engine, hello, wants):
     chat = await linked(engine, "ar", hello)
     await chat.send(wants)
@@ -73,7 +75,7 @@ async def test_just_after_midnight_in_casablanca_it_is_already_the_first_of_the_
 
 
 async def test_an_hour_earlier_it_is_still_november_and_the_window_is_ahead(engine, clock):
-    clock.now = datetime(2026, 11, 30, 22, 30, tzinfo=timezone.utc)      # 23:30 on 30 November locally
+    clock.now = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)  # 23:30 on 30 November locally
     chat = await linked(engine, "fr", "bonjour")
     await chat.send("je veux envoyer mon index 45400")
     assert "la prochaine période commence le 1er décembre 2026" in chat.text
@@ -90,17 +92,20 @@ async def fail_five_proofs(chat: Chat, add: str, amount_button: str) -> None:
         await chat.send(amount)
 
 
-@pytest.mark.parametrize("lang_hint, hello, add, amount, expected", [
-    ("fr", "bonjour", "Ajouter un contrat", "Montant", "suspendue dans cette conversation jusqu'à 08:31"),
-    ("ar", "السلام", "➕", "مبلغ", "أوقفنا ربط العقود في هذه المحادثة حتى الساعة 08:31"),
-])
+@pytest.mark.parametrize(
+    "lang_hint, hello, add, amount, expected",
+    [
+        ("fr", "bonjour", "Ajouter un contrat", "Montant", "suspendue dans cette conversation jusqu'à 08:31"),
+        ("ar", "السلام", "➕", "مبلغ", "أوقفنا ربط العقود في هذه المحادثة حتى الساعة 08:31"),
+    ],
+)
 async def test_the_lockout_ends_at_a_casablanca_time(engine, clock, lang_hint, hello, add, amount, expected):
-    clock.now = datetime(2026, 12, 1, 7, 1, tzinfo=timezone.utc)          # 08:01 in Casablanca
+    clock.now = datetime(2026, 12, 1, 7, 1, tzinfo=UTC)  # 08:01 in Casablanca
     chat = Chat(engine, lang_hint=lang_hint)
     await chat.send(hello)
     await fail_five_proofs(chat, add, amount)
     assert expected in chat.text
-    async with engine.store.reading() as tx:                               # stored in UTC
+    async with engine.store.reading() as tx:  # stored in UTC
         [entry] = await tx.audit_entries(action="link_locked")
     assert entry["at"] == "2026-12-01T07:01:00+00:00"
 
@@ -110,17 +115,19 @@ def test_the_profile_names_a_known_time_zone(tmp_path):
     bundled = load_profile()
     assert bundled.local(MONTH_TURN).strftime("%Y-%m-%d %H:%M") == "2026-12-01 00:30"
     # Ramadan 2027: Morocco is on UTC+0 (tzdata knows it; the machine's zone files are not needed).
-    assert bundled.local(datetime(2027, 2, 20, 22, 30, tzinfo=timezone.utc)).strftime("%H:%M") == "22:30"
+    assert bundled.local(datetime(2027, 2, 20, 22, 30, tzinfo=UTC)).strftime("%H:%M") == "22:30"
     source = (load_profile.__globals__["default_profile_path"]()).read_text(encoding="utf-8")
     wrong = tmp_path / "wrong.toml"
-    wrong.write_text(source.replace('timezone = "Africa/Casablanca"', 'timezone = "Africa/Casablanka"'),
-                     encoding="utf-8")
+    wrong.write_text(
+        source.replace('timezone = "Africa/Casablanca"', 'timezone = "Africa/Casablanka"'), encoding="utf-8"
+    )
     with pytest.raises(ProfileError, match=r"wrong.toml: timezone: Value error, unknown time zone 'Africa/Casablanka'"):
         load_profile(wrong)
 
 
 async def test_the_back_office_lists_requests_at_casablanca_times(tmp_path, clock):
     from .test_requests import file_instalment
+
     engine = await open_engine(tmp_path / "bo.sqlite3", clock)
     try:
         await file_instalment(engine)
@@ -129,12 +136,24 @@ async def test_the_back_office_lists_requests_at_casablanca_times(tmp_path, cloc
     with sqlite3.connect(tmp_path / "bo.sqlite3") as con:
         assert con.execute("SELECT created_at FROM requests").fetchone() == ("2026-11-30T23:30:00+00:00",)
     env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "bo.sqlite3"), "TZ": "UTC"}
-    listed = subprocess.run([sys.executable, "-m", "bot", "requests", "list"], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot", "requests", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     assert "2026-12-01 00:30" in listed.stdout and "times in Africa/Casablanca" in listed.stdout
-    shown = subprocess.run([sys.executable, "-m", "bot", "requests", "show", "IN-2026-000001"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "requests", "show", "IN-2026-000001"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert "filed       2026-12-01 00:30 Africa/Casablanca on test (fr)" in shown.stdout
 
 
@@ -142,7 +161,8 @@ async def test_a_telegram_bot_process_lives_on_the_tests_clock_and_moves_with_it
     """`addad telegram` as a separate process, ADDAD_CLOCK=file:… (whatever the wall clock says):
     its day is the test's, and rewriting the file moves its time (here past the idle reset)."""
     from .telegram_harness import BotProcess, TgUser, seeded_database
-    process_clock.set(MONTH_TURN)                       # 00:30 on 1 December in Casablanca
+
+    process_clock.set(MONTH_TURN)  # 00:30 on 1 December in Casablanca
     proc = BotProcess(api, await seeded_database(tmp_path / "addad.sqlite3"))
     await proc.start(api)
     try:
@@ -152,7 +172,7 @@ async def test_a_telegram_bot_process_lives_on_the_tests_clock_and_moves_with_it
         await user.send("1000001")
         await user.share_contact("+212612345678")
         await user.send("je veux envoyer mon index 45400")
-        assert "Les index sont attendus" not in user.text              # 1 December: in the window
+        assert "Les index sont attendus" not in user.text  # 1 December: in the window
         await user.press("1000001")
         await user.press("Sans photo")
         assert "relevé le 1er décembre 2026" in user.text
@@ -163,4 +183,4 @@ async def test_a_telegram_bot_process_lives_on_the_tests_clock_and_moves_with_it
         assert await proc.stop() == 0, proc.output()[-2000:]
     with sqlite3.connect(tmp_path / "addad.sqlite3") as con:
         stamps = [r[0] for r in con.execute("SELECT updated_at FROM sessions WHERE user_id='5005'")]
-    assert stamps and stamps[0].startswith("2026-12-01T00:")                # stored in UTC, at the test's time
+    assert stamps and stamps[0].startswith("2026-12-01T00:")  # stored in UTC, at the test's time

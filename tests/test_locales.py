@@ -1,5 +1,6 @@
 """Both catalogs complete, placeholders matching, Arabic plurals with six forms, and every
 message key the code uses present in both languages."""
+
 from __future__ import annotations
 
 import re
@@ -52,7 +53,20 @@ def test_placeholders_match_between_languages():
 def test_arabic_has_six_plural_forms_with_the_standard_rule():
     ar = catalog("ar")
     assert ar.nplurals == 6
-    assert [ar.plural(n) for n in (0, 1, 2, 3, 10, 11, 99, 100, 101, 102, 103, 111)] == [0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 3, 4]
+    assert [ar.plural(n) for n in (0, 1, 2, 3, 10, 11, 99, 100, 101, 102, 103, 111)] == [
+        0,
+        1,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+        5,
+        3,
+        4,
+    ]
     for key, forms in ar.messages.items():
         if isinstance(forms, tuple):
             assert len(forms) == 6, key
@@ -84,11 +98,12 @@ def test_every_key_used_in_code_exists():
 
 def test_money_and_dates_per_locale():
     from datetime import date
+
     fr, ar = translator("fr"), translator("ar")
     assert fr.money(123450) == "1\u202f234,50\u00a0DH"
     assert ar.money(123450) == "\u20661.234,50\u2069 درهم"
     assert fr.date(date(2026, 8, 3)) == "3 août 2026"
-    assert ar.date(date(2026, 8, 3)) == "3 غشت 2026"     # Moroccan month names
+    assert ar.date(date(2026, 8, 3)) == "3 غشت 2026"  # Moroccan month names
     assert ar.ltr("DF-2026-000123") == "\u2066DF-2026-000123\u2069"
     assert fr.ltr("DF-2026-000123") == "DF-2026-000123"
 
@@ -98,12 +113,15 @@ def test_amounts_and_numbers_read_as_babel_writes_them(lang):
     """Amounts and counts are formatted without Babel's Decimal arithmetic (it is slow);
     they must still be exactly what Babel writes for the locale, grouping included."""
     from decimal import Decimal
+
     from babel.numbers import format_decimal
+
     from conversations.i18n import _BABEL_LOCALE
+
     t, locale = translator(lang), _BABEL_LOCALE[lang]
     for value in [0, 1, 5, 99, 100, 999, 1000, 1001, 12345, 99999, 100000, 123456789, 10**12 + 7]:
         babel_money = format_decimal(Decimal(value) / 100, "#,##0.00", locale=locale)
         assert t.money(value) == (f"\u2066{babel_money}\u2069 درهم" if lang == "ar" else f"{babel_money}\u00a0DH")
         babel_number = format_decimal(value, "#,##0", locale=locale)
         assert t.number(value) == (t.ltr(babel_number) if lang == "ar" and len(babel_number) > 3 else babel_number)
-    assert t.money(-250).count("2,50") == 1          # a credit still reads as Babel writes it
+    assert t.money(-250).count("2,50") == 1  # a credit still reads as Babel writes it

@@ -1,5 +1,6 @@
 """Prepaid help as a customer asks for it twice: a second advance while one waits is never filed
 beside it (track it or replace it), and the customer is told how and when the advance arrives."""
+
 from __future__ import annotations
 
 from conversations.backoffice import decide
@@ -12,7 +13,7 @@ async def prepaid_chat(engine, lang: str, first: str) -> Chat:
     chat = Chat(engine, sender_phone="+212670000004", lang_hint=lang)
     await chat.send(first)
     await chat.press("➕")
-    await chat.send("1000004")                    # also links 1000006 (same phone)
+    await chat.send("1000004")  # also links 1000006 (same phone)
     return chat
 
 
@@ -33,8 +34,10 @@ async def test_a_second_advance_the_same_day_is_tracked_not_filed_in_french(engi
     text = chat.text
     assert "Nous enregistrons une demande d'avance de 20 kWh sur le contrat 1000004" in text
     assert "Vous aurez la réponse ici sous 24 heures au plus." in text
-    assert ("Comment l'avance arrive sur le compteur : une fois accordée, elle vous est envoyée par SMS au numéro "
-            "du contrat, sous forme d'un code de recharge à taper sur le clavier du compteur.") in text
+    assert (
+        "Comment l'avance arrive sur le compteur : une fois accordée, elle vous est envoyée par SMS au numéro "
+        "du contrat, sous forme d'un code de recharge à taper sur le clavier du compteur."
+    ) in text
     assert text.endswith("Confirmer ?")
     await chat.send("oui")
     assert "Référence : PP-2026-000001" in chat.text and "sous 24 heures au plus" in chat.text
@@ -42,8 +45,10 @@ async def test_a_second_advance_the_same_day_is_tracked_not_filed_in_french(engi
     engine.clock.advance(hours=3)
     await chat.send("/menu")
     await ask_advance(chat, "Compteur prépayé", "Avance")
-    assert ("Vous avez déjà une demande en cours d'examen pour ce compteur : PP-2026-000001, "
-            "Avance de consommation sur compteur prépayé, du 23 novembre 2026.") in chat.text
+    assert (
+        "Vous avez déjà une demande en cours d'examen pour ce compteur : PP-2026-000001, "
+        "Avance de consommation sur compteur prépayé, du 23 novembre 2026."
+    ) in chat.text
     assert [b.label for b in chat.buttons] == ["🔎 Suivre cette demande", "🔁 La remplacer par une nouvelle", "Annuler"]
     await chat.send("euh")
     assert "Choisissez « Suivre cette demande » ou « La remplacer »." in chat.text
@@ -60,8 +65,8 @@ async def test_a_second_advance_replaces_the_first_in_darija(engine):
     assert "كيف يصل التسبيق إلى العداد: بعد القبول، يصلك رمز شحن في رسالة قصيرة" in chat.text
     await chat.send("واخا")
     assert "المرجع: PP-2026-000001" in chat.text
-    await chat.send("bghit tasbi9 dyal lcompteur lcarte")         # arabizi: the prepaid journey again
-    assert "أي عداد مسبق الدفع؟" in chat.text                     # two prepaid meters on this phone
+    await chat.send("bghit tasbi9 dyal lcompteur lcarte")  # arabizi: the prepaid journey again
+    assert "أي عداد مسبق الدفع؟" in chat.text  # two prepaid meters on this phone
     await chat.press("1000004")
     await chat.press("تسبيق")
     assert "عندك من قبل طلب في طور الدراسة لهذا العداد: PP-2026-000001" in chat.text

@@ -1,11 +1,13 @@
 """The bot keeps what its turns read in memory (storage/cache.py). It must never show a customer
 something the database no longer says: another process's import or unlinking, a turn that
 failed, a commit that failed."""
+
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import sys
+
 import pytest
 
 from conversations.i18n import translator
@@ -30,9 +32,11 @@ async def test_a_reading_imported_by_another_process_is_what_the_next_turn_check
     await chat.press("1000001")
     assert "Dernier index enregistré : 45210, le 31 octobre 2026." in chat.text
     # Meanwhile the billing system's import writes a meter reader's reading of 20 November.
-    await another_process(engine.store.db.path,
-                          "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
-                          "VALUES ('1000001', '2026-11-20', 45300, 'actual', '2026-11-22T18:00:00+00:00')")
+    await another_process(
+        engine.store.db.path,
+        "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+        "VALUES ('1000001', '2026-11-20', 45300, 'actual', '2026-11-22T18:00:00+00:00')",
+    )
     await chat.send("45 340")
     await chat.press("Sans photo")
     assert "Consommation : 40 kWh depuis 45300 (20 novembre 2026)" in chat.text
@@ -55,7 +59,8 @@ async def test_a_turn_that_fails_leaves_the_session_as_it_was(engine, monkeypatc
 
     async def broken(*_a, **_kw):
         raise RuntimeError("disk trouble")
-    monkeypatch.setattr("storage.store.Tx.record_turn", broken)    # fails after the session was saved
+
+    monkeypatch.setattr("storage.store.Tx.record_turn", broken)  # fails after the session was saved
     await chat.send("45 340")
     assert translator("fr")("error.internal", phone="x").split("x")[0][:30] in chat.text
     monkeypatch.undo()
@@ -66,7 +71,7 @@ async def test_a_turn_that_fails_leaves_the_session_as_it_was(engine, monkeypatc
 
 
 async def session_state(engine, chat: Chat) -> str:
-    async with engine.store.transaction() as tx:            # a write transaction: the cached view
+    async with engine.store.transaction() as tx:  # a write transaction: the cached view
         return (await tx.load_session(chat.channel, chat.user)).state
 
 
@@ -80,7 +85,7 @@ async def test_after_a_failed_commit_the_next_transaction_reads_the_file(store):
             session.state = "reading.index"
             await tx.save_session(session, now=NOW)
             await tx._write("PRAGMA defer_foreign_keys = ON", (), ())
-            await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)     # fails at COMMIT
+            await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)  # fails at COMMIT
     async with store.transaction() as tx:
         kept = await tx.load_session("telegram", "9")
         assert (kept.state, kept.version) == ("menu.main", 1)
@@ -97,7 +102,7 @@ async def test_writes_in_this_process_are_seen_by_the_next_transaction(store):
     async with store.transaction() as tx:
         assert [c.contract for c in await tx.linked_contracts("telegram", "9")] == ["1000001"]
         [msg] = await tx.outbox_for_chat("telegram", "9")
-        await tx.mark_outbox_sent(msg.id, now=NOW)                     # known by its id only
+        await tx.mark_outbox_sent(msg.id, now=NOW)  # known by its id only
     async with store.transaction() as tx:
         assert await tx.outbox_for_chat("telegram", "9") == []
 
@@ -109,9 +114,9 @@ def test_the_cache_is_bounded():
         cache.put(("session", i), "q", [i])
     assert [cache.get(("session", i), "q") for i in range(10)] == [None] * 7 + [[7], [8], [9]]
     built = []
-    convert = lambda row: built.append(row) or row[0]            # noqa: E731
+    convert = lambda row: built.append(row) or row[0]  # noqa: E731
     assert cache.records(convert, [(i,) for i in range(6)]) == list(range(6))
-    assert cache.records(convert, [(5,)]) == [5] and len(built) == 6     # reused, not built again
+    assert cache.records(convert, [(5,)]) == [5] and len(built) == 6  # reused, not built again
     assert len(cache._records) <= 4
-    cache.sync(2)                                                     # the epoch moved: all forgotten
+    cache.sync(2)  # the epoch moved: all forgotten
     assert cache.get(("session", 9), "q") is None

@@ -1,10 +1,11 @@
 """Meter self-reading, as customers send it: validation they understand, the photo kept, a
 pre-bill band by band, replacement in the same cycle, estimates corrected, in French and Arabic."""
+
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,7 +18,7 @@ from .chat import Chat, Clock, open_engine
 
 @pytest.fixture
 def clock():
-    return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -25,10 +26,39 @@ async def engine(tmp_path, clock):
     engine = await open_engine(tmp_path / "addad.sqlite3", clock)
     async with engine.store.transaction() as tx:
         # Omar's meter has 5 dials and shows 99,950: the next reading wraps past zero.
-        await tx.upsert_contract(Contract("1000007", "electricity", "Omar Tazi", "+212677777777", "fr", "Marrakech",
-                                          "E-7", "postpaid", 5, 99950, date(2026, 10, 31), "BT-RES", False))
-        await tx.upsert_bill(Bill("F-7", "1000007", date(2026, 9, 30), date(2026, 10, 31), date(2026, 11, 5),
-                                  date(2026, 11, 25), 99800, 99950, 150, False, 17262, 17262))
+        await tx.upsert_contract(
+            Contract(
+                "1000007",
+                "electricity",
+                "Omar Tazi",
+                "+212677777777",
+                "fr",
+                "Marrakech",
+                "E-7",
+                "postpaid",
+                5,
+                99950,
+                date(2026, 10, 31),
+                "BT-RES",
+                False,
+            )
+        )
+        await tx.upsert_bill(
+            Bill(
+                "F-7",
+                "1000007",
+                date(2026, 9, 30),
+                date(2026, 10, 31),
+                date(2026, 11, 5),
+                date(2026, 11, 25),
+                99800,
+                99950,
+                150,
+                False,
+                17262,
+                17262,
+            )
+        )
     try:
         yield engine
     finally:
@@ -51,7 +81,7 @@ async def readings(engine, contract):
 async def test_a_reading_with_photo_gives_a_reference_and_a_prebill(engine):
     chat = await reading_chat(engine)
     await chat.send("je veux envoyer mon index")
-    assert "la prochaine période commence le 1er décembre 2026" in chat.text     # outside the 1–10 window, still accepted
+    assert "la prochaine période commence le 1er décembre 2026" in chat.text  # outside the 1–10 window, still accepted
     await chat.press("1000001")
     assert "Dernier index enregistré : 45210, le 31 octobre 2026." in chat.text
     await chat.send("45 340")
@@ -69,28 +99,37 @@ async def test_a_reading_with_photo_gives_a_reference_and_a_prebill(engine):
     assert "Location et entretien du compteur : 5,54\u00a0DH" in text
     assert "TVA : 25,57\u00a0DH" in text and "Total estimé TTC : 153,41\u00a0DH" in text
     [_, r] = [x for x in await readings(engine, "1000001")]
-    assert (r.index_value, r.consumption, r.photo_ref, r.reference, r.channel) == (45340, 130, "tg-file-AgADBAAD",
-                                                                                    "RL-2026-000001", "test")
+    assert (r.index_value, r.consumption, r.photo_ref, r.reference, r.channel) == (
+        45340,
+        130,
+        "tg-file-AgADBAAD",
+        "RL-2026-000001",
+        "test",
+    )
 
 
 async def test_near_the_150_line_the_customer_is_warned(engine, clock):
-    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     chat = await reading_chat(engine)
-    await chat.send("index 45356")              # 146 kWh in November
+    await chat.send("index 45356")  # 146 kWh in November
     await chat.press("1000001")
     await chat.press("Sans photo")
     await chat.press("Confirmer")
-    assert ("Ce mois-ci (novembre 2026), vous êtes à 146 kWh : le mois reste au tarif progressif jusqu'à 150 kWh, "
-            "soit encore 4 kWh d'ici la fin du mois ; dès 151 kWh, toute la consommation du mois passe au tarif "
-            "supérieur (environ 21,95\u00a0DH de plus).") in chat.text
+    assert (
+        "Ce mois-ci (novembre 2026), vous êtes à 146 kWh : le mois reste au tarif progressif jusqu'à 150 kWh, "
+        "soit encore 4 kWh d'ici la fin du mois ; dès 151 kWh, toute la consommation du mois passe au tarif "
+        "supérieur (environ 21,95\u00a0DH de plus)."
+    ) in chat.text
 
 
 async def test_rollover_is_proposed_and_recorded(engine):
     chat = await reading_chat(engine, phone="+212677777777")
     await chat.press("Envoyer mon index")
     await chat.send("00080")
-    assert ("L'index 80 est plus petit que le dernier (99950). Le compteur est-il repassé par zéro après 99999 ? "
-            "Votre consommation serait alors de 130 kWh.") in chat.text
+    assert (
+        "L'index 80 est plus petit que le dernier (99950). Le compteur est-il repassé par zéro après 99999 ? "
+        "Votre consommation serait alors de 130 kWh."
+    ) in chat.text
     await chat.send("oui")
     await chat.press("Sans photo")
     assert "Le compteur est repassé par zéro." in chat.text and "130 kWh" in chat.text
@@ -102,8 +141,8 @@ async def test_rollover_is_proposed_and_recorded(engine):
 async def test_the_contract_number_that_links_is_not_taken_for_an_index(engine):
     chat = Chat(engine, sender_phone="+212612345678")
     await chat.send("bonjour")
-    await chat.send("je veux envoyer mon index")          # no contract linked yet
-    await chat.send("1000001")                             # links, then the reading resumes
+    await chat.send("je veux envoyer mon index")  # no contract linked yet
+    await chat.send("1000001")  # links, then the reading resumes
     assert "est maintenant relié" in chat.text and "Pour quel compteur" in chat.text
     await chat.press("1000001")
     assert "Tapez l'index affiché sur le compteur" in chat.text
@@ -127,7 +166,7 @@ async def test_an_outlier_is_confirmed_and_flagged_for_review(engine):
     chat = await reading_chat(engine)
     await chat.press("Envoyer mon index")
     await chat.press("1000001")
-    await chat.send("46500")                    # 1,290 kWh in 23 days: ~10 × the usual 5.8 kWh/day
+    await chat.send("46500")  # 1,290 kWh in 23 days: ~10 × the usual 5.8 kWh/day
     assert "Cela fait 1\u202f290 kWh en 23 jours, environ 10 fois votre consommation habituelle." in chat.text
     await chat.send("non")
     assert "retapez l'index" in chat.text
@@ -144,7 +183,7 @@ async def test_an_outlier_is_confirmed_and_flagged_for_review(engine):
 
 
 async def test_a_typed_request_for_something_else_leaves_the_meter_choice(engine):
-    chat = await reading_chat(engine)                     # Fatima has two meters: which one?
+    chat = await reading_chat(engine)  # Fatima has two meters: which one?
     await chat.press("Envoyer mon index")
     assert "Pour quel compteur" in chat.text
     await chat.send("combien je dois ?")
@@ -152,7 +191,7 @@ async def test_a_typed_request_for_something_else_leaves_the_meter_choice(engine
     assert "impayée" in chat.text
     await chat.send("je veux envoyer mon index")
     assert "Pour quel compteur" in chat.text
-    await chat.send("je sais pas")                         # not a request: the question stands
+    await chat.send("je sais pas")  # not a request: the question stands
     assert "Choisissez le compteur dans la liste" in chat.text
 
 
@@ -160,10 +199,10 @@ async def test_arabic_says_how_many_times_the_usual_use_with_the_right_plural(en
     chat = await reading_chat(engine, lang_hint="ar")
     await chat.send("بغيت نعطي الرقم ديال العداد")
     await chat.press("1000001")
-    await chat.send("47210")                    # 2,000 kWh in 23 days: ~15 × the usual (11 and more: "مرة")
+    await chat.send("47210")  # 2,000 kWh in 23 days: ~15 × the usual (11 and more: "مرة")
     assert "أي حوالي 15 مرة استهلاكك المعتاد" in chat.text
     await chat.send("لا")
-    await chat.send("45750")                    # 540 kWh: ~4 × the usual (3 to 10: "مرات")
+    await chat.send("45750")  # 540 kWh: ~4 × the usual (3 to 10: "مرات")
     assert "أي حوالي 4 مرات استهلاكك المعتاد" in chat.text
 
 
@@ -196,8 +235,9 @@ async def test_a_second_reading_in_the_cycle_replaces_the_first(engine):
             # measured from the last real reading, not from the reading it replaces
             assert "Consommation : 100 kWh depuis 45210 (31 octobre 2026)" in chat.text
         await chat.press("Confirmer")
-    rows = [(r.index_value, r.status, r.consumption) for r in await readings(engine, "1000001")
-            if r.source == "customer"]
+    rows = [
+        (r.index_value, r.status, r.consumption) for r in await readings(engine, "1000001") if r.source == "customer"
+    ]
     assert rows == [(45300, "replaced", 90), (45310, "valid", 100)]
 
 
@@ -213,7 +253,7 @@ async def test_arabic_reading_with_arabic_indic_digits_and_darija_date(engine):
     await chat.send("واخا")
     assert "تم تسجيل المؤشر ✅ المرجع: RL-2026-000001" in chat.text
     assert "نونبر 2026: 130 ك.و.س" in chat.text
-    assert "\u2066RL-2026-000001\u2069" in "\n".join(r.text for r in chat.replies)   # kept left-to-right
+    assert "\u2066RL-2026-000001\u2069" in "\n".join(r.text for r in chat.replies)  # kept left-to-right
 
 
 async def reading_after_november_estimate(engine, clock) -> str:
@@ -221,9 +261,23 @@ async def reading_after_november_estimate(engine, clock) -> str:
     45410 for 1000001, 200 kWh since the last real reading (31 October), and confirms. The
     confirmation's text."""
     async with engine.store.transaction() as tx:
-        await tx.upsert_bill(Bill("F-2026-11-1", "1000001", date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 2),
-                                  date(2026, 12, 22), 45210, 45384, 174, True, 22847, 0))
-    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=timezone.utc)
+        await tx.upsert_bill(
+            Bill(
+                "F-2026-11-1",
+                "1000001",
+                date(2026, 10, 31),
+                date(2026, 11, 30),
+                date(2026, 12, 2),
+                date(2026, 12, 22),
+                45210,
+                45384,
+                174,
+                True,
+                22847,
+                0,
+            )
+        )
+    clock.now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
     chat = await reading_chat(engine)
     await chat.press("Envoyer mon index")
     await chat.press("1000001")
@@ -236,10 +290,10 @@ async def reading_after_november_estimate(engine, clock) -> str:
 async def test_estimate_then_customer_reading_shows_the_correction_per_month(engine, clock):
     async with engine.store.transaction() as tx:
         run = await write_estimates(tx, date(2026, 11, 30))
-        assert ("1000001", 45210 + 174, 174) in run.written          # 30 days × 5.8 kWh/day
+        assert ("1000001", 45210 + 174, 174) in run.written  # 30 days × 5.8 kWh/day
         assert "1000007" in [c for c, _, _ in run.written]
         again = await write_estimates(tx, date(2026, 11, 30))
-        assert again.written == []                                   # one estimate per cycle
+        assert again.written == []  # one estimate per cycle
     text = await reading_after_november_estimate(engine, clock)
     assert "Régularisation des factures estimées" in text
     assert "Estimé : 174 kWh, facturé 228,47\u00a0DH" in text
@@ -263,13 +317,29 @@ async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_on
     # The meter reader last came on 30 April 2024; since then 30 monthly estimates of 100 kWh,
     # more than the recent readings a turn looks at first.
     async with engine.store.transaction() as tx:
-        await tx.upsert_contract(Contract("1000009", "electricity", "Hind Alaoui", "+212699999999", "fr", "Fès",
-                                          "E-9", "postpaid", 6, 30000, date(2024, 4, 30), "BT-RES", False))
+        await tx.upsert_contract(
+            Contract(
+                "1000009",
+                "electricity",
+                "Hind Alaoui",
+                "+212699999999",
+                "fr",
+                "Fès",
+                "E-9",
+                "postpaid",
+                6,
+                30000,
+                date(2024, 4, 30),
+                "BT-RES",
+                False,
+            )
+        )
         day, index = date(2024, 4, 30), 30000
         for _ in range(30):
-            nxt = (day.replace(day=1) + timedelta(days=62)).replace(day=1) - timedelta(days=1)   # next month's end
-            await tx.add_estimated_reading("1000009", nxt, index + 100, consumption=100, previous_index=index,
-                                           previous_date=day, details={})
+            nxt = (day.replace(day=1) + timedelta(days=62)).replace(day=1) - timedelta(days=1)  # next month's end
+            await tx.add_estimated_reading(
+                "1000009", nxt, index + 100, consumption=100, previous_index=index, previous_date=day, details={}
+            )
             day, index = nxt, index + 100
     chat = await reading_chat(engine, phone="+212699999999", contract="1000009")
     await chat.press("Envoyer mon index")
@@ -278,4 +348,4 @@ async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_on
     await chat.press("Sans photo")
     assert "Consommation : 4\u202f100 kWh depuis 30000 (30 avril 2024)" in chat.text
     await chat.press("Confirmer")
-    assert "Estimé : 3\u202f000 kWh" in chat.text                  # all 30 estimates corrected
+    assert "Estimé : 3\u202f000 kWh" in chat.text  # all 30 estimates corrected

@@ -1,7 +1,7 @@
 """The README's command lines work as written in a second shell, where the venv is not on PATH."""
+
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,8 +18,12 @@ ADDAD = ROOT / ".venv" / "bin" / "addad"
 def _commands() -> list[str]:
     """Command lines a reader copies: fenced shell lines and inline code outside the reference table."""
     fenced = [line for block in re.findall(r"```sh\n(.*?)```", README, re.S) for line in block.splitlines()]
-    fenced += [line for block in re.findall(r"```\n(.*?)```", README, re.S) for line in block.splitlines()
-               if line.startswith("$ ")]      # a transcript's typed command
+    fenced += [
+        line
+        for block in re.findall(r"```\n(.*?)```", README, re.S)
+        for line in block.splitlines()
+        if line.startswith("$ ")
+    ]  # a transcript's typed command
     prose = "\n".join(line for line in README.splitlines() if not line.startswith("|"))
     inline = re.findall(r"(?<!`)`([^`\n]+(?:\n[^`\n]+)?)`(?!`)", re.sub(r"```.*?```", "", prose, flags=re.S))
     return [c for c in fenced + inline if re.search(r"(?<![\w/.-])addad \w", c) or "bin/addad" in c]
@@ -50,9 +54,15 @@ async def test_the_approve_line_works_in_a_second_shell(tmp_path):
         await engine.store.close()
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     line = next(c for c in _commands() if "requests approve" in c)
-    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}   # a fresh shell: no venv
-    done = subprocess.run(["bash", "--norc", "--noprofile", "-c", line], cwd=tmp_path, env=clean,
-                          capture_output=True, text=True, timeout=120)
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}  # a fresh shell: no venv
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", line],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "IN-2026-000001: approved" in done.stdout
     engine = await open_engine(tmp_path / "addad-demo" / "addad-demo.sqlite3")

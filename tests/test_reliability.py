@@ -1,5 +1,6 @@
 """The promises at the end of SPEC.md, shown: the real bot process (`python -m bot telegram`)
 killed with SIGKILL at random moments under a stream of customers; every update delivered twice."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,6 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-
 
 from storage import Store
 
@@ -35,8 +35,8 @@ class Customer:
 
     def __init__(self, api: FakeBotAPI, chat: int, rounds: int) -> None:
         self.api, self.chat, self.rounds = api, chat, rounds
-        self.told: set[str] = set()          # references the bot gave this customer
-        self.confirmed = 0                   # "Index enregistré" / "C'est noté" seen, distinct references
+        self.told: set[str] = set()  # references the bot gave this customer
+        self.confirmed = 0  # "Index enregistré" / "C'est noté" seen, distinct references
         self.index = 45_400
         self.plan = ["reading", "reading", "callback"] * rounds
         self.seen = 0
@@ -56,7 +56,7 @@ class Customer:
             count = len(self._mine())
             await asyncio.sleep(0.25)
         mine = self._mine()
-        for c in mine[self.seen:]:
+        for c in mine[self.seen :]:
             self.told.update(m.group(0) for m in REFERENCE.finditer(c.text))
         self.seen = len(mine)
         return mine[-1]
@@ -67,7 +67,7 @@ class Customer:
         for wanted in ("Sans photo", "Confirmer", "Continuer sans préciser", "Être rappelé", "Remplacer"):
             if any(wanted in label for label in labels):
                 return "press", wanted
-        if any("Envoyer mon index" in label for label in labels):      # the menu
+        if any("Envoyer mon index" in label for label in labels):  # the menu
             if not self.plan:
                 return None
             step = self.plan.pop(0)
@@ -75,7 +75,7 @@ class Customer:
                 self.index += 30
                 return "send", str(self.index)
             return "send", "je veux être rappelé"
-        return "send", "/menu"                                         # anything else: back to the menu
+        return "send", "/menu"  # anything else: back to the menu
 
     async def run(self) -> None:
         before = len(self._mine())
@@ -110,13 +110,13 @@ async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp
             await asyncio.wait([work], timeout=rng.uniform(0.3, 1.5))
             if work.done():
                 break
-            proc.kill()                                    # SIGKILL: no cleanup of any kind
+            proc.kill()  # SIGKILL: no cleanup of any kind
             kills += 1
-            await asyncio.sleep(rng.uniform(0, 0.3))       # customers keep writing meanwhile
+            await asyncio.sleep(rng.uniform(0, 0.3))  # customers keep writing meanwhile
             await proc.start(api)
         await asyncio.wait_for(work, 180)
         assert kills >= 3, "the customers finished before the bot was killed three times"
-        for p in people:                                    # each conversation goes on from where it is
+        for p in people:  # each conversation goes on from where it is
             before = len(p._mine())
             api.text(p.chat, "combien je dois ?")
             last = await p._next_answer(before)
@@ -129,7 +129,7 @@ async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp
     requests = con.execute("SELECT reference, contract, user_id FROM requests").fetchall()
     con.close()
     stored = [r for r, _, _ in readings + requests]
-    assert len(stored) == len(set(stored))                  # no reference twice
+    assert len(stored) == len(set(stored))  # no reference twice
     told = set().union(*(p.told for p in people))
     # Every reading or request the customer was told about exists, and nothing exists that the
     # customer was not told about (a turn that committed had its answer sent after the restart).
@@ -166,6 +166,7 @@ async def test_every_update_delivered_twice_is_handled_once(api, tmp_path):
                 repeated += 1
                 api.redeliver.append(dict(update))
                 asyncio.get_running_loop().create_task(api._notify_update())
+
             asyncio.get_running_loop().call_later(0.05, again)
             return update_id
 
@@ -174,16 +175,22 @@ async def test_every_update_delivered_twice_is_handled_once(api, tmp_path):
         await asyncio.wait_for(asyncio.gather(*(p.run() for p in twice)), 120)
     finally:
         assert await proc.stop() == 0
-    assert repeated >= 3 * 7, repeated                 # every update of the second group came twice
+    assert repeated >= 3 * 7, repeated  # every update of the second group came twice
 
     def seen(p: Customer) -> list[str]:
         return [re.sub(r"\d+", "#", c.text) for c in p._mine()]
-    for a, b in zip(once, twice):
-        assert seen(b) == seen(a)                       # no extra answer, no "stale button", no re-prompt
-        assert len([r for r in b.told if r.startswith("RL-")]) == 2 and len([r for r in b.told if r.startswith("CB-")]) == 1
+
+    for a, b in zip(once, twice, strict=True):
+        assert seen(b) == seen(a)  # no extra answer, no "stale button", no re-prompt
+        assert (
+            len([r for r in b.told if r.startswith("RL-")]) == 2
+            and len([r for r in b.told if r.startswith("CB-")]) == 1
+        )
     con = sqlite3.connect(database)
-    rows = con.execute("SELECT reference, user_id FROM readings WHERE source='customer' UNION ALL "
-                       "SELECT reference, user_id FROM requests").fetchall()
+    rows = con.execute(
+        "SELECT reference, user_id FROM readings WHERE source='customer' UNION ALL "
+        "SELECT reference, user_id FROM requests"
+    ).fetchall()
     con.close()
     for p in twice:
         assert {r for r, u in rows if u == str(p.chat)} == p.told

@@ -1,4 +1,5 @@
 """Tracking, prepaid help, callbacks and back-office decisions, as customers and agents see them."""
+
 from __future__ import annotations
 
 import os
@@ -17,11 +18,26 @@ from .chat import Chat, Clock, open_engine
 @pytest.fixture
 async def engine(tmp_path):
     engine = await open_engine(tmp_path / "addad.sqlite3", Clock())
-    engine.pull_channels = frozenset({"test"})     # decisions shown at the next turn, like the console
+    engine.pull_channels = frozenset({"test"})  # decisions shown at the next turn, like the console
     async with engine.store.transaction() as tx:
         for number, low in (("1000004", True), ("1000006", False)):
-            await tx.upsert_contract(Contract(number, "electricity", "Ahmed Ouali", "+212670000004", "ar", "Ait Ourir",
-                                              f"P-{number}", "prepaid", 6, 0, date(2026, 10, 1), "BT-RES", low))
+            await tx.upsert_contract(
+                Contract(
+                    number,
+                    "electricity",
+                    "Ahmed Ouali",
+                    "+212670000004",
+                    "ar",
+                    "Ait Ourir",
+                    f"P-{number}",
+                    "prepaid",
+                    6,
+                    0,
+                    date(2026, 10, 1),
+                    "BT-RES",
+                    low,
+                )
+            )
     try:
         yield engine
     finally:
@@ -34,8 +50,8 @@ async def file_instalment(engine, lang_hint=None) -> Chat:
     await chat.press("➕")
     await chat.send("1000001")
     await chat.send("payer en 3 fois")
-    await chat.send("1")                      # first reason
-    await chat.send("1")                      # confirm
+    await chat.send("1")  # first reason
+    await chat.send("1")  # confirm
     return chat
 
 
@@ -48,7 +64,7 @@ async def test_approval_reaches_the_customer_once_in_their_language(engine):
     assert "خبر سار: طلبك IN-2026-000001 (تقسيط المتأخرات) تم قبوله" in chat.text
     assert "أول قسط في 23 دجنبر" in chat.text
     await chat.send("السلام")
-    assert "خبر سار" not in chat.text               # never twice
+    assert "خبر سار" not in chat.text  # never twice
     await chat.press("تتبع طلباتي")
     assert "IN-2026-000001" in chat.text and "مقبول" in chat.text
 
@@ -75,6 +91,7 @@ async def test_decision_rolled_back_with_a_failed_turn_is_shown_later(engine):
 
     async def boom(turn, fresh):
         raise RuntimeError("disk full")
+
     engine._step = boom
     await chat.send("bonjour")
     assert "un incident s'est produit" in chat.text and "Bonne nouvelle" not in chat.text
@@ -96,7 +113,7 @@ async def test_prepaid_advance_refused_for_a_non_eligible_contract_and_granted_o
     chat = Chat(engine, sender_phone="+212670000004")
     await chat.send("bonjour")
     await chat.press("➕")
-    await chat.send("1000006")                    # also links 1000004 (same phone)
+    await chat.send("1000006")  # also links 1000004 (same phone)
     await chat.press("Compteur prépayé")
     await chat.press("1000006")
     await chat.press("Avance")
@@ -107,7 +124,7 @@ async def test_prepaid_advance_refused_for_a_non_eligible_contract_and_granted_o
     assert "avance de 20 kWh" in chat.text
     await chat.send("oui")
     assert "Référence : PP-2026-000001" in chat.text
-    for reference in ("PP-2026-000001", "PP-2026-000002"):     # each granted before the next is asked
+    for reference in ("PP-2026-000001", "PP-2026-000002"):  # each granted before the next is asked
         async with engine.store.transaction() as tx:
             await decide(tx, reference, "approved", note=None, actor="a", now=engine.clock())
         await chat.press("Compteur prépayé")
@@ -144,21 +161,27 @@ def test_back_office_cli(tmp_path):
             await file_instalment(engine)
         finally:
             await engine.store.close()
+
     asyncio.run(prepare())
     env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "bo.sqlite3"), "ADDAD_AGENT": "amina"}
 
     def addad(*args):
-        return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
+
     listed = addad("requests", "list", "--status", "pending")
     assert listed.returncode == 0 and "IN-2026-000001" in listed.stdout and "462.07" in listed.stdout
     shown = addad("requests", "show", "IN-2026-000001")
     assert "154.03 DH" in shown.stdout and "total      462.07 DH" in shown.stdout
     refused = addad("requests", "reject", "IN-2026-000001")
-    assert refused.returncode != 0                      # argparse: --note is required
+    assert refused.returncode != 0  # argparse: --note is required
     ok = addad("requests", "approve", "IN-2026-000001", "--note", "OK")
     assert ok.returncode == 0 and "approved" in ok.stdout
     again = addad("requests", "approve", "IN-2026-000001")
-    assert again.returncode == 2 and again.stderr.strip() == "addad: IN-2026-000001 is approved: only pending requests can be decided"
+    assert (
+        again.returncode == 2
+        and again.stderr.strip() == "addad: IN-2026-000001 is approved: only pending requests can be decided"
+    )
     missing = addad("requests", "show", "XX-1")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr

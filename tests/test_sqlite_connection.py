@@ -1,11 +1,13 @@
 """How the bot shares its SQLite file: statements run on the event loop, and only what can
 wait (another process's write lock, the commit's fsync) waits off it."""
+
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import sys
 import time
+
 import pytest
 
 from storage import SessionRecord, Store
@@ -13,17 +15,19 @@ from storage import SessionRecord, Store
 from .chat import Clock
 from .test_storage_contract import NOW
 
-HOLD = 0.8   # seconds the other process keeps the write lock
+HOLD = 0.8  # seconds the other process keeps the write lock
 
 
 async def other_process_writing(path: str) -> asyncio.subprocess.Process:
     """Another process (an import, the back office) holding the write lock for HOLD seconds."""
-    code = ("import sqlite3, sys, time\n"
-            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "c.execute('BEGIN IMMEDIATE')\n"
-            "print('locked', flush=True)\n"
-            f"time.sleep({HOLD})\n"
-            "c.execute('COMMIT')\n")
+    code = (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('locked', flush=True)\n"
+        f"time.sleep({HOLD})\n"
+        "c.execute('COMMIT')\n"
+    )
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path, stdout=asyncio.subprocess.PIPE)
     assert (await proc.stdout.readline()).strip() == b"locked"
     return proc
@@ -41,13 +45,13 @@ async def test_a_turn_waits_for_another_process_without_freezing_the_bot(store):
 
     beat = asyncio.create_task(ticker())
     started = time.monotonic()
-    async with store.transaction() as tx:                  # waits for the other process's COMMIT
+    async with store.transaction() as tx:  # waits for the other process's COMMIT
         await tx.save_session(SessionRecord("telegram", "42", "menu.main", {}, "fr", 0, None), now=NOW)
     waited = time.monotonic() - started
     beat.cancel()
     await proc.wait()
-    assert waited > HOLD / 2                               # it did wait for the lock…
-    assert ticks >= 10                                     # …and the event loop went on meanwhile
+    assert waited > HOLD / 2  # it did wait for the lock…
+    assert ticks >= 10  # …and the event loop went on meanwhile
     async with store.reading() as tx:
         assert (await tx.load_session("telegram", "42")).state == "menu.main"
 
@@ -60,12 +64,12 @@ async def test_a_caller_cancelled_while_waiting_leaves_no_transaction_open(store
             await tx.save_session(SessionRecord("telegram", "7", "reading.start", {}, "fr", 0, None), now=NOW)
 
     task = asyncio.create_task(turn())
-    await asyncio.sleep(0.2)                               # now waiting for the lock in aiosqlite's thread
+    await asyncio.sleep(0.2)  # now waiting for the lock in aiosqlite's thread
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await proc.wait()
-    async with store.transaction() as tx:                  # a new transaction starts cleanly
+    async with store.transaction() as tx:  # a new transaction starts cleanly
         await tx.save_session(SessionRecord("telegram", "8", "menu.main", {}, "fr", 0, None), now=NOW)
     async with store.reading() as tx:
         assert await tx.load_session("telegram", "7") is None
@@ -82,7 +86,7 @@ async def test_a_commit_that_fails_is_rolled_back_and_the_next_turn_works(store)
     async with store.transaction() as tx:
         await tx.link_chat("telegram", "9", "1000001", "phone", now=NOW)
     async with store.reading() as tx:
-        assert await tx.load_session("telegram", "9") is None          # nothing of the failed one
+        assert await tx.load_session("telegram", "9") is None  # nothing of the failed one
         assert [link.contract for link in await tx.chat_links("telegram", "9")] == ["1000001"]
 
 
@@ -90,8 +94,9 @@ async def write_sessions(store: Store, n: int) -> None:
     """n turns' worth of writes, each one a transaction, with pauses as between customers."""
     for i in range(n):
         async with store.transaction() as tx:
-            await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {"note": "x" * 3000}, "fr", 0, None),
-                                  now=NOW)
+            await tx.save_session(
+                SessionRecord("telegram", str(i), "menu.main", {"note": "x" * 3000}, "fr", 0, None), now=NOW
+            )
         if i % 50 == 49:
             await asyncio.sleep(0.03)
 
@@ -114,7 +119,7 @@ async def test_the_running_bot_checkpoints_the_wal_off_its_turns(tmp_path):
         await store.close()
     assert grown > 2_000_000
     assert kept < grown / 4
-    with sqlite3.connect(tmp_path / "bot.sqlite3") as check:      # and everything is in the database
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as check:  # and everything is in the database
         assert check.execute("SELECT count(*) FROM sessions").fetchone() == (600,)
 
 
@@ -133,15 +138,16 @@ async def test_concurrent_turns_share_commits_and_each_is_durable_when_it_return
     async def turn(i: int) -> None:
         async with store.transaction() as tx:
             await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {}, "fr", 0, None), now=NOW)
-            await asyncio.sleep(0)                      # a turn awaits between statements
+            await asyncio.sleep(0)  # a turn awaits between statements
         # Returned: another process must already see it (the customer may be told it is saved).
-        seen_on_return.append(outside.execute("SELECT count(*) FROM sessions WHERE user_id = ?",
-                                              (str(i),)).fetchone()[0])
+        seen_on_return.append(
+            outside.execute("SELECT count(*) FROM sessions WHERE user_id = ?", (str(i),)).fetchone()[0]
+        )
 
     await asyncio.gather(*(turn(i) for i in range(60)))
     store.db.conn.raw.set_trace_callback(None)
     assert seen_on_return == [1] * 60
-    assert 1 <= len(commits) < 20                       # grouped: far fewer commits than turns
+    assert 1 <= len(commits) < 20  # grouped: far fewer commits than turns
     assert outside.execute("SELECT count(*) FROM sessions").fetchone() == (60,)
 
 
@@ -168,7 +174,7 @@ async def test_a_lone_failing_turn_does_not_keep_the_write_lock(store):
     await asyncio.sleep(0.05)
     outside = other_connection(store.db.path)
     outside.execute("PRAGMA busy_timeout = 0")
-    outside.execute("BEGIN IMMEDIATE")                  # would raise "database is locked"
+    outside.execute("BEGIN IMMEDIATE")  # would raise "database is locked"
     outside.execute("ROLLBACK")
     assert outside.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
 
@@ -186,6 +192,6 @@ async def test_a_read_sees_only_committed_writes(store):
         return present == durable
 
     first = asyncio.ensure_future(writer())
-    await asyncio.sleep(0)                              # the writer is in its group, not committed yet
+    await asyncio.sleep(0)  # the writer is in its group, not committed yet
     assert await reader()
     await first

@@ -1,18 +1,32 @@
 """The storage contract: what every backend must do. Only SQLite exists today; a PostgreSQL
 backend joins by adding its name to BACKENDS and a branch in the `store` fixture."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, Store
 
 BACKENDS = ["sqlite"]
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
-C1 = Contract("1000001", "electricity", "Fatima", "+212612345678", "ar", "Casablanca", "E-1", "postpaid", 5, 45210,
-              date(2026, 10, 31), "BT-RES", False)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+C1 = Contract(
+    "1000001",
+    "electricity",
+    "Fatima",
+    "+212612345678",
+    "ar",
+    "Casablanca",
+    "E-1",
+    "postpaid",
+    5,
+    45210,
+    date(2026, 10, 31),
+    "BT-RES",
+    False,
+)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -29,16 +43,30 @@ async def test_upserts_report_what_they_did(store):
     async with store.transaction() as tx:
         assert await tx.upsert_contract(C1) == "inserted"
         assert await tx.upsert_contract(C1) == "unchanged"
-        moved = Contract(*[getattr(C1, f) for f in C1.__slots__[:5]], "Rabat", *[getattr(C1, f) for f in C1.__slots__[6:]])
+        moved = Contract(
+            *[getattr(C1, f) for f in C1.__slots__[:5]], "Rabat", *[getattr(C1, f) for f in C1.__slots__[6:]]
+        )
         assert await tx.upsert_contract(moved) == "updated"
         assert (await tx.contract("1000001")).city == "Rabat"
-        bill = Bill("F-1", "1000001", date(2026, 9, 1), date(2026, 9, 30), date(2026, 10, 5), date(2026, 10, 25),
-                    1, 2, 1, False, 24317, 0)
+        bill = Bill(
+            "F-1",
+            "1000001",
+            date(2026, 9, 1),
+            date(2026, 9, 30),
+            date(2026, 10, 5),
+            date(2026, 10, 25),
+            1,
+            2,
+            1,
+            False,
+            24317,
+            0,
+        )
         assert await tx.upsert_bill(bill) == "inserted"
         assert await tx.upsert_bill(bill) == "unchanged"
         assert [b.due for b in await tx.bills("1000001", unpaid_only=True)] == [24317]
         assert await tx.upsert_agency(Agency("Fès", "A", "addr", "0535", "h")) == "inserted"
-        assert await tx.upsert_agency(Agency("FES", "A", "addr", "0535", "h")) == "updated"   # same city, folded
+        assert await tx.upsert_agency(Agency("FES", "A", "addr", "0535", "h")) == "updated"  # same city, folded
         assert [a.name for a in await tx.agencies("fès")] == ["A"]
         # the contract's last index is its first actual reading
         assert (await tx.last_reading("1000001")).index_value == 45210
@@ -84,8 +112,18 @@ async def test_requests_keep_their_schedule_and_status_changes_are_guarded(store
     lines = [InstalmentLine(1, date(2026, 12, 23), 33333), InstalmentLine(2, date(2027, 1, 23), 33335)]
     async with store.transaction() as tx:
         await tx.upsert_contract(C1)
-        await tx.add_request(reference="IN-2026-000001", kind="instalment", contract="1000001", channel="telegram",
-                             user_id="42", lang="ar", amount=66668, months=2, lines=lines, now=NOW)
+        await tx.add_request(
+            reference="IN-2026-000001",
+            kind="instalment",
+            contract="1000001",
+            channel="telegram",
+            user_id="42",
+            lang="ar",
+            amount=66668,
+            months=2,
+            lines=lines,
+            now=NOW,
+        )
     async with store.transaction() as tx:
         req = await tx.request("IN-2026-000001")
         assert req.lines == tuple(lines) and req.status == "pending" and req.created_at == NOW
@@ -96,18 +134,27 @@ async def test_requests_keep_their_schedule_and_status_changes_are_guarded(store
 
 async def test_outbox_dedupes_claims_once_and_gives_up_after_max_attempts(store):
     async with store.transaction() as tx:
-        first = await tx.enqueue_outbox(channel="telegram", user_id="42", lang="fr", kind="k", payload={"x": 1},
-                                        dedupe_key="decision:A", now=NOW)
+        first = await tx.enqueue_outbox(
+            channel="telegram", user_id="42", lang="fr", kind="k", payload={"x": 1}, dedupe_key="decision:A", now=NOW
+        )
         assert first is not None
-        assert await tx.enqueue_outbox(channel="telegram", user_id="42", lang="fr", kind="k", payload={},
-                                       dedupe_key="decision:A", now=NOW) is None
+        assert (
+            await tx.enqueue_outbox(
+                channel="telegram", user_id="42", lang="fr", kind="k", payload={}, dedupe_key="decision:A", now=NOW
+            )
+            is None
+        )
         assert [m.id for m in await tx.outbox_due(now=NOW)] == [first]
         assert await tx.claim_outbox(first, now=NOW) is True
         assert await tx.claim_outbox(first, now=NOW) is False
-        assert await tx.retry_outbox(first, error="429", delay=timedelta(seconds=5), max_attempts=2, now=NOW) == "pending"
-        assert await tx.outbox_due(now=NOW) == []                       # backing off
+        assert (
+            await tx.retry_outbox(first, error="429", delay=timedelta(seconds=5), max_attempts=2, now=NOW) == "pending"
+        )
+        assert await tx.outbox_due(now=NOW) == []  # backing off
         assert await tx.claim_outbox(first, now=NOW + timedelta(seconds=6))
-        assert await tx.retry_outbox(first, error="500", delay=timedelta(seconds=5), max_attempts=2, now=NOW) == "failed"
+        assert (
+            await tx.retry_outbox(first, error="500", delay=timedelta(seconds=5), max_attempts=2, now=NOW) == "failed"
+        )
         second = await tx.enqueue_outbox(channel="telegram", user_id="42", lang="fr", kind="k", payload={}, now=NOW)
         await tx.claim_outbox(second, now=NOW)
         await tx.mark_outbox_sent(second, external_id="m-1", now=NOW)
@@ -123,7 +170,9 @@ async def test_links_and_audit(store):
         for _ in range(3):
             await tx.audit("link_failed", channel="telegram", user_id="9", now=NOW)
         assert await tx.count_audit("link_failed", channel="telegram", user_id="9", since=NOW) == 3
-        assert await tx.count_audit("link_failed", channel="telegram", user_id="9", since=NOW + timedelta(seconds=1)) == 0
+        assert (
+            await tx.count_audit("link_failed", channel="telegram", user_id="9", since=NOW + timedelta(seconds=1)) == 0
+        )
         assert await tx.unlink_chat("whatsapp", "2126", "1000001")
         assert await tx.linked_contracts("whatsapp", "2126") == []
 
@@ -131,9 +180,10 @@ async def test_links_and_audit(store):
 async def test_transactions_from_many_coroutines_do_not_interleave(store):
     async def bump():
         async with store.transaction() as tx:
-            await tx.next_reference("X", 2026)          # read-increment-write
-            await asyncio.sleep(0)                      # let others try to slip in
+            await tx.next_reference("X", 2026)  # read-increment-write
+            await asyncio.sleep(0)  # let others try to slip in
             await tx.record_turn("t", str(id(asyncio.current_task())), "[]")
+
     await asyncio.gather(*(bump() for _ in range(50)))
     async with store.transaction() as tx:
         assert await tx.next_reference("X", 2026) == "X-2026-000051"
@@ -145,7 +195,7 @@ async def test_a_second_connection_sees_committed_data_only(store, tmp_path):
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)
             async with other.reading() as tx2:
-                assert await tx2.contract("1000001") is None       # not committed yet
+                assert await tx2.contract("1000001") is None  # not committed yet
         async with other.reading() as tx2:
             assert (await tx2.contract("1000001")).holder_name == "Fatima"
         assert await other.schema_version() == 4

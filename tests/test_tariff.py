@@ -1,30 +1,53 @@
 """Band maths worked by hand. An inline tariff keeps the tests independent of the example prices
 in profiles/onee.toml; the ONEE profile is checked where its sourced figures are used."""
+
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conversations.profile import Tariff, load_profile
 from conversations.tariff import estimate_correction, prebill, price_month, split_by_month
 
-ELEC = Tariff.model_validate({
-    "code": "E", "service": "electricity", "name": {"ar": "ك", "fr": "E"}, "unit": "kWh",
-    "rule": "progressive_then_selective", "selective_above": 150, "vat_percent": "20",
-    "progressive_bands": [{"upto": 100, "price": "0.9010"}, {"upto": 150, "price": "1.0732"}],
-    "selective_bands": [{"upto": 210, "price": "1.0732"}, {"upto": 310, "price": "1.1676"},
-                        {"upto": 510, "price": "1.3817"}, {"price": "1.5958"}],
-    "fees": [{"key": "rent", "name": {"ar": "ك", "fr": "L"}, "monthly": "7.20", "vat_percent": "20"}],
-})
-WATER = Tariff.model_validate({
-    "code": "W", "service": "water", "name": {"ar": "م", "fr": "W"}, "unit": "m3", "rule": "progressive",
-    "vat_percent": "0",
-    "progressive_bands": [{"upto": 6, "price": "2.99"}, {"upto": 8, "price": "3.15"}, {"upto": 20, "price": "10.30"},
-                          {"price": "14.08"}],
-    "fees": [{"key": "fixed", "name": {"ar": "ث", "fr": "F"}, "monthly": "6.00", "vat_percent": "0"}],
-})
+ELEC = Tariff.model_validate(
+    {
+        "code": "E",
+        "service": "electricity",
+        "name": {"ar": "ك", "fr": "E"},
+        "unit": "kWh",
+        "rule": "progressive_then_selective",
+        "selective_above": 150,
+        "vat_percent": "20",
+        "progressive_bands": [{"upto": 100, "price": "0.9010"}, {"upto": 150, "price": "1.0732"}],
+        "selective_bands": [
+            {"upto": 210, "price": "1.0732"},
+            {"upto": 310, "price": "1.1676"},
+            {"upto": 510, "price": "1.3817"},
+            {"price": "1.5958"},
+        ],
+        "fees": [{"key": "rent", "name": {"ar": "ك", "fr": "L"}, "monthly": "7.20", "vat_percent": "20"}],
+    }
+)
+WATER = Tariff.model_validate(
+    {
+        "code": "W",
+        "service": "water",
+        "name": {"ar": "م", "fr": "W"},
+        "unit": "m3",
+        "rule": "progressive",
+        "vat_percent": "0",
+        "progressive_bands": [
+            {"upto": 6, "price": "2.99"},
+            {"upto": 8, "price": "3.15"},
+            {"upto": 20, "price": "10.30"},
+            {"price": "14.08"},
+        ],
+        "fees": [{"key": "fixed", "name": {"ar": "ث", "fr": "F"}, "monthly": "6.00", "vat_percent": "0"}],
+    }
+)
 
 
 def test_progressive_under_150():
@@ -93,12 +116,17 @@ def test_a_long_period_is_priced_per_month_not_as_one_lump():
 def test_estimate_correction_is_spread_per_month():
     # Three months estimated at 100 kWh each, billed 3 × (90.10 + 7.20) × 1.2 = 3 × 116.76 = 350.28 DH.
     # The real index shows 450 kWh over the same three months: 150 per month, never one lump of 450.
-    c = estimate_correction(ELEC, period_start=date(2026, 6, 30), period_end=date(2026, 9, 30), actual_units=450,
-                            estimated_units_by_month=[(date(2026, 7, 1), 100), (date(2026, 8, 1), 100),
-                                                      (date(2026, 9, 1), 100)], billed_ttc=35028)
+    c = estimate_correction(
+        ELEC,
+        period_start=date(2026, 6, 30),
+        period_end=date(2026, 9, 30),
+        actual_units=450,
+        estimated_units_by_month=[(date(2026, 7, 1), 100), (date(2026, 8, 1), 100), (date(2026, 9, 1), 100)],
+        billed_ttc=35028,
+    )
     # July 31 days, August 31, September 30 of 92: 151.63 / 151.63 / 146.74 → 151 + 151 + 146, the 2 left
     # to the largest fractions (September .74, then August .63 as the later of the tie) → 151 / 152 / 147
-    assert [m.units for m in c.months] == [151, 152, 147]   # 151 and 152 are selective, 147 progressive
+    assert [m.units for m in c.months] == [151, 152, 147]  # 151 and 152 are selective, 147 progressive
     assert c.estimated_units == 300 and c.billed_ttc == 35028
     assert c.difference == c.amount_actual_ttc - 35028 > 0
     lump = price_month(ELEC, 450).energy_ht
@@ -115,10 +143,10 @@ def test_onee_profile_uses_the_sourced_prices():
     assert w.vat_percent == 0 and w.progressive_bands[0].upto == 6
 
 
-@given(st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 1, 1)), st.integers(0, 400),
-       st.integers(0, 100_000))
+@given(st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 1, 1)), st.integers(0, 400), st.integers(0, 100_000))
 def test_split_always_sums_exactly(start, days, units):
     from datetime import timedelta
+
     split = split_by_month(start, start + timedelta(days=days), units)
     assert sum(u for _, u, _ in split) == units
     assert all(u >= 0 for _, u, _ in split)

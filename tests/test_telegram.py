@@ -1,10 +1,11 @@
 """The Telegram channel end to end: the real bot (python-telegram-bot, `addad telegram`'s code
 path) against a fake Bot API server on 127.0.0.1 speaking HTTP."""
+
 from __future__ import annotations
 
 import asyncio
-import logging
 import json
+import logging
 import sqlite3
 
 import aiohttp
@@ -57,7 +58,7 @@ async def test_french_customer_links_by_contact_reads_meter_with_photo_and_files
     await user.press("sept. 2026")
     assert "Facture F-2026-09-1" in user.text and "Cette facture a été estimée" in user.text
     await user.press("Oui")
-    assert "E-77001" in user.text                     # the estimated bill's meter, not a contract question
+    assert "E-77001" in user.text  # the estimated bill's meter, not a contract question
     await user.send_photo("AgACAgQAAxkBAAIBmeter")
     assert "photo" in user.text.lower()
     await user.send("45400")
@@ -74,14 +75,16 @@ async def test_french_customer_links_by_contact_reads_meter_with_photo_and_files
         await asyncio.sleep(0.05)
     assert list((tmp_path / "media" / "telegram").glob("*.jpg"))
     con = sqlite3.connect(bot)
-    assert con.execute("SELECT photo_ref FROM readings WHERE source='customer'").fetchone()[0] == "AgACAgQAAxkBAAIBmeter"
+    assert (
+        con.execute("SELECT photo_ref FROM readings WHERE source='customer'").fetchone()[0] == "AgACAgQAAxkBAAIBmeter"
+    )
     con.close()
 
     await user.send("je voudrais payer en 3 fois")
     assert "Pour quelle raison" in user.text
     await user.press("Perte d'emploi")
     assert "Arriérés : 2 factures, 462,07\u00a0DH" in user.text
-    assert ": 154,02\u00a0DH" in user.text and ": 154,03\u00a0DH" in user.text   # remainder on the last line
+    assert ": 154,02\u00a0DH" in user.text and ": 154,03\u00a0DH" in user.text  # remainder on the last line
     await user.press("Envoyer la demande")
     assert "IN-2026-000001" in user.text
 
@@ -97,8 +100,8 @@ async def test_arabic_customer_types_everything(api, bot):
     assert "مربوط الآن" in user.text and "462,07" in user.text
     await user.send("بغيت نخلص بالتقسيط")
     assert "فاتورتان غير مؤداتين، المجموع 462,07 درهم" in user.text
-    await user.send("على 3 شهور")                   # typed, not pressed
-    await user.send("1")                             # the first reason, by its number
+    await user.send("على 3 شهور")  # typed, not pressed
+    await user.send("1")  # the first reason, by its number
     assert "154,03" in user.text
     await user.send("نعم")
     assert "IN-2026-000001" in user.text
@@ -110,7 +113,7 @@ async def test_a_contact_that_is_not_the_senders_does_not_link(api, bot):
     await user.send("/start")
     await user.press("Ajouter un contrat")
     await user.send("1000001")
-    await user.share_contact("+212612345678", own=False)        # a forwarded contact card
+    await user.share_contact("+212612345678", own=False)  # a forwarded contact card
     assert "votre propre numéro" in user.text and "relié" not in user.text
 
 
@@ -130,7 +133,7 @@ async def test_a_duplicate_update_is_answered_once(api, bot):
     await user.send("/start")
     update_id = api.text(5005, "combien je dois")
     duplicate = json.loads(json.dumps(api.updates[-1]))
-    api.push(duplicate)                                # Telegram delivers the same update_id again
+    api.push(duplicate)  # Telegram delivers the same update_id again
     assert duplicate["update_id"] == update_id
     await api.acknowledged(update_id)
     await asyncio.sleep(0.5)
@@ -142,7 +145,7 @@ async def test_a_stale_button_gets_an_answer_not_a_spinner(api, bot):
     user = TgUser(api, 6006, "fr")
     await user.send("/start")
     start = len(api.calls)
-    api.press(6006, "bill:3")                           # a button from a message long gone
+    api.press(6006, "bill:3")  # a button from a message long gone
     answered = await api.wait_for(lambda c: c.method == "answerCallbackQuery", after=start)
     assert answered.params["callback_query_id"].startswith("cq")
     reply = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 6006, after=start)
@@ -153,24 +156,32 @@ async def test_stickers_groups_and_long_texts_get_an_answer(api, bot):
     user = TgUser(api, 7007, "fr")
     await user.send("/start")
     await user._after(lambda: api.sticker(7007))
-    assert user.text                                   # never silence
+    assert user.text  # never silence
     await user.send("a" * 5000)
     assert "long" in user.text
     start = len(api.calls)
-    api.push({"message": {"message_id": 1, "date": 0, "chat": {"id": -100, "type": "group", "title": "Famille"},
-                          "from": {"id": 7007, "is_bot": False, "first_name": "X", "language_code": "fr"},
-                          "text": "combien je dois"}})
+    api.push(
+        {
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": -100, "type": "group", "title": "Famille"},
+                "from": {"id": 7007, "is_bot": False, "first_name": "X", "language_code": "fr"},
+                "text": "combien je dois",
+            }
+        }
+    )
     reply = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == -100, after=start)
     assert "message privé" in reply.text
 
 
 def test_long_replies_are_split_cleanly_and_buttons_stay_last():
     paragraph = "Ligne de facture détaillée, période et montant. " * 20
-    text = "\n\n".join([paragraph] * 12)                       # about 11,500 characters
+    text = "\n\n".join([paragraph] * 12)  # about 11,500 characters
     pieces = split_text(text)
     assert len(pieces) == 3 and all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in pieces)
-    assert " ".join(pieces).split() == text.split()                 # nothing lost, nothing added
-    assert all(p.endswith(".") for p in pieces)               # cut between paragraphs, not in a word
+    assert " ".join(pieces).split() == text.split()  # nothing lost, nothing added
+    assert all(p.endswith(".") for p in pieces)  # cut between paragraphs, not in a word
     merged = plan([Reply("a"), Reply("b", (Button("x", "X"),)), Reply("c")])
     assert [(m.text, [b.payload for b in m.buttons]) for m in merged] == [("a\n\nb", ["x"]), ("c", [])]
 
@@ -190,15 +201,23 @@ async def test_webhook_mode_checks_the_secret_and_answers(api, tmp_path):
     with pytest.raises(ConfigError, match="ADDAD_TELEGRAM_WEBHOOK_SECRET"):
         await run_telegram(settings_for(api, database), webhook_url="https://bot.example/tg", port=0)
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     task, stop = await start_bot(settings, webhook_url="https://bot.example/tg/hook", listen="127.0.0.1", port=port)
     try:
         assert api.webhook["url"] == "https://bot.example/tg/hook" and api.webhook["secret_token"] == "s3cret-Token_1"
-        update = {"update_id": 900, "message": {"message_id": 5, "date": 0, "chat": {"id": 8008, "type": "private"},
-                                                "from": {"id": 8008, "is_bot": False, "first_name": "Y",
-                                                         "language_code": "ar"}, "text": "السلام"}}
+        update = {
+            "update_id": 900,
+            "message": {
+                "message_id": 5,
+                "date": 0,
+                "chat": {"id": 8008, "type": "private"},
+                "from": {"id": 8008, "is_bot": False, "first_name": "Y", "language_code": "ar"},
+                "text": "السلام",
+            },
+        }
         url = f"http://127.0.0.1:{port}/tg/hook"
         async with aiohttp.ClientSession() as http:
             for headers, status in (({}, 403), ({"X-Telegram-Bot-Api-Secret-Token": "wrong"}, 403)):
@@ -211,7 +230,7 @@ async def test_webhook_mode_checks_the_secret_and_answers(api, tmp_path):
             # Answered before the 200: the reply is already there.
             replies = [c for c in api.calls if c.method == "sendMessage" and c.chat_id == 8008]
             assert len(replies) == 1 and "مرحبا" in replies[0].text
-            async with http.post(url, json=update, headers=good) as r:      # Telegram retrying
+            async with http.post(url, json=update, headers=good) as r:  # Telegram retrying
                 assert r.status == 200
             assert len([c for c in api.calls if c.method == "sendMessage" and c.chat_id == 8008]) == 1
     finally:
@@ -230,11 +249,12 @@ async def test_killed_mid_conversation_the_bot_resumes_where_it_was(api, tmp_pat
         await user.press("Mes factures")
         await user.send("1000001")
         assert "choisissez une méthode" in user.text
-        proc.kill()                                       # kill -9 while the bot waits for the proof
-        update_id = api.contact(9009, "+212612345678")    # sent while the bot is down
+        proc.kill()  # kill -9 while the bot waits for the proof
+        update_id = api.contact(9009, "+212612345678")  # sent while the bot is down
         await proc.start(api)
-        reply = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9009
-                                   and "relié" in c.text, timeout=20)
+        reply = await api.wait_for(
+            lambda c: c.method == "sendMessage" and c.chat_id == 9009 and "relié" in c.text, timeout=20
+        )
         assert "1000001" in reply.text
         await api.acknowledged(update_id)
     finally:
@@ -252,7 +272,7 @@ async def test_a_reading_confirmed_just_before_a_crash_gets_its_reference_after_
         await user.send("1000001")
         await user.share_contact("+212612345678")
         await user.send("45400")
-        await user.press("1000001")                        # the number links both of its contracts
+        await user.press("1000001")  # the number links both of its contracts
         await user.send("Sans photo")
         assert "Consommation : 190 kWh" in user.text
         # The reading is committed, its answer is on the wire, and the bot dies.
@@ -264,13 +284,14 @@ async def test_a_reading_confirmed_just_before_a_crash_gets_its_reference_after_
         release.set()
         restart = len(api.calls)
         await proc.start(api)
-        again = await api.wait_for(lambda c: c.chat_id == 9200 and "Index enregistré" in c.text, after=restart,
-                                   timeout=20)
+        again = await api.wait_for(
+            lambda c: c.chat_id == 9200 and "Index enregistré" in c.text, after=restart, timeout=20
+        )
         assert "RL-2026-000001" in again.text
         con = sqlite3.connect(database)
         assert con.execute("SELECT count(*) FROM readings WHERE source='customer'").fetchone()[0] == 1
         con.close()
-        await user.send("combien je dois ?")              # and the conversation goes on from the menu
+        await user.send("combien je dois ?")  # and the conversation goes on from the menu
         assert "Total à payer" in user.text
         await asyncio.sleep(0.5)
         assert len([c for c in api.calls[restart:] if "Index enregistré" in c.text]) == 1
@@ -294,7 +315,9 @@ async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_t
         await user.press("Envoyer la demande")
         assert "IN-2026-000001" in user.text
         # Telegram takes the decision, but the bot dies before it can note it.
-        release = api.hold("sendMessage", lambda p: "IN-2026-000001" in str(p.get("text")) and "accept" in str(p.get("text")))
+        release = api.hold(
+            "sendMessage", lambda p: "IN-2026-000001" in str(p.get("text")) and "accept" in str(p.get("text"))
+        )
         store = await Store.open(database, clock=process_clock)
         async with store.transaction() as tx:
             await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 5", actor="backoffice:amina")
@@ -304,7 +327,7 @@ async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_t
         release.set()
         start = len(api.calls)
         await proc.start(api)
-        await asyncio.sleep(3)                               # more than a dispatcher poll
+        await asyncio.sleep(3)  # more than a dispatcher poll
         assert not [c for c in api.calls[start:] if "Premier prélèvement le 5" in c.text]
         con = sqlite3.connect(database)
         status, error = con.execute("SELECT status, last_error FROM outbox WHERE kind='request_decision'").fetchone()
@@ -331,8 +354,9 @@ async def test_a_decision_reaches_a_telegram_customer_once(api, bot, process_clo
     async with store.transaction() as tx:
         await decide(tx, reference, "rejected", note="الملف ناقص", actor="backoffice:amina")
     await store.close()
-    pushed = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9200 and "الملف ناقص" in c.text,
-                                timeout=15)
+    pushed = await api.wait_for(
+        lambda c: c.method == "sendMessage" and c.chat_id == 9200 and "الملف ناقص" in c.text, timeout=15
+    )
     assert reference in pushed.text
     await asyncio.sleep(2.5)
     assert len([c for c in api.calls if "الملف ناقص" in c.text]) == 1
@@ -340,17 +364,41 @@ async def test_a_decision_reaches_a_telegram_customer_once(api, bot, process_clo
 
 def test_updates_become_core_events():
     from telegram import Update
-    own = Update.de_json({"update_id": 1, "message": {
-        "message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
-        "from": {"id": 5, "is_bot": False, "first_name": "A", "language_code": "ar"},
-        "contact": {"phone_number": "+212612345678", "first_name": "A", "user_id": 5}}}, None)
+
+    own = Update.de_json(
+        {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 5, "type": "private"},
+                "from": {"id": 5, "is_bot": False, "first_name": "A", "language_code": "ar"},
+                "contact": {"phone_number": "+212612345678", "first_name": "A", "user_id": 5},
+            },
+        },
+        None,
+    )
     e = to_inbound(own)
-    assert (e.user_id, e.message_id, e.contact_phone, e.contact_is_own, e.lang_hint) == \
-        ("5", "1", "+212612345678", True, "ar")
-    doc = Update.de_json({"update_id": 2, "message": {
-        "message_id": 2, "date": 0, "chat": {"id": 5, "type": "private"},
-        "from": {"id": 5, "is_bot": False, "first_name": "A"},
-        "document": {"file_id": "D1", "file_unique_id": "u", "mime_type": "image/jpeg"}}}, None)
+    assert (e.user_id, e.message_id, e.contact_phone, e.contact_is_own, e.lang_hint) == (
+        "5",
+        "1",
+        "+212612345678",
+        True,
+        "ar",
+    )
+    doc = Update.de_json(
+        {
+            "update_id": 2,
+            "message": {
+                "message_id": 2,
+                "date": 0,
+                "chat": {"id": 5, "type": "private"},
+                "from": {"id": 5, "is_bot": False, "first_name": "A"},
+                "document": {"file_id": "D1", "file_unique_id": "u", "mime_type": "image/jpeg"},
+            },
+        },
+        None,
+    )
     assert to_inbound(doc).photo_ref == "D1"
 
 
@@ -360,12 +408,13 @@ async def test_a_reply_telegram_failed_to_take_is_sent_again_not_lost(api, bot):
     api.text(9300, "/start")
     first = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9300, after=start)
     # The outbox dispatcher sends it again a moment later, keyboard included.
-    again = await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 9300,
-                               after=api.calls.index(first) + 1, timeout=15)
+    again = await api.wait_for(
+        lambda c: c.method == "sendMessage" and c.chat_id == 9300, after=api.calls.index(first) + 1, timeout=15
+    )
     assert again.text == first.text and "Bonjour" in again.text
     assert [b["callback_data"] for b in again.inline_buttons()][:2] == ["go:reading", "go:bills"]
     con = sqlite3.connect(bot)
-    for _ in range(50):                                  # marked once Telegram's answer is back
+    for _ in range(50):  # marked once Telegram's answer is back
         if con.execute("SELECT kind, status FROM outbox").fetchall() == [("reply", "sent")]:
             break
         await asyncio.sleep(0.05)
@@ -387,7 +436,7 @@ async def test_logs_at_info_carry_no_phone_number_and_no_amount(api, tmp_path, c
             await user.send("je voudrais payer en 3 fois")
             await user.press("Perte d'emploi")
             await user.press("Envoyer la demande")
-            api.fail_once("sendMessage", status=500)          # an error path logs too
+            api.fail_once("sendMessage", status=500)  # an error path logs too
             await user.send("mon numéro est 0612345678, solde ?")
         finally:
             stop.set()

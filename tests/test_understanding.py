@@ -3,11 +3,12 @@ customer messages (tests/data/understanding.jsonl), and the `addad understand` c
 
 The data-set test prints a per-intent / per-language report in the terminal summary
 (tests/understanding_report.py)."""
+
 from __future__ import annotations
 
 import importlib
-import os
 import json
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -20,8 +21,18 @@ from hypothesis import strategies as st
 
 from conversations import understanding as U
 from conversations.understanding import (
-    INTENTS, Understood, detect_lang, normalize, parse_contract, parse_date, parse_index, parse_months,
-    parse_reference, parse_service, parse_yes_no, understand,
+    INTENTS,
+    Understood,
+    detect_lang,
+    normalize,
+    parse_contract,
+    parse_date,
+    parse_index,
+    parse_months,
+    parse_reference,
+    parse_service,
+    parse_yes_no,
+    understand,
 )
 
 # Works whether tests/ is a package or a plain directory on sys.path.
@@ -34,25 +45,49 @@ ENTITY_KEYS = ("index", "date", "contract", "months", "service", "reference")
 
 # --------------------------------------------------------------------------- normalisation
 
-@pytest.mark.parametrize("raw, expected", [
-    ("أَهْلاً وَسَهْلاً", "اهلا وسهلا"),                 # tashkeel
-    ("شـــكرا", "شكرا"),                              # tatweel
-    ("\u200fمرحبا\u200e \u2066DF\u2069", "مرحبا df"),  # bidi marks and isolates
-    ("\ufeffسلام\u200b", "سلام"),                      # BOM, zero-width space
-    ("إلغاء", "الغا"), ("آخر أمر", "اخر امر"), ("ٱلله", "الله"),  # alef variants, hamza dropped
-    ("مستشفى", "مستشفي"), ("فاتورة", "فاتوره"), ("مسؤول", "مسوول"), ("رئيس", "رييس"),
-    ("ﻻ", "لا"),                                       # presentation-form ligature (NFKC)
-    ("١٢٣٤٥", "12345"), ("۱۲۳۴۵", "12345"), ("١٢٬٣٤٥", "12,345"), ("٤٥١٢٫٧", "4512.7"),
-    ("نعم، شكرا؟", "نعم, شكرا?"),
-    ("１２３", "123"),                                  # fullwidth digits
-    ("Électricité À PAYER", "electricite a payer"),
-    ("L’agence d‘Oujda `ok´", "l'agence d'oujda 'ok'"),
-    ("salaaaam", "salaam"), ("hhhhhhh", "hh"), ("merciiiii", "mercii"),
-    ("l7sab", "lhsab"), ("ta9sit", "taqsit"), ("wa7ed", "wahed"), ("3afak", "3afak"), ("m3a", "m3a"),
-    ("index 3456", "index 3456"), ("1000", "1000"), ("00874", "00874"),  # numbers are not letters
-    ("1 204 m3", "1 204 m3"), ("6mois", "6 mois"), ("100dh", "100 dh"), ("df2026", "df2026"),
-    ("a\x00b\tc\n\nd", "a b c d"), ("  ", ""),
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("أَهْلاً وَسَهْلاً", "اهلا وسهلا"),  # tashkeel
+        ("شـــكرا", "شكرا"),  # tatweel
+        ("\u200fمرحبا\u200e \u2066DF\u2069", "مرحبا df"),  # bidi marks and isolates
+        ("\ufeffسلام\u200b", "سلام"),  # BOM, zero-width space
+        ("إلغاء", "الغا"),
+        ("آخر أمر", "اخر امر"),
+        ("ٱلله", "الله"),  # alef variants, hamza dropped
+        ("مستشفى", "مستشفي"),
+        ("فاتورة", "فاتوره"),
+        ("مسؤول", "مسوول"),
+        ("رئيس", "رييس"),
+        ("ﻻ", "لا"),  # presentation-form ligature (NFKC)
+        ("١٢٣٤٥", "12345"),
+        ("۱۲۳۴۵", "12345"),
+        ("١٢٬٣٤٥", "12,345"),
+        ("٤٥١٢٫٧", "4512.7"),
+        ("نعم، شكرا؟", "نعم, شكرا?"),
+        ("１２３", "123"),  # fullwidth digits
+        ("Électricité À PAYER", "electricite a payer"),
+        ("L’agence d‘Oujda `ok´", "l'agence d'oujda 'ok'"),
+        ("salaaaam", "salaam"),
+        ("hhhhhhh", "hh"),
+        ("merciiiii", "mercii"),
+        ("l7sab", "lhsab"),
+        ("ta9sit", "taqsit"),
+        ("wa7ed", "wahed"),
+        ("3afak", "3afak"),
+        ("m3a", "m3a"),
+        ("index 3456", "index 3456"),
+        ("1000", "1000"),
+        ("00874", "00874"),  # numbers are not letters
+        ("1 204 m3", "1 204 m3"),
+        ("6mois", "6 mois"),
+        ("100dh", "100 dh"),
+        ("df2026", "df2026"),
+        ("a\x00b\tc\n\nd", "a b c d"),
+        ("  ", ""),
+    ],
+)
 def test_normalize(raw, expected):
     assert normalize(raw) == expected
 
@@ -65,71 +100,166 @@ def test_normalize_is_idempotent_and_total():
 
 # --------------------------------------------------------------------------- index
 
-@pytest.mark.parametrize("text, expected", [
-    ("12 345", 12345), ("12.345", 12345), ("12'345", 12345), ("12’345", 12345), ("12,345", 12345),
-    ("١٢٣٤٥", 12345), ("٤٥ ١٢٣", 45123), ("۴۵۱۲۳", 45123), ("index 04512", 4512), ("00874", 874),
-    ("4512,7", 4512), ("4512.7", 4512), ("٤٥١٢٫٧", 4512), ("mon index est 4 512 kwh", 4512),
-    ("1 204 m3", 1204), ("hier 4512", 4512), ("le 3 mai j'avais 4512", 4512),
-    ("index 4512 contrat 1234567", 4512), ("العداد ديالي فيه ٤٥١٢٣", 45123), ("ha l'index: 18 750", 18750),
-    ("index 4512, merci", 4512), ("0", 0), ("l'ancien 4500, l'index 4512", 4512),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("12 345", 12345),
+        ("12.345", 12345),
+        ("12'345", 12345),
+        ("12’345", 12345),
+        ("12,345", 12345),
+        ("١٢٣٤٥", 12345),
+        ("٤٥ ١٢٣", 45123),
+        ("۴۵۱۲۳", 45123),
+        ("index 04512", 4512),
+        ("00874", 874),
+        ("4512,7", 4512),
+        ("4512.7", 4512),
+        ("٤٥١٢٫٧", 4512),
+        ("mon index est 4 512 kwh", 4512),
+        ("1 204 m3", 1204),
+        ("hier 4512", 4512),
+        ("le 3 mai j'avais 4512", 4512),
+        ("index 4512 contrat 1234567", 4512),
+        ("العداد ديالي فيه ٤٥١٢٣", 45123),
+        ("ha l'index: 18 750", 18750),
+        ("index 4512, merci", 4512),
+        ("0", 0),
+        ("l'ancien 4500, l'index 4512", 4512),
+    ],
+)
 def test_parse_index(text, expected):
     assert parse_index(text, today=TODAY) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "", "bonjour", "👍", "le 3 mai", "03/05/2026", "2026-05-03", "31/02/2026", "0612345678",
-    "+212 6 12 34 56 78", "06 12 34 56 78", "DF-2026-000123", "contrat 1234567", "en 3 fois", "f 6 chhour",
-    "200 dh", "crédit 0", "à 15h30", "4512 ou 4521", "j'ai deux compteurs 1200 et 3400", "12345678901",
-    "3afak", "m3a lma",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bonjour",
+        "👍",
+        "le 3 mai",
+        "03/05/2026",
+        "2026-05-03",
+        "31/02/2026",
+        "0612345678",
+        "+212 6 12 34 56 78",
+        "06 12 34 56 78",
+        "DF-2026-000123",
+        "contrat 1234567",
+        "en 3 fois",
+        "f 6 chhour",
+        "200 dh",
+        "crédit 0",
+        "à 15h30",
+        "4512 ou 4521",
+        "j'ai deux compteurs 1200 et 3400",
+        "12345678901",
+        "3afak",
+        "m3a lma",
+    ],
+)
 def test_parse_index_refuses(text):
     assert parse_index(text, today=TODAY) is None
 
 
 # --------------------------------------------------------------------------- dates
 
-@pytest.mark.parametrize("text, expected", [
-    # Darija and MSA relative words (dateparser misses most of them)
-    ("البارح", "2026-04-19"), ("لبارح", "2026-04-19"), ("البارحة", "2026-04-19"), ("lbareh", "2026-04-19"),
-    ("lbare7", "2026-04-19"), ("lbar7", "2026-04-19"), ("أمس", "2026-04-19"), ("hier", "2026-04-19"),
-    ("قبل أمس", "2026-04-18"), ("قبل البارح", "2026-04-18"), ("أول أمس", "2026-04-18"),
-    ("awwel lbare7", "2026-04-18"), ("avant-hier", "2026-04-18"), ("avant hier", "2026-04-18"),
-    ("غدوة", "2026-04-21"), ("ghedda", "2026-04-21"), ("ghda", "2026-04-21"), ("غدا", "2026-04-21"),
-    ("demain", "2026-04-21"), ("بعد غد", "2026-04-22"), ("بعد غدوة", "2026-04-22"),
-    ("après-demain", "2026-04-22"), ("اليوم", "2026-04-20"), ("lyoum", "2026-04-20"),
-    ("lyouma", "2026-04-20"), ("aujourdhui", "2026-04-20"), ("aujourd'hui", "2026-04-20"),
-    ("aujourd’hui", "2026-04-20"),
-    # Moroccan month names (day and month, no year: the most recent one)
-    ("3 يناير", "2026-01-03"), ("3 فبراير", "2026-02-03"), ("3 مارس", "2026-03-03"),
-    ("3 أبريل", "2026-04-03"), ("5 ابريل", "2026-04-05"), ("3 ماي", "2025-05-03"),
-    ("3 يونيو", "2025-06-03"), ("12 يوليوز", "2025-07-12"), ("20 غشت", "2025-08-20"),
-    ("3 شتنبر", "2025-09-03"), ("3 أكتوبر", "2025-10-03"), ("3 نونبر", "2025-11-03"),
-    ("3 دجنبر", "2025-12-03"), ("12 يوليوز 2026", "2026-07-12"), ("20 أبريل", "2026-04-20"),
-    # French and numeric
-    ("le 3 mai", "2025-05-03"), ("le 1er avril", "2026-04-01"), ("15 fevrier 2026", "2026-02-15"),
-    ("3/5", "2025-05-03"), ("18/04", "2026-04-18"), ("03/05/2026", "2026-05-03"),
-    ("05/04/2026", "2026-04-05"), ("15/04/26", "2026-04-15"), ("15.04.2026", "2026-04-15"),
-    ("2026-05-03", "2026-05-03"), ("٢٠٢٦-٠٤-١٨", "2026-04-18"), ("١٨/٠٤/٢٠٢٦", "2026-04-18"),
-    # in a sentence
-    ("j'ai relevé le compteur hier soir", "2026-04-19"), ("قريت العداد البارح", "2026-04-19"),
-    ("9rit lcompteur lbare7 f lil", "2026-04-19"),
-    # through dateparser: counts and weekdays
-    ("il y a 3 jours", "2026-04-17"), ("il y a deux jours", "2026-04-18"), ("قبل يومين", "2026-04-18"),
-    ("قبل 3 أيام", "2026-04-17"), ("hadi 3 iyam", "2026-04-17"), ("il y a une semaine", "2026-04-13"),
-    ("samedi", "2026-04-18"), ("nhar ssebt", "2026-04-18"), ("الاثنين الماضي", "2026-04-13"),
-    ("lundi dernier", "2026-04-13"), ("lundi prochain", "2026-04-27"), ("الخميس الجاي", "2026-04-23"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Darija and MSA relative words (dateparser misses most of them)
+        ("البارح", "2026-04-19"),
+        ("لبارح", "2026-04-19"),
+        ("البارحة", "2026-04-19"),
+        ("lbareh", "2026-04-19"),
+        ("lbare7", "2026-04-19"),
+        ("lbar7", "2026-04-19"),
+        ("أمس", "2026-04-19"),
+        ("hier", "2026-04-19"),
+        ("قبل أمس", "2026-04-18"),
+        ("قبل البارح", "2026-04-18"),
+        ("أول أمس", "2026-04-18"),
+        ("awwel lbare7", "2026-04-18"),
+        ("avant-hier", "2026-04-18"),
+        ("avant hier", "2026-04-18"),
+        ("غدوة", "2026-04-21"),
+        ("ghedda", "2026-04-21"),
+        ("ghda", "2026-04-21"),
+        ("غدا", "2026-04-21"),
+        ("demain", "2026-04-21"),
+        ("بعد غد", "2026-04-22"),
+        ("بعد غدوة", "2026-04-22"),
+        ("après-demain", "2026-04-22"),
+        ("اليوم", "2026-04-20"),
+        ("lyoum", "2026-04-20"),
+        ("lyouma", "2026-04-20"),
+        ("aujourdhui", "2026-04-20"),
+        ("aujourd'hui", "2026-04-20"),
+        ("aujourd’hui", "2026-04-20"),
+        # Moroccan month names (day and month, no year: the most recent one)
+        ("3 يناير", "2026-01-03"),
+        ("3 فبراير", "2026-02-03"),
+        ("3 مارس", "2026-03-03"),
+        ("3 أبريل", "2026-04-03"),
+        ("5 ابريل", "2026-04-05"),
+        ("3 ماي", "2025-05-03"),
+        ("3 يونيو", "2025-06-03"),
+        ("12 يوليوز", "2025-07-12"),
+        ("20 غشت", "2025-08-20"),
+        ("3 شتنبر", "2025-09-03"),
+        ("3 أكتوبر", "2025-10-03"),
+        ("3 نونبر", "2025-11-03"),
+        ("3 دجنبر", "2025-12-03"),
+        ("12 يوليوز 2026", "2026-07-12"),
+        ("20 أبريل", "2026-04-20"),
+        # French and numeric
+        ("le 3 mai", "2025-05-03"),
+        ("le 1er avril", "2026-04-01"),
+        ("15 fevrier 2026", "2026-02-15"),
+        ("3/5", "2025-05-03"),
+        ("18/04", "2026-04-18"),
+        ("03/05/2026", "2026-05-03"),
+        ("05/04/2026", "2026-04-05"),
+        ("15/04/26", "2026-04-15"),
+        ("15.04.2026", "2026-04-15"),
+        ("2026-05-03", "2026-05-03"),
+        ("٢٠٢٦-٠٤-١٨", "2026-04-18"),
+        ("١٨/٠٤/٢٠٢٦", "2026-04-18"),
+        # in a sentence
+        ("j'ai relevé le compteur hier soir", "2026-04-19"),
+        ("قريت العداد البارح", "2026-04-19"),
+        ("9rit lcompteur lbare7 f lil", "2026-04-19"),
+        # through dateparser: counts and weekdays
+        ("il y a 3 jours", "2026-04-17"),
+        ("il y a deux jours", "2026-04-18"),
+        ("قبل يومين", "2026-04-18"),
+        ("قبل 3 أيام", "2026-04-17"),
+        ("hadi 3 iyam", "2026-04-17"),
+        ("il y a une semaine", "2026-04-13"),
+        ("samedi", "2026-04-18"),
+        ("nhar ssebt", "2026-04-18"),
+        ("الاثنين الماضي", "2026-04-13"),
+        ("lundi dernier", "2026-04-13"),
+        ("lundi prochain", "2026-04-27"),
+        ("الخميس الجاي", "2026-04-23"),
+    ],
+)
 def test_parse_date(text, expected):
     assert parse_date(text, "ar", today=TODAY) == date.fromisoformat(expected)
 
 
-@pytest.mark.parametrize("text", [
-    "bghit nkhelles f tlata chhour",      # tlata is "three", not Tuesday, without "nhar"
-    "لحد الآن ما وصلني والو",               # لحد is "until", not Sunday, without "نهار"
-    "من يوم ما جيت ما جاوبتونيش",           # "since the day I came", not "a day ago"
-    "hadi nhar",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bghit nkhelles f tlata chhour",  # tlata is "three", not Tuesday, without "nhar"
+        "لحد الآن ما وصلني والو",  # لحد is "until", not Sunday, without "نهار"
+        "من يوم ما جيت ما جاوبتونيش",  # "since the day I came", not "a day ago"
+        "hadi nhar",
+    ],
+)
 def test_darija_words_that_look_like_dates(text):
     assert parse_date(text, "ar", today=TODAY) is None
 
@@ -151,8 +281,23 @@ def test_parse_date_prefers_future_for_promises():
     assert parse_date("hier", "fr", today=TODAY, prefer="future") == date(2026, 4, 19)  # absolute anyway
 
 
-@pytest.mark.parametrize("text", ["", "12", "4512", "bonjour", "31/02", "le 31 fevrier", "2026-13-01", "mars",
-                                  "la semaine dernière", "ma facture de mars", "0/0/0", "le mois dernier"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "12",
+        "4512",
+        "bonjour",
+        "31/02",
+        "le 31 fevrier",
+        "2026-13-01",
+        "mars",
+        "la semaine dernière",
+        "ma facture de mars",
+        "0/0/0",
+        "le mois dernier",
+    ],
+)
 def test_parse_date_refuses(text):
     assert parse_date(text, "fr", today=TODAY) is None
 
@@ -163,83 +308,200 @@ def test_parse_date_leap_day_without_year():
 
 # --------------------------------------------------------------------------- months, yes/no, contract, service
 
-@pytest.mark.parametrize("text, expected", [
-    ("6 mois", 6), ("f 6 chhour", 6), ("على 3 أشهر", 3), ("12", 12), ("ستة أشهر", 6), ("en 3 fois", 3),
-    ("six mois", 6), ("شهرين", 2), ("١٢ شهر", 12), ("jouj chhour", 2), ("3la 4 dfou3at", 4), ("sur 10", 10),
-    ("ta9sit 12 chhar", 12), ("6mois", 6), ("٦", 6), ("tlata", 3), ("un échéancier de 6 mois", 6),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("6 mois", 6),
+        ("f 6 chhour", 6),
+        ("على 3 أشهر", 3),
+        ("12", 12),
+        ("ستة أشهر", 6),
+        ("en 3 fois", 3),
+        ("six mois", 6),
+        ("شهرين", 2),
+        ("١٢ شهر", 12),
+        ("jouj chhour", 2),
+        ("3la 4 dfou3at", 4),
+        ("sur 10", 10),
+        ("ta9sit 12 chhar", 12),
+        ("6mois", 6),
+        ("٦", 6),
+        ("tlata", 3),
+        ("un échéancier de 6 mois", 6),
+    ],
+)
 def test_parse_months(text, expected):
     assert parse_months(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "bonjour", "0", "100", "il y a 3 mois", "depuis 2 mois", "ce mois ci",
-                                  "depuis plus de 3 mois", "ça fait 2 mois", "من 3 شهور",
-                                  "la fin du mois", "4512"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "bonjour",
+        "0",
+        "100",
+        "il y a 3 mois",
+        "depuis 2 mois",
+        "ce mois ci",
+        "depuis plus de 3 mois",
+        "ça fait 2 mois",
+        "من 3 شهور",
+        "la fin du mois",
+        "4512",
+    ],
+)
 def test_parse_months_refuses(text):
     assert parse_months(text) is None
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("oui", True), ("Oui !", True), ("OK", True), ("d'accord", True), ("D’accord", True), ("ouiii", True),
-    ("نعم", True), ("واخا", True), ("ايه", True), ("اه", True), ("eh", True), ("wakha", True),
-    ("wakha 3afak", True), ("oui merci", True), ("👍", True), ("👍🏽", True), ("✅", True),
-    ("non", False), ("Non.", False), ("لا", False), ("la", False), ("non merci", False), ("la chokran", False),
-    ("لا شكرا", False), ("👎", False), ("la la", False),
-    ("1", None), ("2", None), ("", None), ("peut-être", None), ("bonjour", None), ("la facture", None),
-    ("oui 4512", None), ("non je veux payer en 3 fois", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("oui", True),
+        ("Oui !", True),
+        ("OK", True),
+        ("d'accord", True),
+        ("D’accord", True),
+        ("ouiii", True),
+        ("نعم", True),
+        ("واخا", True),
+        ("ايه", True),
+        ("اه", True),
+        ("eh", True),
+        ("wakha", True),
+        ("wakha 3afak", True),
+        ("oui merci", True),
+        ("👍", True),
+        ("👍🏽", True),
+        ("✅", True),
+        ("non", False),
+        ("Non.", False),
+        ("لا", False),
+        ("la", False),
+        ("non merci", False),
+        ("la chokran", False),
+        ("لا شكرا", False),
+        ("👎", False),
+        ("la la", False),
+        ("1", None),
+        ("2", None),
+        ("", None),
+        ("peut-être", None),
+        ("bonjour", None),
+        ("la facture", None),
+        ("oui 4512", None),
+        ("non je veux payer en 3 fois", None),
+        (None, None),
+    ],
+)
 def test_parse_yes_no(text, expected):
     assert parse_yes_no(text) is expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("contrat 2045789", "2045789"), ("N° 12345678", "12345678"), ("nº 12345678", "12345678"),
-    ("رقم العقد: 30012345", "30012345"), ("العقد ديالي 1234567", "1234567"), ("compteur 123456", "123456"),
-    ("mon numéro de contrat est 9876543", "9876543"), ("contract: ١٢٣٤٥٦٧", "1234567"),
-    ("12345678", None), ("index 45123", None), ("contrat, appelez-moi au 0612345678", None),
-    ("contrat 12345", None), ("bonjour", None), ("no 0612345678", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("contrat 2045789", "2045789"),
+        ("N° 12345678", "12345678"),
+        ("nº 12345678", "12345678"),
+        ("رقم العقد: 30012345", "30012345"),
+        ("العقد ديالي 1234567", "1234567"),
+        ("compteur 123456", "123456"),
+        ("mon numéro de contrat est 9876543", "9876543"),
+        ("contract: ١٢٣٤٥٦٧", "1234567"),
+        ("12345678", None),
+        ("index 45123", None),
+        ("contrat, appelez-moi au 0612345678", None),
+        ("contrat 12345", None),
+        ("bonjour", None),
+        ("no 0612345678", None),
+    ],
+)
 def test_parse_contract(text, expected):
     assert parse_contract(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("suivi DF-2026-000123", "DF-2026-000123"), ("df-2026-123", "DF-2026-000123"),
-    ("PV 2026 000045", "PV-2026-000045"), ("cb_2026_12", "CB-2026-000012"), ("XX-2026-000001", None),
-    ("in 2026 il a plu", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("suivi DF-2026-000123", "DF-2026-000123"),
+        ("df-2026-123", "DF-2026-000123"),
+        ("PV 2026 000045", "PV-2026-000045"),
+        ("cb_2026_12", "CB-2026-000012"),
+        ("XX-2026-000001", None),
+        ("in 2026 il a plu", None),
+        ("", None),
+    ],
+)
 def test_parse_reference(text, expected):
     assert parse_reference(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("électricité", "electricity"), ("الضو مقطوع", "electricity"), ("الكهرباء", "electricity"),
-    ("trisinti", "electricity"), ("lkahraba", "electricity"), ("index dyal do", "electricity"),
-    ("lma", "water"), ("l'eau", "water"), ("عداد الماء", "water"), ("ديال الما", "water"),
-    ("facture d'eau et d'électricité", None), ("bonjour", None), ("ما عنديش", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("électricité", "electricity"),
+        ("الضو مقطوع", "electricity"),
+        ("الكهرباء", "electricity"),
+        ("trisinti", "electricity"),
+        ("lkahraba", "electricity"),
+        ("index dyal do", "electricity"),
+        ("lma", "water"),
+        ("l'eau", "water"),
+        ("عداد الماء", "water"),
+        ("ديال الما", "water"),
+        ("facture d'eau et d'électricité", None),
+        ("bonjour", None),
+        ("ما عنديش", None),
+    ],
+)
 def test_parse_service(text, expected):
     assert parse_service(text) == expected
 
 
 # --------------------------------------------------------------------------- language
 
-@pytest.mark.parametrize("text, hint, expected", [
-    ("بغيت نخلص", None, "ar"), ("bghit nkhelles", None, "ar"), ("3afak", None, "ar"),
-    ("wach kayn chi ta9sit", None, "ar"), ("ma bghitch", None, "ar"), ("salam", None, "ar"),
-    ("je veux payer", None, "fr"), ("bonjour", None, "fr"), ("combien je dois", None, "fr"),
-    ("bonjour, bghit nkhelles lfatura", None, "ar"), ("salam, je veux savoir le montant", None, "fr"),
-    ("عافاك l'agence dyal rabat fin kayna", None, "ar"), ("تتبع الطلب IN-2026-000777", None, "ar"),
-    ("45123", "fr", "fr"), ("45123", "ar", "ar"), ("👍", "fr", "fr"), ("", "fr", "fr"),
-    ("٤٥١٢٣", None, "ar"), ("٤٥١٢٣", "fr", "ar"), ("index 4523", None, "fr"), ("index 4523", "ar", "ar"),
-    ("ok", "ar", "ar"), ("1 204 m3", "fr", "fr"), ("bghit nkhelles", "fr", "ar"), ("je veux payer", "ar", "fr"),
-    ("hello", "xx", "fr"), ("nhar ssebt", None, "ar"),
-])
+
+@pytest.mark.parametrize(
+    "text, hint, expected",
+    [
+        ("بغيت نخلص", None, "ar"),
+        ("bghit nkhelles", None, "ar"),
+        ("3afak", None, "ar"),
+        ("wach kayn chi ta9sit", None, "ar"),
+        ("ma bghitch", None, "ar"),
+        ("salam", None, "ar"),
+        ("je veux payer", None, "fr"),
+        ("bonjour", None, "fr"),
+        ("combien je dois", None, "fr"),
+        ("bonjour, bghit nkhelles lfatura", None, "ar"),
+        ("salam, je veux savoir le montant", None, "fr"),
+        ("عافاك l'agence dyal rabat fin kayna", None, "ar"),
+        ("تتبع الطلب IN-2026-000777", None, "ar"),
+        ("45123", "fr", "fr"),
+        ("45123", "ar", "ar"),
+        ("👍", "fr", "fr"),
+        ("", "fr", "fr"),
+        ("٤٥١٢٣", None, "ar"),
+        ("٤٥١٢٣", "fr", "ar"),
+        ("index 4523", None, "fr"),
+        ("index 4523", "ar", "ar"),
+        ("ok", "ar", "ar"),
+        ("1 204 m3", "fr", "fr"),
+        ("bghit nkhelles", "fr", "ar"),
+        ("je veux payer", "ar", "fr"),
+        ("hello", "xx", "fr"),
+        ("nhar ssebt", None, "ar"),
+    ],
+)
 def test_detect_lang(text, hint, expected):
     assert detect_lang(text, hint) == expected
 
 
 # --------------------------------------------------------------------------- understand()
+
 
 def test_understand_examples_from_the_brief():
     u = understand("je veux envoyer mon index 4523", today=TODAY)
@@ -272,17 +534,29 @@ def test_social_words_do_not_hide_the_task():
     assert understand("Bonjour, je veux parler à un conseiller merci", today=TODAY).intent == "agent"
 
 
-@pytest.mark.parametrize("text, intent", [
-    ("bghit nkhelles", "balance"), ("je veux payer", "balance"), ("أريد أداء فاتورتي", "balance"),
-    ("ma n9derch nkhelles", "deferral"), ("je ne peux pas payer maintenant", "deferral"),
-    ("compteur bloqué", "agent"), ("عندي تسرب ديال الما", "agent"), ("compteur prépaiement bloqué", "prepaid"),
-    ("hi", "greeting"), ("labas 3lik", "greeting"), ("Au revoir", "greeting"),
-    # asking about an instalment request already filed is tracking it, not filing another
-    ("واش تقبل الطلب ديال التقسيط؟", "track"), ("ma demande a été acceptée ?", "track"),
-    ("bghit ntqsm lfatura 3la 3 chhour", "deferral"),
-    # a card meter that cut the power is a prepaid question before it is a breakdown
-    ("lcompteur dyal lcarte tqta3 lia do", "prepaid"), ("الضو مقطوع", "agent"),
-])
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("bghit nkhelles", "balance"),
+        ("je veux payer", "balance"),
+        ("أريد أداء فاتورتي", "balance"),
+        ("ma n9derch nkhelles", "deferral"),
+        ("je ne peux pas payer maintenant", "deferral"),
+        ("compteur bloqué", "agent"),
+        ("عندي تسرب ديال الما", "agent"),
+        ("compteur prépaiement bloqué", "prepaid"),
+        ("hi", "greeting"),
+        ("labas 3lik", "greeting"),
+        ("Au revoir", "greeting"),
+        # asking about an instalment request already filed is tracking it, not filing another
+        ("واش تقبل الطلب ديال التقسيط؟", "track"),
+        ("ma demande a été acceptée ?", "track"),
+        ("bghit ntqsm lfatura 3la 3 chhour", "deferral"),
+        # a card meter that cut the power is a prepaid question before it is a breakdown
+        ("lcompteur dyal lcarte tqta3 lia do", "prepaid"),
+        ("الضو مقطوع", "agent"),
+    ],
+)
 def test_everyday_messages(text, intent):
     assert understand(text, today=TODAY).intent == intent
 
@@ -307,11 +581,30 @@ def test_weak_evidence_is_unknown_with_low_confidence():
     assert understand("", today=TODAY) == Understood("unknown", "ar", {}, 0.0)
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "👍🏽", "\x00\x01\x1b[31m", "'; DROP TABLE contracts; --", "\u200f\u202eتست\u2066", "a" * 10_000,
-    "٤" * 10_000, "3" * 5000, "ـــــ", "\ufeff", "ﷺ", "2026-02-30", "31/02", "99999999999999999999", "?" * 300,
-    "0612345678 " * 200, "le 3 mai " * 500, "7ll9" * 3000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "👍🏽",
+        "\x00\x01\x1b[31m",
+        "'; DROP TABLE contracts; --",
+        "\u200f\u202eتست\u2066",
+        "a" * 10_000,
+        "٤" * 10_000,
+        "3" * 5000,
+        "ـــــ",
+        "\ufeff",
+        "ﷺ",
+        "2026-02-30",
+        "31/02",
+        "99999999999999999999",
+        "?" * 300,
+        "0612345678 " * 200,
+        "le 3 mai " * 500,
+        "7ll9" * 3000,
+    ],
+)
 def test_understand_survives_anything(text):
     u = U._understand(text, None, today=TODAY)  # the raising core: no error is swallowed here
     assert u.intent in INTENTS and u.lang in ("ar", "fr") and 0.0 <= u.confidence <= 1.0
@@ -348,6 +641,7 @@ def test_odd_slash_messages(text):
 
 # --------------------------------------------------------------------------- the data set
 
+
 def _load():
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     return rows
@@ -373,8 +667,8 @@ def test_data_set_accuracy():
     LINES = importlib.import_module(pytest_plugins[0]).LINES
     rows = _load()
     per_intent = defaultdict(lambda: [0, 0])
-    per_lang = defaultdict(lambda: [0, 0, 0])     # intent ok, lang ok, n
-    per_entity = defaultdict(lambda: [0, 0, 0])   # right, expected, predicted
+    per_lang = defaultdict(lambda: [0, 0, 0])  # intent ok, lang ok, n
+    per_entity = defaultdict(lambda: [0, 0, 0])  # right, expected, predicted
     confusion = Counter()
     misses = []
     ok_intent = ok_lang = ok_entities = 0
@@ -398,18 +692,26 @@ def test_data_set_accuracy():
         if not i_ok:
             confusion[(r["intent"], u.intent)] += 1
         if not (i_ok and l_ok and e_ok):
-            misses.append(f"  {'I' if not i_ok else '.'}{'L' if not l_ok else '.'}{'E' if not e_ok else '.'} "
-                          f"{r['text'][:60]!r}: want {r['intent']}/{r['lang']} {want}, "
-                          f"got {u.intent}/{u.lang} {got} ({u.confidence})")
+            misses.append(
+                f"  {'I' if not i_ok else '.'}{'L' if not l_ok else '.'}{'E' if not e_ok else '.'} "
+                f"{r['text'][:60]!r}: want {r['intent']}/{r['lang']} {want}, "
+                f"got {u.intent}/{u.lang} {got} ({u.confidence})"
+            )
     n = len(rows)
     LINES.clear()
-    LINES.append(f"{n} messages (today = {TODAY}); intent {_pct(ok_intent, n)}, lang {_pct(ok_lang, n)}, "
-                 f"all entities right {_pct(ok_entities, n)}")
+    LINES.append(
+        f"{n} messages (today = {TODAY}); intent {_pct(ok_intent, n)}, lang {_pct(ok_lang, n)}, "
+        f"all entities right {_pct(ok_entities, n)}"
+    )
     LINES.append("per intent:  " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(per_intent.items())))
-    LINES.append("per lang:    " + ", ".join(f"{k}: intent {_pct(v[0], v[2])}, lang {_pct(v[1], v[2])}"
-                                             for k, v in sorted(per_lang.items())))
-    LINES.append("per entity:  " + ", ".join(f"{k} {v[0]} right of {v[1]} expected, {v[2]} predicted"
-                                             for k, v in sorted(per_entity.items())))
+    LINES.append(
+        "per lang:    "
+        + ", ".join(f"{k}: intent {_pct(v[0], v[2])}, lang {_pct(v[1], v[2])}" for k, v in sorted(per_lang.items()))
+    )
+    LINES.append(
+        "per entity:  "
+        + ", ".join(f"{k} {v[0]} right of {v[1]} expected, {v[2]} predicted" for k, v in sorted(per_entity.items()))
+    )
     if confusion:
         LINES.append("confusions:  " + ", ".join(f"{a}->{b} x{c}" for (a, b), c in confusion.most_common()))
     LINES.extend(misses[:25])
@@ -420,10 +722,17 @@ def test_data_set_accuracy():
 
 # --------------------------------------------------------------------------- command line
 
+
 def test_understand_command_prints_one_json_object(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "bot", "understand", "--lang", "fr", "je veux envoyer mon index 4523"],
-        capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=tmp_path, check=False)
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -444,11 +753,24 @@ def test_understand_command_reads_yesterday_from_the_operators_day_at_the_proces
     # 23:30 UTC on 30 November is 00:30 on 1 December in Casablanca: "yesterday" is 30 November.
     out = subprocess.run(
         [sys.executable, "-m", "bot", "understand", "--lang", "fr", "j'ai relevé le compteur hier : 45400"],
-        capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=tmp_path, check=False,
-        env={**os.environ, "ADDAD_CLOCK": "2026-11-30T23:30:00Z"})
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+        env={**os.environ, "ADDAD_CLOCK": "2026-11-30T23:30:00Z"},
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["entities"] == {"index": 45400, "date": "2026-11-30"}
-    bad = subprocess.run([sys.executable, "-m", "bot", "understand", "salut"], capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path, env={**os.environ, "ADDAD_CLOCK": "2026-11-30 23:30"})
-    assert bad.returncode == 2 and bad.stderr.strip() == ("addad: ADDAD_CLOCK: '2026-11-30 23:30' has no UTC offset "
-                                                          "(write e.g. 2026-11-23T09:00:00Z)")
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "understand", "salut"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "ADDAD_CLOCK": "2026-11-30 23:30"},
+    )
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "addad: ADDAD_CLOCK: '2026-11-30 23:30' has no UTC offset (write e.g. 2026-11-23T09:00:00Z)"
+    )

@@ -1,5 +1,6 @@
 """The WhatsApp channel end to end: signed Cloud API webhooks in, a fake Graph API on 127.0.0.1 out,
 through the same service `addad whatsapp` runs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,15 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from bot.channels.whatsapp import (MAX_BUTTON_TITLE, MAX_ROW_DESCRIPTION, MAX_ROW_TITLE, messages_and_statuses,
-                                   render, signature_status, to_inbound)
+from bot.channels.whatsapp import (
+    MAX_BUTTON_TITLE,
+    MAX_ROW_DESCRIPTION,
+    MAX_ROW_TITLE,
+    messages_and_statuses,
+    render,
+    signature_status,
+    to_inbound,
+)
 from bot.config import Settings
 from bot.runtime import ConfigError, run_whatsapp
 from conversations.backoffice import decide
@@ -20,8 +28,17 @@ from conversations.events import Button, Reply
 from storage import Store
 
 from .telegram_harness import seeded_database
-from .whatsapp_harness import (APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, FakeGraphAPI, WaUser, delivery, message,
-                               sign, text_of)
+from .whatsapp_harness import (
+    APP_SECRET,
+    PHONE_NUMBER_ID,
+    VERIFY_TOKEN,
+    FakeGraphAPI,
+    WaUser,
+    delivery,
+    message,
+    sign,
+    text_of,
+)
 
 FATIMA = "212612345678"
 YOUSSEF = "212661234567"
@@ -47,9 +64,16 @@ async def wa(graph, tmp_path, process_clock):
     """`run_whatsapp` serving on 127.0.0.1 at the test's clock; yields (webhook URL, http session, database)."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
     port = free_port()
-    settings = Settings(_env_file=None, database=str(database), whatsapp_token="graph-token",
-                        whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_app_secret=APP_SECRET,
-                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url, clock=process_clock.setting)
+    settings = Settings(
+        _env_file=None,
+        database=str(database),
+        whatsapp_token="graph-token",
+        whatsapp_phone_number_id=PHONE_NUMBER_ID,
+        whatsapp_app_secret=APP_SECRET,
+        whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_api_url=graph.url,
+        clock=process_clock.setting,
+    )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=port, stop=stop, ready=ready.set))
     waiter = asyncio.create_task(ready.wait())
@@ -88,7 +112,7 @@ async def test_signatures_missing_wrong_and_good_with_non_ascii_bodies(wa, graph
     body = json.dumps(payload, ensure_ascii=False).encode()
     assert await fatima.post(payload, signature=sign(body, "another-secret")) == 403
     await asyncio.sleep(0.2)
-    assert graph.sent == []                                 # nothing refused reached the bot
+    assert graph.sent == []  # nothing refused reached the bot
     assert await fatima.post(payload) == 200
     await graph.wait_for(lambda m: m["to"] == FATIMA)
 
@@ -96,7 +120,7 @@ async def test_signatures_missing_wrong_and_good_with_non_ascii_bodies(wa, graph
 def test_signature_is_over_the_raw_bytes():
     raw = '{"a":"é"}'.encode()
     assert signature_status(APP_SECRET, raw, sign(raw)) == 200
-    assert signature_status(APP_SECRET, '{"a": "é"}'.encode(), sign(raw)) == 403     # re-serialised ≠ raw
+    assert signature_status(APP_SECRET, '{"a": "é"}'.encode(), sign(raw)) == 403  # re-serialised ≠ raw
 
 
 # ---------------------------------------------------------------------- journeys
@@ -106,7 +130,7 @@ async def test_french_balance_by_sender_number_with_list_and_buttons(wa, graph):
     kind, choices = fatima.last_choices()
     assert kind == "list" and ("go:bills", "🧾 Mes factures, solde") in choices and len(choices) == 9
     assert "Que puis-je faire pour vous" in fatima.text
-    await fatima.send("2")                                   # typing the number works too
+    await fatima.send("2")  # typing the number works too
     # WhatsApp vouches for the sender's number: the contract is linked without any proof step.
     assert "reliez d'abord" in fatima.text
     await fatima.send("1000001")
@@ -122,7 +146,7 @@ async def test_french_balance_by_sender_number_with_list_and_buttons(wa, graph):
 
 
 async def test_arabic_reading_with_a_meter_image(wa, graph):
-    url, http, database = wa
+    _url, _http, database = wa
     fatima = user(wa, graph)
     await fatima.send("السلام عليكم بغيت نصيفط الكونتور")
     await fatima.send("1000001")
@@ -137,13 +161,15 @@ async def test_arabic_reading_with_a_meter_image(wa, graph):
     await fatima.tap("تأكيد")
     assert "RL-2026-000001" in fatima.text
     con = sqlite3.connect(database)
-    assert con.execute("SELECT photo_ref, channel FROM readings WHERE source='customer'").fetchone() == \
-        ("1322815968542613", "whatsapp")
+    assert con.execute("SELECT photo_ref, channel FROM readings WHERE source='customer'").fetchone() == (
+        "1322815968542613",
+        "whatsapp",
+    )
     con.close()
 
 
 async def test_instalment_request_in_arabic_then_the_decision_is_pushed(wa, graph, process_clock):
-    url, http, database = wa
+    _url, _http, database = wa
     fatima = user(wa, graph)
     await fatima.send("بغيت نخلص بالتقسيط")
     await fatima.send("1000001")
@@ -170,12 +196,13 @@ async def test_several_messages_in_one_delivery_and_a_duplicate(wa, graph):
     start = len(graph.sent)
     assert await fatima.post(delivery([first, second])) == 200
     await graph.wait_for(lambda m: "reliez d'abord" in text_of(m), after=start)
-    assert await fatima.post(delivery([second])) == 200            # Meta redelivers
+    assert await fatima.post(delivery([second])) == 200  # Meta redelivers
     await asyncio.sleep(0.5)
     texts = [text_of(m) for m in graph.sent[start:]]
     assert len([t for t in texts if "reliez d'abord" in t]) == 1
-    assert texts.index(next(t for t in texts if "Bonjour" in t)) < texts.index(next(t for t in texts
-                                                                                    if "reliez d'abord" in t))
+    assert texts.index(next(t for t in texts if "Bonjour" in t)) < texts.index(
+        next(t for t in texts if "reliez d'abord" in t)
+    )
 
 
 async def test_a_429_from_the_graph_api_is_retried(wa, graph):
@@ -186,14 +213,17 @@ async def test_a_429_from_the_graph_api_is_retried(wa, graph):
 
 
 async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_template(wa, graph, process_clock):
-    url, http, database = wa
+    _url, _http, database = wa
     youssef = user(wa, graph, YOUSSEF)
     await youssef.send("bonjour")
     con = sqlite3.connect(database)
     con.execute("UPDATE sessions SET updated_at=? WHERE user_id=?", ("2026-01-01T00:00:00+00:00", YOUSSEF))
-    con.execute("INSERT INTO requests (reference, kind, contract, channel, user_id, lang, status, details, created_at, "
-                "updated_at) VALUES ('CB-2026-000009','callback','1000003','whatsapp',?,'fr','pending','{}',"
-                "'2026-01-01T00:00:00+00:00','2026-01-01T00:00:00+00:00')", (YOUSSEF,))
+    con.execute(
+        "INSERT INTO requests (reference, kind, contract, channel, user_id, lang, status, details, created_at, "
+        "updated_at) VALUES ('CB-2026-000009','callback','1000003','whatsapp',?,'fr','pending','{}',"
+        "'2026-01-01T00:00:00+00:00','2026-01-01T00:00:00+00:00')",
+        (YOUSSEF,),
+    )
     con.commit()
     con.close()
     store = await Store.open(database, clock=process_clock)
@@ -207,24 +237,36 @@ async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_templat
 
 
 async def test_a_failed_status_holds_the_decision_for_the_next_message(wa, graph, process_clock):
-    url, http, database = wa
+    _url, _http, database = wa
     fatima = user(wa, graph)
     await fatima.send("bonjour")
     store = await Store.open(database, clock=process_clock)
     async with store.transaction() as tx:
-        await tx.add_request(reference="DF-2026-000042", kind="deferral", contract="1000001", channel="whatsapp",
-                             user_id=FATIMA, lang="fr", details={})
+        await tx.add_request(
+            reference="DF-2026-000042",
+            kind="deferral",
+            contract="1000001",
+            channel="whatsapp",
+            user_id=FATIMA,
+            lang="fr",
+            details={},
+        )
     async with store.transaction() as tx:
         await decide(tx, "DF-2026-000042", "approved", note=None, actor="a")
     await store.close()
     pushed = await graph.wait_for(lambda m: "DF-2026-000042" in text_of(m), timeout=15)
     # WhatsApp reports it could not deliver it (the window closed meanwhile).
-    status = {"id": pushed["_wamid"], "status": "failed", "timestamp": "1", "recipient_id": FATIMA,
-              "errors": [{"code": 131047, "title": "Re-engagement message"}]}
+    status = {
+        "id": pushed["_wamid"],
+        "status": "failed",
+        "timestamp": "1",
+        "recipient_id": FATIMA,
+        "errors": [{"code": 131047, "title": "Re-engagement message"}],
+    }
     assert await fatima.post(delivery(statuses=[status])) == 200
     await asyncio.sleep(0.3)
     await fatima.send("merci")
-    assert "DF-2026-000042" in fatima.text                     # shown with the next answer, once
+    assert "DF-2026-000042" in fatima.text  # shown with the next answer, once
     await fatima.send("merci")
     assert "DF-2026-000042" not in fatima.text
 
@@ -232,11 +274,20 @@ async def test_a_failed_status_holds_the_decision_for_the_next_message(wa, graph
 # ---------------------------------------------------------------------- rendering within limits
 def test_every_translated_button_fits_whatsapp_or_falls_back_to_numbers():
     from conversations.i18n import translator
+
     for lang in ("ar", "fr"):
         t = translator(lang)
-        labels = [t("common.yes"), t("common.no"), t("common.cancel"), t("common.menu"), t("reading.skip_photo"),
-                  t("facilities.reason_job"), t("facilities.reason_illness"), t("facilities.reason_other"),
-                  t("whatsapp.list_button")]
+        labels = [
+            t("common.yes"),
+            t("common.no"),
+            t("common.cancel"),
+            t("common.menu"),
+            t("reading.skip_photo"),
+            t("facilities.reason_job"),
+            t("facilities.reason_illness"),
+            t("facilities.reason_other"),
+            t("whatsapp.list_button"),
+        ]
         for label in labels:
             assert len(label) <= MAX_ROW_TITLE, (lang, label)
         assert len(t("whatsapp.list_button")) <= 20
@@ -246,8 +297,10 @@ def test_every_translated_button_fits_whatsapp_or_falls_back_to_numbers():
                 inter = m["interactive"]
                 assert len(inter["body"]["text"]) <= 1024
                 rows = [r for s in inter["action"]["sections"] for r in s["rows"]]
-                assert all(len(r["title"]) <= MAX_ROW_TITLE and len(r.get("description", "")) <= MAX_ROW_DESCRIPTION
-                           for r in rows)
+                assert all(
+                    len(r["title"]) <= MAX_ROW_TITLE and len(r.get("description", "")) <= MAX_ROW_DESCRIPTION
+                    for r in rows
+                )
             else:
                 assert len(m["text"]["body"]) <= 4096
     many = render([Reply("Menu", tuple(Button(f"p{i}", f"Choix {i}") for i in range(12)))], "fr")
@@ -257,10 +310,18 @@ def test_every_translated_button_fits_whatsapp_or_falls_back_to_numbers():
 
 
 def test_real_shaped_payloads_become_core_events():
-    payload = delivery([message(FATIMA, "interactive", {"type": "list_reply", "list_reply": {
-        "id": "bill:1", "title": "📄 septembre 2026", "description": ""}}, wamid="wamid.A"),
-        message(FATIMA, "location", {"latitude": 33.57, "longitude": -7.59}, wamid="wamid.B")],
-        statuses=[{"id": "wamid.out.1", "status": "delivered", "timestamp": "1", "recipient_id": FATIMA}])
+    payload = delivery(
+        [
+            message(
+                FATIMA,
+                "interactive",
+                {"type": "list_reply", "list_reply": {"id": "bill:1", "title": "📄 septembre 2026", "description": ""}},
+                wamid="wamid.A",
+            ),
+            message(FATIMA, "location", {"latitude": 33.57, "longitude": -7.59}, wamid="wamid.B"),
+        ],
+        statuses=[{"id": "wamid.out.1", "status": "delivered", "timestamp": "1", "recipient_id": FATIMA}],
+    )
     messages, statuses = messages_and_statuses(payload)
     first, second = (to_inbound(m) for m in messages)
     assert (first.payload, first.message_id, first.sender_phone) == ("bill:1", "wamid.A", "+212612345678")
@@ -269,8 +330,15 @@ def test_real_shaped_payloads_become_core_events():
 
 async def test_whatsapp_needs_its_settings(tmp_path):
     with pytest.raises(ConfigError, match="ADDAD_WHATSAPP_APP_SECRET"):
-        await run_whatsapp(Settings(_env_file=None, database=str(tmp_path / "a.sqlite3"), whatsapp_token="t",
-                                    whatsapp_phone_number_id="1", whatsapp_verify_token="v"))
+        await run_whatsapp(
+            Settings(
+                _env_file=None,
+                database=str(tmp_path / "a.sqlite3"),
+                whatsapp_token="t",
+                whatsapp_phone_number_id="1",
+                whatsapp_verify_token="v",
+            )
+        )
 
 
 async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_path, process_clock):
@@ -281,9 +349,16 @@ async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_pa
     async with store.transaction() as tx:
         await tx.accept_inbound("whatsapp", "wamid.crash", json.dumps(m))
     await store.close()
-    settings = Settings(_env_file=None, database=str(database), whatsapp_token="graph-token",
-                        whatsapp_phone_number_id=PHONE_NUMBER_ID, whatsapp_app_secret=APP_SECRET,
-                        whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_url=graph.url, clock=process_clock.setting)
+    settings = Settings(
+        _env_file=None,
+        database=str(database),
+        whatsapp_token="graph-token",
+        whatsapp_phone_number_id=PHONE_NUMBER_ID,
+        whatsapp_app_secret=APP_SECRET,
+        whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_api_url=graph.url,
+        clock=process_clock.setting,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=free_port(), stop=stop))
     try:

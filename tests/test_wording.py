@@ -1,5 +1,6 @@
 """Wording a customer reads: French elision with the operator's name, "1er" for the first of the
 month, no parenthesis inside another, the Arabic «للمساعدة»."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -54,14 +55,14 @@ def test_french_dates_write_the_first_of_the_month_as_1er():
 
 
 async def test_the_first_of_the_month_in_a_conversation_is_1er(engine):
-    engine.clock.now = engine.clock.now.replace(day=1)          # 1 November: the latest deferral is 31 December
+    engine.clock.now = engine.clock.now.replace(day=1)  # 1 November: the latest deferral is 31 December
     chat = Chat(engine, sender_phone="+212612345678")
     await chat.send("bonjour")
     await chat.send("je veux payer plus tard")
     await chat.send("1000001")
     await chat.press("Payer plus tard")
     assert [b.label for b in chat.buttons] == ["16 novembre 2026", "1er décembre 2026", "31 décembre 2026"]
-    await chat.send("1er décembre")                              # typed back as written
+    await chat.send("1er décembre")  # typed back as written
     await chat.press("Maladie")
     assert "Demande : payer le tout avant le 1er décembre 2026" in chat.text
 

@@ -1,7 +1,9 @@
 """A fake Graph API on 127.0.0.1 and real-shaped, signed Cloud API webhooks."""
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -25,13 +27,13 @@ _ids = itertools.count(1)
 
 class FakeGraphAPI:
     def __init__(self) -> None:
-        self.sent: list[dict] = []          # request bodies of accepted messages
-        self.attempts: list[dict] = []      # every POST, refused ones included
+        self.sent: list[dict] = []  # request bodies of accepted messages
+        self.attempts: list[dict] = []  # every POST, refused ones included
         self.failures: list[tuple[int, dict]] = []
         self._new = asyncio.Condition()
         self.port = 0
 
-    async def start(self) -> "FakeGraphAPI":
+    async def start(self) -> FakeGraphAPI:
         app = web.Application()
         app.router.add_post("/v21.0/{phone}/messages", self._messages)
         self._runner = web.AppRunner(app, access_log=None)
@@ -64,8 +66,13 @@ class FakeGraphAPI:
         self.sent.append(body)
         async with self._new:
             self._new.notify_all()
-        return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body["to"], "wa_id": body["to"]}],
-                                  "messages": [{"id": wamid}]})
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                "messages": [{"id": wamid}],
+            }
+        )
 
     async def wait_for(self, predicate, *, after: int = 0, timeout: float = 10.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -76,11 +83,11 @@ class FakeGraphAPI:
                         return m
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no matching Graph API message; got {[text_of(m)[:60] for m in self.sent[after:]]}")
-                try:
+                    raise AssertionError(
+                        f"no matching Graph API message; got {[text_of(m)[:60] for m in self.sent[after:]]}"
+                    )
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new.wait(), left)
-                except asyncio.TimeoutError:
-                    pass
 
 
 def text_of(m: dict) -> str:
@@ -104,21 +111,30 @@ def choices_of(m: dict) -> list[tuple[str, str]]:
 
 
 def delivery(messages: list[dict] = (), statuses: list[dict] = (), name: str = "Fatima") -> dict:
-    value: dict[str, Any] = {"messaging_product": "whatsapp",
-                             "metadata": {"display_phone_number": "212522000000", "phone_number_id": PHONE_NUMBER_ID}}
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "212522000000", "phone_number_id": PHONE_NUMBER_ID},
+    }
     if messages:
         value["contacts"] = [{"profile": {"name": name}, "wa_id": m["from"]} for m in messages]
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = list(statuses)
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
 
 
 def message(sender: str, kind: str, content: dict, wamid: str | None = None, *, at: datetime = START) -> dict:
     """A Cloud API message, stamped `at` (the test's time; the bot does not read it)."""
-    return {"from": sender, "id": wamid or f"wamid.HBgM{next(_ids):06d}", "timestamp": str(int(at.timestamp())),
-            "type": kind, kind: content}
+    return {
+        "from": sender,
+        "id": wamid or f"wamid.HBgM{next(_ids):06d}",
+        "timestamp": str(int(at.timestamp())),
+        "type": kind,
+        kind: content,
+    }
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -173,8 +189,13 @@ class WaUser:
         matches = [(i, t) for i, t in choices if label.casefold() in t.casefold()]
         assert len(matches) == 1, f"no single choice {label!r} in {choices}"
         reply_kind = "button_reply" if kind == "button" else "list_reply"
-        return await self._turn(message(self.phone, "interactive", {
-            "type": reply_kind, reply_kind: {"id": matches[0][0], "title": matches[0][1]}}))
+        return await self._turn(
+            message(
+                self.phone,
+                "interactive",
+                {"type": reply_kind, reply_kind: {"id": matches[0][0], "title": matches[0][1]}},
+            )
+        )
 
     @property
     def text(self) -> str:

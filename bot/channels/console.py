@@ -3,14 +3,16 @@
 Buttons are shown as numbered choices; typing a choice's number presses it. `/photo PATH`
 sends a photo, `/contact` shares the phone given with --phone, Ctrl-D quits.
 """
+
 from __future__ import annotations
 
 import asyncio
 import re
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from bot.config import Settings
 from conversations.events import Button, Inbound, Reply
@@ -55,15 +57,21 @@ class ConsoleChat:
 
     def _inbound(self, **kw) -> Inbound:
         self.counter += 1
-        return Inbound(channel=CHANNEL, user_id=self.user, message_id=f"{self.session_id}-{self.counter}",
-                       sender_phone=self.phone, lang_choice=self.lang if self.counter == 1 else None, **kw)
+        return Inbound(
+            channel=CHANNEL,
+            user_id=self.user,
+            message_id=f"{self.session_id}-{self.counter}",
+            sender_phone=self.phone,
+            lang_choice=self.lang if self.counter == 1 else None,
+            **kw,
+        )
 
     def parse(self, line: str) -> Inbound:
         text = line.strip()
         if text.isdecimal() and self.buttons and 1 <= int(text) <= len(self.buttons) and len(text) <= 2:
             return self._inbound(payload=self.buttons[int(text) - 1].payload)
         if text.startswith("/photo"):
-            path = text[len("/photo"):].strip()
+            path = text[len("/photo") :].strip()
             ref = f"file:{Path(path).expanduser().resolve()}" if path else f"file:console-{uuid.uuid4().hex[:8]}"
             return self._inbound(photo_ref=ref)
         if text == "/contact":
@@ -108,6 +116,7 @@ def _reader(stream: TextIO) -> Callable[[], str]:
         if not line:
             raise EOFError
         return line.rstrip("\n")
+
     return read
 
 
@@ -131,18 +140,26 @@ async def _run(args, settings: Settings) -> int:
         await _ensure_demo(database, profile, settings)
     if phone:
         from storage.values import ValueProblem, normalize_phone
+
         try:
             phone = normalize_phone(phone)
         except ValueProblem as exc:
             from bot.cli import UserError
+
             raise UserError(f"--phone: {exc}") from None
     async with open_engine(settings, database=database, profile=profile) as engine:
         chat = ConsoleChat(engine, user=user, phone=phone, lang=lang)
         shown_lang = lang or "fr"
         if args.command == "demo":
             t = translator(shown_lang)
-            _writer(t("console.demo_intro", name=DEMO_PERSONA["name"], phone=DEMO_PERSONA["phone"],
-                      contract=DEMO_PERSONA["contract"]))
+            _writer(
+                t(
+                    "console.demo_intro",
+                    name=DEMO_PERSONA["name"],
+                    phone=DEMO_PERSONA["phone"],
+                    contract=DEMO_PERSONA["contract"],
+                )
+            )
         await chat_loop(chat, _reader(sys.stdin), _writer, shown_lang)
     return 0
 
@@ -152,6 +169,7 @@ async def _ensure_demo(database: str, profile, settings: Settings) -> None:
     bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
     from bot.demo_data import load_demo
     from storage import Store
+
     store = await Store.open(database, clock=settings.make_clock())
     try:
         async with store.reading() as tx:

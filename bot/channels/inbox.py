@@ -5,6 +5,7 @@ still unanswered at start are replayed: a turn that never ran runs; a turn that 
 kept replies sent again (a crash between the turn's commit and the sending loses no answer;
 a crash between the sending and the mark repeats it, which beats silence).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,5 +50,5 @@ class AnsweredMarks:
 
     async def close(self) -> None:
         if self._task is not None:
-            await self._task            # at most `every` seconds
+            await self._task  # at most `every` seconds
         await self.flush()

@@ -4,15 +4,17 @@ The engine's lock orders turns, but a turn's replies are sent after it: without 
 second turn of the same chat could be answered before the first. `run` registers the job in its
 chat's chain before its first await, so the order of calls is the order of execution.
 """
+
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Hashable
+from collections.abc import Awaitable, Hashable
+from typing import Any
 
 
 class ChatSequencer:
     def __init__(self, limit: int = 64) -> None:
-        self._slots = asyncio.Semaphore(limit)     # taken only when a chat's turn has come
+        self._slots = asyncio.Semaphore(limit)  # taken only when a chat's turn has come
         self._tails: dict[Hashable, asyncio.Future] = {}
 
     async def run(self, key: Hashable | None, job: Awaitable[Any]) -> Any:

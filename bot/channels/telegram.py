@@ -13,6 +13,7 @@ conversation core decides.
   sender's own only if its user_id is the sender's.
 - A reply that could not be sent goes to the outbox; the dispatcher retries it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,20 +23,21 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any
 
 # Opt in to PTB 23's timedelta `retry_after` now (no deprecation warning on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import BotCommand, Update
-from telegram.warnings import PTBUserWarning
+import contextlib
 
-from .inbox import AnsweredMarks
+from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.warnings import PTBUserWarning
 
 from conversations.dispatch import DeliveryUnknown, RetryLater, Undeliverable
 from conversations.engine import Engine
@@ -43,14 +45,15 @@ from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from storage import OutboxMessage
 
+from .inbox import AnsweredMarks
 from .ordering import ChatSequencer
 from .telegram_transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-MAX_TEXT = 4096                       # UTF-16 code units, as Telegram counts
-MAX_CALLBACK = 64                     # bytes
+MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts
+MAX_CALLBACK = 64  # bytes
 COMMANDS = ("start", "menu", "cancel", "help", "language")
 ALLOWED_UPDATES = ["message", "callback_query"]
 _PHONE = re.compile(r"\+?\d[\d \-.]{7,}\d")
@@ -67,19 +70,30 @@ def to_inbound(update: Update) -> Inbound | None:
     if update.callback_query is not None:
         cq = update.callback_query
         chat = cq.message.chat if cq.message else None
-        return Inbound(channel=CHANNEL, user_id=str(chat.id if chat else cq.from_user.id),
-                       message_id=str(update.update_id), payload=cq.data or "",
-                       lang_hint=cq.from_user.language_code, contact_request_supported=True)
+        return Inbound(
+            channel=CHANNEL,
+            user_id=str(chat.id if chat else cq.from_user.id),
+            message_id=str(update.update_id),
+            payload=cq.data or "",
+            lang_hint=cq.from_user.language_code,
+            contact_request_supported=True,
+        )
     msg = update.message
     if msg is None or msg.from_user is None:
-        return None                            # edited messages, channel posts, membership changes
-    common: dict[str, Any] = dict(channel=CHANNEL, user_id=str(msg.chat.id), message_id=str(update.update_id),
-                                  lang_hint=msg.from_user.language_code, contact_request_supported=True,
-                                  received_at=None)
+        return None  # edited messages, channel posts, membership changes
+    common: dict[str, Any] = dict(
+        channel=CHANNEL,
+        user_id=str(msg.chat.id),
+        message_id=str(update.update_id),
+        lang_hint=msg.from_user.language_code,
+        contact_request_supported=True,
+        received_at=None,
+    )
     text = msg.text or msg.caption
     if msg.contact is not None:
-        return Inbound(**common, contact_phone=msg.contact.phone_number,
-                       contact_is_own=msg.contact.user_id == msg.from_user.id)
+        return Inbound(
+            **common, contact_phone=msg.contact.phone_number, contact_is_own=msg.contact.user_id == msg.from_user.id
+        )
     if msg.photo:
         return Inbound(**common, text=text, photo_ref=msg.photo[-1].file_id)
     if msg.document is not None:
@@ -103,7 +117,7 @@ def _units(text: str) -> int:
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     """Pieces of at most `limit` UTF-16 units, cut at a blank line, else a line, else a space."""
-    if 2 * len(text) <= limit:               # no character takes more than 2 units: it fits
+    if 2 * len(text) <= limit:  # no character takes more than 2 units: it fits
         text = text.rstrip()
         return [text] if text else []
     pieces = []
@@ -145,7 +159,7 @@ def plan(replies: list[Reply]) -> list[Outgoing]:
 
 def _rows(buttons: list[Button]) -> list[list[Button]]:
     if all(_units(b.label) <= 16 for b in buttons) and len(buttons) > 2:
-        return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+        return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     if len(buttons) == 2 and all(_units(b.label) <= 16 for b in buttons):
         return [buttons]
     return [[b] for b in buttons]
@@ -162,13 +176,14 @@ async def _call(bot, method: str, **params: Any) -> None:
     await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items() if v is not None})
 
 
-async def _send_message(bot, chat_id: int, text: str, markup: "Markup | None") -> None:
+async def _send_message(bot, chat_id: int, text: str, markup: Markup | None) -> None:
     await _call(bot, "sendMessage", chat_id=chat_id, text=text, reply_markup=markup.json if markup else None)
 
 
 class Markup(dict):
     """A reply_markup as the Bot API's JSON object, with its JSON text (PTB sends a string
     parameter as it is). Shared between messages: read only."""
+
     __slots__ = ("json",)
 
     def __init__(self, value: dict) -> None:
@@ -191,14 +206,26 @@ def _markup(buttons: tuple[Button, ...]) -> Markup:
     if any(b.request == "contact" for b in buttons):
         # Telegram can only ask for the contact from a reply keyboard; the other choices go
         # there as text buttons (their labels typed back are understood as the choice).
-        return Markup({"keyboard": [[{"text": b.label, "request_contact": True} if b.request == "contact"
-                                     else {"text": b.label}] for b in buttons],
-                       "resize_keyboard": True, "one_time_keyboard": True})
+        return Markup(
+            {
+                "keyboard": [
+                    [{"text": b.label, "request_contact": True} if b.request == "contact" else {"text": b.label}]
+                    for b in buttons
+                ],
+                "resize_keyboard": True,
+                "one_time_keyboard": True,
+            }
+        )
     for b in buttons:
         if not b.payload.isascii() or len(b.payload.encode()) > MAX_CALLBACK:
             raise ValueError(f"callback data not ASCII within {MAX_CALLBACK} bytes: {b.payload!r}")
-    return Markup({"inline_keyboard": [[{"text": b.label, "callback_data": b.payload} for b in row]
-                                       for row in _rows(list(buttons))]})
+    return Markup(
+        {
+            "inline_keyboard": [
+                [{"text": b.label, "callback_data": b.payload} for b in row] for row in _rows(list(buttons))
+            ]
+        }
+    )
 
 
 class UnsentReply(Exception):
@@ -209,9 +236,9 @@ class TelegramAdapter:
     def __init__(self, engine: Engine, *, media_dir: Path | None = None, answered: AnsweredMarks | None = None) -> None:
         self.engine = engine
         self.media_dir = media_dir
-        self.answered = answered                      # polling: inbox rows to mark once answered
-        self.replaying: set[str] = set()              # update ids whose turn ran but maybe not its replies
-        self._reply_keyboard: set[int] = set()        # chats showing the "share my number" keyboard
+        self.answered = answered  # polling: inbox rows to mark once answered
+        self.replaying: set[str] = set()  # update ids whose turn ran but maybe not its replies
+        self._reply_keyboard: set[int] = set()  # chats showing the "share my number" keyboard
         self._downloads: set[asyncio.Task] = set()
 
     # -------------------------------------------------------------- one update
@@ -226,7 +253,7 @@ class TelegramAdapter:
         cq = update.callback_query
         side: list[Awaitable] = []
         if cq is not None:
-            side.append(self._answer(cq))              # never leave a spinner turning
+            side.append(self._answer(cq))  # never leave a spinner turning
         if chat is not None and chat.type != "private":
             await asyncio.gather(*side)
             lang = _lang(update)
@@ -243,18 +270,23 @@ class TelegramAdapter:
         self.replaying.discard(inbound.message_id)
         if side:
             replies, *_ = await asyncio.gather(self.engine.handle(inbound, resend=resend), *side)
-        else:                                          # no task to start for a plain message
+        else:  # no task to start for a plain message
             replies = await self.engine.handle(inbound, resend=resend)
         if inbound.photo_ref and self.media_dir is not None:
             self._keep_photo(bot, inbound.photo_ref)
         if replies:
-            await self.send_replies(bot, int(inbound.user_id), replies, lang=_lang(update),
-                                    remove_keyboard=inbound.contact_phone is not None)
+            await self.send_replies(
+                bot,
+                int(inbound.user_id),
+                replies,
+                lang=_lang(update),
+                remove_keyboard=inbound.contact_phone is not None,
+            )
 
     async def _answer(self, cq) -> None:
         try:
             await _call(cq.get_bot(), "answerCallbackQuery", callback_query_id=cq.id)
-        except TelegramError as exc:                   # too old to answer: nothing else to do
+        except TelegramError as exc:  # too old to answer: nothing else to do
             log.info("callback answer failed: %s", exc)
 
     async def _show_choice(self, cq) -> None:
@@ -271,15 +303,20 @@ class TelegramAdapter:
         lang = _lang_of(cq.from_user.language_code)
         try:
             # Without reply_markup, Telegram takes the keyboard away.
-            await _call(cq.get_bot(), "editMessageText", chat_id=cq.message.chat_id,
-                        message_id=cq.message.message_id,
-                        text=cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label))
+            await _call(
+                cq.get_bot(),
+                "editMessageText",
+                chat_id=cq.message.chat_id,
+                message_id=cq.message.message_id,
+                text=cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label),
+            )
         except TelegramError as exc:
             log.info("could not edit the pressed message: %s", exc)
 
     # -------------------------------------------------------------- sending
-    async def send_replies(self, bot, chat_id: int, replies: list[Reply], *, lang: str = "fr",
-                           remove_keyboard: bool = False) -> None:
+    async def send_replies(
+        self, bot, chat_id: int, replies: list[Reply], *, lang: str = "fr", remove_keyboard: bool = False
+    ) -> None:
         remove = remove_keyboard or chat_id in self._reply_keyboard
         if remove and replies and not any(b.request for r in replies for b in r.buttons):
             # The "share my number" keyboard must go, and only a message without inline
@@ -302,8 +339,9 @@ class TelegramAdapter:
                 try:
                     await self._send(bot, chat_id, piece, markup)
                 except UnsentReply:
-                    rest = [Reply("\n\n".join(pieces[j:]), tuple(out.buttons))] + \
-                           [Reply(m.text, tuple(m.buttons)) for m in messages[i + 1:]]
+                    rest = [Reply("\n\n".join(pieces[j:]), tuple(out.buttons))] + [
+                        Reply(m.text, tuple(m.buttons)) for m in messages[i + 1 :]
+                    ]
                     await self._queue(chat_id, rest, lang)
                     return
 
@@ -327,12 +365,17 @@ class TelegramAdapter:
     async def _queue(self, chat_id: int, replies: list[Reply], lang: str) -> None:
         async with self.engine.store.transaction() as tx:
             for r in replies:
-                await tx.enqueue_outbox(channel=CHANNEL, user_id=str(chat_id), lang=lang, kind="reply",
-                                        payload={"text": r.text, "buttons": [[b.payload, b.label, b.request]
-                                                                             for b in r.buttons]})
+                await tx.enqueue_outbox(
+                    channel=CHANNEL,
+                    user_id=str(chat_id),
+                    lang=lang,
+                    kind="reply",
+                    payload={"text": r.text, "buttons": [[b.payload, b.label, b.request] for b in r.buttons]},
+                )
 
     def _keep_photo(self, bot, file_id: str) -> None:
         """Download the meter photo in the background: the turn does not wait for it."""
+
         async def fetch() -> None:
             try:
                 f = await bot.get_file(file_id)
@@ -341,6 +384,7 @@ class TelegramAdapter:
                 await f.download_to_drive(target)
             except Exception as exc:
                 log.warning("meter photo not downloaded (%s); its file id is kept", type(exc).__name__)
+
         task = asyncio.get_running_loop().create_task(fetch())
         self._downloads.add(task)
         task.add_done_callback(self._downloads.discard)
@@ -349,15 +393,19 @@ class TelegramAdapter:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         err = context.error
         update_id = getattr(update, "update_id", None)
-        log.error("update %s failed: %s: %s", update_id, type(err).__name__, mask(str(err)),
-                  exc_info=(type(err), err, err.__traceback__) if err and not isinstance(err, NetworkError) else None)
+        log.error(
+            "update %s failed: %s: %s",
+            update_id,
+            type(err).__name__,
+            mask(str(err)),
+            exc_info=(type(err), err, err.__traceback__) if err and not isinstance(err, NetworkError) else None,
+        )
         if isinstance(update, Update) and update.effective_chat is not None:
             t = translator(_lang(update))
-            try:
-                await context.bot.send_message(update.effective_chat.id, t(
-                    "error.internal", phone=t.ltr(self.engine.profile.contact.phones[0])))
-            except TelegramError:
-                pass
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_message(
+                    update.effective_chat.id, t("error.internal", phone=t.ltr(self.engine.profile.contact.phones[0]))
+                )
 
     # -------------------------------------------------------------- command menu
     async def set_commands(self, bot) -> None:
@@ -402,16 +450,35 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 
 # ---------------------------------------------------------------------- building
-def build_application(token: str, api_url: str, adapter: TelegramAdapter, *, concurrency: int = 64,
-                      connections: int = 64, rate_limit: float = 30.0, updater: bool = True) -> Application:
+def build_application(
+    token: str,
+    api_url: str,
+    adapter: TelegramAdapter,
+    *,
+    concurrency: int = 64,
+    connections: int = 64,
+    rate_limit: float = 30.0,
+    updater: bool = True,
+) -> Application:
     """The PTB application exactly as `addad telegram` runs it (tests and the benchmark use this)."""
-    builder = (ApplicationBuilder().token(token).base_url(api_url)
-               .base_file_url(api_url.replace("/bot", "/file/bot") if api_url.endswith("/bot") else api_url)
-               .request(AiohttpRequest(connections=connections))
-               .get_updates_request(AiohttpRequest(connections=2, read_timeout=40.0))
-               .concurrent_updates(PerChatUpdateProcessor(concurrency))
-               .rate_limiter(AIORateLimiter(overall_max_rate=rate_limit, overall_time_period=1,
-                                            group_max_rate=20, group_time_period=60, max_retries=3)))
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(api_url)
+        .base_file_url(api_url.replace("/bot", "/file/bot") if api_url.endswith("/bot") else api_url)
+        .request(AiohttpRequest(connections=connections))
+        .get_updates_request(AiohttpRequest(connections=2, read_timeout=40.0))
+        .concurrent_updates(PerChatUpdateProcessor(concurrency))
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=rate_limit,
+                overall_time_period=1,
+                group_max_rate=20,
+                group_time_period=60,
+                max_retries=3,
+            )
+        )
+    )
     if not updater:
         builder = builder.updater(None)
     app = builder.build()
@@ -422,15 +489,19 @@ def build_application(token: str, api_url: str, adapter: TelegramAdapter, *, con
 
 class TelegramSender:
     """The dispatcher's way to push outbox messages to Telegram."""
+
     channel = CHANNEL
-    confirms_delivery = False        # Telegram has no idempotency key: an unknown outcome is not resent
+    confirms_delivery = False  # Telegram has no idempotency key: an unknown outcome is not resent
 
     def __init__(self, bot) -> None:
         self.bot = bot
 
     async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
-        buttons = [Button(p, label, request=req) for p, label, req in msg.payload.get("buttons", [])] \
-            if msg.kind == "reply" else []
+        buttons = (
+            [Button(p, label, request=req) for p, label, req in msg.payload.get("buttons", [])]
+            if msg.kind == "reply"
+            else []
+        )
         pieces = split_text(text)
         sent = None
         try:
@@ -441,7 +512,7 @@ class TelegramSender:
             raise RetryLater("429", after=_seconds(exc.retry_after)) from exc
         except TimedOut as exc:
             if msg.kind == "reply":
-                raise RetryLater("timeout") from exc     # a conversation reply: repeat rather than lose
+                raise RetryLater("timeout") from exc  # a conversation reply: repeat rather than lose
             raise DeliveryUnknown("timeout: Telegram may have delivered it") from exc
         except NetworkError as exc:
             raise RetryLater(f"network: {type(exc).__name__}") from exc
@@ -463,6 +534,7 @@ async def webhook_handler(app: Application, secret: str, request) -> Any:
     """POST from Telegram: secret checked, the update processed before answering 200 (Telegram
     redelivers unanswered updates, and the update_id claim makes a redelivery do nothing)."""
     from aiohttp import web
+
     if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
         return web.Response(status=403, text="forbidden")
     try:
@@ -478,5 +550,14 @@ async def webhook_handler(app: Application, secret: str, request) -> Any:
 _webhook_order = ChatSequencer(64)
 
 
-__all__ = ["TelegramAdapter", "build_application", "TelegramSender", "PerChatUpdateProcessor", "to_inbound",
-           "plan", "split_text", "markup_for", "mask"]
+__all__ = [
+    "PerChatUpdateProcessor",
+    "TelegramAdapter",
+    "TelegramSender",
+    "build_application",
+    "markup_for",
+    "mask",
+    "plan",
+    "split_text",
+    "to_inbound",
+]

@@ -14,6 +14,7 @@
   a failed delivery goes back through the outbox; a "sent" status carrying our outbox id
   (`biz_opaque_callback_data`) confirms a send whose answer was lost.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -75,15 +76,19 @@ def messages_and_statuses(payload: dict) -> tuple[list[dict], list[dict]]:
 def to_inbound(m: dict) -> Inbound:
     kind = m.get("type")
     sender = str(m.get("from", ""))
-    common: dict[str, Any] = dict(channel=CHANNEL, user_id=sender, message_id=str(m.get("id")),
-                                  sender_phone="+" + sender.lstrip("+") if sender else None)
+    common: dict[str, Any] = dict(
+        channel=CHANNEL,
+        user_id=sender,
+        message_id=str(m.get("id")),
+        sender_phone="+" + sender.lstrip("+") if sender else None,
+    )
     if kind == "text":
         return Inbound(**common, text=(m.get("text") or {}).get("body", ""))
     if kind == "interactive":
         inter = m.get("interactive") or {}
         reply = inter.get("button_reply") or inter.get("list_reply") or {}
         return Inbound(**common, payload=str(reply.get("id", "")))
-    if kind == "button":                                  # a template's quick-reply button
+    if kind == "button":  # a template's quick-reply button
         return Inbound(**common, text=(m.get("button") or {}).get("text", ""))
     if kind in ("image", "document"):
         media = m.get(kind) or {}
@@ -106,8 +111,9 @@ def _fits_buttons(buttons: list[Button]) -> bool:
 
 
 def _fits_list(buttons: list[Button]) -> bool:
-    return len(buttons) <= MAX_ROWS and all(len(b.label) <= MAX_ROW_TITLE and
-                                            len(b.description or "") <= MAX_ROW_DESCRIPTION for b in buttons)
+    return len(buttons) <= MAX_ROWS and all(
+        len(b.label) <= MAX_ROW_TITLE and len(b.description or "") <= MAX_ROW_DESCRIPTION for b in buttons
+    )
 
 
 def render(replies: list[Reply], lang: str) -> list[dict]:
@@ -121,25 +127,33 @@ def render(replies: list[Reply], lang: str) -> list[dict]:
             text += "\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1))
             buttons = []
         if not buttons:
-            out += [{"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)]
+            out += [
+                {"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)
+            ]
             continue
         if len(text) > MAX_BODY:
             # Interactive bodies are short: the long part goes first as text.
             head, _, body = text.rpartition("\n\n")
             if not head or len(body) > MAX_BODY:
                 head, body = text, t("whatsapp.choose")
-            out += [{"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(head, MAX_TEXT)]
+            out += [
+                {"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(head, MAX_TEXT)
+            ]
             text = body
         if _fits_buttons(buttons):
             action = {"buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.label}} for b in buttons]}
-            out.append({"type": "interactive", "interactive": {"type": "button", "body": {"text": text},
-                                                               "action": action}})
+            out.append(
+                {"type": "interactive", "interactive": {"type": "button", "body": {"text": text}, "action": action}}
+            )
         else:
-            rows = [{"id": b.payload, "title": b.label, **({"description": b.description} if b.description else {})}
-                    for b in buttons]
+            rows = [
+                {"id": b.payload, "title": b.label, **({"description": b.description} if b.description else {})}
+                for b in buttons
+            ]
             action = {"button": t("whatsapp.list_button")[:MAX_LIST_BUTTON], "sections": [{"rows": rows}]}
-            out.append({"type": "interactive", "interactive": {"type": "list", "body": {"text": text},
-                                                               "action": action}})
+            out.append(
+                {"type": "interactive", "interactive": {"type": "list", "body": {"text": text}, "action": action}}
+            )
     return out
 
 
@@ -160,8 +174,16 @@ class GraphError(Exception):
 class GraphClient:
     """POST /{phone-number-id}/messages, with a few quick retries on 429 and 5xx."""
 
-    def __init__(self, api_url: str, phone_number_id: str, token: str, *, attempts: int = 3,
-                 first_delay: float = 0.5, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        phone_number_id: str,
+        token: str,
+        *,
+        attempts: int = 3,
+        first_delay: float = 0.5,
+        timeout: float = 15.0,
+    ) -> None:
         self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self.token = token
         self.attempts, self.first_delay = attempts, first_delay
@@ -169,8 +191,9 @@ class GraphClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"},
-                                              connector=aiohttp.TCPConnector(limit=64))
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {self.token}"}, connector=aiohttp.TCPConnector(limit=64)
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -235,7 +258,7 @@ class WhatsAppService:
             return web.Response(status=400, text="bad payload")
         now = self.engine.clock()
         fresh = []
-        async with self.store.transaction() as tx:        # durably accepted before the 200
+        async with self.store.transaction() as tx:  # durably accepted before the 200
             for m in messages:
                 if await tx.accept_inbound(CHANNEL, str(m.get("id")), json.dumps(m, ensure_ascii=False), now=now):
                     fresh.append(m)
@@ -287,14 +310,19 @@ class WhatsAppService:
         for i, message in enumerate(render(replies, lang)):
             try:
                 await self.client.send(to, message)
-            except (GraphError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, GraphError) as exc:
                 if isinstance(exc, GraphError) and not exc.retryable:
                     log.error("WhatsApp refused a reply to %s: %s", mask("+" + to), exc)
                     return
                 log.warning("reply to %s not sent (%s); queued for retry", mask("+" + to), exc)
                 async with self.store.transaction() as tx:
-                    await tx.enqueue_outbox(channel=CHANNEL, user_id=to, lang=lang, kind="reply",
-                                            payload={"messages": render(replies, lang)[i:], "text": ""})
+                    await tx.enqueue_outbox(
+                        channel=CHANNEL,
+                        user_id=to,
+                        lang=lang,
+                        kind="reply",
+                        payload={"messages": render(replies, lang)[i:], "text": ""},
+                    )
                 return
 
     async def on_statuses(self, statuses: list[dict]) -> None:
@@ -308,7 +336,7 @@ class WhatsAppService:
                 if msg is None and opaque.startswith("outbox:") and opaque[7:].isdecimal():
                     msg = await tx.outbox_message(int(opaque[7:]))
                     if msg is not None and msg.channel == CHANNEL and msg.status == "sending" and state != "failed":
-                        await tx.mark_outbox_sent(msg.id, external_id=wamid, now=now)   # its answer was lost
+                        await tx.mark_outbox_sent(msg.id, external_id=wamid, now=now)  # its answer was lost
                         continue
                 if msg is None or state != "failed":
                     continue
@@ -316,18 +344,29 @@ class WhatsAppService:
                 if code in OUTSIDE_WINDOW_CODES:
                     await tx.settle_outbox(msg.id, "held", error=f"WhatsApp {code}: outside the 24-hour window")
                 elif code in RETRYABLE_CODES:
-                    await tx.settle_outbox(msg.id, "pending", error=f"WhatsApp {code}: delivery failed",
-                                           next_attempt_at=now + timedelta(seconds=30))
+                    await tx.settle_outbox(
+                        msg.id,
+                        "pending",
+                        error=f"WhatsApp {code}: delivery failed",
+                        next_attempt_at=now + timedelta(seconds=30),
+                    )
                 else:
                     await tx.settle_outbox(msg.id, "failed", error=f"WhatsApp {code}: delivery failed")
-                    await tx.audit("outbox_failed", actor="system", channel=CHANNEL, user_id=msg.user_id,
-                                   details={"outbox_id": msg.id, "code": code}, now=now)
+                    await tx.audit(
+                        "outbox_failed",
+                        actor="system",
+                        channel=CHANNEL,
+                        user_id=msg.user_id,
+                        details={"outbox_id": msg.id, "code": code},
+                        now=now,
+                    )
 
 
 class WhatsAppSender:
     """The dispatcher's way to push outbox messages through the Graph API."""
+
     channel = CHANNEL
-    confirms_delivery = True     # statuses carry our outbox id back
+    confirms_delivery = True  # statuses carry our outbox id back
 
     def __init__(self, client: GraphClient, store: Store, profile, *, clock: Clock | None = None) -> None:
         self.client, self.store, self.profile, self.clock = client, store, profile, clock or store.clock
@@ -339,8 +378,9 @@ class WhatsAppSender:
         if msg.kind == "reply":
             messages = msg.payload.get("messages") or [{"type": "text", "text": {"body": text}}]
         else:
-            messages = [{"type": "text", "text": {"body": piece, "preview_url": False}}
-                        for piece in split_text(text, MAX_TEXT)]
+            messages = [
+                {"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)
+            ]
         if not inside:
             template = self._template(msg)
             if template is None:
@@ -350,7 +390,7 @@ class WhatsAppSender:
         try:
             for message in messages:
                 wamid = await self.client.send(msg.user_id, message, opaque=f"outbox:{msg.id}")
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise DeliveryUnknown("timeout") from exc
         except GraphError as exc:
             if exc.outside_window:
@@ -367,7 +407,11 @@ class WhatsAppSender:
         t = translator(msg.lang)
         p = msg.payload
         params = [p["reference"], t(f"whatsapp.decision_{p['decision']}"), p.get("note") or "—"]
-        return {"type": "template", "template": {
-            "name": names.decision, "language": {"code": names.language_ar if msg.lang == "ar" else names.language_fr},
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}]}}
-
+        return {
+            "type": "template",
+            "template": {
+                "name": names.decision,
+                "language": {"code": names.language_ar if msg.lang == "ar" else names.language_fr},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}],
+            },
+        }

@@ -1,4 +1,5 @@
 """Every journey registers its states on import. INTENT_ENTRY maps understood intents to entry states."""
+
 from . import agency, bills, facilities, linking, menu, prepaid, reading, tracking  # noqa: F401
 
 INTENT_ENTRY = {

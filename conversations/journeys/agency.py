@@ -1,4 +1,5 @@
 """Agencies and human contact. Diagram: docs/flows/agency.md"""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,17 @@ def _agency_lines(t: Turn, agencies) -> str:
     # In Arabic, the data's Arabic columns where it has them; Latin text isolated so the line keeps its order.
     def text(latin: str, arabic: str | None) -> str:
         return arabic if t.lang == "ar" and arabic else _latin(t, latin)
-    return "\n\n".join(t.t("agency.item", name=text(a.name, a.name_ar), address=text(a.address, a.address_ar),
-                              phone=t.t.ltr(a.phone), hours=text(a.hours, a.hours_ar)) for a in agencies)
+
+    return "\n\n".join(
+        t.t(
+            "agency.item",
+            name=text(a.name, a.name_ar),
+            address=text(a.address, a.address_ar),
+            phone=t.t.ltr(a.phone),
+            hours=text(a.hours, a.hours_ar),
+        )
+        for a in agencies
+    )
 
 
 def _latin(t: Turn, text: str) -> str:
@@ -26,7 +36,7 @@ def _latin(t: Turn, text: str) -> str:
 
 
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
-MAX_LISTED = 15          # cities named in one answer (all of them are typed or pressed alike)
+MAX_LISTED = 15  # cities named in one answer (all of them are typed or pressed alike)
 
 
 class _Cities:
@@ -50,7 +60,7 @@ class _Cities:
 
 
 async def _cities(t: Turn) -> _Cities:
-    return _Cities(t, await t.tx.agencies())     # one read: a few hundred rows at most
+    return _Cities(t, await t.tx.agencies())  # one read: a few hundred rows at most
 
 
 def _show(t: Turn, place: Place, found) -> None:
@@ -64,8 +74,11 @@ def _place_label(t: Turn, place: Place) -> str:
 
 def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
     shown = cities.places[:9]
-    t.ask(question or t.t("agency.ask_city"), [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang))
-                                   for i, p in enumerate(shown)] + [t.button("cmd:menu", "common.menu")])
+    t.ask(
+        question or t.t("agency.ask_city"),
+        [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang)) for i, p in enumerate(shown)]
+        + [t.button("cmd:menu", "common.menu")],
+    )
     t.data["agency_cities"] = [p.name for p in shown]
 
 
@@ -87,8 +100,16 @@ async def start(t: Turn) -> str | None:
         if found:
             _show(t, named, found)
             return "menu.main"
-        _ask_city(t, cities, t.t("agency.none_in_city", city=_place_label(t, named), cities=_known_cities(t, cities),
-                                 phone=operator_phone(t)))
+        _ask_city(
+            t,
+            cities,
+            t.t(
+                "agency.none_in_city",
+                city=_place_label(t, named),
+                cities=_known_cities(t, cities),
+                phone=operator_phone(t),
+            ),
+        )
         return None
     shown = False
     for city in sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)}):
@@ -104,7 +125,7 @@ async def start(t: Turn) -> str | None:
 
 
 async def _names_a_city(t: Turn) -> bool:
-    """"safi" is the city of Safi when a city is asked, not "enough"."""
+    """ "safi" is the city of Safi when a city is asked, not "enough"."""
     return (await _cities(t)).table.find(t.text, expected=True) is not None
 
 
@@ -117,21 +138,26 @@ async def on_city(t: Turn) -> str | None:
     offered = t.data.get("agency_cities", [])
     place = None
     if t.inbound.payload is None and t.text and not t.typed().isdecimal():
-        place = cities.table.find(t.text, expected=True)   # the alias table before fuzzy button labels
-    if place is None and picked and picked.startswith("city:") and picked[5:].isdigit() \
-            and int(picked[5:]) < len(offered):
+        place = cities.table.find(t.text, expected=True)  # the alias table before fuzzy button labels
+    if (
+        place is None
+        and picked
+        and picked.startswith("city:")
+        and picked[5:].isdigit()
+        and int(picked[5:]) < len(offered)
+    ):
         place = cities.table.named(offered[int(picked[5:])]) or Place(offered[int(picked[5:])])
     if place is None:
-        other = elsewhere(t, "agency")           # "chhal khassni nkhelles": another request, not a city
+        other = elsewhere(t, "agency")  # "chhal khassni nkhelles": another request, not a city
         if other:
             forget(t, "agency_")
             return other
         u = t.understood if t.inbound.payload is None else None
         if u is not None and u.intent == "agency":
-            _ask_city(t, cities)                 # "l'agence ?" again: the question again, not "unknown city"
+            _ask_city(t, cities)  # "l'agence ?" again: the question again, not "unknown city"
             return None
         if not t.text and t.inbound.payload is None:
-            t.say("input.unsupported")           # a sticker, a photo: not a city name
+            t.say("input.unsupported")  # a sticker, a photo: not a city name
             _ask_city(t, cities)
             return None
     found = cities.agencies(place) if place else []
@@ -150,9 +176,10 @@ async def on_city(t: Turn) -> str | None:
             forget(t, "agency_")
             return "menu.main"
         t.data["agency_misses"] = misses
-        question = t.t("agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities),
-                       phone=phone)
-    _ask_city(t, cities, question)            # the answer is the question again, with the cities to press
+        question = t.t(
+            "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
+        )
+    _ask_city(t, cities, question)  # the answer is the question again, with the cities to press
     return None
 
 
@@ -167,7 +194,9 @@ async def show_contact(t: Turn) -> str | None:
     if c.hours:
         lines.append(t.t("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
-    t.ask(t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")])
+    t.ask(
+        t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
+    )
     return None
 
 
@@ -178,7 +207,8 @@ async def on_contact(t: Turn) -> str | None:
         return "contact.callback"
     if picked == "cmd:menu":
         return "menu.main"
-    from .menu import on_menu    # anything else is read as a new request from the menu
+    from .menu import on_menu  # anything else is read as a new request from the menu
+
     return await on_menu(t)
 
 
@@ -196,6 +226,7 @@ async def ask_callback_phone(t: Turn) -> str | None:
 @contact.handle("callback", expects="number")
 async def on_callback_phone(t: Turn) -> str | None:
     from storage.values import ValueProblem, normalize_phone
+
     if t.choice() == "cmd:cancel":
         return "menu.main"
     try:
@@ -208,7 +239,9 @@ async def on_callback_phone(t: Turn) -> str | None:
 
 @contact.prompt("callback_topic")
 async def ask_topic(t: Turn) -> str | None:
-    t.ask(t.t("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")]
+    )
     return None
 
 
@@ -219,11 +252,25 @@ async def on_topic(t: Turn) -> str | None:
         return "menu.main"
     topic = None if picked == "skip" else t.text[:500] or None
     reference = await t.tx.next_reference("CB", t.today.year)
-    await t.tx.add_request(reference=reference, kind="callback", contract=t.data.get("cb_contract"),
-                           channel=t.channel, user_id=t.user_id, lang=t.lang, reason_text=topic,
-                           details={"phone": t.data.get("cb_phone")}, now=t.now)
-    await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=t.data.get("cb_contract"),
-                     details={"reference": reference, "kind": "callback"}, now=t.now)
+    await t.tx.add_request(
+        reference=reference,
+        kind="callback",
+        contract=t.data.get("cb_contract"),
+        channel=t.channel,
+        user_id=t.user_id,
+        lang=t.lang,
+        reason_text=topic,
+        details={"phone": t.data.get("cb_phone")},
+        now=t.now,
+    )
+    await t.tx.audit(
+        "request_filed",
+        channel=t.channel,
+        user_id=t.user_id,
+        contract=t.data.get("cb_contract"),
+        details={"reference": reference, "kind": "callback"},
+        now=t.now,
+    )
     phone = t.data.pop("cb_phone", "")
     t.data.pop("cb_contract", None)
     t.say("contact.callback_recorded", reference=t.t.ltr(reference), phone=t.t.ltr(phone[:-4] + "••••"))

@@ -5,6 +5,7 @@ such; sub-total, last payment; total; where to pay) →
 pick a bill → how it was computed (index from → to, consumption, bands, fees, VAT, billed
 amount) → for an estimated bill, an offer to send the real index now.
 """
+
 from __future__ import annotations
 
 from storage import Bill, Contract, Request
@@ -17,7 +18,7 @@ from .pricing import breakdown_lines
 
 bills = Flow("bills")
 
-MAX_DETAIL_BUTTONS = 8      # with "Menu" it fits a WhatsApp list (10 rows)
+MAX_DETAIL_BUTTONS = 8  # with "Menu" it fits a WhatsApp list (10 rows)
 
 
 @bills.prompt("start", needs_link=True)
@@ -31,25 +32,38 @@ async def balance(t: Turn) -> str | None:
         unpaid = sorted((b for b in recent if b.unpaid), key=lambda b: b.period_end)
         # Bills carry no payment date: the newest bill with a payment is all that is known, and said so.
         paid = next((b for b in recent if b.paid_amount > 0), None)
-        last_payment = (t.t("bills.last_payment", amount=t.t.money(paid.paid_amount), period=t.t.of_month(paid.period_end))
-                        if paid else t.t("bills.no_payment"))
+        last_payment = (
+            t.t("bills.last_payment", amount=t.t.money(paid.paid_amount), period=t.t.of_month(paid.period_end))
+            if paid
+            else t.t("bills.no_payment")
+        )
         if not unpaid:
             t.say_text(t.t("bills.none_due", contract=contract_label(t, c)) + "\n" + last_payment)
             if recent:
-                explainable.append((c, recent[0]))    # "how was my last bill computed?" still makes sense
+                explainable.append((c, recent[0]))  # "how was my last bill computed?" still makes sense
             continue
         plans = await _granted_facilities(t, c)
-        lines = [_bill_line(t, b, plans.get(b.bill_number)) + "\n" + t.t("bills.reference", number=t.t.ltr(b.bill_number))
-                 for b in unpaid]
+        lines = [
+            _bill_line(t, b, plans.get(b.bill_number)) + "\n" + t.t("bills.reference", number=t.t.ltr(b.bill_number))
+            for b in unpaid
+        ]
         subtotal = sum(b.due for b in unpaid)
         total += subtotal
-        t.say_text(t.t.n("bills.unpaid_header", len(unpaid), contract=contract_label(t, c)) + "\n" +
-                   "\n".join(lines) + "\n" + t.t("bills.subtotal", amount=t.t.money(subtotal)) + "\n" + last_payment)
+        t.say_text(
+            t.t.n("bills.unpaid_header", len(unpaid), contract=contract_label(t, c))
+            + "\n"
+            + "\n".join(lines)
+            + "\n"
+            + t.t("bills.subtotal", amount=t.t.money(subtotal))
+            + "\n"
+            + last_payment
+        )
         explainable += [(c, b) for b in reversed(unpaid)]
     if total:
         t.say("bills.total", amount=t.t.money(total))
-        channels = "\n".join(t.t("bills.pay_channel", name=c.name.get(t.lang), how=c.how.get(t.lang))
-                             for c in t.profile.payment_channels)
+        channels = "\n".join(
+            t.t("bills.pay_channel", name=c.name.get(t.lang), how=c.how.get(t.lang)) for c in t.profile.payment_channels
+        )
         t.say("bills.where_to_pay", channels=channels)
     if not explainable:
         return "menu.main"
@@ -58,10 +72,15 @@ async def balance(t: Turn) -> str | None:
     for i, (c, b) in enumerate(explainable[:MAX_DETAIL_BUTTONS]):
         # Payloads carry a position, not the bill number: data files may hold any characters.
         t.data[f"b_{i}"] = b.bill_number
-        buttons.append(t.button(f"bill:{i}", "bills.detail_button_contract" if several else "bills.detail_button",
-                                period=t.t.month_short(b.period_end) if several else t.t.month(b.period_end),
-                                contract=t.t.ltr(c.contract)))
-    t.ask(t.t("bills.detail_prompt"), buttons + [t.button("cmd:menu", "common.menu")])
+        buttons.append(
+            t.button(
+                f"bill:{i}",
+                "bills.detail_button_contract" if several else "bills.detail_button",
+                period=t.t.month_short(b.period_end) if several else t.t.month(b.period_end),
+                contract=t.t.ltr(c.contract),
+            )
+        )
+    t.ask(t.t("bills.detail_prompt"), [*buttons, t.button("cmd:menu", "common.menu")])
     return None
 
 
@@ -81,19 +100,28 @@ def _bill_line(t: Turn, b: Bill, plan: Request | None) -> str:
     if plan is not None and plan.kind == "instalment":
         upcoming = next((line for line in plan.lines if line.due_date >= t.today), None)
         if upcoming is not None:
-            return t.t("bills.line_instalment", **common, reference=t.t.ltr(plan.reference),
-                       date=t.t.date(upcoming.due_date), instalment=t.t.money(upcoming.amount))
+            return t.t(
+                "bills.line_instalment",
+                **common,
+                reference=t.t.ltr(plan.reference),
+                date=t.t.date(upcoming.due_date),
+                instalment=t.t.money(upcoming.amount),
+            )
     if plan is not None and plan.kind == "deferral" and plan.defer_until and plan.defer_until >= t.today:
         return t.t("bills.line_deferred", **common, reference=t.t.ltr(plan.reference), date=t.t.date(plan.defer_until))
-    return t.t("bills.line_overdue" if b.due_date < t.today else "bills.line", **common, due=t.t.date(b.due_date),
-               estimated=t.t("bills.estimated") if b.estimated else t.t("bills.read"))
+    return t.t(
+        "bills.line_overdue" if b.due_date < t.today else "bills.line",
+        **common,
+        due=t.t.date(b.due_date),
+        estimated=t.t("bills.estimated") if b.estimated else t.t("bills.read"),
+    )
 
 
 @bills.handle("start")
 async def on_pick(t: Turn) -> str | None:
     picked = t.choice()
     if picked is None or not picked.startswith("bill:"):
-        return await on_menu(t)       # any other request works from here as from the menu
+        return await on_menu(t)  # any other request works from here as from the menu
     number = t.data.get(f"b_{picked[5:]}")
     bill = await t.tx.bill(number) if number else None
     if bill is None or not await t.tx.is_linked(t.channel, t.user_id, bill.contract):
@@ -111,11 +139,22 @@ async def on_pick(t: Turn) -> str | None:
 def explain(t: Turn, contract: Contract, bill: Bill) -> str:
     """How a bill was computed, from its own figures and the profile's tariff."""
     unit = t.t(f"unit.{contract.service}")
-    lines = [t.t("bills.detail_header", number=t.t.ltr(bill.bill_number), contract=contract_label(t, contract),
-                 start=t.t.date(bill.period_start), end=t.t.date(bill.period_end)),
-             t.t("bills.detail_index", start=t.t.ltr(bill.index_start), end=t.t.ltr(bill.index_end),
-                 kind=t.t("bills.estimated") if bill.estimated else t.t("bills.read")),
-             t.t("bills.detail_consumption", units=t.t.number(bill.consumption), unit=unit)]
+    lines = [
+        t.t(
+            "bills.detail_header",
+            number=t.t.ltr(bill.bill_number),
+            contract=contract_label(t, contract),
+            start=t.t.date(bill.period_start),
+            end=t.t.date(bill.period_end),
+        ),
+        t.t(
+            "bills.detail_index",
+            start=t.t.ltr(bill.index_start),
+            end=t.t.ltr(bill.index_end),
+            kind=t.t("bills.estimated") if bill.estimated else t.t("bills.read"),
+        ),
+        t.t("bills.detail_consumption", units=t.t.number(bill.consumption), unit=unit),
+    ]
     try:
         tariff = t.profile.tariff(contract.tariff)
     except KeyError:
@@ -125,12 +164,23 @@ def explain(t: Turn, contract: Contract, bill: Bill) -> str:
         lines.append(t.t("bills.detail_tariff", tariff=tariff.name.get(t.lang)))
         lines += breakdown_lines(t, tariff, computed)
         lines.append(t.t("bills.detail_computed", amount=t.t.money(computed.total_ttc)))
-    lines.append(t.t("bills.detail_billed", amount=t.t.money(bill.amount), paid=t.t.money(bill.paid_amount),
-                     due=t.t.money(bill.due)))
+    lines.append(
+        t.t(
+            "bills.detail_billed",
+            amount=t.t.money(bill.amount),
+            paid=t.t.money(bill.paid_amount),
+            due=t.t.money(bill.due),
+        )
+    )
     if tariff is not None and computed.total_ttc != bill.amount:
         # Regularisations, local taxes or an older tariff are on the bill but not in the profile: say so.
-        lines.append(t.t("bills.detail_differs", difference=t.t.money(abs(bill.amount - computed.total_ttc)),
-                         phone=operator_phone(t)))
+        lines.append(
+            t.t(
+                "bills.detail_differs",
+                difference=t.t.money(abs(bill.amount - computed.total_ttc)),
+                phone=operator_phone(t),
+            )
+        )
     return "\n".join(lines)
 
 
@@ -141,7 +191,7 @@ async def on_estimated_offer(t: Turn) -> str | None:
         contract = await linked_contract(t, "b_contract")
         if contract is None:
             return "menu.main"
-        t.data["reading_for"] = contract.contract      # reading.start takes it instead of asking
+        t.data["reading_for"] = contract.contract  # reading.start takes it instead of asking
         forget(t, "b_")
         return "reading.start"
     if picked == "no":
@@ -150,7 +200,7 @@ async def on_estimated_offer(t: Turn) -> str | None:
         return "menu.main"
     if t.understood is not None and t.understood.entities.get("index") is not None:
         contract = await linked_contract(t, "b_contract")
-        if contract is not None:        # the customer typed the index straight away
+        if contract is not None:  # the customer typed the index straight away
             t.data["reading_for"] = contract.contract
             forget(t, "b_")
             return "reading.start"

@@ -1,4 +1,5 @@
 """Small helpers shared by journeys."""
+
 from __future__ import annotations
 
 from storage import Contract
@@ -11,8 +12,12 @@ from ..places import city_label
 def contract_label(t: Turn, c: Contract) -> str:
     """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by (the city's
     Arabic name in Arabic, where the profile knows it)."""
-    return t.t("contract.label", number=t.t.ltr(c.contract), service=t.t(f"service.{c.service}"),
-               city=city_label(t.profile, t.t, c.city))
+    return t.t(
+        "contract.label",
+        number=t.t.ltr(c.contract),
+        service=t.t(f"service.{c.service}"),
+        city=city_label(t.profile, t.t, c.city),
+    )
 
 
 def contract_button(t: Turn, c: Contract, key: str, /, **params) -> Button:
@@ -30,7 +35,7 @@ async def linked_contract(t: Turn, key: str) -> Contract | None:
     number = t.data.get(key)
     if not number:
         return None
-    for contract in await t.tx.linked_contracts(t.channel, t.user_id):   # read once per turn
+    for contract in await t.tx.linked_contracts(t.channel, t.user_id):  # read once per turn
         if contract.contract == number:
             return contract
     return None
@@ -50,6 +55,7 @@ def elsewhere(t: Turn, journey: str) -> str | None:
     being chosen from a list): that request's entry state. Only for list choices: where free
     text is the answer (an index, a reason), the text is the answer."""
     from . import INTENT_ENTRY
+
     u = t.understood
     if t.inbound.payload is not None or u is None or u.confidence < SWITCH_CONFIDENCE:
         return None

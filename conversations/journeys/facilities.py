@@ -1,5 +1,6 @@
 """Payment facilities: pay later until a date, or split the arrears into monthly instalments.
 Diagram: docs/flows/facilities.md"""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -42,14 +43,24 @@ async def start(t: Turn) -> str | None:
     if not eligible:
         t.say("facilities.no_arrears", minimum=t.t.money(policy.min_arrears))
         return "menu.main"
-    eligible = ([e for e in eligible if e[0].contract == wanted_contract]
-                or [e for e in eligible if e[0].service == wanted_service] or eligible)
+    eligible = (
+        [e for e in eligible if e[0].contract == wanted_contract]
+        or [e for e in eligible if e[0].service == wanted_service]
+        or eligible
+    )
     if len(eligible) == 1:
         t.data["f_contract"] = eligible[0][0].contract
         return "facilities.pending_check"
-    t.ask(t.t("facilities.which_contract"),
-          [contract_button(t, c, "facilities.contract_button", contract=contract_label(t, c),
-                    amount=t.t.money(a.total)) for c, a in eligible] + [t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t("facilities.which_contract"),
+        [
+            contract_button(
+                t, c, "facilities.contract_button", contract=contract_label(t, c), amount=t.t.money(a.total)
+            )
+            for c, a in eligible
+        ]
+        + [t.button("cmd:cancel", "common.cancel")],
+    )
     return None
 
 
@@ -65,8 +76,14 @@ async def pending_check(t: Turn) -> str | None:
     if not pending:
         return "facilities.option"
     t.data["f_replaces"] = pending[-1].reference
-    t.ask(t.t("facilities.replace_question", reference=t.t.ltr(pending[-1].reference),
-              date=t.t.date(pending[-1].created_at.date())), t.yes_no())
+    t.ask(
+        t.t(
+            "facilities.replace_question",
+            reference=t.t.ltr(pending[-1].reference),
+            date=t.t.date(pending[-1].created_at.date()),
+        ),
+        t.yes_no(),
+    )
     return None
 
 
@@ -101,18 +118,28 @@ async def ask_option(t: Turn) -> str | None:
     if until and t.today < date.fromisoformat(until) <= latest:
         t.data["f_kind"], t.data["f_until"] = "deferral", until
         return "facilities.reason"
-    header = t.t.n("facilities.arrears", arrears.count, contract=contract_label(t, contract),
-                   amount=t.t.money(arrears.total))
+    header = t.t.n(
+        "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.t.money(arrears.total)
+    )
     if wanted:
         header += "\n" + t.t("facilities.months_not_allowed", months=t.t.n("common.months", wanted))
     elif until and date.fromisoformat(until) > latest:
-        header += "\n" + t.t("facilities.date_too_late", latest=t.t.date(latest),
-                             days=t.t.n("common.days", t.profile.instalments.max_deferral_days))
-    buttons = [t.button("defer", "facilities.opt_defer",
-                        date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
-    buttons += [t.tag(t.button(f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m),
-                               amount=t.t.money(arrears.total // m)), months=m) for m in allowed]
-    t.ask(header + "\n" + t.t("facilities.ask_option"), buttons + [t.button("cmd:cancel", "common.cancel")])
+        header += "\n" + t.t(
+            "facilities.date_too_late",
+            latest=t.t.date(latest),
+            days=t.t.n("common.days", t.profile.instalments.max_deferral_days),
+        )
+    buttons = [t.button("defer", "facilities.opt_defer", date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
+    buttons += [
+        t.tag(
+            t.button(
+                f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m), amount=t.t.money(arrears.total // m)
+            ),
+            months=m,
+        )
+        for m in allowed
+    ]
+    t.ask(header + "\n" + t.t("facilities.ask_option"), [*buttons, t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -145,9 +172,13 @@ async def ask_date(t: Turn) -> str | None:
     latest = max_deferral(t.profile.instalments, t.today)
     options = sorted({min(t.today + timedelta(days=15), latest), min(t.today + timedelta(days=30), latest), latest})
     t.data["f_date_options"] = [d.isoformat() for d in options]
-    t.ask(t.t("facilities.ask_date", latest=t.t.date(latest)),
-          [t.tag(t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)), date=d.isoformat())
-           for i, d in enumerate(options)])
+    t.ask(
+        t.t("facilities.ask_date", latest=t.t.date(latest)),
+        [
+            t.tag(t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)), date=d.isoformat())
+            for i, d in enumerate(options)
+        ],
+    )
     return None
 
 
@@ -167,8 +198,11 @@ async def on_date(t: Turn) -> str | None:
         t.say("facilities.date_past")
         return AGAIN
     if day > latest:
-        t.say("facilities.date_too_late", latest=t.t.date(latest), days=t.t.n("common.days",
-                                                                               t.profile.instalments.max_deferral_days))
+        t.say(
+            "facilities.date_too_late",
+            latest=t.t.date(latest),
+            days=t.t.n("common.days", t.profile.instalments.max_deferral_days),
+        )
         return AGAIN
     t.data["f_until"] = day.isoformat()
     return "facilities.reason"
@@ -220,18 +254,26 @@ def _schedule(t: Turn, total: int):
 @facilities.prompt("summary")
 async def summary(t: Turn) -> str | None:
     contract, arrears = await _arrears(t)
-    lines = [t.t("facilities.summary_contract", contract=contract_label(t, contract)),
-             t.t.n("facilities.summary_bills", arrears.count, amount=t.t.money(arrears.total))]
+    lines = [
+        t.t("facilities.summary_contract", contract=contract_label(t, contract)),
+        t.t.n("facilities.summary_bills", arrears.count, amount=t.t.money(arrears.total)),
+    ]
     if t.data["f_kind"] == "deferral":
         lines.append(t.t("facilities.summary_deferral", date=t.t.date(date.fromisoformat(t.data["f_until"]))))
     else:
         usual = usual_bill(await t.tx.bills(contract.contract))
         lines.append(t.t("facilities.summary_schedule", months=t.t.n("common.months", int(t.data["f_months"]))))
         for line in _schedule(t, arrears.total):
-            text = t.t("facilities.schedule_line", seq=t.t.number(line.seq), date=t.t.date(line.due_date),
-                       amount=t.t.money(line.amount))
+            text = t.t(
+                "facilities.schedule_line",
+                seq=t.t.number(line.seq),
+                date=t.t.date(line.due_date),
+                amount=t.t.money(line.amount),
+            )
             if usual:
-                text += t.t("facilities.schedule_with_bill", bill=t.t.money(usual), total=t.t.money(line.amount + usual))
+                text += t.t(
+                    "facilities.schedule_with_bill", bill=t.t.money(usual), total=t.t.money(line.amount + usual)
+                )
             lines.append(text)
     reason = t.t(f"facilities.reason_{t.data['f_reason']}")
     if t.data.get("f_reason_text"):
@@ -239,8 +281,10 @@ async def summary(t: Turn) -> str | None:
     lines.append(t.t("facilities.summary_reason", reason=reason))
     if t.data.get("f_replaces"):
         lines.append(t.t("facilities.summary_replaces", reference=t.t.ltr(t.data["f_replaces"])))
-    t.ask(t.t("facilities.summary", lines="\n".join(lines)),
-          [t.button("yes", "facilities.confirm"), t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t("facilities.summary", lines="\n".join(lines)),
+        [t.button("yes", "facilities.confirm"), t.button("cmd:cancel", "common.cancel")],
+    )
     return None
 
 
@@ -262,13 +306,29 @@ async def on_summary(t: Turn) -> str | None:
         await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now)
     lines = _schedule(t, arrears.total) if kind == "instalment" else []
     await t.tx.add_request(
-        reference=reference, kind=kind, contract=contract.contract, channel=t.channel, user_id=t.user_id,
-        lang=t.lang, amount=arrears.total, months=int(t.data["f_months"]) if kind == "instalment" else None,
+        reference=reference,
+        kind=kind,
+        contract=contract.contract,
+        channel=t.channel,
+        user_id=t.user_id,
+        lang=t.lang,
+        amount=arrears.total,
+        months=int(t.data["f_months"]) if kind == "instalment" else None,
         defer_until=date.fromisoformat(t.data["f_until"]) if kind == "deferral" else None,
-        reason=t.data["f_reason"], reason_text=t.data.get("f_reason_text"),
-        details={"bills": [b.bill_number for b in arrears.bills], "replaces": replaced}, lines=lines, now=t.now)
-    await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=contract.contract,
-                     details={"reference": reference, "kind": kind, "replaces": replaced}, now=t.now)
+        reason=t.data["f_reason"],
+        reason_text=t.data.get("f_reason_text"),
+        details={"bills": [b.bill_number for b in arrears.bills], "replaces": replaced},
+        lines=lines,
+        now=t.now,
+    )
+    await t.tx.audit(
+        "request_filed",
+        channel=t.channel,
+        user_id=t.user_id,
+        contract=contract.contract,
+        details={"reference": reference, "kind": kind, "replaces": replaced},
+        now=t.now,
+    )
     t.say("facilities.recorded", reference=t.t.ltr(reference))
     _clear(t)
     return "menu.main"

@@ -8,6 +8,7 @@ phone (numbers masked; the phone is the proof), never on a phone merely typed.
 Nothing about a contract is shown before proof. Five failed proofs lock linking for the chat
 for 30 minutes; every attempt goes to the audit log.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,8 @@ from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_a
 
 from ..events import Button
 from ..flow import AGAIN, Flow, Turn
-from ..understanding import _PHONE, normalize
 from ..places import city_label
+from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
 
 link = Flow("link")
@@ -52,8 +53,9 @@ async def _say_locked(t: Turn, until) -> str:
 
 async def _fail(t: Turn, reason: str, contract: str | None) -> str:
     """Record a failed proof; lock after the fifth; otherwise say how many tries are left."""
-    await t.tx.audit("link_failed", channel=t.channel, user_id=t.user_id, contract=contract,
-                     details={"reason": reason}, now=t.now)
+    await t.tx.audit(
+        "link_failed", channel=t.channel, user_id=t.user_id, contract=contract, details={"reason": reason}, now=t.now
+    )
     failures = await _failures(t)
     if failures >= MAX_FAILURES:
         await t.tx.audit("link_locked", channel=t.channel, user_id=t.user_id, contract=contract, now=t.now)
@@ -63,13 +65,14 @@ async def _fail(t: Turn, reason: str, contract: str | None) -> str:
 
 
 # "I don't know / can't find my contract number", as customers write it.
-_DONT_KNOW = re.compile(   # on normalize()d text: accents dropped, arabizi 9 read as q
+_DONT_KNOW = re.compile(  # on normalize()d text: accents dropped, arabizi 9 read as q
     r"(?<!\w)(?:ma ?3reft?ch|ma ?3rftch|ma ?3arftch|ma ?3reftouch|ma ?n3rfch|ma ?kan3rfch|ma ?3ndich|"
     r"ma ?3endich|ma ?3andich|nsit|nsito|ma ?lqitch|fin (?:n|ghadi n)?lqa|fin kayn|ou (?:je )?trouve|"
     r"ou trouver|ou est|ou se trouve|(?:ne )?(?:connais|sais) pas|connai pas|pas de numero|bla numero|"
     r"sans (?:le )?numero|n'ai pas (?:le|mon|de|d)|j'ai pas (?:le|mon|de|d)|perdu|oublie|"
     r"ما عرفتش|ماعرفتش|ما عرفتوش|ماعرفتوش|ما كنعرفش|ماكنعرفش|لا اعرف|لا اعلم|ما عنديش|ماعنديش|ما عندي|"
-    r"ماعندي|نسيت|ضاع|ما لقيتش|مالقيتش|فين نلقى|فين كاين|اين اجد|اين يوجد|وين|بلا رقم|بدون رقم)(?!\w)")
+    r"ماعندي|نسيت|ضاع|ما لقيتش|مالقيتش|فين نلقى|فين كاين|اين اجد|اين يوجد|وين|بلا رقم|بدون رقم)(?!\w)"
+)
 
 
 def _dont_know(t: Turn) -> bool:
@@ -112,8 +115,10 @@ async def ask_contract(t: Turn) -> str | None:
     t.data.pop("link_contract", None)
     if "after_link" in t.data:
         t.say("link.needed")
-    t.ask(t.t(_k(t, "link.ask_contract")), [t.button("link:dont_know", "link.dont_know"),
-                                            t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t(_k(t, "link.ask_contract")),
+        [t.button("link:dont_know", "link.dont_know"), t.button("cmd:cancel", "common.cancel")],
+    )
     return None
 
 
@@ -157,8 +162,12 @@ async def on_contract(t: Turn) -> str | None:
 
 def _masked(t: Turn, c: Contract) -> str:
     """`•••0001 (électricité, Casablanca)`: enough to recognise a contract, not to copy it."""
-    return t.t("link.masked", number=t.t.ltr("•••" + c.contract[-4:]), service=t.t(f"service.{c.service}"),
-               city=city_label(t.profile, t, c.city))
+    return t.t(
+        "link.masked",
+        number=t.t.ltr("•••" + c.contract[-4:]),
+        service=t.t(f"service.{c.service}"),
+        city=city_label(t.profile, t, c.city),
+    )
 
 
 @link.prompt("pick")
@@ -168,9 +177,14 @@ async def ask_pick(t: Turn) -> str | None:
     phone = _vouched_phone(t)
     contracts = await t.tx.contracts_with_phone(phone) if phone else []
     if contracts:
-        t.ask(t.t("link.pick_listed"),
-              [t.tag(Button(f"c:{c.contract}", _masked(t, c)), service=c.service, meter=c.meter_number)
-               for c in contracts] + [t.button("cmd:cancel", "common.cancel")])
+        t.ask(
+            t.t("link.pick_listed"),
+            [
+                t.tag(Button(f"c:{c.contract}", _masked(t, c)), service=c.service, meter=c.meter_number)
+                for c in contracts
+            ]
+            + [t.button("cmd:cancel", "common.cancel")],
+        )
         return None
     if phone:
         t.say("link.none_on_phone")
@@ -194,7 +208,7 @@ async def on_pick(t: Turn) -> str | None:
         phone = _vouched_phone(t)
         listed = {c.contract: c for c in await t.tx.contracts_with_phone(phone)} if phone else {}
         contract = listed.get(picked[2:])
-        if contract is None:          # not on the vouched phone: forged or stale
+        if contract is None:  # not on the vouched phone: forged or stale
             t.say("link.pick_listed_again")
             return AGAIN
         if await t.tx.is_linked(t.channel, t.user_id, contract.contract):
@@ -333,8 +347,9 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
         linked += [c for c in await t.tx.contracts_with_phone(contract.phone) if c.contract != contract.contract]
     for c in linked:
         await t.tx.link_chat(t.channel, t.user_id, c.contract, method, now=t.now)
-        await t.tx.audit("link_ok", channel=t.channel, user_id=t.user_id, contract=c.contract,
-                         details={"method": method}, now=t.now)
+        await t.tx.audit(
+            "link_ok", channel=t.channel, user_id=t.user_id, contract=c.contract, details={"method": method}, now=t.now
+        )
     t.say("link.done", contract=contract_label(t, contract))
     if len(linked) > 1:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))

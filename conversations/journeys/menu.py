@@ -1,7 +1,8 @@
 """Main menu and language choice. Diagram: docs/flows/menu.md"""
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from ..events import Button
 from ..flow import AGAIN, GIVEN, Flow, Turn
@@ -25,12 +26,12 @@ MENU_ITEMS = [
 
 @menu.prompt("main")
 async def show_menu(t: Turn) -> str | None:
-    t.data.pop(GIVEN, None)             # whatever started the last journey is done with
+    t.data.pop(GIVEN, None)  # whatever started the last journey is done with
     t.ask(t.t("menu.prompt"), _menu_buttons(t.lang))
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _menu_buttons(lang: str) -> tuple[Button, ...]:
     """The menu is shown at the end of most journeys, and its labels never change."""
     t = translator(lang)
@@ -40,6 +41,7 @@ def _menu_buttons(lang: str) -> tuple[Button, ...]:
 @menu.handle("main")
 async def on_menu(t: Turn) -> str | None:
     from . import GO_ENTRY, INTENT_ENTRY
+
     picked = t.choice() or t.inbound.payload
     if picked == "cmd:lang":
         return "lang.choose"

@@ -1,5 +1,6 @@
 """Prepaid meters: an emergency consumption advance (profile policy) or a top-up visit.
 Diagram: docs/flows/prepaid.md"""
+
 from __future__ import annotations
 
 from ..flow import AGAIN, Flow, Turn
@@ -26,7 +27,7 @@ def advance_delivery(t: Turn) -> list[str]:
 
 @prepaid.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
-    forget(t, "p_")                 # nothing from an earlier, interrupted request (a replacement) carries over
+    forget(t, "p_")  # nothing from an earlier, interrupted request (a replacement) carries over
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.is_prepaid]
     if not contracts:
         t.say("prepaid.none_linked")
@@ -34,8 +35,10 @@ async def start(t: Turn) -> str | None:
     if len(contracts) == 1:
         t.data["p_contract"] = contracts[0].contract
         return "prepaid.option"
-    t.ask(t.t("prepaid.which_contract"), [contract_button(t, c, "reading.contract_button",
-                                                   contract=contract_label(t, c)) for c in contracts])
+    t.ask(
+        t.t("prepaid.which_contract"),
+        [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts],
+    )
     return None
 
 
@@ -47,18 +50,27 @@ async def on_contract(t: Turn) -> str | None:
 @prepaid.prompt("option")
 async def ask_option(t: Turn) -> str | None:
     policy = t.profile.prepaid_advance
-    t.ask(t.t("prepaid.ask_option"),
-          [t.button("advance", "prepaid.opt_advance", kwh=t.t.number(policy.kwh)),
-           t.button("visit", "prepaid.opt_visit"), t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t("prepaid.ask_option"),
+        [
+            t.button("advance", "prepaid.opt_advance", kwh=t.t.number(policy.kwh)),
+            t.button("visit", "prepaid.opt_visit"),
+            t.button("cmd:cancel", "common.cancel"),
+        ],
+    )
     return None
 
 
 async def _within_limit(t: Turn, contract) -> bool:
     """This year's advances (the one being replaced aside) are under the policy's maximum."""
     policy = t.profile.prepaid_advance
-    this_year = [r for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
-                 if t.local(r.created_at).year == t.today.year and r.status not in ("rejected", "replaced", "cancelled")
-                 and r.reference != t.data.get("p_replaces")]
+    this_year = [
+        r
+        for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
+        if t.local(r.created_at).year == t.today.year
+        and r.status not in ("rejected", "replaced", "cancelled")
+        and r.reference != t.data.get("p_replaces")
+    ]
     if len(this_year) >= policy.max_per_year:
         t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
         return False
@@ -99,10 +111,19 @@ async def on_option(t: Turn) -> str | None:
 @prepaid.prompt("pending")
 async def ask_pending(t: Turn) -> str | None:
     request = await t.tx.request(t.data["p_pending"])
-    t.ask(t.t("prepaid.pending_question", reference=t.t.ltr(request.reference),
-              kind=t.t(f"request.kind_{request.kind}"), date=t.t.date(request.created_at.date())),
-          [t.button("track", "prepaid.track_pending"), t.button("replace", "prepaid.replace_pending"),
-           t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t(
+            "prepaid.pending_question",
+            reference=t.t.ltr(request.reference),
+            kind=t.t(f"request.kind_{request.kind}"),
+            date=t.t.date(request.created_at.date()),
+        ),
+        [
+            t.button("track", "prepaid.track_pending"),
+            t.button("replace", "prepaid.replace_pending"),
+            t.button("cmd:cancel", "common.cancel"),
+        ],
+    )
     return None
 
 
@@ -140,10 +161,10 @@ async def ask_confirm(t: Turn) -> str | None:
     key = "prepaid.confirm_advance" if advance else "prepaid.confirm_visit"
     lines = [t.t(key, contract=contract_label(t, contract), kwh=t.t.number(t.profile.prepaid_advance.kwh))]
     if advance:
-        lines += advance_delivery(t)           # how and when, before the customer commits
+        lines += advance_delivery(t)  # how and when, before the customer commits
     if t.data.get("p_replaces"):
         lines.append(t.t("prepaid.summary_replaces", reference=t.t.ltr(t.data["p_replaces"])))
-    t.ask("\n".join(lines + [t.t("prepaid.confirm_question")]), t.yes_no())
+    t.ask("\n".join([*lines, t.t("prepaid.confirm_question")]), t.yes_no())
     return None
 
 
@@ -169,11 +190,29 @@ async def on_confirm(t: Turn) -> str | None:
     details = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
     if replaced:
         details["replaces"] = replaced
-    await t.tx.add_request(reference=reference, kind=kind, contract=contract.contract, channel=t.channel,
-                           user_id=t.user_id, lang=t.lang, details=details, now=t.now)
-    await t.tx.audit("request_filed", channel=t.channel, user_id=t.user_id, contract=contract.contract,
-                     details={"reference": reference, "kind": kind, "replaces": replaced}, now=t.now)
-    t.say_text("\n".join([t.t("prepaid.recorded", reference=t.t.ltr(reference))] +
-                         (advance_delivery(t)[:1] if kind == "prepaid_advance" else [])))
+    await t.tx.add_request(
+        reference=reference,
+        kind=kind,
+        contract=contract.contract,
+        channel=t.channel,
+        user_id=t.user_id,
+        lang=t.lang,
+        details=details,
+        now=t.now,
+    )
+    await t.tx.audit(
+        "request_filed",
+        channel=t.channel,
+        user_id=t.user_id,
+        contract=contract.contract,
+        details={"reference": reference, "kind": kind, "replaces": replaced},
+        now=t.now,
+    )
+    t.say_text(
+        "\n".join(
+            [t.t("prepaid.recorded", reference=t.t.ltr(reference))]
+            + (advance_delivery(t)[:1] if kind == "prepaid_advance" else [])
+        )
+    )
     forget(t, "p_")
     return "menu.main"

@@ -1,4 +1,5 @@
 """Pre-bill and estimate-correction texts: the tariff engine's numbers in the customer's words."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -11,19 +12,33 @@ from ..tariff import PreBill, estimate_correction, prebill
 
 
 def _price(t: Turn, price) -> str:
-    return t.t.ltr(str(price).replace(".", ","))   # as the operator publishes it: 0,9010 DH/kWh
+    return t.t.ltr(str(price).replace(".", ","))  # as the operator publishes it: 0,9010 DH/kWh
 
 
 def _month_lines(t: Turn, tariff: Tariff, months) -> list[str]:
     unit = t.t(f"unit.{tariff.service}")
     out = []
     for m in months:
-        out.append(t.t("pricing.month", month=t.t.month(m.month), units=t.t.number(m.units), unit=unit,
-                       rule=t.t("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive")))
+        out.append(
+            t.t(
+                "pricing.month",
+                month=t.t.month(m.month),
+                units=t.t.number(m.units),
+                unit=unit,
+                rule=t.t("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive"),
+            )
+        )
         for line in m.lines:
             if line.units:
-                out.append(t.t("pricing.line", units=t.t.number(line.units), unit=unit, price=_price(t, line.price),
-                               amount=t.t.money(line.amount)))
+                out.append(
+                    t.t(
+                        "pricing.line",
+                        units=t.t.number(line.units),
+                        unit=unit,
+                        price=_price(t, line.price),
+                        amount=t.t.money(line.amount),
+                    )
+                )
     return out
 
 
@@ -31,8 +46,9 @@ def breakdown_lines(t: Turn, tariff: Tariff, bill: PreBill) -> list[str]:
     """Month by month and band by band, then fees and VAT: the figures a bill is made of."""
     lines = _month_lines(t, tariff, bill.months)
     for fee in bill.fees:
-        lines.append(t.t("pricing.fee", name=fee.name_ar if t.lang == "ar" else fee.name_fr,
-                         amount=t.t.money(fee.amount_ht)))
+        lines.append(
+            t.t("pricing.fee", name=fee.name_ar if t.lang == "ar" else fee.name_fr, amount=t.t.money(fee.amount_ht))
+        )
     if bill.vat:
         lines.append(t.t("pricing.vat", amount=t.t.money(bill.vat)))
     return lines
@@ -44,31 +60,60 @@ def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int
     lines += breakdown_lines(t, tariff, bill)
     lines.append(t.t("pricing.total", amount=t.t.money(bill.total_ttc)))
     cliff = bill.cliff
-    if cliff and cliff.month == t.today.replace(day=1):       # a month that is over cannot be helped
+    if cliff and cliff.month == t.today.replace(day=1):  # a month that is over cannot be helped
         # Exact: at the line the month is still progressive; one unit more and all of it is not.
-        lines.append(t.t("pricing.cliff" if cliff.remaining else "pricing.cliff_at_line", month=t.t.month(cliff.month),
-                         units=t.t.number(cliff.units), unit=t.t(f"unit.{tariff.service}"),
-                         line=t.t.number(cliff.units + cliff.remaining), remaining=t.t.number(cliff.remaining),
-                         over=t.t.number(cliff.units + cliff.remaining + 1), extra=t.t.money(cliff.extra_cost_ttc)))
+        lines.append(
+            t.t(
+                "pricing.cliff" if cliff.remaining else "pricing.cliff_at_line",
+                month=t.t.month(cliff.month),
+                units=t.t.number(cliff.units),
+                unit=t.t(f"unit.{tariff.service}"),
+                line=t.t.number(cliff.units + cliff.remaining),
+                remaining=t.t.number(cliff.remaining),
+                over=t.t.number(cliff.units + cliff.remaining + 1),
+                extra=t.t.money(cliff.extra_cost_ttc),
+            )
+        )
     lines.append(t.t("pricing.note"))
-    details = {"units": units, "total_ttc": bill.total_ttc, "vat": bill.vat,
-               "months": [[m.month.isoformat(), m.units, m.energy_ht] for m in bill.months]}
+    details = {
+        "units": units,
+        "total_ttc": bill.total_ttc,
+        "vat": bill.vat,
+        "months": [[m.month.isoformat(), m.units, m.energy_ht] for m in bill.months],
+    }
     return "\n".join(lines), details
 
 
-async def describe_correction(t: Turn, contract: Contract, tariff: Tariff, last: Reading, day: date, used: int,
-                              by_month: list[tuple[date, int]]) -> tuple[str, dict]:
+async def describe_correction(
+    t: Turn, contract: Contract, tariff: Tariff, last: Reading, day: date, used: int, by_month: list[tuple[date, int]]
+) -> tuple[str, dict]:
     """Actual use since the last real reading, spread per month, against what was estimated
     (units per month) and billed. Follows the pre-bill of the same period, which lists the months."""
-    billed = sum(b.amount for b in await t.tx.bills(contract.contract)
-                 if b.estimated and last.reading_date <= b.period_start < day)
-    c = estimate_correction(tariff, period_start=last.reading_date, period_end=day, actual_units=used,
-                            estimated_units_by_month=by_month, billed_ttc=billed)
+    billed = sum(
+        b.amount
+        for b in await t.tx.bills(contract.contract)
+        if b.estimated and last.reading_date <= b.period_start < day
+    )
+    c = estimate_correction(
+        tariff,
+        period_start=last.reading_date,
+        period_end=day,
+        actual_units=used,
+        estimated_units_by_month=by_month,
+        billed_ttc=billed,
+    )
     unit = t.t(f"unit.{tariff.service}")
-    lines = [t.t("correction.header"),
-             t.t("correction.estimated", units=t.t.number(c.estimated_units), unit=unit, amount=t.t.money(c.billed_ttc)),
-             t.t("correction.actual", units=t.t.number(c.actual_units), unit=unit,
-                 months=t.t.n("common.months", len(c.months)), amount=t.t.money(c.amount_actual_ttc))]
+    lines = [
+        t.t("correction.header"),
+        t.t("correction.estimated", units=t.t.number(c.estimated_units), unit=unit, amount=t.t.money(c.billed_ttc)),
+        t.t(
+            "correction.actual",
+            units=t.t.number(c.actual_units),
+            unit=unit,
+            months=t.t.n("common.months", len(c.months)),
+            amount=t.t.money(c.amount_actual_ttc),
+        ),
+    ]
     # The months and their bands are the pre-bill's, sent just before: not listed a second time.
     if c.difference > 0:
         lines.append(t.t("correction.due", amount=t.t.money(c.difference)))
@@ -76,6 +121,10 @@ async def describe_correction(t: Turn, contract: Contract, tariff: Tariff, last:
         lines.append(t.t("correction.credit", amount=t.t.money(-c.difference)))
     else:
         lines.append(t.t("correction.even"))
-    return "\n".join(lines), {"estimated_units": c.estimated_units, "actual_units": c.actual_units,
-                              "billed_ttc": c.billed_ttc, "actual_ttc": c.amount_actual_ttc,
-                              "difference": c.difference}
+    return "\n".join(lines), {
+        "estimated_units": c.estimated_units,
+        "actual_units": c.actual_units,
+        "billed_ttc": c.billed_ttc,
+        "actual_ttc": c.amount_actual_ttc,
+        "difference": c.difference,
+    }

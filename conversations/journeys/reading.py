@@ -4,6 +4,7 @@ choose contract → index (validated: dial count, lower than last → rollover o
 outlier vs usual use) → optional photo → summary (date changeable) → confirm → recorded with a
 reference, the consumption and a pre-bill band by band (and the correction of estimates).
 """
+
 from __future__ import annotations
 
 import re
@@ -20,14 +21,14 @@ from .pricing import describe_correction, describe_prebill
 
 reading = Flow("reading")
 
-OUTLIER_HIGH = 3.0      # × usual daily use
+OUTLIER_HIGH = 3.0  # × usual daily use
 OUTLIER_LOW = 0.2
 OUTLIER_EXTREME = 20.0  # beyond: a slip or a misread dial, not a use: retype it, or a photo proves it
-OUTLIER_MIN_DAYS = 7    # a use is weighed against at least a week of the usual one: a day or two says nothing
+OUTLIER_MIN_DAYS = 7  # a use is weighed against at least a week of the usual one: a day or two says nothing
 OUTLIER_MIN_UNITS = 10  # nor does a handful of units, whatever the usual use
-MAX_INDEX_DIGITS = 9    # parse_index reads no longer number: a longer one is a meter's too many digits
+MAX_INDEX_DIGITS = 9  # parse_index reads no longer number: a longer one is a meter's too many digits
 _DIGIT_RUN = re.compile(r"\d(?:[\d .'’]*\d)?")
-ROLLOVER_ZONE = 0.9     # last index in the top 10 % of the dials
+ROLLOVER_ZONE = 0.9  # last index in the top 10 % of the dials
 
 
 def _in_window(t: Turn, day: date) -> bool:
@@ -59,10 +60,14 @@ async def last_real_reading(t: Turn, contract: Contract, day: date | None = None
 
     def last_of(history: list[Reading]) -> Reading | None:
         for r in reversed(history):
-            if r.source == "actual" or (r.source == "customer" and not r.review
-                                        and (r.reading_date.year, r.reading_date.month) != (day.year, day.month)):
+            if r.source == "actual" or (
+                r.source == "customer"
+                and not r.review
+                and (r.reading_date.year, r.reading_date.month) != (day.year, day.month)
+            ):
                 return r
         return None
+
     recent = await consumption.recent_readings(t.tx, contract)
     found = last_of(recent)
     if found is None and len(recent) == consumption.RECENT_READINGS:
@@ -76,7 +81,7 @@ async def last_real_reading(t: Turn, contract: Contract, day: date | None = None
 async def start(t: Turn) -> str | None:
     # What the customer said when asking (kept across linking): shown back before it is used.
     pending_index, pending_date = t.use_given("index"), t.use_given("date")
-    wanted = t.data.pop("reading_for", None) or t.use_given("contract")   # a journey or the customer named it
+    wanted = t.data.pop("reading_for", None) or t.use_given("contract")  # a journey or the customer named it
     service = t.use_given("service")
     forget(t, "r_")
     if pending_index is not None:
@@ -89,18 +94,25 @@ async def start(t: Turn) -> str | None:
         return "menu.main"
     if not _in_window(t, t.today):
         w = t.profile.reading_window
-        t.say("reading.outside_window", first=t.t.number(w.first_day), last=t.t.number(w.last_day),
-              next=t.t.date(_next_window(t, t.today)))
+        t.say(
+            "reading.outside_window",
+            first=t.t.number(w.first_day),
+            last=t.t.number(w.last_day),
+            next=t.t.date(_next_window(t, t.today)),
+        )
         if not w.accept_outside:
             return "menu.main"
-    contracts = ([c for c in contracts if c.contract == wanted]
-                 or [c for c in contracts if c.service == service] or contracts)
+    contracts = (
+        [c for c in contracts if c.contract == wanted] or [c for c in contracts if c.service == service] or contracts
+    )
     if len(contracts) == 1:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
-    t.ask(t.t("reading.which_contract"),
-          [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
-          + [t.button("cmd:cancel", "common.cancel")])
+    t.ask(
+        t.t("reading.which_contract"),
+        [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
+        + [t.button("cmd:cancel", "common.cancel")],
+    )
     return None
 
 
@@ -127,23 +139,31 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
     numbers = {p[2:] for p, _ in offered}
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.contract in numbers]
     service = t.understood.entities.get("service") if t.understood else None
-    contracts = [c for c in contracts if c.service == service] or contracts      # "1325 pour l'eau"
+    contracts = [c for c in contracts if c.service == service] or contracts  # "1325 pour l'eau"
     if all(index > c.meter_max for c in contracts):
         # Longer than every meter (a contract number, a phone): no index to keep.
         return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
     plausible = [c for c in contracts if await _plausible(t, c, index)]
-    t.data.pop("r_pending_index", None)          # the index typed now is the one
+    t.data.pop("r_pending_index", None)  # the index typed now is the one
     if len(plausible) == 1:
         contract = plausible[0]
         t.data["r_contract"] = contract.contract
-        t.say("reading.index_for_meter", index=t.t.ltr(index), meter=t.t.ltr(contract.meter_number),
-              contract=contract_label(t, contract))
+        t.say(
+            "reading.index_for_meter",
+            index=t.t.ltr(index),
+            meter=t.t.ltr(contract.meter_number),
+            contract=contract_label(t, contract),
+        )
         return await _check_index(t, contract, index)
     t.data["r_choice_index"] = index
-    tags = t.data.get("_tags", {})      # the same meters again, still nameable by service or number
-    t.ask(t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
-          [t.tag(Button(p, label), **tags[p]) if p in tags else Button(p, label)
-           for p, label in t.data.get("_choices", [])])
+    tags = t.data.get("_tags", {})  # the same meters again, still nameable by service or number
+    t.ask(
+        t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
+        [
+            t.tag(Button(p, label), **tags[p]) if p in tags else Button(p, label)
+            for p, label in t.data.get("_choices", [])
+        ],
+    )
     return None
 
 
@@ -157,8 +177,14 @@ async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
         return True
     if index < last.index_value:
         return False
-    return _outlier(index - last.index_value, (_reading_day(t) - last.reading_date).days,
-                    await consumption.usual_daily_use(t.tx, contract)) is None
+    return (
+        _outlier(
+            index - last.index_value,
+            (_reading_day(t) - last.reading_date).days,
+            await consumption.usual_daily_use(t.tx, contract),
+        )
+        is None
+    )
 
 
 # ------------------------------------------------------------------ the index
@@ -171,12 +197,20 @@ async def ask_index(t: Turn) -> str | None:
         # The customer already wrote the index in the message that started the journey: say
         # which meter it is taken for, then check it like a typed one.
         index = int(t.data.pop("r_pending_index"))
-        t.say("reading.index_for_meter", index=t.t.ltr(index), meter=t.t.ltr(contract.meter_number),
-              contract=contract_label(t, contract))
+        t.say(
+            "reading.index_for_meter",
+            index=t.t.ltr(index),
+            meter=t.t.ltr(contract.meter_number),
+            contract=contract_label(t, contract),
+        )
         return await _check_index(t, contract, index)
     last = await last_real_reading(t, contract)
-    text = t.t("reading.ask_index", meter=t.t.ltr(contract.meter_number), digits=t.t.number(contract.meter_digits),
-               contract=contract_label(t, contract))
+    text = t.t(
+        "reading.ask_index",
+        meter=t.t.ltr(contract.meter_number),
+        digits=t.t.number(contract.meter_digits),
+        contract=contract_label(t, contract),
+    )
     if last:
         text += "\n" + t.t("reading.last_index", index=t.t.ltr(last.index_value), date=t.t.date(last.reading_date))
     t.ask(text, [t.button("cmd:cancel", "common.cancel")], ask="photo")
@@ -233,8 +267,12 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
         plausible = usual is None or wrapped <= max(usual * days * OUTLIER_HIGH, 50)
         if last.index_value >= contract.meter_max * ROLLOVER_ZONE and plausible:
             return "reading.rollover"
-        t.say("reading.lower_than_last", index=t.t.ltr(index), last=t.t.ltr(last.index_value),
-              date=t.t.date(last.reading_date))
+        t.say(
+            "reading.lower_than_last",
+            index=t.t.ltr(index),
+            last=t.t.ltr(last.index_value),
+            date=t.t.date(last.reading_date),
+        )
         t.data.pop("r_index", None)
         return "reading.index"
     return await _check_outlier(t, contract)
@@ -282,9 +320,17 @@ async def ask_rollover(t: Turn) -> str | None:
     contract = await _contract(t)
     last = await last_real_reading(t, contract)
     used = contract.meter_max + 1 - last.index_value + int(t.data["r_index"])
-    t.ask(t.t("reading.rollover_question", index=t.t.ltr(t.data["r_index"]), last=t.t.ltr(last.index_value),
-              max=t.t.ltr(contract.meter_max), used=t.t.number(used), unit=t.t(f"unit.{contract.service}")),
-          t.yes_no())
+    t.ask(
+        t.t(
+            "reading.rollover_question",
+            index=t.t.ltr(t.data["r_index"]),
+            last=t.t.ltr(last.index_value),
+            max=t.t.ltr(contract.meter_max),
+            used=t.t.number(used),
+            unit=t.t(f"unit.{contract.service}"),
+        ),
+        t.yes_no(),
+    )
     return None
 
 
@@ -306,6 +352,7 @@ async def on_rollover(t: Turn) -> str | None:
     async def wrapped() -> str | None:
         t.data["r_rollover"] = True
         return await _check_outlier(t, await _contract(t))
+
     return await _confirmed_or_recheck(t, wrapped)
 
 
@@ -313,8 +360,11 @@ async def on_rollover(t: Turn) -> str | None:
 async def ask_outlier(t: Turn) -> str | None:
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
-    facts = dict(used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
-                 days=t.t.n("common.days", max((day - last.reading_date).days, 1)))
+    facts = dict(
+        used=t.t.number(used),
+        unit=t.t(f"unit.{contract.service}"),
+        days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+    )
     if t.data["r_ratio"] > 1:
         text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
     else:
@@ -325,7 +375,7 @@ async def ask_outlier(t: Turn) -> str | None:
 
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
-    if t.inbound.photo_ref:                     # the meter shown instead of a "yes": the proof, for review
+    if t.inbound.photo_ref:  # the meter shown instead of a "yes": the proof, for review
         t.data["r_photo"] = t.inbound.photo_ref
         t.data["r_review"] = "outlier"
         t.say("reading.extreme_photo")
@@ -334,6 +384,7 @@ async def on_outlier(t: Turn) -> str | None:
     async def confirmed() -> str | None:
         t.data["r_review"] = "outlier"
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+
     return await _confirmed_or_recheck(t, confirmed)
 
 
@@ -342,11 +393,21 @@ async def ask_extreme(t: Turn) -> str | None:
     """Far beyond any use: not a yes/no question but "type it again, or show us"."""
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
-    t.ask(t.t("reading.outlier_extreme", used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
-              days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
-              times=t.t.n("reading.times", round(t.data["r_ratio"]))),
-          [t.button("no", "reading.retype_index"), t.button("yes", "reading.index_is_right"),
-           t.button("cmd:cancel", "common.cancel")], ask="photo")
+    t.ask(
+        t.t(
+            "reading.outlier_extreme",
+            used=t.t.number(used),
+            unit=t.t(f"unit.{contract.service}"),
+            days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+            times=t.t.n("reading.times", round(t.data["r_ratio"])),
+        ),
+        [
+            t.button("no", "reading.retype_index"),
+            t.button("yes", "reading.index_is_right"),
+            t.button("cmd:cancel", "common.cancel"),
+        ],
+        ask="photo",
+    )
     return None
 
 
@@ -373,7 +434,7 @@ async def on_extreme(t: Turn) -> str | None:
         t.say("reading.extreme_kept", index=t.t.ltr(t.data["r_index"]))
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
     index = parse_index(t.text, today=t.today) if t.text else None
-    if index is not None:                       # the index typed again
+    if index is not None:  # the index typed again
         return await _check_index(t, contract, index)
     if t.text and _too_long(t.text):
         return _say_too_many_digits(t, contract)
@@ -384,8 +445,11 @@ async def on_extreme(t: Turn) -> str | None:
 # ------------------------------------------------------------------ photo, date, summary
 @reading.prompt("photo")
 async def ask_photo(t: Turn) -> str | None:
-    t.ask(t.t("reading.ask_photo"), [t.button("skip", "reading.skip_photo"), t.button("cmd:cancel", "common.cancel")],
-          ask="photo")
+    t.ask(
+        t.t("reading.ask_photo"),
+        [t.button("skip", "reading.skip_photo"), t.button("cmd:cancel", "common.cancel")],
+        ask="photo",
+    )
     return None
 
 
@@ -445,8 +509,12 @@ async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = Tr
     if not say:
         return True
     if last.source == "customer":
-        t.say("reading.date_before_own", date=t.t.date(last.reading_date), index=t.t.ltr(last.index_value),
-              reference=t.t.ltr(last.reference or ""))
+        t.say(
+            "reading.date_before_own",
+            date=t.t.date(last.reading_date),
+            index=t.t.ltr(last.index_value),
+            reference=t.t.ltr(last.reference or ""),
+        )
     else:
         t.say("reading.date_before_last", date=t.t.date(last.reading_date))
     return True
@@ -465,17 +533,26 @@ async def summary(t: Turn) -> str | None:
     if contract is None or "r_index" not in t.data:
         return "reading.start"
     if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
-        t.data["r_bad_date"] = t.data.pop("r_date")      # (no longer possible: a reading came in since)
+        t.data["r_bad_date"] = t.data.pop("r_date")  # (no longer possible: a reading came in since)
     if t.data.get("r_bad_date"):
         # A date given with the index or in the first message that cannot be: why, then the question.
         await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
         return "reading.date"
     used, last, day = await _consumption(t, contract)
-    lines = [t.t("reading.summary_contract", contract=contract_label(t, contract)),
-             t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day))]
+    lines = [
+        t.t("reading.summary_contract", contract=contract_label(t, contract)),
+        t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day)),
+    ]
     if last:
-        lines.append(t.t("reading.summary_consumption", used=t.t.number(used), unit=t.t(f"unit.{contract.service}"),
-                         last=t.t.ltr(last.index_value), date=t.t.date(last.reading_date)))
+        lines.append(
+            t.t(
+                "reading.summary_consumption",
+                used=t.t.number(used),
+                unit=t.t(f"unit.{contract.service}"),
+                last=t.t.ltr(last.index_value),
+                date=t.t.date(last.reading_date),
+            )
+        )
     if t.data.get("r_rollover"):
         lines.append(t.t("reading.summary_rollover"))
     if t.data.get("r_review"):
@@ -483,11 +560,23 @@ async def summary(t: Turn) -> str | None:
     lines.append(t.t("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
-        lines.append(t.t("reading.summary_replaces", index=t.t.ltr(previous.index_value),
-                         date=t.t.date(previous.reading_date), reference=t.t.ltr(previous.reference)))
-    t.ask(t.t("reading.summary", lines="\n".join(lines)),
-          [t.button("yes", "reading.confirm"), t.button("date", "reading.change_date"),
-           t.button("index", "reading.change_index"), t.button("cmd:cancel", "common.cancel")])
+        lines.append(
+            t.t(
+                "reading.summary_replaces",
+                index=t.t.ltr(previous.index_value),
+                date=t.t.date(previous.reading_date),
+                reference=t.t.ltr(previous.reference),
+            )
+        )
+    t.ask(
+        t.t("reading.summary", lines="\n".join(lines)),
+        [
+            t.button("yes", "reading.confirm"),
+            t.button("date", "reading.change_date"),
+            t.button("index", "reading.change_index"),
+            t.button("cmd:cancel", "common.cancel"),
+        ],
+    )
     return None
 
 
@@ -520,7 +609,7 @@ def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) 
         if r.source != "estimated" or r.reading_date <= last.reading_date:
             continue
         units = r.consumption
-        if units is None:                          # as write_estimates steps an index
+        if units is None:  # as write_estimates steps an index
             units = (r.index_value - previous) % (contract.meter_max + 1)
         out.append((r.reading_date.replace(day=1), int(units)))
         previous = r.index_value
@@ -536,22 +625,40 @@ async def _record(t: Turn) -> str:
     prebill_text = correction_text = None
     if last is not None and used >= 0:
         history = await consumption.recent_readings(t.tx, contract)
-        if all(r.id != last.id for r in history):       # (by id: `in` would compare every field)
+        if all(r.id != last.id for r in history):  # (by id: `in` would compare every field)
             history = await t.tx.readings(contract.contract)
         estimates = _estimated_units(contract, last, history)
         prebill_text, details["prebill"] = describe_prebill(t, tariff, last.reading_date, day, used)
         if estimates:
-            correction_text, details["correction"] = await describe_correction(t, contract, tariff, last, day, used,
-                                                                               estimates)
+            correction_text, details["correction"] = await describe_correction(
+                t, contract, tariff, last, day, used, estimates
+            )
     reference = await t.tx.next_reference("RL", day.year)
     await t.tx.add_customer_reading(
-        contract=contract.contract, day=day, index=int(t.data["r_index"]), reference=reference, channel=t.channel,
-        user_id=t.user_id, photo_ref=t.data.get("r_photo"), previous_index=last.index_value if last else None,
-        previous_date=last.reading_date if last else None, consumption=used if last else None,
-        rollover=bool(t.data.get("r_rollover")), review_reason=t.data.get("r_review"), details=details,
-        replaces=previous.id if previous else None, now=t.now)
-    await t.tx.audit("reading_recorded", channel=t.channel, user_id=t.user_id, contract=contract.contract,
-                     details={"reference": reference, "replaces": previous.reference if previous else None}, now=t.now)
+        contract=contract.contract,
+        day=day,
+        index=int(t.data["r_index"]),
+        reference=reference,
+        channel=t.channel,
+        user_id=t.user_id,
+        photo_ref=t.data.get("r_photo"),
+        previous_index=last.index_value if last else None,
+        previous_date=last.reading_date if last else None,
+        consumption=used if last else None,
+        rollover=bool(t.data.get("r_rollover")),
+        review_reason=t.data.get("r_review"),
+        details=details,
+        replaces=previous.id if previous else None,
+        now=t.now,
+    )
+    await t.tx.audit(
+        "reading_recorded",
+        channel=t.channel,
+        user_id=t.user_id,
+        contract=contract.contract,
+        details={"reference": reference, "replaces": previous.reference if previous else None},
+        now=t.now,
+    )
     t.say("reading.recorded", reference=t.t.ltr(reference))
     if t.data.get("r_review"):
         t.say("reading.flagged")

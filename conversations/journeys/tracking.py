@@ -1,5 +1,6 @@
 """Tracking: the customer's requests with their status and the last decision note.
 Diagram: docs/flows/tracking.md"""
+
 from __future__ import annotations
 
 from storage import Request
@@ -10,8 +11,13 @@ track = Flow("track")
 
 
 def describe_request(t: Turn, r: Request) -> str:
-    text = t.t("track.item", reference=t.t.ltr(r.reference), kind=t.t(f"request.kind_{r.kind}"),
-               status=t.t(f"request.status_{r.status}"), date=t.t.date(r.created_at.date()))
+    text = t.t(
+        "track.item",
+        reference=t.t.ltr(r.reference),
+        kind=t.t(f"request.kind_{r.kind}"),
+        status=t.t(f"request.status_{r.status}"),
+        date=t.t.date(r.created_at.date()),
+    )
     if r.decision_note:
         text += "\n" + t.t("track.note", note=r.decision_note)
     return text
