@@ -184,3 +184,25 @@ async def test_a_telegram_bot_process_lives_on_the_tests_clock_and_moves_with_it
     with sqlite3.connect(tmp_path / "addad.sqlite3") as con:
         stamps = [r[0] for r in con.execute("SELECT updated_at FROM sessions WHERE user_id='5005'")]
     assert stamps and stamps[0].startswith("2026-12-01T00:")  # stored in UTC, at the test's time
+
+
+def test_the_clock_setting_a_test_or_a_demo_gives(tmp_path):
+    from storage.clock import ClockError, FileClock, parse_clock, system_clock
+
+    assert parse_clock(None) is system_clock and parse_clock("") is system_clock
+    seven = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    assert seven <= parse_clock("2026-12-01T08:00:00+01:00")() < seven.replace(minute=1)  # runs on from there
+    path = tmp_path / "now.txt"
+    FileClock.write(path, MONTH_TURN)
+    bot = parse_clock(f"file:{path}")
+    assert MONTH_TURN <= bot() < datetime(2026, 11, 30, 23, 31, tzinfo=UTC)
+    FileClock.write(path, datetime(2026, 12, 5, 9, 0, tzinfo=UTC))  # the test moves time
+    restarted = FileClock(path)  # a process started later
+    assert bot().date() == restarted().date() == date(2026, 12, 5)
+    assert abs((bot() - restarted()).total_seconds()) < 1
+    with pytest.raises(ClockError, match="has no UTC offset"):
+        parse_clock("2026-12-01 08:00")
+    with pytest.raises(ClockError, match="no such file|No such file"):
+        parse_clock(f"file:{tmp_path / 'missing.txt'}")
+    path.write_text("demain\n", encoding="utf-8")
+    assert bot().date() == date(2026, 12, 5)  # a bad rewrite keeps the last instant
