@@ -202,7 +202,7 @@ def test_the_clock_setting_a_test_or_a_demo_gives(tmp_path):
     assert abs((bot() - restarted()).total_seconds()) < 1
     with pytest.raises(ClockError, match="has no UTC offset"):
         parse_clock("2026-12-01 08:00")
-    with pytest.raises(ClockError, match="no such file|No such file"):
+    with pytest.raises(ClockError, match=r"no such file|No such file"):
         parse_clock(f"file:{tmp_path / 'missing.txt'}")
     path.write_text("demain\n", encoding="utf-8")
     assert bot().date() == date(2026, 12, 5)  # a bad rewrite keeps the last instant
