@@ -32,6 +32,8 @@ MAX_CHARS = 500            # like understanding.MAX_CHARS: a pasted page costs n
 
 _WORD = re.compile(r"[^\W_]+")
 _DIGIT = re.compile(r"\d")
+
+
 def features(text: str, *, char_buckets: int, word_buckets: int,
              char_n: tuple[int, int] = (2, 5), word_n: tuple[int, int] = (1, 2)) -> tuple[list[int], list[int]]:
     """The distinct char-bucket and word-bucket indices of a message (word buckets are offset by
