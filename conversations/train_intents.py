@@ -197,6 +197,34 @@ def _rules(text: str, hint=None) -> tuple[str, float]:
     return u.intent, u.confidence
 
 
+ENTITY_KEYS = ("index", "contract", "months", "date", "service", "reference")
+
+
+def entity_report(rows, out=print) -> None:
+    """The rules' entities against the labels (the model finds none): per key, right of
+    expected, and found where the label has none (the issue's "index where there is none")."""
+    from conversations.understanding import understand
+    right, expected, spurious, absent = Counter(), Counter(), Counter(), Counter()
+    exact = 0
+    for r in rows:
+        u = understand(r["text"], r.get("hint"), today=TODAY)
+        got = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in u.entities.items() if k in ENTITY_KEYS}
+        want = r["entities"]
+        exact += got == want
+        for k in ENTITY_KEYS:
+            if k in want:
+                expected[k] += 1
+                right[k] += got.get(k) == want[k]
+            else:
+                absent[k] += 1
+                spurious[k] += k in got
+    out(f"\n== entities (rules): all of a message's entities right in {exact}/{len(rows)} = "
+        f"{100 * exact / len(rows):.1f} %")
+    out("  " + "  ".join(f"{k} {right[k]}/{expected[k]} = {100 * right[k] / max(expected[k], 1):.0f}% right, "
+                         f"found where none {spurious[k]}/{absent[k]} = {100 * spurious[k] / max(absent[k], 1):.1f}%;"
+                         for k in ENTITY_KEYS))
+
+
 def combine(rule_intent: str, rule_conf: float, model_intent: str, model_p: float,
             model_confident: float = MODEL_CONFIDENT, rules_confident: float = RULES_CONFIDENT,
             unknown_below: float = MODEL_UNKNOWN_BELOW) -> str:
@@ -256,6 +284,7 @@ def report(rows: list[dict], out=print, title: str = "held-out") -> dict:
     comb = [combine(i, c, m[0], m[1], 1.01, 0.8) for (i, c), m in zip(rp, mp)]
     _accuracy_table(rows, comb, f"rules first (rules if not unknown and confidence >= 0.8, else model if "
                                 f"p >= {MODEL_UNKNOWN_BELOW}, else unknown)", out)
+    entity_report(rows, out)
     return {"model": mp, "rules": rp}
 
 
