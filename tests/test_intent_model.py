@@ -169,7 +169,8 @@ def test_paying_with_a_month_count_is_deferral_or_a_close_call_with_balance(text
     assert got == "deferral" or ({got, runner_up} == {"deferral", "balance"} and p - p2 < 0.2), (got, p, runner_up, p2)
 
 
-@pytest.mark.parametrize("text", [None, 42, "", "   ", "👍", "\x00\x01", "؟؟", "9" * 5000, "salam " * 2000])
+@pytest.mark.parametrize("text", [None, 42, b"bytes", "", "   ", "👍", "\x00\x01", "\ud800abc", "؟؟", "9" * 5000,
+                                  "salam " * 2000])
 def test_predict_takes_anything(text):
     intent, p, runner_up, p2 = intent_model.predict(text)
     assert intent in INTENTS and runner_up in INTENTS and intent != runner_up
