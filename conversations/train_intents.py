@@ -1,0 +1,503 @@
+"""Train, check and report the intent model (conversations/intent_model.py). Dev-time only.
+
+    python -m conversations.train_intents            retrain, rewrite conversations/data/intent_model.bin
+    python -m conversations.train_intents --check    exit 1 if a retrain would not give the shipped bytes
+    python -m conversations.train_intents --select   the alternatives, by 5-fold cross-validation over train
+    python -m conversations.train_intents --report   held-out accuracy: model, rules, combinations
+
+Training needs the `train` extra (scikit-learn); --report and the fingerprint check do not.
+Training data: data/intents/train.jsonl plus tests/data/understanding.jsonl (less any message
+that is also in the held-out file). data/intents/heldout.jsonl is never trained or tuned on:
+--select and every threshold below are measured by cross-validation over train; the
+temperature on one validation fold of train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import struct
+import sys
+import time
+import zlib
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+from conversations import intent_model
+from conversations.understanding import INTENTS, normalize
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ROOT / "data" / "intents" / "train.jsonl"
+HELDOUT = ROOT / "data" / "intents" / "heldout.jsonl"
+PROJECT = ROOT / "tests" / "data" / "understanding.jsonl"
+TODAY = date(2026, 4, 20)  # the data's reference day (data/intents/README.md)
+GROUPS = ("darija_ar", "arabizi", "fr", "msa", "mixed")
+
+# The kept alternative (see --select and docs/understanding.md for the measurements).
+CONFIG = {
+    "kind": "svm",
+    "C": 2.0,
+    "char_buckets": 1 << 17,
+    "word_buckets": 1 << 15,
+    "char_n": [2, 5],
+    "word_n": [1, 2],
+    "word_weight": 1.0,
+}
+# Thresholds of the simple combination (--report), chosen on out-of-fold predictions over
+# train (--select prints the grid).
+MODEL_CONFIDENT = 0.5
+RULES_CONFIDENT = 0.5
+MODEL_UNKNOWN_BELOW = 0.3
+VALIDATION_PERCENT = 20
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _h(prefix: str, text: str) -> int:
+    return int.from_bytes(hashlib.sha256((prefix + normalize(text)).encode()).digest()[:8], "big") % 100
+
+
+def training_rows() -> list[dict]:
+    """train.jsonl, then the project set without what held-out or train already has."""
+    held = {normalize(r["text"]) for r in load_rows(HELDOUT)}
+    rows = load_rows(TRAIN)
+    seen = {normalize(r["text"]) for r in rows}
+    for r in load_rows(PROJECT):
+        key = normalize(r["text"])
+        if key not in held and key not in seen:
+            seen.add(key)
+            rows.append({**r, "group": "project"})
+    return rows
+
+
+def split_validation(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    val = [r for r in rows if _h("validation:", r["text"]) < VALIDATION_PERCENT]
+    fit = [r for r in rows if _h("validation:", r["text"]) >= VALIDATION_PERCENT]
+    return fit, val
+
+
+def fingerprint(rows: list[dict], config: dict) -> str:
+    """What the shipped model was trained from: the normalised texts (so a change to
+    normalize() counts), the labels and the configuration."""
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for r in rows:
+        h.update(b"\0" + normalize(r["text"]).encode() + b"\t" + r["intent"].encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- training (scikit-learn)
+
+
+def _matrix(rows, cfg):
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    indptr, indices, values = [0], [], []
+    ww = cfg["word_weight"]
+    for r in rows:
+        chars, words = intent_model.features(
+            r["text"],
+            char_buckets=cfg["char_buckets"],
+            word_buckets=cfg["word_buckets"],
+            char_n=tuple(cfg["char_n"]),
+            word_n=tuple(cfg["word_n"]),
+        )
+        norm = (len(chars) + ww * ww * len(words)) ** 0.5 or 1.0
+        indices += chars + words
+        values += [1.0 / norm] * len(chars) + [ww / norm] * len(words)
+        indptr.append(len(indices))
+    D = cfg["char_buckets"] + cfg["word_buckets"]
+    return csr_matrix((np.array(values), np.array(indices), np.array(indptr)), shape=(len(rows), D))
+
+
+def fit(rows: list[dict], cfg: dict):
+    """(W: D x classes, b: classes) as numpy arrays, columns in INTENTS order."""
+    import numpy as np
+
+    X_all = _matrix(rows, cfg)
+    used = np.unique(X_all.indices)  # fit on the buckets some message touches: ~20x fewer columns
+    X = X_all[:, used]
+    y = np.array([INTENTS.index(r["intent"]) for r in rows])
+    kind = cfg["kind"]
+    if kind == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(C=cfg["C"], max_iter=5000, tol=1e-5)
+    elif kind == "svm":
+        from sklearn.svm import LinearSVC
+
+        clf = LinearSVC(C=cfg["C"], max_iter=20000, random_state=0)
+    elif kind == "nb":
+        from sklearn.naive_bayes import ComplementNB
+
+        clf = ComplementNB(alpha=cfg["C"])
+    else:
+        raise ValueError(kind)
+    clf.fit(X, y)
+    C = len(INTENTS)
+    W = np.zeros((X_all.shape[1], C))
+    b = np.zeros(C)
+    cols = list(clf.classes_)
+    coef = clf.feature_log_prob_ if kind == "nb" else clf.coef_  # NB decides by X @ feature_log_prob_.T
+    W[np.ix_(used, cols)] = coef.T
+    if kind != "nb":
+        b[cols] = clf.intercept_
+    for c in range(C):
+        if c not in cols:
+            b[c] = -1e3  # an intent with no example is never predicted
+    return W, b
+
+
+def logits(W, b, rows, cfg):
+    return _matrix(rows, cfg) @ W + b
+
+
+def fit_temperature(z, y) -> float:
+    """The softmax temperature with the least negative log-likelihood on (z, y): a grid, so
+    the result is the same on every machine."""
+    import numpy as np
+
+    best = (float("inf"), 1.0)
+    for T in [round(0.05 * k, 2) for k in range(1, 101)]:
+        s = z / T
+        s = s - s.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        nll = -logp[np.arange(len(y)), y].mean()
+        if nll < best[0] - 1e-12:
+            best = (nll, T)
+    return best[1]
+
+
+def build(rows: list[dict] | None = None, cfg: dict = CONFIG) -> bytes:
+    """The model file's bytes, from the data and the configuration (deterministic)."""
+    import numpy as np
+    import scipy
+    import sklearn
+
+    rows = training_rows() if rows is None else rows
+    fit_rows, val_rows = split_validation(rows)
+    W, b = fit(fit_rows, cfg)
+    yv = np.array([INTENTS.index(r["intent"]) for r in val_rows])
+    zv = logits(W, b, val_rows, cfg)
+    T = fit_temperature(zv, yv)
+    val_acc = float((zv.argmax(axis=1) == yv).mean())
+    W, b = fit(rows, cfg)  # the shipped model learns from every training message
+    scale = np.abs(W).max(axis=0) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(W / scale), -127, 127).astype(np.int8)
+    header = {
+        "format": 1,
+        "classes": list(INTENTS),
+        "kind": cfg["kind"],
+        "char_buckets": cfg["char_buckets"],
+        "word_buckets": cfg["word_buckets"],
+        "char_n": cfg["char_n"],
+        "word_n": cfg["word_n"],
+        "word_weight": cfg["word_weight"],
+        "scale": [float(f"{s:.9g}") for s in scale],
+        "bias": [float(f"{v:.9g}") for v in b],
+        "temperature": T,
+        "validation_accuracy": round(val_acc, 4),
+        "rows": len(rows),
+        "fingerprint": fingerprint(rows, cfg),
+        "trained_with": {"scikit-learn": sklearn.__version__, "scipy": scipy.__version__, "numpy": np.__version__},
+    }
+    head = json.dumps(header, sort_keys=True, ensure_ascii=True).encode()
+    return intent_model.MAGIC + struct.pack(">I", len(head)) + head + zlib.compress(q.tobytes(), 9)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _rules(text: str, hint=None) -> tuple[str, float]:
+    from conversations.understanding import understand
+
+    u = understand(text, hint, today=TODAY)
+    return u.intent, u.confidence
+
+
+ENTITY_KEYS = ("index", "contract", "months", "date", "service", "reference")
+
+
+def entity_report(rows, out=print) -> None:
+    """The rules' entities against the labels (the model finds none): per key, right of
+    expected, and found where the label has none (the issue's "index where there is none")."""
+    from conversations.understanding import understand
+
+    right, expected, spurious, absent = Counter(), Counter(), Counter(), Counter()
+    exact = 0
+    for r in rows:
+        u = understand(r["text"], r.get("hint"), today=TODAY)
+        got = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in u.entities.items() if k in ENTITY_KEYS}
+        want = r["entities"]
+        exact += got == want
+        for k in ENTITY_KEYS:
+            if k in want:
+                expected[k] += 1
+                right[k] += got.get(k) == want[k]
+            else:
+                absent[k] += 1
+                spurious[k] += k in got
+    out(
+        f"\n== entities (rules): all of a message's entities right in {exact}/{len(rows)} = "
+        f"{100 * exact / len(rows):.1f} %"
+    )
+    out(
+        "  "
+        + "  ".join(
+            f"{k} {right[k]}/{expected[k]} = {100 * right[k] / max(expected[k], 1):.0f}% right, "
+            f"found where none {spurious[k]}/{absent[k]} = {100 * spurious[k] / max(absent[k], 1):.1f}%;"
+            for k in ENTITY_KEYS
+        )
+    )
+
+
+def combine(
+    rule_intent: str,
+    rule_conf: float,
+    model_intent: str,
+    model_p: float,
+    model_confident: float = MODEL_CONFIDENT,
+    rules_confident: float = RULES_CONFIDENT,
+    unknown_below: float = MODEL_UNKNOWN_BELOW,
+) -> str:
+    """The simple combination the report measures: the model when it is sure, else the rules
+    when they found a task with some confidence, else the model unless it is unsure too, then
+    `unknown`. model_confident > 1 gives "rules first, model as the fallback"."""
+    if model_p >= model_confident:
+        return model_intent
+    if rule_intent != "unknown" and rule_conf >= rules_confident:
+        return rule_intent
+    return model_intent if model_p >= unknown_below else "unknown"
+
+
+def _accuracy_table(rows, predicted: list[str], title: str, out) -> None:
+    n = len(rows)
+    ok = [p == r["intent"] for p, r in zip(predicted, rows, strict=False)]
+    out(f"\n== {title}: {sum(ok)}/{n} = {100 * sum(ok) / n:.1f} %")
+    by_group, by_intent = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    for r, k in zip(rows, ok, strict=False):
+        by_group[r["group"]][0] += k
+        by_group[r["group"]][1] += 1
+        by_intent[r["intent"]][0] += k
+        by_intent[r["intent"]][1] += 1
+    out(
+        "  per group:  "
+        + "  ".join(
+            f"{g} {100 * a / t:.1f}% ({a}/{t})"
+            for g, (a, t) in sorted(by_group.items(), key=lambda x: GROUPS.index(x[0]) if x[0] in GROUPS else 9)
+        )
+    )
+    out(
+        "  per intent: "
+        + "  ".join(f"{i} {100 * by_intent[i][0] / by_intent[i][1]:.0f}%" for i in INTENTS if by_intent[i][1])
+    )
+    conf = Counter((r["intent"], p) for r, p in zip(rows, predicted, strict=False) if p != r["intent"])
+    out("  top confusions (expected -> got): " + ", ".join(f"{a}->{b} {c}" for (a, b), c in conf.most_common(8)))
+
+
+def reliability(rows, preds: list[tuple[str, float]], out) -> None:
+    buckets = [(0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 0.97), (0.97, 1.01)]
+    cells = []
+    for lo, hi in buckets:
+        sel = [(r, i) for r, (i, p) in zip(rows, preds, strict=False) if lo <= p < hi]
+        if sel:
+            acc = sum(i == r["intent"] for r, i in sel) / len(sel)
+            mean_p = sum(p for (i, p) in preds if lo <= p < hi) / len(sel)
+            cells.append(f"[{lo:.2f},{min(hi, 1):.2f}) n={len(sel)} conf {mean_p:.2f} acc {acc:.2f}")
+    out("  reliability (model probability bucket: mean confidence vs accuracy): " + "; ".join(cells))
+
+
+def report(rows: list[dict], out=print, title: str = "held-out") -> dict:
+    model = intent_model.load()
+    mp = [intent_model.predict(r["text"]) for r in rows]
+    rp = [_rules(r["text"], r.get("hint")) for r in rows]
+    out(f"{title} set: {len(rows)} messages; model {model.header['kind']} trained on {model.header['rows']} messages")
+    _accuracy_table(rows, [m[0] for m in mp], "model alone", out)
+    reliability(rows, [(m[0], m[1]) for m in mp], out)
+    _accuracy_table(rows, [i for i, _ in rp], "rules alone (understanding.understand)", out)
+    comb = [combine(i, c, m[0], m[1]) for (i, c), m in zip(rp, mp, strict=False)]
+    _accuracy_table(
+        rows,
+        comb,
+        f"combination (model if p >= {MODEL_CONFIDENT}, else rules if not unknown "
+        f"and confidence >= {RULES_CONFIDENT}, else model if p >= {MODEL_UNKNOWN_BELOW}, "
+        f"else unknown)",
+        out,
+    )
+    comb = [combine(i, c, m[0], m[1], 1.01, 0.8) for (i, c), m in zip(rp, mp, strict=False)]
+    _accuracy_table(
+        rows,
+        comb,
+        f"rules first (rules if not unknown and confidence >= 0.8, else model if "
+        f"p >= {MODEL_UNKNOWN_BELOW}, else unknown)",
+        out,
+    )
+    entity_report(rows, out)
+    return {"model": mp, "rules": rp}
+
+
+def latency(texts: list[str]) -> dict:
+    intent_model.predict("warm up")
+    times = []
+    for _ in range(3):
+        for t in texts:
+            t0 = time.perf_counter()
+            intent_model.predict(t)
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return {
+        "p50_ms": 1000 * times[len(times) // 2],
+        "p99_ms": 1000 * times[int(len(times) * 0.99)],
+        "max_ms": 1000 * times[-1],
+    }
+
+
+def _folds(rows: list[dict], k: int = 5) -> list[int]:
+    """Each row's fold (0..k-1); fold 0 is the validation split of split_validation."""
+    return [min(_h("validation:", r["text"]) // VALIDATION_PERCENT, k - 1) for r in rows]
+
+
+def out_of_fold(rows: list[dict], cfg: dict, k: int = 5):
+    """Every row's logits from a model trained on the other folds, and each fold's temperature."""
+    import numpy as np
+
+    folds = np.array(_folds(rows, k))
+    z = np.zeros((len(rows), len(INTENTS)))
+    temps = []
+    for f in range(k):
+        fit_rows = [r for r, g in zip(rows, folds, strict=False) if g != f]
+        val_rows = [r for r, g in zip(rows, folds, strict=False) if g == f]
+        W, b = fit(fit_rows, cfg)
+        z[folds == f] = logits(W, b, val_rows, cfg)
+        temps.append(fit_temperature(z[folds == f], np.array([INTENTS.index(r["intent"]) for r in val_rows])))
+    return z, temps
+
+
+def _softmax(z):
+    import numpy as np
+
+    s = z - z.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+CANDIDATES = [
+    ("logreg C=20", {"kind": "logreg", "C": 20.0}),
+    ("logreg C=100", {"kind": "logreg", "C": 100.0}),
+    ("logreg C=100 chars only", {"kind": "logreg", "C": 100.0, "word_weight": 0.0}),
+    ("linear SVM C=0.5", {"kind": "svm", "C": 0.5}),
+    ("linear SVM C=2", {"kind": "svm", "C": 2.0}),
+    ("linear SVM C=2 chars only", {"kind": "svm", "C": 2.0, "word_weight": 0.0}),
+    ("linear SVM C=2 chars 1-5", {"kind": "svm", "C": 2.0, "char_n": [1, 5]}),
+    ("linear SVM C=2 2^15+2^13 buckets", {"kind": "svm", "C": 2.0, "char_buckets": 1 << 15, "word_buckets": 1 << 13}),
+    ("complement NB alpha=0.3", {"kind": "nb", "C": 0.3}),
+]
+
+
+def select(out=print, k: int = 5) -> None:
+    """The alternatives by k-fold cross-validation over the training rows (never held-out),
+    then, for the kept CONFIG, its reliability and the combination with the rules, both on
+    out-of-fold predictions: what the thresholds are chosen from."""
+    import numpy as np
+
+    rows = training_rows()
+    y = np.array([INTENTS.index(r["intent"]) for r in rows])
+    groups = [g for g in (*GROUPS, "project") if any(r["group"] == g for r in rows)]
+    out(f"{k}-fold cross-validation over the {len(rows)} training messages (held-out not used)")
+    for name, extra in CANDIDATES:
+        cfg = {**CONFIG, **extra}
+        t0 = time.perf_counter()
+        z, temps = out_of_fold(rows, cfg, k)
+        pred = z.argmax(axis=1)
+        T = sorted(temps)[len(temps) // 2]
+        p = _softmax(z / T)
+        nll = -np.log(p[np.arange(len(y)), y]).mean()
+        per = ", ".join(
+            f"{g} {100 * (pred[m] == y[m]).mean():.1f}"
+            for g in groups
+            for m in [np.array([r["group"] == g for r in rows])]
+        )
+        keep = " <- kept" if all(cfg[key] == CONFIG[key] for key in CONFIG) else ""
+        out(
+            f"  {name:34s} {100 * (pred == y).mean():.1f}%  nll {nll:.3f} (T {T})  {per}  "
+            f"[{time.perf_counter() - t0:.1f} s]{keep}"
+        )
+    z, temps = out_of_fold(rows, CONFIG, k)
+    p = _softmax(z / (sorted(temps)[len(temps) // 2]))
+    preds = [(INTENTS[i], float(p[n, i])) for n, i in enumerate(p.argmax(axis=1))]
+    out("\nkept model, out of fold:")
+    reliability(rows, preds, out)
+    rules = [_rules(r["text"], r.get("hint")) for r in rows]
+    out(
+        f"  rules alone: {100 * sum(i == r['intent'] for (i, _), r in zip(rules, rows, strict=False)) / len(rows):.1f}%"
+    )
+    out("  combination accuracy % (see combine()) by model_confident / rules_confident / unknown_below:")
+    for mc in (0.5, 0.6, 0.7, 0.8, 0.9, 1.01):
+        cells = []
+        for rc in (0.5, 0.8, 1.0):
+            for ub in (0.0, 0.3, 0.4):
+                acc = sum(
+                    combine(i, c, m, mp, mc, rc, ub) == r["intent"]
+                    for (i, c), (m, mp), r in zip(rules, preds, rows, strict=False)
+                )
+                cells.append(f"{rc:.1f}/{ub:.1f}: {100 * acc / len(rows):.1f}")
+        out(f"    model >= {'never' if mc > 1 else f'{mc:.2f}'}  " + "  ".join(cells))
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m conversations.train_intents", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--check", action="store_true", help="retrain in memory; exit 1 if it differs from the shipped file"
+    )
+    ap.add_argument("--select", action="store_true", help="measure the alternatives on the validation split of train")
+    ap.add_argument("--report", action="store_true", help="held-out report: model, rules, combination")
+    ap.add_argument("--output", type=Path, default=intent_model.MODEL_PATH)
+    a = ap.parse_args(argv)
+    if a.report:
+        rows = load_rows(HELDOUT)
+        report(rows)
+        lat = latency([r["text"] for r in rows])
+        print(
+            f"\npredict latency over {len(rows)} messages x3: p50 {lat['p50_ms']:.3f} ms, "
+            f"p99 {lat['p99_ms']:.3f} ms, max {lat['max_ms']:.3f} ms"
+        )
+        return 0
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("scikit-learn is missing: pip install -e '.[train]'", file=sys.stderr)
+        return 2
+    if a.select:
+        select()
+        return 0
+    t0 = time.perf_counter()
+    data = build()
+    if a.check:
+        same = a.output.exists() and a.output.read_bytes() == data
+        print(f"{a.output}: {'matches' if same else 'DIFFERS from'} a retrain ({time.perf_counter() - t0:.1f} s)")
+        return 0 if same else 1
+    a.output.parent.mkdir(parents=True, exist_ok=True)
+    a.output.write_bytes(data)
+    header = intent_model.load(a.output).header
+    print(
+        f"wrote {a.output} ({len(data)} bytes, {header['rows']} messages, validation accuracy "
+        f"{100 * header['validation_accuracy']:.1f}%, temperature {header['temperature']}) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
