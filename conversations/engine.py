@@ -439,6 +439,8 @@ def _digression(turn: Turn, state) -> str | None:
     u = turn.understood
     if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
         return None
+    if u.source != "rules":
+        return None  # a guess of the trained model does not pull the customer away
     target = journeys.INTENT_ENTRY[u.intent]
     here = {state.name.split(".")[0], str(turn.data.get("after_link", "")).split(".")[0]}
     return None if target.split(".")[0] in here else target
@@ -503,8 +505,8 @@ def _command(turn: Turn) -> str | None:
     if turn.session.state in RESTING and "_paused" in turn.data and (turn.choice() == "resume" or parse_yes_no(text)):
         return "resume"  # "nkemmel", "oui", "wakha" to the offer to finish what was left
     u = turn.understood
-    if u is None:
-        return None
+    if u is None or u.source != "rules":
+        return None  # a guess of the trained model is no command
     # Typed "annuler" / "الغاء" works in every state; so does asking for the menu.
     if u.intent == "cancel" and u.confidence >= 0.6:
         return "cancel"

@@ -287,6 +287,8 @@ class Turn:
         u = self.understood
         if u is None or u.confidence < 0.6 or u.intent in ("unknown", "greeting", "help", "cancel"):
             return False
+        if u.source != "rules":
+            return False  # a guess of the trained model does not override a named choice
         from .journeys import INTENT_ENTRY
 
         target = INTENT_ENTRY.get(u.intent)

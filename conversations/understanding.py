@@ -65,6 +65,10 @@ INTENTS = (
     "unknown",
 )
 MAX_CHARS = 500  # analyse the head only: a 10,000-char paste must stay cheap
+MODEL_MIN_PROBABILITY = 0.5  # below it the model is right about half the time (docs/understanding.md)
+# One or two words ("lma", "la safi") are where the model is weakest and most over-confident;
+# they are answers to a question far more often than requests.
+MODEL_MIN_WORDS = 3
 MIN_SCORE = 1.8  # below this the evidence is one weak word: say "unknown"
 
 
@@ -73,12 +77,16 @@ class Understood:
     """What one message says. entities may hold: index (int), date (datetime.date), contract (str),
     months (int), service ("electricity"|"water"), reference (str, e.g. "DF-2026-000123") and, for
     the language intent, language ("ar"|"fr", the language asked for). confidence is 0..1: 1.0 for
-    a clear keyword, ~0.5 when two intents compete, 0 for unknown."""
+    a clear keyword, ~0.5 when two intents compete, 0 for unknown. `source` says which layer
+    decided ("rules", or "model" when the rules knew no word of it); `runner_up` is the model's
+    second choice when the model decided."""
 
     intent: str
     lang: str
     entities: dict = field(default_factory=dict)
     confidence: float = 0.0
+    source: str = "rules"
+    runner_up: str | None = None
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -1068,6 +1076,7 @@ _CONTRACT_KEYED = re.compile(
     r"رقم العقد|رقم عقد|العقد|عقد|رقم الزبون|compteur|lcompteur|العداد رقم)"
     r"(?:\s*(?:de|du|d'|n°|no|numero|رقم))?(?:\s*(?:contrat|client))?\s*[:#°=-]?\s*(\d{6,10})(?!\d)"
 )
+_METER_WORD = re.compile(r"compteur|العداد")
 _CONTRACT_TOPIC = re.compile(r"(?<!\w)(contrat|contract|kontra|lcontrat|العقد|عقد|abonnement|رقم الزبون)")
 _BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
 
@@ -1085,8 +1094,9 @@ def parse_reference(text: str) -> str | None:
 
 def _contract_in(norm: str) -> tuple[str, tuple[int, int]] | None:
     masked = _mask(norm, [p.span() for p in _PHONE.finditer(norm)]) if "0" in norm else norm
-    m = _CONTRACT_KEYED.search(masked)
-    if m:
+    for m in _CONTRACT_KEYED.finditer(masked):
+        if m.group(1).startswith("0") and _METER_WORD.search(m.group(0)):
+            continue  # "compteur 0031207": the dials as the meter shows them, an index
         return m.group(1), m.span(1)
     if _CONTRACT_TOPIC.search(norm):
         m = _BARE_CONTRACT.search(masked)
@@ -1303,6 +1313,19 @@ _NUM_WORDS = {
         "tleta": 3,
         "reb3a": 4,
         "rb3a": 4,
+        "arba3": 4,
+        "arb3a": 4,
+        "rab3a": 4,
+        "arba": 4,
+        "khamssa": 5,
+        "khmsa": 5,
+        "sebaa": 7,
+        "sab3a": 7,
+        "tmanya": 8,
+        "tmnia": 8,
+        "tis3a": 9,
+        "3achra": 10,
+        "ashra": 10,
         "khamsa": 5,
         "sta": 6,
         "setta": 6,
@@ -1490,13 +1513,22 @@ def parse_date(text: str, lang: str | None = None, *, today: date, prefer: str =
 
 _MONTH_UNITS = (
     r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
-    r"chhr|shhour|shour|chhoura|اشهر|شهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|marrat|merrat"
+    r"chhr|shhour|shour|chhoura|lchhour|chhourat|اشهر|الاشهر|شهور|الشهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|"
+    r"marrat|merrat|mrat|mrrat"
 )
-_MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*({_MONTH_UNITS})(?!\w)")
+# "خمسة ديال الشهور", "arba3 d chhour", "khamsa dlchhour": a filler (of, the) between count and unit.
+_MONTH_FILLER = r"(?:\s*(?:ديال\s*ال|ديال|دال|dyal\s*l|dyal|dial|del|dl|d\s*l|d|de|l)\s*)?"
+_MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*{_MONTH_FILLER}({_MONTH_UNITS})(?!\w)")
+_ONCE_UNITS = frozenset({"fois", "مرات", "marrat", "merrat", "mrat", "mrrat"})
+# "3 mois impayés", "3 chhour ma khlesthomch": months owed, not the plan asked for.
+_MONTHS_OWED = re.compile(
+    r"\s*(?:d\s*)?(?:impayes?|non payes?|de retard|en retard|متاخره|ما خلصت|ma khlst|makhlst|bla khlas)"
+)
 _MONTHS_NOT_COUNT = re.compile(
     r"(?:il\s+y\s+a|y\s+a|depuis|depuis\s+plus\s+de|منذ|من|هادي|hadi|ca\s+fait|fait|"
     r"lmoda\s+dyal|mn)\s*$"
 )
+_MONTHS_X = re.compile(r"(?<!\w)(?:en|f|fi|b|3la|على)\s*(\d{1,2})\s*x(?!\w)")  # "en 3x", "f 4x"
 _DUAL_MONTHS = re.compile(r"(?<!\w)(شهرين|chehrin|chahrin|chhrin)(?!\w)")
 
 
@@ -1505,8 +1537,15 @@ def _months_in(norm: str) -> int | None:
         if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 24) : m.start()]):
             continue  # "il y a 3 mois", "depuis 2 mois": a duration, not an instalment count
         n = _num(m.group(1))
+        if _MONTHS_OWED.match(norm, m.end()):
+            continue
+        if n == 1 and m.group(2) in _ONCE_UNITS:
+            continue  # "encore une fois", "une fois": once, not a one-month plan
         if n and 1 <= n <= 60:
             return n
+    x = _MONTHS_X.search(norm)
+    if x and 2 <= int(x.group(1)) <= 60:
+        return int(x.group(1))
     if _DUAL_MONTHS.search(norm):
         return 2
     return None
@@ -1534,13 +1573,20 @@ _NUMBER = re.compile(r"(?<![\w.,'/-])(\d{1,3}(?:(?:[ .,']|, )\d{3})+|\d+)(?:[.,]
 _NOT_INDEX_AFTER = re.compile(
     r"\s*(?:%|dh|dhs|mad|dirhams?|درهم|دراهم|rial|ryal|ريال|fois|mois|ans?|annees?|"
     r"jours?|semaines?|heures?|h\b|min|minutes?|" + _MONTH_UNITS + r"|ايام|يوم|سنه|سنين|"
-    r"iyam|ayam|dqayq|دقايق|ساعه|ساعات|eme|er\b|ere\b|x\b)",
+    r"iyam|ayam|dqayq|دقايق|ساعه|ساعات|eme|er\b|ere\b|x\b|"
+    r"factures?|fatoras?|fatouras?|factura|facturat|fatura|فواتير|فاتورات|فاتوره|bills?)",
     re.UNICODE,
 )
 _NOT_INDEX_BEFORE = re.compile(
     r"(?:sur|en|على|f|fi|3la|il y a|depuis|منذ|قبل|hadi|هادي|le|nhar|نهار|a|au|"
-    r"à|vers|avant|apres|من|mn|ل|l)\s*$"
+    r"à|vers|avant|apres|من|mn|ل|l|الساعه|ساعه|lsa3a|sa3a|heure|l'heure)\s*$"
 )
+# A quantity of energy or water ("daz 150 kwh" in a complaint) is not an index, unless it is
+# called one ("l'index 45123 kwh").
+_UNIT_AFTER = re.compile(r"\s*(?:kwh|kw|kilowatts?|كيلواط|كيلو|ك و س|m3|متر مكعب|mitro)(?!\w)")
+_WORDY = re.compile(r"[^\W\d_]{2,}")
+_CONSUMPTION = re.compile(r"daz|jaz|fat|consomm|استهلاك|استهلكت|stahlak|tranche|شطر|depasse|فات")
+_LETTER = re.compile(r"[^\W\d_]")
 _AMOUNT_BEFORE = re.compile(r"(?:credit|lcredit|solde|رصيد|الرصيد|avance|montant|المبلغ|dh|dhs|mad|prix)\s*[:=]?\s*$")
 _INDEX_KEY = re.compile(
     r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|الموشر|موشر|العداد|الكونطور|قراءه|lhsab|"
@@ -1574,8 +1620,12 @@ def _index_in(norm: str, exclude=()) -> int | None:
         if _AMOUNT_BEFORE.search(before):
             continue  # "crédit 0", "montant 350": money, not a meter
         keyed = bool(_INDEX_KEY.search(before))
-        if not keyed and len(digits) <= 2 and _NOT_INDEX_BEFORE.search(before):
-            continue  # "le 3", "f 6": a day or a count, not a meter
+        if not keyed and _UNIT_AFTER.match(after) and (int(digits) < 1000 or _CONSUMPTION.search(norm)):
+            continue
+        if not keyed and len(digits) <= 2 and (_NOT_INDEX_BEFORE.search(before) or _LETTER.search(s)):
+            continue  # "le 3", "f 6", "les 3 derniers mois": a day or a count, not a meter
+        if not keyed and len(digits) == 4 and 1990 <= int(digits) <= 2039:
+            continue  # "la facture de 2021": a year, unless it is called the index
         found.append((int(digits), keyed))
     values = {v for v, _ in found}
     if len(values) == 1:
@@ -1817,7 +1867,8 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
     if "reference" in entities:
         scores["track"] = scores.get("track", 0.0) + 3.0
     if "months" in entities:
-        scores["deferral"] = scores.get("deferral", 0.0) + 1.5
+        # "nkhelles f 4 chhour": paying over months is a facility, not the balance ("pay" alone).
+        scores["deferral"] = scores.get("deferral", 0.0) + 1.5 + (scores.get("balance", 0.0) if scores else 0.0)
     if not scores:
         return "unknown", 0.0
     # Social words never beat a task: "salam, bghit nkhelles" is about paying.
@@ -1870,6 +1921,15 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
     if service:
         entities["service"] = service
     intent, confidence = _classify(raw, norm, tokens, entities)
+    source, runner_up = "rules", None
+    if intent == "unknown" and len(_WORDY.findall(norm)) >= MODEL_MIN_WORDS:
+        # Words the rules were never given: the trained model (data/intents) reads them. Its
+        # "unknown" class (off-topic, jokes, insults) and a low probability keep "unknown".
+        from .intent_model import predict
+
+        guess, p, second, _ = predict(raw)
+        if guess != "unknown" and p >= MODEL_MIN_PROBABILITY:
+            intent, confidence, source, runner_up = guess, round(p, 2), "model", second
     if found and intent == "agency" and _bare_weekday(norm, found[1]):
         found = None  # "ouverts le samedi ?" asks about Saturdays, not one date
     if found:
@@ -1882,7 +1942,7 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
         target = _target_language(norm, tokens)
         if target:
             entities["language"] = target
-    return Understood(intent, lang, entities, confidence)
+    return Understood(intent, lang, entities, confidence, source, runner_up)
 
 
 def warm_up(today: date) -> None:
