@@ -141,7 +141,7 @@ async def main(args) -> None:
     # and contracts a customer already sent a reading for are left out (a second one the same
     # day is another journey: "replace it?").
     base = 10**7 * (1 + int(time.time()) % 10**5)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         sent = {r.contract for r in await tx.customer_readings()}
     picks = [
         c
@@ -167,7 +167,7 @@ async def main(args) -> None:
         took, text = await turn(chat, "combien je dois ?")
         assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
         timings["balance"].append(took)
-        async with store.reading() as tx:
+        async with store.snapshot() as tx:
             last = (await tx.last_reading(contract)).index_value
         for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
             took, said = await turn(chat, text)

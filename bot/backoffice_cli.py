@@ -63,14 +63,14 @@ async def _run(args, settings: Settings) -> int:
     store = await Store.open(settings.database, clock=settings.make_clock())
     try:
         if args.action == "list":
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 found = await tx.requests(status=args.status)
             for r in found:
                 print(_line(r, profile))
             print(f"{len(found)} request(s); times in {profile.timezone}")
             return 0
         if args.action == "show":
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 r = await tx.request(args.id.strip().upper())
             if r is None:
                 raise UserError(f"no request {args.id}")

@@ -47,7 +47,7 @@ async def _run(args, settings: Settings) -> int:
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230, SIM115 (closed below)
         try:
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 if args.kind == "readings":
                     count = await export_readings(tx, out, since=since)
                 else:

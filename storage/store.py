@@ -5,7 +5,7 @@ Use:
     async with store.transaction() as tx:        # all or nothing; durable once it returns
         await tx.save_session(session)
         await tx.record_turn("telegram", "42", replies_json)
-    async with store.reading() as tx:             # read snapshot, no write lock
+    async with store.snapshot() as tx:             # read snapshot, no write lock
         contract = await tx.contract("123456")
 
 A transaction object carries every method, so a conversation turn reads, writes the
@@ -1058,7 +1058,8 @@ class Store:
         """`async with store.transaction() as tx:` see Database.transaction."""
         return _Repositories(self.db.transaction(write=True), self.cache, self.clock)
 
-    def reading(self) -> _Repositories:
+    def snapshot(self) -> _Repositories:
+        """`async with store.snapshot() as tx:` a read-only snapshot of what is committed (no write lock)."""
         return _Repositories(self.db.transaction(write=False), None, self.clock)
 
 

@@ -59,7 +59,7 @@ def dispatcher(engine, clock, *senders, store=None) -> Dispatcher:
 
 
 async def outbox_row(store):
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         return await tx.outbox_message(1)
 
 
@@ -106,7 +106,7 @@ async def test_gives_up_after_max_attempts_and_audits(setup):
     assert sender.attempts == 3 and sender.delivered == []
     row = await outbox_row(engine.store)
     assert row.status == "failed" and "500" in row.last_error
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="outbox_failed")) == 1
 
 

@@ -52,7 +52,7 @@ async def test_a_turn_waits_for_another_process_without_freezing_the_bot(store):
     await proc.wait()
     assert waited > HOLD / 2  # it did wait for the lock…
     assert ticks >= 10  # …and the event loop went on meanwhile
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         assert (await tx.load_session("telegram", "42")).state == "menu.main"
 
 
@@ -71,7 +71,7 @@ async def test_a_caller_cancelled_while_waiting_leaves_no_transaction_open(store
     await proc.wait()
     async with store.transaction() as tx:  # a new transaction starts cleanly
         await tx.save_session(SessionRecord("telegram", "8", "menu.main", {}, "fr", 0, None), now=NOW)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         assert await tx.load_session("telegram", "7") is None
         assert (await tx.load_session("telegram", "8")).state == "menu.main"
 
@@ -85,7 +85,7 @@ async def test_a_commit_that_fails_is_rolled_back_and_the_next_turn_works(store)
             await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)
     async with store.transaction() as tx:
         await tx.link_chat("telegram", "9", "1000001", "phone", now=NOW)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         assert await tx.load_session("telegram", "9") is None  # nothing of the failed one
         assert [link.contract for link in await tx.chat_links("telegram", "9")] == ["1000001"]
 
@@ -161,7 +161,7 @@ async def test_a_failing_turn_undoes_only_its_own_writes_in_a_shared_commit(stor
 
     results = await asyncio.gather(*(turn(i) for i in range(30)), return_exceptions=True)
     assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == list(range(0, 30, 3))
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         kept = [i for i in range(30) if await tx.load_session("telegram", str(i)) is not None]
     assert kept == [i for i in range(30) if i % 3]
 
@@ -185,7 +185,7 @@ async def test_a_read_sees_only_committed_writes(store):
             await tx.save_session(SessionRecord("telegram", "11", "menu.main", {}, "fr", 0, None), now=NOW)
 
     async def reader() -> bool:
-        async with store.reading() as tx:
+        async with store.snapshot() as tx:
             present = await tx.load_session("telegram", "11") is not None
         outside = other_connection(store.db.path)
         durable = outside.execute("SELECT count(*) FROM sessions WHERE user_id = '11'").fetchone()[0] == 1

@@ -77,7 +77,7 @@ async def test_a_failed_transaction_writes_nothing(store):
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)
             raise RuntimeError("boom")
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         assert await tx.contract("1000001") is None
 
 
@@ -103,7 +103,7 @@ async def test_sessions_refuse_a_stale_version(store):
     with pytest.raises(ConcurrentUpdate):
         async with store.transaction() as tx:
             await tx.save_session(stale)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         loaded = await tx.load_session("telegram", "42")
     assert (loaded.state, loaded.data, loaded.version) == ("menu.main", {"a": 1}, 1)
 
@@ -194,9 +194,9 @@ async def test_a_second_connection_sees_committed_data_only(store, tmp_path):
     try:
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)
-            async with other.reading() as tx2:
+            async with other.snapshot() as tx2:
                 assert await tx2.contract("1000001") is None  # not committed yet
-        async with other.reading() as tx2:
+        async with other.snapshot() as tx2:
             assert (await tx2.contract("1000001")).holder_name == "Fatima"
         assert await other.schema_version() == 4
     finally:
