@@ -3,7 +3,7 @@
     /tmp/venv/bin/python bench/bench_bigdata.py [--contracts 100000] [--bills-per-contract 10]
         [--turns 2000] [--keep DIR]
 
-1. Generates the database with the real schema (`Store.open` runs the migrations), rows written
+1. Generates the database with the real schema (`open_store` runs the migrations), rows written
    with `executemany` in one transaction (the import command's upserts are measured elsewhere).
 2. Links 2,000 chats to random contracts and measures, through the engine (storage included,
    no channel), the balance turn ("combien je dois ?") and the three reading turns ("<index>",
@@ -114,18 +114,18 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(args) -> None:
+    import storage
     from bot.wiring import open_store
     from conversations.engine import Engine
     from conversations.events import Inbound
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from storage import Store
     from storage.records import SessionRecord
 
     folder = args.keep or tempfile.mkdtemp(prefix="bench-bigdata-")
     path = os.path.join(folder, "big.sqlite3")
     if not os.path.exists(path):
-        store = await Store.open(path)
+        store = await storage.open_store(path)
         await store.close()
         took = generate(path, args.contracts, args.bills_per_contract)
         print(

@@ -7,7 +7,7 @@ import pytest
 
 from conversations.engine import Engine
 from conversations.profile import load_profile
-from storage import Store
+from storage import open_store
 
 from .chat import Chat, Clock, open_engine
 
@@ -277,7 +277,7 @@ async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
     await chat.press("Montant")
     await engine.store.close()
 
-    engine2 = Engine(await Store.open(path), load_profile(), clock=clock)
+    engine2 = Engine(await open_store(path), load_profile(), clock=clock)
     try:
         chat.engine = engine2
         await chat.send("218,90")

@@ -10,7 +10,7 @@ import pytest
 from conversations.backoffice import decide
 from conversations.dispatch import DeliveryUnknown, Dispatcher, HoldForChat, RetryLater, Undeliverable
 from conversations.profile import load_profile
-from storage import Store
+from storage import open_store
 
 from .chat import Clock, open_engine
 from .test_requests import file_instalment
@@ -119,7 +119,7 @@ async def test_a_crash_between_sending_and_marking_never_sends_twice(setup):
     await engine.store.close()
 
     # A new process on the same file: recovery settles the claim, nothing is sent again.
-    store = await Store.open(path)
+    store = await open_store(path)
     engine.store = store
     again = RecordingSender()
     d = dispatcher(engine, clock, again, store=store)

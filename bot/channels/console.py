@@ -168,9 +168,9 @@ async def _ensure_demo(database: str, profile, settings: Settings) -> None:
     """Create the demo database once (the real import path, from generated CSV files), its
     bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
     from bot.demo_data import load_demo
-    from storage import Store
+    from storage import open_store
 
-    store = await Store.open(database, clock=settings.make_clock())
+    store = await open_store(database, clock=settings.make_clock())
     try:
         async with store.snapshot() as tx:
             empty = await tx.count_contracts() == 0
