@@ -141,16 +141,28 @@ class ReadCache:
         it writes (a contract, a chat), None if it cannot tell."""
         forgets = self._forgets.get(sql, _UNSEEN)
         if forgets is _UNSEEN:
-            if len(self._forgets) > 1024:  # write statements are few and fixed; this is a guard
-                self._forgets.clear()
-            table = written_table(sql)
-            forgets = None
-            if table is not None:
-                forgets = tuple(
-                    (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
-                )
-            self._forgets[sql] = forgets
+            forgets = self._learn(sql)
+        kinds = self._kinds
         if forgets is None:
-            self._kinds.clear()
+            kinds.clear()
             return
-        self.invalidate([(kind, key if keyed else None) for kind, keyed in forgets])
+        for kind, keyed in forgets:
+            keys = kinds.get(kind)
+            if keys is not None:
+                if keyed and key is not None:
+                    keys.pop(key, None)
+                else:
+                    del kinds[kind]
+
+    def _learn(self, sql: str) -> tuple[tuple[str, bool], ...] | None:
+        """The (kind, keyed) pairs a write statement forgets; None: everything."""
+        if len(self._forgets) > 1024:  # write statements are few and fixed; this is a guard
+            self._forgets.clear()
+        table = written_table(sql)
+        forgets = None
+        if table is not None:
+            forgets = tuple(
+                (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
+            )
+        self._forgets[sql] = forgets
+        return forgets
