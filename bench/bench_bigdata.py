@@ -3,7 +3,7 @@
     /tmp/venv/bin/python bench/bench_bigdata.py [--contracts 100000] [--bills-per-contract 10]
         [--turns 2000] [--keep DIR]
 
-1. Generates the database with the real schema (`Store.open` runs the migrations), rows written
+1. Generates the database with the real schema (`open_store` runs the migrations), rows written
    with `executemany` in one transaction (the import command's upserts are measured elsewhere).
 2. Links 2,000 chats to random contracts and measures, through the engine (storage included,
    no channel), the balance turn ("combien je dois ?") and the three reading turns ("<index>",
@@ -114,18 +114,18 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(args) -> None:
+    import storage
     from bot.wiring import open_store
     from conversations.engine import Engine
     from conversations.events import Inbound
     from conversations.profile import load_profile
     from conversations.understanding import warm_up
-    from storage import Store
     from storage.records import SessionRecord
 
     folder = args.keep or tempfile.mkdtemp(prefix="bench-bigdata-")
     path = os.path.join(folder, "big.sqlite3")
     if not os.path.exists(path):
-        store = await Store.open(path)
+        store = await storage.open_store(path)
         await store.close()
         took = generate(path, args.contracts, args.bills_per_contract)
         print(
@@ -141,7 +141,7 @@ async def main(args) -> None:
     # and contracts a customer already sent a reading for are left out (a second one the same
     # day is another journey: "replace it?").
     base = 10**7 * (1 + int(time.time()) % 10**5)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         sent = {r.contract for r in await tx.customer_readings()}
     picks = [
         c
@@ -167,7 +167,7 @@ async def main(args) -> None:
         took, text = await turn(chat, "combien je dois ?")
         assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
         timings["balance"].append(took)
-        async with store.reading() as tx:
+        async with store.snapshot() as tx:
             last = (await tx.last_reading(contract)).index_value
         for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
             took, said = await turn(chat, text)

@@ -11,7 +11,7 @@ import os
 from bot.config import Settings
 from conversations.backoffice import BackOfficeError, decide
 from conversations.profile import Profile, load_profile
-from storage import Request, Store
+from storage import Request, open_store
 from storage.values import format_amount_plain
 
 
@@ -60,17 +60,17 @@ async def _run(args, settings: Settings) -> int:
     from bot.cli import UserError
 
     profile = load_profile(settings.operator)
-    store = await Store.open(settings.database, clock=settings.make_clock())
+    store = await open_store(settings.database, clock=settings.make_clock())
     try:
         if args.action == "list":
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 found = await tx.requests(status=args.status)
             for r in found:
                 print(_line(r, profile))
             print(f"{len(found)} request(s); times in {profile.timezone}")
             return 0
         if args.action == "show":
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 r = await tx.request(args.id.strip().upper())
             if r is None:
                 raise UserError(f"no request {args.id}")

@@ -85,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _db_upgrade(settings: Settings) -> int:
-    from storage import Store
+    from storage import open_store
 
-    store = await Store.open(settings.database, migrate=False)
+    store = await open_store(settings.database, migrate=False)
     try:
         applied = await store.upgrade()
         version = await store.schema_version()
@@ -99,14 +99,14 @@ async def _db_upgrade(settings: Settings) -> int:
 
 async def _estimate(settings: Settings, as_of_text: str) -> int:
     from conversations.consumption import write_estimates
-    from storage import Store
+    from storage import open_store
     from storage.values import ValueProblem, parse_iso_date
 
     try:
         as_of = parse_iso_date(as_of_text)
     except ValueProblem as exc:
         raise UserError(f"--as-of: {exc}") from None
-    store = await Store.open(settings.database, clock=settings.make_clock())
+    store = await open_store(settings.database, clock=settings.make_clock())
     try:
         async with store.transaction() as tx:
             run = await write_estimates(tx, as_of)

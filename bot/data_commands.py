@@ -12,7 +12,7 @@ from bot.config import Settings
 async def _run(args, settings: Settings) -> int:
     from bot.cli import UserError
     from conversations.profile import load_profile
-    from storage import Store
+    from storage import open_store
     from storage.csvio import ImportRejected, export_readings, export_requests, import_file
     from storage.values import ValueProblem, parse_iso_date
 
@@ -21,7 +21,7 @@ async def _run(args, settings: Settings) -> int:
         if not path.is_file():  # noqa: ASYNC240 (once, before the import starts)
             raise UserError(f"{args.file}: no such file")
         profile = load_profile(settings.operator)
-        store = await Store.open(settings.database, clock=settings.make_clock())
+        store = await open_store(settings.database, clock=settings.make_clock())
         try:
             result = await import_file(store, args.kind, path, profile)
         except ImportRejected as rejected:
@@ -43,11 +43,11 @@ async def _run(args, settings: Settings) -> int:
             since = parse_iso_date(args.since)
         except ValueProblem as exc:
             raise UserError(f"--since: {exc}") from None
-    store = await Store.open(settings.database)
+    store = await open_store(settings.database)
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230, SIM115 (closed below)
         try:
-            async with store.reading() as tx:
+            async with store.snapshot() as tx:
                 if args.kind == "readings":
                     count = await export_readings(tx, out, since=since)
                 else:

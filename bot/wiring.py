@@ -6,12 +6,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import storage
 from bot.config import Settings
 from conversations.engine import Engine
 from conversations.profile import Profile, load_profile
 from storage import Clock, Store
 
-CHECKPOINT_EVERY = 0.5  # seconds; WAL checkpoints off the turns' path (storage/db.py)
+CHECKPOINT_EVERY = 0.5  # seconds; WAL checkpoints off the turns' path (storage/sqlite/db.py)
 GC_GEN0 = 20_000  # allocations between young collections (CPython's default: 700)
 
 
@@ -27,7 +28,7 @@ def tune_gc() -> None:
 
 async def open_store(path: str, clock: Clock | None = None) -> Store:
     """The store as the long-running bot opens it (benches measure this one too)."""
-    return await Store.open(path, checkpoint_every=CHECKPOINT_EVERY, clock=clock)
+    return await storage.open_store(path, checkpoint_every=CHECKPOINT_EVERY, clock=clock)
 
 
 @asynccontextmanager

@@ -124,7 +124,7 @@ class Dispatcher:
 
     async def dispatch_due(self) -> int:
         """Send every message due now; returns how many were attempted."""
-        async with self.store.reading() as tx:
+        async with self.store.snapshot() as tx:
             due = await tx.outbox_due(now=self.clock(), channels=self.senders, limit=100)
         if due:
             await asyncio.gather(*(self._deliver(msg) for msg in due))

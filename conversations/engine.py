@@ -175,7 +175,7 @@ class Engine:
             return await self._kept_replies(inbound) if resend else []
 
     async def _kept_replies(self, inbound: Inbound) -> list[Reply]:
-        async with self.store.reading() as tx:
+        async with self.store.snapshot() as tx:
             return replies_from_json(await tx.kept_replies(inbound.channel, inbound.message_id))
 
     async def _queued_notices(self, turn: Turn) -> list[Reply]:

@@ -1,26 +1,82 @@
-"""Persistence: one SQLite file, versioned migrations, repositories with intent-named methods."""
+"""Persistence: records and values, the repository protocols (protocols.py) a backend
+implements, and `open_store(url)`, which picks the backend. SQLite is in storage/sqlite/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from .clock import Clock, ClockError, system_clock
-from .db import Database
+from .protocols import (
+    AgencyRepository,
+    AuditRepository,
+    BillRepository,
+    ConcurrentUpdate,
+    ContractRepository,
+    InboxRepository,
+    LinkRepository,
+    OutboxRepository,
+    ReadingRepository,
+    ReferenceRepository,
+    RequestRepository,
+    SessionRepository,
+    Store,
+    Tx,
+    Upsert,
+)
 from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
-from .store import ConcurrentUpdate, Store, Tx, fold
+from .values import fold
 
 __all__ = [
     "Agency",
+    "AgencyRepository",
+    "AuditRepository",
     "Bill",
+    "BillRepository",
     "ChatLink",
     "Clock",
     "ClockError",
     "ConcurrentUpdate",
     "Contract",
-    "Database",
+    "ContractRepository",
+    "InboxRepository",
     "InstalmentLine",
+    "LinkRepository",
     "OutboxMessage",
+    "OutboxRepository",
     "Reading",
+    "ReadingRepository",
+    "ReferenceRepository",
     "Request",
+    "RequestRepository",
     "SessionRecord",
+    "SessionRepository",
     "Store",
     "Tx",
+    "Upsert",
     "fold",
+    "open_store",
     "system_clock",
 ]
+
+BACKENDS = ("sqlite",)  # the URL schemes open_store knows
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.I)
+
+
+async def open_store(
+    url: str | Path,
+    *,
+    migrate: bool = True,
+    checkpoint_every: float | None = None,
+    clock: Clock | None = None,
+) -> Store:
+    """The store at `url`: `sqlite:///path/to/file` or a bare path (SQLite); a second backend
+    (PostgreSQL, issue 23) adds its scheme here. `checkpoint_every` (seconds) moves SQLite's
+    WAL checkpoints off the turns, for the long-running bot; `clock` stamps writes given no `now`."""
+    match = _SCHEME.match(str(url)) if isinstance(url, str) else None
+    scheme, target = (match.group(1).lower(), match.group(2)) if match else ("sqlite", url)
+    if scheme == "sqlite":
+        from .sqlite import SqliteStore
+
+        return await SqliteStore.open(target, migrate=migrate, checkpoint_every=checkpoint_every, clock=clock)
+    raise ValueError(f"no storage backend for {scheme}:// (known: {', '.join(BACKENDS)})")

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from .protocols import Store, Tx
 from .records import Agency, Bill, Contract, Reading, Request
-from .store import Store, Tx
 from .values import ValueProblem, format_amount_plain, normalize_phone, parse_amount, parse_iso_date, parse_nonneg_int
 
 COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
@@ -197,13 +197,13 @@ def _contracts(rows: list[_Row], profile) -> list[Contract]:
             out.append(
                 Contract(
                     number,
-                    service,
+                    cast(str, service),  # required choices: set when the row is ok
                     holder,
                     phone,
                     language,
                     city,
                     meter,
-                    kind,
+                    cast(str, kind),
                     digits,
                     last,
                     last_date,
@@ -227,10 +227,7 @@ def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
             r.bad("period_end", "before period_start")
         if dates["issue_date"] and dates["due_date"] and dates["due_date"] < dates["issue_date"]:
             r.bad("due_date", "before issue_date")
-        ints = {
-            c: r.parse(c, lambda v, c=c: parse_nonneg_int(v, c.replace("_", " ")))
-            for c in ("index_start", "index_end", "consumption")
-        }
+        ints = {c: r.parse(c, _nonneg(c.replace("_", " "))) for c in ("index_start", "index_end", "consumption")}
         estimated = r.choice("estimated", ("0", "1"))
         amount = r.parse("amount", parse_amount)
         paid = r.parse("paid_amount", parse_amount)
@@ -255,8 +252,12 @@ def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
     return out
 
 
+def _nonneg(what: str) -> Callable[[str], int]:
+    return lambda v: parse_nonneg_int(v, what)
+
+
 def _readings(rows: list[_Row], known: set[str]) -> list[tuple[str, date, int, str]]:
-    out = []
+    out: list[tuple[str, date, int, str]] = []
     for r in rows:
         contract = r.text("contract")
         if contract and contract not in known:
@@ -265,7 +266,7 @@ def _readings(rows: list[_Row], known: set[str]) -> list[tuple[str, date, int, s
         index = r.parse("index", lambda v: parse_nonneg_int(v, "index"))
         source = r.choice("source", ("actual", "estimated", "customer"))
         if r.ok:
-            out.append((contract, day, index, source))
+            out.append((contract, day, index, cast(str, source)))
     _duplicates(
         rows,
         lambda r: (
@@ -288,7 +289,7 @@ def _agencies(rows: list[_Row]) -> list[Agency]:
             r.bad("phone", f"not a phone number: {values[3]!r}")
         if r.ok:
             out.append(Agency(*values, *arabic))
-    from .store import fold
+    from .values import fold
 
     _duplicates(
         rows,

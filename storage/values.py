@@ -6,17 +6,25 @@ Money is integer centimes everywhere inside Addad; binary floating point never t
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 __all__ = [
     "ARABIC_DIGITS",
     "ValueProblem",
+    "fold",
     "format_amount_plain",
     "normalize_phone",
     "parse_amount",
     "parse_iso_date",
     "parse_nonneg_int",
 ]
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive key (`Fès`, `FES`, `fes` → `fes`)."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
 class ValueProblem(ValueError):

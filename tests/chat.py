@@ -9,7 +9,7 @@ from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import LRI, PDI
 from conversations.profile import load_profile
-from storage import Bill, Contract, Store
+from storage import Bill, Contract, Store, open_store
 from storage.clock import FileClock
 
 _ids = itertools.count(1)
@@ -268,6 +268,6 @@ async def clone_customers(tx, chats, *, channel: str = "telegram") -> dict:
 async def open_engine(path, clock: Clock | None = None) -> Engine:
     """A seeded store and the engine on it, both on the test's clock."""
     clock = clock or Clock()
-    store = await Store.open(path, clock=clock)
+    store = await open_store(path, clock=clock)
     await seed(store)
     return Engine(store, load_profile(), clock=clock)

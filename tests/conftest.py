@@ -1,11 +1,12 @@
 import pytest
 
 import storage.clock
-from storage import Store
+from storage import open_store
+from storage.sqlite.cache import ReadCache
 
 from .chat import ProcessClock, open_engine
 from .fake_botapi import FakeBotAPI
-from .test_storage_contract import C1, NOW
+from .test_storage_contract import BACKENDS, C1, NOW
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +18,13 @@ def no_wall_clock(monkeypatch):
         raise AssertionError("the wall clock was read: pass the test's clock (tests/chat.py Clock, ProcessClock)")
 
     monkeypatch.setattr(storage.clock, "_wall", wall)
+
+
+@pytest.fixture(autouse=True)
+def verified_read_cache(monkeypatch):
+    """Every read the cache answers is read from the database again and compared: a write that
+    did not make the cache forget what it changed fails the test that made it."""
+    monkeypatch.setattr(ReadCache, "verify", True)
 
 
 @pytest.fixture(autouse=True)
@@ -38,13 +46,37 @@ async def api(process_clock):
         await server.stop()
 
 
-@pytest.fixture
-async def store(tmp_path):
-    """A file database holding one contract, C1 (modules testing the storage contract on
-    every backend define their own)."""
-    s = await Store.open(tmp_path / "addad.sqlite3", clock=lambda: NOW)
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path) -> str:
+    """The URL of a new, empty store of each backend (storage.open_store): tests taking it, or
+    `store`, are part of the storage contract and run against every implementation."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'addad.sqlite3'}"
+    raise NotImplementedError(request.param)
+
+
+async def seeded(url: str):
+    s = await open_store(url, clock=lambda: NOW)
     async with s.transaction() as tx:
         await tx.upsert_contract(C1, now=NOW)
+    return s
+
+
+@pytest.fixture
+async def store(backend):
+    """A store of each backend holding one contract, C1 (tests/test_storage_contract.py
+    defines an empty one)."""
+    s = await seeded(backend)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    """A SQLite file holding one contract, C1, for tests of how the SQLite backend works."""
+    s = await seeded(str(tmp_path / "addad.sqlite3"))
     try:
         yield s
     finally:

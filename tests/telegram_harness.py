@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from conversations.i18n import LRI, PDI
-from storage import Store
+from storage import open_store
 
 from .chat import seed
 from .fake_botapi import Call, FakeBotAPI
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def seeded_database(path: Path) -> Path:
-    store = await Store.open(path)
+    store = await open_store(path)
     await seed(store)
     await store.close()
     return path

@@ -11,7 +11,7 @@ import pytest
 from conversations.engine import Engine
 from conversations.i18n import LRI, PDI
 from conversations.profile import ProfileError, default_profile_path, load_profile
-from storage import Agency, Store
+from storage import Agency, open_store
 
 from .chat import Chat, Clock, seed
 
@@ -85,7 +85,7 @@ def _arabic(text: str) -> bool:
 
 async def _open(tmp_path, profile_path=None, *, cities=DATA_CITIES) -> Engine:
     clock = Clock()
-    store = await Store.open(tmp_path / "agency.sqlite3", clock=clock)
+    store = await open_store(tmp_path / "agency.sqlite3", clock=clock)
     await seed(store)  # Casablanca ("Agence Maârif") and Rabat ("Agence Agdal"), Fatima's contracts
     async with store.transaction() as tx:
         for city in cities:

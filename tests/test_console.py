@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from storage import Store
+from storage import open_store
 
 from .chat import seed
 
@@ -46,7 +46,7 @@ def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
 
 async def test_console_in_arabic_on_the_configured_database(tmp_path):
     db = tmp_path / "prod.sqlite3"
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         await seed(store)
     finally:
@@ -74,7 +74,7 @@ async def test_console_shows_no_direction_marks_bullets_schedules_and_says_goodb
     import re
 
     db = tmp_path / "prod.sqlite3"
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         await seed(store)
     finally:

@@ -7,7 +7,7 @@ import pytest
 
 from conversations.engine import Engine
 from conversations.profile import load_profile
-from storage import Store
+from storage import open_store
 
 from .chat import Chat, Clock, open_engine
 
@@ -27,12 +27,12 @@ async def timed_engine(tmp_path, clock):
 
 
 async def _state(engine: Engine, chat: Chat) -> str:
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return (await tx.load_session(chat.channel, chat.user)).state
 
 
 async def _links(engine: Engine, chat: Chat) -> list[str]:
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return [c.contract for c in await tx.linked_contracts(chat.channel, chat.user)]
 
 
@@ -135,7 +135,7 @@ async def test_wrong_proofs_are_counted_and_explained(engine):
     await chat.send("100,00")
     assert "ne correspond pas" in chat.text and "Il vous reste 2 essais." in chat.text
     assert await _links(engine, chat) == []
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         failures = await tx.audit_entries(action="link_failed")
     assert [f["details"]["reason"] for f in failures] == ["phone_mismatch", "contact_not_own", "amount_mismatch"]
 
@@ -178,7 +178,7 @@ async def test_five_failures_lock_linking_for_thirty_minutes(timed_engine, clock
     await chat.press("Montant")
     await chat.send("218,90")
     assert "est maintenant relié" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="link_locked")) == 1
 
 
@@ -262,7 +262,7 @@ async def test_duplicate_message_id_is_handled_once(engine):
     await chat.press("Ajouter un contrat")
     await chat.send("9999999", message_id="dup-2")
     await chat.send("9999999", message_id="dup-2")
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="link_failed")) == 1
 
 
@@ -277,7 +277,7 @@ async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
     await chat.press("Montant")
     await engine.store.close()
 
-    engine2 = Engine(await Store.open(path), load_profile(), clock=clock)
+    engine2 = Engine(await open_store(path), load_profile(), clock=clock)
     try:
         chat.engine = engine2
         await chat.send("218,90")

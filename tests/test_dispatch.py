@@ -10,7 +10,7 @@ import pytest
 from conversations.backoffice import decide
 from conversations.dispatch import DeliveryUnknown, Dispatcher, HoldForChat, RetryLater, Undeliverable
 from conversations.profile import load_profile
-from storage import Store
+from storage import open_store
 
 from .chat import Clock, open_engine
 from .test_requests import file_instalment
@@ -59,7 +59,7 @@ def dispatcher(engine, clock, *senders, store=None) -> Dispatcher:
 
 
 async def outbox_row(store):
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         return await tx.outbox_message(1)
 
 
@@ -106,7 +106,7 @@ async def test_gives_up_after_max_attempts_and_audits(setup):
     assert sender.attempts == 3 and sender.delivered == []
     row = await outbox_row(engine.store)
     assert row.status == "failed" and "500" in row.last_error
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="outbox_failed")) == 1
 
 
@@ -119,7 +119,7 @@ async def test_a_crash_between_sending_and_marking_never_sends_twice(setup):
     await engine.store.close()
 
     # A new process on the same file: recovery settles the claim, nothing is sent again.
-    store = await Store.open(path)
+    store = await open_store(path)
     engine.store = store
     again = RecordingSender()
     d = dispatcher(engine, clock, again, store=store)

@@ -45,7 +45,7 @@ async def test_instalment_request_in_french_with_exact_schedule(engine):
     assert "facture du mois (environ" in text
     await chat.press("Envoyer la demande")
     assert "Référence : IN-2026-000001" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         req = await tx.request("IN-2026-000001")
     assert req.status == "pending" and req.kind == "instalment" and req.amount == 46207 and req.months == 3
     assert sum(l.amount for l in req.lines) == 46207 and req.reason == "job"
@@ -66,7 +66,7 @@ async def test_deferral_beyond_the_policy_is_refused_then_accepted_in_arabic(eng
     assert "قبل 15 دجنبر 2026" in chat.text
     await chat.send("واخا")  # typed yes
     assert "المرجع: DF-2026-000001" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         req = await tx.request("DF-2026-000001")
     assert req.defer_until == date(2026, 12, 15) and req.reason == "illness" and req.lang == "ar"
 
@@ -90,7 +90,7 @@ async def test_a_second_request_asks_to_replace_the_first(engine):
     await chat.press("Maladie")
     assert "remplacera la demande DF-2026-000001" in chat.text
     await chat.press("Envoyer")
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert (await tx.request("DF-2026-000001")).status == "replaced"
         assert (await tx.request("IN-2026-000001")).status == "pending"
         assert len(await tx.requests(status="pending", contract="1000001")) == 1

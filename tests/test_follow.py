@@ -114,7 +114,7 @@ async def test_a_request_at_a_free_text_prompt_can_go_to_that_request_arabic(eng
     assert "هادا هو جوابي" in " ".join(b.label for b in chat.buttons)
     await chat.press("فواتيري")
     assert "218,90" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert await tx.requests(contract="1000001") == []  # nothing filed with that "reason"
 
 

@@ -104,7 +104,7 @@ def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
     from importlib import resources
 
     con = sqlite3.connect(ops.db)  # a database written by the first release
-    con.executescript(resources.files("storage.migrations").joinpath("0001_initial.sql").read_text())
+    con.executescript(resources.files("storage.sqlite.migrations").joinpath("0001_initial.sql").read_text())
     con.execute("PRAGMA user_version = 1")
     con.execute("INSERT INTO processed_messages VALUES ('telegram', '41', '2026-11-01T00:00:00+00:00')")
     con.commit()
@@ -251,12 +251,12 @@ def test_export_requests_carries_the_schedule(ops, tmp_path, process_clock):
     import asyncio
     from datetime import date
 
-    from storage import InstalmentLine, Store
+    from storage import InstalmentLine, open_store
 
     load_all(ops)
 
     async def file_one():
-        store = await Store.open(ops.db, clock=process_clock)
+        store = await open_store(ops.db, clock=process_clock)
         try:
             async with store.transaction() as tx:
                 await tx.add_request(

@@ -43,7 +43,7 @@ async def linked(engine, lang_hint: str | None, hello: str) -> Chat:
 
 
 async def stored_reading_dates(engine) -> list[date]:
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return [r.reading_date for r in await tx.readings("1000001") if r.source == "customer"]
 
 
@@ -105,7 +105,7 @@ async def test_the_lockout_ends_at_a_casablanca_time(engine, clock, lang_hint, h
     await chat.send(hello)
     await fail_five_proofs(chat, add, amount)
     assert expected in chat.text
-    async with engine.store.reading() as tx:  # stored in UTC
+    async with engine.store.snapshot() as tx:  # stored in UTC
         [entry] = await tx.audit_entries(action="link_locked")
     assert entry["at"] == "2026-12-01T07:01:00+00:00"
 

@@ -24,7 +24,7 @@ async def ask_advance(chat: Chat, prepaid: str, advance: str) -> None:
 
 
 async def requests_of(engine) -> list[tuple[str, str, dict]]:
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return [(r.reference, r.status, r.details) for r in await tx.requests(contract="1000004")]
 
 
@@ -103,5 +103,5 @@ async def test_a_second_visit_is_not_filed_beside_the_first_either(engine):
     await ask_advance(chat, "Compteur prépayé", "Visite")
     assert "PV-2026-000001, Visite de recharge du compteur prépayé" in chat.text
     await chat.press("Annuler")
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert [r.reference for r in await tx.requests(contract="1000004")] == ["PV-2026-000001"]

@@ -1,10 +1,13 @@
-"""The bot keeps what its turns read in memory (storage/cache.py). It must never show a customer
+"""The bot keeps what its turns read in memory (storage/sqlite/cache.py). It must never show a customer
 something the database no longer says: another process's import or unlinking, a turn that
 failed, a commit that failed."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import inspect
+import re
 import sqlite3
 import sys
 
@@ -12,7 +15,8 @@ import pytest
 
 from conversations.i18n import translator
 from storage import SessionRecord
-from storage.cache import ReadCache
+from storage.sqlite import repositories
+from storage.sqlite.cache import CACHED, ReadCache, StaleRead, written_table
 
 from .chat import Chat
 from .test_reading import reading_chat as linked_chat
@@ -60,7 +64,7 @@ async def test_a_turn_that_fails_leaves_the_session_as_it_was(engine, monkeypatc
     async def broken(*_a, **_kw):
         raise RuntimeError("disk trouble")
 
-    monkeypatch.setattr("storage.store.Tx.record_turn", broken)  # fails after the session was saved
+    monkeypatch.setattr("storage.sqlite.repositories.SqliteTx.record_turn", broken)  # fails after the session was saved
     await chat.send("45 340")
     assert translator("fr")("error.internal", phone="x").split("x")[0][:30] in chat.text
     monkeypatch.undo()
@@ -75,18 +79,18 @@ async def session_state(engine, chat: Chat) -> str:
         return (await tx.load_session(chat.channel, chat.user)).state
 
 
-async def test_after_a_failed_commit_the_next_transaction_reads_the_file(store):
-    async with store.transaction() as tx:
+async def test_after_a_failed_commit_the_next_transaction_reads_the_file(sqlite_store):
+    async with sqlite_store.transaction() as tx:
         await tx.save_session(SessionRecord("telegram", "9", "menu.main", {}, "fr", 0, None), now=NOW)
-    async with store.transaction() as tx:
+    async with sqlite_store.transaction() as tx:
         session = await tx.load_session("telegram", "9")
     with pytest.raises(sqlite3.IntegrityError):
-        async with store.transaction() as tx:
+        async with sqlite_store.transaction() as tx:
             session.state = "reading.index"
             await tx.save_session(session, now=NOW)
-            await tx._write("PRAGMA defer_foreign_keys = ON", (), ())
+            await tx._write("PRAGMA defer_foreign_keys = ON")
             await tx.link_chat("telegram", "9", "9999999", "phone", now=NOW)  # fails at COMMIT
-    async with store.transaction() as tx:
+    async with sqlite_store.transaction() as tx:
         kept = await tx.load_session("telegram", "9")
         assert (kept.state, kept.version) == ("menu.main", 1)
         assert await tx.linked_contracts("telegram", "9") == []
@@ -120,3 +124,80 @@ def test_the_cache_is_bounded():
     assert len(cache._records) <= 4
     cache.sync(2)  # the epoch moved: all forgotten
     assert cache.get(("session", 9), "q") is None
+
+
+# ---------------------------------------------------------------- what a write forgets
+async def test_a_write_that_does_not_make_the_cache_forget_fails(sqlite_store):
+    """The suite runs with ReadCache.verify (conftest.py): a write that left a cached read stale,
+    here one that bypasses the repositories' `_write`, fails the next read of it."""
+    async with sqlite_store.transaction() as tx:
+        assert [r.index_value for r in await tx.readings("1000001")] == [45210]
+    with pytest.raises(StaleRead):
+        async with sqlite_store.transaction() as tx:
+            await tx._c.execute("UPDATE readings SET index_value = 45211 WHERE contract = '1000001'")
+            await tx.readings("1000001")
+
+
+def test_what_a_write_forgets_follows_from_its_statement():
+    cache = ReadCache()
+    cache.sync(1)
+
+    def fill():
+        for kind in CACHED:
+            for key in ("1000001", "1000002", ("telegram", "9"), ("telegram", "8")):
+                cache.put((kind, key), "q", [kind])
+
+    def kept():
+        return {
+            (kind, key)
+            for kind in CACHED
+            for key in ("1000001", "1000002", ("telegram", "9"), ("telegram", "8"))
+            if cache.get((kind, key), "q") is not None
+        }
+
+    every = {(k, key) for k in CACHED for key in ("1000001", "1000002", ("telegram", "9"), ("telegram", "8"))}
+    fill()
+    cache.wrote("UPDATE readings SET status='replaced' WHERE id=?", "1000001")  # one contract's readings
+    assert every - kept() == {("readings", "1000001")}
+    fill()
+    cache.wrote("INSERT INTO readings (contract) VALUES (?)")  # no key given: every contract's
+    assert every - kept() == {("readings", k) for k in ("1000001", "1000002", ("telegram", "9"), ("telegram", "8"))}
+    fill()
+    cache.wrote("UPDATE contracts SET city=? WHERE contract=?", "1000001")  # links are kept per chat
+    assert {kind for kind, _ in every - kept()} == {"links"}
+    fill()
+    cache.wrote("delete from chat_links WHERE channel=? AND user_id=?", ("telegram", "9"))
+    assert every - kept() == {("links", ("telegram", "9"))}
+    fill()
+    cache.wrote("INSERT INTO audit_log (at) VALUES (?)")  # feeds no cached read
+    assert kept() == every
+    fill()
+    cache.wrote("PRAGMA defer_foreign_keys = ON")  # cannot tell: forgets everything
+    assert kept() == set()
+    with pytest.raises(KeyError):  # a cached read must declare the tables it depends on
+        cache.put(("requests", "DF-1"), "q", [])
+
+
+def test_every_write_statement_names_its_table_and_only_the_base_runs_statements():
+    """Walks the SQLite repositories: each write statement's table is told from its text (else
+    it would forget the whole cache, correct but slow), and no repository runs a statement
+    except through `_Repository` (which is what makes the cache forget)."""
+    source = inspect.getsource(repositories)
+    tree = ast.parse(source)
+    writes = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.match(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", node.value)
+    ]
+    assert len(writes) > 25
+    assert [w for w in writes if written_table(w) is None] == []
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and cls.name != "_Repository":
+            runs = [
+                n.attr
+                for n in ast.walk(cls)
+                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute) and n.value.attr == "_c"
+            ]
+            assert runs == [], f"{cls.name} runs statements on the connection directly: {runs}"

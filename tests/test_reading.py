@@ -74,7 +74,7 @@ async def reading_chat(engine, phone="+212612345678", lang_hint=None, contract=N
 
 
 async def readings(engine, contract):
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return await tx.readings(contract, include_replaced=True)
 
 
@@ -175,7 +175,7 @@ async def test_an_outlier_is_confirmed_and_flagged_for_review(engine):
     await chat.press("Sans photo")
     await chat.press("Confirmer")
     assert "un agent la vérifiera avant la facturation" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         out = io.StringIO()
         await export_readings(tx, out)
     row = next(csv.DictReader(io.StringIO(out.getvalue())))

@@ -36,7 +36,7 @@ async def linked(engine, lang_hint=None) -> Chat:
 
 
 async def customer_readings(engine, contract="1000001"):
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return [r for r in await tx.readings(contract, include_replaced=True) if r.source == "customer"]
 
 

@@ -67,7 +67,7 @@ async def test_the_approve_line_works_in_a_second_shell(tmp_path):
     assert "IN-2026-000001: approved" in done.stdout
     engine = await open_engine(tmp_path / "addad-demo" / "addad-demo.sqlite3")
     try:
-        async with engine.store.reading() as tx:
+        async with engine.store.snapshot() as tx:
             assert (await tx.request("IN-2026-000001")).status == "approved"
     finally:
         await engine.store.close()

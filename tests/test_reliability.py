@@ -10,7 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from storage import Store
+from storage import open_store
 
 from .chat import Clock, clone_customers
 from .fake_botapi import Call, FakeBotAPI
@@ -21,7 +21,7 @@ FIRST_CHAT = 700_001
 
 
 async def customers_at_the_menu(database: Path, chats: list[int]) -> dict[int, str]:
-    store = await Store.open(database, clock=Clock())
+    store = await open_store(database, clock=Clock())
     async with store.transaction() as tx:
         contracts = await clone_customers(tx, chats)
     await store.close()

@@ -133,7 +133,7 @@ async def test_prepaid_advance_refused_for_a_non_eligible_contract_and_granted_o
         if "Confirmer" in chat.text:
             await chat.send("oui")
     assert "Vous avez déjà bénéficié de 2 avances cette année" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert [r.status for r in await tx.requests(contract="1000004")] == ["approved", "approved"]
 
 
@@ -147,7 +147,7 @@ async def test_callback_request_without_a_linked_contract(engine):
     await chat.send("06 12 34 56 78")
     await chat.send("coupure depuis hier")
     assert "+21261234••••" in chat.text and "CB-2026-000001" in chat.text
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         req = await tx.request("CB-2026-000001")
     assert req.details["phone"] == "+212612345678" and req.reason_text == "coupure depuis hier"
 

@@ -1,5 +1,7 @@
-"""The storage contract: what every backend must do. Only SQLite exists today; a PostgreSQL
-backend joins by adding its name to BACKENDS and a branch in the `store` fixture."""
+"""The storage contract: the definition of a backend. Every test here runs against every
+implementation of storage.Store (the `backend` fixture of tests/conftest.py, parametrised over
+BACKENDS); a backend is whatever passes them all. Only SQLite exists today: a PostgreSQL backend
+(issue 23) joins by adding its name to BACKENDS and its URL to `backend`."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, Store
+from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, open_store
 
 BACKENDS = ["sqlite"]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -29,10 +31,10 @@ C1 = Contract(
 )
 
 
-@pytest.fixture(params=BACKENDS)
-async def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = await Store.open(tmp_path / "contract.sqlite3", clock=lambda: NOW)
+@pytest.fixture
+async def store(backend):
+    """An empty store of each backend (conftest.py's `store` holds a contract already)."""
+    s = await open_store(backend, clock=lambda: NOW)
     try:
         yield s
     finally:
@@ -77,7 +79,7 @@ async def test_a_failed_transaction_writes_nothing(store):
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)
             raise RuntimeError("boom")
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         assert await tx.contract("1000001") is None
 
 
@@ -103,7 +105,7 @@ async def test_sessions_refuse_a_stale_version(store):
     with pytest.raises(ConcurrentUpdate):
         async with store.transaction() as tx:
             await tx.save_session(stale)
-    async with store.reading() as tx:
+    async with store.snapshot() as tx:
         loaded = await tx.load_session("telegram", "42")
     assert (loaded.state, loaded.data, loaded.version) == ("menu.main", {"a": 1}, 1)
 
@@ -189,15 +191,42 @@ async def test_transactions_from_many_coroutines_do_not_interleave(store):
         assert await tx.next_reference("X", 2026) == "X-2026-000051"
 
 
-async def test_a_second_connection_sees_committed_data_only(store, tmp_path):
-    other = await Store.open(store.db.path, clock=lambda: NOW)
+async def test_a_second_connection_sees_committed_data_only(store, backend):
+    other = await open_store(backend, clock=lambda: NOW)
     try:
         async with store.transaction() as tx:
             await tx.upsert_contract(C1)
-            async with other.reading() as tx2:
+            async with other.snapshot() as tx2:
                 assert await tx2.contract("1000001") is None  # not committed yet
-        async with other.reading() as tx2:
+        async with other.snapshot() as tx2:
             assert (await tx2.contract("1000001")).holder_name == "Fatima"
         assert await other.schema_version() == 4
     finally:
         await other.close()
+
+
+async def test_a_failing_turn_undoes_only_its_own_writes_in_a_shared_commit(store):
+    async def turn(i: int) -> None:
+        async with store.transaction() as tx:
+            await tx.save_session(SessionRecord("telegram", str(i), "menu.main", {}, "fr", 0, None), now=NOW)
+            await asyncio.sleep(0)
+            if i % 3 == 0:
+                raise ValueError(f"turn {i} failed")
+
+    results = await asyncio.gather(*(turn(i) for i in range(30)), return_exceptions=True)
+    assert [i for i, r in enumerate(results) if isinstance(r, ValueError)] == list(range(0, 30, 3))
+    async with store.snapshot() as tx:
+        kept = [i for i in range(30) if await tx.load_session("telegram", str(i)) is not None]
+    assert kept == [i for i in range(30) if i % 3]
+
+
+def test_the_sqlite_transaction_implements_exactly_the_tx_protocol():
+    """What conversation code may call (storage.Tx) and what the backend offers do not drift
+    apart (mypy checks the signatures: open_store returns a SqliteStore as a Store)."""
+    from storage import Tx
+    from storage.sqlite.repositories import SqliteTx
+
+    def public(cls):
+        return {n for c in cls.__mro__ if c is not object for n in vars(c) if not n.startswith("_")}
+
+    assert public(SqliteTx) == public(Tx)

@@ -15,7 +15,7 @@ from bot.channels.telegram import markup_for, plan, split_text, to_inbound
 from bot.runtime import ConfigError, run_telegram
 from conversations.backoffice import decide
 from conversations.events import Button, Reply
-from storage import Store
+from storage import open_store
 
 from .telegram_harness import BotProcess, TgUser, seeded_database, settings_for, start_bot
 
@@ -318,7 +318,7 @@ async def test_a_decision_pushed_when_the_bot_dies_after_sending_is_never_sent_t
         release = api.hold(
             "sendMessage", lambda p: "IN-2026-000001" in str(p.get("text")) and "accept" in str(p.get("text"))
         )
-        store = await Store.open(database, clock=process_clock)
+        store = await open_store(database, clock=process_clock)
         async with store.transaction() as tx:
             await decide(tx, "IN-2026-000001", "approved", note="Premier prélèvement le 5", actor="backoffice:amina")
         await store.close()
@@ -350,7 +350,7 @@ async def test_a_decision_reaches_a_telegram_customer_once(api, bot, process_clo
     await user.send("نعم")
     reference = "IN-2026-000001"
     assert reference in user.text
-    store = await Store.open(bot, clock=process_clock)
+    store = await open_store(bot, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, reference, "rejected", note="الملف ناقص", actor="backoffice:amina")
     await store.close()

@@ -75,7 +75,7 @@ FATIMA = "+212612345678"
 
 
 async def _links(engine, chat) -> list[str]:
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         return sorted(c.contract for c in await tx.linked_contracts(chat.channel, chat.user))
 
 
@@ -105,7 +105,7 @@ async def test_whatsapp_customer_without_the_number_picks_a_masked_contract_by_s
     assert "Le contrat 1000002 (eau, Casablanca) est maintenant relié" in chat.text
     assert "Total à payer : 462,07" in chat.text  # the balance that was asked for
     assert await _links(engine, chat) == ["1000001", "1000002"]
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         ok = await tx.audit_entries(action="link_ok")
     assert {(a["contract"], a["details"]["method"]) for a in ok} == {("1000001", "phone"), ("1000002", "phone")}
 
@@ -165,7 +165,7 @@ async def test_someone_elses_contact_lists_nothing_and_counts_as_a_failure(engin
     await chat.share_contact("+212612345678", own=False)
     assert "Merci de partager votre propre numéro" in chat.text
     assert "•••" not in chat.text + " ".join(_labels(chat))
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         assert [a["details"]["reason"] for a in await tx.audit_entries(action="link_failed")] == ["contact_not_own"]
     assert await _links(engine, chat) == []
 
@@ -372,7 +372,7 @@ async def test_a_month_count_typed_at_the_facilities_question(big_arrears, lang_
     await chat.send(typed)
     await chat.press_payload("r:job")  # the reason asked next: loss of job
     await chat.press_payload("yes")
-    async with big_arrears.store.reading() as tx:
+    async with big_arrears.store.snapshot() as tx:
         (req,) = await tx.requests(contract="1000001")
     assert req.kind == "instalment" and req.months == months and len(req.lines) == months
 
@@ -385,7 +385,7 @@ async def test_a_date_typed_at_the_deferral_date_choice(engine):
     await chat.send("le 8 décembre")
     await chat.press_payload("r:job")
     await chat.press_payload("yes")
-    async with engine.store.reading() as tx:
+    async with engine.store.snapshot() as tx:
         (req,) = await tx.requests(contract="1000001")
     assert req.kind == "deferral" and req.defer_until == date(2026, 12, 8)
 

@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.runtime import ConfigError, run_whatsapp
 from conversations.backoffice import decide
 from conversations.events import Button, Reply
-from storage import Store
+from storage import open_store
 
 from .telegram_harness import seeded_database
 from .whatsapp_harness import (
@@ -178,7 +178,7 @@ async def test_instalment_request_in_arabic_then_the_decision_is_pushed(wa, grap
     assert "154,03" in fatima.text
     await fatima.tap("إرسال الطلب")
     assert "IN-2026-000001" in fatima.text
-    store = await Store.open(database, clock=process_clock)
+    store = await open_store(database, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, "IN-2026-000001", "approved", note="أول قسط في 5 يناير", actor="backoffice:amina")
     await store.close()
@@ -226,7 +226,7 @@ async def test_a_decision_outside_the_24_hour_window_goes_as_the_profile_templat
     )
     con.commit()
     con.close()
-    store = await Store.open(database, clock=process_clock)
+    store = await open_store(database, clock=process_clock)
     async with store.transaction() as tx:
         await decide(tx, "CB-2026-000009", "rejected", note="Numéro injoignable", actor="backoffice:amina")
     await store.close()
@@ -240,7 +240,7 @@ async def test_a_failed_status_holds_the_decision_for_the_next_message(wa, graph
     _url, _http, database = wa
     fatima = user(wa, graph)
     await fatima.send("bonjour")
-    store = await Store.open(database, clock=process_clock)
+    store = await open_store(database, clock=process_clock)
     async with store.transaction() as tx:
         await tx.add_request(
             reference="DF-2026-000042",
@@ -344,7 +344,7 @@ async def test_whatsapp_needs_its_settings(tmp_path):
 async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_path, process_clock):
     """Answered 200 = in the inbox: a message accepted by a process that died is handled at start."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
-    store = await Store.open(database, clock=process_clock)
+    store = await open_store(database, clock=process_clock)
     m = message(FATIMA, "text", {"body": "bonjour"}, wamid="wamid.crash")
     async with store.transaction() as tx:
         await tx.accept_inbound("whatsapp", "wamid.crash", json.dumps(m))

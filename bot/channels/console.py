@@ -87,7 +87,7 @@ class ConsoleChat:
 
     async def current_lang(self) -> str | None:
         """The language the conversation speaks now (the person may have switched since the start)."""
-        async with self.engine.store.reading() as tx:
+        async with self.engine.store.snapshot() as tx:
             session = await tx.load_session(CHANNEL, self.user)
         return session.lang if session is not None else None
 
@@ -168,11 +168,11 @@ async def _ensure_demo(database: str, profile, settings: Settings) -> None:
     """Create the demo database once (the real import path, from generated CSV files), its
     bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
     from bot.demo_data import load_demo
-    from storage import Store
+    from storage import open_store
 
-    store = await Store.open(database, clock=settings.make_clock())
+    store = await open_store(database, clock=settings.make_clock())
     try:
-        async with store.reading() as tx:
+        async with store.snapshot() as tx:
             empty = await tx.count_contracts() == 0
         if empty:
             await load_demo(store, profile, Path(database).parent, profile.today(store.clock()))

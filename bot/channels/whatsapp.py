@@ -301,7 +301,7 @@ class WhatsAppService:
             return
         if not replies:
             return
-        async with self.store.reading() as tx:
+        async with self.store.snapshot() as tx:
             session = await tx.load_session(CHANNEL, inbound.user_id)
         lang = (session.lang if session else None) or "fr"
         await self.send_replies(inbound.user_id, replies, lang)
@@ -372,7 +372,7 @@ class WhatsAppSender:
         self.client, self.store, self.profile, self.clock = client, store, profile, clock or store.clock
 
     async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
-        async with self.store.reading() as tx:
+        async with self.store.snapshot() as tx:
             last = await tx.last_customer_turn(CHANNEL, msg.user_id)
         inside = last is not None and self.clock() - last < WINDOW
         if msg.kind == "reply":

@@ -29,43 +29,31 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable
-from importlib import resources
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from . import schema
+
 BUSY_TIMEOUT_MS = 10_000
 log = logging.getLogger(__name__)
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every bundled migration, in order."""
-    found = []
-    for entry in resources.files("storage.migrations").iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [v for v, _, _ in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations are not numbered 1..n: {versions}")
-    return found
+# aiosqlite keeps the sqlite3 connection it wraps in a private attribute and has no public
+# accessor. This is the one place Addad reads it (statements run on the event loop's thread:
+# see the module docstring); tests/test_sqlite_connection.py fails if a new aiosqlite moves it
+# or starts using it differently.
+AIOSQLITE_TESTED = ("0.20", "0.21", "0.22")  # the releases pyproject.toml allows, checked
 
 
-def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (executescript would commit behind our back)."""
-    out, buf = [], ""
-    for line in sql.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-    if buf.strip() and not all(l.strip().startswith("--") for l in buf.strip().splitlines()):
-        raise RuntimeError(f"incomplete SQL statement at the end of a migration: {buf[:80]!r}")
-    return out
+def raw_connection(aio: aiosqlite.Connection) -> sqlite3.Connection:
+    """The sqlite3 connection `aio` runs its statements on."""
+    raw = aio._conn
+    if not isinstance(raw, sqlite3.Connection):
+        raise RuntimeError(f"aiosqlite {aiosqlite.__version__} no longer wraps a sqlite3.Connection in _conn")
+    return raw
 
 
 class Connection:
@@ -79,7 +67,7 @@ class Connection:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.aio = conn
-        self.raw: sqlite3.Connection = conn._conn  # aiosqlite has no public accessor
+        self.raw = raw_connection(conn)
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self.raw.execute(sql, tuple(params))
@@ -87,7 +75,7 @@ class Connection:
     async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self.raw.execute(sql, tuple(params)).fetchall()
 
-    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> sqlite3.Cursor:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         return self.raw.executemany(sql, rows)
 
     async def in_thread(self, sql: str) -> None:
@@ -170,7 +158,7 @@ class Database:
         self.lock = asyncio.Lock()
         self._group: _Group | None = None  # the write transactions awaiting one COMMIT
         self.checkpointer: Checkpointer | None = None
-        # Moves whenever what this connection saw may be out of date (storage/cache.py): a
+        # Moves whenever what this connection saw may be out of date (cache.py): a
         # commit by another connection, a rolled-back write, a failed COMMIT.
         self.epoch = 0
         self._data_version: int | None = None
@@ -223,23 +211,16 @@ class Database:
 
     async def upgrade(self) -> list[str]:
         """Apply the migrations this file has not seen; returns their names."""
-        applied = []
-        for version, name, sql in migrations():
-            async with self.transaction() as conn:
-                # Re-read inside the write lock: another process may have just migrated.
-                current = int(next(iter(await conn.execute_fetchall("PRAGMA user_version")))[0])
-                if version <= current:
-                    continue
-                for statement in _statements(sql):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {version}")
-                applied.append(name)
-        return applied
+        return await schema.upgrade(self)
 
-    def transaction(self, *, write: bool = True) -> WriteTransaction | ReadTransaction:
+    def snapshot(self) -> ReadTransaction:
+        """`async with db.snapshot() as conn:` a read snapshot of what is committed."""
+        return ReadTransaction(self)
+
+    def transaction(self) -> WriteTransaction:
         """`async with db.transaction() as conn:` a write transaction (the caller's statements
         commit together or not at all; it returns once they are durable, and any exception
-        undoes them), or with write=False a read snapshot of what is committed.
+        undoes them).
 
         Writes are committed in groups: a transaction runs as a SAVEPOINT inside the group's
         BEGIN IMMEDIATE, and the group commits once no writer that was already waiting is left.
@@ -248,7 +229,7 @@ class Database:
         (Context managers written as classes: a turn opens one, and the generator-based kind
         costs several times more.)
         """
-        return WriteTransaction(self) if write else ReadTransaction(self)
+        return WriteTransaction(self)
 
     async def _commit_when_free(self, group: _Group) -> None:
         # Queued on the lock behind the writers already waiting: they join the group first.
@@ -259,6 +240,8 @@ class Database:
     async def _commit_group(self) -> None:
         """COMMIT the open group (the lock is held) and tell its members how it went."""
         group, self._group = self._group, None
+        if group is None:  # callers check; this keeps the type narrow
+            return
         task = asyncio.ensure_future(self.conn.aio.execute("COMMIT"))
         task.add_done_callback(lambda t: group.settle(t.exception() if not t.cancelled() else asyncio.CancelledError()))
         try:
@@ -274,10 +257,10 @@ class Database:
 
 class WriteTransaction:
     __slots__ = ("db", "group")
+    group: _Group  # set by __aenter__
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.group: _Group | None = None
 
     async def __aenter__(self) -> Connection:
         db = self.db
@@ -385,7 +368,7 @@ class _Group:
             waiter = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
             await waiter
-        elif self.result is not None:
+        elif isinstance(self.result, BaseException):
             raise self.result
 
     def settle(self, exc: BaseException | None) -> None:

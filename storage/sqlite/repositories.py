@@ -1,34 +1,24 @@
-"""Repositories with intent-named methods. All of Addad's SQL lives in `storage/`.
+"""The SQLite repositories: one class per aggregate, composed into `SqliteTx`.
 
-Use:
-    store = await Store.open("addad.sqlite3")
-    async with store.transaction() as tx:        # all or nothing; durable once it returns
-        await tx.save_session(session)
-        await tx.record_turn("telegram", "42", replies_json)
-    async with store.reading() as tx:             # read snapshot, no write lock
-        contract = await tx.contract("123456")
-
-A transaction object carries every method, so a conversation turn reads, writes the
-reading or request it produced and saves its state in one atomic unit.
+Each class holds the SQL of one aggregate (storage/protocols.py says what it must do); all of
+them share `_Repository`'s plumbing, the one place statements run. `SqliteTx` combines them, so
+a conversation turn reads, writes the reading or request it produced and saves its state on one
+object, in one atomic unit (`tx.readings(...)`, `tx.link_chat(...)`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
-from .cache import EVERYTHING, ReadCache, Tag
-from .clock import Clock, system_clock
-from .db import Connection, Database
-from .records import (
+from ..clock import Clock, system_clock
+from ..protocols import ConcurrentUpdate, Upsert
+from ..records import (
     Agency,
     Bill,
     ChatLink,
@@ -39,9 +29,12 @@ from .records import (
     Request,
     SessionRecord,
 )
+from ..values import fold
+from .cache import ReadCache, StaleRead, Tag
+from .db import Connection
 
-Upsert = Literal["inserted", "updated", "unchanged"]
-
+if TYPE_CHECKING:
+    from ..protocols import ReadingRepository
 
 _last_ts: list = [None, ""]
 
@@ -69,31 +62,16 @@ def _d(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def fold(text: str) -> str:
-    """Case- and accent-insensitive key (`Fès`, `FES`, `fes` → `fes`)."""
-    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+class _Repository:
+    """What every repository class shares: the open transaction's connection, its clock, and
+    the only methods that run statements (`_all`/`_one` read, `_write`/`_write_many` write)."""
 
+    __slots__ = ()  # the attributes live on SqliteTx
 
-ANY_OUTBOX = (("outbox", None),)  # a write to an outbox row known by its id only
-
-
-class ConcurrentUpdate(Exception):
-    """The session changed since it was loaded (another process handled the same chat)."""
-
-
-class Tx:
-    """Every repository method, bound to one open transaction."""
-
-    def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
-        self._c = conn
-        self._clock = clock  # the store's clock: a write given no `now` is stamped by it
-        # Reads repeated within one transaction (a turn asks for the linked contracts or the
-        # readings of a contract several times) are answered from memory. Any write empties it;
-        # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
-        self._seen: dict[tuple[str, tuple], list[tuple]] = {}
-        # In a write transaction, tagged reads are kept across transactions (storage/cache.py).
-        self._cache = cache
+    _c: Connection
+    _clock: Clock
+    _seen: dict[tuple, list]
+    _cache: ReadCache | None
 
     def now(self) -> datetime:
         """The store's clock (for code given a transaction and no `now`)."""
@@ -111,15 +89,20 @@ class Tx:
     ) -> list:
         """The rows, or with `convert` the records built from them (records are frozen, so
         the cached ones can be shared). With `tag`, a write transaction keeps them in the
-        store's ReadCache until a write touching that tag."""
+        store's ReadCache until a write to a table that kind depends on (cache.py CACHED)."""
         key = self._key(sql, params, convert)
-        if tag is not None and self._cache is not None:
-            rows = self._cache.get(tag, key)
+        cache = self._cache
+        if tag is not None and cache is not None:
+            rows = cache.get(tag, key)
             if rows is None:
                 rows = await self._c.execute_fetchall(sql, key[1])
                 if convert:
-                    rows = self._cache.records(convert, rows)
-                self._cache.put(tag, key, rows)
+                    rows = cache.records(convert, rows)
+                cache.put(tag, key, rows)
+            elif cache.verify:
+                fresh = await self._c.execute_fetchall(sql, key[1])
+                if (list(map(convert, fresh)) if convert else fresh) != rows:
+                    raise StaleRead(f"cached {tag} is stale for {sql[:80]!r}")
             return list(rows)
         rows = self._seen.get(key)
         if rows is None:
@@ -136,55 +119,139 @@ class Tx:
         rows = await self._all(sql, params, tag=tag)
         return rows[0] if rows else None
 
-    async def _write(
-        self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING
-    ) -> sqlite3.Cursor:
+    async def _count(self, sql: str, params: Iterable[Any] = ()) -> int:
+        rows = await self._all(sql, params)
+        return int(rows[0][0])
+
+    async def _write(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> sqlite3.Cursor:
         """Every write goes through here (or _write_many). It empties this transaction's reads
-        and drops the cached reads of the tags it `touches` (unnamed: all of them)."""
-        self._forget(touches)
+        and makes the cache forget what the statement's table may have changed; `key` (the
+        contract, the chat) narrows that to the rows' key when the write knows it."""
+        self._forget(sql, key)
         return await self._c.execute(sql, tuple(params))
 
-    async def _write_many(
-        self, sql: str, rows: Iterable[Iterable[Any]], touches: Iterable[Tag] | None = EVERYTHING
-    ) -> None:
-        self._forget(touches)
+    async def _write_many(self, sql: str, rows: Iterable[Sequence[Any]], *, key: Hashable | None = None) -> None:
+        self._forget(sql, key)
         await self._c.executemany(sql, rows)
 
-    def _forget(self, touches: Iterable[Tag] | None) -> None:
+    def _forget(self, sql: str, key: Hashable | None) -> None:
         self._seen.clear()
         if self._cache is not None:
-            self._cache.invalidate(touches)
+            self._cache.wrote(sql, key)
 
-    async def _exec(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING) -> int:
+    async def _exec(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> int:
         """Run a write; returns the number of rows it changed."""
-        return (await self._write(sql, params, touches)).rowcount
+        return (await self._write(sql, params, key=key)).rowcount
 
-    async def _insert(self, sql: str, params: Iterable[Any] = (), touches: Iterable[Tag] | None = EVERYTHING) -> int:
-        return int((await self._write(sql, params, touches)).lastrowid)
+    async def _insert(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> int:
+        return int(cast(int, (await self._write(sql, params, key=key)).lastrowid))
 
-    # ------------------------------------------------------------------ contracts
-    _CONTRACT_COLS = (
-        "contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
-        "meter_digits, last_index, last_index_date, tariff, low_income"
+
+_CONTRACT_COLS = (
+    "contract, service, holder_name, phone, language, city, meter_number, meter_kind, "
+    "meter_digits, last_index, last_index_date, tariff, low_income"
+)
+
+
+def _contract(row: tuple) -> Contract:
+    return Contract(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        date.fromisoformat(row[10]),
+        row[11],
+        bool(row[12]),
     )
 
-    @staticmethod
-    def _contract(row: tuple) -> Contract:
-        return Contract(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-            row[8],
-            row[9],
-            date.fromisoformat(row[10]),
-            row[11],
-            bool(row[12]),
-        )
+
+_BILL_COLS = (
+    "bill_number, contract, period_start, period_end, issue_date, due_date, index_start, "
+    "index_end, consumption, estimated, amount, paid_amount"
+)
+
+
+def _bill(r: tuple) -> Bill:
+    return Bill(
+        r[0],
+        r[1],
+        date.fromisoformat(r[2]),
+        date.fromisoformat(r[3]),
+        date.fromisoformat(r[4]),
+        date.fromisoformat(r[5]),
+        r[6],
+        r[7],
+        r[8],
+        bool(r[9]),
+        r[10],
+        r[11],
+    )
+
+
+_READING_COLS = (
+    "id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
+    "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
+    "details, submitted_at"
+)
+
+
+def _reading(r: tuple) -> Reading:
+    return Reading(
+        r[0],
+        r[1],
+        date.fromisoformat(r[2]),
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        _d(r[11]),
+        r[12],
+        bool(r[13]),
+        bool(r[14]),
+        r[15],
+        orjson.loads(r[16]) if r[16] else {},
+        _dt(r[17]),
+    )
+
+
+_AGENCY_COLS = "city, name, address, phone, hours, city_ar, name_ar, address_ar, hours_ar"
+
+_LINKED_SQL = (
+    f"SELECT {', '.join('c.' + c.strip() for c in _CONTRACT_COLS.split(','))} "
+    "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
+    "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract"
+)
+
+_SESSION_SQL = "SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?"
+
+_REQUEST_COLS = (
+    "id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
+    "reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note"
+)
+
+_OUTBOX_COLS = "id, channel, user_id, lang, kind, payload, status, attempts, next_attempt_at, sent_at, last_error"
+
+
+def _outbox(r: tuple) -> OutboxMessage:
+    return OutboxMessage(
+        r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], datetime.fromisoformat(r[8]), _dt(r[9]), r[10]
+    )
+
+
+class SqliteContracts(_Repository):
+    """Contracts: the distributor's customer records, imported."""
+
+    __slots__ = ()
 
     async def upsert_contract(self, c: Contract, *, now: datetime | None = None) -> Upsert:
         """Insert or update a contract, and record its last index as an actual reading."""
@@ -203,11 +270,11 @@ class Tx:
             c.tariff,
             int(c.low_income),
         )
-        existing = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (c.contract,))
+        existing = await self._one(f"SELECT {_CONTRACT_COLS} FROM contracts WHERE contract = ?", (c.contract,))
         stamp = _ts(self._now(now))
         if existing is None:
             await self._exec(
-                f"INSERT INTO contracts ({self._CONTRACT_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO contracts ({_CONTRACT_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, stamp),
             )
             result: Upsert = "inserted"
@@ -221,31 +288,32 @@ class Tx:
                 (*values[1:], stamp, c.contract),
             )
             result = "updated"
-        await self.upsert_history_reading(c.contract, c.last_index_date, c.last_index, "actual", now=now)
+        readings = cast("ReadingRepository", self)  # composed with SqliteReadings in SqliteTx
+        await readings.upsert_history_reading(c.contract, c.last_index_date, c.last_index, "actual", now=now)
         return result
 
     async def contract(self, number: str) -> Contract | None:
-        row = await self._one(f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract = ?", (number,))
-        return self._contract(row) if row else None
+        row = await self._one(f"SELECT {_CONTRACT_COLS} FROM contracts WHERE contract = ?", (number,))
+        return _contract(row) if row else None
 
     async def contracts(self, numbers: Iterable[str] | None = None) -> list[Contract]:
         if numbers is None:
-            rows = await self._all(f"SELECT {self._CONTRACT_COLS} FROM contracts ORDER BY contract")
+            rows = await self._all(f"SELECT {_CONTRACT_COLS} FROM contracts ORDER BY contract")
         else:
             numbers = list(numbers)
             if not numbers:
                 return []
             marks = ",".join("?" * len(numbers))
             rows = await self._all(
-                f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) ORDER BY contract", numbers
+                f"SELECT {_CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) ORDER BY contract", numbers
             )
-        return [self._contract(r) for r in rows]
+        return [_contract(r) for r in rows]
 
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]:
         rows = await self._all(
-            f"SELECT {self._CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract", (phone_e164,)
+            f"SELECT {_CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract", (phone_e164,)
         )
-        return [self._contract(r) for r in rows]
+        return [_contract(r) for r in rows]
 
     async def existing_contracts(self, numbers: Iterable[str]) -> set[str]:
         numbers = list(set(numbers))
@@ -259,107 +327,59 @@ class Tx:
         return found
 
     async def count_contracts(self) -> int:
-        return int((await self._one("SELECT count(*) FROM contracts"))[0])
+        return await self._count("SELECT count(*) FROM contracts")
 
-    # ------------------------------------------------------------------ bills
-    _BILL_COLS = (
-        "bill_number, contract, period_start, period_end, issue_date, due_date, index_start, "
-        "index_end, consumption, estimated, amount, paid_amount"
-    )
 
-    @staticmethod
-    def _bill(r: tuple) -> Bill:
-        return Bill(
-            r[0],
-            r[1],
-            date.fromisoformat(r[2]),
-            date.fromisoformat(r[3]),
-            date.fromisoformat(r[4]),
-            date.fromisoformat(r[5]),
-            r[6],
-            r[7],
-            r[8],
-            bool(r[9]),
-            r[10],
-            r[11],
-        )
+class SqliteLinks(_Repository):
+    """Which contracts a chat has proved it may see."""
 
-    async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert:
-        values = (
-            b.bill_number,
-            b.contract,
-            b.period_start.isoformat(),
-            b.period_end.isoformat(),
-            b.issue_date.isoformat(),
-            b.due_date.isoformat(),
-            b.index_start,
-            b.index_end,
-            b.consumption,
-            int(b.estimated),
-            b.amount,
-            b.paid_amount,
-        )
-        existing = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (b.bill_number,))
-        stamp = _ts(self._now(now))
-        if existing is None:
-            await self._exec(
-                f"INSERT INTO bills ({self._BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*values, stamp),
-            )
-            return "inserted"
-        if tuple(existing) == values:
-            return "unchanged"
+    __slots__ = ()
+
+    async def link_chat(
+        self, channel: str, user_id: str, contract: str, method: str, *, now: datetime | None = None
+    ) -> None:
         await self._exec(
-            "UPDATE bills SET contract=?, period_start=?, period_end=?, issue_date=?, due_date=?, "
-            "index_start=?, index_end=?, consumption=?, estimated=?, amount=?, paid_amount=?, "
-            "updated_at=? WHERE bill_number=?",
-            (*values[1:], stamp, b.bill_number),
+            "INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
+            "verified_at=excluded.verified_at",
+            (channel, user_id, contract, method, _ts(self._now(now))),
+            key=(channel, user_id),
         )
-        return "updated"
 
-    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
-        """Bills of a contract, newest period first."""
-        sql = f"SELECT {self._BILL_COLS} FROM bills WHERE contract = ?"
-        if unpaid_only:
-            sql += " AND paid_amount < amount"
-        sql += " ORDER BY period_end DESC, bill_number DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return await self._all(sql, (contract,), self._bill, ("bills", contract))
-
-    async def bill(self, bill_number: str) -> Bill | None:
-        row = await self._one(f"SELECT {self._BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
-        return self._bill(row) if row else None
-
-    # ------------------------------------------------------------------ readings
-    _READING_COLS = (
-        "id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
-        "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
-        "details, submitted_at"
-    )
-
-    @staticmethod
-    def _reading(r: tuple) -> Reading:
-        return Reading(
-            r[0],
-            r[1],
-            date.fromisoformat(r[2]),
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            r[10],
-            _d(r[11]),
-            r[12],
-            bool(r[13]),
-            bool(r[14]),
-            r[15],
-            orjson.loads(r[16]) if r[16] else {},
-            _dt(r[17]),
+    async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
+        return (
+            await self._exec(
+                "DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
+                (channel, user_id, contract),
+                key=(channel, user_id),
+            )
+            > 0
         )
+
+    async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]:
+        rows = await self._all(
+            "SELECT channel, user_id, contract, method, verified_at FROM chat_links "
+            "WHERE channel=? AND user_id=? ORDER BY verified_at, contract",
+            (channel, user_id),
+        )
+        return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
+
+    async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
+        return await self._all(_LINKED_SQL, (channel, user_id), _contract, ("links", (channel, user_id)))
+
+    async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
+        return (
+            await self._one(
+                "SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?", (channel, user_id, contract)
+            )
+            is not None
+        )
+
+
+class SqliteReadings(_Repository):
+    """Meter readings: the distributor's history and the customers' own."""
+
+    __slots__ = ()
 
     async def upsert_history_reading(
         self, contract: str, day: date, index: int, source: str, *, now: datetime | None = None
@@ -373,11 +393,12 @@ class Tx:
             await self._exec(
                 "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) VALUES (?,?,?,?,?)",
                 (contract, day.isoformat(), index, source, _ts(self._now(now))),
+                key=contract,
             )
             return "inserted"
         if row[1] == index:
             return "unchanged"
-        await self._exec("UPDATE readings SET index_value=? WHERE id=?", (index, row[0]))
+        await self._exec("UPDATE readings SET index_value=? WHERE id=?", (index, row[0]), key=contract)
         return "updated"
 
     async def add_customer_reading(
@@ -400,19 +421,18 @@ class Tx:
         now: datetime | None = None,
     ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
-        touches = (("readings", contract),)
         if replaces is not None:
             await self._exec(
                 "UPDATE readings SET status='replaced' WHERE id=? AND contract=? AND status='valid'",
                 (replaces, contract),
-                touches,
+                key=contract,
             )
         # A same-day customer reading is replaced too (the unique index allows one valid per day).
         await self._exec(
             "UPDATE readings SET status='replaced' WHERE contract=? AND reading_date=? "
             "AND source='customer' AND status='valid'",
             (contract, day.isoformat()),
-            touches,
+            key=contract,
         )
         new_id = await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
@@ -435,11 +455,13 @@ class Tx:
                 _json(details or {}),
                 _ts(self._now(now)),
             ),
-            touches,
+            key=contract,
         )
         if replaces is not None:
             await self._exec(
-                "UPDATE readings SET replaced_by=? WHERE id=? AND contract=?", (new_id, replaces, contract), touches
+                "UPDATE readings SET replaced_by=? WHERE id=? AND contract=?",
+                (new_id, replaces, contract),
+                key=contract,
             )
         return new_id
 
@@ -447,14 +469,14 @@ class Tx:
         self, contract: str, *, include_replaced: bool = False, newest: int | None = None
     ) -> list[Reading]:
         """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
-        sql = f"SELECT {self._READING_COLS} FROM readings WHERE contract = ?"
+        sql = f"SELECT {_READING_COLS} FROM readings WHERE contract = ?"
         if not include_replaced:
             sql += " AND status = 'valid'"
         tag = ("readings", contract)
         if newest is None:
-            return await self._all(sql + " ORDER BY reading_date, id", (contract,), self._reading, tag)
+            return await self._all(sql + " ORDER BY reading_date, id", (contract,), _reading, tag)
         rows = await self._all(
-            sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,), self._reading, tag
+            sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,), _reading, tag
         )
         rows.reverse()
         return rows
@@ -464,16 +486,16 @@ class Tx:
     ) -> Reading | None:
         marks = ",".join("?" * len(sources))
         row = await self._one(
-            f"SELECT {self._READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
+            f"SELECT {_READING_COLS} FROM readings WHERE contract = ? AND status = 'valid' "
             f"AND source IN ({marks}) ORDER BY reading_date DESC, id DESC LIMIT 1",
             (contract, *sources),
             ("readings", contract),
         )
-        return self._reading(row) if row else None
+        return _reading(row) if row else None
 
     async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
         """Customer readings for the billing system, by reading date then submission."""
-        sql = f"SELECT {self._READING_COLS} FROM readings WHERE source = 'customer'"
+        sql = f"SELECT {_READING_COLS} FROM readings WHERE source = 'customer'"
         params: list[Any] = []
         if since:
             sql += " AND reading_date >= ?"
@@ -481,7 +503,7 @@ class Tx:
         if not include_replaced:
             sql += " AND status = 'valid'"
         sql += " ORDER BY reading_date, submitted_at, id"
-        return [self._reading(r) for r in await self._all(sql, params)]
+        return [_reading(r) for r in await self._all(sql, params)]
 
     async def add_estimated_reading(
         self,
@@ -508,95 +530,71 @@ class Tx:
                 _json(details),
                 _ts(self._now(now)),
             ),
-            (("readings", contract),),
+            key=contract,
         )
 
-    # ------------------------------------------------------------------ agencies
-    _AGENCY_COLS = "city, name, address, phone, hours, city_ar, name_ar, address_ar, hours_ar"
 
-    async def upsert_agency(self, a: Agency) -> Upsert:
-        key = fold(a.city)
-        values = (a.city, a.name, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar)
-        row = await self._one(f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? AND name=?", (key, a.name))
-        if row is None:
+class SqliteBills(_Repository):
+    """Bills, imported."""
+
+    __slots__ = ()
+
+    async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert:
+        values = (
+            b.bill_number,
+            b.contract,
+            b.period_start.isoformat(),
+            b.period_end.isoformat(),
+            b.issue_date.isoformat(),
+            b.due_date.isoformat(),
+            b.index_start,
+            b.index_end,
+            b.consumption,
+            int(b.estimated),
+            b.amount,
+            b.paid_amount,
+        )
+        existing = await self._one(f"SELECT {_BILL_COLS} FROM bills WHERE bill_number = ?", (b.bill_number,))
+        stamp = _ts(self._now(now))
+        if existing is None:
             await self._exec(
-                f"INSERT INTO agencies ({self._AGENCY_COLS}, city_key) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, key)
+                f"INSERT INTO bills ({_BILL_COLS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, stamp),
             )
             return "inserted"
-        if tuple(row) == values:
+        if tuple(existing) == values:
             return "unchanged"
         await self._exec(
-            "UPDATE agencies SET city=?, address=?, phone=?, hours=?, city_ar=?, name_ar=?, address_ar=?, "
-            "hours_ar=? WHERE city_key=? AND name=?",
-            (a.city, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar, key, a.name),
+            "UPDATE bills SET contract=?, period_start=?, period_end=?, issue_date=?, due_date=?, "
+            "index_start=?, index_end=?, consumption=?, estimated=?, amount=?, paid_amount=?, "
+            "updated_at=? WHERE bill_number=?",
+            (*values[1:], stamp, b.bill_number),
         )
         return "updated"
 
-    async def agencies(self, city: str | None = None) -> list[Agency]:
-        if city is None:
-            rows = await self._all(f"SELECT {self._AGENCY_COLS} FROM agencies ORDER BY city_key, name")
-        else:
-            rows = await self._all(
-                f"SELECT {self._AGENCY_COLS} FROM agencies WHERE city_key=? ORDER BY name", (fold(city),)
-            )
-        return [Agency(*r) for r in rows]
+    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
+        """Bills of a contract, newest period first."""
+        sql = f"SELECT {_BILL_COLS} FROM bills WHERE contract = ?"
+        if unpaid_only:
+            sql += " AND paid_amount < amount"
+        sql += " ORDER BY period_end DESC, bill_number DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return await self._all(sql, (contract,), _bill, ("bills", contract))
 
-    async def agency_cities(self) -> list[str]:
-        return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
+    async def bill(self, bill_number: str) -> Bill | None:
+        row = await self._one(f"SELECT {_BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
+        return _bill(row) if row else None
 
-    # ------------------------------------------------------------------ chat links
-    async def link_chat(
-        self, channel: str, user_id: str, contract: str, method: str, *, now: datetime | None = None
-    ) -> None:
-        await self._exec(
-            "INSERT INTO chat_links (channel, user_id, contract, method, verified_at) VALUES (?,?,?,?,?) "
-            "ON CONFLICT (channel, user_id, contract) DO UPDATE SET method=excluded.method, "
-            "verified_at=excluded.verified_at",
-            (channel, user_id, contract, method, _ts(self._now(now))),
-            (("links", (channel, user_id)),),
-        )
 
-    async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool:
-        return (
-            await self._exec(
-                "DELETE FROM chat_links WHERE channel=? AND user_id=? AND contract=?",
-                (channel, user_id, contract),
-                (("links", (channel, user_id)),),
-            )
-            > 0
-        )
+class SqliteSessions(_Repository):
+    """Conversation sessions, and the turns already handled (inbound de-duplication)."""
 
-    async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]:
-        rows = await self._all(
-            "SELECT channel, user_id, contract, method, verified_at FROM chat_links "
-            "WHERE channel=? AND user_id=? ORDER BY verified_at, contract",
-            (channel, user_id),
-        )
-        return [ChatLink(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
-
-    _LINKED_SQL = (
-        f"SELECT {', '.join('c.' + c.strip() for c in _CONTRACT_COLS.split(','))} "
-        "FROM chat_links l JOIN contracts c ON c.contract = l.contract "
-        "WHERE l.channel=? AND l.user_id=? ORDER BY l.verified_at, c.contract"
-    )
-
-    async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]:
-        return await self._all(self._LINKED_SQL, (channel, user_id), self._contract, ("links", (channel, user_id)))
-
-    async def is_linked(self, channel: str, user_id: str, contract: str) -> bool:
-        return (
-            await self._one(
-                "SELECT 1 FROM chat_links WHERE channel=? AND user_id=? AND contract=?", (channel, user_id, contract)
-            )
-            is not None
-        )
-
-    # ------------------------------------------------------------------ sessions
-    _SESSION_SQL = "SELECT state, data, lang, version, updated_at FROM sessions WHERE channel=? AND user_id=?"
+    __slots__ = ()
 
     async def load_session(self, channel: str, user_id: str) -> SessionRecord | None:
         # The row is what is cached, not the record: a turn changes its session's data in place.
-        row = await self._one(self._SESSION_SQL, (channel, user_id), ("session", (channel, user_id)))
+        row = await self._one(_SESSION_SQL, (channel, user_id), ("session", (channel, user_id)))
         if row is None:
             return None
         return SessionRecord(channel, user_id, row[0], orjson.loads(row[1]), row[2], row[3], _dt(row[4]))
@@ -605,32 +603,35 @@ class Tx:
         """Write the session if nobody changed it since it was loaded; returns the new version."""
         stamp = _ts(self._now(now))
         data = _json(s.data)
-        session = (("session", (s.channel, s.user_id)),)
+        chat = (s.channel, s.user_id)
         if s.version == 0:
             changed = await self._exec(
                 "INSERT INTO sessions (channel, user_id, state, data, lang, version, updated_at) "
                 "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
                 (s.channel, s.user_id, s.state, data, s.lang, stamp),
-                session,
+                key=chat,
             )
         else:
             changed = await self._exec(
                 "UPDATE sessions SET state=?, data=?, lang=?, version=version+1, updated_at=? "
                 "WHERE channel=? AND user_id=? AND version=?",
                 (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version),
-                session,
+                key=chat,
             )
         if changed != 1:
             raise ConcurrentUpdate(f"session {s.channel}:{s.user_id} changed since version {s.version}")
         s.version += 1
         if self._cache is not None:  # the next turn of this chat reads what was written
-            chat = (s.channel, s.user_id)
             self._cache.put(
-                ("session", chat), self._key(self._SESSION_SQL, chat), [(s.state, data, s.lang, s.version, stamp)]
+                ("session", chat), self._key(_SESSION_SQL, chat), [(s.state, data, s.lang, s.version, stamp)]
             )
         return s.version
 
-    # ------------------------------------------------------------------ inbound de-duplication
+    async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
+        """When this person last wrote (sessions are written only by their own messages)."""
+        row = await self._one("SELECT updated_at FROM sessions WHERE channel=? AND user_id=?", (channel, user_id))
+        return _dt(row[0]) if row else None
+
     async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
         """Claim a message at the end of its turn, with the turn's replies (JSON, sent again if a
         crash comes before them). False if it was already handled: the caller rolls back."""
@@ -639,7 +640,6 @@ class Tx:
                 "INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
                 "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                 (channel, message_id, _ts(self._now(now)), replies),
-                (),
             )
             == 1
         )
@@ -650,67 +650,11 @@ class Tx:
         )
         return row[0] if row else None
 
-    # ------------------------------------------------------------------ inbox
-    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
-        """Keep an update before acknowledging it to the channel; False if it was already kept."""
-        return (
-            await self._exec(
-                "INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                (channel, message_id, body, _ts(self._now(now))),
-                (),
-            )
-            == 1
-        )
 
-    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
-        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
-        turn never ran, or it ran and its replies may not have been sent."""
-        return [
-            (r[0], r[1], bool(r[2]))
-            for r in await self._all(
-                "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
-                "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
-                f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}",
-                (channel,),
-            )
-        ]
+class SqliteRequests(_Repository):
+    """Requests customers file (instalments, deferrals, callbacks …)."""
 
-    async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
-        stamp = _ts(self._now(now))
-        await self._write_many(
-            "UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
-            [(stamp, channel, m) for m in message_ids],
-            (),
-        )
-
-    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
-        """Drop kept updates answered, or processed before answers were tracked, and any older than
-        `older_than` (ignored kinds)."""
-        return await self._exec(
-            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
-            "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
-            "AND p.replies IS NULL))",
-            (channel, _ts(older_than)),
-            (),
-        )
-
-    # ------------------------------------------------------------------ references
-    async def next_reference(self, prefix: str, year: int) -> str:
-        """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
-        name = f"{prefix}-{year}"
-        cursor = await self._write(
-            "INSERT INTO counters (name, value) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-            (name,),
-            (),
-        )
-        return f"{name}-{cursor.fetchone()[0]:06d}"
-
-    # ------------------------------------------------------------------ requests
-    _REQUEST_COLS = (
-        "id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until, "
-        "reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note"
-    )
+    __slots__ = ()
 
     async def _request(self, r: tuple) -> Request:
         lines = tuple(
@@ -780,19 +724,17 @@ class Tx:
                 stamp,
                 stamp,
             ),
-            (),
         )
         lines = list(lines)
         if lines:
             await self._write_many(
                 "INSERT INTO instalment_lines (request_id, seq, due_date, amount) VALUES (?,?,?,?)",
                 [(request_id, l.seq, l.due_date.isoformat(), l.amount) for l in lines],
-                (),
             )
         return request_id
 
     async def request(self, reference: str) -> Request | None:
-        row = await self._one(f"SELECT {self._REQUEST_COLS} FROM requests WHERE reference = ?", (reference,))
+        row = await self._one(f"SELECT {_REQUEST_COLS} FROM requests WHERE reference = ?", (reference,))
         return await self._request(row) if row else None
 
     async def requests(
@@ -803,7 +745,7 @@ class Tx:
         chat: tuple[str, str] | None = None,
         kinds: Iterable[str] | None = None,
     ) -> list[Request]:
-        sql = f"SELECT {self._REQUEST_COLS} FROM requests WHERE 1=1"
+        sql = f"SELECT {_REQUEST_COLS} FROM requests WHERE 1=1"
         params: list[Any] = []
         if status:
             sql += " AND status = ?"
@@ -842,16 +784,13 @@ class Tx:
         if expected:
             sql += " AND status=?"
             params.append(expected)
-        return await self._exec(sql, params, ()) == 1
+        return await self._exec(sql, params) == 1
 
-    # ------------------------------------------------------------------ outbox
-    _OUTBOX_COLS = "id, channel, user_id, lang, kind, payload, status, attempts, next_attempt_at, sent_at, last_error"
 
-    @staticmethod
-    def _outbox(r: tuple) -> OutboxMessage:
-        return OutboxMessage(
-            r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], datetime.fromisoformat(r[8]), _dt(r[9]), r[10]
-        )
+class SqliteOutbox(_Repository):
+    """Messages queued for customers."""
+
+    __slots__ = ()
 
     async def enqueue_outbox(
         self,
@@ -870,38 +809,38 @@ class Tx:
             "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
             "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
             (channel, user_id, lang, kind, _json(payload), dedupe_key, stamp, stamp),
-            (("outbox", (channel, user_id)),),
+            key=(channel, user_id),
         )
-        return int(cursor.lastrowid) if cursor.rowcount == 1 else None
+        return int(cast(int, cursor.lastrowid)) if cursor.rowcount == 1 else None
 
     async def outbox_due(
         self, *, now: datetime | None = None, channels: Iterable[str] | None = None, limit: int = 50
     ) -> list[OutboxMessage]:
-        sql = f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?"
+        sql = f"SELECT {_OUTBOX_COLS} FROM outbox WHERE status IN ('pending') AND next_attempt_at <= ?"
         params: list[Any] = [_ts(self._now(now))]
         if channels is not None:
             channels = list(channels)
             sql += f" AND channel IN ({','.join('?' * len(channels))})"
             params += channels
         sql += f" ORDER BY next_attempt_at, id LIMIT {int(limit)}"
-        return [self._outbox(r) for r in await self._all(sql, params)]
+        return [_outbox(r) for r in await self._all(sql, params)]
 
     async def outbox_for_chat(
         self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
     ) -> list[OutboxMessage]:
         marks = ",".join("?" * len(statuses))
         return [
-            self._outbox(r)
+            _outbox(r)
             for r in await self._all(
-                f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",  # noqa: E501
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",
                 (channel, user_id, *statuses),
                 tag=("outbox", (channel, user_id)),
             )
         ]
 
     async def outbox_message(self, message_id: int) -> OutboxMessage | None:
-        row = await self._one(f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
-        return self._outbox(row) if row else None
+        row = await self._one(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
+        return _outbox(row) if row else None
 
     async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
@@ -909,7 +848,6 @@ class Tx:
             await self._exec(
                 "UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 WHERE id=? AND status='pending'",
                 (_ts(self._now(now)), message_id),
-                ANY_OUTBOX,
             )
             == 1
         )
@@ -921,16 +859,15 @@ class Tx:
             "UPDATE outbox SET status='sent', sent_at=?, external_id=coalesce(?, external_id), "
             "last_error=NULL WHERE id=?",
             (_ts(self._now(now)), external_id, message_id),
-            ANY_OUTBOX,
         )
 
     async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
         """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
         channels = list(channels)
         return [
-            self._outbox(r)
+            _outbox(r)
             for r in await self._all(
-                f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? "
+                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE status='sending' AND claimed_at < ? "
                 f"AND channel IN ({','.join('?' * len(channels))}) ORDER BY id",
                 (_ts(claimed_before), *channels),
             )
@@ -945,19 +882,13 @@ class Tx:
         await self._exec(
             "UPDATE outbox SET status=?, last_error=?, next_attempt_at=coalesce(?, next_attempt_at) WHERE id=?",
             (status, error[:500], _ts(next_attempt_at) if next_attempt_at else None, message_id),
-            ANY_OUTBOX,
         )
 
     async def outbox_by_external_id(self, channel: str, external_id: str) -> OutboxMessage | None:
         row = await self._one(
-            f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?", (channel, external_id)
+            f"SELECT {_OUTBOX_COLS} FROM outbox WHERE channel=? AND external_id=?", (channel, external_id)
         )
-        return self._outbox(row) if row else None
-
-    async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
-        """When this person last wrote (sessions are written only by their own messages)."""
-        row = await self._one("SELECT updated_at FROM sessions WHERE channel=? AND user_id=?", (channel, user_id))
-        return _dt(row[0]) if row else None
+        return _outbox(row) if row else None
 
     async def retry_outbox(
         self, message_id: int, *, error: str, delay: timedelta, max_attempts: int, now: datetime | None = None
@@ -969,11 +900,15 @@ class Tx:
         await self._exec(
             "UPDATE outbox SET status=?, last_error=?, next_attempt_at=? WHERE id=?",
             (status, error[:500], _ts(now + delay), message_id),
-            ANY_OUTBOX,
         )
         return status
 
-    # ------------------------------------------------------------------ audit
+
+class SqliteAudit(_Repository):
+    """The audit log."""
+
+    __slots__ = ()
+
     async def audit(
         self,
         action: str,
@@ -988,17 +923,12 @@ class Tx:
         await self._exec(
             "INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) VALUES (?,?,?,?,?,?,?)",
             (_ts(self._now(now)), actor, action, channel, user_id, contract, _json(details or {})),
-            (),
         )
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
-        return int(
-            (
-                await self._one(
-                    "SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
-                    (channel, user_id, action, _ts(since)),
-                )
-            )[0]
+        return await self._count(
+            "SELECT count(*) FROM audit_log WHERE channel=? AND user_id=? AND action=? AND at>=?",
+            (channel, user_id, action, _ts(since)),
         )
 
     async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None:
@@ -1023,61 +953,125 @@ class Tx:
         ]
 
 
-@dataclass
-class Store:
-    db: Database
-    cache: ReadCache = field(default_factory=ReadCache)
-    # The process's one clock (storage/clock.py): stamps writes given no `now`, and is what the
-    # engine, the dispatcher and the channels built on this store read.
-    clock: Clock = system_clock
+class SqliteInbox(_Repository):
+    """Updates kept before they are acknowledged to the channel."""
 
-    @classmethod
-    async def open(
-        cls,
-        path: str | Path,
-        *,
-        migrate: bool = True,
-        checkpoint_every: float | None = None,
-        clock: Clock | None = None,
-    ) -> Store:
-        return cls(
-            await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every), clock=clock or system_clock
+    __slots__ = ()
+
+    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
+        """Keep an update before acknowledging it to the channel; False if it was already kept."""
+        return (
+            await self._exec(
+                "INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                (channel, message_id, body, _ts(self._now(now))),
+            )
+            == 1
         )
 
-    async def close(self) -> None:
-        await self.db.close()
+    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
+        turn never ran, or it ran and its replies may not have been sent."""
+        return [
+            (r[0], r[1], bool(r[2]))
+            for r in await self._all(
+                "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
+                "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
+                f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}",
+                (channel,),
+            )
+        ]
 
-    async def upgrade(self) -> list[str]:
-        return await self.db.upgrade()
+    async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
+        stamp = _ts(self._now(now))
+        await self._write_many(
+            "UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
+            [(stamp, channel, m) for m in message_ids],
+        )
 
-    async def schema_version(self) -> int:
-        async with self.db.lock:
-            return await self.db.schema_version()
+    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
+        """Drop kept updates answered, or processed before answers were tracked, and any older than
+        `older_than` (ignored kinds)."""
+        return await self._exec(
+            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
+            "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
+            "AND p.replies IS NULL))",
+            (channel, _ts(older_than)),
+        )
 
-    def transaction(self) -> _Repositories:
-        """`async with store.transaction() as tx:` see Database.transaction."""
-        return _Repositories(self.db.transaction(write=True), self.cache, self.clock)
 
-    def reading(self) -> _Repositories:
-        return _Repositories(self.db.transaction(write=False), None, self.clock)
+class SqliteAgencies(_Repository):
+    """Agencies (offices) by city."""
+
+    __slots__ = ()
+
+    async def upsert_agency(self, a: Agency) -> Upsert:
+        key = fold(a.city)
+        values = (a.city, a.name, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar)
+        row = await self._one(f"SELECT {_AGENCY_COLS} FROM agencies WHERE city_key=? AND name=?", (key, a.name))
+        if row is None:
+            await self._exec(
+                f"INSERT INTO agencies ({_AGENCY_COLS}, city_key) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, key)
+            )
+            return "inserted"
+        if tuple(row) == values:
+            return "unchanged"
+        await self._exec(
+            "UPDATE agencies SET city=?, address=?, phone=?, hours=?, city_ar=?, name_ar=?, address_ar=?, "
+            "hours_ar=? WHERE city_key=? AND name=?",
+            (a.city, a.address, a.phone, a.hours, a.city_ar, a.name_ar, a.address_ar, a.hours_ar, key, a.name),
+        )
+        return "updated"
+
+    async def agencies(self, city: str | None = None) -> list[Agency]:
+        if city is None:
+            rows = await self._all(f"SELECT {_AGENCY_COLS} FROM agencies ORDER BY city_key, name")
+        else:
+            rows = await self._all(f"SELECT {_AGENCY_COLS} FROM agencies WHERE city_key=? ORDER BY name", (fold(city),))
+        return [Agency(*r) for r in rows]
+
+    async def agency_cities(self) -> list[str]:
+        return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
 
 
-class _Repositories:
-    """A database transaction that hands out a Tx."""
+class SqliteReferences(_Repository):
+    """Per-prefix, per-year reference sequences."""
 
-    __slots__ = ("cache", "clock", "inner")
+    __slots__ = ()
 
-    def __init__(self, inner, cache: ReadCache | None, clock: Clock) -> None:
-        self.inner = inner
-        self.cache = cache
-        self.clock = clock
+    async def next_reference(self, prefix: str, year: int) -> str:
+        """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
+        name = f"{prefix}-{year}"
+        cursor = await self._write(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+        )
+        return f"{name}-{cursor.fetchone()[0]:06d}"
 
-    async def __aenter__(self) -> Tx:
-        conn = await self.inner.__aenter__()
-        cache = self.cache
-        if cache is not None:
-            cache.sync(self.inner.db.epoch)
-        return Tx(conn, cache, self.clock)
 
-    async def __aexit__(self, exc_type, exc, tb) -> bool:
-        return await self.inner.__aexit__(exc_type, exc, tb)
+class SqliteTx(
+    SqliteContracts,
+    SqliteLinks,
+    SqliteReadings,
+    SqliteBills,
+    SqliteSessions,
+    SqliteRequests,
+    SqliteOutbox,
+    SqliteAudit,
+    SqliteInbox,
+    SqliteAgencies,
+    SqliteReferences,
+):
+    """Every repository, bound to one open transaction (satisfies storage.Tx)."""
+
+    __slots__ = ("_c", "_cache", "_clock", "_seen")
+
+    def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
+        self._c = conn
+        self._clock = clock  # the store's clock: a write given no `now` is stamped by it
+        # Reads repeated within one transaction (a turn asks for the linked contracts or the
+        # readings of a contract several times) are answered from memory. Any write empties it;
+        # no other writer can change what this transaction sees (BEGIN IMMEDIATE, or a snapshot).
+        self._seen = {}
+        # In a write transaction, tagged reads are kept across transactions (cache.py).
+        self._cache = cache

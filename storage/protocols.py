@@ -1,0 +1,362 @@
+"""What a storage backend is: one typed protocol per aggregate, `Tx` combining them, `Store`.
+
+Conversation code is written against these (`tx.readings(...)`, `tx.link_chat(...)`); the
+SQLite backend (storage/sqlite/) implements them, and tests/test_storage_contract.py is the
+executable definition a second backend must pass. Methods taking `now` stamp with it, else
+with the store's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from .clock import Clock
+from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
+
+Upsert = Literal["inserted", "updated", "unchanged"]
+
+
+class ConcurrentUpdate(Exception):
+    """The session changed since it was loaded (another process handled the same chat)."""
+
+
+class ContractRepository(Protocol):
+    """Contracts: the distributor's customer records, imported."""
+
+    async def upsert_contract(self, c: Contract, *, now: datetime | None = None) -> Upsert:
+        """Insert or update a contract, and record its last index as an actual reading."""
+        ...
+
+    async def contract(self, number: str) -> Contract | None: ...
+
+    async def contracts(self, numbers: Iterable[str] | None = None) -> list[Contract]: ...
+
+    async def contracts_with_phone(self, phone_e164: str) -> list[Contract]: ...
+
+    async def existing_contracts(self, numbers: Iterable[str]) -> set[str]: ...
+
+    async def count_contracts(self) -> int: ...
+
+
+class LinkRepository(Protocol):
+    """Which contracts a chat has proved it may see."""
+
+    async def link_chat(
+        self, channel: str, user_id: str, contract: str, method: str, *, now: datetime | None = None
+    ) -> None: ...
+
+    async def unlink_chat(self, channel: str, user_id: str, contract: str) -> bool: ...
+
+    async def chat_links(self, channel: str, user_id: str) -> list[ChatLink]: ...
+
+    async def linked_contracts(self, channel: str, user_id: str) -> list[Contract]: ...
+
+    async def is_linked(self, channel: str, user_id: str, contract: str) -> bool: ...
+
+
+class ReadingRepository(Protocol):
+    """Meter readings: the distributor's history and the customers' own."""
+
+    async def upsert_history_reading(
+        self, contract: str, day: date, index: int, source: str, *, now: datetime | None = None
+    ) -> Upsert:
+        """A reading from the distributor's history (actual, estimated or customer), keyed by day and source."""
+        ...
+
+    async def add_customer_reading(
+        self,
+        *,
+        contract: str,
+        day: date,
+        index: int,
+        reference: str,
+        channel: str,
+        user_id: str,
+        photo_ref: str | None,
+        previous_index: int | None,
+        previous_date: date | None,
+        consumption: int | None,
+        rollover: bool = False,
+        review_reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        replaces: int | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
+        ...
+
+    async def readings(
+        self, contract: str, *, include_replaced: bool = False, newest: int | None = None
+    ) -> list[Reading]:
+        """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
+        ...
+
+    async def last_reading(
+        self, contract: str, *, sources: tuple[str, ...] = ("actual", "customer", "estimated")
+    ) -> Reading | None: ...
+
+    async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
+        """Customer readings for the billing system, by reading date then submission."""
+        ...
+
+    async def add_estimated_reading(
+        self,
+        contract: str,
+        day: date,
+        index: int,
+        *,
+        consumption: int,
+        previous_index: int,
+        previous_date: date,
+        details: dict[str, Any],
+        now: datetime | None = None,
+    ) -> int: ...
+
+
+class BillRepository(Protocol):
+    """Bills, imported."""
+
+    async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert: ...
+
+    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
+        """Bills of a contract, newest period first."""
+        ...
+
+    async def bill(self, bill_number: str) -> Bill | None: ...
+
+
+class SessionRepository(Protocol):
+    """Conversation sessions, and the turns already handled (inbound de-duplication)."""
+
+    async def load_session(self, channel: str, user_id: str) -> SessionRecord | None:
+        # The row is what is cached, not the record: a turn changes its session's data in place.
+        ...
+
+    async def save_session(self, s: SessionRecord, *, now: datetime | None = None) -> int:
+        """Write the session if nobody changed it since it was loaded; returns the new version."""
+        ...
+
+    async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
+        """When this person last wrote (sessions are written only by their own messages)."""
+        ...
+
+    async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
+        """Claim a message at the end of its turn, with the turn's replies (JSON, sent again if a
+        crash comes before them). False if it was already handled: the caller rolls back."""
+        ...
+
+    async def kept_replies(self, channel: str, message_id: str) -> str | None: ...
+
+
+class RequestRepository(Protocol):
+    """Requests customers file (instalments, deferrals, callbacks …)."""
+
+    async def add_request(
+        self,
+        *,
+        reference: str,
+        kind: str,
+        contract: str | None,
+        channel: str,
+        user_id: str,
+        lang: str,
+        amount: int | None = None,
+        months: int | None = None,
+        defer_until: date | None = None,
+        reason: str | None = None,
+        reason_text: str | None = None,
+        details: dict[str, Any] | None = None,
+        lines: Iterable[InstalmentLine] = (),
+        now: datetime | None = None,
+    ) -> int: ...
+
+    async def request(self, reference: str) -> Request | None: ...
+
+    async def requests(
+        self,
+        *,
+        status: str | None = None,
+        contract: str | None = None,
+        chat: tuple[str, str] | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Request]: ...
+
+    async def set_request_status(
+        self,
+        reference: str,
+        status: str,
+        *,
+        expected: str | None = None,
+        decided_by: str | None = None,
+        note: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Change a request's status; with `expected`, only from that status. True if it changed."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Messages queued for customers."""
+
+    async def enqueue_outbox(
+        self,
+        *,
+        channel: str,
+        user_id: str,
+        lang: str,
+        kind: str,
+        payload: dict[str, Any],
+        dedupe_key: str | None = None,
+        now: datetime | None = None,
+    ) -> int | None:
+        """Queue a message for a customer; a repeated dedupe_key queues nothing and returns None."""
+        ...
+
+    async def outbox_due(
+        self, *, now: datetime | None = None, channels: Iterable[str] | None = None, limit: int = 50
+    ) -> list[OutboxMessage]: ...
+
+    async def outbox_for_chat(
+        self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
+    ) -> list[OutboxMessage]: ...
+
+    async def outbox_message(self, message_id: int) -> OutboxMessage | None: ...
+
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
+        """pending → sending; False if someone else has it or it is done."""
+        ...
+
+    async def mark_outbox_sent(
+        self, message_id: int, *, external_id: str | None = None, now: datetime | None = None
+    ) -> None: ...
+
+    async def interrupted_outbox(self, *, channels: Iterable[str], claimed_before: datetime) -> list[OutboxMessage]:
+        """Messages a dispatcher claimed and never marked: it stopped between claiming and marking."""
+        ...
+
+    async def settle_outbox(
+        self, message_id: int, status: str, *, error: str, next_attempt_at: datetime | None = None
+    ) -> None:
+        """A message leaves 'sending' for good ('failed'), for the chat ('held'), or for a resend ('pending')."""
+        ...
+
+    async def outbox_by_external_id(self, channel: str, external_id: str) -> OutboxMessage | None: ...
+
+    async def retry_outbox(
+        self, message_id: int, *, error: str, delay: timedelta, max_attempts: int, now: datetime | None = None
+    ) -> str:
+        """After a failed send: back to pending after `delay`, or failed for good; returns the new status."""
+        ...
+
+
+class AuditRepository(Protocol):
+    """The audit log."""
+
+    async def audit(
+        self,
+        action: str,
+        *,
+        actor: str = "customer",
+        channel: str | None = None,
+        user_id: str | None = None,
+        contract: str | None = None,
+        details: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None: ...
+
+    async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int: ...
+
+    async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None: ...
+
+    async def audit_entries(
+        self, *, contract: str | None = None, action: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+class InboxRepository(Protocol):
+    """Updates kept before they are acknowledged to the channel."""
+
+    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
+        """Keep an update before acknowledging it to the channel; False if it was already kept."""
+        ...
+
+    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
+        turn never ran, or it ran and its replies may not have been sent."""
+        ...
+
+    async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None: ...
+
+    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
+        """Drop kept updates answered, or processed before answers were tracked, and any older than
+        `older_than` (ignored kinds)."""
+        ...
+
+
+class AgencyRepository(Protocol):
+    """Agencies (offices) by city."""
+
+    async def upsert_agency(self, a: Agency) -> Upsert: ...
+
+    async def agencies(self, city: str | None = None) -> list[Agency]: ...
+
+    async def agency_cities(self) -> list[str]: ...
+
+
+class ReferenceRepository(Protocol):
+    """Per-prefix, per-year reference sequences."""
+
+    async def next_reference(self, prefix: str, year: int) -> str:
+        """`DF-2026-000123`: a per-prefix, per-year sequence, allocated inside the caller's transaction."""
+        ...
+
+
+class Tx(
+    ContractRepository,
+    LinkRepository,
+    ReadingRepository,
+    BillRepository,
+    SessionRepository,
+    RequestRepository,
+    OutboxRepository,
+    AuditRepository,
+    InboxRepository,
+    AgencyRepository,
+    ReferenceRepository,
+    Protocol,
+):
+    """Every repository, bound to one open transaction: what `async with store.transaction()`
+    (all or nothing, durable once it returns) and `store.snapshot()` (read only) hand out."""
+
+    def now(self) -> datetime:
+        """The store's clock (for code given a transaction and no `now`)."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: open it with `storage.open_store(url)`."""
+
+    # The process's one clock (storage/clock.py): stamps writes given no `now`, and is what the
+    # engine, the dispatcher and the channels built on this store read.
+    @property
+    def clock(self) -> Clock: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction: its writes commit together or not at all, and it returns once
+        they are durable; an exception undoes them."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only snapshot of what is committed (no write lock); writes through it fail."""
+        ...
+
+    async def upgrade(self) -> list[str]:
+        """Apply the schema migrations not applied yet; returns their names."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...

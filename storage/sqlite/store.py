@@ -1,0 +1,77 @@
+"""The SQLite store: a Database (one connection, group commit), the read cache, the repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from ..clock import Clock, system_clock
+from .cache import ReadCache
+from .db import Database, ReadTransaction, WriteTransaction
+from .repositories import SqliteTx
+
+
+@dataclass
+class SqliteStore:
+    """storage.Store on one SQLite file."""
+
+    db: Database
+    cache: ReadCache = field(default_factory=ReadCache)
+    # The process's one clock (storage/clock.py): stamps writes given no `now`, and is what the
+    # engine, the dispatcher and the channels built on this store read.
+    clock: Clock = system_clock
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrate: bool = True,
+        checkpoint_every: float | None = None,
+        clock: Clock | None = None,
+    ) -> SqliteStore:
+        return cls(
+            await Database.open(path, migrate=migrate, checkpoint_every=checkpoint_every), clock=clock or system_clock
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def upgrade(self) -> list[str]:
+        return await self.db.upgrade()
+
+    async def schema_version(self) -> int:
+        async with self.db.lock:
+            return await self.db.schema_version()
+
+    def transaction(self) -> _Repositories:
+        """`async with store.transaction() as tx:` see Database.transaction."""
+        return _Repositories(self.db.transaction(), self.cache, self.clock)
+
+    def snapshot(self) -> _Repositories:
+        """`async with store.snapshot() as tx:` a read-only snapshot of what is committed (no write lock)."""
+        return _Repositories(self.db.snapshot(), None, self.clock)
+
+
+class _Repositories:
+    """A database transaction that hands out a SqliteTx (a class: see Database.transaction)."""
+
+    __slots__ = ("cache", "clock", "inner")
+
+    def __init__(self, inner: WriteTransaction | ReadTransaction, cache: ReadCache | None, clock: Clock) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.clock = clock
+
+    async def __aenter__(self) -> SqliteTx:
+        conn = await self.inner.__aenter__()
+        cache = self.cache
+        if cache is not None:
+            cache.sync(self.inner.db.epoch)
+        return SqliteTx(conn, cache, self.clock)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        return await self.inner.__aexit__(exc_type, exc, tb)
