@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.channels.base import ChannelService
+from bot.channels.base import ChannelService, pull_channels
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.wiring import open_engine, tune_gc
@@ -175,6 +175,8 @@ async def run_telegram(
     gc_tuning: bool = False,
 ) -> None:
     """`addad telegram`: long polling, or the webhook at `webhook_url`'s path."""
+    from bot.channels.telegram import TelegramAdapter
+
     await run_channels(
         settings,
         [_telegram(settings, webhook_url)],
@@ -183,6 +185,7 @@ async def run_telegram(
         stop=stop,
         ready=ready,
         gc_tuning=gc_tuning,
+        pull_channels=pull_channels(TelegramAdapter),
     )
 
 
@@ -197,6 +200,9 @@ async def run_whatsapp(
     gc_tuning: bool = False,
 ) -> None:
     """`addad whatsapp` (and `addad serve`, which adds the Telegram webhook to the same server)."""
+    from bot.channels.telegram import TelegramAdapter
+    from bot.channels.whatsapp import WhatsAppService
+
     factories = [_whatsapp(settings)]
     if telegram_webhook_url is not None:
         token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
@@ -207,4 +213,13 @@ async def run_whatsapp(
                 "(1-256 characters among A-Z a-z 0-9 _ -)"
             )
         factories.append(_telegram(settings, telegram_webhook_url))
-    await run_channels(settings, factories, listen=listen, port=port, stop=stop, ready=ready, gc_tuning=gc_tuning)
+    await run_channels(
+        settings,
+        factories,
+        listen=listen,
+        port=port,
+        stop=stop,
+        ready=ready,
+        gc_tuning=gc_tuning,
+        pull_channels=pull_channels(WhatsAppService, TelegramAdapter),
+    )

@@ -21,7 +21,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from conversations.events import Button, Inbound, Reply
 
@@ -62,10 +62,16 @@ class Channel(Protocol[U_contra]):
         ...
 
 
+def pull_channels(*channels: type[Channel[Any]]) -> frozenset[str]:
+    """The names of these channels that cannot write first, for the engine."""
+    return frozenset(c.name for c in channels if c.pull)
+
+
 class ChannelService(Protocol):
     """A channel as the runtime runs it (bot/runtime.py builds the process from a list of these)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def sender(self) -> Sender | None:

@@ -18,7 +18,7 @@ from bot.config import Settings
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 
-from .base import Limits, numbered
+from .base import Limits, numbered, pull_channels
 
 CHANNEL = "console"
 LIMITS = Limits(text=1 << 20)  # no buttons: choices are numbered text
@@ -49,7 +49,7 @@ def render(replies: list[Reply]) -> tuple[str, list[Button]]:
 class ConsoleChat:
     """One person talking to the engine from a terminal (or a test's pipe) (base.Channel)."""
 
-    name = CHANNEL
+    name: ClassVar[str] = CHANNEL
     limits: ClassVar[Limits] = LIMITS
     pull: ClassVar[bool] = True  # nothing pushes to a terminal: queued messages come at the next turn
 
@@ -159,7 +159,9 @@ async def _run(args, settings: Settings) -> int:
             from bot.errors import UserError
 
             raise UserError(f"--phone: {exc}") from None
-    async with open_engine(settings, database=database, profile=profile, pull_channels=frozenset({CHANNEL})) as engine:
+    async with open_engine(
+        settings, database=database, profile=profile, pull_channels=pull_channels(ConsoleChat)
+    ) as engine:
         chat = ConsoleChat(engine, user=user, phone=phone, lang=lang)
         shown_lang = lang or "fr"
         if args.command == "demo":

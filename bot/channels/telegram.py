@@ -196,7 +196,7 @@ class UnsentReply(Exception):
 class TelegramAdapter:
     """Updates in, replies out (base.Channel)."""
 
-    name = CHANNEL
+    name: ClassVar[str] = CHANNEL
     limits: ClassVar[Limits] = LIMITS
     pull: ClassVar[bool] = False
 
@@ -542,7 +542,7 @@ class TelegramChannel:
     """Telegram as the runtime runs it (base.ChannelService): long polling with the inbox when
     there is no webhook URL, else the webhook on the runtime's server."""
 
-    name = CHANNEL
+    name: ClassVar[str] = CHANNEL
 
     def __init__(
         self,

@@ -242,7 +242,7 @@ class WhatsAppService:
     """The WhatsApp channel as the runtime runs it (base.ChannelService): the webhook in, the
     turns in order per chat, the replies out; the outbox through the dispatcher."""
 
-    name = CHANNEL
+    name: ClassVar[str] = CHANNEL
     limits: ClassVar[Limits] = LIMITS
     pull: ClassVar[bool] = False
 
