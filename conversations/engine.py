@@ -171,13 +171,14 @@ class Engine:
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
+                outcome = Outcome(replies, session.lang or "fr")
                 # The message is claimed last, with its replies, in one statement. A redelivery
                 # (rare) finds the claim there and its turn is rolled back, as if never run.
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
-                return Outcome(replies, session.lang or "fr")
         except _Redelivered:
             return await self._kept_replies(inbound, resend)
+        return outcome
 
     async def _kept_replies(self, inbound: Inbound, resend: bool) -> Outcome:
         async with self.store.reading() as tx:
