@@ -57,7 +57,7 @@ def _show(r: Request, profile: Profile) -> str:
 
 
 async def _run(args, settings: Settings) -> int:
-    from bot.cli import UserError
+    from bot.errors import UserError
 
     profile = load_profile(settings.operator)
     store = await open_store(settings.database, clock=settings.make_clock())
@@ -71,10 +71,10 @@ async def _run(args, settings: Settings) -> int:
             return 0
         if args.action == "show":
             async with store.snapshot() as tx:
-                r = await tx.request(args.id.strip().upper())
-            if r is None:
+                shown = await tx.request(args.id.strip().upper())
+            if shown is None:
                 raise UserError(f"no request {args.id}")
-            print(_show(r, profile))
+            print(_show(shown, profile))
             return 0
         actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
         decision = "approved" if args.action == "approve" else "rejected"

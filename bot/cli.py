@@ -12,10 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import Settings
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line."""
+from bot.errors import ConfigError, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,27 +143,25 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "estimate":
         return asyncio.run(_estimate(settings, args.as_of))
     if args.command == "telegram":
-        from bot.runtime import ConfigError, run_telegram
+        from bot.runtime import run_telegram
 
-        try:
-            asyncio.run(run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port))
-        except ConfigError as exc:
-            raise UserError(str(exc)) from None
+        # gc_tuning: the long-running bot commands only (not the demo, the console, the tests).
+        asyncio.run(
+            run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port, gc_tuning=True)
+        )
         return 0
     if args.command in ("whatsapp", "serve"):
-        from bot.runtime import ConfigError, run_whatsapp
+        from bot.runtime import run_whatsapp
 
-        try:
-            asyncio.run(
-                run_whatsapp(
-                    settings,
-                    listen=args.listen,
-                    port=args.port,
-                    telegram_webhook_url=getattr(args, "telegram_webhook_url", None),
-                )
+        asyncio.run(
+            run_whatsapp(
+                settings,
+                listen=args.listen,
+                port=args.port,
+                telegram_webhook_url=getattr(args, "telegram_webhook_url", None),
+                gc_tuning=True,
             )
-        except ConfigError as exc:
-            raise UserError(str(exc)) from None
+        )
         return 0
     raise UserError(f"'addad {args.command}' is not available in this version yet")
 
@@ -182,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         return _dispatch(args, settings)
-    except UserError as exc:
+    except (UserError, ConfigError) as exc:
         print(f"addad: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from pathlib import Path
+from typing import cast
 
 from bot.config import Settings
 
 
 async def _run(args, settings: Settings) -> int:
-    from bot.cli import UserError
+    from bot.errors import UserError
     from conversations.profile import load_profile
     from storage import open_store
     from storage.csvio import ImportRejected, export_readings, export_requests, import_file
@@ -47,11 +49,12 @@ async def _run(args, settings: Settings) -> int:
     try:
         out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: ASYNC230, SIM115 (closed below)
         try:
+            stream = cast(io.TextIOBase, out)  # csvio takes any text stream: a file or stdout
             async with store.snapshot() as tx:
                 if args.kind == "readings":
-                    count = await export_readings(tx, out, since=since)
+                    count = await export_readings(tx, stream, since=since)
                 else:
-                    count = await export_requests(tx, out, status=args.status)
+                    count = await export_requests(tx, stream, status=args.status)
         finally:
             if args.output:
                 out.close()

@@ -221,7 +221,7 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
             )
         )
     # The history holds what was really read or estimated; the contract's last index is the last actual one.
-    files = {
+    files: dict[str, tuple[list[str], list[tuple]]] = {
         "contracts": (
             [
                 "contract",
@@ -288,3 +288,18 @@ async def load_demo(store, profile, folder: Path, today: date) -> dict[str, str]
         result = await import_file(store, kind, paths[kind], profile)
         summaries[kind] = result.summary(paths[kind].name)
     return summaries
+
+
+async def ensure_demo(database: str, profile, clock) -> None:
+    """Create the demo database once (the real import path, from generated CSV files), its
+    bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
+    from storage import open_store
+
+    store = await open_store(database, clock=clock)
+    try:
+        async with store.snapshot() as tx:
+            empty = await tx.count_contracts() == 0
+        if empty:
+            await load_demo(store, profile, Path(database).parent, profile.today(store.clock()))
+    finally:
+        await store.close()

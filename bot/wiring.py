@@ -17,7 +17,8 @@ GC_GEN0 = 20_000  # allocations between young collections (CPython's default: 70
 
 
 def tune_gc() -> None:
-    """For the long-running bot, once loaded: what start-up built (modules, catalogs, the
+    """For the long-running bot commands only (telegram, whatsapp, serve: bot/runtime.py), once
+    loaded; not the demo, the console or the tests: what start-up built (modules, catalogs, the
     understanding tables, dateparser) is frozen out of the cyclic collector's scans, and young
     collections run ~30× less often. A turn allocates a few thousand objects and leaves almost
     no cycles, so each collection found little and cost its scan (bench/README.md)."""
@@ -33,18 +34,24 @@ async def open_store(path: str, clock: Clock | None = None) -> Store:
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, database: str | None = None, profile: Profile | None = None
+    settings: Settings,
+    *,
+    database: str | None = None,
+    profile: Profile | None = None,
+    pull_channels: frozenset[str] = frozenset(),
 ) -> AsyncIterator[Engine]:
     """The engine on the settings' store, profile and clock (ADDAD_CLOCK): the engine, the
-    store and everything built on them read this one clock."""
+    store and everything built on them read this one clock. `pull_channels`: the channels
+    served that cannot write first (base.Channel.pull)."""
     from conversations.understanding import warm_up
 
     clock = settings.make_clock()
     profile = profile or load_profile(settings.operator)
     warm_up(profile.today(clock()))  # load dateparser now, not on a customer's first dated message
     store = await open_store(database or settings.database, clock)
-    tune_gc()
     try:
-        yield Engine(store, profile, idle_minutes=settings.session_idle_minutes, clock=clock)
+        yield Engine(
+            store, profile, idle_minutes=settings.session_idle_minutes, clock=clock, pull_channels=pull_channels
+        )
     finally:
         await store.close()

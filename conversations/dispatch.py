@@ -11,15 +11,19 @@ must never get a decision twice); it is marked 'failed' with the reason and audi
 decision stays visible through request tracking. A channel that confirms deliveries by itself
 (`confirms_delivery`, e.g. WhatsApp statuses carrying our id) gets such messages back to
 'pending' after the lease instead, since a delivered one would have been confirmed by then.
+
+Every outbox change a channel causes goes through the dispatcher too (`queue_replies` for replies
+it could not send, `apply_reports` for its delivery reports): the adapters write no outbox row.
+(The engine marks sent, in the turn's transaction, what a turn shows itself.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from storage import Clock, OutboxMessage, Store
 
@@ -58,6 +62,20 @@ class Sender(Protocol):
         """Deliver `text`; return the channel's message id. Raise one of the exceptions above."""
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a channel reports later about a message it was given (WhatsApp statuses)."""
+
+    external_id: str  # the channel's message id
+    outbox_id: int | None = None  # our outbox id, when the channel carries it back
+    # accepted: sent, delivered or read; the others: a failed delivery, held for the chat's next
+    # message, sent again after `retry_in`, or given up (audited with `details`).
+    outcome: Literal["accepted", "held", "retry", "failed"] = "accepted"
+    error: str = ""
+    retry_in: timedelta = timedelta(seconds=30)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class DispatchStats:
     sent: int = 0
@@ -89,6 +107,57 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self.stats = DispatchStats()
         self.wake = asyncio.Event()  # set by whoever queues a message in this process
+
+    def add(self, sender: Sender) -> None:
+        """A channel's sender, once the channel is built (its client may need the dispatcher)."""
+        self.senders[sender.channel] = sender
+
+    # ------------------------------------------------------------------ what adapters call
+    async def queue_replies(self, channel: str, user_id: str, lang: str, payloads: list[dict[str, Any]]) -> None:
+        """Replies a channel could not send now, queued to be sent again (kind 'reply')."""
+        async with self.store.transaction() as tx:
+            for payload in payloads:
+                await tx.enqueue_outbox(channel=channel, user_id=user_id, lang=lang, kind="reply", payload=payload)
+
+    async def last_customer_turn(self, channel: str, user_id: str) -> datetime | None:
+        """When the person last wrote (a channel's window for writing first)."""
+        async with self.store.snapshot() as tx:
+            last = await tx.last_customer_turn(channel, user_id)
+        return last
+
+    async def apply_reports(self, channel: str, reports: list[DeliveryReport]) -> None:
+        """A channel's delivery reports: a send whose answer was lost is confirmed by our id; a
+        failed delivery is held, retried or given up."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            for r in reports:
+                msg = await tx.outbox_by_external_id(channel, r.external_id)
+                if msg is None and r.outbox_id is not None:
+                    msg = await tx.outbox_message(r.outbox_id)
+                    if (
+                        msg is not None
+                        and msg.channel == channel
+                        and msg.status == "sending"
+                        and r.outcome == "accepted"
+                    ):
+                        await tx.mark_outbox_sent(msg.id, external_id=r.external_id, now=now)  # its answer was lost
+                        continue
+                if msg is None or r.outcome == "accepted":
+                    continue
+                if r.outcome == "held":
+                    await tx.settle_outbox(msg.id, "held", error=r.error)
+                elif r.outcome == "retry":
+                    await tx.settle_outbox(msg.id, "pending", error=r.error, next_attempt_at=now + r.retry_in)
+                else:
+                    await tx.settle_outbox(msg.id, "failed", error=r.error)
+                    await tx.audit(
+                        "outbox_failed",
+                        actor="system",
+                        channel=channel,
+                        user_id=msg.user_id,
+                        details={"outbox_id": msg.id, **r.details},
+                        now=now,
+                    )
 
     async def recover(self, *, older_than: timedelta | None = None) -> int:
         """Settle messages left 'sending' by a dispatcher that stopped between send and mark.

@@ -18,7 +18,7 @@ from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
 from . import journeys
 from .backoffice import render_outbox
-from .events import Inbound, Reply, replies_from_json, replies_to_json
+from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, GIVEN, REGISTRY, Turn
 from .i18n import translator
 from .journeys.menu import MENU_ITEMS
@@ -111,10 +111,11 @@ class Engine:
         *,
         idle_minutes: int = 30,
         clock: Clock | None = None,
-        pull_channels: frozenset[str] = frozenset({"console"}),
+        pull_channels: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
-        # Channels with no push dispatcher: their queued messages are shown at the next turn.
+        # Channels with no push dispatcher (each channel says so; the runtime passes them in):
+        # their queued messages are shown at the next turn.
         self.pull_channels = pull_channels
         self.profile = profile
         self.idle = timedelta(minutes=idle_minutes)
@@ -122,9 +123,13 @@ class Engine:
         self._locks: dict[tuple[str, str], list] = {}
 
     async def handle(self, inbound: Inbound, *, resend: bool = False) -> list[Reply]:
-        """The replies to one inbound message. A message already handled gets none, or with
-        `resend` (an adapter replaying what it may not have answered before a crash) the
-        replies its turn produced."""
+        """The replies to one inbound message (`respond` without the language)."""
+        return (await self.respond(inbound, resend=resend)).replies
+
+    async def respond(self, inbound: Inbound, *, resend: bool = False) -> Outcome:
+        """The replies to one inbound message and the chat's language. A message already handled
+        gets none, or with `resend` (an adapter replaying what it may not have answered before a
+        crash) the replies its turn produced."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
         understood = _LazyUnderstanding(text, inbound.lang_hint, self.profile.today(now))
@@ -151,9 +156,9 @@ class Engine:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
-        return []
+        raise AssertionError("unreachable")
 
-    async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> list[Reply]:
+    async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> Outcome:
         try:
             async with self.store.transaction() as tx:
                 session = await tx.load_session(inbound.channel, inbound.user_id)
@@ -166,17 +171,20 @@ class Engine:
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
+                outcome = Outcome(replies, session.lang or "fr")
                 # The message is claimed last, with its replies, in one statement. A redelivery
                 # (rare) finds the claim there and its turn is rolled back, as if never run.
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
-                return replies
         except _Redelivered:
-            return await self._kept_replies(inbound) if resend else []
+            return await self._kept_replies(inbound, resend)
+        return outcome
 
-    async def _kept_replies(self, inbound: Inbound) -> list[Reply]:
+    async def _kept_replies(self, inbound: Inbound, resend: bool) -> Outcome:
         async with self.store.snapshot() as tx:
-            return replies_from_json(await tx.kept_replies(inbound.channel, inbound.message_id))
+            session = await tx.load_session(inbound.channel, inbound.user_id)
+            kept = await tx.kept_replies(inbound.channel, inbound.message_id) if resend else None
+        return Outcome(replies_from_json(kept), (session.lang if session else None) or "fr")
 
     async def _queued_notices(self, turn: Turn) -> list[Reply]:
         """Messages waiting for this chat (held outside a channel's window, or a pull channel's),
@@ -185,31 +193,32 @@ class Engine:
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
             # In the chat's language now, not the one the request was filed in.
-            notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile), kind="notice"))
+            notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile)))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
         return notices
 
-    async def _failed_turn(self, inbound: Inbound, now: datetime) -> list[Reply]:
+    async def _failed_turn(self, inbound: Inbound, now: datetime) -> Outcome:
         def sorry(lang: str) -> list[Reply]:
             t = translator(lang)
             return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
 
-        replies = sorry("fr")
+        lang = "fr"
+        replies = sorry(lang)
         try:
             async with self.store.transaction() as tx:
                 session = await tx.load_session(inbound.channel, inbound.user_id)
-                replies = sorry(
-                    (session.lang if session and session.lang else None)
-                    or detect_lang(inbound.text or "", inbound.lang_hint)
+                lang = (session.lang if session and session.lang else None) or detect_lang(
+                    inbound.text or "", inbound.lang_hint
                 )
+                replies = sorry(lang)
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
         except _Redelivered:
-            return []
+            return Outcome([], lang)
         except Exception:
             log.exception("could not record a failed turn")
-        return replies
+        return Outcome(replies, lang)
 
     # ------------------------------------------------------------------ the state machine
     async def _step(self, turn: Turn, fresh: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -40,10 +40,16 @@ class Button:
 class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
-    ask: Literal["contact", "photo", None] = None
-    edit_last: bool = False  # may replace the previous bot message (Telegram edits)
-    kind: str = "text"  # "text", "notice" (outbox push shown inline)
-    meta: dict = field(default_factory=dict, compare=False)
+    ask: Literal["contact", "photo", None] = None  # what the question waits for (a channel may offer a picker)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A turn as its adapter needs it: the replies, and the language the chat speaks after the
+    turn (for what the adapter renders itself and for replies it must queue)."""
+
+    replies: list[Reply]
+    lang: str
 
 
 def replies_to_json(replies: list[Reply]) -> str:
@@ -54,8 +60,6 @@ def replies_to_json(replies: list[Reply]) -> str:
                 "text": r.text,
                 "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
                 "ask": r.ask,
-                "edit_last": r.edit_last,
-                "kind": r.kind,
             }
             for r in replies
         ]
@@ -63,9 +67,7 @@ def replies_to_json(replies: list[Reply]) -> str:
 
 
 def replies_from_json(text: str | None) -> list[Reply]:
+    """Kept replies, also those written before `edit_last` and `kind` went (their keys are ignored)."""
     if not text:
         return []
-    return [
-        Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r["ask"], r["edit_last"], r["kind"])
-        for r in orjson.loads(text)
-    ]
+    return [Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r.get("ask")) for r in orjson.loads(text)]

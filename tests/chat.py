@@ -270,4 +270,5 @@ async def open_engine(path, clock: Clock | None = None) -> Engine:
     clock = clock or Clock()
     store = await open_store(path, clock=clock)
     await seed(store)
-    return Engine(store, load_profile(), clock=clock)
+    # As `addad console` builds it: the console is a pull channel (queued messages shown at the next turn).
+    return Engine(store, load_profile(), clock=clock, pull_channels=frozenset({"console"}))

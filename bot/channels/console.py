@@ -12,13 +12,16 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import ClassVar, TextIO
 
 from bot.config import Settings
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 
+from .base import Limits, numbered, pull_channels
+
 CHANNEL = "console"
+LIMITS = Limits(text=1 << 20)  # no buttons: choices are numbered text
 DEMO_FOLDER = Path("addad-demo")
 DEMO_PERSONA = {"name": "Fatima Zahra Bennani", "phone": "+212612345678", "contract": "1000001"}
 
@@ -39,12 +42,16 @@ def render(replies: list[Reply]) -> tuple[str, list[Button]]:
         out.append(plain(r.text))
         if r.buttons:
             buttons = list(r.buttons)
-            out.extend(f"  {i}. {plain(b.label)}" for i, b in enumerate(buttons, 1))
+            out.extend(numbered(buttons, indent="  ", clean=plain))
     return "\n".join(out), buttons
 
 
 class ConsoleChat:
-    """One person talking to the engine from a terminal (or a test's pipe)."""
+    """One person talking to the engine from a terminal (or a test's pipe) (base.Channel)."""
+
+    name: ClassVar[str] = CHANNEL
+    limits: ClassVar[Limits] = LIMITS
+    pull: ClassVar[bool] = True  # nothing pushes to a terminal: queued messages come at the next turn
 
     def __init__(self, engine, *, user: str, phone: str | None, lang: str | None) -> None:
         self.engine = engine
@@ -54,6 +61,7 @@ class ConsoleChat:
         self.session_id = uuid.uuid4().hex[:12]
         self.counter = 0
         self.buttons: list[Button] = []
+        self.lang_now: str | None = None  # the language the last turn ended in
 
     def _inbound(self, **kw) -> Inbound:
         self.counter += 1
@@ -65,6 +73,9 @@ class ConsoleChat:
             lang_choice=self.lang if self.counter == 1 else None,
             **kw,
         )
+
+    def to_inbound(self, line: str) -> Inbound:
+        return self.parse(line)
 
     def parse(self, line: str) -> Inbound:
         text = line.strip()
@@ -79,17 +90,16 @@ class ConsoleChat:
         return self._inbound(text=line)
 
     async def send(self, line: str) -> str:
-        replies = await self.engine.handle(self.parse(line))
-        text, buttons = render(replies)
+        outcome = await self.engine.respond(self.parse(line))
+        self.lang_now = outcome.lang
+        text, buttons = render(outcome.replies)
         if buttons:
             self.buttons = buttons
         return text
 
     async def current_lang(self) -> str | None:
         """The language the conversation speaks now (the person may have switched since the start)."""
-        async with self.engine.store.snapshot() as tx:
-            session = await tx.load_session(CHANNEL, self.user)
-        return session.lang if session is not None else None
+        return self.lang_now
 
 
 async def chat_loop(chat: ConsoleChat, read: Callable[[], str], write: Callable[[str], None], lang: str) -> None:
@@ -137,17 +147,21 @@ async def _run(args, settings: Settings) -> int:
     if args.command == "demo":
         database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
         phone, user = DEMO_PERSONA["phone"], "demo"
-        await _ensure_demo(database, profile, settings)
+        from bot.demo_data import ensure_demo
+
+        await ensure_demo(database, profile, settings.make_clock())
     if phone:
         from storage.values import ValueProblem, normalize_phone
 
         try:
             phone = normalize_phone(phone)
         except ValueProblem as exc:
-            from bot.cli import UserError
+            from bot.errors import UserError
 
             raise UserError(f"--phone: {exc}") from None
-    async with open_engine(settings, database=database, profile=profile) as engine:
+    async with open_engine(
+        settings, database=database, profile=profile, pull_channels=pull_channels(ConsoleChat)
+    ) as engine:
         chat = ConsoleChat(engine, user=user, phone=phone, lang=lang)
         shown_lang = lang or "fr"
         if args.command == "demo":
@@ -162,22 +176,6 @@ async def _run(args, settings: Settings) -> int:
             )
         await chat_loop(chat, _reader(sys.stdin), _writer, shown_lang)
     return 0
-
-
-async def _ensure_demo(database: str, profile, settings: Settings) -> None:
-    """Create the demo database once (the real import path, from generated CSV files), its
-    bills and readings dated from the operator's today (ADDAD_CLOCK can set it)."""
-    from bot.demo_data import load_demo
-    from storage import open_store
-
-    store = await open_store(database, clock=settings.make_clock())
-    try:
-        async with store.snapshot() as tx:
-            empty = await tx.count_contracts() == 0
-        if empty:
-            await load_demo(store, profile, Path(database).parent, profile.today(store.clock()))
-    finally:
-        await store.close()
 
 
 def run(args, settings: Settings) -> int:

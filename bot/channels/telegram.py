@@ -12,11 +12,13 @@ conversation core decides.
 - "Share my number" is a reply keyboard with `request_contact`; a contact counts as the
   sender's own only if its user_id is the sender's.
 - A reply that could not be sent goes to the outbox; the dispatcher retries it.
+- `TelegramChannel` is the channel as the runtime runs it: polling (with the inbox) or a webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -24,44 +26,44 @@ import os
 import re
 import warnings
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
 
 # Opt in to PTB 23's timedelta `retry_after` now (no deprecation warning on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-import contextlib
-
 from telegram import BotCommand, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from conversations.dispatch import DeliveryUnknown, RetryLater, Undeliverable
+from bot.errors import ConfigError
+from conversations.dispatch import DeliveryUnknown, Dispatcher, RetryLater, Undeliverable
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
+from conversations.inbox import Inbox
 from storage import OutboxMessage
 
-from .inbox import AnsweredMarks
+from .base import Limits, mask, plan, units
+from .base import split_text as _split_text
 from .ordering import ChatSequencer
 from .telegram_transport import AiohttpRequest
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts
 MAX_CALLBACK = 64  # bytes
+# Inline keyboards take many buttons; a label longer than 16 units gets a row of its own.
+LIMITS = Limits(MAX_TEXT, buttons=100, label=None)
 COMMANDS = ("start", "menu", "cancel", "help", "language")
 ALLOWED_UPDATES = ["message", "callback_query"]
-_PHONE = re.compile(r"\+?\d[\d \-.]{7,}\d")
-
-
-def mask(text: str) -> str:
-    """Logs never carry customer phone numbers."""
-    return _PHONE.sub(lambda m: m.group(0)[:4] + "…", text)
 
 
 # ---------------------------------------------------------------------- inbound
@@ -111,56 +113,15 @@ def to_inbound(update: Update) -> Inbound | None:
 
 
 # ---------------------------------------------------------------------- outbound
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units, cut at a blank line, else a line, else a space."""
-    if 2 * len(text) <= limit:  # no character takes more than 2 units: it fits
-        text = text.rstrip()
-        return [text] if text else []
-    pieces = []
-    while _units(text) > limit:
-        cut = len(text)
-        while _units(text[:cut]) > limit:
-            cut = int(cut * 0.9)
-        head = text[:cut]
-        for sep in ("\n\n", "\n", " "):
-            at = head.rfind(sep)
-            if at > cut // 3:
-                cut = at
-                break
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    pieces.append(text.rstrip())
-    return [p for p in pieces if p]
-
-
-@dataclass
-class Outgoing:
-    text: str
-    buttons: list[Button] = field(default_factory=list)
-
-
-def plan(replies: list[Reply]) -> list[Outgoing]:
-    """Merge a turn's replies: consecutive texts join; a message ends where choices are offered."""
-    out: list[Outgoing] = []
-    texts: list[str] = []
-    for r in replies:
-        texts.append(r.text)
-        if r.buttons:
-            out.append(Outgoing("\n\n".join(texts), list(r.buttons)))
-            texts = []
-    if texts:
-        out.append(Outgoing("\n\n".join(texts)))
-    return out
+    """Pieces of at most `limit` UTF-16 units (base.split_text at Telegram's limit)."""
+    return _split_text(text, limit)
 
 
 def _rows(buttons: list[Button]) -> list[list[Button]]:
-    if all(_units(b.label) <= 16 for b in buttons) and len(buttons) > 2:
+    if all(units(b.label) <= 16 for b in buttons) and len(buttons) > 2:
         return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    if len(buttons) == 2 and all(_units(b.label) <= 16 for b in buttons):
+    if len(buttons) == 2 and all(units(b.label) <= 16 for b in buttons):
         return [buttons]
     return [[b] for b in buttons]
 
@@ -233,13 +194,31 @@ class UnsentReply(Exception):
 
 
 class TelegramAdapter:
-    def __init__(self, engine: Engine, *, media_dir: Path | None = None, answered: AnsweredMarks | None = None) -> None:
+    """Updates in, replies out (base.Channel)."""
+
+    name: ClassVar[str] = CHANNEL
+    limits: ClassVar[Limits] = LIMITS
+    pull: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        dispatcher: Dispatcher | None = None,
+        media_dir: Path | None = None,
+        answered: Inbox | None = None,
+    ) -> None:
         self.engine = engine
+        # Where unsent replies go (a bare one, without senders, for a benchmark's adapter).
+        self.dispatcher = dispatcher or Dispatcher(engine.store, engine.profile, [])
         self.media_dir = media_dir
         self.answered = answered  # polling: inbox rows to mark once answered
         self.replaying: set[str] = set()  # update ids whose turn ran but maybe not its replies
         self._reply_keyboard: set[int] = set()  # chats showing the "share my number" keyboard
         self._downloads: set[asyncio.Task] = set()
+
+    def to_inbound(self, update: Update) -> Inbound | None:
+        return to_inbound(update)
 
     # -------------------------------------------------------------- one update
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -269,17 +248,17 @@ class TelegramAdapter:
         resend = inbound.message_id in self.replaying
         self.replaying.discard(inbound.message_id)
         if side:
-            replies, *_ = await asyncio.gather(self.engine.handle(inbound, resend=resend), *side)
+            outcome, *_ = await asyncio.gather(self.engine.respond(inbound, resend=resend), *side)
         else:  # no task to start for a plain message
-            replies = await self.engine.handle(inbound, resend=resend)
+            outcome = await self.engine.respond(inbound, resend=resend)
         if inbound.photo_ref and self.media_dir is not None:
             self._keep_photo(bot, inbound.photo_ref)
-        if replies:
+        if outcome.replies:
             await self.send_replies(
                 bot,
                 int(inbound.user_id),
-                replies,
-                lang=_lang(update),
+                outcome.replies,
+                lang=outcome.lang,
                 remove_keyboard=inbound.contact_phone is not None,
             )
 
@@ -363,23 +342,18 @@ class TelegramAdapter:
             raise UnsentReply() from exc
 
     async def _queue(self, chat_id: int, replies: list[Reply], lang: str) -> None:
-        async with self.engine.store.transaction() as tx:
-            for r in replies:
-                await tx.enqueue_outbox(
-                    channel=CHANNEL,
-                    user_id=str(chat_id),
-                    lang=lang,
-                    kind="reply",
-                    payload={"text": r.text, "buttons": [[b.payload, b.label, b.request] for b in r.buttons]},
-                )
+        payloads = [{"text": r.text, "buttons": [[b.payload, b.label, b.request] for b in r.buttons]} for r in replies]
+        await self.dispatcher.queue_replies(CHANNEL, str(chat_id), lang, payloads)
 
     def _keep_photo(self, bot, file_id: str) -> None:
         """Download the meter photo in the background: the turn does not wait for it."""
+        media_dir = self.media_dir
+        assert media_dir is not None
 
         async def fetch() -> None:
             try:
                 f = await bot.get_file(file_id)
-                target = self.media_dir / "telegram" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', file_id)[:120]}.jpg"
+                target = media_dir / "telegram" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', file_id)[:120]}.jpg"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 await f.download_to_drive(target)
             except Exception as exc:
@@ -525,6 +499,114 @@ def _seconds(value) -> float:
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
+# ---------------------------------------------------------------------- the channel service
+async def poll_updates(
+    app: Application, inbox: Inbox, stop: asyncio.Event, *, timeout: int = 25, replaying: set[str] | None = None
+) -> None:
+    """getUpdates, with every fetched update written to the inbox before the next call confirms it
+    to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
+    an update whose turn ran gets the replies that turn kept)."""
+    pending = await inbox.unanswered()
+    for message_id, body, processed in pending:
+        if processed and replaying is not None:
+            replaying.add(message_id)
+        await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
+    if pending:
+        log.info("replaying %d update(s) accepted before the last stop", len(pending))
+    await app.bot.delete_webhook()
+    offset = None
+    failures = 0
+    while not stop.is_set():
+        try:
+            updates = await app.bot.get_updates(
+                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
+            )
+            failures = 0
+        except RetryAfter as exc:
+            await asyncio.sleep(_seconds(exc.retry_after))  # a timedelta (PTB_TIMEDELTA) or seconds
+            continue
+        except (NetworkError, TelegramError) as exc:
+            failures += 1
+            log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(min(0.5 * 2**failures, 30))
+            continue
+        if not updates:
+            continue
+        await inbox.accept((str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates)
+        offset = updates[-1].update_id + 1
+        for u in updates:
+            await app.update_queue.put(u)
+
+
+class TelegramChannel:
+    """Telegram as the runtime runs it (base.ChannelService): long polling with the inbox when
+    there is no webhook URL, else the webhook on the runtime's server."""
+
+    name: ClassVar[str] = CHANNEL
+
+    def __init__(
+        self,
+        engine: Engine,
+        dispatcher: Dispatcher,
+        *,
+        token: str,
+        api_url: str,
+        rate_limit: float,
+        media_dir: Path | None,
+        webhook_url: str | None = None,
+        secret: str = "",
+    ) -> None:
+        self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
+        self.inbox = Inbox(engine.store, CHANNEL) if webhook_url is None else None
+        self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
+        self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
+        self.sender = TelegramSender(self.app.bot)
+        self._polling: asyncio.Task | None = None
+
+    @property
+    def path(self) -> str:
+        return (urlparse(self.webhook_url).path if self.webhook_url else "") or "/telegram"
+
+    async def open(self) -> None:
+        try:
+            await self.app.initialize()  # getMe: checks the token and the API URL
+        except InvalidToken:
+            raise ConfigError("Telegram refused ADDAD_TELEGRAM_TOKEN (invalid token)") from None
+        except NetworkError as exc:
+            raise ConfigError(f"cannot reach the Bot API at {self.api_url} ({exc})") from None
+        await self.adapter.set_commands(self.app.bot)
+        await self.app.start()
+
+    def routes(self, app: web.Application) -> None:
+        if self.webhook_url is None:
+            return
+
+        async def on_post(request: web.Request) -> web.StreamResponse:
+            return await webhook_handler(self.app, self.secret, request)
+
+        app.router.add_post(self.path, on_post)
+
+    async def start(self, stop: asyncio.Event) -> None:
+        if self.inbox is not None:
+            self._polling = asyncio.create_task(
+                poll_updates(self.app, self.inbox, stop, replaying=self.adapter.replaying), name="polling"
+            )
+            log.info("Telegram bot @%s polling", self.app.bot.username)
+            return
+        await self.app.bot.set_webhook(self.webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
+        log.info("Telegram bot @%s webhook at %s", self.app.bot.username, self.path)
+
+    async def close(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        if self.app.running:
+            await self.app.stop()  # lets the updates in hand finish their turn
+        if self.inbox is not None:
+            await self.inbox.close()
+        await self.app.shutdown()
+
+
 # ---------------------------------------------------------------------- webhook
 def check_secret(expected: str, received: str | None) -> bool:
     return received is not None and hmac.compare_digest(expected.encode(), received.encode())
@@ -553,6 +635,7 @@ _webhook_order = ChatSequencer(64)
 __all__ = [
     "PerChatUpdateProcessor",
     "TelegramAdapter",
+    "TelegramChannel",
     "TelegramSender",
     "build_application",
     "markup_for",

@@ -22,21 +22,31 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
 
-from conversations.dispatch import DeliveryUnknown, HoldForChat, RetryLater, Undeliverable
+from conversations.dispatch import (
+    DeliveryReport,
+    DeliveryUnknown,
+    Dispatcher,
+    HoldForChat,
+    RetryLater,
+    Undeliverable,
+)
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
-from storage import Clock, OutboxMessage, Store
+from conversations.inbox import Inbox
+from conversations.profile import Profile
+from storage import Clock, OutboxMessage
 
-from .inbox import AnsweredMarks
+from .base import Limits, mask, numbered, plan, split_text
 from .ordering import ChatSequencer
-from .telegram import mask, plan, split_text
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,8 @@ MAX_ROWS, MAX_ROW_TITLE, MAX_ROW_DESCRIPTION, MAX_LIST_BUTTON = 10, 24, 72, 20
 WINDOW = timedelta(hours=24)
 RETRYABLE_CODES = {4, 80007, 130429, 131000, 131016, 131048, 131056, 133004}
 OUTSIDE_WINDOW_CODES = {131047, 470}
+REPLY_BUTTONS = Limits(MAX_BODY, MAX_BUTTONS, MAX_BUTTON_TITLE)  # ≤ 3 short choices: reply buttons
+LIMITS = Limits(MAX_TEXT, MAX_ROWS, MAX_ROW_TITLE)  # ≤ 10 choices: a list; more: numbered text
 
 
 # ---------------------------------------------------------------------- webhook security
@@ -62,7 +74,8 @@ def signature_status(app_secret: str, body: bytes, header: str | None) -> int:
 # ---------------------------------------------------------------------- inbound
 def messages_and_statuses(payload: dict) -> tuple[list[dict], list[dict]]:
     """The messages (each with its sender's profile name) and statuses of one delivery."""
-    messages, statuses = [], []
+    messages: list[dict] = []
+    statuses: list[dict] = []
     for entry in payload.get("entry", []) or []:
         for change in entry.get("changes", []) or []:
             value = change.get("value") or {}
@@ -107,13 +120,11 @@ def to_inbound(m: dict) -> Inbound:
 
 # ---------------------------------------------------------------------- outbound
 def _fits_buttons(buttons: list[Button]) -> bool:
-    return len(buttons) <= MAX_BUTTONS and all(len(b.label) <= MAX_BUTTON_TITLE for b in buttons)
+    return REPLY_BUTTONS.fits(buttons)
 
 
 def _fits_list(buttons: list[Button]) -> bool:
-    return len(buttons) <= MAX_ROWS and all(
-        len(b.label) <= MAX_ROW_TITLE and len(b.description or "") <= MAX_ROW_DESCRIPTION for b in buttons
-    )
+    return LIMITS.fits(buttons) and all(len(b.description or "") <= MAX_ROW_DESCRIPTION for b in buttons)
 
 
 def render(replies: list[Reply], lang: str) -> list[dict]:
@@ -124,7 +135,7 @@ def render(replies: list[Reply], lang: str) -> list[dict]:
         buttons = msg.buttons
         text = msg.text
         if buttons and not (_fits_buttons(buttons) or _fits_list(buttons)):
-            text += "\n" + "\n".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1))
+            text += "\n" + "\n".join(numbered(buttons))
             buttons = []
         if not buttons:
             out += [
@@ -141,7 +152,9 @@ def render(replies: list[Reply], lang: str) -> list[dict]:
             ]
             text = body
         if _fits_buttons(buttons):
-            action = {"buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.label}} for b in buttons]}
+            action: dict[str, Any] = {
+                "buttons": [{"type": "reply", "reply": {"id": b.payload, "title": b.label}} for b in buttons]
+            }
             out.append(
                 {"type": "interactive", "interactive": {"type": "button", "body": {"text": text}, "action": action}}
             )
@@ -206,6 +219,7 @@ class GraphClient:
             body["biz_opaque_callback_data"] = opaque
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
+            assert self._session is not None, "GraphClient.start() first"
             try:
                 async with self._session.post(self.url, json=body, timeout=self.timeout) as r:
                     data = await r.json(content_type=None)
@@ -225,21 +239,44 @@ class GraphClient:
 
 # ---------------------------------------------------------------------- the service
 class WhatsAppService:
-    def __init__(self, engine: Engine, client: GraphClient, *, app_secret: str, verify_token: str) -> None:
-        self.engine, self.client = engine, client
+    """The WhatsApp channel as the runtime runs it (base.ChannelService): the webhook in, the
+    turns in order per chat, the replies out; the outbox through the dispatcher."""
+
+    name: ClassVar[str] = CHANNEL
+    limits: ClassVar[Limits] = LIMITS
+    pull: ClassVar[bool] = False
+
+    def __init__(
+        self, engine: Engine, client: GraphClient, dispatcher: Dispatcher, *, app_secret: str, verify_token: str
+    ) -> None:
+        self.engine, self.client, self.dispatcher = engine, client, dispatcher
         self.app_secret, self.verify_token = app_secret, verify_token
         self.order = ChatSequencer(64)
         self._tasks: set[asyncio.Task] = set()
-        self.answered = AnsweredMarks(engine.store, CHANNEL)
+        self.inbox = Inbox(engine.store, CHANNEL)
+        self.sender = WhatsAppSender(client, engine.profile, dispatcher.last_customer_turn, clock=engine.clock)
 
-    @property
-    def store(self) -> Store:
-        return self.engine.store
+    def to_inbound(self, update: dict) -> Inbound:
+        return to_inbound(update)
+
+    # -------------------------------------------------------------- ChannelService
+    async def open(self) -> None:
+        await self.client.start()
 
     def routes(self, app: web.Application, path: str = "/whatsapp") -> None:
         app.router.add_get(path, self.on_verify)
         app.router.add_post(path, self.on_post)
 
+    async def start(self, stop: asyncio.Event) -> None:
+        replayed = await self.replay()
+        if replayed:
+            log.info("replaying %d WhatsApp message(s) accepted before the last stop", replayed)
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.client.close()
+
+    # -------------------------------------------------------------- webhook
     async def on_verify(self, request: web.Request) -> web.Response:
         q = request.query
         if q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", ""), self.verify_token):
@@ -256,14 +293,12 @@ class WhatsAppService:
             messages, statuses = messages_and_statuses(json.loads(raw))
         except (ValueError, AttributeError, TypeError):
             return web.Response(status=400, text="bad payload")
-        now = self.engine.clock()
-        fresh = []
-        async with self.store.transaction() as tx:  # durably accepted before the 200
-            for m in messages:
-                if await tx.accept_inbound(CHANNEL, str(m.get("id")), json.dumps(m, ensure_ascii=False), now=now):
-                    fresh.append(m)
-        for m in fresh:
-            self.spawn(self.process(m))
+        # Durably accepted before the 200.
+        fresh = set(await self.inbox.accept((str(m.get("id")), json.dumps(m, ensure_ascii=False)) for m in messages))
+        for m in messages:
+            if str(m.get("id")) in fresh:
+                fresh.discard(str(m.get("id")))  # a message repeated within one delivery runs once
+                self.spawn(self.process(m))
         if statuses:
             self.spawn(self.on_statuses(statuses))
         return web.Response(text="ok")
@@ -276,9 +311,7 @@ class WhatsAppService:
     async def replay(self) -> int:
         """Messages accepted before a stop and not answered: their turn runs, or if it ran, the
         replies it kept are sent."""
-        async with self.store.transaction() as tx:
-            await tx.prune_inbox(CHANNEL, older_than=self.engine.clock() - timedelta(days=2))
-            pending = await tx.unanswered_inbound(CHANNEL)
+        pending = await self.inbox.unanswered()
         for _, body, processed in pending:
             self.spawn(self.process(json.loads(body), resend=processed))
         return len(pending)
@@ -286,28 +319,25 @@ class WhatsAppService:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        await self.answered.close()
+        await self.inbox.close()
 
     async def process(self, m: dict, *, resend: bool = False) -> None:
         inbound = to_inbound(m)
         await self.order.run(inbound.user_id, self._turn(inbound, resend))
-        self.answered.done(inbound.message_id)
+        self.inbox.done(inbound.message_id)
 
     async def _turn(self, inbound: Inbound, resend: bool = False) -> None:
         try:
-            replies = await self.engine.handle(inbound, resend=resend)
+            outcome = await self.engine.respond(inbound, resend=resend)
         except Exception:
             log.exception("WhatsApp turn failed")
             return
-        if not replies:
-            return
-        async with self.store.snapshot() as tx:
-            session = await tx.load_session(CHANNEL, inbound.user_id)
-        lang = (session.lang if session else None) or "fr"
-        await self.send_replies(inbound.user_id, replies, lang)
+        if outcome.replies:
+            await self.send_replies(inbound.user_id, outcome.replies, outcome.lang)
 
     async def send_replies(self, to: str, replies: list[Reply], lang: str) -> None:
-        for i, message in enumerate(render(replies, lang)):
+        messages = render(replies, lang)
+        for i, message in enumerate(messages):
             try:
                 await self.client.send(to, message)
             except (TimeoutError, GraphError) as exc:
@@ -315,51 +345,27 @@ class WhatsAppService:
                     log.error("WhatsApp refused a reply to %s: %s", mask("+" + to), exc)
                     return
                 log.warning("reply to %s not sent (%s); queued for retry", mask("+" + to), exc)
-                async with self.store.transaction() as tx:
-                    await tx.enqueue_outbox(
-                        channel=CHANNEL,
-                        user_id=to,
-                        lang=lang,
-                        kind="reply",
-                        payload={"messages": render(replies, lang)[i:], "text": ""},
-                    )
+                await self.dispatcher.queue_replies(CHANNEL, to, lang, [{"messages": messages[i:], "text": ""}])
                 return
 
     async def on_statuses(self, statuses: list[dict]) -> None:
-        """Delivery reports for what we pushed: confirm, retry or hold outbox messages."""
-        now = self.engine.clock()
-        async with self.store.transaction() as tx:
-            for s in statuses:
-                wamid, state = str(s.get("id")), s.get("status")
-                opaque = str(s.get("biz_opaque_callback_data") or "")
-                msg = await tx.outbox_by_external_id(CHANNEL, wamid)
-                if msg is None and opaque.startswith("outbox:") and opaque[7:].isdecimal():
-                    msg = await tx.outbox_message(int(opaque[7:]))
-                    if msg is not None and msg.channel == CHANNEL and msg.status == "sending" and state != "failed":
-                        await tx.mark_outbox_sent(msg.id, external_id=wamid, now=now)  # its answer was lost
-                        continue
-                if msg is None or state != "failed":
-                    continue
-                code = next((e.get("code") for e in s.get("errors", []) or []), None)
-                if code in OUTSIDE_WINDOW_CODES:
-                    await tx.settle_outbox(msg.id, "held", error=f"WhatsApp {code}: outside the 24-hour window")
-                elif code in RETRYABLE_CODES:
-                    await tx.settle_outbox(
-                        msg.id,
-                        "pending",
-                        error=f"WhatsApp {code}: delivery failed",
-                        next_attempt_at=now + timedelta(seconds=30),
-                    )
-                else:
-                    await tx.settle_outbox(msg.id, "failed", error=f"WhatsApp {code}: delivery failed")
-                    await tx.audit(
-                        "outbox_failed",
-                        actor="system",
-                        channel=CHANNEL,
-                        user_id=msg.user_id,
-                        details={"outbox_id": msg.id, "code": code},
-                        now=now,
-                    )
+        """Delivery reports for what we pushed, handed to the dispatcher (confirm, retry, hold)."""
+        await self.dispatcher.apply_reports(CHANNEL, [_report(s) for s in statuses])
+
+
+def _report(s: dict) -> DeliveryReport:
+    """A WhatsApp status as a delivery report."""
+    opaque = str(s.get("biz_opaque_callback_data") or "")
+    outbox_id = int(opaque[7:]) if opaque.startswith("outbox:") and opaque[7:].isdecimal() else None
+    report = DeliveryReport(str(s.get("id")), outbox_id)
+    if s.get("status") != "failed":
+        return report
+    code = next((e.get("code") for e in s.get("errors", []) or []), None)
+    if code in OUTSIDE_WINDOW_CODES:
+        return replace(report, outcome="held", error=f"WhatsApp {code}: outside the 24-hour window")
+    if code in RETRYABLE_CODES:
+        return replace(report, outcome="retry", error=f"WhatsApp {code}: delivery failed")
+    return replace(report, outcome="failed", error=f"WhatsApp {code}: delivery failed", details={"code": code})
 
 
 class WhatsAppSender:
@@ -368,12 +374,18 @@ class WhatsAppSender:
     channel = CHANNEL
     confirms_delivery = True  # statuses carry our outbox id back
 
-    def __init__(self, client: GraphClient, store: Store, profile, *, clock: Clock | None = None) -> None:
-        self.client, self.store, self.profile, self.clock = client, store, profile, clock or store.clock
+    def __init__(
+        self,
+        client: GraphClient,
+        profile: Profile,
+        last_turn: Callable[[str, str], Awaitable[datetime | None]],
+        *,
+        clock: Clock,
+    ) -> None:
+        self.client, self.profile, self.last_turn, self.clock = client, profile, last_turn, clock
 
     async def send_outbox(self, msg: OutboxMessage, text: str) -> str | None:
-        async with self.store.snapshot() as tx:
-            last = await tx.last_customer_turn(CHANNEL, msg.user_id)
+        last = await self.last_turn(CHANNEL, msg.user_id)
         inside = last is not None and self.clock() - last < WINDOW
         if msg.kind == "reply":
             messages = msg.payload.get("messages") or [{"type": "text", "text": {"body": text}}]

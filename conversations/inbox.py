@@ -1,4 +1,5 @@
-"""Inbox bookkeeping shared by the channels that keep what they receive before acknowledging it.
+"""The inbox of the channels that keep what they receive before acknowledging it (Telegram
+polling, WhatsApp): adapters call this, they open no transaction themselves.
 
 An inbox row is *answered* once the replies of its turn went out (or there were none). Rows
 still unanswered at start are replayed: a turn that never ran runs; a turn that ran has its
@@ -10,20 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
+from datetime import timedelta
 
 from storage import Store
 
 log = logging.getLogger(__name__)
 
+KEEP = timedelta(days=2)  # unanswered rows older than this are dropped at start, not replayed
 
-class AnsweredMarks:
-    """Marks rows answered in batches: one small transaction per `every` seconds, not per turn
-    (each commit is an fsync)."""
+
+class Inbox:
+    """One channel's inbox. Rows are marked answered in batches: one small transaction per
+    `every` seconds, not per turn (each commit is an fsync)."""
 
     def __init__(self, store: Store, channel: str, *, every: float = 0.2) -> None:
         self.store, self.channel, self.every = store, channel, every
         self._ids: list[str] = []
         self._task: asyncio.Task | None = None
+
+    async def accept(self, items: Iterable[tuple[str, str]]) -> list[str]:
+        """Keep (message_id, body) rows durably, in one transaction; the ids not kept before."""
+        now = self.store.clock()
+        fresh = []
+        async with self.store.transaction() as tx:
+            for message_id, body in items:
+                if await tx.accept_inbound(self.channel, message_id, body, now=now):
+                    fresh.append(message_id)
+        return fresh
+
+    async def unanswered(self) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) to replay at start, oldest first (stale rows dropped)."""
+        async with self.store.transaction() as tx:
+            await tx.prune_inbox(self.channel, older_than=self.store.clock() - KEEP)
+            pending = await tx.unanswered_inbound(self.channel)
+        return pending
 
     def done(self, message_id: str) -> None:
         self._ids.append(message_id)
