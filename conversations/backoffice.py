@@ -31,7 +31,7 @@ async def decide(
         raise BackOfficeError("a rejection needs --note (the customer is told why)")
     now = now or tx.now()
     await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
-    payload = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
+    payload: dict[str, object] = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
     if decision == "approved":
         # What was granted travels with the message: the customer is told the dates to pay.
         if req.lines:
@@ -54,7 +54,9 @@ async def decide(
         details={"reference": reference, "note": note},
         now=now,
     )
-    return await tx.request(reference)
+    decided = await tx.request(reference)
+    assert decided is not None  # written just above, in this transaction
+    return decided
 
 
 def render_outbox(msg: OutboxMessage, profile: Profile) -> str:

@@ -177,7 +177,7 @@ class Places:
                 cutoff = 80 if expected and len(key) >= 5 else 85
                 hit = process.extractOne(key, self._fuzzy, scorer=fuzz.ratio, score_cutoff=cutoff)
                 if hit and (best is None or hit[1] > best[0]):
-                    best = (hit[1], self._keys[hit[0]])
+                    best = (int(hit[1]), self._keys[hit[0]])
         return best[1] if best else None
 
 

@@ -232,7 +232,10 @@ def entity_report(rows, out=print) -> None:
     expected, and found where the label has none (the issue's "index where there is none")."""
     from conversations.understanding import understand
 
-    right, expected, spurious, absent = Counter(), Counter(), Counter(), Counter()
+    right: Counter[str] = Counter()
+    expected: Counter[str] = Counter()
+    spurious: Counter[str] = Counter()
+    absent: Counter[str] = Counter()
     exact = 0
     for r in rows:
         u = understand(r["text"], r.get("hint"), today=TODAY)
@@ -283,7 +286,8 @@ def _accuracy_table(rows, predicted: list[str], title: str, out) -> None:
     n = len(rows)
     ok = [p == r["intent"] for p, r in zip(predicted, rows, strict=False)]
     out(f"\n== {title}: {sum(ok)}/{n} = {100 * sum(ok) / n:.1f} %")
-    by_group, by_intent = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    by_group: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_intent: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r, k in zip(rows, ok, strict=False):
         by_group[r["group"]][0] += k
         by_group[r["group"]][1] += 1

@@ -1099,9 +1099,9 @@ def _contract_in(norm: str) -> tuple[str, tuple[int, int]] | None:
             continue  # "compteur 0031207": the dials as the meter shows them, an index
         return m.group(1), m.span(1)
     if _CONTRACT_TOPIC.search(norm):
-        m = _BARE_CONTRACT.search(masked)
-        if m:
-            return m.group(0), m.span()
+        bare = _BARE_CONTRACT.search(masked)
+        if bare:
+            return bare.group(0), bare.span()
     return None
 
 
@@ -1175,8 +1175,8 @@ def parse_service(text: str) -> str | None:
 
 # --------------------------------------------------------------------------- dates
 
-_MONTHS = {}
-for _num, _names in enumerate(
+_MONTHS: dict[str, int] = {}
+for _month_no, _names in enumerate(
     [
         "janvier janv jan يناير جانفي كانون الثاني",
         "fevrier fevr fev فبراير فيفري شباط",
@@ -1194,7 +1194,7 @@ for _num, _names in enumerate(
     start=1,
 ):
     for _n in _names.split():
-        _MONTHS[normalize(_n)] = _num
+        _MONTHS[normalize(_n)] = _month_no
 _MONTHS[normalize("كانون الثاني")] = 1
 _MONTHS[normalize("تشرين الأول")] = 10
 _MONTHS[normalize("تشرين الثاني")] = 11
@@ -1471,7 +1471,7 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
             count, unit = 2, "اسبوع"
         if count is None and intro is not None and _SPACES.sub(" ", intro) in _AGO_BARE_OK:
             count = 1 if unit in ("يوم", "اسبوع", "semaine") else None
-        if count is not None and 0 < count <= 366:
+        if count is not None and 0 < count <= 366 and unit:
             weeks = unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))
             phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
             d = _dateparser(phrase, today, prefer, periods=("day", "week"))
@@ -1630,8 +1630,8 @@ def _index_in(norm: str, exclude=()) -> int | None:
     values = {v for v, _ in found}
     if len(values) == 1:
         return values.pop()
-    keyed = {v for v, k in found if k}
-    return keyed.pop() if len(keyed) == 1 else None
+    named = {v for v, k in found if k}
+    return named.pop() if len(named) == 1 else None
 
 
 def parse_index(text: str, *, today: date) -> int | None:
@@ -1703,8 +1703,7 @@ def parse_yes_no(text: str) -> bool | None:
         if any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
             return False
         norm = normalize(head)
-        words = re.sub(r"[^\w' ]+", " ", norm)
-        core = _SPACES.sub(" ", words).strip()
+        core = _SPACES.sub(" ", re.sub(r"[^\w' ]+", " ", norm)).strip()
         if core in _NO:
             return False
         if core in _YES:
@@ -1743,8 +1742,8 @@ def parse_no_photo(text: str) -> bool:
         return False
 
 
-_ORDINALS = {}
-for _n, _words in enumerate(
+_ORDINALS: dict[str, int] = {}
+for _position, _words in enumerate(
     [
         "premier premiere 1er 1ere first الاول الاولي اول اولي لول اللول لولا اللولا lowel lowla louwel lawel owel "
         "l'owel l'oula loula lwla",
@@ -1756,7 +1755,7 @@ for _n, _words in enumerate(
     start=1,
 ):
     for _w in _words.split():
-        _ORDINALS[normalize(_w)] = _n
+        _ORDINALS[normalize(_w)] = _position
 for _w in [
     "dernier",
     "derniere",
