@@ -131,7 +131,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         profile = load_profile(settings.operator)
         today = profile.today(settings.make_clock()())
-        return places.understand_command(" ".join(args.text), args.lang, profile, today=today)
+        text = sys.stdin if args.text == ["-"] else " ".join(args.text)  # "-": one message a line
+        return places.understand_command(text, args.lang, profile, today=today)
     if args.command in ("demo", "console"):
         from bot.channels import console
 

@@ -220,18 +220,12 @@ def city_entity(text: str, profile) -> str | None:
     return place.name if place else None
 
 
-def understand_command(text: str, lang: str | None, profile, *, today) -> int:
+def understand_command(text, lang: str | None, profile, *, today) -> int:
     """`addad understand`: understanding's JSON, plus the `city` entity from the profile's table."""
-    import json
-    import sys
-    from datetime import date
+    from .understanding import understand_command as command
 
-    from .understanding import understand
+    def city(message: str) -> dict:
+        found = city_entity(message, profile)
+        return {"city": found} if found else {}
 
-    u = understand(text, lang, today=today)
-    entities = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in u.entities.items()}
-    city = city_entity(text, profile)
-    if city:
-        entities["city"] = city
-    sys.stdout.write(json.dumps({"intent": u.intent, "lang": u.lang, "entities": entities}, ensure_ascii=False) + "\n")
-    return 0
+    return command(text, lang, today=today, more=city)

@@ -23,6 +23,7 @@ import re
 import sys
 import unicodedata
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -1956,10 +1957,26 @@ def _jsonable(entities: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in entities.items()}
 
 
-def understand_command(text: str, lang: str | None, *, today: date) -> int:
-    """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout; relative dates are read
-    from `today` (the operator's day)."""
-    u = understand(text, lang, today=today)
-    out = {"intent": u.intent, "lang": u.lang, "entities": _jsonable(u.entities)}  # the shape SPEC.md fixes
-    sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+def understand_command(
+    text: str | Iterable[str], lang: str | None, *, today: date, more: Callable[[str], dict] | None = None
+) -> int:
+    """`addad understand [--lang ar|fr] TEXT`: one JSON object on stdout; given lines (`addad
+    understand -`, standard input), one object per line, in one process. Relative dates are read
+    from `today` (the operator's day); `more(text)` adds entities known outside this module (the
+    profile's cities)."""
+    for line in [text] if isinstance(text, str) else text:
+        message = line.rstrip("\r\n")
+        u = understand(message, lang, today=today)
+        entities = _jsonable(u.entities) | (more(message) if more else {})
+        # The shape SPEC.md fixes, then how sure it is and what came second.
+        out = {
+            "intent": u.intent,
+            "lang": u.lang,
+            "entities": entities,
+            "confidence": u.confidence,
+            "source": u.source,
+            "runner_up": u.runner_up,
+        }
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
     return 0

@@ -736,7 +736,32 @@ def test_understand_command_prints_one_json_object(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1
-    assert json.loads(lines[0]) == {"intent": "reading", "lang": "fr", "entities": {"index": 4523}}
+    got = json.loads(lines[0])
+    assert {k: got[k] for k in ("intent", "lang", "entities")} == {  # the shape SPEC.md fixes
+        "intent": "reading",
+        "lang": "fr",
+        "entities": {"index": 4523},
+    }
+    assert (got["confidence"], got["source"], got["runner_up"]) == (1.0, "rules", None)
+
+
+def test_understand_dash_reads_one_message_a_line_in_one_process(tmp_path):
+    messages = ["je veux envoyer mon index 4523", "fin kayna l'agence f rabat", "", "bghit nkhelles f arba3 d chhour"]
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "understand", "-"],
+        input="\n".join(messages) + "\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["intent"] for r in rows] == ["reading", "agency", "unknown", "deferral"]
+    assert rows[1]["entities"] == {"city": "Rabat"} and rows[3]["entities"] == {"months": 4}
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in rows)
 
 
 def test_understand_command_dates_and_arabic(capsys):
