@@ -78,7 +78,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser("estimate", help="write estimated readings for contracts with no reading this cycle")
     est.add_argument("--as-of", required=True, dest="as_of")
+
+    learn = sub.add_parser("learn", help="the messages the bot did not understand, masked, for labelling")
+    learn_sub = learn.add_subparsers(dest="action", required=True)
+    learn_exp = learn_sub.add_parser("export", help="one JSON line each, in the training data's shape")
+    learn_exp.add_argument("--since", help="YYYY-MM-DD (default: everything kept)")
+    learn_exp.add_argument("--output", help="a file (default: standard output)")
     return p
+
+
+async def _learn_rows(settings: Settings, since_text: str | None):
+    from datetime import datetime, time
+
+    from conversations import learning
+    from conversations.profile import load_profile
+    from storage import open_store
+    from storage.values import ValueProblem, parse_iso_date
+
+    try:
+        since = parse_iso_date(since_text) if since_text else None
+    except ValueProblem as exc:
+        raise UserError(f"--since: {exc}") from None
+    profile = load_profile(settings.operator)
+    store = await open_store(settings.database, clock=settings.make_clock())
+    try:
+        async with store.transaction() as tx:
+            pruned = await learning.prune(tx, profile, store.clock())  # retention first: never export the expired
+            rows = await tx.unrecognised(since=datetime.combine(since, time(), profile.zone) if since else None)
+    finally:
+        await store.close()
+    return rows, pruned, profile.learning.keep_days
+
+
+def _learn_export(settings: Settings, since_text: str | None, output: str | None) -> int:
+    """`addad learn export`: the kept messages, masked, one JSON line each for labelling."""
+    from conversations import learning
+
+    rows, pruned, keep_days = asyncio.run(_learn_rows(settings, since_text))
+    if output:
+        with open(output, "w", encoding="utf-8") as out:
+            count = learning.write_for_labelling(rows, out)
+    else:
+        count = learning.write_for_labelling(rows, sys.stdout)
+    print(
+        f"{count} message(s) to label ({pruned} older than {keep_days} days forgotten); "
+        "fill `intent` and `group`, then append to data/intents/train.jsonl and retrain",
+        file=sys.stderr,
+    )
+    return 0
 
 
 async def _db_upgrade(settings: Settings) -> int:
@@ -143,6 +190,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return backoffice_cli.run(args, settings)
     if args.command == "estimate":
         return asyncio.run(_estimate(settings, args.as_of))
+    if args.command == "learn":
+        return _learn_export(settings, args.since, args.output)
     if args.command == "telegram":
         from bot.runtime import run_telegram
 

@@ -149,6 +149,15 @@ class InstalmentPolicy(_Model):
         return sorted(chosen)
 
 
+class LearningPolicy(_Model):
+    """What the bot keeps of the messages it did not understand, for the operator to label."""
+
+    # Days a masked message is kept (law 09-08: no longer than the purpose needs); 0 keeps none.
+    keep_days: int = Field(default=30, ge=0, le=365)
+    # A message understood with less confidence than this is kept too (a guess worth checking).
+    below_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
 class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
@@ -199,6 +208,7 @@ class Profile(_Model):
     instalments: InstalmentPolicy
     prepaid_advance: PrepaidAdvancePolicy
     whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
+    learning: LearningPolicy = LearningPolicy()
     cities: list[City] = Field(default_factory=list)
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.

@@ -306,6 +306,28 @@ class AgencyRepository(Protocol):
     async def agency_cities(self) -> list[str]: ...
 
 
+class LearningRepository(Protocol):
+    """Messages the bot did not understand, masked, kept a while for the operator to label."""
+
+    async def keep_unrecognised(
+        self,
+        text: str,
+        *,
+        lang: str,
+        intent: str,
+        confidence: float,
+        channel: str,
+        state: str,
+        now: datetime | None = None,
+    ) -> None: ...
+
+    async def unrecognised(self, *, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Oldest first: text, lang, intent, confidence, channel, state, seen_at."""
+        ...
+
+    async def prune_unrecognised(self, *, older_than: datetime) -> int: ...
+
+
 class ReferenceRepository(Protocol):
     """Per-prefix, per-year reference sequences."""
 
@@ -325,6 +347,7 @@ class Tx(
     AuditRepository,
     InboxRepository,
     AgencyRepository,
+    LearningRepository,
     ReferenceRepository,
     Protocol,
 ):

@@ -1033,6 +1033,40 @@ class SqliteAgencies(_Repository):
         return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
 
 
+class SqliteLearning(_Repository):
+    """Messages the bot did not understand, masked, kept a while for the operator to label."""
+
+    __slots__ = ()
+
+    async def keep_unrecognised(
+        self,
+        text: str,
+        *,
+        lang: str,
+        intent: str,
+        confidence: float,
+        channel: str,
+        state: str,
+        now: datetime | None = None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO unrecognised (text, lang, intent, confidence, channel, state, seen_at) VALUES (?,?,?,?,?,?,?)",
+            (text, lang, intent, confidence, channel, state, _ts(self._now(now))),
+        )
+
+    async def unrecognised(self, *, since: datetime | None = None) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT text, lang, intent, confidence, channel, state, seen_at FROM unrecognised "
+            "WHERE seen_at >= ? ORDER BY seen_at, id",
+            (_ts(since) if since else "",),
+        )
+        keys = ("text", "lang", "intent", "confidence", "channel", "state", "seen_at")
+        return [dict(zip(keys, (*r[:6], _dt(r[6])), strict=True)) for r in rows]
+
+    async def prune_unrecognised(self, *, older_than: datetime) -> int:
+        return await self._exec("DELETE FROM unrecognised WHERE seen_at < ?", (_ts(older_than),))
+
+
 class SqliteReferences(_Repository):
     """Per-prefix, per-year reference sequences."""
 
@@ -1060,6 +1094,7 @@ class SqliteTx(
     SqliteAudit,
     SqliteInbox,
     SqliteAgencies,
+    SqliteLearning,
     SqliteReferences,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
