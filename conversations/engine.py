@@ -352,7 +352,7 @@ class Engine:
             turn.data.update(paused["data"])
             await self.goto(turn, paused["state"])
         elif command == "help":
-            turn.say("help.text", phone=turn.t.ltr(self.profile.contact.phones[0]))
+            turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
@@ -417,9 +417,9 @@ def _offer_resume(turn: Turn) -> None:
     journey = paused["state"].split(".")[0]
     index = paused["data"].get("r_index") or paused["data"].get(GIVEN, {}).get("index")
     if journey == "reading" and index is not None:
-        offer = turn.t("resume.reading_index", index=turn.t.ltr(index))
+        offer = turn.tr("resume.reading_index", index=turn.tr.ltr(index))
     else:
-        offer = turn.t(f"resume.{journey}")
+        offer = turn.tr(f"resume.{journey}")
     last = turn.replies[-1]
     buttons = (turn.button("resume", "resume.button"), *last.buttons)
     turn.replies[-1] = replace(last, text=offer + "\n\n" + last.text, buttons=buttons)
@@ -455,7 +455,8 @@ def _ask_digression(turn: Turn, target: str) -> None:
     turn.data["_digress"] = {"text": turn.text, "go": go, "choices": turn.data.get("_choices", [])}
     label = dict(MENU_ITEMS).get(go if go != "go:lang" else "cmd:lang", "menu.prompt")
     turn.ask(
-        turn.t("digress.ask", text=turn.text[:80]), [turn.button(go, label), turn.button("dg:answer", "digress.answer")]
+        turn.tr("digress.ask", text=turn.text[:80]),
+        [turn.button(go, label), turn.button("dg:answer", "digress.answer")],
     )
 
 

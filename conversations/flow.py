@@ -151,7 +151,7 @@ class Turn:
         return self.session.lang or "fr"
 
     @property
-    def t(self) -> Translator:
+    def tr(self) -> Translator:
         return translator(self.lang)
 
     @property
@@ -168,7 +168,7 @@ class Turn:
 
     # ---- output
     def say(self, key: str, /, **params: Any) -> None:
-        self.replies.append(Reply(self.t(key, **params)))
+        self.replies.append(Reply(self.tr(key, **params)))
 
     def say_text(self, text: str) -> None:
         self.replies.append(Reply(text))
@@ -190,7 +190,7 @@ class Turn:
         return button
 
     def button(self, payload: str, key: str, /, **params: Any) -> Button:
-        return Button(payload, self.t(key, **params))
+        return Button(payload, self.tr(key, **params))
 
     def yes_no(self) -> list[Button]:
         return [self.button("yes", "common.yes"), self.button("no", "common.no")]

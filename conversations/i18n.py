@@ -103,9 +103,6 @@ class Translator:
         text = forms[min(self._cat.plural(count), len(forms) - 1)]
         return text.format(count=self.number(count), **params)
 
-    def has(self, key: str) -> bool:
-        return key in self._cat.messages
-
     # ---- formatting
     def ltr(self, token: object) -> str:
         """Keep a left-to-right token (reference, phone, date, index) in order inside Arabic text."""

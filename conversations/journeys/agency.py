@@ -20,11 +20,11 @@ def _agency_lines(t: Turn, agencies) -> str:
         return arabic if t.lang == "ar" and arabic else _latin(t, latin)
 
     return "\n\n".join(
-        t.t(
+        t.tr(
             "agency.item",
             name=text(a.name, a.name_ar),
             address=text(a.address, a.address_ar),
-            phone=t.t.ltr(a.phone),
+            phone=t.tr.ltr(a.phone),
             hours=text(a.hours, a.hours_ar),
         )
         for a in agencies
@@ -32,7 +32,7 @@ def _agency_lines(t: Turn, agencies) -> str:
 
 
 def _latin(t: Turn, text: str) -> str:
-    return t.t.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
+    return t.tr.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
 
 
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
@@ -69,13 +69,13 @@ def _show(t: Turn, place: Place, found) -> None:
 
 def _place_label(t: Turn, place: Place) -> str:
     label = place.label(t.lang)
-    return t.t.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
+    return t.tr.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
 
 
 def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
     shown = cities.places[:9]
     t.ask(
-        question or t.t("agency.ask_city"),
+        question or t.tr("agency.ask_city"),
         [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang)) for i, p in enumerate(shown)]
         + [t.button("cmd:menu", "common.menu")],
     )
@@ -103,7 +103,7 @@ async def start(t: Turn) -> str | None:
         _ask_city(
             t,
             cities,
-            t.t(
+            t.tr(
                 "agency.none_in_city",
                 city=_place_label(t, named),
                 cities=_known_cities(t, cities),
@@ -167,7 +167,9 @@ async def on_city(t: Turn) -> str | None:
         return "menu.main"
     phone = operator_phone(t)
     if place is not None:
-        question = t.t("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
+        question = t.tr(
+            "agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone
+        )
     else:
         misses = t.data.get("agency_misses", 0) + 1
         if misses >= 2:
@@ -176,7 +178,7 @@ async def on_city(t: Turn) -> str | None:
             forget(t, "agency_")
             return "menu.main"
         t.data["agency_misses"] = misses
-        question = t.t(
+        question = t.tr(
             "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
         )
     _ask_city(t, cities, question)  # the answer is the question again, with the cities to press
@@ -186,16 +188,16 @@ async def on_city(t: Turn) -> str | None:
 @contact.prompt("start")
 async def show_contact(t: Turn) -> str | None:
     c = t.profile.contact
-    lines = [t.t("contact.phone", phone=t.t.ltr(p)) for p in c.phones]
+    lines = [t.tr("contact.phone", phone=t.tr.ltr(p)) for p in c.phones]
     if c.email:
-        lines.append(t.t("contact.email", email=t.t.ltr(c.email)))
+        lines.append(t.tr("contact.email", email=t.tr.ltr(c.email)))
     if c.website:
-        lines.append(t.t("contact.website", website=t.t.ltr(c.website)))
+        lines.append(t.tr("contact.website", website=t.tr.ltr(c.website)))
     if c.hours:
-        lines.append(t.t("contact.hours", hours=c.hours.get(t.lang)))
+        lines.append(t.tr("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
     t.ask(
-        t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
+        t.tr("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
     )
     return None
 
@@ -219,7 +221,7 @@ async def ask_callback_phone(t: Turn) -> str | None:
         t.data["cb_phone"] = linked[0].phone
         t.data["cb_contract"] = linked[0].contract
         return "contact.callback_topic"
-    t.ask(t.t("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
+    t.ask(t.tr("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -240,7 +242,7 @@ async def on_callback_phone(t: Turn) -> str | None:
 @contact.prompt("callback_topic")
 async def ask_topic(t: Turn) -> str | None:
     t.ask(
-        t.t("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")]
+        t.tr("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")]
     )
     return None
 
@@ -273,5 +275,5 @@ async def on_topic(t: Turn) -> str | None:
     )
     phone = t.data.pop("cb_phone", "")
     t.data.pop("cb_contract", None)
-    t.say("contact.callback_recorded", reference=t.t.ltr(reference), phone=t.t.ltr(phone[:-4] + "••••"))
+    t.say("contact.callback_recorded", reference=t.tr.ltr(reference), phone=t.tr.ltr(phone[:-4] + "••••"))
     return "menu.main"

@@ -12,11 +12,11 @@ from ..places import city_label
 def contract_label(t: Turn, c: Contract) -> str:
     """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by (the city's
     Arabic name in Arabic, where the profile knows it)."""
-    return t.t(
+    return t.tr(
         "contract.label",
-        number=t.t.ltr(c.contract),
-        service=t.t(f"service.{c.service}"),
-        city=city_label(t.profile, t.t, c.city),
+        number=t.tr.ltr(c.contract),
+        service=t.tr(f"service.{c.service}"),
+        city=city_label(t.profile, t.tr, c.city),
     )
 
 
@@ -26,7 +26,7 @@ def contract_button(t: Turn, c: Contract, key: str, /, **params) -> Button:
 
 
 def operator_phone(t: Turn) -> str:
-    return t.t.ltr(t.profile.contact.phones[0])
+    return t.tr.ltr(t.profile.contact.phones[0])
 
 
 async def linked_contract(t: Turn, key: str) -> Contract | None:

@@ -41,7 +41,7 @@ async def start(t: Turn) -> str | None:
         if arrears.total >= policy.min_arrears:
             eligible.append((c, arrears))
     if not eligible:
-        t.say("facilities.no_arrears", minimum=t.t.money(policy.min_arrears))
+        t.say("facilities.no_arrears", minimum=t.tr.money(policy.min_arrears))
         return "menu.main"
     eligible = (
         [e for e in eligible if e[0].contract == wanted_contract]
@@ -52,10 +52,10 @@ async def start(t: Turn) -> str | None:
         t.data["f_contract"] = eligible[0][0].contract
         return "facilities.pending_check"
     t.ask(
-        t.t("facilities.which_contract"),
+        t.tr("facilities.which_contract"),
         [
             contract_button(
-                t, c, "facilities.contract_button", contract=contract_label(t, c), amount=t.t.money(a.total)
+                t, c, "facilities.contract_button", contract=contract_label(t, c), amount=t.tr.money(a.total)
             )
             for c, a in eligible
         ]
@@ -77,10 +77,10 @@ async def pending_check(t: Turn) -> str | None:
         return "facilities.option"
     t.data["f_replaces"] = pending[-1].reference
     t.ask(
-        t.t(
+        t.tr(
             "facilities.replace_question",
-            reference=t.t.ltr(pending[-1].reference),
-            date=t.t.date(pending[-1].created_at.date()),
+            reference=t.tr.ltr(pending[-1].reference),
+            date=t.tr.date(pending[-1].created_at.date()),
         ),
         t.yes_no(),
     )
@@ -93,7 +93,7 @@ async def on_pending(t: Turn) -> str | None:
     if picked == "yes":
         return "facilities.option"
     if picked == "no":
-        t.say("facilities.kept", reference=t.t.ltr(t.data["f_replaces"]))
+        t.say("facilities.kept", reference=t.tr.ltr(t.data["f_replaces"]))
         _clear(t)
         return "menu.main"
     t.say("common.answer_yes_no")
@@ -118,28 +118,31 @@ async def ask_option(t: Turn) -> str | None:
     if until and t.today < date.fromisoformat(until) <= latest:
         t.data["f_kind"], t.data["f_until"] = "deferral", until
         return "facilities.reason"
-    header = t.t.n(
-        "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.t.money(arrears.total)
+    header = t.tr.n(
+        "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.tr.money(arrears.total)
     )
     if wanted:
-        header += "\n" + t.t("facilities.months_not_allowed", months=t.t.n("common.months", wanted))
+        header += "\n" + t.tr("facilities.months_not_allowed", months=t.tr.n("common.months", wanted))
     elif until and date.fromisoformat(until) > latest:
-        header += "\n" + t.t(
+        header += "\n" + t.tr(
             "facilities.date_too_late",
-            latest=t.t.date(latest),
-            days=t.t.n("common.days", t.profile.instalments.max_deferral_days),
+            latest=t.tr.date(latest),
+            days=t.tr.n("common.days", t.profile.instalments.max_deferral_days),
         )
-    buttons = [t.button("defer", "facilities.opt_defer", date=t.t.date(max_deferral(t.profile.instalments, t.today)))]
+    buttons = [t.button("defer", "facilities.opt_defer", date=t.tr.date(max_deferral(t.profile.instalments, t.today)))]
     buttons += [
         t.tag(
             t.button(
-                f"m{m}", "facilities.opt_months", months=t.t.n("common.months", m), amount=t.t.money(arrears.total // m)
+                f"m{m}",
+                "facilities.opt_months",
+                months=t.tr.n("common.months", m),
+                amount=t.tr.money(arrears.total // m),
             ),
             months=m,
         )
         for m in allowed
     ]
-    t.ask(header + "\n" + t.t("facilities.ask_option"), [*buttons, t.button("cmd:cancel", "common.cancel")])
+    t.ask(header + "\n" + t.tr("facilities.ask_option"), [*buttons, t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -153,7 +156,7 @@ async def on_option(t: Turn) -> str | None:
         if months in allowed:
             picked = f"m{months}"
         elif months:
-            t.say("facilities.months_not_allowed", months=t.t.n("common.months", months))
+            t.say("facilities.months_not_allowed", months=t.tr.n("common.months", months))
             return AGAIN
     if picked == "cmd:cancel":
         return "menu.main"
@@ -173,9 +176,9 @@ async def ask_date(t: Turn) -> str | None:
     options = sorted({min(t.today + timedelta(days=15), latest), min(t.today + timedelta(days=30), latest), latest})
     t.data["f_date_options"] = [d.isoformat() for d in options]
     t.ask(
-        t.t("facilities.ask_date", latest=t.t.date(latest)),
+        t.tr("facilities.ask_date", latest=t.tr.date(latest)),
         [
-            t.tag(t.button(f"d{i}", "facilities.date_button", date=t.t.date(d)), date=d.isoformat())
+            t.tag(t.button(f"d{i}", "facilities.date_button", date=t.tr.date(d)), date=d.isoformat())
             for i, d in enumerate(options)
         ],
     )
@@ -200,8 +203,8 @@ async def on_date(t: Turn) -> str | None:
     if day > latest:
         t.say(
             "facilities.date_too_late",
-            latest=t.t.date(latest),
-            days=t.t.n("common.days", t.profile.instalments.max_deferral_days),
+            latest=t.tr.date(latest),
+            days=t.tr.n("common.days", t.profile.instalments.max_deferral_days),
         )
         return AGAIN
     t.data["f_until"] = day.isoformat()
@@ -210,7 +213,7 @@ async def on_date(t: Turn) -> str | None:
 
 @facilities.prompt("reason")
 async def ask_reason(t: Turn) -> str | None:
-    t.ask(t.t("facilities.ask_reason"), [t.button(f"r:{r}", f"facilities.reason_{r}") for r in REASONS])
+    t.ask(t.tr("facilities.ask_reason"), [t.button(f"r:{r}", f"facilities.reason_{r}") for r in REASONS])
     return None
 
 
@@ -232,7 +235,7 @@ async def on_reason(t: Turn) -> str | None:
 
 @facilities.prompt("reason_text")
 async def ask_reason_text(t: Turn) -> str | None:
-    t.ask(t.t("facilities.ask_reason_text"), [t.button("skip", "facilities.skip_reason")])
+    t.ask(t.tr("facilities.ask_reason_text"), [t.button("skip", "facilities.skip_reason")])
     return None
 
 
@@ -255,34 +258,34 @@ def _schedule(t: Turn, total: int):
 async def summary(t: Turn) -> str | None:
     contract, arrears = await _arrears(t)
     lines = [
-        t.t("facilities.summary_contract", contract=contract_label(t, contract)),
-        t.t.n("facilities.summary_bills", arrears.count, amount=t.t.money(arrears.total)),
+        t.tr("facilities.summary_contract", contract=contract_label(t, contract)),
+        t.tr.n("facilities.summary_bills", arrears.count, amount=t.tr.money(arrears.total)),
     ]
     if t.data["f_kind"] == "deferral":
-        lines.append(t.t("facilities.summary_deferral", date=t.t.date(date.fromisoformat(t.data["f_until"]))))
+        lines.append(t.tr("facilities.summary_deferral", date=t.tr.date(date.fromisoformat(t.data["f_until"]))))
     else:
         usual = usual_bill(await t.tx.bills(contract.contract))
-        lines.append(t.t("facilities.summary_schedule", months=t.t.n("common.months", int(t.data["f_months"]))))
+        lines.append(t.tr("facilities.summary_schedule", months=t.tr.n("common.months", int(t.data["f_months"]))))
         for line in _schedule(t, arrears.total):
-            text = t.t(
+            text = t.tr(
                 "facilities.schedule_line",
-                seq=t.t.number(line.seq),
-                date=t.t.date(line.due_date),
-                amount=t.t.money(line.amount),
+                seq=t.tr.number(line.seq),
+                date=t.tr.date(line.due_date),
+                amount=t.tr.money(line.amount),
             )
             if usual:
-                text += t.t(
-                    "facilities.schedule_with_bill", bill=t.t.money(usual), total=t.t.money(line.amount + usual)
+                text += t.tr(
+                    "facilities.schedule_with_bill", bill=t.tr.money(usual), total=t.tr.money(line.amount + usual)
                 )
             lines.append(text)
-    reason = t.t(f"facilities.reason_{t.data['f_reason']}")
+    reason = t.tr(f"facilities.reason_{t.data['f_reason']}")
     if t.data.get("f_reason_text"):
         reason += f" — {t.data['f_reason_text']}"
-    lines.append(t.t("facilities.summary_reason", reason=reason))
+    lines.append(t.tr("facilities.summary_reason", reason=reason))
     if t.data.get("f_replaces"):
-        lines.append(t.t("facilities.summary_replaces", reference=t.t.ltr(t.data["f_replaces"])))
+        lines.append(t.tr("facilities.summary_replaces", reference=t.tr.ltr(t.data["f_replaces"])))
     t.ask(
-        t.t("facilities.summary", lines="\n".join(lines)),
+        t.tr("facilities.summary", lines="\n".join(lines)),
         [t.button("yes", "facilities.confirm"), t.button("cmd:cancel", "common.cancel")],
     )
     return None
@@ -329,6 +332,6 @@ async def on_summary(t: Turn) -> str | None:
         details={"reference": reference, "kind": kind, "replaces": replaced},
         now=t.now,
     )
-    t.say("facilities.recorded", reference=t.t.ltr(reference))
+    t.say("facilities.recorded", reference=t.tr.ltr(reference))
     _clear(t)
     return "menu.main"

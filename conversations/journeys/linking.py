@@ -46,7 +46,7 @@ async def _failures(t: Turn) -> int:
 
 
 async def _say_locked(t: Turn, until) -> str:
-    t.say("link.locked", time=t.t.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
+    t.say("link.locked", time=t.tr.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
     t.data.clear()
     return "menu.main"
 
@@ -60,7 +60,7 @@ async def _fail(t: Turn, reason: str, contract: str | None) -> str:
     if failures >= MAX_FAILURES:
         await t.tx.audit("link_locked", channel=t.channel, user_id=t.user_id, contract=contract, now=t.now)
         return await _say_locked(t, t.now + LOCK)
-    t.say_text(t.t.n("link.tries_left", MAX_FAILURES - failures))
+    t.say_text(t.tr.n("link.tries_left", MAX_FAILURES - failures))
     return AGAIN
 
 
@@ -116,7 +116,7 @@ async def ask_contract(t: Turn) -> str | None:
     if "after_link" in t.data:
         t.say("link.needed")
     t.ask(
-        t.t(_k(t, "link.ask_contract")),
+        t.tr(_k(t, "link.ask_contract")),
         [t.button("link:dont_know", "link.dont_know"), t.button("cmd:cancel", "common.cancel")],
     )
     return None
@@ -154,7 +154,7 @@ async def on_contract(t: Turn) -> str | None:
         return t.data.pop("after_link", None) or "menu.main"
     contract = await t.tx.contract(number)
     if contract is None:
-        t.say(_k(t, "link.unknown"), number=t.t.ltr(number))
+        t.say(_k(t, "link.unknown"), number=t.tr.ltr(number))
         return await _fail(t, "unknown_contract", None)
     t.data["link_contract"] = number
     return "link.proof"
@@ -162,10 +162,10 @@ async def on_contract(t: Turn) -> str | None:
 
 def _masked(t: Turn, c: Contract) -> str:
     """`•••0001 (électricité, Casablanca)`: enough to recognise a contract, not to copy it."""
-    return t.t(
+    return t.tr(
         "link.masked",
-        number=t.t.ltr("•••" + c.contract[-4:]),
-        service=t.t(f"service.{c.service}"),
+        number=t.tr.ltr("•••" + c.contract[-4:]),
+        service=t.tr(f"service.{c.service}"),
         city=city_label(t.profile, t, c.city),
     )
 
@@ -178,7 +178,7 @@ async def ask_pick(t: Turn) -> str | None:
     contracts = await t.tx.contracts_with_phone(phone) if phone else []
     if contracts:
         t.ask(
-            t.t("link.pick_listed"),
+            t.tr("link.pick_listed"),
             [
                 t.tag(Button(f"c:{c.contract}", _masked(t, c)), service=c.service, meter=c.meter_number)
                 for c in contracts
@@ -194,7 +194,7 @@ async def ask_pick(t: Turn) -> str | None:
     buttons = [t.button("cmd:cancel", "common.cancel")]
     if t.inbound.contact_request_supported and not phone:
         buttons.insert(0, replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
-    t.ask(t.t("link.type_contract"), buttons, ask="contact" if len(buttons) > 1 else None)
+    t.ask(t.tr("link.type_contract"), buttons, ask="contact" if len(buttons) > 1 else None)
     return None
 
 
@@ -256,7 +256,7 @@ async def ask_proof(t: Turn) -> str | None:
         t.data.clear()
         return "menu.main"
     buttons.append(t.button("cmd:cancel", "common.cancel"))
-    t.ask(t.t("link.ask_proof"), buttons, ask="contact" if t.inbound.contact_request_supported else None)
+    t.ask(t.tr("link.ask_proof"), buttons, ask="contact" if t.inbound.contact_request_supported else None)
     return None
 
 
@@ -315,7 +315,7 @@ async def _check_contact(t: Turn, contract: Contract) -> str | None:
 
 @link.prompt("amount")
 async def ask_amount(t: Turn) -> str | None:
-    t.ask(t.t("link.ask_amount"), [t.button("cmd:cancel", "common.cancel")])
+    t.ask(t.tr("link.ask_amount"), [t.button("cmd:cancel", "common.cancel")])
     return None
 
 

@@ -27,7 +27,7 @@ MENU_ITEMS = [
 @menu.prompt("main")
 async def show_menu(t: Turn) -> str | None:
     t.data.pop(GIVEN, None)  # whatever started the last journey is done with
-    t.ask(t.t("menu.prompt"), _menu_buttons(t.lang))
+    t.ask(t.tr("menu.prompt"), _menu_buttons(t.lang))
     return None
 
 
@@ -52,7 +52,7 @@ async def on_menu(t: Turn) -> str | None:
         if u.intent == "greeting":
             t.say("menu.greeting_back")
         elif u.intent == "help":
-            t.say("help.text", phone=t.t.ltr(t.profile.contact.phones[0]))
+            t.say("help.text", phone=t.tr.ltr(t.profile.contact.phones[0]))
         return INTENT_ENTRY[u.intent] if u.intent not in ("greeting", "help") else AGAIN
     if t.inbound.photo_ref:
         t.say("menu.photo_out_of_place")
@@ -67,7 +67,7 @@ async def on_menu(t: Turn) -> str | None:
 
 @lang.prompt("choose")
 async def ask_language(t: Turn) -> str | None:
-    t.ask(t.t("lang.prompt"), [t.button("lang:ar", "lang.ar"), t.button("lang:fr", "lang.fr")])
+    t.ask(t.tr("lang.prompt"), [t.button("lang:ar", "lang.ar"), t.button("lang:fr", "lang.fr")])
     return None
 
 

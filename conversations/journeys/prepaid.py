@@ -19,9 +19,9 @@ def advance_delivery(t: Turn) -> list[str]:
     policy = t.profile.prepaid_advance
     lines = []
     if policy.decision_hours:
-        lines.append(t.t("prepaid.advance_when", hours=t.t.n("prepaid.hours", policy.decision_hours)))
+        lines.append(t.tr("prepaid.advance_when", hours=t.tr.n("prepaid.hours", policy.decision_hours)))
     if policy.delivery is not None:
-        lines.append(t.t("prepaid.advance_how", delivery=policy.delivery.get(t.lang)))
+        lines.append(t.tr("prepaid.advance_how", delivery=policy.delivery.get(t.lang)))
     return lines
 
 
@@ -36,7 +36,7 @@ async def start(t: Turn) -> str | None:
         t.data["p_contract"] = contracts[0].contract
         return "prepaid.option"
     t.ask(
-        t.t("prepaid.which_contract"),
+        t.tr("prepaid.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts],
     )
     return None
@@ -51,9 +51,9 @@ async def on_contract(t: Turn) -> str | None:
 async def ask_option(t: Turn) -> str | None:
     policy = t.profile.prepaid_advance
     t.ask(
-        t.t("prepaid.ask_option"),
+        t.tr("prepaid.ask_option"),
         [
-            t.button("advance", "prepaid.opt_advance", kwh=t.t.number(policy.kwh)),
+            t.button("advance", "prepaid.opt_advance", kwh=t.tr.number(policy.kwh)),
             t.button("visit", "prepaid.opt_visit"),
             t.button("cmd:cancel", "common.cancel"),
         ],
@@ -72,7 +72,7 @@ async def _within_limit(t: Turn, contract) -> bool:
         and r.reference != t.data.get("p_replaces")
     ]
     if len(this_year) >= policy.max_per_year:
-        t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
+        t.say_text(t.tr.n("prepaid.advance_limit", policy.max_per_year))
         return False
     return True
 
@@ -112,11 +112,11 @@ async def on_option(t: Turn) -> str | None:
 async def ask_pending(t: Turn) -> str | None:
     request = await t.tx.request(t.data["p_pending"])
     t.ask(
-        t.t(
+        t.tr(
             "prepaid.pending_question",
-            reference=t.t.ltr(request.reference),
-            kind=t.t(f"request.kind_{request.kind}"),
-            date=t.t.date(request.created_at.date()),
+            reference=t.tr.ltr(request.reference),
+            kind=t.tr(f"request.kind_{request.kind}"),
+            date=t.tr.date(request.created_at.date()),
         ),
         [
             t.button("track", "prepaid.track_pending"),
@@ -159,12 +159,12 @@ async def ask_confirm(t: Turn) -> str | None:
     contract = await _contract(t)
     advance = t.data["p_kind"] == "prepaid_advance"
     key = "prepaid.confirm_advance" if advance else "prepaid.confirm_visit"
-    lines = [t.t(key, contract=contract_label(t, contract), kwh=t.t.number(t.profile.prepaid_advance.kwh))]
+    lines = [t.tr(key, contract=contract_label(t, contract), kwh=t.tr.number(t.profile.prepaid_advance.kwh))]
     if advance:
         lines += advance_delivery(t)  # how and when, before the customer commits
     if t.data.get("p_replaces"):
-        lines.append(t.t("prepaid.summary_replaces", reference=t.t.ltr(t.data["p_replaces"])))
-    t.ask("\n".join([*lines, t.t("prepaid.confirm_question")]), t.yes_no())
+        lines.append(t.tr("prepaid.summary_replaces", reference=t.tr.ltr(t.data["p_replaces"])))
+    t.ask("\n".join([*lines, t.tr("prepaid.confirm_question")]), t.yes_no())
     return None
 
 
@@ -183,7 +183,7 @@ async def on_confirm(t: Turn) -> str | None:
     replaced = t.data.get("p_replaces")
     if replaced and not await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now):
         # Decided while the customer was confirming: not replaced, and nothing filed beside it.
-        t.say("prepaid.pending_decided", reference=t.t.ltr(replaced))
+        t.say("prepaid.pending_decided", reference=t.tr.ltr(replaced))
         forget(t, "p_")
         return "menu.main"
     reference = await t.tx.next_reference("PP" if kind == "prepaid_advance" else "PV", t.today.year)
@@ -210,7 +210,7 @@ async def on_confirm(t: Turn) -> str | None:
     )
     t.say_text(
         "\n".join(
-            [t.t("prepaid.recorded", reference=t.t.ltr(reference))]
+            [t.tr("prepaid.recorded", reference=t.tr.ltr(reference))]
             + (advance_delivery(t)[:1] if kind == "prepaid_advance" else [])
         )
     )

@@ -96,9 +96,9 @@ async def start(t: Turn) -> str | None:
         w = t.profile.reading_window
         t.say(
             "reading.outside_window",
-            first=t.t.number(w.first_day),
-            last=t.t.number(w.last_day),
-            next=t.t.date(_next_window(t, t.today)),
+            first=t.tr.number(w.first_day),
+            last=t.tr.number(w.last_day),
+            next=t.tr.date(_next_window(t, t.today)),
         )
         if not w.accept_outside:
             return "menu.main"
@@ -109,7 +109,7 @@ async def start(t: Turn) -> str | None:
         t.data["r_contract"] = contracts[0].contract
         return "reading.index"
     t.ask(
-        t.t("reading.which_contract"),
+        t.tr("reading.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
         + [t.button("cmd:cancel", "common.cancel")],
     )
@@ -150,15 +150,15 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
         t.data["r_contract"] = contract.contract
         t.say(
             "reading.index_for_meter",
-            index=t.t.ltr(index),
-            meter=t.t.ltr(contract.meter_number),
+            index=t.tr.ltr(index),
+            meter=t.tr.ltr(contract.meter_number),
             contract=contract_label(t, contract),
         )
         return await _check_index(t, contract, index)
     t.data["r_choice_index"] = index
     tags = t.data.get("_tags", {})  # the same meters again, still nameable by service or number
     t.ask(
-        t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
+        t.tr("reading.which_contract_for_index", index=t.tr.ltr(index)),
         [
             t.tag(Button(p, label), **tags[p]) if p in tags else Button(p, label)
             for p, label in t.data.get("_choices", [])
@@ -199,20 +199,20 @@ async def ask_index(t: Turn) -> str | None:
         index = int(t.data.pop("r_pending_index"))
         t.say(
             "reading.index_for_meter",
-            index=t.t.ltr(index),
-            meter=t.t.ltr(contract.meter_number),
+            index=t.tr.ltr(index),
+            meter=t.tr.ltr(contract.meter_number),
             contract=contract_label(t, contract),
         )
         return await _check_index(t, contract, index)
     last = await last_real_reading(t, contract)
-    text = t.t(
+    text = t.tr(
         "reading.ask_index",
-        meter=t.t.ltr(contract.meter_number),
-        digits=t.t.number(contract.meter_digits),
+        meter=t.tr.ltr(contract.meter_number),
+        digits=t.tr.number(contract.meter_digits),
         contract=contract_label(t, contract),
     )
     if last:
-        text += "\n" + t.t("reading.last_index", index=t.t.ltr(last.index_value), date=t.t.date(last.reading_date))
+        text += "\n" + t.tr("reading.last_index", index=t.tr.ltr(last.index_value), date=t.tr.date(last.reading_date))
     t.ask(text, [t.button("cmd:cancel", "common.cancel")], ask="photo")
     return None
 
@@ -246,7 +246,7 @@ def _too_long(text: str) -> bool:
 
 
 def _say_too_many_digits(t: Turn, contract: Contract) -> str:
-    t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
+    t.say("reading.too_many_digits", digits=t.tr.number(contract.meter_digits), max=t.tr.ltr(contract.meter_max))
     return "reading.index"
 
 
@@ -269,9 +269,9 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
             return "reading.rollover"
         t.say(
             "reading.lower_than_last",
-            index=t.t.ltr(index),
-            last=t.t.ltr(last.index_value),
-            date=t.t.date(last.reading_date),
+            index=t.tr.ltr(index),
+            last=t.tr.ltr(last.index_value),
+            date=t.tr.date(last.reading_date),
         )
         t.data.pop("r_index", None)
         return "reading.index"
@@ -321,13 +321,13 @@ async def ask_rollover(t: Turn) -> str | None:
     last = await last_real_reading(t, contract)
     used = contract.meter_max + 1 - last.index_value + int(t.data["r_index"])
     t.ask(
-        t.t(
+        t.tr(
             "reading.rollover_question",
-            index=t.t.ltr(t.data["r_index"]),
-            last=t.t.ltr(last.index_value),
-            max=t.t.ltr(contract.meter_max),
-            used=t.t.number(used),
-            unit=t.t(f"unit.{contract.service}"),
+            index=t.tr.ltr(t.data["r_index"]),
+            last=t.tr.ltr(last.index_value),
+            max=t.tr.ltr(contract.meter_max),
+            used=t.tr.number(used),
+            unit=t.tr(f"unit.{contract.service}"),
         ),
         t.yes_no(),
     )
@@ -361,14 +361,14 @@ async def ask_outlier(t: Turn) -> str | None:
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
     facts = dict(
-        used=t.t.number(used),
-        unit=t.t(f"unit.{contract.service}"),
-        days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+        used=t.tr.number(used),
+        unit=t.tr(f"unit.{contract.service}"),
+        days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
     )
     if t.data["r_ratio"] > 1:
-        text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
+        text = t.tr("reading.outlier_high", times=t.tr.n("reading.times", round(t.data["r_ratio"])), **facts)
     else:
-        text = t.t("reading.outlier_low", **facts)
+        text = t.tr("reading.outlier_low", **facts)
     t.ask(text, t.yes_no(), ask="photo")
     return None
 
@@ -394,12 +394,12 @@ async def ask_extreme(t: Turn) -> str | None:
     contract = await _contract(t)
     used, last, day = await _consumption(t, contract)
     t.ask(
-        t.t(
+        t.tr(
             "reading.outlier_extreme",
-            used=t.t.number(used),
-            unit=t.t(f"unit.{contract.service}"),
-            days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
-            times=t.t.n("reading.times", round(t.data["r_ratio"])),
+            used=t.tr.number(used),
+            unit=t.tr(f"unit.{contract.service}"),
+            days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
+            times=t.tr.n("reading.times", round(t.data["r_ratio"])),
         ),
         [
             t.button("no", "reading.retype_index"),
@@ -431,7 +431,7 @@ async def on_extreme(t: Turn) -> str | None:
     if picked == "yes":
         # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
         t.data["r_review"] = "outlier"
-        t.say("reading.extreme_kept", index=t.t.ltr(t.data["r_index"]))
+        t.say("reading.extreme_kept", index=t.tr.ltr(t.data["r_index"]))
         return "reading.photo" if "r_photo" not in t.data else "reading.summary"
     index = parse_index(t.text, today=t.today) if t.text else None
     if index is not None:  # the index typed again
@@ -446,7 +446,7 @@ async def on_extreme(t: Turn) -> str | None:
 @reading.prompt("photo")
 async def ask_photo(t: Turn) -> str | None:
     t.ask(
-        t.t("reading.ask_photo"),
+        t.tr("reading.ask_photo"),
         [t.button("skip", "reading.skip_photo"), t.button("cmd:cancel", "common.cancel")],
         ask="photo",
     )
@@ -470,7 +470,7 @@ async def on_photo(t: Turn) -> str | None:
 
 @reading.prompt("date")
 async def ask_date(t: Turn) -> str | None:
-    t.ask(t.t("reading.ask_date"), [t.button("today", "reading.today"), t.button("yesterday", "reading.yesterday")])
+    t.ask(t.tr("reading.ask_date"), [t.button("today", "reading.today"), t.button("yesterday", "reading.yesterday")])
     return None
 
 
@@ -511,12 +511,12 @@ async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = Tr
     if last.source == "customer":
         t.say(
             "reading.date_before_own",
-            date=t.t.date(last.reading_date),
-            index=t.t.ltr(last.index_value),
-            reference=t.t.ltr(last.reference or ""),
+            date=t.tr.date(last.reading_date),
+            index=t.tr.ltr(last.index_value),
+            reference=t.tr.ltr(last.reference or ""),
         )
     else:
-        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+        t.say("reading.date_before_last", date=t.tr.date(last.reading_date))
     return True
 
 
@@ -540,36 +540,36 @@ async def summary(t: Turn) -> str | None:
         return "reading.date"
     used, last, day = await _consumption(t, contract)
     lines = [
-        t.t("reading.summary_contract", contract=contract_label(t, contract)),
-        t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day)),
+        t.tr("reading.summary_contract", contract=contract_label(t, contract)),
+        t.tr("reading.summary_index", index=t.tr.ltr(t.data["r_index"]), date=t.tr.date(day)),
     ]
     if last:
         lines.append(
-            t.t(
+            t.tr(
                 "reading.summary_consumption",
-                used=t.t.number(used),
-                unit=t.t(f"unit.{contract.service}"),
-                last=t.t.ltr(last.index_value),
-                date=t.t.date(last.reading_date),
+                used=t.tr.number(used),
+                unit=t.tr(f"unit.{contract.service}"),
+                last=t.tr.ltr(last.index_value),
+                date=t.tr.date(last.reading_date),
             )
         )
     if t.data.get("r_rollover"):
-        lines.append(t.t("reading.summary_rollover"))
+        lines.append(t.tr("reading.summary_rollover"))
     if t.data.get("r_review"):
-        lines.append(t.t("reading.summary_review"))
-    lines.append(t.t("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
+        lines.append(t.tr("reading.summary_review"))
+    lines.append(t.tr("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
         lines.append(
-            t.t(
+            t.tr(
                 "reading.summary_replaces",
-                index=t.t.ltr(previous.index_value),
-                date=t.t.date(previous.reading_date),
-                reference=t.t.ltr(previous.reference),
+                index=t.tr.ltr(previous.index_value),
+                date=t.tr.date(previous.reading_date),
+                reference=t.tr.ltr(previous.reference),
             )
         )
     t.ask(
-        t.t("reading.summary", lines="\n".join(lines)),
+        t.tr("reading.summary", lines="\n".join(lines)),
         [
             t.button("yes", "reading.confirm"),
             t.button("date", "reading.change_date"),
@@ -659,7 +659,7 @@ async def _record(t: Turn) -> str:
         details={"reference": reference, "replaces": previous.reference if previous else None},
         now=t.now,
     )
-    t.say("reading.recorded", reference=t.t.ltr(reference))
+    t.say("reading.recorded", reference=t.tr.ltr(reference))
     if t.data.get("r_review"):
         t.say("reading.flagged")
     for text in (prebill_text, correction_text):

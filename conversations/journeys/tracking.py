@@ -11,15 +11,15 @@ track = Flow("track")
 
 
 def describe_request(t: Turn, r: Request) -> str:
-    text = t.t(
+    text = t.tr(
         "track.item",
-        reference=t.t.ltr(r.reference),
-        kind=t.t(f"request.kind_{r.kind}"),
-        status=t.t(f"request.status_{r.status}"),
-        date=t.t.date(r.created_at.date()),
+        reference=t.tr.ltr(r.reference),
+        kind=t.tr(f"request.kind_{r.kind}"),
+        status=t.tr(f"request.status_{r.status}"),
+        date=t.tr.date(r.created_at.date()),
     )
     if r.decision_note:
-        text += "\n" + t.t("track.note", note=r.decision_note)
+        text += "\n" + t.tr("track.note", note=r.decision_note)
     return text
 
 
@@ -41,9 +41,9 @@ async def show(t: Turn) -> str | None:
         if match:
             t.say_text(describe_request(t, match[0]))
             return "menu.main"
-        t.say("track.unknown_reference", reference=t.t.ltr(str(wanted).upper()))
+        t.say("track.unknown_reference", reference=t.tr.ltr(str(wanted).upper()))
     if not requests:
         t.say("track.none")
         return "menu.main"
-    t.say_text(t.t("track.header") + "\n\n" + "\n\n".join(describe_request(t, r) for r in requests[:10]))
+    t.say_text(t.tr("track.header") + "\n\n" + "\n\n".join(describe_request(t, r) for r in requests[:10]))
     return "menu.main"
