@@ -19,9 +19,9 @@ from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 from . import journeys
 from .backoffice import render_outbox
 from .events import Inbound, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, GIVEN, REGISTRY, Turn
+from .flow import AGAIN, GIVEN, REGISTRY, Turn, ref
 from .i18n import translator
-from .journeys.menu import MENU_ITEMS
+from .journeys import ENTRY_STATES, MENU_ITEMS, PAUSABLE
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
 
@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are answered, not analysed
 MAX_HOPS = 8  # state redirects in one turn (a loop guard)
-START_STATE = "menu.main"
+START_STATE = ref("menu.main")
+LINK_CONTRACT = ref("link.contract")
+LANG_CHOOSE = ref("lang.choose")
 
 COMMANDS = {
     "/start": "start",
@@ -322,7 +324,7 @@ class Engine:
                     del turn.data["_paused"]  # started again: the journey left earlier is superseded
             if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
                 turn.data["after_link"] = target
-                target = "link.contract"
+                target = LINK_CONTRACT
                 continue
             turn.session.state = target
             target = await state.prompt(turn) if state.prompt else None
@@ -356,9 +358,9 @@ class Engine:
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
-            if turn.session.state not in (START_STATE, "lang.choose"):
+            if turn.session.state not in (START_STATE, LANG_CHOOSE):
                 turn.data["_lang_return"] = turn.session.state
-            await self.goto(turn, "lang.choose")
+            await self.goto(turn, LANG_CHOOSE)
 
 
 class _Redelivered(Exception):
@@ -371,9 +373,6 @@ def _reset(turn: Turn) -> None:
     turn.session.data.clear()
 
 
-ENTRY_STATES = frozenset(v for k, v in journeys.INTENT_ENTRY.items() if k not in ("greeting", "help", "language"))
-# Journeys whose gathered answers are worth offering back when the customer leaves them midway.
-PAUSABLE = ("reading", "facilities", "prepaid", "contact", "link")
 _ENGINE_KEYS = ("_choices", "_paused", "_digress", GIVEN)
 
 
@@ -397,7 +396,7 @@ def _pause(turn: Turn) -> None:
 
 PAUSED_FOR = timedelta(minutes=30)  # how long a left journey is offered back
 # Where a journey ends and the customer is free to start another: the left journey is offered there.
-RESTING = frozenset({START_STATE, "bills.start"})
+RESTING = frozenset({START_STATE, ref("bills.start")})
 
 
 def _live_paused(turn: Turn) -> dict | None:

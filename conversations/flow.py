@@ -1,15 +1,18 @@
 """Journeys as state machines: each state has a prompt (what the bot says on arriving) and a
 handler (what it does with the customer's next message, returning the next state).
 
-    flow = Flow("link")
+    link = Flow("link", states=("contract", "proof"))
+    LINK_PROOF = link.state("proof")                         # a declared state: checked here
+    MENU_MAIN = ref("menu.main")                             # another flow's: checked at load
 
-    @flow.prompt("contract")
+    @link.prompt("contract")
     async def ask_contract(t: Turn) -> str | None: ...      # may redirect by returning a state
 
-    @flow.handle("contract")
-    async def got_contract(t: Turn) -> str | None: ...      # next state, AGAIN, or None
+    @link.handle("contract")
+    async def got_contract(t: Turn) -> str | None: ...      # LINK_PROOF, AGAIN, or None
 
-A handler returns the next state's name (its prompt runs), AGAIN (the current prompt runs
+A handler returns the next state (a `State` constant, never a bare string: a misspelt state
+then fails when the module loads, not mid-conversation), AGAIN (the current prompt runs
 again, after whatever the handler said), or None (stay; the handler said everything).
 State data lives in `t.data` (JSON-serialisable), saved with the state in the turn's transaction.
 """
@@ -37,6 +40,7 @@ GIVEN = "_given"
 GIVEN_ENTITIES = frozenset({"index", "date", "contract", "months", "service", "reference", "city", "until"})
 DATE_ENTITIES = frozenset({"date", "until"})
 Handler = Callable[["Turn"], Awaitable[str | None]]
+Answers = Callable[["Turn"], Awaitable[bool]]
 
 
 # What a state's handler reads from a typed message, so the engine can tell an answer from a
@@ -53,42 +57,124 @@ class StateDef:
     handle: Handler | None = None
     needs_link: bool = False
     expects: str = "choice"
-    answers: Handler | None = None  # true when a global word ("safi") is an answer here
+    answers: Answers | None = None  # true when a global word ("safi") is an answer here
+
+
+class State(str):
+    """A declared state's full name ("reading.index"), as handlers return it. A `str`, so the
+    session stores and compares it as before; made only by `Flow.state` and `ref`, which check it."""
+
+    __slots__ = ()
+
+
+class UndeclaredState(LookupError):
+    """A state named in code that no flow declares (a typo): raised when the module loads."""
 
 
 REGISTRY: dict[str, StateDef] = {}
+FLOWS: dict[str, Flow] = {}
+_UNCHECKED: list[str] = []  # refs to flows not loaded yet, checked by check_states()
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """A flow's line in the main menu."""
+
+    rank: int  # position in the menu
+    label: str  # catalog key of the button's label
+    payload: str = ""  # the button's payload: "go:<flow>" unless told
 
 
 class Flow:
-    def __init__(self, name: str) -> None:
+    """One journey, declared in one place: its states (handlers and targets may only name
+    these), its entry state, the understood intents that start it, its menu item, and whether
+    the engine keeps it when the customer leaves it midway."""
+
+    def __init__(
+        self,
+        name: str,
+        states: tuple[str, ...],
+        *,
+        entry: str | None = None,
+        intents: tuple[str, ...] = (),
+        menu: MenuItem | None = None,
+        pausable: bool = False,
+        request: bool = False,
+    ) -> None:
+        """`entry`: the state `go:<name>` and `intents` lead to (the first state unless told);
+        `pausable`: its gathered answers are offered back when left midway; `request`: entering
+        it keeps what the starting message said (`Turn.given`) and supersedes a paused run of it."""
+        if name in FLOWS:
+            raise ValueError(f"flow {name!r} declared twice")
+        if not states or len(set(states)) != len(states):
+            raise ValueError(f"flow {name!r}: states {states!r} must be distinct and not empty")
         self.name = name
+        self.states = {s: State(f"{name}.{s}") for s in states}
+        self.entry = self.state(entry or states[0])
+        self.intents, self.menu, self.pausable, self.request = intents, menu, pausable, request
+        FLOWS[name] = self
+
+    def state(self, state: str) -> State:
+        """The declared state `state` of this flow (a short name: "index")."""
+        try:
+            return self.states[state]
+        except KeyError:
+            raise UndeclaredState(
+                f"flow {self.name!r} declares no state {state!r} ({', '.join(self.states)})"
+            ) from None
 
     def _def(self, state: str) -> StateDef:
-        full = f"{self.name}.{state}" if state else self.name
+        full = self.state(state)
         return REGISTRY.setdefault(full, StateDef(full))
 
     def prompt(self, state: str, *, needs_link: bool = False) -> Callable[[Handler], Handler]:
+        d = self._def(state)
+
         def register(fn: Handler) -> Handler:
-            d = self._def(state)
             d.prompt, d.needs_link = fn, d.needs_link or needs_link
             return fn
 
         return register
 
     def handle(
-        self, state: str, *, expects: str = "choice", answers: Callable[[Turn], Awaitable[bool]] | None = None
+        self, state: str, *, expects: str = "choice", answers: Answers | None = None
     ) -> Callable[[Handler], Handler]:
         """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
         a global word (menu, cancel) is this question's answer instead."""
         if expects not in EXPECTS:
             raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
+        d = self._def(state)
 
         def register(fn: Handler) -> Handler:
-            d = self._def(state)
             d.handle, d.expects, d.answers = fn, expects, answers
             return fn
 
         return register
+
+
+def ref(full: str) -> State:
+    """Another flow's state ("menu.main"), checked now if that flow is loaded, else by
+    `check_states()` once every journey is (journeys refer to each other in circles)."""
+    flow, _, state = full.partition(".")
+    if flow in FLOWS:
+        return FLOWS[flow].state(state)
+    _UNCHECKED.append(full)
+    return State(full)
+
+
+def check_states() -> None:
+    """Run when every journey has loaded: every ref names a declared state, and every declared
+    state has a prompt or a handler (a state nothing defines is a typo or left over)."""
+    while _UNCHECKED:
+        full = _UNCHECKED.pop()
+        flow = FLOWS.get(full.partition(".")[0])
+        if flow is None:
+            raise UndeclaredState(f"no flow declares the state {full!r}")
+        flow.state(full.partition(".")[2])
+    for flow in FLOWS.values():
+        for full in flow.states.values():
+            if full not in REGISTRY:
+                raise UndeclaredState(f"state {full!r} is declared but has no prompt or handler")
 
 
 _MARKS = re.compile(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]")

@@ -6,12 +6,25 @@ import re
 
 from storage import fold
 
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..places import Place, places_of
 from .common import elsewhere, forget, operator_phone
 
-agency = Flow("agency")
-contact = Flow("contact")
+agency = Flow("agency", states=("start",), intents=("agency",), menu=MenuItem(6, "menu.agency"), request=True)
+AGENCY_START = agency.state("start")
+contact = Flow(
+    "contact",
+    states=("start", "callback", "callback_topic"),
+    intents=("agent",),
+    menu=MenuItem(7, "menu.contact"),
+    pausable=True,
+    request=True,
+)
+CONTACT_START = contact.state("start")
+CONTACT_CALLBACK = contact.state("callback")
+CONTACT_CALLBACK_TOPIC = contact.state("callback_topic")
+
+MENU_MAIN = ref("menu.main")
 
 
 def _agency_lines(t: Turn, agencies) -> str:
@@ -99,7 +112,7 @@ async def start(t: Turn) -> str | None:
         found = cities.agencies(named)
         if found:
             _show(t, named, found)
-            return "menu.main"
+            return MENU_MAIN
         _ask_city(
             t,
             cities,
@@ -133,7 +146,7 @@ async def _names_a_city(t: Turn) -> bool:
 async def on_city(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:menu":
-        return "menu.main"
+        return MENU_MAIN
     cities = await _cities(t)
     offered = t.data.get("agency_cities", [])
     place = None
@@ -164,7 +177,7 @@ async def on_city(t: Turn) -> str | None:
     if found:
         _show(t, place, found)
         forget(t, "agency_")
-        return "menu.main"
+        return MENU_MAIN
     phone = operator_phone(t)
     if place is not None:
         question = t.tr(
@@ -176,7 +189,7 @@ async def on_city(t: Turn) -> str | None:
             # Twice a name we cannot read as a city: no third question, the phone and the menu.
             t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
             forget(t, "agency_")
-            return "menu.main"
+            return MENU_MAIN
         t.data["agency_misses"] = misses
         question = t.tr(
             "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
@@ -206,9 +219,9 @@ async def show_contact(t: Turn) -> str | None:
 async def on_contact(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "callback":
-        return "contact.callback"
+        return CONTACT_CALLBACK
     if picked == "cmd:menu":
-        return "menu.main"
+        return MENU_MAIN
     from .menu import on_menu  # anything else is read as a new request from the menu
 
     return await on_menu(t)
@@ -220,7 +233,7 @@ async def ask_callback_phone(t: Turn) -> str | None:
     if linked:
         t.data["cb_phone"] = linked[0].phone
         t.data["cb_contract"] = linked[0].contract
-        return "contact.callback_topic"
+        return CONTACT_CALLBACK_TOPIC
     t.ask(t.tr("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
     return None
 
@@ -230,13 +243,13 @@ async def on_callback_phone(t: Turn) -> str | None:
     from storage.values import ValueProblem, normalize_phone
 
     if t.choice() == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     try:
         t.data["cb_phone"] = normalize_phone(t.inbound.contact_phone or t.text)
     except ValueProblem:
         t.say("contact.phone_format")
         return AGAIN
-    return "contact.callback_topic"
+    return CONTACT_CALLBACK_TOPIC
 
 
 @contact.prompt("callback_topic")
@@ -251,7 +264,7 @@ async def ask_topic(t: Turn) -> str | None:
 async def on_topic(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     topic = None if picked == "skip" else t.text[:500] or None
     reference = await t.tx.next_reference("CB", t.today.year)
     await t.tx.add_request(
@@ -276,4 +289,4 @@ async def on_topic(t: Turn) -> str | None:
     phone = t.data.pop("cb_phone", "")
     t.data.pop("cb_contract", None)
     t.say("contact.callback_recorded", reference=t.tr.ltr(reference), phone=t.tr.ltr(phone[:-4] + "••••"))
-    return "menu.main"
+    return MENU_MAIN

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from storage import Bill, Contract, Request
 
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..tariff import prebill
 from .common import contract_label, forget, linked_contract, operator_phone
 from .menu import on_menu
 from .pricing import breakdown_lines
 
-bills = Flow("bills")
+bills = Flow("bills", states=("start", "estimated"), intents=("balance",), menu=MenuItem(2, "menu.bills"), request=True)
+BILLS_START = bills.state("start")
+BILLS_ESTIMATED = bills.state("estimated")
+
+MENU_MAIN = ref("menu.main")
+READING_START = ref("reading.start")
 
 MAX_DETAIL_BUTTONS = 8  # with "Menu" it fits a WhatsApp list (10 rows)
 
@@ -67,7 +72,7 @@ async def balance(t: Turn) -> str | None:
         )
         t.say("bills.where_to_pay", channels=channels)
     if not explainable:
-        return "menu.main"
+        return MENU_MAIN
     several = len({c.contract for c, _ in explainable}) > 1
     buttons = []
     for i, (c, b) in enumerate(explainable[:MAX_DETAIL_BUTTONS]):
@@ -129,14 +134,14 @@ async def on_pick(t: Turn) -> str | None:
     bill = await t.tx.bill(number) if number else None
     if bill is None or not await t.tx.is_linked(t.channel, t.user_id, bill.contract):
         t.say("input.stale_button")
-        return "bills.start"
+        return BILLS_START
     contract = await t.tx.contract(bill.contract)
     t.say_text(explain(t, contract, bill))
     if bill.estimated and not contract.is_prepaid:
         t.data["b_contract"] = contract.contract
         t.ask(t.tr("bills.estimated_offer", index=t.tr.ltr(bill.index_end)), t.yes_no())
-        return "bills.estimated"
-    return "menu.main"
+        return BILLS_ESTIMATED
+    return MENU_MAIN
 
 
 def explain(t: Turn, contract: Contract, bill: Bill) -> str:
@@ -193,19 +198,19 @@ async def on_estimated_offer(t: Turn) -> str | None:
     if picked == "yes":
         contract = await linked_contract(t, "b_contract")
         if contract is None:
-            return "menu.main"
+            return MENU_MAIN
         t.data["reading_for"] = contract.contract  # reading.start takes it instead of asking
         forget(t, "b_")
-        return "reading.start"
+        return READING_START
     if picked == "no":
         forget(t, "b_")
         t.say("bills.estimated_later")
-        return "menu.main"
+        return MENU_MAIN
     if t.understood is not None and t.understood.entities.get("index") is not None:
         contract = await linked_contract(t, "b_contract")
         if contract is not None:  # the customer typed the index straight away
             t.data["reading_for"] = contract.contract
             forget(t, "b_")
-            return "reading.start"
+            return READING_START
     t.say("common.answer_yes_no")
     return AGAIN

@@ -5,8 +5,10 @@ from __future__ import annotations
 from storage import Contract
 
 from ..events import Button
-from ..flow import AGAIN, Turn
+from ..flow import AGAIN, Turn, ref
 from ..places import city_label
+
+MENU_MAIN = ref("menu.main")
 
 
 def contract_label(t: Turn, c: Contract) -> str:
@@ -71,7 +73,7 @@ async def pick_contract(t: Turn, journey: str, key: str, then: str, unclear: str
     there; anything else asks again with `unclear`."""
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if picked and picked.startswith("c:"):
         t.data[key] = picked[2:]
         if await linked_contract(t, key) is not None:

@@ -6,11 +6,27 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..understanding import parse_date, parse_months
 from .common import contract_button, contract_label, forget, linked_contract, pick_contract
 
-facilities = Flow("facilities")
+facilities = Flow(
+    "facilities",
+    states=("start", "pending_check", "option", "date", "reason", "reason_text", "summary"),
+    intents=("deferral",),
+    menu=MenuItem(3, "menu.facilities"),
+    pausable=True,
+    request=True,
+)
+FACILITIES_START = facilities.state("start")
+FACILITIES_PENDING_CHECK = facilities.state("pending_check")
+FACILITIES_OPTION = facilities.state("option")
+FACILITIES_DATE = facilities.state("date")
+FACILITIES_REASON = facilities.state("reason")
+FACILITIES_REASON_TEXT = facilities.state("reason_text")
+FACILITIES_SUMMARY = facilities.state("summary")
+
+MENU_MAIN = ref("menu.main")
 KINDS = ("deferral", "instalment")
 REASONS = ("job", "illness", "other")
 
@@ -42,7 +58,7 @@ async def start(t: Turn) -> str | None:
             eligible.append((c, arrears))
     if not eligible:
         t.say("facilities.no_arrears", minimum=t.tr.money(policy.min_arrears))
-        return "menu.main"
+        return MENU_MAIN
     eligible = (
         [e for e in eligible if e[0].contract == wanted_contract]
         or [e for e in eligible if e[0].service == wanted_service]
@@ -50,7 +66,7 @@ async def start(t: Turn) -> str | None:
     )
     if len(eligible) == 1:
         t.data["f_contract"] = eligible[0][0].contract
-        return "facilities.pending_check"
+        return FACILITIES_PENDING_CHECK
     t.ask(
         t.tr("facilities.which_contract"),
         [
@@ -66,7 +82,7 @@ async def start(t: Turn) -> str | None:
 
 @facilities.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    return await pick_contract(t, "facilities", "f_contract", "facilities.pending_check", "facilities.pick_contract")
+    return await pick_contract(t, "facilities", "f_contract", FACILITIES_PENDING_CHECK, "facilities.pick_contract")
 
 
 @facilities.prompt("pending_check")
@@ -74,7 +90,7 @@ async def pending_check(t: Turn) -> str | None:
     contract = await _contract(t)
     pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=KINDS)
     if not pending:
-        return "facilities.option"
+        return FACILITIES_OPTION
     t.data["f_replaces"] = pending[-1].reference
     t.ask(
         t.tr(
@@ -91,11 +107,11 @@ async def pending_check(t: Turn) -> str | None:
 async def on_pending(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "yes":
-        return "facilities.option"
+        return FACILITIES_OPTION
     if picked == "no":
         t.say("facilities.kept", reference=t.tr.ltr(t.data["f_replaces"]))
         _clear(t)
-        return "menu.main"
+        return MENU_MAIN
     t.say("common.answer_yes_no")
     return AGAIN
 
@@ -112,12 +128,12 @@ async def ask_option(t: Turn) -> str | None:
     wanted = t.data.pop("f_wanted_months", None)
     if wanted in allowed:
         t.data["f_kind"], t.data["f_months"] = "instalment", wanted
-        return "facilities.reason"
+        return FACILITIES_REASON
     until = t.data.pop("f_wanted_until", None)
     latest = max_deferral(t.profile.instalments, t.today)
     if until and t.today < date.fromisoformat(until) <= latest:
         t.data["f_kind"], t.data["f_until"] = "deferral", until
-        return "facilities.reason"
+        return FACILITIES_REASON
     header = t.tr.n(
         "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.tr.money(arrears.total)
     )
@@ -159,13 +175,13 @@ async def on_option(t: Turn) -> str | None:
             t.say("facilities.months_not_allowed", months=t.tr.n("common.months", months))
             return AGAIN
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if picked == "defer":
         t.data["f_kind"] = "deferral"
-        return "facilities.date"
+        return FACILITIES_DATE
     if picked and picked.startswith("m") and picked[1:].isdigit() and int(picked[1:]) in allowed:
         t.data["f_kind"], t.data["f_months"] = "instalment", int(picked[1:])
-        return "facilities.reason"
+        return FACILITIES_REASON
     t.say("facilities.pick_option")
     return AGAIN
 
@@ -208,7 +224,7 @@ async def on_date(t: Turn) -> str | None:
         )
         return AGAIN
     t.data["f_until"] = day.isoformat()
-    return "facilities.reason"
+    return FACILITIES_REASON
 
 
 @facilities.prompt("reason")
@@ -222,13 +238,13 @@ async def on_reason(t: Turn) -> str | None:
     picked = t.choice()
     if picked in ("r:job", "r:illness"):
         t.data["f_reason"] = picked[2:]
-        return "facilities.summary"
+        return FACILITIES_SUMMARY
     if picked == "r:other":
         t.data["f_reason"] = "other"
-        return "facilities.reason_text"
+        return FACILITIES_REASON_TEXT
     if t.text and len(t.text) >= 3:
         t.data["f_reason"], t.data["f_reason_text"] = "other", t.text[:500]
-        return "facilities.summary"
+        return FACILITIES_SUMMARY
     t.say("facilities.pick_reason")
     return AGAIN
 
@@ -242,12 +258,12 @@ async def ask_reason_text(t: Turn) -> str | None:
 @facilities.handle("reason_text", expects="text")
 async def on_reason_text(t: Turn) -> str | None:
     if t.choice() == "skip":
-        return "facilities.summary"
+        return FACILITIES_SUMMARY
     if not t.text:
         t.say("facilities.reason_text_expected")
         return AGAIN
     t.data["f_reason_text"] = t.text[:500]
-    return "facilities.summary"
+    return FACILITIES_SUMMARY
 
 
 def _schedule(t: Turn, total: int):
@@ -297,7 +313,7 @@ async def on_summary(t: Turn) -> str | None:
     if picked == "cmd:cancel" or picked == "no":
         _clear(t)
         t.say("cancel.done")
-        return "menu.main"
+        return MENU_MAIN
     if picked != "yes":
         t.say("facilities.confirm_or_cancel")
         return AGAIN
@@ -334,4 +350,4 @@ async def on_summary(t: Turn) -> str | None:
     )
     t.say("facilities.recorded", reference=t.tr.ltr(reference))
     _clear(t)
-    return "menu.main"
+    return MENU_MAIN

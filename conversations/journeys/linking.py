@@ -19,12 +19,18 @@ from storage import Contract
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..places import city_label
 from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
 
-link = Flow("link")
+link = Flow("link", states=("contract", "pick", "proof", "amount"), menu=MenuItem(8, "menu.link"), pausable=True)
+LINK_CONTRACT = link.state("contract")
+LINK_PICK = link.state("pick")
+LINK_PROOF = link.state("proof")
+LINK_AMOUNT = link.state("amount")
+
+MENU_MAIN = ref("menu.main")
 
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=30)
@@ -48,7 +54,7 @@ async def _failures(t: Turn) -> int:
 async def _say_locked(t: Turn, until) -> str:
     t.say("link.locked", time=t.tr.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
     t.data.clear()
-    return "menu.main"
+    return MENU_MAIN
 
 
 async def _fail(t: Turn, reason: str, contract: str | None) -> str:
@@ -130,20 +136,20 @@ async def on_contract(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
         t.data.clear()
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.contact_phone:
         if not t.inbound.contact_is_own:
             t.say("link.contact_not_own")
             return await _fail(t, "contact_not_own", None)
         t.data["link_phone"] = t.inbound.contact_phone
-        return "link.pick"
+        return LINK_PICK
     if picked == "link:dont_know" or _dont_know(t):
-        return "link.pick"
+        return LINK_PICK
     typed = _typed_contract(t)
     if _PHONE.search(normalize(t.text)) and not (typed and await t.tx.contract(typed)):
         # A typed phone proves nothing: contracts are listed only for a phone the channel vouches for.
         t.say("link.phone_typed")
-        return "link.pick"
+        return LINK_PICK
     number = _typed_contract(t)
     if not number or not t.profile.contract_number_ok(number):
         t.say(_k(t, "link.contract_format"))
@@ -151,13 +157,13 @@ async def on_contract(t: Turn) -> str | None:
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)
         t.say("link.already", contract=contract_label(t, c))
-        return t.data.pop("after_link", None) or "menu.main"
+        return t.data.pop("after_link", None) or MENU_MAIN
     contract = await t.tx.contract(number)
     if contract is None:
         t.say(_k(t, "link.unknown"), number=t.tr.ltr(number))
         return await _fail(t, "unknown_contract", None)
     t.data["link_contract"] = number
-    return "link.proof"
+    return LINK_PROOF
 
 
 def _masked(t: Turn, c: Contract) -> str:
@@ -214,7 +220,7 @@ async def on_pick(t: Turn) -> str | None:
         if await t.tx.is_linked(t.channel, t.user_id, contract.contract):
             t.say("link.already", contract=contract_label(t, contract))
             t.data.pop("link_phone", None)
-            return t.data.pop("after_link", None) or "menu.main"
+            return t.data.pop("after_link", None) or MENU_MAIN
         return await _linked(t, contract, "phone")
     if picked == "proof:phone":
         t.say("link.use_share_button")
@@ -243,7 +249,7 @@ async def _has_bill(t: Turn, contract: Contract) -> bool:
 async def ask_proof(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "link.contract"
+        return LINK_CONTRACT
     if _vouched_phone(t) == contract.phone:
         return await _linked(t, contract, "phone")
     buttons = []
@@ -254,7 +260,7 @@ async def ask_proof(t: Turn) -> str | None:
     if not buttons:
         t.say("link.no_proof_possible", phone=operator_phone(t))
         t.data.clear()
-        return "menu.main"
+        return MENU_MAIN
     buttons.append(t.button("cmd:cancel", "common.cancel"))
     t.ask(t.tr("link.ask_proof"), buttons, ask="contact" if t.inbound.contact_request_supported else None)
     return None
@@ -265,7 +271,7 @@ async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
     cancels or shares a contact (then the returned state or check is where to go)."""
     contract = await _contract(t)
     if contract is None:
-        return None, "link.contract"
+        return None, LINK_CONTRACT
     until = await _locked_until(t)
     if until:
         return None, await _say_locked(t, until)
@@ -273,7 +279,7 @@ async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
         return None, await _check_contact(t, contract)
     if t.choice() == "cmd:cancel":
         t.data.clear()
-        return None, "menu.main"
+        return None, MENU_MAIN
     return contract, None
 
 
@@ -284,7 +290,7 @@ async def on_proof(t: Turn) -> str | None:
         return redirect
     picked = t.choice()
     if picked == "proof:amount":
-        return "link.amount"
+        return LINK_AMOUNT
     if picked == "proof:phone":
         t.say("link.use_share_button")
         return AGAIN
@@ -359,4 +365,4 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
     t.data.pop("link_phone", None)
     t.data.pop("_choices", None)
     t.data.pop("_tags", None)
-    return after or "menu.main"
+    return after or MENU_MAIN

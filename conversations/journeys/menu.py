@@ -5,23 +5,13 @@ from __future__ import annotations
 from functools import cache
 
 from ..events import Button
-from ..flow import AGAIN, GIVEN, Flow, Turn
+from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
 from ..i18n import translator
 
-menu = Flow("menu")
-lang = Flow("lang")
-
-MENU_ITEMS = [
-    ("go:reading", "menu.reading"),
-    ("go:bills", "menu.bills"),
-    ("go:facilities", "menu.facilities"),
-    ("go:prepaid", "menu.prepaid"),
-    ("go:track", "menu.track"),
-    ("go:agency", "menu.agency"),
-    ("go:contact", "menu.contact"),
-    ("go:link", "menu.link"),
-    ("cmd:lang", "menu.language"),
-]
+menu = Flow("menu", states=("main",), intents=("greeting", "help"))
+MENU_MAIN = menu.state("main")
+lang = Flow("lang", states=("choose",), intents=("language",), menu=MenuItem(9, "menu.language", "cmd:lang"))
+LANG_CHOOSE = lang.state("choose")
 
 
 @menu.prompt("main")
@@ -34,6 +24,8 @@ async def show_menu(t: Turn) -> str | None:
 @cache
 def _menu_buttons(lang: str) -> tuple[Button, ...]:
     """The menu is shown at the end of most journeys, and its labels never change."""
+    from . import MENU_ITEMS
+
     t = translator(lang)
     return tuple(Button(p, t(k)) for p, k in MENU_ITEMS)
 
@@ -44,7 +36,7 @@ async def on_menu(t: Turn) -> str | None:
 
     picked = t.choice() or t.inbound.payload
     if picked == "cmd:lang":
-        return "lang.choose"
+        return LANG_CHOOSE
     if picked in GO_ENTRY:
         return GO_ENTRY[picked]
     u = t.understood
@@ -83,7 +75,7 @@ async def on_language(t: Turn) -> str | None:
     t.data.pop("_choices", None)
     t.say("lang.changed")
     # Chosen in the middle of a journey: its question again, in the new language.
-    return t.data.pop("_lang_return", None) or "menu.main"
+    return t.data.pop("_lang_return", None) or MENU_MAIN
 
 
 def _named_language(text: str) -> str | None:

@@ -3,11 +3,24 @@ Diagram: docs/flows/prepaid.md"""
 
 from __future__ import annotations
 
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
 from .tracking import describe_request
 
-prepaid = Flow("prepaid")
+prepaid = Flow(
+    "prepaid",
+    states=("start", "option", "pending", "confirm"),
+    intents=("prepaid",),
+    menu=MenuItem(4, "menu.prepaid"),
+    pausable=True,
+    request=True,
+)
+PREPAID_START = prepaid.state("start")
+PREPAID_OPTION = prepaid.state("option")
+PREPAID_PENDING = prepaid.state("pending")
+PREPAID_CONFIRM = prepaid.state("confirm")
+
+MENU_MAIN = ref("menu.main")
 
 
 async def _contract(t: Turn):
@@ -31,10 +44,10 @@ async def start(t: Turn) -> str | None:
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.is_prepaid]
     if not contracts:
         t.say("prepaid.none_linked")
-        return "menu.main"
+        return MENU_MAIN
     if len(contracts) == 1:
         t.data["p_contract"] = contracts[0].contract
-        return "prepaid.option"
+        return PREPAID_OPTION
     t.ask(
         t.tr("prepaid.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts],
@@ -44,7 +57,7 @@ async def start(t: Turn) -> str | None:
 
 @prepaid.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    return await pick_contract(t, "prepaid", "p_contract", "prepaid.option", "reading.pick_contract")
+    return await pick_contract(t, "prepaid", "p_contract", PREPAID_OPTION, "reading.pick_contract")
 
 
 @prepaid.prompt("option")
@@ -81,13 +94,13 @@ async def _within_limit(t: Turn, contract) -> bool:
 async def on_option(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     contract = await _contract(t)
     if picked == "advance":
         policy = t.profile.prepaid_advance
         if policy.low_income_only and not contract.low_income:
             t.say("prepaid.advance_not_eligible")
-            return "menu.main"
+            return MENU_MAIN
         t.data["p_kind"] = "prepaid_advance"
     elif picked == "visit":
         t.data["p_kind"] = "prepaid_visit"
@@ -102,10 +115,10 @@ async def on_option(t: Turn) -> str | None:
     pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=[t.data["p_kind"]])
     if pending:
         t.data["p_pending"] = pending[-1].reference
-        return "prepaid.pending"
+        return PREPAID_PENDING
     if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, contract):
-        return "menu.main"
-    return "prepaid.confirm"
+        return MENU_MAIN
+    return PREPAID_CONFIRM
 
 
 @prepaid.prompt("pending")
@@ -132,7 +145,7 @@ async def on_pending(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
         forget(t, "p_")
-        return "menu.main"
+        return MENU_MAIN
     if picked == "track":
         request = await t.tx.request(t.data["p_pending"])
         lines = [describe_request(t, request)]
@@ -140,13 +153,13 @@ async def on_pending(t: Turn) -> str | None:
             lines += advance_delivery(t)
         t.say_text("\n".join(lines))
         forget(t, "p_")
-        return "menu.main"
+        return MENU_MAIN
     if picked == "replace":
         t.data["p_replaces"] = t.data.pop("p_pending")
         if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, await _contract(t)):
             forget(t, "p_")
-            return "menu.main"
-        return "prepaid.confirm"
+            return MENU_MAIN
+        return PREPAID_CONFIRM
     other = elsewhere(t, "prepaid")
     if other:
         return other
@@ -174,7 +187,7 @@ async def on_confirm(t: Turn) -> str | None:
     if picked == "no":
         forget(t, "p_")
         t.say("cancel.done")
-        return "menu.main"
+        return MENU_MAIN
     if picked != "yes":
         t.say("common.answer_yes_no")
         return AGAIN
@@ -185,7 +198,7 @@ async def on_confirm(t: Turn) -> str | None:
         # Decided while the customer was confirming: not replaced, and nothing filed beside it.
         t.say("prepaid.pending_decided", reference=t.tr.ltr(replaced))
         forget(t, "p_")
-        return "menu.main"
+        return MENU_MAIN
     reference = await t.tx.next_reference("PP" if kind == "prepaid_advance" else "PV", t.today.year)
     details = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
     if replaced:
@@ -215,4 +228,4 @@ async def on_confirm(t: Turn) -> str | None:
         )
     )
     forget(t, "p_")
-    return "menu.main"
+    return MENU_MAIN

@@ -14,12 +14,29 @@ from storage import Contract, Reading
 
 from .. import consumption
 from ..events import Button
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..understanding import normalize, parse_date, parse_index
 from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
-reading = Flow("reading")
+reading = Flow(
+    "reading",
+    states=("start", "index", "rollover", "outlier", "extreme", "photo", "date", "summary"),
+    intents=("reading",),
+    menu=MenuItem(1, "menu.reading"),
+    pausable=True,
+    request=True,
+)
+READING_START = reading.state("start")
+READING_INDEX = reading.state("index")
+READING_ROLLOVER = reading.state("rollover")
+READING_OUTLIER = reading.state("outlier")
+READING_EXTREME = reading.state("extreme")
+READING_PHOTO = reading.state("photo")
+READING_DATE = reading.state("date")
+READING_SUMMARY = reading.state("summary")
+
+MENU_MAIN = ref("menu.main")
 
 OUTLIER_HIGH = 3.0  # × usual daily use
 OUTLIER_LOW = 0.2
@@ -91,7 +108,7 @@ async def start(t: Turn) -> str | None:
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if not c.is_prepaid]
     if not contracts:
         t.say("reading.only_prepaid")
-        return "menu.main"
+        return MENU_MAIN
     if not _in_window(t, t.today):
         w = t.profile.reading_window
         t.say(
@@ -101,13 +118,13 @@ async def start(t: Turn) -> str | None:
             next=t.tr.date(_next_window(t, t.today)),
         )
         if not w.accept_outside:
-            return "menu.main"
+            return MENU_MAIN
     contracts = (
         [c for c in contracts if c.contract == wanted] or [c for c in contracts if c.service == service] or contracts
     )
     if len(contracts) == 1:
         t.data["r_contract"] = contracts[0].contract
-        return "reading.index"
+        return READING_INDEX
     t.ask(
         t.tr("reading.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
@@ -129,7 +146,7 @@ async def on_contract(t: Turn) -> str | None:
         index = parse_index(t.text, today=t.today)
         if index is not None:
             return await _index_at_choice(t, index)
-    return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+    return await pick_contract(t, "reading", "r_contract", READING_INDEX, "reading.pick_contract")
 
 
 async def _index_at_choice(t: Turn, index: int) -> str | None:
@@ -142,7 +159,7 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
     contracts = [c for c in contracts if c.service == service] or contracts  # "1325 pour l'eau"
     if all(index > c.meter_max for c in contracts):
         # Longer than every meter (a contract number, a phone): no index to keep.
-        return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+        return await pick_contract(t, "reading", "r_contract", READING_INDEX, "reading.pick_contract")
     plausible = [c for c in contracts if await _plausible(t, c, index)]
     t.data.pop("r_pending_index", None)  # the index typed now is the one
     if len(plausible) == 1:
@@ -192,7 +209,7 @@ async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
 async def ask_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if "r_pending_index" in t.data:
         # The customer already wrote the index in the message that started the journey: say
         # which meter it is taken for, then check it like a typed one.
@@ -221,9 +238,9 @@ async def ask_index(t: Turn) -> str | None:
 async def on_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if t.choice() == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.photo_ref:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_then_index")
@@ -247,7 +264,7 @@ def _too_long(text: str) -> bool:
 
 def _say_too_many_digits(t: Turn, contract: Contract) -> str:
     t.say("reading.too_many_digits", digits=t.tr.number(contract.meter_digits), max=t.tr.ltr(contract.meter_max))
-    return "reading.index"
+    return READING_INDEX
 
 
 async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
@@ -266,7 +283,7 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
         days = max((t.today - last.reading_date).days, 1)
         plausible = usual is None or wrapped <= max(usual * days * OUTLIER_HIGH, 50)
         if last.index_value >= contract.meter_max * ROLLOVER_ZONE and plausible:
-            return "reading.rollover"
+            return READING_ROLLOVER
         t.say(
             "reading.lower_than_last",
             index=t.tr.ltr(index),
@@ -274,7 +291,7 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
             date=t.tr.date(last.reading_date),
         )
         t.data.pop("r_index", None)
-        return "reading.index"
+        return READING_INDEX
     return await _check_outlier(t, contract)
 
 
@@ -311,8 +328,8 @@ async def _check_outlier(t: Turn, contract: Contract) -> str | None:
         found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
         if found:
             t.data["r_ratio"] = round(found[0], 1)
-            return "reading.extreme" if found[1] else "reading.outlier"
-    return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+            return READING_EXTREME if found[1] else READING_OUTLIER
+    return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
 
 
 @reading.prompt("rollover")
@@ -342,7 +359,7 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
     if picked == "no":
         t.data.pop("r_index", None)
         t.say("reading.check_again")
-        return "reading.index"
+        return READING_INDEX
     t.say("common.answer_yes_no")
     return AGAIN
 
@@ -379,11 +396,11 @@ async def on_outlier(t: Turn) -> str | None:
         t.data["r_photo"] = t.inbound.photo_ref
         t.data["r_review"] = "outlier"
         t.say("reading.extreme_photo")
-        return "reading.summary"
+        return READING_SUMMARY
 
     async def confirmed() -> str | None:
         t.data["r_review"] = "outlier"
-        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+        return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
 
     return await _confirmed_or_recheck(t, confirmed)
 
@@ -415,24 +432,24 @@ async def ask_extreme(t: Turn) -> str | None:
 async def on_extreme(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if t.inbound.photo_ref:
         t.data["r_photo"] = t.inbound.photo_ref
         t.data["r_review"] = "outlier"
         t.say("reading.extreme_photo")
-        return "reading.summary"
+        return READING_SUMMARY
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if picked == "no":
         t.data.pop("r_index", None)
         t.say("reading.check_again")
-        return "reading.index"
+        return READING_INDEX
     if picked == "yes":
         # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
         t.data["r_review"] = "outlier"
         t.say("reading.extreme_kept", index=t.tr.ltr(t.data["r_index"]))
-        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+        return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
     index = parse_index(t.text, today=t.today) if t.text else None
     if index is not None:  # the index typed again
         return await _check_index(t, contract, index)
@@ -458,12 +475,12 @@ async def on_photo(t: Turn) -> str | None:
     if t.inbound.photo_ref:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_received")
-        return "reading.summary"
+        return READING_SUMMARY
     picked = t.choice()
     if picked == "skip":
-        return "reading.summary"
+        return READING_SUMMARY
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     t.say("reading.photo_expected")
     return AGAIN
 
@@ -488,11 +505,11 @@ async def on_date(t: Turn) -> str | None:
         return AGAIN
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if await _refuse_date(t, contract, day):
         return AGAIN
     t.data["r_date"] = day.isoformat()
-    return "reading.summary"
+    return READING_SUMMARY
 
 
 async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = True) -> bool:
@@ -531,13 +548,13 @@ async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
 async def summary(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None or "r_index" not in t.data:
-        return "reading.start"
+        return READING_START
     if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
         t.data["r_bad_date"] = t.data.pop("r_date")  # (no longer possible: a reading came in since)
     if t.data.get("r_bad_date"):
         # A date given with the index or in the first message that cannot be: why, then the question.
         await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
-        return "reading.date"
+        return READING_DATE
     used, last, day = await _consumption(t, contract)
     lines = [
         t.tr("reading.summary_contract", contract=contract_label(t, contract)),
@@ -584,12 +601,12 @@ async def summary(t: Turn) -> str | None:
 async def on_summary(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "date":
-        return "reading.date"
+        return READING_DATE
     if picked == "index":
         t.data.pop("r_index", None)
-        return "reading.index"
+        return READING_INDEX
     if picked == "no" or picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.photo_ref:
         t.data["r_photo"] = t.inbound.photo_ref
         t.say("reading.photo_received")
@@ -666,4 +683,4 @@ async def _record(t: Turn) -> str:
         if text:
             t.say_text(text)
     forget(t, "r_")
-    return "menu.main"
+    return MENU_MAIN
