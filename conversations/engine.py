@@ -261,7 +261,7 @@ class Engine:
         if "_digress" in s.data:
             await self._digress_answer(turn, state)
             return
-        if turn.stale_payload() and not inbound.payload.startswith("go:"):
+        if turn.stale_payload() and not (inbound.payload or "").startswith("go:"):
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
             return
@@ -497,9 +497,9 @@ def _command(turn: Turn) -> str | None:
     picked = turn.typed_label()
     if picked is not None:  # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
-    word = GLOBAL_WORDS.get(turn.typed())
-    if word is not None:
-        return word
+    said = GLOBAL_WORDS.get(turn.typed())
+    if said is not None:
+        return said
     if turn.session.state in RESTING and "_paused" in turn.data and (turn.choice() == "resume" or parse_yes_no(text)):
         return "resume"  # "nkemmel", "oui", "wakha" to the offer to finish what was left
     u = turn.understood

@@ -76,7 +76,7 @@ FLOWS: dict[str, Flow] = {}
 _UNCHECKED: list[str] = []  # refs to flows not loaded yet, checked by check_states()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class MenuItem:
     """A flow's line in the main menu."""
 
@@ -376,7 +376,7 @@ class Turn:
         from .journeys import INTENT_ENTRY
 
         target = INTENT_ENTRY.get(u.intent)
-        return bool(target) and target.split(".")[0] != self.state.split(".")[0]
+        return target is not None and target.split(".")[0] != self.state.split(".")[0]
 
     def typed(self) -> str:
         """The message's text as labels are compared with it (several checks of a turn ask)."""

@@ -12,8 +12,8 @@ INTENT_ENTRY: dict[str, State] = {intent: flow.entry for flow in FLOWS.values() 
 GO_ENTRY: dict[str, State] = {f"go:{flow.name}": flow.entry for flow in FLOWS.values()}
 # The main menu: (payload, label key), in the declared order.
 MENU_ITEMS: list[tuple[str, str]] = [
-    (flow.menu.payload or f"go:{flow.name}", flow.menu.label)
-    for flow in sorted((f for f in FLOWS.values() if f.menu), key=lambda f: f.menu.rank if f.menu else 0)
+    (item.payload or f"go:{name}", item.label)
+    for item, name in sorted((f.menu, f.name) for f in FLOWS.values() if f.menu is not None)
 ]
 # Entry states of the customer's requests (what the starting message said is kept on entering).
 ENTRY_STATES: frozenset[State] = frozenset(flow.entry for flow in FLOWS.values() if flow.request)

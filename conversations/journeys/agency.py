@@ -174,7 +174,7 @@ async def on_city(t: Turn) -> str | None:
             _ask_city(t, cities)
             return None
     found = cities.agencies(place) if place else []
-    if found:
+    if place is not None and found:
         _show(t, place, found)
         forget(t, "agency_")
         return MENU_MAIN

@@ -136,6 +136,9 @@ async def on_pick(t: Turn) -> str | None:
         t.say("input.stale_button")
         return BILLS_START
     contract = await t.tx.contract(bill.contract)
+    if contract is None:  # (a bill references its contract: never, but never act on a guess)
+        t.say("input.stale_button")
+        return BILLS_START
     t.say_text(explain(t, contract, bill))
     if bill.estimated and not contract.is_prepaid:
         t.data["b_contract"] = contract.contract

@@ -205,6 +205,7 @@ async def ask_date(t: Turn) -> str | None:
 async def on_date(t: Turn) -> str | None:
     picked = t.choice()
     options = t.data.get("f_date_options", [])
+    day: date | None
     if picked and picked.startswith("d") and picked[1:].isdigit() and int(picked[1:]) < len(options):
         day = date.fromisoformat(options[int(picked[1:])])
     else:

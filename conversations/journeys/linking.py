@@ -156,7 +156,8 @@ async def on_contract(t: Turn) -> str | None:
         return AGAIN
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)
-        t.say("link.already", contract=contract_label(t, c))
+        if c is not None:  # (a linked contract is always known: links reference contracts)
+            t.say("link.already", contract=contract_label(t, c))
         return t.data.pop("after_link", None) or MENU_MAIN
     contract = await t.tx.contract(number)
     if contract is None:

@@ -67,7 +67,8 @@ async def ask_language(t: Turn) -> str | None:
 async def on_language(t: Turn) -> str | None:
     picked = t.choice()
     if picked is None and t.understood is not None:
-        picked = {"ar": "lang:ar", "fr": "lang:fr"}.get(_named_language(t.text))
+        named = _named_language(t.text)
+        picked = {"ar": "lang:ar", "fr": "lang:fr"}.get(named) if named else None
     if picked not in ("lang:ar", "lang:fr"):
         t.say("lang.not_understood")
         return AGAIN

@@ -124,6 +124,9 @@ async def on_option(t: Turn) -> str | None:
 @prepaid.prompt("pending")
 async def ask_pending(t: Turn) -> str | None:
     request = await t.tx.request(t.data["p_pending"])
+    if request is None:  # (requests are never deleted: a session pointing nowhere starts again)
+        forget(t, "p_")
+        return PREPAID_START
     t.ask(
         t.tr(
             "prepaid.pending_question",
@@ -148,6 +151,9 @@ async def on_pending(t: Turn) -> str | None:
         return MENU_MAIN
     if picked == "track":
         request = await t.tx.request(t.data["p_pending"])
+        if request is None:
+            forget(t, "p_")
+            return PREPAID_START
         lines = [describe_request(t, request)]
         if request.kind == "prepaid_advance":
             lines += advance_delivery(t)

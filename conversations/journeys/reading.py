@@ -335,7 +335,9 @@ async def _check_outlier(t: Turn, contract: Contract) -> str | None:
 @reading.prompt("rollover")
 async def ask_rollover(t: Turn) -> str | None:
     contract = await _contract(t)
-    last = await last_real_reading(t, contract)
+    last = await last_real_reading(t, contract) if contract is not None else None
+    if contract is None or last is None:
+        return READING_START  # unlinked, or the reading measured from is gone since: start over
     used = contract.meter_max + 1 - last.index_value + int(t.data["r_index"])
     t.ask(
         t.tr(
@@ -367,8 +369,11 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
 @reading.handle("rollover")
 async def on_rollover(t: Turn) -> str | None:
     async def wrapped() -> str | None:
+        contract = await _contract(t)
+        if contract is None:
+            return READING_START
         t.data["r_rollover"] = True
-        return await _check_outlier(t, await _contract(t))
+        return await _check_outlier(t, contract)
 
     return await _confirmed_or_recheck(t, wrapped)
 
@@ -376,7 +381,11 @@ async def on_rollover(t: Turn) -> str | None:
 @reading.prompt("outlier")
 async def ask_outlier(t: Turn) -> str | None:
     contract = await _contract(t)
+    if contract is None:
+        return READING_START
     used, last, day = await _consumption(t, contract)
+    if last is None:
+        return READING_START  # no reading to measure from any more: nothing is out of the ordinary
     facts = dict(
         used=t.tr.number(used),
         unit=t.tr(f"unit.{contract.service}"),
@@ -409,7 +418,11 @@ async def on_outlier(t: Turn) -> str | None:
 async def ask_extreme(t: Turn) -> str | None:
     """Far beyond any use: not a yes/no question but "type it again, or show us"."""
     contract = await _contract(t)
+    if contract is None:
+        return READING_START
     used, last, day = await _consumption(t, contract)
+    if last is None:
+        return READING_START
     t.ask(
         t.tr(
             "reading.outlier_extreme",
@@ -494,6 +507,7 @@ async def ask_date(t: Turn) -> str | None:
 @reading.handle("date")
 async def on_date(t: Turn) -> str | None:
     picked = t.choice()
+    day: date | None
     if picked == "today":
         day = t.today
     elif picked == "yesterday":
@@ -635,6 +649,8 @@ def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) 
 
 async def _record(t: Turn) -> str:
     contract = await _contract(t)
+    if contract is None:
+        return READING_START
     used, last, day = await _consumption(t, contract)
     previous = await _same_cycle(t, contract, day)
     tariff = t.profile.tariff(contract.tariff)
