@@ -9,6 +9,7 @@ from storage import fold
 from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..places import Place, places_of
 from .common import elsewhere, forget, operator_phone
+from .filing import file_request
 
 agency = Flow("agency", states=("start",), intents=("agency",), menu=MenuItem(6, "menu.agency"), request=True)
 AGENCY_START = agency.state("start")
@@ -266,25 +267,8 @@ async def on_topic(t: Turn) -> str | None:
     if picked == "cmd:cancel":
         return MENU_MAIN
     topic = None if picked == "skip" else t.text[:500] or None
-    reference = await t.tx.next_reference("CB", t.today.year)
-    await t.tx.add_request(
-        reference=reference,
-        kind="callback",
-        contract=t.data.get("cb_contract"),
-        channel=t.channel,
-        user_id=t.user_id,
-        lang=t.lang,
-        reason_text=topic,
-        details={"phone": t.data.get("cb_phone")},
-        now=t.now,
-    )
-    await t.tx.audit(
-        "request_filed",
-        channel=t.channel,
-        user_id=t.user_id,
-        contract=t.data.get("cb_contract"),
-        details={"reference": reference, "kind": "callback"},
-        now=t.now,
+    reference = await file_request(
+        t, "callback", contract=t.data.get("cb_contract"), reason_text=topic, details={"phone": t.data.get("cb_phone")}
     )
     phone = t.data.pop("cb_phone", "")
     t.data.pop("cb_contract", None)

@@ -9,6 +9,7 @@ from ..facilities import arrears_of, first_due_date, max_deferral, split_instalm
 from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from ..understanding import parse_date, parse_months
 from .common import contract_button, contract_label, forget, linked_contract, pick_contract
+from .filing import file_request
 
 facilities = Flow(
     "facilities",
@@ -320,18 +321,16 @@ async def on_summary(t: Turn) -> str | None:
         return AGAIN
     contract, arrears = await _arrears(t)
     kind = t.data["f_kind"]
-    reference = await t.tx.next_reference("DF" if kind == "deferral" else "IN", t.today.year)
     replaced = t.data.get("f_replaces")
     if replaced:
         await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now)
     lines = _schedule(t, arrears.total) if kind == "instalment" else []
-    await t.tx.add_request(
-        reference=reference,
-        kind=kind,
+    await file_request(
+        t,
+        kind,
         contract=contract.contract,
-        channel=t.channel,
-        user_id=t.user_id,
-        lang=t.lang,
+        replaces=replaced,
+        recorded="facilities.recorded",
         amount=arrears.total,
         months=int(t.data["f_months"]) if kind == "instalment" else None,
         defer_until=date.fromisoformat(t.data["f_until"]) if kind == "deferral" else None,
@@ -339,16 +338,6 @@ async def on_summary(t: Turn) -> str | None:
         reason_text=t.data.get("f_reason_text"),
         details={"bills": [b.bill_number for b in arrears.bills], "replaces": replaced},
         lines=lines,
-        now=t.now,
     )
-    await t.tx.audit(
-        "request_filed",
-        channel=t.channel,
-        user_id=t.user_id,
-        contract=contract.contract,
-        details={"reference": reference, "kind": kind, "replaces": replaced},
-        now=t.now,
-    )
-    t.say("facilities.recorded", reference=t.tr.ltr(reference))
     _clear(t)
     return MENU_MAIN

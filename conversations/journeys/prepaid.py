@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..flow import AGAIN, Flow, MenuItem, Turn, ref
 from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
+from .filing import file_request
 from .tracking import describe_request
 
 prepaid = Flow(
@@ -205,28 +206,10 @@ async def on_confirm(t: Turn) -> str | None:
         t.say("prepaid.pending_decided", reference=t.tr.ltr(replaced))
         forget(t, "p_")
         return MENU_MAIN
-    reference = await t.tx.next_reference("PP" if kind == "prepaid_advance" else "PV", t.today.year)
     details = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
     if replaced:
         details["replaces"] = replaced
-    await t.tx.add_request(
-        reference=reference,
-        kind=kind,
-        contract=contract.contract,
-        channel=t.channel,
-        user_id=t.user_id,
-        lang=t.lang,
-        details=details,
-        now=t.now,
-    )
-    await t.tx.audit(
-        "request_filed",
-        channel=t.channel,
-        user_id=t.user_id,
-        contract=contract.contract,
-        details={"reference": reference, "kind": kind, "replaces": replaced},
-        now=t.now,
-    )
+    reference = await file_request(t, kind, contract=contract.contract, replaces=replaced, details=details)
     t.say_text(
         "\n".join(
             [t.tr("prepaid.recorded", reference=t.tr.ltr(reference))]
