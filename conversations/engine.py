@@ -19,9 +19,10 @@ from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 from . import journeys
 from .backoffice import render_outbox
 from .events import Inbound, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, GIVEN, REGISTRY, Turn, ref
+from .flow import AGAIN, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
 from .journeys import ENTRY_STATES, MENU_ITEMS, PAUSABLE
+from .journeys.reading import ReadingData
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
 
@@ -223,14 +224,19 @@ class Engine:
             s.lang = _first_language(inbound, turn.understood)
         if fresh:
             turn.say("welcome.hello", operator=self.profile.operator.of(turn.lang))
-        elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
-            # The message answers a question asked long ago: don't guess, start again at the menu.
+        elif s.state != START_STATE and (
+            (s.updated_at and turn.now - s.updated_at > self.idle) or _legacy_session(s.data)
+        ):
+            # The message answers a question asked long ago (or saved by the code before this
+            # deploy, in another shape): don't guess, start again at the menu.
             _reset(turn)
             turn.say("session.expired")
             if _command(turn) is None:
                 await self.goto(turn, START_STATE)
                 return
 
+        elif _legacy_session(s.data):
+            _reset(turn)  # at the menu already: only a journey left midway (old shape) is dropped
         command = _command(turn)
         if command is not None and GLOBAL_WORDS.get(turn.typed()) == command and turn.inbound.payload is None:
             # A global word the current question reads as an answer ("safi" is a city, asked which).
@@ -367,6 +373,12 @@ class _Redelivered(Exception):
     """The message was handled before: its turn's writes are rolled back."""
 
 
+def _legacy_session(data: dict) -> bool:
+    """Session data written by the code before typed journey data (prefixed keys)."""
+    paused = data.get("_paused")
+    return legacy_data(data) or (isinstance(paused, dict) and legacy_data(paused.get("data", {})))
+
+
 def _reset(turn: Turn) -> None:
     """Back to the menu, forgetting the journey in progress (never confirmed records)."""
     turn.session.state = START_STATE
@@ -414,7 +426,7 @@ def _offer_resume(turn: Turn) -> None:
     if paused is None or turn.session.state not in RESTING or not turn.replies or not turn.replies[-1].buttons:
         return
     journey = paused["state"].split(".")[0]
-    index = paused["data"].get("r_index") or paused["data"].get(GIVEN, {}).get("index")
+    index = paused["data"].get(ReadingData.key, {}).get("index") or paused["data"].get(GIVEN, {}).get("index")
     if journey == "reading" and index is not None:
         offer = turn.tr("resume.reading_index", index=turn.tr.ltr(index))
     else:

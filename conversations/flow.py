@@ -14,7 +14,9 @@ handler (what it does with the customer's next message, returning the next state
 A handler returns the next state (a `State` constant, never a bare string: a misspelt state
 then fails when the module loads, not mid-conversation), AGAIN (the current prompt runs
 again, after whatever the handler said), or None (stay; the handler said everything).
-State data lives in `t.data` (JSON-serialisable), saved with the state in the turn's transaction.
+A journey's own data is a `JourneyData` class of typed `Field`s (`ReadingData.of(t).index`),
+kept in the session's JSON under the journey's name and saved with the state in the turn's
+transaction; the engine's own keys (`_choices`, `_given`, `_paused`...) sit beside it in `t.data`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from rapidfuzz import fuzz, process
 
@@ -175,6 +177,77 @@ def check_states() -> None:
         for full in flow.states.values():
             if full not in REGISTRY:
                 raise UndeclaredState(f"state {full!r} is declared but has no prompt or handler")
+
+
+T = TypeVar("T")
+
+
+class Field(Generic[T]):
+    """One item of a journey's session data (see JourneyData): None when absent; setting None
+    removes it, so the session's JSON holds only what the journey has gathered."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Field[T]: ...
+    @overload
+    def __get__(self, obj: JourneyData, owner: type) -> T | None: ...
+    def __get__(self, obj: JourneyData | None, owner: type) -> Field[T] | T | None:
+        if obj is None:
+            return self
+        own = obj.data.get(obj.key)
+        return own.get(self.name) if own else None
+
+    def __set__(self, obj: JourneyData, value: T | None) -> None:
+        if value is not None:
+            obj.data.setdefault(obj.key, {})[self.name] = value
+        elif obj.key in obj.data:
+            obj.data[obj.key].pop(self.name, None)
+            if not obj.data[obj.key]:
+                del obj.data[obj.key]
+
+
+class JourneyData:
+    """A journey's own session data, typed: each `Field` is an item of the JSON object
+    `session.data[key]`, read and written in place (nothing to save or forget to save; paused,
+    resumed and cleared with the rest of the session). The engine's own keys (`_choices`,
+    `_tags`, `_given`, `_paused`, `_digress`, `_lang_return`, `after_link`) sit beside them."""
+
+    key: ClassVar[str]
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @classmethod
+    def of(cls, t: Turn) -> Self:
+        return cls(t.data)
+
+    def clear(self) -> None:
+        """Drop everything the journey gathered (it ends or starts again)."""
+        self.data.pop(self.key, None)
+
+
+def take(data: JourneyData, field: Field[T]) -> T | None:
+    """A field's value, removed: the journey takes it over (`take(r, ReadingData.index)`)."""
+    value = field.__get__(data, type(data))
+    field.__set__(data, None)
+    return value
+
+
+class ContractData(JourneyData):
+    """The data of a journey about one of the chat's contracts (the number; proven on use)."""
+
+    contract = Field[str]()
+
+
+# Session keys of the code before JourneyData (journey data as prefixed top-level keys): a
+# session saved by it (a conversation in flight during a deploy) starts again at the menu.
+LEGACY_PREFIXES = ("r_", "f_", "p_", "cb_", "b_", "link_", "agency_", "reading_for")
+
+
+def legacy_data(data: dict[str, Any]) -> bool:
+    return any(k.startswith(LEGACY_PREFIXES) for k in data)
 
 
 _MARKS = re.compile(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]")

@@ -6,9 +6,9 @@ import re
 
 from storage import fold
 
-from ..flow import AGAIN, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, ContractData, Field, Flow, JourneyData, MenuItem, Turn, ref, take
 from ..places import Place, places_of
-from .common import elsewhere, forget, operator_phone
+from .common import elsewhere, operator_phone
 from .filing import file_request
 
 agency = Flow("agency", states=("start",), intents=("agency",), menu=MenuItem(6, "menu.agency"), request=True)
@@ -26,6 +26,21 @@ CONTACT_CALLBACK = contact.state("callback")
 CONTACT_CALLBACK_TOPIC = contact.state("callback_topic")
 
 MENU_MAIN = ref("menu.main")
+
+
+class AgencyData(JourneyData):
+    """The cities offered as buttons and how many names could not be read as one."""
+
+    key = "agency"
+    cities = Field[list[str]]()
+    misses = Field[int]()
+
+
+class CallbackData(ContractData):
+    """The callback being filed: the phone to call and the contract it is about."""
+
+    key = "contact"
+    phone = Field[str]()
 
 
 def _agency_lines(t: Turn, agencies) -> str:
@@ -93,7 +108,7 @@ def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
         [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang)) for i, p in enumerate(shown)]
         + [t.button("cmd:menu", "common.menu")],
     )
-    t.data["agency_cities"] = [p.name for p in shown]
+    AgencyData.of(t).cities = [p.name for p in shown]
 
 
 def _known_cities(t: Turn, cities: _Cities) -> str:
@@ -106,7 +121,7 @@ def _known_cities(t: Turn, cities: _Cities) -> str:
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
     cities = await _cities(t)
-    t.data.pop("agency_misses", None)
+    AgencyData.of(t).misses = None
     # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
     named = cities.table.find(t.text) if t.text and t.inbound.payload is None else None
     if named is not None:
@@ -149,7 +164,7 @@ async def on_city(t: Turn) -> str | None:
     if picked == "cmd:menu":
         return MENU_MAIN
     cities = await _cities(t)
-    offered = t.data.get("agency_cities", [])
+    offered = AgencyData.of(t).cities or []
     place = None
     if t.inbound.payload is None and t.text and not t.typed().isdecimal():
         place = cities.table.find(t.text, expected=True)  # the alias table before fuzzy button labels
@@ -164,7 +179,7 @@ async def on_city(t: Turn) -> str | None:
     if place is None:
         other = elsewhere(t, "agency")  # "chhal khassni nkhelles": another request, not a city
         if other:
-            forget(t, "agency_")
+            AgencyData.of(t).clear()
             return other
         u = t.understood if t.inbound.payload is None else None
         if u is not None and u.intent == "agency":
@@ -177,7 +192,7 @@ async def on_city(t: Turn) -> str | None:
     found = cities.agencies(place) if place else []
     if place is not None and found:
         _show(t, place, found)
-        forget(t, "agency_")
+        AgencyData.of(t).clear()
         return MENU_MAIN
     phone = operator_phone(t)
     if place is not None:
@@ -185,13 +200,13 @@ async def on_city(t: Turn) -> str | None:
             "agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone
         )
     else:
-        misses = t.data.get("agency_misses", 0) + 1
+        misses = (AgencyData.of(t).misses or 0) + 1
         if misses >= 2:
             # Twice a name we cannot read as a city: no third question, the phone and the menu.
             t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
-            forget(t, "agency_")
+            AgencyData.of(t).clear()
             return MENU_MAIN
-        t.data["agency_misses"] = misses
+        AgencyData.of(t).misses = misses
         question = t.tr(
             "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
         )
@@ -232,8 +247,8 @@ async def on_contact(t: Turn) -> str | None:
 async def ask_callback_phone(t: Turn) -> str | None:
     linked = await t.tx.linked_contracts(t.channel, t.user_id)
     if linked:
-        t.data["cb_phone"] = linked[0].phone
-        t.data["cb_contract"] = linked[0].contract
+        CallbackData.of(t).phone = linked[0].phone
+        CallbackData.of(t).contract = linked[0].contract
         return CONTACT_CALLBACK_TOPIC
     t.ask(t.tr("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
     return None
@@ -246,7 +261,7 @@ async def on_callback_phone(t: Turn) -> str | None:
     if t.choice() == "cmd:cancel":
         return MENU_MAIN
     try:
-        t.data["cb_phone"] = normalize_phone(t.inbound.contact_phone or t.text)
+        CallbackData.of(t).phone = normalize_phone(t.inbound.contact_phone or t.text)
     except ValueProblem:
         t.say("contact.phone_format")
         return AGAIN
@@ -268,9 +283,13 @@ async def on_topic(t: Turn) -> str | None:
         return MENU_MAIN
     topic = None if picked == "skip" else t.text[:500] or None
     reference = await file_request(
-        t, "callback", contract=t.data.get("cb_contract"), reason_text=topic, details={"phone": t.data.get("cb_phone")}
+        t,
+        "callback",
+        contract=CallbackData.of(t).contract,
+        reason_text=topic,
+        details={"phone": CallbackData.of(t).phone},
     )
-    phone = t.data.pop("cb_phone", "")
-    t.data.pop("cb_contract", None)
+    phone = take(CallbackData.of(t), CallbackData.phone) or ""
+    CallbackData.of(t).contract = None
     t.say("contact.callback_recorded", reference=t.tr.ltr(reference), phone=t.tr.ltr(phone[:-4] + "••••"))
     return MENU_MAIN

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from storage import Bill, Contract, Request
 
-from ..flow import AGAIN, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..tariff import prebill
-from .common import contract_label, forget, linked_contract, operator_phone
+from .common import contract_label, linked_contract, operator_phone
 from .menu import on_menu
 from .pricing import breakdown_lines
+from .reading import ReadingData
 
 bills = Flow("bills", states=("start", "estimated"), intents=("balance",), menu=MenuItem(2, "menu.bills"), request=True)
 BILLS_START = bills.state("start")
@@ -23,13 +24,21 @@ BILLS_ESTIMATED = bills.state("estimated")
 MENU_MAIN = ref("menu.main")
 READING_START = ref("reading.start")
 
+
+class BillsData(ContractData):
+    """The bills shown (button index → bill number) and the contract of an estimated one."""
+
+    key = "bills"
+    listed = Field[dict[str, str]]()
+
+
 MAX_DETAIL_BUTTONS = 8  # with "Menu" it fits a WhatsApp list (10 rows)
 
 
 @bills.prompt("start", needs_link=True)
 async def balance(t: Turn) -> str | None:
     """Every linked contract's unpaid bills and the total due, then bills to explain."""
-    forget(t, "b_")
+    BillsData.of(t).clear()
     total = 0
     explainable: list[tuple[Contract, Bill]] = []
     for c in await t.tx.linked_contracts(t.channel, t.user_id):
@@ -75,9 +84,11 @@ async def balance(t: Turn) -> str | None:
         return MENU_MAIN
     several = len({c.contract for c, _ in explainable}) > 1
     buttons = []
+    listed: dict[str, str] = {}
+    BillsData.of(t).listed = listed
     for i, (c, b) in enumerate(explainable[:MAX_DETAIL_BUTTONS]):
         # Payloads carry a position, not the bill number: data files may hold any characters.
-        t.data[f"b_{i}"] = b.bill_number
+        listed[str(i)] = b.bill_number
         buttons.append(
             t.button(
                 f"bill:{i}",
@@ -130,7 +141,7 @@ async def on_pick(t: Turn) -> str | None:
     picked = t.choice()
     if picked is None or not picked.startswith("bill:"):
         return await on_menu(t)  # any other request works from here as from the menu
-    number = t.data.get(f"b_{picked[5:]}")
+    number = (BillsData.of(t).listed or {}).get(picked[5:])
     bill = await t.tx.bill(number) if number else None
     if bill is None or not await t.tx.is_linked(t.channel, t.user_id, bill.contract):
         t.say("input.stale_button")
@@ -141,7 +152,7 @@ async def on_pick(t: Turn) -> str | None:
         return BILLS_START
     t.say_text(explain(t, contract, bill))
     if bill.estimated and not contract.is_prepaid:
-        t.data["b_contract"] = contract.contract
+        BillsData.of(t).contract = contract.contract
         t.ask(t.tr("bills.estimated_offer", index=t.tr.ltr(bill.index_end)), t.yes_no())
         return BILLS_ESTIMATED
     return MENU_MAIN
@@ -199,21 +210,21 @@ def explain(t: Turn, contract: Contract, bill: Bill) -> str:
 async def on_estimated_offer(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "yes":
-        contract = await linked_contract(t, "b_contract")
+        contract = await linked_contract(t, BillsData.of(t).contract)
         if contract is None:
             return MENU_MAIN
-        t.data["reading_for"] = contract.contract  # reading.start takes it instead of asking
-        forget(t, "b_")
+        ReadingData.of(t).wanted = contract.contract  # reading.start takes it instead of asking
+        BillsData.of(t).clear()
         return READING_START
     if picked == "no":
-        forget(t, "b_")
+        BillsData.of(t).clear()
         t.say("bills.estimated_later")
         return MENU_MAIN
     if t.understood is not None and t.understood.entities.get("index") is not None:
-        contract = await linked_contract(t, "b_contract")
+        contract = await linked_contract(t, BillsData.of(t).contract)
         if contract is not None:  # the customer typed the index straight away
-            t.data["reading_for"] = contract.contract
-            forget(t, "b_")
+            ReadingData.of(t).wanted = contract.contract
+            BillsData.of(t).clear()
             return READING_START
     t.say("common.answer_yes_no")
     return AGAIN

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
-from ..flow import AGAIN, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
 from ..understanding import parse_date, parse_months
-from .common import contract_button, contract_label, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, linked_contract, pick_contract
 from .filing import file_request
 
 facilities = Flow(
@@ -28,16 +28,33 @@ FACILITIES_REASON_TEXT = facilities.state("reason_text")
 FACILITIES_SUMMARY = facilities.state("summary")
 
 MENU_MAIN = ref("menu.main")
+
+
+class FacilitiesData(ContractData):
+    """What the facilities journey has gathered (the option, months or date, reason)."""
+
+    key = "facilities"
+    date_options = Field[list[str]]()
+    kind = Field[str]()
+    months = Field[int]()
+    reason = Field[str]()
+    reason_text = Field[str]()
+    replaces = Field[str]()
+    until = Field[str]()
+    wanted_months = Field[int]()
+    wanted_until = Field[str]()
+
+
 KINDS = ("deferral", "instalment")
 REASONS = ("job", "illness", "other")
 
 
 async def _contract(t: Turn):
-    return await linked_contract(t, "f_contract")
+    return await linked_contract(t, FacilitiesData.of(t).contract)
 
 
 def _clear(t: Turn) -> None:
-    forget(t, "f_")
+    FacilitiesData.of(t).clear()
 
 
 @facilities.prompt("start", needs_link=True)
@@ -48,9 +65,9 @@ async def start(t: Turn) -> str | None:
     wanted_contract, wanted_service = t.use_given("contract"), t.use_given("service")
     _clear(t)
     if wanted_months:
-        t.data["f_wanted_months"] = int(wanted_months)
+        FacilitiesData.of(t).wanted_months = int(wanted_months)
     elif wanted_until:
-        t.data["f_wanted_until"] = wanted_until.isoformat()
+        FacilitiesData.of(t).wanted_until = wanted_until.isoformat()
     policy = t.profile.instalments
     eligible = []
     for c in await t.tx.linked_contracts(t.channel, t.user_id):
@@ -66,7 +83,7 @@ async def start(t: Turn) -> str | None:
         or eligible
     )
     if len(eligible) == 1:
-        t.data["f_contract"] = eligible[0][0].contract
+        FacilitiesData.of(t).contract = eligible[0][0].contract
         return FACILITIES_PENDING_CHECK
     t.ask(
         t.tr("facilities.which_contract"),
@@ -83,7 +100,9 @@ async def start(t: Turn) -> str | None:
 
 @facilities.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    return await pick_contract(t, "facilities", "f_contract", FACILITIES_PENDING_CHECK, "facilities.pick_contract")
+    return await pick_contract(
+        t, "facilities", FacilitiesData.of(t), FACILITIES_PENDING_CHECK, "facilities.pick_contract"
+    )
 
 
 @facilities.prompt("pending_check")
@@ -92,7 +111,7 @@ async def pending_check(t: Turn) -> str | None:
     pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=KINDS)
     if not pending:
         return FACILITIES_OPTION
-    t.data["f_replaces"] = pending[-1].reference
+    FacilitiesData.of(t).replaces = pending[-1].reference
     t.ask(
         t.tr(
             "facilities.replace_question",
@@ -110,7 +129,7 @@ async def on_pending(t: Turn) -> str | None:
     if picked == "yes":
         return FACILITIES_OPTION
     if picked == "no":
-        t.say("facilities.kept", reference=t.tr.ltr(t.data["f_replaces"]))
+        t.say("facilities.kept", reference=t.tr.ltr(FacilitiesData.of(t).replaces))
         _clear(t)
         return MENU_MAIN
     t.say("common.answer_yes_no")
@@ -126,14 +145,14 @@ async def _arrears(t: Turn):
 async def ask_option(t: Turn) -> str | None:
     contract, arrears = await _arrears(t)
     allowed = t.profile.instalments.months_for(arrears.total)
-    wanted = t.data.pop("f_wanted_months", None)
+    wanted = take(FacilitiesData.of(t), FacilitiesData.wanted_months)
     if wanted in allowed:
-        t.data["f_kind"], t.data["f_months"] = "instalment", wanted
+        FacilitiesData.of(t).kind, FacilitiesData.of(t).months = "instalment", wanted
         return FACILITIES_REASON
-    until = t.data.pop("f_wanted_until", None)
+    until = take(FacilitiesData.of(t), FacilitiesData.wanted_until)
     latest = max_deferral(t.profile.instalments, t.today)
     if until and t.today < date.fromisoformat(until) <= latest:
-        t.data["f_kind"], t.data["f_until"] = "deferral", until
+        FacilitiesData.of(t).kind, FacilitiesData.of(t).until = "deferral", until
         return FACILITIES_REASON
     header = t.tr.n(
         "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.tr.money(arrears.total)
@@ -178,10 +197,10 @@ async def on_option(t: Turn) -> str | None:
     if picked == "cmd:cancel":
         return MENU_MAIN
     if picked == "defer":
-        t.data["f_kind"] = "deferral"
+        FacilitiesData.of(t).kind = "deferral"
         return FACILITIES_DATE
     if picked and picked.startswith("m") and picked[1:].isdigit() and int(picked[1:]) in allowed:
-        t.data["f_kind"], t.data["f_months"] = "instalment", int(picked[1:])
+        FacilitiesData.of(t).kind, FacilitiesData.of(t).months = "instalment", int(picked[1:])
         return FACILITIES_REASON
     t.say("facilities.pick_option")
     return AGAIN
@@ -191,7 +210,7 @@ async def on_option(t: Turn) -> str | None:
 async def ask_date(t: Turn) -> str | None:
     latest = max_deferral(t.profile.instalments, t.today)
     options = sorted({min(t.today + timedelta(days=15), latest), min(t.today + timedelta(days=30), latest), latest})
-    t.data["f_date_options"] = [d.isoformat() for d in options]
+    FacilitiesData.of(t).date_options = [d.isoformat() for d in options]
     t.ask(
         t.tr("facilities.ask_date", latest=t.tr.date(latest)),
         [
@@ -225,7 +244,7 @@ async def on_date(t: Turn) -> str | None:
             days=t.tr.n("common.days", t.profile.instalments.max_deferral_days),
         )
         return AGAIN
-    t.data["f_until"] = day.isoformat()
+    FacilitiesData.of(t).until = day.isoformat()
     return FACILITIES_REASON
 
 
@@ -239,13 +258,13 @@ async def ask_reason(t: Turn) -> str | None:
 async def on_reason(t: Turn) -> str | None:
     picked = t.choice()
     if picked in ("r:job", "r:illness"):
-        t.data["f_reason"] = picked[2:]
+        FacilitiesData.of(t).reason = picked[2:]
         return FACILITIES_SUMMARY
     if picked == "r:other":
-        t.data["f_reason"] = "other"
+        FacilitiesData.of(t).reason = "other"
         return FACILITIES_REASON_TEXT
     if t.text and len(t.text) >= 3:
-        t.data["f_reason"], t.data["f_reason_text"] = "other", t.text[:500]
+        FacilitiesData.of(t).reason, FacilitiesData.of(t).reason_text = "other", t.text[:500]
         return FACILITIES_SUMMARY
     t.say("facilities.pick_reason")
     return AGAIN
@@ -264,12 +283,23 @@ async def on_reason_text(t: Turn) -> str | None:
     if not t.text:
         t.say("facilities.reason_text_expected")
         return AGAIN
-    t.data["f_reason_text"] = t.text[:500]
+    FacilitiesData.of(t).reason_text = t.text[:500]
     return FACILITIES_SUMMARY
 
 
-def _schedule(t: Turn, total: int):
-    return split_instalments(total, int(t.data["f_months"]), first_due_date(t.today))
+def _plan(t: Turn) -> date | int | None:
+    """The option chosen: a deferral's date, an instalment plan's month count, or None (not
+    chosen yet)."""
+    d = FacilitiesData.of(t)
+    if d.kind == "deferral" and d.until:
+        return date.fromisoformat(d.until)
+    if d.kind == "instalment" and d.months is not None:
+        return d.months
+    return None
+
+
+def _schedule(t: Turn, total: int, months: int):
+    return split_instalments(total, months, first_due_date(t.today))
 
 
 @facilities.prompt("summary")
@@ -279,12 +309,15 @@ async def summary(t: Turn) -> str | None:
         t.tr("facilities.summary_contract", contract=contract_label(t, contract)),
         t.tr.n("facilities.summary_bills", arrears.count, amount=t.tr.money(arrears.total)),
     ]
-    if t.data["f_kind"] == "deferral":
-        lines.append(t.tr("facilities.summary_deferral", date=t.tr.date(date.fromisoformat(t.data["f_until"]))))
+    plan = _plan(t)
+    if plan is None:
+        return FACILITIES_START  # (an option is chosen before the summary: a session from elsewhere)
+    if isinstance(plan, date):
+        lines.append(t.tr("facilities.summary_deferral", date=t.tr.date(plan)))
     else:
         usual = usual_bill(await t.tx.bills(contract.contract))
-        lines.append(t.tr("facilities.summary_schedule", months=t.tr.n("common.months", int(t.data["f_months"]))))
-        for line in _schedule(t, arrears.total):
+        lines.append(t.tr("facilities.summary_schedule", months=t.tr.n("common.months", plan)))
+        for line in _schedule(t, arrears.total, plan):
             text = t.tr(
                 "facilities.schedule_line",
                 seq=t.tr.number(line.seq),
@@ -296,12 +329,12 @@ async def summary(t: Turn) -> str | None:
                     "facilities.schedule_with_bill", bill=t.tr.money(usual), total=t.tr.money(line.amount + usual)
                 )
             lines.append(text)
-    reason = t.tr(f"facilities.reason_{t.data['f_reason']}")
-    if t.data.get("f_reason_text"):
-        reason += f" — {t.data['f_reason_text']}"
+    reason = t.tr(f"facilities.reason_{FacilitiesData.of(t).reason}")
+    if FacilitiesData.of(t).reason_text:
+        reason += f" — {FacilitiesData.of(t).reason_text}"
     lines.append(t.tr("facilities.summary_reason", reason=reason))
-    if t.data.get("f_replaces"):
-        lines.append(t.tr("facilities.summary_replaces", reference=t.tr.ltr(t.data["f_replaces"])))
+    if FacilitiesData.of(t).replaces:
+        lines.append(t.tr("facilities.summary_replaces", reference=t.tr.ltr(FacilitiesData.of(t).replaces)))
     t.ask(
         t.tr("facilities.summary", lines="\n".join(lines)),
         [t.button("yes", "facilities.confirm"), t.button("cmd:cancel", "common.cancel")],
@@ -320,24 +353,25 @@ async def on_summary(t: Turn) -> str | None:
         t.say("facilities.confirm_or_cancel")
         return AGAIN
     contract, arrears = await _arrears(t)
-    kind = t.data["f_kind"]
-    replaced = t.data.get("f_replaces")
+    plan = _plan(t)
+    if plan is None:
+        return FACILITIES_START
+    replaced = FacilitiesData.of(t).replaces
     if replaced:
         await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now)
-    lines = _schedule(t, arrears.total) if kind == "instalment" else []
     await file_request(
         t,
-        kind,
+        "deferral" if isinstance(plan, date) else "instalment",
         contract=contract.contract,
         replaces=replaced,
         recorded="facilities.recorded",
         amount=arrears.total,
-        months=int(t.data["f_months"]) if kind == "instalment" else None,
-        defer_until=date.fromisoformat(t.data["f_until"]) if kind == "deferral" else None,
-        reason=t.data["f_reason"],
-        reason_text=t.data.get("f_reason_text"),
+        months=None if isinstance(plan, date) else plan,
+        defer_until=plan if isinstance(plan, date) else None,
+        reason=FacilitiesData.of(t).reason,
+        reason_text=FacilitiesData.of(t).reason_text,
         details={"bills": [b.bill_number for b in arrears.bills], "replaces": replaced},
-        lines=lines,
+        lines=[] if isinstance(plan, date) else _schedule(t, arrears.total, plan),
     )
     _clear(t)
     return MENU_MAIN

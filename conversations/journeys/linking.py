@@ -19,7 +19,7 @@ from storage import Contract
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
-from ..flow import AGAIN, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
 from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
@@ -31,6 +31,14 @@ LINK_PROOF = link.state("proof")
 LINK_AMOUNT = link.state("amount")
 
 MENU_MAIN = ref("menu.main")
+
+
+class LinkData(ContractData):
+    """The contract being proven and a phone shared for it."""
+
+    key = "link"
+    phone = Field[str]()
+
 
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=30)
@@ -97,7 +105,7 @@ def _k(t: Turn, key: str) -> str:
 def _vouched_phone(t: Turn) -> str | None:
     """A phone the channel vouches for: the sender's (WhatsApp, console --phone) or the customer's
     own contact shared in this journey. Never a number typed."""
-    for phone in (t.inbound.sender_phone, t.data.get("link_phone")):
+    for phone in (t.inbound.sender_phone, LinkData.of(t).phone):
         if phone:
             try:
                 return normalize_phone(phone)
@@ -118,7 +126,7 @@ async def ask_contract(t: Turn) -> str | None:
     until = await _locked_until(t)
     if until:
         return await _say_locked(t, until)
-    t.data.pop("link_contract", None)
+    LinkData.of(t).contract = None
     if "after_link" in t.data:
         t.say("link.needed")
     t.ask(
@@ -141,7 +149,7 @@ async def on_contract(t: Turn) -> str | None:
         if not t.inbound.contact_is_own:
             t.say("link.contact_not_own")
             return await _fail(t, "contact_not_own", None)
-        t.data["link_phone"] = t.inbound.contact_phone
+        LinkData.of(t).phone = t.inbound.contact_phone
         return LINK_PICK
     if picked == "link:dont_know" or _dont_know(t):
         return LINK_PICK
@@ -163,7 +171,7 @@ async def on_contract(t: Turn) -> str | None:
     if contract is None:
         t.say(_k(t, "link.unknown"), number=t.tr.ltr(number))
         return await _fail(t, "unknown_contract", None)
-    t.data["link_contract"] = number
+    LinkData.of(t).contract = number
     return LINK_PROOF
 
 
@@ -220,7 +228,7 @@ async def on_pick(t: Turn) -> str | None:
             return AGAIN
         if await t.tx.is_linked(t.channel, t.user_id, contract.contract):
             t.say("link.already", contract=contract_label(t, contract))
-            t.data.pop("link_phone", None)
+            LinkData.of(t).phone = None
             return t.data.pop("after_link", None) or MENU_MAIN
         return await _linked(t, contract, "phone")
     if picked == "proof:phone":
@@ -238,7 +246,7 @@ async def on_pick(t: Turn) -> str | None:
 
 
 async def _contract(t: Turn) -> Contract | None:
-    number = t.data.get("link_contract")
+    number = LinkData.of(t).contract
     return await t.tx.contract(number) if number else None
 
 
@@ -362,8 +370,8 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
     t.consume_input()
     after = t.data.pop("after_link", None)
-    t.data.pop("link_contract", None)
-    t.data.pop("link_phone", None)
+    LinkData.of(t).contract = None
+    LinkData.of(t).phone = None
     t.data.pop("_choices", None)
     t.data.pop("_tags", None)
     return after or MENU_MAIN

@@ -14,9 +14,9 @@ from storage import Contract, Reading
 
 from .. import consumption
 from ..events import Button
-from ..flow import AGAIN, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
 from ..understanding import normalize, parse_date, parse_index
-from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
 reading = Flow(
@@ -37,6 +37,23 @@ READING_DATE = reading.state("date")
 READING_SUMMARY = reading.state("summary")
 
 MENU_MAIN = ref("menu.main")
+
+
+class ReadingData(ContractData):
+    """What the reading journey has gathered (the contract, the index and its checks, photo, date)."""
+
+    key = "reading"
+    bad_date = Field[str]()
+    choice_index = Field[int]()
+    date = Field[str]()
+    index = Field[int]()
+    pending_index = Field[int]()
+    photo = Field[str]()
+    ratio = Field[float]()
+    review = Field[str]()
+    rollover = Field[bool]()
+    wanted = Field[str]()  # the contract another journey (bills) sends the reading for
+
 
 OUTLIER_HIGH = 3.0  # × usual daily use
 OUTLIER_LOW = 0.2
@@ -62,11 +79,12 @@ def _next_window(t: Turn, day: date) -> date:
 
 
 async def _contract(t: Turn) -> Contract | None:
-    return await linked_contract(t, "r_contract")
+    return await linked_contract(t, ReadingData.of(t).contract)
 
 
 def _reading_day(t: Turn) -> date:
-    return date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+    day = ReadingData.of(t).date
+    return date.fromisoformat(day) if day else t.today
 
 
 async def last_real_reading(t: Turn, contract: Contract, day: date | None = None) -> Reading | None:
@@ -98,13 +116,15 @@ async def last_real_reading(t: Turn, contract: Contract, day: date | None = None
 async def start(t: Turn) -> str | None:
     # What the customer said when asking (kept across linking): shown back before it is used.
     pending_index, pending_date = t.use_given("index"), t.use_given("date")
-    wanted = t.data.pop("reading_for", None) or t.use_given("contract")  # a journey or the customer named it
+    wanted = take(ReadingData.of(t), ReadingData.wanted) or t.use_given(
+        "contract"
+    )  # a journey or the customer named it
     service = t.use_given("service")
-    forget(t, "r_")
+    ReadingData.of(t).clear()
     if pending_index is not None:
-        t.data["r_pending_index"] = pending_index
+        ReadingData.of(t).pending_index = pending_index
     if pending_date is not None:
-        t.data["r_date"] = pending_date.isoformat()
+        ReadingData.of(t).date = pending_date.isoformat()
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if not c.is_prepaid]
     if not contracts:
         t.say("reading.only_prepaid")
@@ -123,7 +143,7 @@ async def start(t: Turn) -> str | None:
         [c for c in contracts if c.contract == wanted] or [c for c in contracts if c.service == service] or contracts
     )
     if len(contracts) == 1:
-        t.data["r_contract"] = contracts[0].contract
+        ReadingData.of(t).contract = contracts[0].contract
         return READING_INDEX
     t.ask(
         t.tr("reading.which_contract"),
@@ -136,17 +156,19 @@ async def start(t: Turn) -> str | None:
 @reading.handle("start")
 async def on_contract(t: Turn) -> str | None:
     picked = t.choice()
-    if picked and picked.startswith("c:") and "r_choice_index" in t.data:
+    typed = ReadingData.of(t).choice_index
+    if picked and picked.startswith("c:") and typed is not None:
         # The index was typed when the meter was asked: checked on the meter now picked.
-        t.data["r_contract"] = picked[2:]
+        ReadingData.of(t).contract = picked[2:]
         contract = await _contract(t)
         if contract is not None:
-            return await _check_index(t, contract, int(t.data.pop("r_choice_index")))
+            ReadingData.of(t).choice_index = None
+            return await _check_index(t, contract, typed)
     if picked is None and t.text and not elsewhere(t, "reading"):
         index = parse_index(t.text, today=t.today)
         if index is not None:
             return await _index_at_choice(t, index)
-    return await pick_contract(t, "reading", "r_contract", READING_INDEX, "reading.pick_contract")
+    return await pick_contract(t, "reading", ReadingData.of(t), READING_INDEX, "reading.pick_contract")
 
 
 async def _index_at_choice(t: Turn, index: int) -> str | None:
@@ -159,12 +181,12 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
     contracts = [c for c in contracts if c.service == service] or contracts  # "1325 pour l'eau"
     if all(index > c.meter_max for c in contracts):
         # Longer than every meter (a contract number, a phone): no index to keep.
-        return await pick_contract(t, "reading", "r_contract", READING_INDEX, "reading.pick_contract")
+        return await pick_contract(t, "reading", ReadingData.of(t), READING_INDEX, "reading.pick_contract")
     plausible = [c for c in contracts if await _plausible(t, c, index)]
-    t.data.pop("r_pending_index", None)  # the index typed now is the one
+    take(ReadingData.of(t), ReadingData.pending_index)  # the index typed now is the one
     if len(plausible) == 1:
         contract = plausible[0]
-        t.data["r_contract"] = contract.contract
+        ReadingData.of(t).contract = contract.contract
         t.say(
             "reading.index_for_meter",
             index=t.tr.ltr(index),
@@ -172,7 +194,7 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
             contract=contract_label(t, contract),
         )
         return await _check_index(t, contract, index)
-    t.data["r_choice_index"] = index
+    ReadingData.of(t).choice_index = index
     tags = t.data.get("_tags", {})  # the same meters again, still nameable by service or number
     t.ask(
         t.tr("reading.which_contract_for_index", index=t.tr.ltr(index)),
@@ -210,10 +232,10 @@ async def ask_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
         return READING_START
-    if "r_pending_index" in t.data:
+    index = take(ReadingData.of(t), ReadingData.pending_index)
+    if index is not None:
         # The customer already wrote the index in the message that started the journey: say
         # which meter it is taken for, then check it like a typed one.
-        index = int(t.data.pop("r_pending_index"))
         t.say(
             "reading.index_for_meter",
             index=t.tr.ltr(index),
@@ -242,7 +264,7 @@ async def on_index(t: Turn) -> str | None:
     if t.choice() == "cmd:cancel":
         return MENU_MAIN
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_then_index")
         return None
     index = parse_index(t.text, today=t.today) if t.text else None
@@ -252,7 +274,7 @@ async def on_index(t: Turn) -> str | None:
         t.say("reading.index_not_number")
         return AGAIN
     if t.understood and t.understood.entities.get("date"):
-        t.data["r_date"] = t.understood.entities["date"].isoformat()
+        ReadingData.of(t).date = t.understood.entities["date"].isoformat()
     return await _check_index(t, contract, index)
 
 
@@ -270,12 +292,12 @@ def _say_too_many_digits(t: Turn, contract: Contract) -> str:
 async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     if index > contract.meter_max:
         return _say_too_many_digits(t, contract)
-    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+    if ReadingData.of(t).date and await _refuse_date(t, contract, _reading_day(t), say=False):
         # Not measured against a date that cannot be: the summary says why and asks the date.
-        t.data["r_bad_date"] = t.data.pop("r_date")
-    t.data["r_index"] = index
-    t.data.pop("r_rollover", None)
-    t.data.pop("r_review", None)
+        ReadingData.of(t).bad_date = take(ReadingData.of(t), ReadingData.date)
+    ReadingData.of(t).index = index
+    ReadingData.of(t).rollover = None
+    ReadingData.of(t).review = None
     last = await last_real_reading(t, contract)
     if last is not None and index < last.index_value:
         wrapped = contract.meter_max + 1 - last.index_value + index
@@ -290,18 +312,17 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
             last=t.tr.ltr(last.index_value),
             date=t.tr.date(last.reading_date),
         )
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         return READING_INDEX
-    return await _check_outlier(t, contract)
+    return await _check_outlier(t, contract, index)
 
 
-async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None, date]:
+async def _consumption(t: Turn, contract: Contract, index: int) -> tuple[int, Reading | None, date]:
     last = await last_real_reading(t, contract)
     day = _reading_day(t)
-    index = int(t.data["r_index"])
     if last is None:
         return 0, None, day
-    if t.data.get("r_rollover"):
+    if ReadingData.of(t).rollover:
         return contract.meter_max + 1 - last.index_value + index, last, day
     return index - last.index_value, last, day
 
@@ -322,27 +343,28 @@ def _outlier(used: int, days: int, usual: float | None) -> tuple[float, bool] | 
     return None
 
 
-async def _check_outlier(t: Turn, contract: Contract) -> str | None:
-    used, last, day = await _consumption(t, contract)
+async def _check_outlier(t: Turn, contract: Contract, index: int) -> str | None:
+    used, last, day = await _consumption(t, contract, index)
     if last is not None:
         found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
         if found:
-            t.data["r_ratio"] = round(found[0], 1)
+            ReadingData.of(t).ratio = round(found[0], 1)
             return READING_EXTREME if found[1] else READING_OUTLIER
-    return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
+    return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
 
 
 @reading.prompt("rollover")
 async def ask_rollover(t: Turn) -> str | None:
     contract = await _contract(t)
     last = await last_real_reading(t, contract) if contract is not None else None
-    if contract is None or last is None:
+    index = ReadingData.of(t).index
+    if contract is None or last is None or index is None:
         return READING_START  # unlinked, or the reading measured from is gone since: start over
-    used = contract.meter_max + 1 - last.index_value + int(t.data["r_index"])
+    used = contract.meter_max + 1 - last.index_value + index
     t.ask(
         t.tr(
             "reading.rollover_question",
-            index=t.tr.ltr(t.data["r_index"]),
+            index=t.tr.ltr(index),
             last=t.tr.ltr(last.index_value),
             max=t.tr.ltr(contract.meter_max),
             used=t.tr.number(used),
@@ -359,7 +381,7 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
     if picked == "yes":
         return await on_yes()
     if picked == "no":
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         t.say("reading.check_again")
         return READING_INDEX
     t.say("common.answer_yes_no")
@@ -369,21 +391,21 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
 @reading.handle("rollover")
 async def on_rollover(t: Turn) -> str | None:
     async def wrapped() -> str | None:
-        contract = await _contract(t)
-        if contract is None:
+        contract, index = await _contract(t), ReadingData.of(t).index
+        if contract is None or index is None:
             return READING_START
-        t.data["r_rollover"] = True
-        return await _check_outlier(t, contract)
+        ReadingData.of(t).rollover = True
+        return await _check_outlier(t, contract, index)
 
     return await _confirmed_or_recheck(t, wrapped)
 
 
 @reading.prompt("outlier")
 async def ask_outlier(t: Turn) -> str | None:
-    contract = await _contract(t)
-    if contract is None:
+    contract, r = await _contract(t), ReadingData.of(t)
+    if contract is None or r.index is None or r.ratio is None:
         return READING_START
-    used, last, day = await _consumption(t, contract)
+    used, last, day = await _consumption(t, contract, r.index)
     if last is None:
         return READING_START  # no reading to measure from any more: nothing is out of the ordinary
     facts = dict(
@@ -391,8 +413,8 @@ async def ask_outlier(t: Turn) -> str | None:
         unit=t.tr(f"unit.{contract.service}"),
         days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
     )
-    if t.data["r_ratio"] > 1:
-        text = t.tr("reading.outlier_high", times=t.tr.n("reading.times", round(t.data["r_ratio"])), **facts)
+    if r.ratio > 1:
+        text = t.tr("reading.outlier_high", times=t.tr.n("reading.times", round(r.ratio)), **facts)
     else:
         text = t.tr("reading.outlier_low", **facts)
     t.ask(text, t.yes_no(), ask="photo")
@@ -402,14 +424,14 @@ async def ask_outlier(t: Turn) -> str | None:
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
     if t.inbound.photo_ref:  # the meter shown instead of a "yes": the proof, for review
-        t.data["r_photo"] = t.inbound.photo_ref
-        t.data["r_review"] = "outlier"
+        ReadingData.of(t).photo = t.inbound.photo_ref
+        ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
         return READING_SUMMARY
 
     async def confirmed() -> str | None:
-        t.data["r_review"] = "outlier"
-        return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
+        ReadingData.of(t).review = "outlier"
+        return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
 
     return await _confirmed_or_recheck(t, confirmed)
 
@@ -417,10 +439,10 @@ async def on_outlier(t: Turn) -> str | None:
 @reading.prompt("extreme")
 async def ask_extreme(t: Turn) -> str | None:
     """Far beyond any use: not a yes/no question but "type it again, or show us"."""
-    contract = await _contract(t)
-    if contract is None:
+    contract, r = await _contract(t), ReadingData.of(t)
+    if contract is None or r.index is None or r.ratio is None:
         return READING_START
-    used, last, day = await _consumption(t, contract)
+    used, last, day = await _consumption(t, contract, r.index)
     if last is None:
         return READING_START
     t.ask(
@@ -429,7 +451,7 @@ async def ask_extreme(t: Turn) -> str | None:
             used=t.tr.number(used),
             unit=t.tr(f"unit.{contract.service}"),
             days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
-            times=t.tr.n("reading.times", round(t.data["r_ratio"])),
+            times=t.tr.n("reading.times", round(r.ratio)),
         ),
         [
             t.button("no", "reading.retype_index"),
@@ -447,22 +469,22 @@ async def on_extreme(t: Turn) -> str | None:
     if contract is None:
         return READING_START
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
-        t.data["r_review"] = "outlier"
+        ReadingData.of(t).photo = t.inbound.photo_ref
+        ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
         return READING_SUMMARY
     picked = t.choice()
     if picked == "cmd:cancel":
         return MENU_MAIN
     if picked == "no":
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         t.say("reading.check_again")
         return READING_INDEX
     if picked == "yes":
         # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
-        t.data["r_review"] = "outlier"
-        t.say("reading.extreme_kept", index=t.tr.ltr(t.data["r_index"]))
-        return READING_PHOTO if "r_photo" not in t.data else READING_SUMMARY
+        ReadingData.of(t).review = "outlier"
+        t.say("reading.extreme_kept", index=t.tr.ltr(ReadingData.of(t).index))
+        return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
     index = parse_index(t.text, today=t.today) if t.text else None
     if index is not None:  # the index typed again
         return await _check_index(t, contract, index)
@@ -486,7 +508,7 @@ async def ask_photo(t: Turn) -> str | None:
 @reading.handle("photo")
 async def on_photo(t: Turn) -> str | None:
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_received")
         return READING_SUMMARY
     picked = t.choice()
@@ -522,7 +544,7 @@ async def on_date(t: Turn) -> str | None:
         return READING_START
     if await _refuse_date(t, contract, day):
         return AGAIN
-    t.data["r_date"] = day.isoformat()
+    ReadingData.of(t).date = day.isoformat()
     return READING_SUMMARY
 
 
@@ -560,19 +582,21 @@ async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
 
 @reading.prompt("summary")
 async def summary(t: Turn) -> str | None:
-    contract = await _contract(t)
-    if contract is None or "r_index" not in t.data:
+    contract, index = await _contract(t), ReadingData.of(t).index
+    if contract is None or index is None:
         return READING_START
-    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
-        t.data["r_bad_date"] = t.data.pop("r_date")  # (no longer possible: a reading came in since)
-    if t.data.get("r_bad_date"):
+    if ReadingData.of(t).date and await _refuse_date(t, contract, _reading_day(t), say=False):
+        # (no longer possible: a reading came in since)
+        ReadingData.of(t).bad_date = take(ReadingData.of(t), ReadingData.date)
+    bad_date = take(ReadingData.of(t), ReadingData.bad_date)
+    if bad_date:
         # A date given with the index or in the first message that cannot be: why, then the question.
-        await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
+        await _refuse_date(t, contract, date.fromisoformat(bad_date))
         return READING_DATE
-    used, last, day = await _consumption(t, contract)
+    used, last, day = await _consumption(t, contract, index)
     lines = [
         t.tr("reading.summary_contract", contract=contract_label(t, contract)),
-        t.tr("reading.summary_index", index=t.tr.ltr(t.data["r_index"]), date=t.tr.date(day)),
+        t.tr("reading.summary_index", index=t.tr.ltr(index), date=t.tr.date(day)),
     ]
     if last:
         lines.append(
@@ -584,11 +608,11 @@ async def summary(t: Turn) -> str | None:
                 date=t.tr.date(last.reading_date),
             )
         )
-    if t.data.get("r_rollover"):
+    if ReadingData.of(t).rollover:
         lines.append(t.tr("reading.summary_rollover"))
-    if t.data.get("r_review"):
+    if ReadingData.of(t).review:
         lines.append(t.tr("reading.summary_review"))
-    lines.append(t.tr("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
+    lines.append(t.tr("reading.summary_photo_yes" if ReadingData.of(t).photo else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
         lines.append(
@@ -617,12 +641,12 @@ async def on_summary(t: Turn) -> str | None:
     if picked == "date":
         return READING_DATE
     if picked == "index":
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         return READING_INDEX
     if picked == "no" or picked == "cmd:cancel":
         return MENU_MAIN
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_received")
         return AGAIN
     if picked != "yes":
@@ -648,10 +672,10 @@ def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) 
 
 
 async def _record(t: Turn) -> str:
-    contract = await _contract(t)
-    if contract is None:
+    contract, index = await _contract(t), ReadingData.of(t).index
+    if contract is None or index is None:
         return READING_START
-    used, last, day = await _consumption(t, contract)
+    used, last, day = await _consumption(t, contract, index)
     previous = await _same_cycle(t, contract, day)
     tariff = t.profile.tariff(contract.tariff)
     details: dict = {}
@@ -670,16 +694,16 @@ async def _record(t: Turn) -> str:
     await t.tx.add_customer_reading(
         contract=contract.contract,
         day=day,
-        index=int(t.data["r_index"]),
+        index=index,
         reference=reference,
         channel=t.channel,
         user_id=t.user_id,
-        photo_ref=t.data.get("r_photo"),
+        photo_ref=ReadingData.of(t).photo,
         previous_index=last.index_value if last else None,
         previous_date=last.reading_date if last else None,
         consumption=used if last else None,
-        rollover=bool(t.data.get("r_rollover")),
-        review_reason=t.data.get("r_review"),
+        rollover=bool(ReadingData.of(t).rollover),
+        review_reason=ReadingData.of(t).review,
         details=details,
         replaces=previous.id if previous else None,
         now=t.now,
@@ -693,10 +717,10 @@ async def _record(t: Turn) -> str:
         now=t.now,
     )
     t.say("reading.recorded", reference=t.tr.ltr(reference))
-    if t.data.get("r_review"):
+    if ReadingData.of(t).review:
         t.say("reading.flagged")
     for text in (prebill_text, correction_text):
         if text:
             t.say_text(text)
-    forget(t, "r_")
+    ReadingData.of(t).clear()
     return MENU_MAIN
