@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from storage import OutboxMessage, Request, Tx
 
@@ -31,7 +32,7 @@ async def decide(
         raise BackOfficeError("a rejection needs --note (the customer is told why)")
     now = now or tx.now()
     await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
-    payload = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
+    payload: dict[str, Any] = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
     if decision == "approved":
         # What was granted travels with the message: the customer is told the dates to pay.
         if req.lines:
@@ -54,7 +55,10 @@ async def decide(
         details={"reference": reference, "note": note},
         now=now,
     )
-    return await tx.request(reference)
+    decided = await tx.request(reference)
+    if decided is None:  # (read back in the same transaction: only a store that lost it)
+        raise BackOfficeError(f"{reference}: not found after the decision")
+    return decided
 
 
 def render_outbox(msg: OutboxMessage, profile: Profile) -> str:

@@ -143,7 +143,7 @@ def price_month(tariff: Tariff, units: int, month: date = date(1970, 1, 1)) -> M
     """One calendar month of consumption priced band by band."""
     lines: list[BandLine] = []
     if tariff.rule == "progressive_then_selective" and units > (tariff.selective_above or 0):
-        lower = tariff.selective_above
+        lower = tariff.selective_above or 0  # (set: the condition above reads it)
         for band in tariff.selective_bands:
             if band.upto is None or units <= band.upto:
                 lines.append(_line("selective", lower, band.upto, units, band.price))
@@ -178,7 +178,9 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
     days = _month_days(period_start, period_end)  # once: the split and the fees' months
     months = tuple(price_month(tariff, u, m) for m, u, _ in _split(days, units))
     energy_ht = sum(m.energy_ht for m in months)
-    month_count = sum(Decimal(d) / _days_in_month(m.year, m.month) for m, d in days).quantize(Decimal("0.01"))
+    month_count = sum((Decimal(d) / _days_in_month(m.year, m.month) for m, d in days), Decimal(0)).quantize(
+        Decimal("0.01")
+    )
     fees = tuple(
         FeeLine(
             f.key,
@@ -194,7 +196,7 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
     fees_ht = sum(f.amount_ht for f in fees)
     vat = _vat(energy_ht, tariff.vat_percent) + sum(f.vat for f in fees)
     cliff = None
-    if tariff.rule == "progressive_then_selective":
+    if tariff.rule == "progressive_then_selective" and tariff.selective_above is not None:
         # Only the period's last month can still be acted on (the earlier ones are over).
         line, m = tariff.selective_above, months[-1]
         if line - cliff_margin <= m.units <= line:

@@ -1165,8 +1165,8 @@ def parse_service(text: str) -> str | None:
 
 # --------------------------------------------------------------------------- dates
 
-_MONTHS = {}
-for _num, _names in enumerate(
+_MONTHS: dict[str, int] = {}
+for _month, _names in enumerate(
     [
         "janvier janv jan يناير جانفي كانون الثاني",
         "fevrier fevr fev فبراير فيفري شباط",
@@ -1183,8 +1183,8 @@ for _num, _names in enumerate(
     ],
     start=1,
 ):
-    for _n in _names.split():
-        _MONTHS[normalize(_n)] = _num
+    for _name in _names.split():
+        _MONTHS[normalize(_name)] = _month
 _MONTHS[normalize("كانون الثاني")] = 1
 _MONTHS[normalize("تشرين الأول")] = 10
 _MONTHS[normalize("تشرين الثاني")] = 11
@@ -1449,7 +1449,7 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
         if count is None and intro is not None and _SPACES.sub(" ", intro) in _AGO_BARE_OK:
             count = 1 if unit in ("يوم", "اسبوع", "semaine") else None
         if count is not None and 0 < count <= 366:
-            weeks = unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))
+            weeks = unit is not None and unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))  # (matched: set)
             phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
             d = _dateparser(phrase, today, prefer, periods=("day", "week"))
             if d:
@@ -1580,8 +1580,8 @@ def _index_in(norm: str, exclude=()) -> int | None:
     values = {v for v, _ in found}
     if len(values) == 1:
         return values.pop()
-    keyed = {v for v, k in found if k}
-    return keyed.pop() if len(keyed) == 1 else None
+    keyed_values = {v for v, k in found if k}
+    return keyed_values.pop() if len(keyed_values) == 1 else None
 
 
 def parse_index(text: str, *, today: date) -> int | None:
@@ -1653,8 +1653,8 @@ def parse_yes_no(text: str) -> bool | None:
         if any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
             return False
         norm = normalize(head)
-        words = re.sub(r"[^\w' ]+", " ", norm)
-        core = _SPACES.sub(" ", words).strip()
+        spaced = re.sub(r"[^\w' ]+", " ", norm)
+        core = _SPACES.sub(" ", spaced).strip()
         if core in _NO:
             return False
         if core in _YES:
@@ -1693,8 +1693,8 @@ def parse_no_photo(text: str) -> bool:
         return False
 
 
-_ORDINALS = {}
-for _n, _words in enumerate(
+_ORDINALS: dict[str, int] = {}
+for _position, _words in enumerate(
     [
         "premier premiere 1er 1ere first الاول الاولي اول اولي لول اللول لولا اللولا lowel lowla louwel lawel owel "
         "l'owel l'oula loula lwla",
@@ -1706,7 +1706,7 @@ for _n, _words in enumerate(
     start=1,
 ):
     for _w in _words.split():
-        _ORDINALS[normalize(_w)] = _n
+        _ORDINALS[normalize(_w)] = _position
 for _w in [
     "dernier",
     "derniere",
