@@ -94,3 +94,38 @@ def test_every_journey_is_declared_in_one_place():
     for name, state in REGISTRY.items():
         assert name in FLOWS[name.split(".")[0]].states.values()
         assert state.prompt or state.handle
+
+
+def _returned_strings(expr):
+    """The string literals a return statement can return (`"a.b"`, `x or "a.b"`, `"a" if c else "b"`),
+    not those passed to a call (`t.tr("reading.pick_contract")`)."""
+    import ast
+
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        yield expr.value
+    elif isinstance(expr, ast.IfExp):
+        yield from _returned_strings(expr.body)
+        yield from _returned_strings(expr.orelse)
+    elif isinstance(expr, ast.BoolOp):
+        for value in expr.values:
+            yield from _returned_strings(value)
+    elif isinstance(expr, ast.Tuple):
+        for value in expr.elts:
+            yield from _returned_strings(value)
+
+
+def test_journeys_return_declared_states_never_bare_strings():
+    """A handler returning "reading.indx" as a string would skip the check at import: targets
+    are State constants (Flow.state, ref), so no journey returns a state as a string literal."""
+    import ast
+    from pathlib import Path
+
+    found = []
+    for path in sorted(Path(journeys.__file__).parent.glob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.AsyncFunctionDef):
+                continue
+            for ret in ast.walk(fn):
+                if isinstance(ret, ast.Return) and ret.value is not None:
+                    found += [f"{path.name}:{ret.lineno}: {v!r}" for v in _returned_strings(ret.value) if "." in v]
+    assert not found, found
