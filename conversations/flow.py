@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, NewType, Self, TypeVar, overload
 
 from rapidfuzz import fuzz, process
 
@@ -62,11 +62,10 @@ class StateDef:
     answers: Answers | None = None  # true when a global word ("safi") is an answer here
 
 
-class State(str):
-    """A declared state's full name ("reading.index"), as handlers return it. A `str`, so the
-    session stores and compares it as before; made only by `Flow.state` and `ref`, which check it."""
-
-    __slots__ = ()
+# A declared state's full name ("reading.index"), as handlers return it: made only by
+# `Flow.state` and `ref`, which check it. A plain `str` at run time (the session stores and
+# compares it as before, at no cost), a distinct type for mypy.
+State = NewType("State", str)
 
 
 class UndeclaredState(LookupError):
