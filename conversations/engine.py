@@ -19,9 +19,9 @@ from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 from . import journeys
 from .backoffice import render_outbox
 from .events import Inbound, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, GIVEN, REGISTRY, Turn, legacy_data, ref
+from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
-from .journeys import ENTRY_STATES, MENU_ITEMS, PAUSABLE
+from .journeys import ENTRY_STATES, PAUSABLE
 from .journeys.reading import ReadingData
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
@@ -464,7 +464,8 @@ _LETTERS = re.compile(r"[^\W\d_]")
 def _ask_digression(turn: Turn, target: str) -> None:
     go = next(p for p, entry in journeys.GO_ENTRY.items() if entry == target)
     turn.data["_digress"] = {"text": turn.text, "go": go, "choices": turn.data.get("_choices", [])}
-    label = dict(MENU_ITEMS).get(go if go != "go:lang" else "cmd:lang", "menu.prompt")
+    item = FLOWS[target.split(".")[0]].menu  # the journey's own menu label, where it has one
+    label = item.label if item is not None else "menu.prompt"
     turn.ask(
         turn.tr("digress.ask", text=turn.text[:80]),
         [turn.button(go, label), turn.button("dg:answer", "digress.answer")],

@@ -1,5 +1,10 @@
 """Every journey declares itself (states, entry, intents, menu item) and registers its states
-on import; the tables the engine and the menu read are derived here from those declarations."""
+on import; the tables the engine and the menu read are derived here from those declarations.
+
+Adding a journey: a module here with its `Flow("name", states=(...), intents=..., menu=...)`,
+a `State` constant per target (`flow.state("x")`, `ref("menu.main")` for another flow's), a
+`JourneyData` class for what it gathers, a prompt and/or handler per declared state, its import
+below, its diagram in docs/flows/ (checked by tests/test_flows_docs.py) and its catalog keys."""
 
 from ..flow import FLOWS, State, check_states
 from . import agency, bills, facilities, linking, menu, prepaid, reading, tracking  # noqa: F401
