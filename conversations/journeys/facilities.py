@@ -147,12 +147,14 @@ async def ask_option(t: Turn) -> str | None:
     allowed = t.profile.instalments.months_for(arrears.total)
     wanted = take(FacilitiesData.of(t), FacilitiesData.wanted_months)
     if wanted in allowed:
-        FacilitiesData.of(t).kind, FacilitiesData.of(t).months = "instalment", wanted
+        d = FacilitiesData.of(t)
+        d.kind, d.months = "instalment", wanted
         return FACILITIES_REASON
     until = take(FacilitiesData.of(t), FacilitiesData.wanted_until)
     latest = max_deferral(t.profile.instalments, t.today)
     if until and t.today < date.fromisoformat(until) <= latest:
-        FacilitiesData.of(t).kind, FacilitiesData.of(t).until = "deferral", until
+        d = FacilitiesData.of(t)
+        d.kind, d.until = "deferral", until
         return FACILITIES_REASON
     header = t.tr.n(
         "facilities.arrears", arrears.count, contract=contract_label(t, contract), amount=t.tr.money(arrears.total)
@@ -200,7 +202,8 @@ async def on_option(t: Turn) -> str | None:
         FacilitiesData.of(t).kind = "deferral"
         return FACILITIES_DATE
     if picked and picked.startswith("m") and picked[1:].isdigit() and int(picked[1:]) in allowed:
-        FacilitiesData.of(t).kind, FacilitiesData.of(t).months = "instalment", int(picked[1:])
+        d = FacilitiesData.of(t)
+        d.kind, d.months = "instalment", int(picked[1:])
         return FACILITIES_REASON
     t.say("facilities.pick_option")
     return AGAIN
@@ -264,7 +267,8 @@ async def on_reason(t: Turn) -> str | None:
         FacilitiesData.of(t).reason = "other"
         return FACILITIES_REASON_TEXT
     if t.text and len(t.text) >= 3:
-        FacilitiesData.of(t).reason, FacilitiesData.of(t).reason_text = "other", t.text[:500]
+        d = FacilitiesData.of(t)
+        d.reason, d.reason_text = "other", t.text[:500]
         return FACILITIES_SUMMARY
     t.say("facilities.pick_reason")
     return AGAIN
