@@ -3,7 +3,6 @@ files and loaded through the real importer. Deterministic for a given `today`.""
 
 from __future__ import annotations
 
-import calendar
 import csv
 import random
 from datetime import date, timedelta
@@ -117,10 +116,6 @@ PERSONAS = [
     ("1000006", "electricity", "Omar Tazi", "+212677777777", "fr", "Marrakech", "postpaid", 5, 0, 160, 0, []),
 ]
 ROLLOVER_CONTRACT = "1000006"  # its meter shows 99,9xx: the next reading wraps past 0
-
-
-def _month_end(d: date) -> date:
-    return d.replace(day=calendar.monthrange(d.year, d.month)[1])
 
 
 def _periods(today: date, months: int) -> list[tuple[date, date]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from storage import OutboxMessage, Request, Tx
 
@@ -31,7 +32,7 @@ async def decide(
         raise BackOfficeError("a rejection needs --note (the customer is told why)")
     now = now or tx.now()
     await tx.set_request_status(reference, decision, expected="pending", decided_by=actor, note=note, now=now)
-    payload: dict[str, object] = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
+    payload: dict[str, Any] = {"decision": decision, "reference": reference, "kind": req.kind, "note": note}
     if decision == "approved":
         # What was granted travels with the message: the customer is told the dates to pay.
         if req.lines:
@@ -55,7 +56,8 @@ async def decide(
         now=now,
     )
     decided = await tx.request(reference)
-    assert decided is not None  # written just above, in this transaction
+    if decided is None:  # (read back in the same transaction: only a store that lost it)
+        raise BackOfficeError(f"{reference}: not found after the decision")
     return decided
 
 

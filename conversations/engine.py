@@ -19,9 +19,10 @@ from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 from . import journeys
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, GIVEN, REGISTRY, Turn
+from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
-from .journeys.menu import MENU_ITEMS
+from .journeys import ENTRY_STATES, PAUSABLE
+from .journeys.reading import ReadingData
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
 
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are answered, not analysed
 MAX_HOPS = 8  # state redirects in one turn (a loop guard)
-START_STATE = "menu.main"
+START_STATE = ref("menu.main")
+LINK_CONTRACT = ref("link.contract")
+LANG_CHOOSE = ref("lang.choose")
 
 COMMANDS = {
     "/start": "start",
@@ -230,14 +233,19 @@ class Engine:
             s.lang = _first_language(inbound, turn.understood)
         if fresh:
             turn.say("welcome.hello", operator=self.profile.operator.of(turn.lang))
-        elif s.updated_at and turn.now - s.updated_at > self.idle and s.state != START_STATE:
-            # The message answers a question asked long ago: don't guess, start again at the menu.
+        elif s.state != START_STATE and (
+            (s.updated_at and turn.now - s.updated_at > self.idle) or _legacy_session(s.data)
+        ):
+            # The message answers a question asked long ago (or saved by the code before this
+            # deploy, in another shape): don't guess, start again at the menu.
             _reset(turn)
             turn.say("session.expired")
             if _command(turn) is None:
                 await self.goto(turn, START_STATE)
                 return
 
+        elif _legacy_session(s.data):
+            _reset(turn)  # at the menu already: only a journey left midway (old shape) is dropped
         command = _command(turn)
         if command is not None and GLOBAL_WORDS.get(turn.typed()) == command and turn.inbound.payload is None:
             # A global word the current question reads as an answer ("safi" is a city, asked which).
@@ -268,7 +276,7 @@ class Engine:
         if "_digress" in s.data:
             await self._digress_answer(turn, state)
             return
-        if turn.stale_payload() and not inbound.payload.startswith("go:"):
+        if turn.stale_payload() and not (inbound.payload or "").startswith("go:"):
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
             return
@@ -331,7 +339,7 @@ class Engine:
                     del turn.data["_paused"]  # started again: the journey left earlier is superseded
             if state.needs_link and not await turn.tx.linked_contracts(turn.channel, turn.user_id):
                 turn.data["after_link"] = target
-                target = "link.contract"
+                target = LINK_CONTRACT
                 continue
             turn.session.state = target
             target = await state.prompt(turn) if state.prompt else None
@@ -361,17 +369,23 @@ class Engine:
             turn.data.update(paused["data"])
             await self.goto(turn, paused["state"])
         elif command == "help":
-            turn.say("help.text", phone=turn.t.ltr(self.profile.contact.phones[0]))
+            turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
-            if turn.session.state not in (START_STATE, "lang.choose"):
+            if turn.session.state not in (START_STATE, LANG_CHOOSE):
                 turn.data["_lang_return"] = turn.session.state
-            await self.goto(turn, "lang.choose")
+            await self.goto(turn, LANG_CHOOSE)
 
 
 class _Redelivered(Exception):
     """The message was handled before: its turn's writes are rolled back."""
+
+
+def _legacy_session(data: dict) -> bool:
+    """Session data written by the code before typed journey data (prefixed keys)."""
+    paused = data.get("_paused")
+    return legacy_data(data) or (isinstance(paused, dict) and legacy_data(paused.get("data", {})))
 
 
 def _reset(turn: Turn) -> None:
@@ -380,9 +394,6 @@ def _reset(turn: Turn) -> None:
     turn.session.data.clear()
 
 
-ENTRY_STATES = frozenset(v for k, v in journeys.INTENT_ENTRY.items() if k not in ("greeting", "help", "language"))
-# Journeys whose gathered answers are worth offering back when the customer leaves them midway.
-PAUSABLE = ("reading", "facilities", "prepaid", "contact", "link")
 _ENGINE_KEYS = ("_choices", "_paused", "_digress", GIVEN)
 
 
@@ -406,7 +417,7 @@ def _pause(turn: Turn) -> None:
 
 PAUSED_FOR = timedelta(minutes=30)  # how long a left journey is offered back
 # Where a journey ends and the customer is free to start another: the left journey is offered there.
-RESTING = frozenset({START_STATE, "bills.start"})
+RESTING = frozenset({START_STATE, ref("bills.start")})
 
 
 def _live_paused(turn: Turn) -> dict | None:
@@ -424,11 +435,11 @@ def _offer_resume(turn: Turn) -> None:
     if paused is None or turn.session.state not in RESTING or not turn.replies or not turn.replies[-1].buttons:
         return
     journey = paused["state"].split(".")[0]
-    index = paused["data"].get("r_index") or paused["data"].get(GIVEN, {}).get("index")
+    index = paused["data"].get(ReadingData.key, {}).get("index") or paused["data"].get(GIVEN, {}).get("index")
     if journey == "reading" and index is not None:
-        offer = turn.t("resume.reading_index", index=turn.t.ltr(index))
+        offer = turn.tr("resume.reading_index", index=turn.tr.ltr(index))
     else:
-        offer = turn.t(f"resume.{journey}")
+        offer = turn.tr(f"resume.{journey}")
     last = turn.replies[-1]
     buttons = (turn.button("resume", "resume.button"), *last.buttons)
     turn.replies[-1] = replace(last, text=offer + "\n\n" + last.text, buttons=buttons)
@@ -464,9 +475,11 @@ _LETTERS = re.compile(r"[^\W\d_]")
 def _ask_digression(turn: Turn, target: str) -> None:
     go = next(p for p, entry in journeys.GO_ENTRY.items() if entry == target)
     turn.data["_digress"] = {"text": turn.text, "go": go, "choices": turn.data.get("_choices", [])}
-    label = dict(MENU_ITEMS).get(go if go != "go:lang" else "cmd:lang", "menu.prompt")
+    item = FLOWS[target.split(".")[0]].menu  # the journey's own menu label, where it has one
+    label = item.label if item is not None else "menu.prompt"
     turn.ask(
-        turn.t("digress.ask", text=turn.text[:80]), [turn.button(go, label), turn.button("dg:answer", "digress.answer")]
+        turn.tr("digress.ask", text=turn.text[:80]),
+        [turn.button(go, label), turn.button("dg:answer", "digress.answer")],
     )
 
 
@@ -508,9 +521,9 @@ def _command(turn: Turn) -> str | None:
     picked = turn.typed_label()
     if picked is not None:  # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
-    word = GLOBAL_WORDS.get(turn.typed())
-    if word is not None:
-        return word
+    said = GLOBAL_WORDS.get(turn.typed())
+    if said is not None:
+        return said
     if turn.session.state in RESTING and "_paused" in turn.data and (turn.choice() == "resume" or parse_yes_no(text)):
         return "resume"  # "nkemmel", "oui", "wakha" to the offer to finish what was left
     u = turn.understood

@@ -1,17 +1,22 @@
 """Journeys as state machines: each state has a prompt (what the bot says on arriving) and a
 handler (what it does with the customer's next message, returning the next state).
 
-    flow = Flow("link")
+    link = Flow("link", states=("contract", "proof"))
+    LINK_PROOF = link.state("proof")                         # a declared state: checked here
+    MENU_MAIN = ref("menu.main")                             # another flow's: checked at load
 
-    @flow.prompt("contract")
+    @link.prompt("contract")
     async def ask_contract(t: Turn) -> str | None: ...      # may redirect by returning a state
 
-    @flow.handle("contract")
-    async def got_contract(t: Turn) -> str | None: ...      # next state, AGAIN, or None
+    @link.handle("contract")
+    async def got_contract(t: Turn) -> str | None: ...      # LINK_PROOF, AGAIN, or None
 
-A handler returns the next state's name (its prompt runs), AGAIN (the current prompt runs
+A handler returns the next state (a `State` constant, never a bare string: a misspelt state
+then fails when the module loads, not mid-conversation), AGAIN (the current prompt runs
 again, after whatever the handler said), or None (stay; the handler said everything).
-State data lives in `t.data` (JSON-serialisable), saved with the state in the turn's transaction.
+A journey's own data is a `JourneyData` class of typed `Field`s (`ReadingData.of(t).index`),
+kept in the session's JSON under the journey's name and saved with the state in the turn's
+transaction; the engine's own keys (`_choices`, `_given`, `_paused`...) sit beside it in `t.data`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, Generic, NewType, Self, TypeVar, overload
 
 from rapidfuzz import fuzz, process
 
@@ -37,6 +42,7 @@ GIVEN = "_given"
 GIVEN_ENTITIES = frozenset({"index", "date", "contract", "months", "service", "reference", "city", "until"})
 DATE_ENTITIES = frozenset({"date", "until"})
 Handler = Callable[["Turn"], Awaitable[str | None]]
+Answers = Callable[["Turn"], Awaitable[bool]]
 
 
 # What a state's handler reads from a typed message, so the engine can tell an answer from a
@@ -53,42 +59,194 @@ class StateDef:
     handle: Handler | None = None
     needs_link: bool = False
     expects: str = "choice"
-    answers: Handler | None = None  # true when a global word ("safi") is an answer here
+    answers: Answers | None = None  # true when a global word ("safi") is an answer here
+
+
+# A declared state's full name ("reading.index"), as handlers return it: made only by
+# `Flow.state` and `ref`, which check it. A plain `str` at run time (the session stores and
+# compares it as before, at no cost), a distinct type for mypy.
+State = NewType("State", str)
+
+
+class UndeclaredState(LookupError):
+    """A state named in code that no flow declares (a typo): raised when the module loads."""
 
 
 REGISTRY: dict[str, StateDef] = {}
+FLOWS: dict[str, Flow] = {}
+_UNCHECKED: list[str] = []  # refs to flows not loaded yet, checked by check_states()
+
+
+@dataclass(frozen=True, order=True)
+class MenuItem:
+    """A flow's line in the main menu."""
+
+    rank: int  # position in the menu
+    label: str  # catalog key of the button's label
+    payload: str = ""  # the button's payload: "go:<flow>" unless told
 
 
 class Flow:
-    def __init__(self, name: str) -> None:
+    """One journey, declared in one place: its states (handlers and targets may only name
+    these), its entry state, the understood intents that start it, its menu item, and whether
+    the engine keeps it when the customer leaves it midway."""
+
+    def __init__(
+        self,
+        name: str,
+        states: tuple[str, ...],
+        *,
+        entry: str | None = None,
+        intents: tuple[str, ...] = (),
+        menu: MenuItem | None = None,
+        pausable: bool = False,
+        request: bool = False,
+    ) -> None:
+        """`entry`: the state `go:<name>` and `intents` lead to (the first state unless told);
+        `pausable`: its gathered answers are offered back when left midway; `request`: entering
+        it keeps what the starting message said (`Turn.given`) and supersedes a paused run of it."""
+        if name in FLOWS:
+            raise ValueError(f"flow {name!r} declared twice")
+        if not states or len(set(states)) != len(states):
+            raise ValueError(f"flow {name!r}: states {states!r} must be distinct and not empty")
         self.name = name
+        self.states = {s: State(f"{name}.{s}") for s in states}
+        self.entry = self.state(entry or states[0])
+        self.intents, self.menu, self.pausable, self.request = intents, menu, pausable, request
+        FLOWS[name] = self
+
+    def state(self, state: str) -> State:
+        """The declared state `state` of this flow (a short name: "index")."""
+        try:
+            return self.states[state]
+        except KeyError:
+            raise UndeclaredState(
+                f"flow {self.name!r} declares no state {state!r} ({', '.join(self.states)})"
+            ) from None
 
     def _def(self, state: str) -> StateDef:
-        full = f"{self.name}.{state}" if state else self.name
+        full = self.state(state)
         return REGISTRY.setdefault(full, StateDef(full))
 
     def prompt(self, state: str, *, needs_link: bool = False) -> Callable[[Handler], Handler]:
+        d = self._def(state)
+
         def register(fn: Handler) -> Handler:
-            d = self._def(state)
             d.prompt, d.needs_link = fn, d.needs_link or needs_link
             return fn
 
         return register
 
     def handle(
-        self, state: str, *, expects: str = "choice", answers: Callable[[Turn], Awaitable[bool]] | None = None
+        self, state: str, *, expects: str = "choice", answers: Answers | None = None
     ) -> Callable[[Handler], Handler]:
         """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
         a global word (menu, cancel) is this question's answer instead."""
         if expects not in EXPECTS:
             raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
+        d = self._def(state)
 
         def register(fn: Handler) -> Handler:
-            d = self._def(state)
             d.handle, d.expects, d.answers = fn, expects, answers
             return fn
 
         return register
+
+
+def ref(full: str) -> State:
+    """Another flow's state ("menu.main"), checked now if that flow is loaded, else by
+    `check_states()` once every journey is (journeys refer to each other in circles)."""
+    flow, _, state = full.partition(".")
+    if flow in FLOWS:
+        return FLOWS[flow].state(state)
+    _UNCHECKED.append(full)
+    return State(full)
+
+
+def check_states() -> None:
+    """Run when every journey has loaded: every ref names a declared state, and every declared
+    state has a prompt or a handler (a state nothing defines is a typo or left over)."""
+    while _UNCHECKED:
+        full = _UNCHECKED.pop()
+        flow = FLOWS.get(full.partition(".")[0])
+        if flow is None:
+            raise UndeclaredState(f"no flow declares the state {full!r}")
+        flow.state(full.partition(".")[2])
+    for flow in FLOWS.values():
+        for full in flow.states.values():
+            if full not in REGISTRY:
+                raise UndeclaredState(f"state {full!r} is declared but has no prompt or handler")
+
+
+T = TypeVar("T")
+
+
+class Field(Generic[T]):
+    """One item of a journey's session data (see JourneyData): None when absent; setting None
+    removes it, so the session's JSON holds only what the journey has gathered."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Field[T]: ...
+    @overload
+    def __get__(self, obj: JourneyData, owner: type) -> T | None: ...
+    def __get__(self, obj: JourneyData | None, owner: type) -> Field[T] | T | None:
+        if obj is None:
+            return self
+        own = obj.data.get(obj.key)
+        return own.get(self.name) if own else None
+
+    def __set__(self, obj: JourneyData, value: T | None) -> None:
+        if value is not None:
+            obj.data.setdefault(obj.key, {})[self.name] = value
+        elif obj.key in obj.data:
+            obj.data[obj.key].pop(self.name, None)
+            if not obj.data[obj.key]:
+                del obj.data[obj.key]
+
+
+class JourneyData:
+    """A journey's own session data, typed: each `Field` is an item of the JSON object
+    `session.data[key]`, read and written in place (nothing to save or forget to save; paused,
+    resumed and cleared with the rest of the session). The engine's own keys (`_choices`,
+    `_tags`, `_given`, `_paused`, `_digress`, `_lang_return`, `after_link`) sit beside them."""
+
+    key: ClassVar[str]
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @classmethod
+    def of(cls, t: Turn) -> Self:
+        return cls(t.data)
+
+    def clear(self) -> None:
+        """Drop everything the journey gathered (it ends or starts again)."""
+        self.data.pop(self.key, None)
+
+
+def take(data: JourneyData, field: Field[T]) -> T | None:
+    """A field's value, removed: the journey takes it over (`take(r, ReadingData.index)`)."""
+    value = field.__get__(data, type(data))
+    field.__set__(data, None)
+    return value
+
+
+class ContractData(JourneyData):
+    """The data of a journey about one of the chat's contracts (the number; proven on use)."""
+
+    contract = Field[str]()
+
+
+# Session keys of the code before JourneyData (journey data as prefixed top-level keys): a
+# session saved by it (a conversation in flight during a deploy) starts again at the menu.
+LEGACY_PREFIXES = ("r_", "f_", "p_", "cb_", "b_", "link_", "agency_", "reading_for")
+
+
+def legacy_data(data: dict[str, Any]) -> bool:
+    return any(k.startswith(LEGACY_PREFIXES) for k in data)
 
 
 _MARKS = re.compile(r"[\u064B-\u065F\u0640\u200e\u200f\u2066-\u2069]")
@@ -151,7 +309,7 @@ class Turn:
         return self.session.lang or "fr"
 
     @property
-    def t(self) -> Translator:
+    def tr(self) -> Translator:
         return translator(self.lang)
 
     @property
@@ -168,7 +326,7 @@ class Turn:
 
     # ---- output
     def say(self, key: str, /, **params: Any) -> None:
-        self.replies.append(Reply(self.t(key, **params)))
+        self.replies.append(Reply(self.tr(key, **params)))
 
     def say_text(self, text: str) -> None:
         self.replies.append(Reply(text))
@@ -190,7 +348,7 @@ class Turn:
         return button
 
     def button(self, payload: str, key: str, /, **params: Any) -> Button:
-        return Button(payload, self.t(key, **params))
+        return Button(payload, self.tr(key, **params))
 
     def yes_no(self) -> list[Button]:
         return [self.button("yes", "common.yes"), self.button("no", "common.no")]
@@ -292,7 +450,7 @@ class Turn:
         from .journeys import INTENT_ENTRY
 
         target = INTENT_ENTRY.get(u.intent)
-        return bool(target) and target.split(".")[0] != self.state.split(".")[0]
+        return target is not None and target.split(".")[0] != self.state.split(".")[0]
 
     def typed(self) -> str:
         """The message's text as labels are compared with it (several checks of a turn ask)."""

@@ -13,6 +13,7 @@ Arabic messages only.
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
 import string
 from collections.abc import Callable
@@ -70,8 +71,8 @@ def catalog(lang: str) -> Catalog:
         po = read_po(fh, locale=lang)
     messages: dict[str, str | tuple[str, ...]] = {}
     for m in po:
-        if not m.id:
-            continue
+        if not m.id or m.string is None:
+            continue  # (absent: the key itself is shown, as for an unknown key)
         key = m.id[0] if isinstance(m.id, (tuple, list)) else m.id
         messages[key] = tuple(m.string) if isinstance(m.string, (tuple, list)) else m.string
     return Catalog(lang, messages, gettext.c2py(po.plural_expr), po.num_plurals)
@@ -103,9 +104,6 @@ class Translator:
         text = forms[min(self._cat.plural(count), len(forms) - 1)]
         return text.format(count=self.number(count), **params)
 
-    def has(self, key: str) -> bool:
-        return key in self._cat.messages
-
     # ---- formatting
     def ltr(self, token: object) -> str:
         """Keep a left-to-right token (reference, phone, date, index) in order inside Arabic text."""
@@ -125,20 +123,20 @@ class Translator:
         value = _grouped(n, _SYMBOLS[self.lang][1]) if n >= 0 else _INT_PATTERN.apply(n, _BABEL_LOCALE[self.lang])
         return self.ltr(value) if self.lang == "ar" and len(value) > 3 else value
 
-    def date(self, d: date, *, with_year: bool = True) -> str:
+    def date(self, d: dt.date, *, with_year: bool = True) -> str:  # (`date` is this method here)
         return _date(self.lang, d, "d MMMM y" if with_year else "d MMMM")
 
-    def month(self, d: date) -> str:
+    def month(self, d: dt.date) -> str:
         return _date(self.lang, d, "MMMM y")
 
-    def of_month(self, d: date) -> str:
+    def of_month(self, d: dt.date) -> str:
         """`d'octobre 2026` / `de septembre 2026` (French elides before a vowel); Arabic: the month."""
         month = self.month(d)
         if self.lang != "fr":
             return month
         return f"d'{month}" if month[:1] in "aeiouyéèâ" else f"de {month}"
 
-    def month_short(self, d: date) -> str:
+    def month_short(self, d: dt.date) -> str:
         """`sept. 2026`: for button labels (WhatsApp list rows hold 24 characters)."""
         return _date(self.lang, d, "MMM y")
 

@@ -160,7 +160,7 @@ class Places:
         right after "f" / "à" / "في" in a free message, never any word anywhere."""
         from .understanding import _LEX, _STOP  # words with another meaning are not misspelt cities
 
-        best: tuple[int, Place] | None = None
+        best: tuple[float, Place] | None = None
         for i in range(len(tokens)):
             after_locative = i > 0 and tokens[i - 1] in _LOCATIVE
             if not (expected or after_locative):

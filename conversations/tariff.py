@@ -143,7 +143,7 @@ def price_month(tariff: Tariff, units: int, month: date = date(1970, 1, 1)) -> M
     """One calendar month of consumption priced band by band."""
     lines: list[BandLine] = []
     if tariff.rule == "progressive_then_selective" and units > (tariff.selective_above or 0):
-        lower = tariff.selective_above or 0
+        lower = tariff.selective_above or 0  # (set: the condition above reads it)
         for band in tariff.selective_bands:
             if band.upto is None or units <= band.upto:
                 lines.append(_line("selective", lower, band.upto, units, band.price))

@@ -1177,7 +1177,7 @@ def parse_service(text: str) -> str | None:
 # --------------------------------------------------------------------------- dates
 
 _MONTHS: dict[str, int] = {}
-for _month_no, _names in enumerate(
+for _month, _names in enumerate(
     [
         "janvier janv jan يناير جانفي كانون الثاني",
         "fevrier fevr fev فبراير فيفري شباط",
@@ -1194,8 +1194,8 @@ for _month_no, _names in enumerate(
     ],
     start=1,
 ):
-    for _n in _names.split():
-        _MONTHS[normalize(_n)] = _month_no
+    for _name in _names.split():
+        _MONTHS[normalize(_name)] = _month
 _MONTHS[normalize("كانون الثاني")] = 1
 _MONTHS[normalize("تشرين الأول")] = 10
 _MONTHS[normalize("تشرين الثاني")] = 11
@@ -1472,8 +1472,8 @@ def _find_date(norm: str, today: date, prefer: str = "past") -> tuple[date, tupl
             count, unit = 2, "اسبوع"
         if count is None and intro is not None and _SPACES.sub(" ", intro) in _AGO_BARE_OK:
             count = 1 if unit in ("يوم", "اسبوع", "semaine") else None
-        if count is not None and 0 < count <= 366 and unit:
-            weeks = unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))
+        if count is not None and 0 < count <= 366:
+            weeks = unit is not None and unit.startswith(("semaine", "اسبوع", "اسابيع", "simana"))  # (matched: set)
             phrase = f"il y a {count} {'semaines' if weeks else 'jours'}"
             d = _dateparser(phrase, today, prefer, periods=("day", "week"))
             if d:
@@ -1631,8 +1631,8 @@ def _index_in(norm: str, exclude=()) -> int | None:
     values = {v for v, _ in found}
     if len(values) == 1:
         return values.pop()
-    named = {v for v, k in found if k}
-    return named.pop() if len(named) == 1 else None
+    keyed_values = {v for v, k in found if k}
+    return keyed_values.pop() if len(keyed_values) == 1 else None
 
 
 def parse_index(text: str, *, today: date) -> int | None:
@@ -1704,7 +1704,8 @@ def parse_yes_no(text: str) -> bool | None:
         if any(e in head for e in _NO_EMOJI) and not re.search(r"\w", head):
             return False
         norm = normalize(head)
-        core = _SPACES.sub(" ", re.sub(r"[^\w' ]+", " ", norm)).strip()
+        spaced = re.sub(r"[^\w' ]+", " ", norm)
+        core = _SPACES.sub(" ", spaced).strip()
         if core in _NO:
             return False
         if core in _YES:

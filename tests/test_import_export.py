@@ -89,8 +89,8 @@ def test_db_upgrade_from_empty_and_again(ops):
     first = ops("db", "upgrade")
     assert (
         first.returncode == 0
-        and "schema version 5 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql, "
-        "0005_unrecognised.sql)"
+        and "schema version 5 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, "
+        "0004_agency_arabic.sql, 0005_unrecognised.sql)"
         in first.stdout
     )
     again = ops("db", "upgrade")

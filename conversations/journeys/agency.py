@@ -6,12 +6,41 @@ import re
 
 from storage import fold
 
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, ContractData, Field, Flow, JourneyData, MenuItem, Turn, ref, take
 from ..places import Place, places_of
-from .common import elsewhere, forget, operator_phone
+from .common import elsewhere, operator_phone
+from .filing import file_request
 
-agency = Flow("agency")
-contact = Flow("contact")
+agency = Flow("agency", states=("start",), intents=("agency",), menu=MenuItem(6, "menu.agency"), request=True)
+AGENCY_START = agency.state("start")
+contact = Flow(
+    "contact",
+    states=("start", "callback", "callback_topic"),
+    intents=("agent",),
+    menu=MenuItem(7, "menu.contact"),
+    pausable=True,
+    request=True,
+)
+CONTACT_START = contact.state("start")
+CONTACT_CALLBACK = contact.state("callback")
+CONTACT_CALLBACK_TOPIC = contact.state("callback_topic")
+
+MENU_MAIN = ref("menu.main")
+
+
+class AgencyData(JourneyData):
+    """The cities offered as buttons and how many names could not be read as one."""
+
+    key = "agency"
+    cities = Field[list[str]]()
+    misses = Field[int]()
+
+
+class CallbackData(ContractData):
+    """The callback being filed: the phone to call and the contract it is about."""
+
+    key = "contact"
+    phone = Field[str]()
 
 
 def _agency_lines(t: Turn, agencies) -> str:
@@ -20,11 +49,11 @@ def _agency_lines(t: Turn, agencies) -> str:
         return arabic if t.lang == "ar" and arabic else _latin(t, latin)
 
     return "\n\n".join(
-        t.t(
+        t.tr(
             "agency.item",
             name=text(a.name, a.name_ar),
             address=text(a.address, a.address_ar),
-            phone=t.t.ltr(a.phone),
+            phone=t.tr.ltr(a.phone),
             hours=text(a.hours, a.hours_ar),
         )
         for a in agencies
@@ -32,7 +61,7 @@ def _agency_lines(t: Turn, agencies) -> str:
 
 
 def _latin(t: Turn, text: str) -> str:
-    return t.t.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
+    return t.tr.ltr(text) if t.lang == "ar" and re.search(r"[A-Za-z]", text) and not _ARABIC.search(text) else text
 
 
 _ARABIC = re.compile(r"[\u0600-\u06ff]")
@@ -69,17 +98,17 @@ def _show(t: Turn, place: Place, found) -> None:
 
 def _place_label(t: Turn, place: Place) -> str:
     label = place.label(t.lang)
-    return t.t.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
+    return t.tr.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
 
 
 def _ask_city(t: Turn, cities: _Cities, question: str | None = None) -> None:
     shown = cities.places[:9]
     t.ask(
-        question or t.t("agency.ask_city"),
+        question or t.tr("agency.ask_city"),
         [t.button(f"city:{i}", "agency.city_button", city=p.label(t.lang)) for i, p in enumerate(shown)]
         + [t.button("cmd:menu", "common.menu")],
     )
-    t.data["agency_cities"] = [p.name for p in shown]
+    AgencyData.of(t).cities = [p.name for p in shown]
 
 
 def _known_cities(t: Turn, cities: _Cities) -> str:
@@ -92,18 +121,18 @@ def _known_cities(t: Turn, cities: _Cities) -> str:
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
     cities = await _cities(t)
-    t.data.pop("agency_misses", None)
+    AgencyData.of(t).misses = None
     # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
     named = cities.table.find(t.text) if t.text and t.inbound.payload is None else None
     if named is not None:
         found = cities.agencies(named)
         if found:
             _show(t, named, found)
-            return "menu.main"
+            return MENU_MAIN
         _ask_city(
             t,
             cities,
-            t.t(
+            t.tr(
                 "agency.none_in_city",
                 city=_place_label(t, named),
                 cities=_known_cities(t, cities),
@@ -133,9 +162,9 @@ async def _names_a_city(t: Turn) -> bool:
 async def on_city(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:menu":
-        return "menu.main"
+        return MENU_MAIN
     cities = await _cities(t)
-    offered = t.data.get("agency_cities", [])
+    offered = AgencyData.of(t).cities or []
     place = None
     if t.inbound.payload is None and t.text and not t.typed().isdecimal():
         place = cities.table.find(t.text, expected=True)  # the alias table before fuzzy button labels
@@ -150,7 +179,7 @@ async def on_city(t: Turn) -> str | None:
     if place is None:
         other = elsewhere(t, "agency")  # "chhal khassni nkhelles": another request, not a city
         if other:
-            forget(t, "agency_")
+            AgencyData.of(t).clear()
             return other
         u = t.understood if t.inbound.payload is None else None
         if u is not None and u.intent == "agency":
@@ -161,22 +190,24 @@ async def on_city(t: Turn) -> str | None:
             _ask_city(t, cities)
             return None
     found = cities.agencies(place) if place else []
-    if found:
+    if place is not None and found:
         _show(t, place, found)
-        forget(t, "agency_")
-        return "menu.main"
+        AgencyData.of(t).clear()
+        return MENU_MAIN
     phone = operator_phone(t)
     if place is not None:
-        question = t.t("agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone)
+        question = t.tr(
+            "agency.none_in_city", city=_place_label(t, place), cities=_known_cities(t, cities), phone=phone
+        )
     else:
-        misses = t.data.get("agency_misses", 0) + 1
+        misses = (AgencyData.of(t).misses or 0) + 1
         if misses >= 2:
             # Twice a name we cannot read as a city: no third question, the phone and the menu.
             t.say("agency.give_up", cities=_known_cities(t, cities), phone=phone)
-            forget(t, "agency_")
-            return "menu.main"
-        t.data["agency_misses"] = misses
-        question = t.t(
+            AgencyData.of(t).clear()
+            return MENU_MAIN
+        AgencyData.of(t).misses = misses
+        question = t.tr(
             "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
         )
     _ask_city(t, cities, question)  # the answer is the question again, with the cities to press
@@ -186,16 +217,16 @@ async def on_city(t: Turn) -> str | None:
 @contact.prompt("start")
 async def show_contact(t: Turn) -> str | None:
     c = t.profile.contact
-    lines = [t.t("contact.phone", phone=t.t.ltr(p)) for p in c.phones]
+    lines = [t.tr("contact.phone", phone=t.tr.ltr(p)) for p in c.phones]
     if c.email:
-        lines.append(t.t("contact.email", email=t.t.ltr(c.email)))
+        lines.append(t.tr("contact.email", email=t.tr.ltr(c.email)))
     if c.website:
-        lines.append(t.t("contact.website", website=t.t.ltr(c.website)))
+        lines.append(t.tr("contact.website", website=t.tr.ltr(c.website)))
     if c.hours:
-        lines.append(t.t("contact.hours", hours=c.hours.get(t.lang)))
+        lines.append(t.tr("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
     t.ask(
-        t.t("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
+        t.tr("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
     )
     return None
 
@@ -204,9 +235,9 @@ async def show_contact(t: Turn) -> str | None:
 async def on_contact(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "callback":
-        return "contact.callback"
+        return CONTACT_CALLBACK
     if picked == "cmd:menu":
-        return "menu.main"
+        return MENU_MAIN
     from .menu import on_menu  # anything else is read as a new request from the menu
 
     return await on_menu(t)
@@ -216,10 +247,10 @@ async def on_contact(t: Turn) -> str | None:
 async def ask_callback_phone(t: Turn) -> str | None:
     linked = await t.tx.linked_contracts(t.channel, t.user_id)
     if linked:
-        t.data["cb_phone"] = linked[0].phone
-        t.data["cb_contract"] = linked[0].contract
-        return "contact.callback_topic"
-    t.ask(t.t("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
+        CallbackData.of(t).phone = linked[0].phone
+        CallbackData.of(t).contract = linked[0].contract
+        return CONTACT_CALLBACK_TOPIC
+    t.ask(t.tr("contact.ask_phone"), [t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -228,19 +259,19 @@ async def on_callback_phone(t: Turn) -> str | None:
     from storage.values import ValueProblem, normalize_phone
 
     if t.choice() == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     try:
-        t.data["cb_phone"] = normalize_phone(t.inbound.contact_phone or t.text)
+        CallbackData.of(t).phone = normalize_phone(t.inbound.contact_phone or t.text)
     except ValueProblem:
         t.say("contact.phone_format")
         return AGAIN
-    return "contact.callback_topic"
+    return CONTACT_CALLBACK_TOPIC
 
 
 @contact.prompt("callback_topic")
 async def ask_topic(t: Turn) -> str | None:
     t.ask(
-        t.t("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")]
+        t.tr("contact.ask_topic"), [t.button("skip", "facilities.skip_reason"), t.button("cmd:cancel", "common.cancel")]
     )
     return None
 
@@ -249,29 +280,16 @@ async def ask_topic(t: Turn) -> str | None:
 async def on_topic(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     topic = None if picked == "skip" else t.text[:500] or None
-    reference = await t.tx.next_reference("CB", t.today.year)
-    await t.tx.add_request(
-        reference=reference,
-        kind="callback",
-        contract=t.data.get("cb_contract"),
-        channel=t.channel,
-        user_id=t.user_id,
-        lang=t.lang,
+    reference = await file_request(
+        t,
+        "callback",
+        contract=CallbackData.of(t).contract,
         reason_text=topic,
-        details={"phone": t.data.get("cb_phone")},
-        now=t.now,
+        details={"phone": CallbackData.of(t).phone},
     )
-    await t.tx.audit(
-        "request_filed",
-        channel=t.channel,
-        user_id=t.user_id,
-        contract=t.data.get("cb_contract"),
-        details={"reference": reference, "kind": "callback"},
-        now=t.now,
-    )
-    phone = t.data.pop("cb_phone", "")
-    t.data.pop("cb_contract", None)
-    t.say("contact.callback_recorded", reference=t.t.ltr(reference), phone=t.t.ltr(phone[:-4] + "••••"))
-    return "menu.main"
+    phone = take(CallbackData.of(t), CallbackData.phone) or ""
+    CallbackData.of(t).contract = None
+    t.say("contact.callback_recorded", reference=t.tr.ltr(reference), phone=t.tr.ltr(phone[:-4] + "••••"))
+    return MENU_MAIN

@@ -5,18 +5,20 @@ from __future__ import annotations
 from storage import Contract
 
 from ..events import Button
-from ..flow import AGAIN, Turn
+from ..flow import AGAIN, ContractData, Turn, ref
 from ..places import city_label
+
+MENU_MAIN = ref("menu.main")
 
 
 def contract_label(t: Turn, c: Contract) -> str:
     """`1000001 (électricité, Casablanca)`: what a customer recognises a contract by (the city's
     Arabic name in Arabic, where the profile knows it)."""
-    return t.t(
+    return t.tr(
         "contract.label",
-        number=t.t.ltr(c.contract),
-        service=t.t(f"service.{c.service}"),
-        city=city_label(t.profile, t.t, c.city),
+        number=t.tr.ltr(c.contract),
+        service=t.tr(f"service.{c.service}"),
+        city=city_label(t.profile, t.tr, c.city),
     )
 
 
@@ -26,25 +28,18 @@ def contract_button(t: Turn, c: Contract, key: str, /, **params) -> Button:
 
 
 def operator_phone(t: Turn) -> str:
-    return t.t.ltr(t.profile.contact.phones[0])
+    return t.tr.ltr(t.profile.contact.phones[0])
 
 
-async def linked_contract(t: Turn, key: str) -> Contract | None:
-    """The contract a journey stored under `key`, only if this chat has proven it holds it:
+async def linked_contract(t: Turn, number: str | None) -> Contract | None:
+    """The contract a journey kept the `number` of, only if this chat has proven it holds it:
     never act on a contract named by a forged or stale payload."""
-    number = t.data.get(key)
     if not number:
         return None
     for contract in await t.tx.linked_contracts(t.channel, t.user_id):  # read once per turn
         if contract.contract == number:
             return contract
     return None
-
-
-def forget(t: Turn, prefix: str) -> None:
-    """Drop a journey's own data (its keys share a prefix) when it ends or restarts."""
-    for key in [k for k in t.data if k.startswith(prefix)]:
-        del t.data[key]
 
 
 SWITCH_CONFIDENCE = 0.6
@@ -65,16 +60,16 @@ def elsewhere(t: Turn, journey: str) -> str | None:
     return None if target.startswith(journey + ".") else target
 
 
-async def pick_contract(t: Turn, journey: str, key: str, then: str, unclear: str) -> str | None:
+async def pick_contract(t: Turn, journey: str, data: ContractData, then: str, unclear: str) -> str | None:
     """The answer to a journey's "which contract?" list: the linked contract picked is kept
-    under `key` and the journey goes on to `then`; a typed request for something else goes
-    there; anything else asks again with `unclear`."""
+    in the journey's `data` and the journey goes on to `then`; a typed request for something
+    else goes there; anything else asks again with `unclear`."""
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if picked and picked.startswith("c:"):
-        t.data[key] = picked[2:]
-        if await linked_contract(t, key) is not None:
+        data.contract = picked[2:]
+        if await linked_contract(t, data.contract) is not None:
             return then
     other = elsewhere(t, journey)
     if other:

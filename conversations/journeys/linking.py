@@ -19,12 +19,26 @@ from storage import Contract
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
 from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
 
-link = Flow("link")
+link = Flow("link", states=("contract", "pick", "proof", "amount"), menu=MenuItem(8, "menu.link"), pausable=True)
+LINK_CONTRACT = link.state("contract")
+LINK_PICK = link.state("pick")
+LINK_PROOF = link.state("proof")
+LINK_AMOUNT = link.state("amount")
+
+MENU_MAIN = ref("menu.main")
+
+
+class LinkData(ContractData):
+    """The contract being proven and a phone shared for it."""
+
+    key = "link"
+    phone = Field[str]()
+
 
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=30)
@@ -46,9 +60,9 @@ async def _failures(t: Turn) -> int:
 
 
 async def _say_locked(t: Turn, until) -> str:
-    t.say("link.locked", time=t.t.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
+    t.say("link.locked", time=t.tr.ltr(t.local(until).strftime("%H:%M")), phone=operator_phone(t))
     t.data.clear()
-    return "menu.main"
+    return MENU_MAIN
 
 
 async def _fail(t: Turn, reason: str, contract: str | None) -> str:
@@ -60,7 +74,7 @@ async def _fail(t: Turn, reason: str, contract: str | None) -> str:
     if failures >= MAX_FAILURES:
         await t.tx.audit("link_locked", channel=t.channel, user_id=t.user_id, contract=contract, now=t.now)
         return await _say_locked(t, t.now + LOCK)
-    t.say_text(t.t.n("link.tries_left", MAX_FAILURES - failures))
+    t.say_text(t.tr.n("link.tries_left", MAX_FAILURES - failures))
     return AGAIN
 
 
@@ -91,7 +105,7 @@ def _k(t: Turn, key: str) -> str:
 def _vouched_phone(t: Turn) -> str | None:
     """A phone the channel vouches for: the sender's (WhatsApp, console --phone) or the customer's
     own contact shared in this journey. Never a number typed."""
-    for phone in (t.inbound.sender_phone, t.data.get("link_phone")):
+    for phone in (t.inbound.sender_phone, LinkData.of(t).phone):
         if phone:
             try:
                 return normalize_phone(phone)
@@ -112,11 +126,11 @@ async def ask_contract(t: Turn) -> str | None:
     until = await _locked_until(t)
     if until:
         return await _say_locked(t, until)
-    t.data.pop("link_contract", None)
+    LinkData.of(t).contract = None
     if "after_link" in t.data:
         t.say("link.needed")
     t.ask(
-        t.t(_k(t, "link.ask_contract")),
+        t.tr(_k(t, "link.ask_contract")),
         [t.button("link:dont_know", "link.dont_know"), t.button("cmd:cancel", "common.cancel")],
     )
     return None
@@ -130,42 +144,43 @@ async def on_contract(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
         t.data.clear()
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.contact_phone:
         if not t.inbound.contact_is_own:
             t.say("link.contact_not_own")
             return await _fail(t, "contact_not_own", None)
-        t.data["link_phone"] = t.inbound.contact_phone
-        return "link.pick"
+        LinkData.of(t).phone = t.inbound.contact_phone
+        return LINK_PICK
     if picked == "link:dont_know" or _dont_know(t):
-        return "link.pick"
+        return LINK_PICK
     typed = _typed_contract(t)
     if _PHONE.search(normalize(t.text)) and not (typed and await t.tx.contract(typed)):
         # A typed phone proves nothing: contracts are listed only for a phone the channel vouches for.
         t.say("link.phone_typed")
-        return "link.pick"
+        return LINK_PICK
     number = _typed_contract(t)
     if not number or not t.profile.contract_number_ok(number):
         t.say(_k(t, "link.contract_format"))
         return AGAIN
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)
-        t.say("link.already", contract=contract_label(t, c))
-        return t.data.pop("after_link", None) or "menu.main"
+        if c is not None:  # (a linked contract is always known: links reference contracts)
+            t.say("link.already", contract=contract_label(t, c))
+        return t.data.pop("after_link", None) or MENU_MAIN
     contract = await t.tx.contract(number)
     if contract is None:
-        t.say(_k(t, "link.unknown"), number=t.t.ltr(number))
+        t.say(_k(t, "link.unknown"), number=t.tr.ltr(number))
         return await _fail(t, "unknown_contract", None)
-    t.data["link_contract"] = number
-    return "link.proof"
+    LinkData.of(t).contract = number
+    return LINK_PROOF
 
 
 def _masked(t: Turn, c: Contract) -> str:
     """`•••0001 (électricité, Casablanca)`: enough to recognise a contract, not to copy it."""
-    return t.t(
+    return t.tr(
         "link.masked",
-        number=t.t.ltr("•••" + c.contract[-4:]),
-        service=t.t(f"service.{c.service}"),
+        number=t.tr.ltr("•••" + c.contract[-4:]),
+        service=t.tr(f"service.{c.service}"),
         city=city_label(t.profile, t, c.city),
     )
 
@@ -178,7 +193,7 @@ async def ask_pick(t: Turn) -> str | None:
     contracts = await t.tx.contracts_with_phone(phone) if phone else []
     if contracts:
         t.ask(
-            t.t("link.pick_listed"),
+            t.tr("link.pick_listed"),
             [
                 t.tag(Button(f"c:{c.contract}", _masked(t, c)), service=c.service, meter=c.meter_number)
                 for c in contracts
@@ -194,7 +209,7 @@ async def ask_pick(t: Turn) -> str | None:
     buttons = [t.button("cmd:cancel", "common.cancel")]
     if t.inbound.contact_request_supported and not phone:
         buttons.insert(0, replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
-    t.ask(t.t("link.type_contract"), buttons, ask="contact" if len(buttons) > 1 else None)
+    t.ask(t.tr("link.type_contract"), buttons, ask="contact" if len(buttons) > 1 else None)
     return None
 
 
@@ -213,8 +228,8 @@ async def on_pick(t: Turn) -> str | None:
             return AGAIN
         if await t.tx.is_linked(t.channel, t.user_id, contract.contract):
             t.say("link.already", contract=contract_label(t, contract))
-            t.data.pop("link_phone", None)
-            return t.data.pop("after_link", None) or "menu.main"
+            LinkData.of(t).phone = None
+            return t.data.pop("after_link", None) or MENU_MAIN
         return await _linked(t, contract, "phone")
     if picked == "proof:phone":
         t.say("link.use_share_button")
@@ -231,7 +246,7 @@ async def on_pick(t: Turn) -> str | None:
 
 
 async def _contract(t: Turn) -> Contract | None:
-    number = t.data.get("link_contract")
+    number = LinkData.of(t).contract
     return await t.tx.contract(number) if number else None
 
 
@@ -243,7 +258,7 @@ async def _has_bill(t: Turn, contract: Contract) -> bool:
 async def ask_proof(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "link.contract"
+        return LINK_CONTRACT
     if _vouched_phone(t) == contract.phone:
         return await _linked(t, contract, "phone")
     buttons = []
@@ -254,9 +269,9 @@ async def ask_proof(t: Turn) -> str | None:
     if not buttons:
         t.say("link.no_proof_possible", phone=operator_phone(t))
         t.data.clear()
-        return "menu.main"
+        return MENU_MAIN
     buttons.append(t.button("cmd:cancel", "common.cancel"))
-    t.ask(t.t("link.ask_proof"), buttons, ask="contact" if t.inbound.contact_request_supported else None)
+    t.ask(t.tr("link.ask_proof"), buttons, ask="contact" if t.inbound.contact_request_supported else None)
     return None
 
 
@@ -265,7 +280,7 @@ async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
     cancels or shares a contact (then the returned state or check is where to go)."""
     contract = await _contract(t)
     if contract is None:
-        return None, "link.contract"
+        return None, LINK_CONTRACT
     until = await _locked_until(t)
     if until:
         return None, await _say_locked(t, until)
@@ -273,7 +288,7 @@ async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
         return None, await _check_contact(t, contract)
     if t.choice() == "cmd:cancel":
         t.data.clear()
-        return None, "menu.main"
+        return None, MENU_MAIN
     return contract, None
 
 
@@ -284,7 +299,7 @@ async def on_proof(t: Turn) -> str | None:
         return redirect
     picked = t.choice()
     if picked == "proof:amount":
-        return "link.amount"
+        return LINK_AMOUNT
     if picked == "proof:phone":
         t.say("link.use_share_button")
         return AGAIN
@@ -315,7 +330,7 @@ async def _check_contact(t: Turn, contract: Contract) -> str | None:
 
 @link.prompt("amount")
 async def ask_amount(t: Turn) -> str | None:
-    t.ask(t.t("link.ask_amount"), [t.button("cmd:cancel", "common.cancel")])
+    t.ask(t.tr("link.ask_amount"), [t.button("cmd:cancel", "common.cancel")])
     return None
 
 
@@ -355,8 +370,8 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
     t.consume_input()
     after = t.data.pop("after_link", None)
-    t.data.pop("link_contract", None)
-    t.data.pop("link_phone", None)
+    LinkData.of(t).contract = None
+    LinkData.of(t).phone = None
     t.data.pop("_choices", None)
     t.data.pop("_tags", None)
-    return after or "menu.main"
+    return after or MENU_MAIN

@@ -5,35 +5,27 @@ from __future__ import annotations
 from functools import cache
 
 from ..events import Button
-from ..flow import AGAIN, GIVEN, Flow, Turn
+from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
 from ..i18n import translator
 
-menu = Flow("menu")
-lang = Flow("lang")
-
-MENU_ITEMS = [
-    ("go:reading", "menu.reading"),
-    ("go:bills", "menu.bills"),
-    ("go:facilities", "menu.facilities"),
-    ("go:prepaid", "menu.prepaid"),
-    ("go:track", "menu.track"),
-    ("go:agency", "menu.agency"),
-    ("go:contact", "menu.contact"),
-    ("go:link", "menu.link"),
-    ("cmd:lang", "menu.language"),
-]
+menu = Flow("menu", states=("main",), intents=("greeting", "help"))
+MENU_MAIN = menu.state("main")
+lang = Flow("lang", states=("choose",), intents=("language",), menu=MenuItem(9, "menu.language", "cmd:lang"))
+LANG_CHOOSE = lang.state("choose")
 
 
 @menu.prompt("main")
 async def show_menu(t: Turn) -> str | None:
     t.data.pop(GIVEN, None)  # whatever started the last journey is done with
-    t.ask(t.t("menu.prompt"), _menu_buttons(t.lang))
+    t.ask(t.tr("menu.prompt"), _menu_buttons(t.lang))
     return None
 
 
 @cache
 def _menu_buttons(lang: str) -> tuple[Button, ...]:
     """The menu is shown at the end of most journeys, and its labels never change."""
+    from . import MENU_ITEMS
+
     t = translator(lang)
     return tuple(Button(p, t(k)) for p, k in MENU_ITEMS)
 
@@ -44,7 +36,7 @@ async def on_menu(t: Turn) -> str | None:
 
     picked = t.choice() or t.inbound.payload
     if picked == "cmd:lang":
-        return "lang.choose"
+        return LANG_CHOOSE
     if picked in GO_ENTRY:
         return GO_ENTRY[picked]
     u = t.understood
@@ -52,7 +44,7 @@ async def on_menu(t: Turn) -> str | None:
         if u.intent == "greeting":
             t.say("menu.greeting_back")
         elif u.intent == "help":
-            t.say("help.text", phone=t.t.ltr(t.profile.contact.phones[0]))
+            t.say("help.text", phone=t.tr.ltr(t.profile.contact.phones[0]))
         return INTENT_ENTRY[u.intent] if u.intent not in ("greeting", "help") else AGAIN
     if t.inbound.photo_ref:
         t.say("menu.photo_out_of_place")
@@ -67,7 +59,7 @@ async def on_menu(t: Turn) -> str | None:
 
 @lang.prompt("choose")
 async def ask_language(t: Turn) -> str | None:
-    t.ask(t.t("lang.prompt"), [t.button("lang:ar", "lang.ar"), t.button("lang:fr", "lang.fr")])
+    t.ask(t.tr("lang.prompt"), [t.button("lang:ar", "lang.ar"), t.button("lang:fr", "lang.fr")])
     return None
 
 
@@ -75,7 +67,8 @@ async def ask_language(t: Turn) -> str | None:
 async def on_language(t: Turn) -> str | None:
     picked = t.choice()
     if picked is None and t.understood is not None:
-        picked = {"ar": "lang:ar", "fr": "lang:fr"}.get(_named_language(t.text))
+        named = _named_language(t.text)
+        picked = {"ar": "lang:ar", "fr": "lang:fr"}.get(named) if named else None
     if picked not in ("lang:ar", "lang:fr"):
         t.say("lang.not_understood")
         return AGAIN
@@ -83,7 +76,7 @@ async def on_language(t: Turn) -> str | None:
     t.data.pop("_choices", None)
     t.say("lang.changed")
     # Chosen in the middle of a journey: its question again, in the new language.
-    return t.data.pop("_lang_return", None) or "menu.main"
+    return t.data.pop("_lang_return", None) or MENU_MAIN
 
 
 def _named_language(text: str) -> str | None:

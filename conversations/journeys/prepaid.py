@@ -3,15 +3,40 @@ Diagram: docs/flows/prepaid.md"""
 
 from __future__ import annotations
 
-from ..flow import AGAIN, Flow, Turn
-from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
+from storage import Request
+
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
+from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
+from .filing import file_request
 from .tracking import describe_request
 
-prepaid = Flow("prepaid")
+prepaid = Flow(
+    "prepaid",
+    states=("start", "option", "pending", "confirm"),
+    intents=("prepaid",),
+    menu=MenuItem(4, "menu.prepaid"),
+    pausable=True,
+    request=True,
+)
+PREPAID_START = prepaid.state("start")
+PREPAID_OPTION = prepaid.state("option")
+PREPAID_PENDING = prepaid.state("pending")
+PREPAID_CONFIRM = prepaid.state("confirm")
+
+MENU_MAIN = ref("menu.main")
+
+
+class PrepaidData(ContractData):
+    """What the prepaid journey has gathered (the request kind, a pending one to replace)."""
+
+    key = "prepaid"
+    kind = Field[str]()
+    pending = Field[str]()
+    replaces = Field[str]()
 
 
 async def _contract(t: Turn):
-    return await linked_contract(t, "p_contract")
+    return await linked_contract(t, PrepaidData.of(t).contract)
 
 
 def advance_delivery(t: Turn) -> list[str]:
@@ -19,24 +44,24 @@ def advance_delivery(t: Turn) -> list[str]:
     policy = t.profile.prepaid_advance
     lines = []
     if policy.decision_hours:
-        lines.append(t.t("prepaid.advance_when", hours=t.t.n("prepaid.hours", policy.decision_hours)))
+        lines.append(t.tr("prepaid.advance_when", hours=t.tr.n("prepaid.hours", policy.decision_hours)))
     if policy.delivery is not None:
-        lines.append(t.t("prepaid.advance_how", delivery=policy.delivery.get(t.lang)))
+        lines.append(t.tr("prepaid.advance_how", delivery=policy.delivery.get(t.lang)))
     return lines
 
 
 @prepaid.prompt("start", needs_link=True)
 async def start(t: Turn) -> str | None:
-    forget(t, "p_")  # nothing from an earlier, interrupted request (a replacement) carries over
+    PrepaidData.of(t).clear()  # nothing from an earlier, interrupted request (a replacement) carries over
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if c.is_prepaid]
     if not contracts:
         t.say("prepaid.none_linked")
-        return "menu.main"
+        return MENU_MAIN
     if len(contracts) == 1:
-        t.data["p_contract"] = contracts[0].contract
-        return "prepaid.option"
+        PrepaidData.of(t).contract = contracts[0].contract
+        return PREPAID_OPTION
     t.ask(
-        t.t("prepaid.which_contract"),
+        t.tr("prepaid.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts],
     )
     return None
@@ -44,16 +69,16 @@ async def start(t: Turn) -> str | None:
 
 @prepaid.handle("start")
 async def on_contract(t: Turn) -> str | None:
-    return await pick_contract(t, "prepaid", "p_contract", "prepaid.option", "reading.pick_contract")
+    return await pick_contract(t, "prepaid", PrepaidData.of(t), PREPAID_OPTION, "reading.pick_contract")
 
 
 @prepaid.prompt("option")
 async def ask_option(t: Turn) -> str | None:
     policy = t.profile.prepaid_advance
     t.ask(
-        t.t("prepaid.ask_option"),
+        t.tr("prepaid.ask_option"),
         [
-            t.button("advance", "prepaid.opt_advance", kwh=t.t.number(policy.kwh)),
+            t.button("advance", "prepaid.opt_advance", kwh=t.tr.number(policy.kwh)),
             t.button("visit", "prepaid.opt_visit"),
             t.button("cmd:cancel", "common.cancel"),
         ],
@@ -69,10 +94,10 @@ async def _within_limit(t: Turn, contract) -> bool:
         for r in await t.tx.requests(contract=contract.contract, kinds=["prepaid_advance"])
         if t.local(r.created_at).year == t.today.year
         and r.status not in ("rejected", "replaced", "cancelled")
-        and r.reference != t.data.get("p_replaces")
+        and r.reference != PrepaidData.of(t).replaces
     ]
     if len(this_year) >= policy.max_per_year:
-        t.say_text(t.t.n("prepaid.advance_limit", policy.max_per_year))
+        t.say_text(t.tr.n("prepaid.advance_limit", policy.max_per_year))
         return False
     return True
 
@@ -81,16 +106,16 @@ async def _within_limit(t: Turn, contract) -> bool:
 async def on_option(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     contract = await _contract(t)
     if picked == "advance":
         policy = t.profile.prepaid_advance
         if policy.low_income_only and not contract.low_income:
             t.say("prepaid.advance_not_eligible")
-            return "menu.main"
-        t.data["p_kind"] = "prepaid_advance"
+            return MENU_MAIN
+        PrepaidData.of(t).kind = "prepaid_advance"
     elif picked == "visit":
-        t.data["p_kind"] = "prepaid_visit"
+        PrepaidData.of(t).kind = "prepaid_visit"
     else:
         other = elsewhere(t, "prepaid")
         if other:
@@ -99,24 +124,36 @@ async def on_option(t: Turn) -> str | None:
         return AGAIN
     # A second request while one of the same kind waits (the same day, a double tap) is never
     # filed beside it: the customer tracks the pending one or replaces it.
-    pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=[t.data["p_kind"]])
+    kind = PrepaidData.of(t).kind
+    if kind is None:  # (set just above: a session from elsewhere)
+        return PREPAID_START
+    pending = await t.tx.requests(status="pending", contract=contract.contract, kinds=[kind])
     if pending:
-        t.data["p_pending"] = pending[-1].reference
-        return "prepaid.pending"
-    if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, contract):
-        return "menu.main"
-    return "prepaid.confirm"
+        PrepaidData.of(t).pending = pending[-1].reference
+        return PREPAID_PENDING
+    if kind == "prepaid_advance" and not await _within_limit(t, contract):
+        return MENU_MAIN
+    return PREPAID_CONFIRM
+
+
+async def _pending(t: Turn) -> Request | None:
+    """The pending request of the same kind the customer may track or replace."""
+    reference = PrepaidData.of(t).pending
+    return await t.tx.request(reference) if reference else None
 
 
 @prepaid.prompt("pending")
 async def ask_pending(t: Turn) -> str | None:
-    request = await t.tx.request(t.data["p_pending"])
+    request = await _pending(t)
+    if request is None:  # (requests are never deleted: a session pointing nowhere starts again)
+        PrepaidData.of(t).clear()
+        return PREPAID_START
     t.ask(
-        t.t(
+        t.tr(
             "prepaid.pending_question",
-            reference=t.t.ltr(request.reference),
-            kind=t.t(f"request.kind_{request.kind}"),
-            date=t.t.date(request.created_at.date()),
+            reference=t.tr.ltr(request.reference),
+            kind=t.tr(f"request.kind_{request.kind}"),
+            date=t.tr.date(request.created_at.date()),
         ),
         [
             t.button("track", "prepaid.track_pending"),
@@ -131,22 +168,25 @@ async def ask_pending(t: Turn) -> str | None:
 async def on_pending(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":
-        forget(t, "p_")
-        return "menu.main"
+        PrepaidData.of(t).clear()
+        return MENU_MAIN
     if picked == "track":
-        request = await t.tx.request(t.data["p_pending"])
+        request = await _pending(t)
+        if request is None:
+            PrepaidData.of(t).clear()
+            return PREPAID_START
         lines = [describe_request(t, request)]
         if request.kind == "prepaid_advance":
             lines += advance_delivery(t)
         t.say_text("\n".join(lines))
-        forget(t, "p_")
-        return "menu.main"
+        PrepaidData.of(t).clear()
+        return MENU_MAIN
     if picked == "replace":
-        t.data["p_replaces"] = t.data.pop("p_pending")
-        if t.data["p_kind"] == "prepaid_advance" and not await _within_limit(t, await _contract(t)):
-            forget(t, "p_")
-            return "menu.main"
-        return "prepaid.confirm"
+        PrepaidData.of(t).replaces = take(PrepaidData.of(t), PrepaidData.pending)
+        if PrepaidData.of(t).kind == "prepaid_advance" and not await _within_limit(t, await _contract(t)):
+            PrepaidData.of(t).clear()
+            return MENU_MAIN
+        return PREPAID_CONFIRM
     other = elsewhere(t, "prepaid")
     if other:
         return other
@@ -157,14 +197,14 @@ async def on_pending(t: Turn) -> str | None:
 @prepaid.prompt("confirm")
 async def ask_confirm(t: Turn) -> str | None:
     contract = await _contract(t)
-    advance = t.data["p_kind"] == "prepaid_advance"
+    advance = PrepaidData.of(t).kind == "prepaid_advance"
     key = "prepaid.confirm_advance" if advance else "prepaid.confirm_visit"
-    lines = [t.t(key, contract=contract_label(t, contract), kwh=t.t.number(t.profile.prepaid_advance.kwh))]
+    lines = [t.tr(key, contract=contract_label(t, contract), kwh=t.tr.number(t.profile.prepaid_advance.kwh))]
     if advance:
         lines += advance_delivery(t)  # how and when, before the customer commits
-    if t.data.get("p_replaces"):
-        lines.append(t.t("prepaid.summary_replaces", reference=t.t.ltr(t.data["p_replaces"])))
-    t.ask("\n".join([*lines, t.t("prepaid.confirm_question")]), t.yes_no())
+    if PrepaidData.of(t).replaces:
+        lines.append(t.tr("prepaid.summary_replaces", reference=t.tr.ltr(PrepaidData.of(t).replaces)))
+    t.ask("\n".join([*lines, t.tr("prepaid.confirm_question")]), t.yes_no())
     return None
 
 
@@ -172,47 +212,31 @@ async def ask_confirm(t: Turn) -> str | None:
 async def on_confirm(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "no":
-        forget(t, "p_")
+        PrepaidData.of(t).clear()
         t.say("cancel.done")
-        return "menu.main"
+        return MENU_MAIN
     if picked != "yes":
         t.say("common.answer_yes_no")
         return AGAIN
     contract = await _contract(t)
-    kind = t.data["p_kind"]
-    replaced = t.data.get("p_replaces")
+    kind = PrepaidData.of(t).kind
+    if kind is None:
+        return PREPAID_START
+    replaced = PrepaidData.of(t).replaces
     if replaced and not await t.tx.set_request_status(replaced, "replaced", expected="pending", now=t.now):
         # Decided while the customer was confirming: not replaced, and nothing filed beside it.
-        t.say("prepaid.pending_decided", reference=t.t.ltr(replaced))
-        forget(t, "p_")
-        return "menu.main"
-    reference = await t.tx.next_reference("PP" if kind == "prepaid_advance" else "PV", t.today.year)
-    details = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
+        t.say("prepaid.pending_decided", reference=t.tr.ltr(replaced))
+        PrepaidData.of(t).clear()
+        return MENU_MAIN
+    details: dict[str, object] = {"kwh": t.profile.prepaid_advance.kwh} if kind == "prepaid_advance" else {}
     if replaced:
         details["replaces"] = replaced
-    await t.tx.add_request(
-        reference=reference,
-        kind=kind,
-        contract=contract.contract,
-        channel=t.channel,
-        user_id=t.user_id,
-        lang=t.lang,
-        details=details,
-        now=t.now,
-    )
-    await t.tx.audit(
-        "request_filed",
-        channel=t.channel,
-        user_id=t.user_id,
-        contract=contract.contract,
-        details={"reference": reference, "kind": kind, "replaces": replaced},
-        now=t.now,
-    )
+    reference = await file_request(t, kind, contract=contract.contract, replaces=replaced, details=details)
     t.say_text(
         "\n".join(
-            [t.t("prepaid.recorded", reference=t.t.ltr(reference))]
+            [t.tr("prepaid.recorded", reference=t.tr.ltr(reference))]
             + (advance_delivery(t)[:1] if kind == "prepaid_advance" else [])
         )
     )
-    forget(t, "p_")
-    return "menu.main"
+    PrepaidData.of(t).clear()
+    return MENU_MAIN

@@ -12,31 +12,31 @@ from ..tariff import PreBill, estimate_correction, prebill
 
 
 def _price(t: Turn, price) -> str:
-    return t.t.ltr(str(price).replace(".", ","))  # as the operator publishes it: 0,9010 DH/kWh
+    return t.tr.ltr(str(price).replace(".", ","))  # as the operator publishes it: 0,9010 DH/kWh
 
 
 def _month_lines(t: Turn, tariff: Tariff, months) -> list[str]:
-    unit = t.t(f"unit.{tariff.service}")
+    unit = t.tr(f"unit.{tariff.service}")
     out = []
     for m in months:
         out.append(
-            t.t(
+            t.tr(
                 "pricing.month",
-                month=t.t.month(m.month),
-                units=t.t.number(m.units),
+                month=t.tr.month(m.month),
+                units=t.tr.number(m.units),
                 unit=unit,
-                rule=t.t("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive"),
+                rule=t.tr("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive"),
             )
         )
         for line in m.lines:
             if line.units:
                 out.append(
-                    t.t(
+                    t.tr(
                         "pricing.line",
-                        units=t.t.number(line.units),
+                        units=t.tr.number(line.units),
                         unit=unit,
                         price=_price(t, line.price),
-                        amount=t.t.money(line.amount),
+                        amount=t.tr.money(line.amount),
                     )
                 )
     return out
@@ -47,34 +47,34 @@ def breakdown_lines(t: Turn, tariff: Tariff, bill: PreBill) -> list[str]:
     lines = _month_lines(t, tariff, bill.months)
     for fee in bill.fees:
         lines.append(
-            t.t("pricing.fee", name=fee.name_ar if t.lang == "ar" else fee.name_fr, amount=t.t.money(fee.amount_ht))
+            t.tr("pricing.fee", name=fee.name_ar if t.lang == "ar" else fee.name_fr, amount=t.tr.money(fee.amount_ht))
         )
     if bill.vat:
-        lines.append(t.t("pricing.vat", amount=t.t.money(bill.vat)))
+        lines.append(t.tr("pricing.vat", amount=t.tr.money(bill.vat)))
     return lines
 
 
 def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int) -> tuple[str, dict]:
     bill = prebill(tariff, start, end, units)
-    lines = [t.t("pricing.header", tariff=tariff.name.get(t.lang))]
+    lines = [t.tr("pricing.header", tariff=tariff.name.get(t.lang))]
     lines += breakdown_lines(t, tariff, bill)
-    lines.append(t.t("pricing.total", amount=t.t.money(bill.total_ttc)))
+    lines.append(t.tr("pricing.total", amount=t.tr.money(bill.total_ttc)))
     cliff = bill.cliff
     if cliff and cliff.month == t.today.replace(day=1):  # a month that is over cannot be helped
         # Exact: at the line the month is still progressive; one unit more and all of it is not.
         lines.append(
-            t.t(
+            t.tr(
                 "pricing.cliff" if cliff.remaining else "pricing.cliff_at_line",
-                month=t.t.month(cliff.month),
-                units=t.t.number(cliff.units),
-                unit=t.t(f"unit.{tariff.service}"),
-                line=t.t.number(cliff.units + cliff.remaining),
-                remaining=t.t.number(cliff.remaining),
-                over=t.t.number(cliff.units + cliff.remaining + 1),
-                extra=t.t.money(cliff.extra_cost_ttc),
+                month=t.tr.month(cliff.month),
+                units=t.tr.number(cliff.units),
+                unit=t.tr(f"unit.{tariff.service}"),
+                line=t.tr.number(cliff.units + cliff.remaining),
+                remaining=t.tr.number(cliff.remaining),
+                over=t.tr.number(cliff.units + cliff.remaining + 1),
+                extra=t.tr.money(cliff.extra_cost_ttc),
             )
         )
-    lines.append(t.t("pricing.note"))
+    lines.append(t.tr("pricing.note"))
     details = {
         "units": units,
         "total_ttc": bill.total_ttc,
@@ -102,25 +102,25 @@ async def describe_correction(
         estimated_units_by_month=by_month,
         billed_ttc=billed,
     )
-    unit = t.t(f"unit.{tariff.service}")
+    unit = t.tr(f"unit.{tariff.service}")
     lines = [
-        t.t("correction.header"),
-        t.t("correction.estimated", units=t.t.number(c.estimated_units), unit=unit, amount=t.t.money(c.billed_ttc)),
-        t.t(
+        t.tr("correction.header"),
+        t.tr("correction.estimated", units=t.tr.number(c.estimated_units), unit=unit, amount=t.tr.money(c.billed_ttc)),
+        t.tr(
             "correction.actual",
-            units=t.t.number(c.actual_units),
+            units=t.tr.number(c.actual_units),
             unit=unit,
-            months=t.t.n("common.months", len(c.months)),
-            amount=t.t.money(c.amount_actual_ttc),
+            months=t.tr.n("common.months", len(c.months)),
+            amount=t.tr.money(c.amount_actual_ttc),
         ),
     ]
     # The months and their bands are the pre-bill's, sent just before: not listed a second time.
     if c.difference > 0:
-        lines.append(t.t("correction.due", amount=t.t.money(c.difference)))
+        lines.append(t.tr("correction.due", amount=t.tr.money(c.difference)))
     elif c.difference < 0:
-        lines.append(t.t("correction.credit", amount=t.t.money(-c.difference)))
+        lines.append(t.tr("correction.credit", amount=t.tr.money(-c.difference)))
     else:
-        lines.append(t.t("correction.even"))
+        lines.append(t.tr("correction.even"))
     return "\n".join(lines), {
         "estimated_units": c.estimated_units,
         "actual_units": c.actual_units,

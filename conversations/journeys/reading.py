@@ -14,12 +14,46 @@ from storage import Contract, Reading
 
 from .. import consumption
 from ..events import Button
-from ..flow import AGAIN, Flow, Turn
+from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
 from ..understanding import normalize, parse_date, parse_index
-from .common import contract_button, contract_label, elsewhere, forget, linked_contract, pick_contract
+from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
-reading = Flow("reading")
+reading = Flow(
+    "reading",
+    states=("start", "index", "rollover", "outlier", "extreme", "photo", "date", "summary"),
+    intents=("reading",),
+    menu=MenuItem(1, "menu.reading"),
+    pausable=True,
+    request=True,
+)
+READING_START = reading.state("start")
+READING_INDEX = reading.state("index")
+READING_ROLLOVER = reading.state("rollover")
+READING_OUTLIER = reading.state("outlier")
+READING_EXTREME = reading.state("extreme")
+READING_PHOTO = reading.state("photo")
+READING_DATE = reading.state("date")
+READING_SUMMARY = reading.state("summary")
+
+MENU_MAIN = ref("menu.main")
+
+
+class ReadingData(ContractData):
+    """What the reading journey has gathered (the contract, the index and its checks, photo, date)."""
+
+    key = "reading"
+    bad_date = Field[str]()
+    choice_index = Field[int]()
+    date = Field[str]()
+    index = Field[int]()
+    pending_index = Field[int]()
+    photo = Field[str]()
+    ratio = Field[float]()
+    review = Field[str]()
+    rollover = Field[bool]()
+    wanted = Field[str]()  # the contract another journey (bills) sends the reading for
+
 
 OUTLIER_HIGH = 3.0  # × usual daily use
 OUTLIER_LOW = 0.2
@@ -45,11 +79,12 @@ def _next_window(t: Turn, day: date) -> date:
 
 
 async def _contract(t: Turn) -> Contract | None:
-    return await linked_contract(t, "r_contract")
+    return await linked_contract(t, ReadingData.of(t).contract)
 
 
 def _reading_day(t: Turn) -> date:
-    return date.fromisoformat(t.data["r_date"]) if t.data.get("r_date") else t.today
+    day = ReadingData.of(t).date
+    return date.fromisoformat(day) if day else t.today
 
 
 async def last_real_reading(t: Turn, contract: Contract, day: date | None = None) -> Reading | None:
@@ -81,35 +116,37 @@ async def last_real_reading(t: Turn, contract: Contract, day: date | None = None
 async def start(t: Turn) -> str | None:
     # What the customer said when asking (kept across linking): shown back before it is used.
     pending_index, pending_date = t.use_given("index"), t.use_given("date")
-    wanted = t.data.pop("reading_for", None) or t.use_given("contract")  # a journey or the customer named it
+    wanted = take(ReadingData.of(t), ReadingData.wanted) or t.use_given(
+        "contract"
+    )  # a journey or the customer named it
     service = t.use_given("service")
-    forget(t, "r_")
+    ReadingData.of(t).clear()
     if pending_index is not None:
-        t.data["r_pending_index"] = pending_index
+        ReadingData.of(t).pending_index = pending_index
     if pending_date is not None:
-        t.data["r_date"] = pending_date.isoformat()
+        ReadingData.of(t).date = pending_date.isoformat()
     contracts = [c for c in await t.tx.linked_contracts(t.channel, t.user_id) if not c.is_prepaid]
     if not contracts:
         t.say("reading.only_prepaid")
-        return "menu.main"
+        return MENU_MAIN
     if not _in_window(t, t.today):
         w = t.profile.reading_window
         t.say(
             "reading.outside_window",
-            first=t.t.number(w.first_day),
-            last=t.t.number(w.last_day),
-            next=t.t.date(_next_window(t, t.today)),
+            first=t.tr.number(w.first_day),
+            last=t.tr.number(w.last_day),
+            next=t.tr.date(_next_window(t, t.today)),
         )
         if not w.accept_outside:
-            return "menu.main"
+            return MENU_MAIN
     contracts = (
         [c for c in contracts if c.contract == wanted] or [c for c in contracts if c.service == service] or contracts
     )
     if len(contracts) == 1:
-        t.data["r_contract"] = contracts[0].contract
-        return "reading.index"
+        ReadingData.of(t).contract = contracts[0].contract
+        return READING_INDEX
     t.ask(
-        t.t("reading.which_contract"),
+        t.tr("reading.which_contract"),
         [contract_button(t, c, "reading.contract_button", contract=contract_label(t, c)) for c in contracts]
         + [t.button("cmd:cancel", "common.cancel")],
     )
@@ -119,17 +156,19 @@ async def start(t: Turn) -> str | None:
 @reading.handle("start")
 async def on_contract(t: Turn) -> str | None:
     picked = t.choice()
-    if picked and picked.startswith("c:") and "r_choice_index" in t.data:
+    typed = ReadingData.of(t).choice_index
+    if picked and picked.startswith("c:") and typed is not None:
         # The index was typed when the meter was asked: checked on the meter now picked.
-        t.data["r_contract"] = picked[2:]
+        ReadingData.of(t).contract = picked[2:]
         contract = await _contract(t)
         if contract is not None:
-            return await _check_index(t, contract, int(t.data.pop("r_choice_index")))
+            ReadingData.of(t).choice_index = None
+            return await _check_index(t, contract, typed)
     if picked is None and t.text and not elsewhere(t, "reading"):
         index = parse_index(t.text, today=t.today)
         if index is not None:
             return await _index_at_choice(t, index)
-    return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+    return await pick_contract(t, "reading", ReadingData.of(t), READING_INDEX, "reading.pick_contract")
 
 
 async def _index_at_choice(t: Turn, index: int) -> str | None:
@@ -142,23 +181,23 @@ async def _index_at_choice(t: Turn, index: int) -> str | None:
     contracts = [c for c in contracts if c.service == service] or contracts  # "1325 pour l'eau"
     if all(index > c.meter_max for c in contracts):
         # Longer than every meter (a contract number, a phone): no index to keep.
-        return await pick_contract(t, "reading", "r_contract", "reading.index", "reading.pick_contract")
+        return await pick_contract(t, "reading", ReadingData.of(t), READING_INDEX, "reading.pick_contract")
     plausible = [c for c in contracts if await _plausible(t, c, index)]
-    t.data.pop("r_pending_index", None)  # the index typed now is the one
+    take(ReadingData.of(t), ReadingData.pending_index)  # the index typed now is the one
     if len(plausible) == 1:
         contract = plausible[0]
-        t.data["r_contract"] = contract.contract
+        ReadingData.of(t).contract = contract.contract
         t.say(
             "reading.index_for_meter",
-            index=t.t.ltr(index),
-            meter=t.t.ltr(contract.meter_number),
+            index=t.tr.ltr(index),
+            meter=t.tr.ltr(contract.meter_number),
             contract=contract_label(t, contract),
         )
         return await _check_index(t, contract, index)
-    t.data["r_choice_index"] = index
+    ReadingData.of(t).choice_index = index
     tags = t.data.get("_tags", {})  # the same meters again, still nameable by service or number
     t.ask(
-        t.t("reading.which_contract_for_index", index=t.t.ltr(index)),
+        t.tr("reading.which_contract_for_index", index=t.tr.ltr(index)),
         [
             t.tag(Button(p, label), **tags[p]) if p in tags else Button(p, label)
             for p, label in t.data.get("_choices", [])
@@ -192,27 +231,27 @@ async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
 async def ask_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
-    if "r_pending_index" in t.data:
+        return READING_START
+    index = take(ReadingData.of(t), ReadingData.pending_index)
+    if index is not None:
         # The customer already wrote the index in the message that started the journey: say
         # which meter it is taken for, then check it like a typed one.
-        index = int(t.data.pop("r_pending_index"))
         t.say(
             "reading.index_for_meter",
-            index=t.t.ltr(index),
-            meter=t.t.ltr(contract.meter_number),
+            index=t.tr.ltr(index),
+            meter=t.tr.ltr(contract.meter_number),
             contract=contract_label(t, contract),
         )
         return await _check_index(t, contract, index)
     last = await last_real_reading(t, contract)
-    text = t.t(
+    text = t.tr(
         "reading.ask_index",
-        meter=t.t.ltr(contract.meter_number),
-        digits=t.t.number(contract.meter_digits),
+        meter=t.tr.ltr(contract.meter_number),
+        digits=t.tr.number(contract.meter_digits),
         contract=contract_label(t, contract),
     )
     if last:
-        text += "\n" + t.t("reading.last_index", index=t.t.ltr(last.index_value), date=t.t.date(last.reading_date))
+        text += "\n" + t.tr("reading.last_index", index=t.tr.ltr(last.index_value), date=t.tr.date(last.reading_date))
     t.ask(text, [t.button("cmd:cancel", "common.cancel")], ask="photo")
     return None
 
@@ -221,11 +260,11 @@ async def ask_index(t: Turn) -> str | None:
 async def on_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if t.choice() == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_then_index")
         return None
     index = parse_index(t.text, today=t.today) if t.text else None
@@ -235,7 +274,7 @@ async def on_index(t: Turn) -> str | None:
         t.say("reading.index_not_number")
         return AGAIN
     if t.understood and t.understood.entities.get("date"):
-        t.data["r_date"] = t.understood.entities["date"].isoformat()
+        ReadingData.of(t).date = t.understood.entities["date"].isoformat()
     return await _check_index(t, contract, index)
 
 
@@ -246,19 +285,19 @@ def _too_long(text: str) -> bool:
 
 
 def _say_too_many_digits(t: Turn, contract: Contract) -> str:
-    t.say("reading.too_many_digits", digits=t.t.number(contract.meter_digits), max=t.t.ltr(contract.meter_max))
-    return "reading.index"
+    t.say("reading.too_many_digits", digits=t.tr.number(contract.meter_digits), max=t.tr.ltr(contract.meter_max))
+    return READING_INDEX
 
 
 async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
     if index > contract.meter_max:
         return _say_too_many_digits(t, contract)
-    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
+    if ReadingData.of(t).date and await _refuse_date(t, contract, _reading_day(t), say=False):
         # Not measured against a date that cannot be: the summary says why and asks the date.
-        t.data["r_bad_date"] = t.data.pop("r_date")
-    t.data["r_index"] = index
-    t.data.pop("r_rollover", None)
-    t.data.pop("r_review", None)
+        ReadingData.of(t).bad_date = take(ReadingData.of(t), ReadingData.date)
+    ReadingData.of(t).index = index
+    ReadingData.of(t).rollover = None
+    ReadingData.of(t).review = None
     last = await last_real_reading(t, contract)
     if last is not None and index < last.index_value:
         wrapped = contract.meter_max + 1 - last.index_value + index
@@ -266,25 +305,24 @@ async def _check_index(t: Turn, contract: Contract, index: int) -> str | None:
         days = max((t.today - last.reading_date).days, 1)
         plausible = usual is None or wrapped <= max(usual * days * OUTLIER_HIGH, 50)
         if last.index_value >= contract.meter_max * ROLLOVER_ZONE and plausible:
-            return "reading.rollover"
+            return READING_ROLLOVER
         t.say(
             "reading.lower_than_last",
-            index=t.t.ltr(index),
-            last=t.t.ltr(last.index_value),
-            date=t.t.date(last.reading_date),
+            index=t.tr.ltr(index),
+            last=t.tr.ltr(last.index_value),
+            date=t.tr.date(last.reading_date),
         )
-        t.data.pop("r_index", None)
-        return "reading.index"
-    return await _check_outlier(t, contract)
+        ReadingData.of(t).index = None
+        return READING_INDEX
+    return await _check_outlier(t, contract, index)
 
 
-async def _consumption(t: Turn, contract: Contract) -> tuple[int, Reading | None, date]:
+async def _consumption(t: Turn, contract: Contract, index: int) -> tuple[int, Reading | None, date]:
     last = await last_real_reading(t, contract)
     day = _reading_day(t)
-    index = int(t.data["r_index"])
     if last is None:
         return 0, None, day
-    if t.data.get("r_rollover"):
+    if ReadingData.of(t).rollover:
         return contract.meter_max + 1 - last.index_value + index, last, day
     return index - last.index_value, last, day
 
@@ -305,29 +343,32 @@ def _outlier(used: int, days: int, usual: float | None) -> tuple[float, bool] | 
     return None
 
 
-async def _check_outlier(t: Turn, contract: Contract) -> str | None:
-    used, last, day = await _consumption(t, contract)
+async def _check_outlier(t: Turn, contract: Contract, index: int) -> str | None:
+    used, last, day = await _consumption(t, contract, index)
     if last is not None:
         found = _outlier(used, (day - last.reading_date).days, await consumption.usual_daily_use(t.tx, contract))
         if found:
-            t.data["r_ratio"] = round(found[0], 1)
-            return "reading.extreme" if found[1] else "reading.outlier"
-    return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+            ReadingData.of(t).ratio = round(found[0], 1)
+            return READING_EXTREME if found[1] else READING_OUTLIER
+    return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
 
 
 @reading.prompt("rollover")
 async def ask_rollover(t: Turn) -> str | None:
     contract = await _contract(t)
-    last = await last_real_reading(t, contract)
-    used = contract.meter_max + 1 - last.index_value + int(t.data["r_index"])
+    last = await last_real_reading(t, contract) if contract is not None else None
+    index = ReadingData.of(t).index
+    if contract is None or last is None or index is None:
+        return READING_START  # unlinked, or the reading measured from is gone since: start over
+    used = contract.meter_max + 1 - last.index_value + index
     t.ask(
-        t.t(
+        t.tr(
             "reading.rollover_question",
-            index=t.t.ltr(t.data["r_index"]),
-            last=t.t.ltr(last.index_value),
-            max=t.t.ltr(contract.meter_max),
-            used=t.t.number(used),
-            unit=t.t(f"unit.{contract.service}"),
+            index=t.tr.ltr(index),
+            last=t.tr.ltr(last.index_value),
+            max=t.tr.ltr(contract.meter_max),
+            used=t.tr.number(used),
+            unit=t.tr(f"unit.{contract.service}"),
         ),
         t.yes_no(),
     )
@@ -340,9 +381,9 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
     if picked == "yes":
         return await on_yes()
     if picked == "no":
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         t.say("reading.check_again")
-        return "reading.index"
+        return READING_INDEX
     t.say("common.answer_yes_no")
     return AGAIN
 
@@ -350,25 +391,32 @@ async def _confirmed_or_recheck(t: Turn, on_yes) -> str | None:
 @reading.handle("rollover")
 async def on_rollover(t: Turn) -> str | None:
     async def wrapped() -> str | None:
-        t.data["r_rollover"] = True
-        return await _check_outlier(t, await _contract(t))
+        contract, index = await _contract(t), ReadingData.of(t).index
+        if contract is None or index is None:
+            return READING_START
+        ReadingData.of(t).rollover = True
+        return await _check_outlier(t, contract, index)
 
     return await _confirmed_or_recheck(t, wrapped)
 
 
 @reading.prompt("outlier")
 async def ask_outlier(t: Turn) -> str | None:
-    contract = await _contract(t)
-    used, last, day = await _consumption(t, contract)
+    contract, r = await _contract(t), ReadingData.of(t)
+    if contract is None or r.index is None or r.ratio is None:
+        return READING_START
+    used, last, day = await _consumption(t, contract, r.index)
+    if last is None:
+        return READING_START  # no reading to measure from any more: nothing is out of the ordinary
     facts = dict(
-        used=t.t.number(used),
-        unit=t.t(f"unit.{contract.service}"),
-        days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
+        used=t.tr.number(used),
+        unit=t.tr(f"unit.{contract.service}"),
+        days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
     )
-    if t.data["r_ratio"] > 1:
-        text = t.t("reading.outlier_high", times=t.t.n("reading.times", round(t.data["r_ratio"])), **facts)
+    if r.ratio > 1:
+        text = t.tr("reading.outlier_high", times=t.tr.n("reading.times", round(r.ratio)), **facts)
     else:
-        text = t.t("reading.outlier_low", **facts)
+        text = t.tr("reading.outlier_low", **facts)
     t.ask(text, t.yes_no(), ask="photo")
     return None
 
@@ -376,14 +424,14 @@ async def ask_outlier(t: Turn) -> str | None:
 @reading.handle("outlier")
 async def on_outlier(t: Turn) -> str | None:
     if t.inbound.photo_ref:  # the meter shown instead of a "yes": the proof, for review
-        t.data["r_photo"] = t.inbound.photo_ref
-        t.data["r_review"] = "outlier"
+        ReadingData.of(t).photo = t.inbound.photo_ref
+        ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
-        return "reading.summary"
+        return READING_SUMMARY
 
     async def confirmed() -> str | None:
-        t.data["r_review"] = "outlier"
-        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+        ReadingData.of(t).review = "outlier"
+        return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
 
     return await _confirmed_or_recheck(t, confirmed)
 
@@ -391,15 +439,19 @@ async def on_outlier(t: Turn) -> str | None:
 @reading.prompt("extreme")
 async def ask_extreme(t: Turn) -> str | None:
     """Far beyond any use: not a yes/no question but "type it again, or show us"."""
-    contract = await _contract(t)
-    used, last, day = await _consumption(t, contract)
+    contract, r = await _contract(t), ReadingData.of(t)
+    if contract is None or r.index is None or r.ratio is None:
+        return READING_START
+    used, last, day = await _consumption(t, contract, r.index)
+    if last is None:
+        return READING_START
     t.ask(
-        t.t(
+        t.tr(
             "reading.outlier_extreme",
-            used=t.t.number(used),
-            unit=t.t(f"unit.{contract.service}"),
-            days=t.t.n("common.days", max((day - last.reading_date).days, 1)),
-            times=t.t.n("reading.times", round(t.data["r_ratio"])),
+            used=t.tr.number(used),
+            unit=t.tr(f"unit.{contract.service}"),
+            days=t.tr.n("common.days", max((day - last.reading_date).days, 1)),
+            times=t.tr.n("reading.times", round(r.ratio)),
         ),
         [
             t.button("no", "reading.retype_index"),
@@ -415,24 +467,24 @@ async def ask_extreme(t: Turn) -> str | None:
 async def on_extreme(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
-        t.data["r_review"] = "outlier"
+        ReadingData.of(t).photo = t.inbound.photo_ref
+        ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
-        return "reading.summary"
+        return READING_SUMMARY
     picked = t.choice()
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if picked == "no":
-        t.data.pop("r_index", None)
+        ReadingData.of(t).index = None
         t.say("reading.check_again")
-        return "reading.index"
+        return READING_INDEX
     if picked == "yes":
         # Kept as the customer insists, but never as a plain valid reading: an agent checks it.
-        t.data["r_review"] = "outlier"
-        t.say("reading.extreme_kept", index=t.t.ltr(t.data["r_index"]))
-        return "reading.photo" if "r_photo" not in t.data else "reading.summary"
+        ReadingData.of(t).review = "outlier"
+        t.say("reading.extreme_kept", index=t.tr.ltr(ReadingData.of(t).index))
+        return READING_PHOTO if ReadingData.of(t).photo is None else READING_SUMMARY
     index = parse_index(t.text, today=t.today) if t.text else None
     if index is not None:  # the index typed again
         return await _check_index(t, contract, index)
@@ -446,7 +498,7 @@ async def on_extreme(t: Turn) -> str | None:
 @reading.prompt("photo")
 async def ask_photo(t: Turn) -> str | None:
     t.ask(
-        t.t("reading.ask_photo"),
+        t.tr("reading.ask_photo"),
         [t.button("skip", "reading.skip_photo"), t.button("cmd:cancel", "common.cancel")],
         ask="photo",
     )
@@ -456,27 +508,28 @@ async def ask_photo(t: Turn) -> str | None:
 @reading.handle("photo")
 async def on_photo(t: Turn) -> str | None:
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_received")
-        return "reading.summary"
+        return READING_SUMMARY
     picked = t.choice()
     if picked == "skip":
-        return "reading.summary"
+        return READING_SUMMARY
     if picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     t.say("reading.photo_expected")
     return AGAIN
 
 
 @reading.prompt("date")
 async def ask_date(t: Turn) -> str | None:
-    t.ask(t.t("reading.ask_date"), [t.button("today", "reading.today"), t.button("yesterday", "reading.yesterday")])
+    t.ask(t.tr("reading.ask_date"), [t.button("today", "reading.today"), t.button("yesterday", "reading.yesterday")])
     return None
 
 
 @reading.handle("date")
 async def on_date(t: Turn) -> str | None:
     picked = t.choice()
+    day: date | None
     if picked == "today":
         day = t.today
     elif picked == "yesterday":
@@ -488,11 +541,11 @@ async def on_date(t: Turn) -> str | None:
         return AGAIN
     contract = await _contract(t)
     if contract is None:
-        return "reading.start"
+        return READING_START
     if await _refuse_date(t, contract, day):
         return AGAIN
-    t.data["r_date"] = day.isoformat()
-    return "reading.summary"
+    ReadingData.of(t).date = day.isoformat()
+    return READING_SUMMARY
 
 
 async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = True) -> bool:
@@ -511,12 +564,12 @@ async def _refuse_date(t: Turn, contract: Contract, day: date, *, say: bool = Tr
     if last.source == "customer":
         t.say(
             "reading.date_before_own",
-            date=t.t.date(last.reading_date),
-            index=t.t.ltr(last.index_value),
-            reference=t.t.ltr(last.reference or ""),
+            date=t.tr.date(last.reading_date),
+            index=t.tr.ltr(last.index_value),
+            reference=t.tr.ltr(last.reference or ""),
         )
     else:
-        t.say("reading.date_before_last", date=t.t.date(last.reading_date))
+        t.say("reading.date_before_last", date=t.tr.date(last.reading_date))
     return True
 
 
@@ -529,47 +582,49 @@ async def _same_cycle(t: Turn, contract: Contract, day: date) -> Reading | None:
 
 @reading.prompt("summary")
 async def summary(t: Turn) -> str | None:
-    contract = await _contract(t)
-    if contract is None or "r_index" not in t.data:
-        return "reading.start"
-    if t.data.get("r_date") and await _refuse_date(t, contract, _reading_day(t), say=False):
-        t.data["r_bad_date"] = t.data.pop("r_date")  # (no longer possible: a reading came in since)
-    if t.data.get("r_bad_date"):
+    contract, index = await _contract(t), ReadingData.of(t).index
+    if contract is None or index is None:
+        return READING_START
+    if ReadingData.of(t).date and await _refuse_date(t, contract, _reading_day(t), say=False):
+        # (no longer possible: a reading came in since)
+        ReadingData.of(t).bad_date = take(ReadingData.of(t), ReadingData.date)
+    bad_date = take(ReadingData.of(t), ReadingData.bad_date)
+    if bad_date:
         # A date given with the index or in the first message that cannot be: why, then the question.
-        await _refuse_date(t, contract, date.fromisoformat(t.data.pop("r_bad_date")))
-        return "reading.date"
-    used, last, day = await _consumption(t, contract)
+        await _refuse_date(t, contract, date.fromisoformat(bad_date))
+        return READING_DATE
+    used, last, day = await _consumption(t, contract, index)
     lines = [
-        t.t("reading.summary_contract", contract=contract_label(t, contract)),
-        t.t("reading.summary_index", index=t.t.ltr(t.data["r_index"]), date=t.t.date(day)),
+        t.tr("reading.summary_contract", contract=contract_label(t, contract)),
+        t.tr("reading.summary_index", index=t.tr.ltr(index), date=t.tr.date(day)),
     ]
     if last:
         lines.append(
-            t.t(
+            t.tr(
                 "reading.summary_consumption",
-                used=t.t.number(used),
-                unit=t.t(f"unit.{contract.service}"),
-                last=t.t.ltr(last.index_value),
-                date=t.t.date(last.reading_date),
+                used=t.tr.number(used),
+                unit=t.tr(f"unit.{contract.service}"),
+                last=t.tr.ltr(last.index_value),
+                date=t.tr.date(last.reading_date),
             )
         )
-    if t.data.get("r_rollover"):
-        lines.append(t.t("reading.summary_rollover"))
-    if t.data.get("r_review"):
-        lines.append(t.t("reading.summary_review"))
-    lines.append(t.t("reading.summary_photo_yes" if t.data.get("r_photo") else "reading.summary_photo_no"))
+    if ReadingData.of(t).rollover:
+        lines.append(t.tr("reading.summary_rollover"))
+    if ReadingData.of(t).review:
+        lines.append(t.tr("reading.summary_review"))
+    lines.append(t.tr("reading.summary_photo_yes" if ReadingData.of(t).photo else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
     if previous:
         lines.append(
-            t.t(
+            t.tr(
                 "reading.summary_replaces",
-                index=t.t.ltr(previous.index_value),
-                date=t.t.date(previous.reading_date),
-                reference=t.t.ltr(previous.reference),
+                index=t.tr.ltr(previous.index_value),
+                date=t.tr.date(previous.reading_date),
+                reference=t.tr.ltr(previous.reference),
             )
         )
     t.ask(
-        t.t("reading.summary", lines="\n".join(lines)),
+        t.tr("reading.summary", lines="\n".join(lines)),
         [
             t.button("yes", "reading.confirm"),
             t.button("date", "reading.change_date"),
@@ -584,14 +639,14 @@ async def summary(t: Turn) -> str | None:
 async def on_summary(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "date":
-        return "reading.date"
+        return READING_DATE
     if picked == "index":
-        t.data.pop("r_index", None)
-        return "reading.index"
+        ReadingData.of(t).index = None
+        return READING_INDEX
     if picked == "no" or picked == "cmd:cancel":
-        return "menu.main"
+        return MENU_MAIN
     if t.inbound.photo_ref:
-        t.data["r_photo"] = t.inbound.photo_ref
+        ReadingData.of(t).photo = t.inbound.photo_ref
         t.say("reading.photo_received")
         return AGAIN
     if picked != "yes":
@@ -617,8 +672,10 @@ def _estimated_units(contract: Contract, last: Reading, history: list[Reading]) 
 
 
 async def _record(t: Turn) -> str:
-    contract = await _contract(t)
-    used, last, day = await _consumption(t, contract)
+    contract, index = await _contract(t), ReadingData.of(t).index
+    if contract is None or index is None:
+        return READING_START
+    used, last, day = await _consumption(t, contract, index)
     previous = await _same_cycle(t, contract, day)
     tariff = t.profile.tariff(contract.tariff)
     details: dict = {}
@@ -637,16 +694,16 @@ async def _record(t: Turn) -> str:
     await t.tx.add_customer_reading(
         contract=contract.contract,
         day=day,
-        index=int(t.data["r_index"]),
+        index=index,
         reference=reference,
         channel=t.channel,
         user_id=t.user_id,
-        photo_ref=t.data.get("r_photo"),
+        photo_ref=ReadingData.of(t).photo,
         previous_index=last.index_value if last else None,
         previous_date=last.reading_date if last else None,
         consumption=used if last else None,
-        rollover=bool(t.data.get("r_rollover")),
-        review_reason=t.data.get("r_review"),
+        rollover=bool(ReadingData.of(t).rollover),
+        review_reason=ReadingData.of(t).review,
         details=details,
         replaces=previous.id if previous else None,
         now=t.now,
@@ -659,11 +716,11 @@ async def _record(t: Turn) -> str:
         details={"reference": reference, "replaces": previous.reference if previous else None},
         now=t.now,
     )
-    t.say("reading.recorded", reference=t.t.ltr(reference))
-    if t.data.get("r_review"):
+    t.say("reading.recorded", reference=t.tr.ltr(reference))
+    if ReadingData.of(t).review:
         t.say("reading.flagged")
     for text in (prebill_text, correction_text):
         if text:
             t.say_text(text)
-    forget(t, "r_")
-    return "menu.main"
+    ReadingData.of(t).clear()
+    return MENU_MAIN

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 from storage import Request
 
-from ..flow import Flow, Turn
+from ..flow import Flow, MenuItem, Turn, ref
 
-track = Flow("track")
+track = Flow("track", states=("start",), intents=("track",), menu=MenuItem(5, "menu.track"), request=True)
+TRACK_START = track.state("start")
+
+MENU_MAIN = ref("menu.main")
 
 
 def describe_request(t: Turn, r: Request) -> str:
-    text = t.t(
+    text = t.tr(
         "track.item",
-        reference=t.t.ltr(r.reference),
-        kind=t.t(f"request.kind_{r.kind}"),
-        status=t.t(f"request.status_{r.status}"),
-        date=t.t.date(r.created_at.date()),
+        reference=t.tr.ltr(r.reference),
+        kind=t.tr(f"request.kind_{r.kind}"),
+        status=t.tr(f"request.status_{r.status}"),
+        date=t.tr.date(r.created_at.date()),
     )
     if r.decision_note:
-        text += "\n" + t.t("track.note", note=r.decision_note)
+        text += "\n" + t.tr("track.note", note=r.decision_note)
     return text
 
 
@@ -40,10 +43,10 @@ async def show(t: Turn) -> str | None:
         match = [r for r in requests if r.reference == str(wanted).upper()]
         if match:
             t.say_text(describe_request(t, match[0]))
-            return "menu.main"
-        t.say("track.unknown_reference", reference=t.t.ltr(str(wanted).upper()))
+            return MENU_MAIN
+        t.say("track.unknown_reference", reference=t.tr.ltr(str(wanted).upper()))
     if not requests:
         t.say("track.none")
-        return "menu.main"
-    t.say_text(t.t("track.header") + "\n\n" + "\n\n".join(describe_request(t, r) for r in requests[:10]))
-    return "menu.main"
+        return MENU_MAIN
+    t.say_text(t.tr("track.header") + "\n\n" + "\n\n".join(describe_request(t, r) for r in requests[:10]))
+    return MENU_MAIN
