@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
-from . import journeys
+from . import journeys, learning
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
@@ -169,7 +169,20 @@ class Engine:
                 if session is None:
                     session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
                 turn = Turn(inbound, understood, session, tx, self.profile, now)
+                at_menu = fresh or session.state == START_STATE
                 await self._step(turn, fresh)
+                if at_menu and inbound.payload is None and understood.done:
+                    # A request typed freely that the bot could not place: kept masked for the
+                    # operator to label (conversations/learning.py), never an answer to a question.
+                    await learning.keep_if_unrecognised(
+                        tx,
+                        self.profile,
+                        text=understood.text,
+                        understood=understood.result,
+                        channel=inbound.channel,
+                        state=str(START_STATE),
+                        now=now,
+                    )
                 _offer_resume(turn)
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)

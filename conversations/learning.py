@@ -21,7 +21,12 @@ from .profile import Profile
 
 _EMAIL = re.compile(r"\S+@\S+")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_DIGITS = re.compile(r"[0-9\u0660-\u0669\u06f0-\u06f9]")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+# Numbers standing alone (an index, a contract, a phone, an amount); the 3, 7 and 9 inside an
+# arabizi word ("3ndkom", "l7sab") are letters and stay.
+_NUMBER = re.compile(
+    r"(?<![^\W\d_])[0-9\u0660-\u0669\u06f0-\u06f9]+(?:[ .,/-][0-9\u0660-\u0669\u06f0-\u06f9]+)*(?![^\W\d_])"
+)
 # The words after a self-introduction are a name: up to three of them.
 _NAME = re.compile(
     r"(?i)(je m'?appelle|mon nom est|mon nom c'?est|c'?est moi|smiti|smiyti|ismi|asmi|ana smiti|"
@@ -30,12 +35,12 @@ _NAME = re.compile(
 
 
 def mask(text: str) -> str:
-    """The message without what identifies its writer: digits become 0, e-mails, links and a
-    name after a self-introduction become a placeholder."""
+    """The message without what identifies its writer: numbers' digits become 0, e-mails,
+    links and a name (up to three words) after a self-introduction become a placeholder."""
     text = _EMAIL.sub("<email>", text)
     text = _LINK.sub("<link>", text)
-    text = _NAME.sub(lambda m: f"{m.group(1)} <name> ", text).strip()
-    return _DIGITS.sub("0", text)
+    text = _NAME.sub(lambda m: f"{m.group(1)} <name>" + (" " if m.group(2)[-1:].isspace() else ""), text)
+    return _NUMBER.sub(lambda m: re.sub(r"\d", "0", m.group(0)), text).strip()
 
 
 async def keep_if_unrecognised(
@@ -44,8 +49,8 @@ async def keep_if_unrecognised(
     """Keep a typed message the bot could not place (intent unknown, or below the profile's
     confidence): masked, with where it was typed. True if kept."""
     policy = profile.learning
-    if policy.keep_days == 0 or understood is None or not text.strip():
-        return False
+    if policy.keep_days == 0 or understood is None or not _WORD.search(text):
+        return False  # (a bare number or an emoji says nothing to learn from)
     if understood.intent != "unknown" and understood.confidence >= policy.below_confidence:
         return False
     await tx.keep_unrecognised(
