@@ -21,7 +21,7 @@ from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
-from .journeys import ENTRY_STATES, PAUSABLE
+from .journeys import ENTRY_STATES, PAUSABLE, menu
 from .journeys.reading import ReadingData
 from .profile import Profile
 from .understanding import detect_lang, parse_yes_no, understand
@@ -271,7 +271,9 @@ class Engine:
         if fresh:
             # The first message may already say what the customer wants.
             intent = turn.understood.intent if turn.understood else None
-            if intent in journeys.INTENT_ENTRY and intent not in ("greeting", "help"):
+            if intent in journeys.INTENT_ENTRY and menu.competing(turn):
+                await self.goto(turn, menu.MENU_CLARIFY)
+            elif intent in journeys.INTENT_ENTRY and intent not in ("greeting", "help"):
                 await self.goto(turn, journeys.INTENT_ENTRY[intent])
             else:
                 await self.goto(turn, START_STATE)

@@ -1850,6 +1850,30 @@ def _target_language(norm: str, tokens: list[str]) -> str | None:
     return target
 
 
+# Two requests read in one message ("je veux payer ... en 3 fois": the balance, or a plan?): the
+# second is named when its evidence is at least this share of the first's.
+COMPETING_SHARE = 0.6
+COMPETING_BELOW = 0.65  # the rules' confidence under which two competing requests are asked about
+MODEL_SETTLES = 0.9  # the model's probability that confirms the rules' pick (right ~90 % there)
+_TASKS = frozenset({"reading", "balance", "deferral", "prepaid", "track", "agent", "agency"})
+
+
+def _competing(norm: str, tokens: list[str], entities: dict, intent: str) -> str | None:
+    """The other task the message also asks for, when the rules' evidence for it comes close
+    to the winner's; None when one request stands out."""
+    if intent not in _TASKS:
+        return None
+    scores = _scores(norm, tokens)
+    if "months" in entities:
+        scores["deferral"] = scores.get("deferral", 0.0) + 1.5 + scores.get("balance", 0.0)
+    top = scores.get(intent, 0.0)
+    rivals = [(v, k) for k, v in scores.items() if k in _TASKS and k != intent and v >= MIN_SCORE]
+    if not rivals or top <= 0:
+        return None
+    best, name = max(rivals)
+    return name if best >= COMPETING_SHARE * top else None
+
+
 def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[str, float]:
     stripped = raw.strip()
     if stripped.startswith("/"):
@@ -1922,7 +1946,14 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
     if service:
         entities["service"] = service
     intent, confidence = _classify(raw, norm, tokens, entities)
-    source, runner_up = "rules", None
+    source, runner_up = "rules", _competing(norm, tokens, entities, intent)
+    if runner_up is not None and confidence < COMPETING_BELOW:
+        # Two requests in the rules' reading: no question when the model is sure of the same one.
+        from .intent_model import predict
+
+        guess, p, _, _ = predict(raw)
+        if guess == intent and p >= MODEL_SETTLES:
+            runner_up = None
     if intent == "unknown" and len(_WORDY.findall(norm)) >= MODEL_MIN_WORDS:
         # Words the rules were never given: the trained model (data/intents) reads them. Its
         # "unknown" class (off-topic, jokes, insults) and a low probability keep "unknown".

@@ -184,3 +184,32 @@ async def test_the_request_chosen_at_a_free_text_prompt_keeps_what_its_message_s
     await chat.send("je veux envoyer mon index d'électricité 45400")
     await chat.press("Envoyer mon index")
     assert "photo" in chat.text.lower()  # the index of that message, not asked again
+
+
+# ------------------------------------------------------------------ two requests in one message
+async def test_two_requests_read_in_one_message_are_asked_about_darija(engine):
+    chat = await vouched(engine)
+    await chat.send("bghit nkhelles lfactura f lwakala")  # pay the bill, or find an agency?
+    assert "شنو بغيتي" in chat.text
+    assert sorted(b.payload for b in chat.buttons) == ["go:agency", "go:bills"]
+    await chat.press("فواتيري")
+    await chat.send("1000001")
+    assert "462,07" in chat.text  # the balance, after linking
+
+
+async def test_two_requests_read_in_one_message_are_asked_about_french(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("bonjour")
+    await chat.send("ma facture et une agence")
+    assert "que souhaitez-vous" in chat.text
+    await chat.press("Agences")
+    assert "nom de la ville" in chat.text  # not linked: which city?
+
+
+async def test_a_city_named_settles_it_and_a_sure_model_asks_nothing(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("bonjour")
+    await chat.send("où payer ma facture à Rabat ?")
+    assert "Rabat" in chat.text and "que souhaitez-vous" not in chat.text
+    await chat.send("je veux payer plus tard")  # the rules hesitate, the trained model is sure
+    assert "que souhaitez-vous" not in chat.text

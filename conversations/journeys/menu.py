@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from functools import cache
 
+from .. import places
 from ..events import Button
 from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
 from ..i18n import translator
+from ..understanding import COMPETING_BELOW
 
-menu = Flow("menu", states=("main",), intents=("greeting", "help"))
+menu = Flow("menu", states=("main", "clarify"), intents=("greeting", "help"))
 MENU_MAIN = menu.state("main")
+MENU_CLARIFY = menu.state("clarify")
+
 lang = Flow("lang", states=("choose",), intents=("language",), menu=MenuItem(9, "menu.language", "cmd:lang"))
 LANG_CHOOSE = lang.state("choose")
 
@@ -41,6 +45,8 @@ async def on_menu(t: Turn) -> str | None:
         return GO_ENTRY[picked]
     u = t.understood
     if u is not None and u.intent in INTENT_ENTRY:
+        if competing(t):
+            return MENU_CLARIFY
         if u.intent == "greeting":
             t.say("menu.greeting_back")
         elif u.intent == "help":
@@ -55,6 +61,50 @@ async def on_menu(t: Turn) -> str | None:
     else:
         t.say("menu.not_understood")
     return AGAIN
+
+
+def competing(t: Turn) -> bool:
+    """The message reads as two requests the rules cannot tell apart ("fin nkhelles lfactura":
+    the balance, or an agency?): ask, keeping what it said for the journey chosen."""
+    from . import GO_ENTRY, INTENT_ENTRY
+
+    u = t.understood
+    if u is None or u.source != "rules" or u.runner_up is None or u.confidence >= COMPETING_BELOW:
+        return False
+    if "agency" in (u.intent, u.runner_up) and places.city_entity(t.text, t.profile):
+        return False  # a city named: the agencies there
+    options = [i for i in (u.intent, u.runner_up) if i in INTENT_ENTRY]
+    gos = [next((p for p, e in GO_ENTRY.items() if e == INTENT_ENTRY[i]), None) for i in options]
+    if len(options) != 2 or None in gos:
+        return False
+    t.keep_given()
+    t.data["_clarify"] = gos
+    return True
+
+
+@menu.prompt("clarify")
+async def ask_which(t: Turn) -> str | None:
+    from . import MENU_ITEMS
+
+    labels = dict(MENU_ITEMS)
+    gos = t.data.get("_clarify") or []
+    t.ask(t.tr("clarify.which"), [t.button(go, labels[go]) for go in gos if go in labels])
+    return None
+
+
+@menu.handle("clarify")
+async def on_which(t: Turn) -> str | None:
+    """The request chosen; what the first message said goes with it (not learnt from: the
+    operator labels, conversations/learning.py)."""
+    from . import GO_ENTRY
+
+    picked = t.choice()
+    t.data.pop("_clarify", None)
+    if picked in GO_ENTRY:
+        t.consume_input()  # the entities kept are the first message's, not this press's
+        return GO_ENTRY[picked]
+    t.data.pop(GIVEN, None)
+    return await on_menu(t)  # something else: read as at the menu
 
 
 @lang.prompt("choose")
