@@ -123,6 +123,10 @@ class Translator:
         value = _grouped(n, _SYMBOLS[self.lang][1]) if n >= 0 else _INT_PATTERN.apply(n, _BABEL_LOCALE[self.lang])
         return self.ltr(value) if self.lang == "ar" and len(value) > 3 else value
 
+    def day(self, n: int) -> str:
+        """A day of the month on its own ("du 1er au 10"): French writes the first as an ordinal."""
+        return "1er" if n == 1 and self.lang == "fr" else self.number(n)
+
     def date(self, d: dt.date, *, with_year: bool = True) -> str:  # (`date` is this method here)
         return _date(self.lang, d, "d MMMM y" if with_year else "d MMMM")
 

@@ -89,3 +89,11 @@ def test_the_arabic_help_hint_says_lilmusa3ada():
     ar = catalog("ar").messages
     assert not [k for k, v in ar.items() if isinstance(v, str) and " لمساعدة" in " " + v]
     assert "للمساعدة في الشحن" in ar["reading.only_prepaid"]
+
+
+async def test_the_reading_window_starts_on_the_1er(engine):
+    chat = Chat(engine, sender_phone="+212612345678")
+    await chat.send("bonjour")
+    await chat.send("je veux envoyer mon index")
+    await chat.send("1000001")
+    assert "Les index sont attendus du 1er au 10 de chaque mois" in chat.text  # 23 November: outside it

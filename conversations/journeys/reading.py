@@ -133,8 +133,8 @@ async def start(t: Turn) -> str | None:
         w = t.profile.reading_window
         t.say(
             "reading.outside_window",
-            first=t.tr.number(w.first_day),
-            last=t.tr.number(w.last_day),
+            first=t.tr.day(w.first_day),
+            last=t.tr.day(w.last_day),
             next=t.tr.date(_next_window(t, t.today)),
         )
         if not w.accept_outside:
