@@ -242,6 +242,44 @@ async def seed(store: Store) -> None:
         )
 
 
+async def add_omar(tx) -> None:
+    """Omar (1000007, Marrakech): his meter has 5 dials and shows 99,950, so the next reading
+    wraps past zero; one unpaid bill."""
+    await tx.upsert_contract(
+        Contract(
+            "1000007",
+            "electricity",
+            "Omar Tazi",
+            "+212677777777",
+            "fr",
+            "Marrakech",
+            "E-7",
+            "postpaid",
+            5,
+            99950,
+            date(2026, 10, 31),
+            "BT-RES",
+            False,
+        )
+    )
+    await tx.upsert_bill(
+        Bill(
+            "F-7",
+            "1000007",
+            date(2026, 9, 30),
+            date(2026, 10, 31),
+            date(2026, 11, 5),
+            date(2026, 11, 25),
+            99800,
+            99950,
+            150,
+            False,
+            17262,
+            17262,
+        )
+    )
+
+
 async def clone_customers(tx, chats, *, channel: str = "telegram") -> dict:
     """A customer per chat, each with an electricity contract of their own (a copy of 1000001 and
     its bills, on a number of their own), already linked and at the menu; {chat: contract}."""

@@ -4,7 +4,7 @@ import storage.clock
 from storage import open_store
 from storage.sqlite.cache import ReadCache
 
-from .chat import ProcessClock, open_engine
+from .chat import Clock, ProcessClock, open_engine
 from .fake_botapi import FakeBotAPI
 from .test_storage_contract import BACKENDS, C1, NOW
 
@@ -84,10 +84,17 @@ async def sqlite_store(tmp_path):
 
 
 @pytest.fixture
-async def engine(tmp_path):
-    """The engine on a seeded file database, at the test clock (modules needing more data
-    define their own)."""
-    engine = await open_engine(tmp_path / "addad.sqlite3")
+def clock() -> Clock:
+    """The conversation tests' clock (tests/chat.py START); a module sets its own day by
+    defining a `clock` fixture of its own."""
+    return Clock()
+
+
+@pytest.fixture
+async def engine(tmp_path, clock):
+    """The engine on a seeded file database, at the `clock` fixture's time (modules needing
+    more data extend it: `async def engine(engine): ...`)."""
+    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
     try:
         yield engine
     finally:

@@ -25,15 +25,6 @@ def clock():
     return Clock(MONTH_TURN)
 
 
-@pytest.fixture
-async def engine(tmp_path, clock):
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
-
-
 async def linked(engine, lang_hint: str | None, hello: str) -> Chat:
     chat = Chat(engine, sender_phone="+212612345678", lang_hint=lang_hint)
     await chat.send(hello)

@@ -13,7 +13,7 @@ from conversations.consumption import write_estimates
 from storage import Bill, Contract
 from storage.csvio import export_readings
 
-from .chat import Chat, Clock, open_engine
+from .chat import Chat, Clock, add_omar
 
 
 @pytest.fixture
@@ -22,47 +22,10 @@ def clock():
 
 
 @pytest.fixture
-async def engine(tmp_path, clock):
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
+async def engine(engine):
     async with engine.store.transaction() as tx:
-        # Omar's meter has 5 dials and shows 99,950: the next reading wraps past zero.
-        await tx.upsert_contract(
-            Contract(
-                "1000007",
-                "electricity",
-                "Omar Tazi",
-                "+212677777777",
-                "fr",
-                "Marrakech",
-                "E-7",
-                "postpaid",
-                5,
-                99950,
-                date(2026, 10, 31),
-                "BT-RES",
-                False,
-            )
-        )
-        await tx.upsert_bill(
-            Bill(
-                "F-7",
-                "1000007",
-                date(2026, 9, 30),
-                date(2026, 10, 31),
-                date(2026, 11, 5),
-                date(2026, 11, 25),
-                99800,
-                99950,
-                150,
-                False,
-                17262,
-                17262,
-            )
-        )
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
+        await add_omar(tx)
+    return engine
 
 
 async def reading_chat(engine, phone="+212612345678", lang_hint=None, contract=None) -> Chat:

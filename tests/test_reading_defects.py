@@ -9,21 +9,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from .chat import Chat, Clock, open_engine
+from .chat import Chat, Clock
 
 
 @pytest.fixture
 def clock():
     return Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-async def engine(tmp_path, clock):
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
-    try:
-        yield engine
-    finally:
-        await engine.store.close()
 
 
 async def linked(engine, lang_hint=None) -> Chat:

@@ -10,64 +10,13 @@ import pytest
 from conversations.understanding import parse_no_photo, parse_ordinal, parse_service, parse_yes_no
 from storage import Bill, Contract
 
-from .chat import Chat
+from .chat import Chat, add_omar
 
 
 @pytest.fixture
 async def engine(engine):
     async with engine.store.transaction() as tx:
-        # Omar's meter shows 99,950 of 99,999: the next reading wraps past zero.
-        await tx.upsert_contract(
-            Contract(
-                "1000007",
-                "electricity",
-                "Omar Tazi",
-                "+212677777777",
-                "fr",
-                "Marrakech",
-                "E-7",
-                "postpaid",
-                5,
-                99950,
-                date(2026, 10, 31),
-                "BT-RES",
-                False,
-            )
-        )
-        await tx.upsert_bill(
-            Bill(
-                "F-7",
-                "1000007",
-                date(2026, 9, 30),
-                date(2026, 10, 31),
-                date(2026, 11, 5),
-                date(2026, 11, 25),
-                99800,
-                99950,
-                150,
-                False,
-                17262,
-                17262,
-            )
-        )
-        # Amina has only a prepaid meter: no bill.
-        await tx.upsert_contract(
-            Contract(
-                "2000009",
-                "electricity",
-                "Amina Idrissi",
-                "+212655555555",
-                "ar",
-                "Fès",
-                "P-9",
-                "prepaid",
-                6,
-                0,
-                date(2026, 10, 31),
-                "BT-PP",
-                False,
-            )
-        )
+        await add_omar(tx)
     return engine
 
 
