@@ -1342,6 +1342,9 @@ _NUM_WORDS = {
         "tnach": 12,
         "tnache": 12,
         "tnash": 12,
+        "tlt": 3,
+        "joj": 2,
+        "khams": 5,
     }.items()
 }
 _NUM_ALT = "|".join(sorted((re.escape(k).replace(r"\ ", r"\s+") for k in _NUM_WORDS), key=len, reverse=True))
@@ -1515,11 +1518,17 @@ def parse_date(text: str, lang: str | None = None, *, today: date, prefer: str =
 _MONTH_UNITS = (
     r"mois|fois|mensualites?|echeances?|versements?|tranches?|months?|chhour|chhor|chhar|chher|"
     r"chhr|shhour|shour|chhoura|lchhour|chhourat|اشهر|الاشهر|شهور|الشهور|شهر|اقساط|دفعات|مرات|شهرا|dfe3at|dfou3at|"
-    r"marrat|merrat|mrat|mrrat"
+    r"marrat|merrat|mrat|mrrat|المرات"
 )
 # "خمسة ديال الشهور", "arba3 d chhour", "khamsa dlchhour": a filler (of, the) between count and unit.
-_MONTH_FILLER = r"(?:\s*(?:ديال\s*ال|ديال|دال|dyal\s*l|dyal|dial|del|dl|d\s*l|d|de|l)\s*)?"
-_MONTHS_RE = re.compile(rf"(?<![\w.,'/-])(\d{{1,3}}|{_NUM_ALT})\s*{_MONTH_FILLER}({_MONTH_UNITS})(?!\w)")
+_MONTH_FILLER = r"(?:\s*(?:ديال\s*ال|ديال|دال|dyal\s*l|dyal|dial|del|dl|d\s*l|d|de|des|les|l)\s*){0,2}"
+# A glued Arabic preposition is not part of the number: "فجوج مرات", "فربعة ديال المرات".
+_MONTHS_RE = re.compile(
+    rf"(?<![\w.,'/-])(?:[فبل](?=[^\W\d]))?(\d{{1,3}}|{_NUM_ALT})\s*{_MONTH_FILLER}({_MONTH_UNITS})(?!\w)"
+)
+# "la facture de 2 mois", "jatni facture dyal 2 chhour mjmou3a": the months a bill covers, not a plan.
+_BILL_BEFORE = re.compile(r"(?:factur\w*|fatou?r\w*|فاتوره|الفاتوره)\s*(?:de|dyal|ديال|d)\s*$")
+_LUMPED = re.compile(r"d'un coup|mjmou3|مجموع|دفعه وا?حده")
 _ONCE_UNITS = frozenset({"fois", "مرات", "marrat", "merrat", "mrat", "mrrat"})
 # "3 mois impayés", "3 chhour ma khlesthomch": months owed, not the plan asked for.
 _MONTHS_OWED = re.compile(
@@ -1530,13 +1539,17 @@ _MONTHS_NOT_COUNT = re.compile(
     r"lmoda\s+dyal|mn)\s*$"
 )
 _MONTHS_X = re.compile(r"(?<!\w)(?:en|f|fi|b|3la|على)\s*(\d{1,2})\s*x(?!\w)")  # "en 3x", "f 4x"
-_DUAL_MONTHS = re.compile(r"(?<!\w)(شهرين|chehrin|chahrin|chhrin)(?!\w)")
+_DUAL_MONTHS = re.compile(r"(?<!\w)(?:[فبل]|على\s*)?(شهرين|chehrin|chahrin|chhrin|مرتين|mertin|martin|marrtin)(?!\w)")
 
 
 def _months_in(norm: str) -> int | None:
+    lumped = bool(_LUMPED.search(norm))
     for m in _MONTHS_RE.finditer(norm):
-        if _MONTHS_NOT_COUNT.search(norm[max(0, m.start() - 24) : m.start()]):
+        before = norm[max(0, m.start() - 24) : m.start()]
+        if _MONTHS_NOT_COUNT.search(before):
             continue  # "il y a 3 mois", "depuis 2 mois": a duration, not an instalment count
+        if lumped or _BILL_BEFORE.search(before):
+            continue  # the months a bill covers
         n = _num(m.group(1))
         if _MONTHS_OWED.match(norm, m.end()):
             continue
@@ -1547,7 +1560,8 @@ def _months_in(norm: str) -> int | None:
     x = _MONTHS_X.search(norm)
     if x and 2 <= int(x.group(1)) <= 60:
         return int(x.group(1))
-    if _DUAL_MONTHS.search(norm):
+    dual = _DUAL_MONTHS.search(norm)
+    if dual and not lumped and not _MONTHS_NOT_COUNT.search(norm[max(0, dual.start() - 24) : dual.start()]):
         return 2
     return None
 

@@ -74,13 +74,30 @@ def test_an_index_named_as_such_stays_one_with_its_unit_or_a_year_like_value():
         ("wach n9der nkhelles lfactura f 2 mrat", 2),
         ("ثلاثة أشهر", 3),
         ("sur six mois", 6),
+        ("ndfe3ha 3la tlt chhour", 3),
+        ("wach n9der nkhelles f joj mrat", 2),
+        ("بغيت نخلص فجوج مرات", 2),
+        ("نقسمها على ربعة ديال المرات", 4),
+        ("نخلص على مرتين", 2),
+        ("5ams chhour afak", 5),
     ],
 )
 def test_month_counts_in_words_and_with_fillers(text, months):
     assert entities(text).get("months") == months
 
 
-@pytest.mark.parametrize("text", ["encore une fois", "une fois", "3 mois impayés, je veux payer", "depuis 2 mois"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "encore une fois",
+        "une fois",
+        "3 mois impayés, je veux payer",
+        "depuis 2 mois",
+        "j'ai reçu une facture de 2 mois d'un coup",
+        "jatni lfatoura dyal 3 chhour mjmou3a",
+        "ما جاوش يقراو العداد منذ شهرين",
+    ],
+)
 def test_what_is_not_a_month_count(text):
     assert "months" not in entities(text)
 
