@@ -6,13 +6,21 @@ User errors end with a one-line message on stderr and a non-zero status, never a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot.config import Settings
 from bot.errors import ConfigError, UserError
+
+if TYPE_CHECKING:  # imported when a command needs it: `addad understand` starts without it
+    from bot.config import Settings
+
+
+def _run(coroutine):
+    import asyncio  # (not at import: `addad understand` and `--help` never need it)
+
+    return asyncio.run(coroutine)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +122,7 @@ def _learn_export(settings: Settings, since_text: str | None, output: str | None
     """`addad learn export`: the kept messages, masked, one JSON line each for labelling."""
     from conversations import learning
 
-    rows, pruned, keep_days = asyncio.run(_learn_rows(settings, since_text))
+    rows, pruned, keep_days = _run(_learn_rows(settings, since_text))
     if output:
         with open(output, "w", encoding="utf-8") as out:
             count = learning.write_for_labelling(rows, out)
@@ -165,21 +173,25 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
     return 0
 
 
+def _understand(args: argparse.Namespace) -> int:
+    from bot.quick_config import quick_settings
+    from conversations import places
+    from conversations.profile import load_profile
+
+    settings = quick_settings()
+    profile = load_profile(settings.operator)
+    today = profile.today(settings.make_clock()())
+    text = sys.stdin if args.text == ["-"] else " ".join(args.text)  # "-": one message a line
+    return places.understand_command(text, args.lang, profile, today=today)
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
-        return asyncio.run(_db_upgrade(settings))
+        return _run(_db_upgrade(settings))
     if args.command in ("import", "export"):
         from bot import data_commands
 
         return data_commands.run(args, settings)
-    if args.command == "understand":
-        from conversations import places
-        from conversations.profile import load_profile
-
-        profile = load_profile(settings.operator)
-        today = profile.today(settings.make_clock()())
-        text = sys.stdin if args.text == ["-"] else " ".join(args.text)  # "-": one message a line
-        return places.understand_command(text, args.lang, profile, today=today)
     if args.command in ("demo", "console"):
         from bot.channels import console
 
@@ -189,21 +201,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return backoffice_cli.run(args, settings)
     if args.command == "estimate":
-        return asyncio.run(_estimate(settings, args.as_of))
+        return _run(_estimate(settings, args.as_of))
     if args.command == "learn":
         return _learn_export(settings, args.since, args.output)
     if args.command == "telegram":
         from bot.runtime import run_telegram
 
         # gc_tuning: the long-running bot commands only (not the demo, the console, the tests).
-        asyncio.run(
-            run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port, gc_tuning=True)
-        )
+        _run(run_telegram(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port, gc_tuning=True))
         return 0
     if args.command in ("whatsapp", "serve"):
         from bot.runtime import run_whatsapp
 
-        asyncio.run(
+        _run(
             run_whatsapp(
                 settings,
                 listen=args.listen,
@@ -218,14 +228,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
+        if args.command == "understand":
+            return _understand(args)  # the quick path: no pydantic-settings, no logging set-up
+        from bot.config import Settings
+
+        settings = Settings()
+        logging.basicConfig(
+            level=getattr(logging, settings.log_level.upper(), logging.INFO),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
         return _dispatch(args, settings)
     except (UserError, ConfigError) as exc:
         print(f"addad: {exc}", file=sys.stderr)
