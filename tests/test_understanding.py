@@ -799,3 +799,26 @@ def test_understand_command_reads_yesterday_from_the_operators_day_at_the_proces
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "addad: ADDAD_CLOCK: '2026-11-30 23:30' has no UTC offset (write e.g. 2026-11-23T09:00:00Z)"
     )
+
+
+def test_understand_reads_the_operator_from_a_dotenv_file_like_every_command(tmp_path):
+    from conversations.profile import default_profile_path
+
+    profile = tmp_path / "srm.toml"
+    profile.write_text(
+        default_profile_path().read_text(encoding="utf-8")
+        + '\n[[cities]]\nname = "Zagora"\nar = "زاكورة"\naliases = ["zagoura"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / ".env").write_text(f"ADDAD_OPERATOR={profile}\n", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "understand", "fin kayna l'agence f zagoura"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["entities"] == {"city": "Zagora"}
