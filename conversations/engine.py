@@ -467,10 +467,10 @@ def _digression(turn: Turn, state) -> str | None:
     is expected, a confident intent of another journey."""
     if turn.inbound.payload is not None or not turn.text or state.name == START_STATE:
         return None
-    if turn.choice() is not None:
-        return None
     if (state.expects == "number" and _NUMBER.search(turn.typed())) or not _LETTERS.search(turn.typed()):
         return None  # a number alone answers whatever was asked; it asks for nothing
+    if turn.choice() is not None:
+        return None
     u = turn.understood
     if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
         return None

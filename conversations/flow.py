@@ -277,6 +277,8 @@ class Turn:
     now: datetime
     replies: list[Reply] = field(default_factory=list)
     _typed: str | None = field(default=None, init=False, repr=False)
+    # choice() for the choices it was computed against (the list itself: ask() makes a new one).
+    _choice_of: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
     consumed: bool = field(default=False, init=False)
     _tags: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
@@ -356,8 +358,17 @@ class Turn:
     # ---- input
     def choice(self) -> str | None:
         """The payload the customer chose among the last offered buttons: pressed, typed as its
-        number, typed as (close to) its label, or a yes/no word when yes/no were offered."""
-        offered = [(p, label) for p, label in self.data.get("_choices", [])]
+        number, typed as (close to) its label, or a yes/no word when yes/no were offered.
+        Computed once per message and set of choices (the engine and the handler both ask)."""
+        choices = self.data.get("_choices")
+        if self._choice_of is not None and self._choice_of[0] is choices:
+            return self._choice_of[1]
+        picked = self._choice(choices or [])
+        self._choice_of = (choices, picked)
+        return picked
+
+    def _choice(self, choices: list) -> str | None:
+        offered = [(p, label) for p, label in choices]
         payloads = [p for p, _ in offered]
         if self.inbound.payload is not None:
             return self.inbound.payload if self.inbound.payload in payloads else None
