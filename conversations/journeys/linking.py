@@ -392,7 +392,9 @@ async def _check_amount(t: Turn, number: str) -> str | None:
         return AGAIN
     if await _contract_locked(t, number):
         # Too many failed proofs on this number from all chats: the amount is not even compared.
-        t.say("link.amount_suspended", phone=operator_phone(t))
+        # (Sharing the phone is offered where the channel can share a contact: Telegram.)
+        key = "link.amount_suspended" if t.inbound.contact_request_supported else "link.amount_suspended_call"
+        t.say(key, phone=operator_phone(t))
         return await _fail(t, "contract_locked", number)
     contract = await t.tx.contract(number)
     bills = await t.tx.bills(contract.contract, limit=1) if contract is not None else []
