@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+from datetime import datetime, timedelta
 
 from bot.config import Settings
 from conversations.backoffice import BackOfficeError, decide
@@ -22,6 +23,21 @@ def _line(r: Request, profile: Profile) -> str:
         f"{r.reference:16} {r.kind:16} {r.contract or '-':10} {r.status:9} "
         f"{profile.local(r.created_at):%Y-%m-%d %H:%M} {amount:>10} {extra}"
     ).rstrip()
+
+
+ALERT_DAYS = 7  # security alerts listed for this long after they were raised
+
+
+def _alert_line(entry: dict, profile: Profile) -> str:
+    """A contract whose proof was failed too often from all chats (conversations/journeys/linking.py)."""
+    d = entry["details"]
+    known = "" if d.get("known", True) else " (no such contract)"
+    return (
+        f"{'SECURITY ALERT':16} {'proof_locked':16} {entry['contract']:10} "
+        f"{profile.local(datetime.fromisoformat(entry['at'])):%Y-%m-%d %H:%M} "
+        f"{d.get('failures')} failed proofs in {d.get('window_hours')} h from {d.get('chats')} chat(s){known}; "
+        "proof by amount suspended"
+    )
 
 
 def _show(r: Request, profile: Profile) -> str:
@@ -65,6 +81,13 @@ async def _run(args, settings: Settings) -> int:
         if args.action == "list":
             async with store.snapshot() as tx:
                 found = await tx.requests(status=args.status)
+                alerts = await tx.audit_entries(action="proof_locked") if args.status in (None, "pending") else []
+            since = store.clock() - timedelta(days=ALERT_DAYS)
+            alerts = [a for a in alerts if datetime.fromisoformat(a["at"]) >= since]
+            for a in alerts:
+                print(_alert_line(a, profile))
+            if alerts:
+                print(f"{len(alerts)} security alert(s) in {ALERT_DAYS} days")
             for r in found:
                 print(_line(r, profile))
             print(f"{len(found)} request(s); times in {profile.timezone}")

@@ -158,6 +158,15 @@ class LearningPolicy(_Model):
     below_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class LinkingPolicy(_Model):
+    """How often a contract's proof may be failed, from every chat and channel together."""
+
+    # Failed proofs (wrong bill amount, wrong phone) on one contract number within `window_hours`
+    # before proof by amount is refused and the back office alerted; a vouched phone still links.
+    max_failed_proofs: int = Field(default=5, ge=1, le=100)
+    window_hours: int = Field(default=24, ge=1, le=24 * 7)
+
+
 class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
@@ -209,6 +218,7 @@ class Profile(_Model):
     prepaid_advance: PrepaidAdvancePolicy
     whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
     learning: LearningPolicy = LearningPolicy()
+    linking: LinkingPolicy = LinkingPolicy()
     cities: list[City] = Field(default_factory=list)
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.

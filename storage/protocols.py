@@ -269,6 +269,10 @@ class AuditRepository(Protocol):
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int: ...
 
+    async def count_contract_audit(self, action: str, *, contract: str, since: datetime) -> int:
+        """Entries of `action` on a contract (or a number typed as one) since `since`, from every chat."""
+        ...
+
     async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None: ...
 
     async def audit_entries(

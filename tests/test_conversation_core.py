@@ -146,9 +146,10 @@ async def test_unknown_contract_and_bad_format(engine):
     await chat.press("Ajouter un contrat")
     await chat.send("12ab")
     assert "6 à 10 chiffres" in chat.text
-    await chat.send("9999999")
-    assert "Nous ne trouvons pas le contrat n° 9999999" in chat.text
-    assert "Il vous reste 4 essais." in chat.text
+    await chat.send("9999999")  # unknown: the proof question every number gets, not "not found"
+    assert "choisissez une méthode" in chat.text and "9999999" not in chat.text
+    await chat.send("100,00")
+    assert "ne correspond pas à la dernière facture" in chat.text and "Il vous reste 4 essais." in chat.text
 
 
 async def test_five_failures_lock_linking_for_thirty_minutes(timed_engine, clock):
@@ -176,7 +177,13 @@ async def test_five_failures_lock_linking_for_thirty_minutes(timed_engine, clock
     assert "Envoyez votre numéro de contrat" in chat.text
     await chat.send("1000001")
     await chat.press("Montant")
-    await chat.send("218,90")
+    await chat.send("218,90")  # the chat is free again, but 1000001 has had its 5 failed proofs today
+    assert "vérification par le montant est suspendue" in chat.text and "relié" not in chat.text
+    await chat.press("Annuler")
+    await chat.press("Ajouter un contrat")
+    await chat.send("1000002")
+    await chat.press("Montant")
+    await chat.send("64,75")
     assert "est maintenant relié" in chat.text
     async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="link_locked")) == 1
@@ -260,8 +267,9 @@ async def test_duplicate_message_id_is_handled_once(engine):
     await chat.send("bonjour", message_id="dup-1")
     assert first and chat.replies == []
     await chat.press("Ajouter un contrat")
-    await chat.send("9999999", message_id="dup-2")
-    await chat.send("9999999", message_id="dup-2")
+    await chat.send("9999999", message_id="dup-1b")
+    await chat.send("1,00", message_id="dup-2")
+    await chat.send("1,00", message_id="dup-2")
     async with engine.store.snapshot() as tx:
         assert len(await tx.audit_entries(action="link_failed")) == 1
 

@@ -5,15 +5,19 @@ sender's, the WhatsApp sender number, `--phone` in the console) equal to the con
 phone, or the exact amount of the contract's last bill. Never the national ID card (law 09-08).
 A customer who does not know the contract number picks it from the contracts on a vouched
 phone (numbers masked; the phone is the proof), never on a phone merely typed.
-Nothing about a contract is shown before proof. Five failed proofs lock linking for the chat
-for 30 minutes; every attempt goes to the audit log.
+Nothing about a contract is shown before proof, not even whether the number exists: an unknown
+number gets the same proof question and fails the same way. Five failed proofs lock linking for
+the chat for 30 minutes; a few failed proofs on one contract number from all chats together
+(profile `linking`) suspend proof by amount on it and alert the back office (`proof_locked` in the
+audit log, listed by `addad requests list`); a vouched phone still links. Every attempt goes to the
+audit log.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from storage import Contract
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
@@ -65,11 +69,50 @@ async def _say_locked(t: Turn, until) -> str:
     return MENU_MAIN
 
 
+async def _contract_failures(t: Turn, number: str) -> int:
+    """Failed proofs on this contract number from every chat and channel within the profile's window."""
+    since = t.now - timedelta(hours=t.profile.linking.window_hours)
+    return await t.tx.count_contract_audit("link_failed", contract=number, since=since)
+
+
+async def _contract_locked(t: Turn, number: str) -> bool:
+    return await _contract_failures(t, number) >= t.profile.linking.max_failed_proofs
+
+
+async def _alert(t: Turn, number: str, failures: int) -> None:
+    """The back office is told once per crossing of the limit: `proof_locked`, listed by `addad requests list`."""
+    since = t.now - timedelta(hours=t.profile.linking.window_hours)
+    recent = [
+        e
+        for e in await t.tx.audit_entries(contract=number, action="link_failed")
+        if datetime.fromisoformat(e["at"]) >= since
+    ]
+    await t.tx.audit(
+        "proof_locked",
+        actor="system",
+        channel=t.channel,
+        user_id=t.user_id,
+        contract=number,
+        details={
+            "failures": failures,
+            "window_hours": t.profile.linking.window_hours,
+            "chats": len({(e["channel"], e["user_id"]) for e in recent}),
+            "known": await t.tx.contract(number) is not None,
+        },
+        now=t.now,
+    )
+
+
 async def _fail(t: Turn, reason: str, contract: str | None) -> str:
-    """Record a failed proof; lock after the fifth; otherwise say how many tries are left."""
+    """Record a failed proof (on the contract number too: the limit across chats, and the alert
+    when it is reached); lock the chat after the fifth; otherwise say how many tries are left."""
     await t.tx.audit(
         "link_failed", channel=t.channel, user_id=t.user_id, contract=contract, details={"reason": reason}, now=t.now
     )
+    if contract is not None:
+        on_contract = await _contract_failures(t, contract)
+        if on_contract == t.profile.linking.max_failed_proofs:
+            await _alert(t, contract, on_contract)
     failures = await _failures(t)
     if failures >= MAX_FAILURES:
         await t.tx.audit("link_locked", channel=t.channel, user_id=t.user_id, contract=contract, now=t.now)
@@ -153,9 +196,9 @@ async def on_contract(t: Turn) -> str | None:
         return LINK_PICK
     if picked == "link:dont_know" or _dont_know(t):
         return LINK_PICK
-    typed = _typed_contract(t)
-    if _PHONE.search(normalize(t.text)) and not (typed and await t.tx.contract(typed)):
+    if _PHONE.search(normalize(t.text)):
         # A typed phone proves nothing: contracts are listed only for a phone the channel vouches for.
+        # (Whether a contract has these digits is not looked up: that would tell which numbers exist.)
         t.say("link.phone_typed")
         return LINK_PICK
     number = _typed_contract(t)
@@ -167,10 +210,7 @@ async def on_contract(t: Turn) -> str | None:
         if c is not None:  # (a linked contract is always known: links reference contracts)
             t.say("link.already", contract=contract_label(t, c))
         return t.data.pop("after_link", None) or MENU_MAIN
-    contract = await t.tx.contract(number)
-    if contract is None:
-        t.say(_k(t, "link.unknown"), number=t.tr.ltr(number))
-        return await _fail(t, "unknown_contract", None)
+    # Known or not, the same proof question: an unknown number fails at the proof like a wrong one.
     LinkData.of(t).contract = number
     return LINK_PROOF
 
@@ -245,26 +285,25 @@ async def on_pick(t: Turn) -> str | None:
     return await on_contract(t)
 
 
-async def _contract(t: Turn) -> Contract | None:
-    number = LinkData.of(t).contract
-    return await t.tx.contract(number) if number else None
-
-
-async def _has_bill(t: Turn, contract: Contract) -> bool:
-    return bool(await t.tx.bills(contract.contract, limit=1))
+def _amount_proof(t: Turn) -> bool:
+    """Proof by the last bill's amount is offered unless the waiting journey is prepaid (no bill to
+    read). It depends on the journey, never on the contract: the number may not exist."""
+    return not _prepaid_journey(t)
 
 
 @link.prompt("proof")
 async def ask_proof(t: Turn) -> str | None:
-    contract = await _contract(t)
-    if contract is None:
+    number = LinkData.of(t).contract
+    if not number:
         return LINK_CONTRACT
-    if _vouched_phone(t) == contract.phone:
+    contract = await t.tx.contract(number)
+    phone = _vouched_phone(t)
+    if contract is not None and phone is not None and phone == contract.phone:
         return await _linked(t, contract, "phone")
     buttons = []
     if t.inbound.contact_request_supported:
         buttons.append(replace(t.button("proof:phone", "link.proof_phone"), request="contact"))
-    if await _has_bill(t, contract):
+    if _amount_proof(t):
         buttons.append(t.button("proof:amount", "link.proof_amount"))
     if not buttons:
         t.say("link.no_proof_possible", phone=operator_phone(t))
@@ -275,27 +314,27 @@ async def ask_proof(t: Turn) -> str | None:
     return None
 
 
-async def _guard(t: Turn) -> tuple[Contract | None, str | None]:
-    """Every proof step: the contract being linked, unless the chat is locked, the customer
-    cancels or shares a contact (then the returned state or check is where to go)."""
-    contract = await _contract(t)
-    if contract is None:
+async def _guard(t: Turn) -> tuple[str | None, str | None]:
+    """Every proof step: the contract number being linked (known or not), unless the chat is
+    locked, the customer cancels or shares a contact (then the returned state or check is where to go)."""
+    number = LinkData.of(t).contract
+    if not number:
         return None, LINK_CONTRACT
     until = await _locked_until(t)
     if until:
         return None, await _say_locked(t, until)
     if t.inbound.contact_phone:
-        return None, await _check_contact(t, contract)
+        return None, await _check_contact(t, number)
     if t.choice() == "cmd:cancel":
         t.data.clear()
         return None, MENU_MAIN
-    return contract, None
+    return number, None
 
 
 @link.handle("proof", expects="number")
 async def on_proof(t: Turn) -> str | None:
-    contract, redirect = await _guard(t)
-    if contract is None:
+    number, redirect = await _guard(t)
+    if number is None:
         return redirect
     picked = t.choice()
     if picked == "proof:amount":
@@ -303,28 +342,31 @@ async def on_proof(t: Turn) -> str | None:
     if picked == "proof:phone":
         t.say("link.use_share_button")
         return AGAIN
-    if t.text and await _has_bill(t, contract):
+    if t.text and _amount_proof(t):
         try:
             parse_amount(t.text)
         except ValueProblem:
             pass
         else:
-            return await _check_amount(t, contract)
+            return await _check_amount(t, number)
     t.say("link.pick_proof")
     return AGAIN
 
 
-async def _check_contact(t: Turn, contract: Contract) -> str | None:
+async def _check_contact(t: Turn, number: str) -> str | None:
+    """The customer's own contact (vouched by the channel): it links when it is the contract's
+    phone, even when proof by amount is suspended on the contract."""
     if not t.inbound.contact_is_own:
         t.say("link.contact_not_own")
-        return await _fail(t, "contact_not_own", contract.contract)
+        return await _fail(t, "contact_not_own", number)
     try:
         phone = normalize_phone(t.inbound.contact_phone or "")
     except ValueProblem:
         phone = None
-    if phone != contract.phone:
+    contract = await t.tx.contract(number)
+    if contract is None or phone is None or phone != contract.phone:
         t.say("link.phone_mismatch")
-        return await _fail(t, "phone_mismatch", contract.contract)
+        return await _fail(t, "phone_mismatch", number)
     return await _linked(t, contract, "phone")
 
 
@@ -336,22 +378,29 @@ async def ask_amount(t: Turn) -> str | None:
 
 @link.handle("amount", expects="number")
 async def on_amount(t: Turn) -> str | None:
-    contract, redirect = await _guard(t)
-    if contract is None:
+    number, redirect = await _guard(t)
+    if number is None:
         return redirect
-    return await _check_amount(t, contract)
+    return await _check_amount(t, number)
 
 
-async def _check_amount(t: Turn, contract: Contract) -> str | None:
+async def _check_amount(t: Turn, number: str) -> str | None:
     try:
         typed = parse_amount(t.text)
     except ValueProblem:
         t.say("link.amount_format")
         return AGAIN
-    bills = await t.tx.bills(contract.contract, limit=1)
-    if not bills or bills[0].amount != typed:
+    if await _contract_locked(t, number):
+        # Too many failed proofs on this number from all chats: the amount is not even compared.
+        # (Sharing the phone is offered where the channel can share a contact: Telegram.)
+        key = "link.amount_suspended" if t.inbound.contact_request_supported else "link.amount_suspended_call"
+        t.say(key, phone=operator_phone(t))
+        return await _fail(t, "contract_locked", number)
+    contract = await t.tx.contract(number)
+    bills = await t.tx.bills(contract.contract, limit=1) if contract is not None else []
+    if contract is None or not bills or bills[0].amount != typed:
         t.say("link.amount_mismatch")
-        return await _fail(t, "amount_mismatch", contract.contract)
+        return await _fail(t, "amount_mismatch", number)
     return await _linked(t, contract, "bill_amount")
 
 

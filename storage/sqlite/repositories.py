@@ -931,6 +931,11 @@ class SqliteAudit(_Repository):
             (channel, user_id, action, _ts(since)),
         )
 
+    async def count_contract_audit(self, action: str, *, contract: str, since: datetime) -> int:
+        return await self._count(
+            "SELECT count(*) FROM audit_log WHERE contract=? AND action=? AND at>=?", (contract, action, _ts(since))
+        )
+
     async def last_audit_at(self, action: str, *, channel: str, user_id: str) -> datetime | None:
         row = await self._one(
             "SELECT max(at) FROM audit_log WHERE channel=? AND user_id=? AND action=?", (channel, user_id, action)
