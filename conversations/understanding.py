@@ -1872,34 +1872,33 @@ MODEL_SETTLES = 0.9  # the model's probability that confirms the rules' pick (ri
 _TASKS = frozenset({"reading", "balance", "deferral", "prepaid", "track", "agent", "agency"})
 
 
-def _competing(norm: str, tokens: list[str], entities: dict, intent: str) -> str | None:
-    """The other task the message also asks for, when the rules' evidence for it comes close
-    to the winner's; None when one request stands out."""
-    if intent not in _TASKS:
-        return None
-    scores = _scores(norm, tokens)
-    if "months" in entities:
-        scores["deferral"] = scores.get("deferral", 0.0) + 1.5 + scores.get("balance", 0.0)
+def _competing(scores: dict[str, float], intent: str) -> str | None:
+    """The other task the message also asks for, when the rules' evidence for it (the scores
+    `_classify` decided on) comes close to the winner's; None when one request stands out."""
     top = scores.get(intent, 0.0)
+    if intent not in _TASKS or top <= 0:
+        return None
     rivals = [(v, k) for k, v in scores.items() if k in _TASKS and k != intent and v >= MIN_SCORE]
-    if not rivals or top <= 0:
+    if not rivals:
         return None
     best, name = max(rivals)
     return name if best >= COMPETING_SHARE * top else None
 
 
-def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[str, float]:
+def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[str, float, dict[str, float]]:
+    """Intent, confidence, and the evidence per intent they were read from (empty for a command
+    or a bare number)."""
     stripped = raw.strip()
     if stripped.startswith("/"):
         # "/start@AddadBot payload": the command is the first word, without the bot's name.
         words = stripped[1:].split(maxsplit=1)
         cmd = words[0].split("@")[0].casefold() if words else ""
         if cmd in _SLASH_COMMANDS:
-            return _SLASH_COMMANDS[cmd], 1.0
+            return _SLASH_COMMANDS[cmd], 1.0, {}
     if "index" in entities and _BARE_NUMBER.match(norm):
-        return "reading", 0.9 if entities["index"] >= 100 else 0.5  # "1", "12": more likely a menu choice
+        return "reading", 0.9 if entities["index"] >= 100 else 0.5, {}  # "1", "12": more likely a menu choice
     if "reference" in entities and len(tokens) <= 4 and not _scores(norm, tokens):
-        return "track", 0.9
+        return "track", 0.9, {}
     scores = _scores(norm, tokens)
     if "index" in entities:
         scores["reading"] = scores.get("reading", 0.0) + 1.5
@@ -1909,17 +1908,17 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
         # "nkhelles f 4 chhour": paying over months is a facility, not the balance ("pay" alone).
         scores["deferral"] = scores.get("deferral", 0.0) + 1.5 + (scores.get("balance", 0.0) if scores else 0.0)
     if not scores:
-        return "unknown", 0.0
+        return "unknown", 0.0, {}
     # Social words never beat a task: "salam, bghit nkhelles" is about paying.
     tasks = {k: v for k, v in scores.items() if k not in ("greeting",) and v >= MIN_SCORE}
     pool = tasks or scores
     ranked = sorted(pool.items(), key=lambda kv: (-kv[1], _PRIORITY.get(kv[0], 99)))
     intent, top = ranked[0]
     if top < MIN_SCORE:
-        return "unknown", round(min(0.4, top / 5), 2)
+        return "unknown", round(min(0.4, top / 5), 2), scores
     second = ranked[1][1] if len(ranked) > 1 else 0.0
     confidence = min(1.0, top / 3.0) * (top / (top + second))
-    return intent, round(max(0.05, min(1.0, confidence)), 2)
+    return intent, round(max(0.05, min(1.0, confidence)), 2), scores
 
 
 def understand(text: str, lang_hint: str | None = None, *, today: date) -> Understood:
@@ -1959,8 +1958,8 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
     service = _service_in(tokens)
     if service:
         entities["service"] = service
-    intent, confidence = _classify(raw, norm, tokens, entities)
-    source, runner_up = "rules", _competing(norm, tokens, entities, intent)
+    intent, confidence, evidence = _classify(raw, norm, tokens, entities)
+    source, runner_up = "rules", _competing(evidence, intent)
     if runner_up is not None and confidence < COMPETING_BELOW:
         # Two requests in the rules' reading: no question when the model is sure of the same one.
         from .intent_model import predict
