@@ -113,7 +113,7 @@ def _gate(settings: Settings) -> BodyGate:
     """The server's one gate for webhook bodies (both channels' webhooks share its slots)."""
     from bot.channels.webhook import BodyGate
 
-    return BodyGate(settings.webhook_max_body, settings.webhook_max_reads)
+    return BodyGate(settings.webhook_max_body, settings.webhook_max_reads, settings.webhook_read_timeout)
 
 
 def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None = None) -> ChannelFactory:

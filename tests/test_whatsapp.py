@@ -147,7 +147,7 @@ async def test_concurrent_unauthenticated_reads_are_capped(wa, graph, caplog):
     the slots come back when they leave."""
     url, _, _ = wa
     headers = {"Content-Type": "application/json", "Content-Length": "100000"}
-    stalled = [await stalled_post(url, headers, b'{"object": ') for _ in range(2)]
+    stalled = [(await stalled_post(url, headers, b'{"object": '))[1] for _ in range(2)]
     try:
         for _ in range(100):  # until both stalled bodies hold their slot
             status = await raw_post(url, {"Content-Length": "2"}, b"{}")
@@ -166,6 +166,28 @@ async def test_concurrent_unauthenticated_reads_are_capped(wa, graph, caplog):
             break
         await asyncio.sleep(0.05)
     assert status == 200
+    await graph.wait_for(lambda m: m["to"] == FATIMA)
+    assert tracebacks(caplog.records) == []
+
+
+@pytest.mark.parametrize("wa", [{"webhook_max_reads": 1, "webhook_read_timeout": 0.5}], indirect=True)
+async def test_a_body_that_never_arrives_gives_its_slot_back(wa, graph, caplog):
+    url, _, _ = wa
+    headers = {"Content-Type": "application/json", "Content-Length": "100000"}
+    reader, writer = await stalled_post(url, headers, b'{"object": ')
+    try:
+        fatima = user(wa, graph)
+        payload = delivery([message(FATIMA, "text", {"body": "Bonjour"})])
+        for _ in range(100):  # the stalled read holds the only slot
+            if (status := await fatima.post(payload)) == 503:
+                break
+            await asyncio.sleep(0.02)
+        assert status == 503
+        # After the read timeout the slow sender is answered 408 and the slot is free again.
+        assert (await asyncio.wait_for(reader.readline(), 10)).split()[1] == b"408"
+        assert await fatima.post(payload) == 200
+    finally:
+        writer.close()
     await graph.wait_for(lambda m: m["to"] == FATIMA)
     assert tracebacks(caplog.records) == []
 

@@ -35,13 +35,15 @@ async def raw_post(url: str, headers: dict[str, str], body: bytes = b"", *, time
         writer.close()
 
 
-async def stalled_post(url: str, headers: dict[str, str], body: bytes) -> asyncio.StreamWriter:
+async def stalled_post(
+    url: str, headers: dict[str, str], body: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A request whose body starts and never ends (close the writer to let it go)."""
     host, port, head = _head(url, headers)
-    _, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port)
     writer.write(head + body)
     await writer.drain()
-    return writer
+    return reader, writer
 
 
 def tracebacks(records: list[logging.LogRecord]) -> list[str]:

@@ -13,7 +13,9 @@ header (Telegram) is checked, a request costs us only what this gate lets it cos
   (aiohttp's own traceback for a request it cannot parse is filtered out);
 - JSON that is not an object, or nested deeper than Python can parse (RecursionError) → 400.
 
-Refusals close the connection: the rest of an oversized body is never read.
+Refusals close the connection: the rest of an oversized body is never read. Settings
+`webhook_max_body`, `webhook_max_reads`, `webhook_read_timeout` (bot/config.py); one gate per
+server, shared by the WhatsApp and Telegram webhooks of `addad serve`.
 """
 
 from __future__ import annotations
