@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 30
     log_level: str = "INFO"
     telegram_rate_limit: float = 30.0  # messages/s across all chats (Telegram's broadcast limit); 0 = off
+    # Webhooks (bot/channels/webhook.py): a body above this is refused (413) before its signature is
+    # checked (a real Meta or Telegram delivery is a few KB); at most this many bodies read at once (503).
+    webhook_max_body: int = 256 * 1024
+    webhook_max_reads: int = 32
+    webhook_read_timeout: float = 10.0  # seconds for a body to arrive (408 after)
     # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
     # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
     # the system clock.

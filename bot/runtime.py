@@ -12,6 +12,7 @@ import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.channels.base import ChannelService, pull_channels
 from bot.config import Settings
@@ -19,6 +20,9 @@ from bot.errors import ConfigError
 from bot.wiring import open_engine, tune_gc
 from conversations.dispatch import Dispatcher
 from conversations.engine import Engine
+
+if TYPE_CHECKING:
+    from bot.channels.webhook import BodyGate
 
 __all__ = ["ConfigError", "run_channels", "run_telegram", "run_whatsapp"]
 
@@ -71,7 +75,7 @@ async def run_channels(
                 opened.append(channel)
                 if channel.sender is not None:
                     dispatcher.add(channel.sender)
-            web_app = web.Application(client_max_size=4 * 1024 * 1024)
+            web_app = web.Application(client_max_size=settings.webhook_max_body)
             for channel in channels:
                 channel.routes(web_app)
             if len(web_app.router.routes()):
@@ -105,7 +109,14 @@ async def run_channels(
 
 
 # ---------------------------------------------------------------------- the channels' settings
-def _telegram(settings: Settings, webhook_url: str | None) -> ChannelFactory:
+def _gate(settings: Settings) -> BodyGate:
+    """The server's one gate for webhook bodies (both channels' webhooks share its slots)."""
+    from bot.channels.webhook import BodyGate
+
+    return BodyGate(settings.webhook_max_body, settings.webhook_max_reads, settings.webhook_read_timeout)
+
+
+def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None = None) -> ChannelFactory:
     from bot.channels.telegram import TelegramChannel
 
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
@@ -129,12 +140,13 @@ def _telegram(settings: Settings, webhook_url: str | None) -> ChannelFactory:
             media_dir=_media_dir(settings),
             webhook_url=webhook_url,
             secret=secret,
+            gate=gate or _gate(settings),
         )
 
     return make
 
 
-def _whatsapp(settings: Settings) -> ChannelFactory:
+def _whatsapp(settings: Settings, gate: BodyGate) -> ChannelFactory:
     from bot.channels.whatsapp import GraphClient, WhatsAppService
 
     values = {
@@ -158,6 +170,7 @@ def _whatsapp(settings: Settings) -> ChannelFactory:
             dispatcher,
             app_secret=conf["ADDAD_WHATSAPP_APP_SECRET"],
             verify_token=conf["ADDAD_WHATSAPP_VERIFY_TOKEN"],
+            gate=gate,
         )
 
     return make
@@ -203,7 +216,8 @@ async def run_whatsapp(
     from bot.channels.telegram import TelegramAdapter
     from bot.channels.whatsapp import WhatsAppService
 
-    factories = [_whatsapp(settings)]
+    gate = _gate(settings)
+    factories = [_whatsapp(settings, gate)]
     if telegram_webhook_url is not None:
         token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
@@ -212,7 +226,7 @@ async def run_whatsapp(
                 "the Telegram webhook needs ADDAD_TELEGRAM_TOKEN and ADDAD_TELEGRAM_WEBHOOK_SECRET "
                 "(1-256 characters among A-Z a-z 0-9 _ -)"
             )
-        factories.append(_telegram(settings, telegram_webhook_url))
+        factories.append(_telegram(settings, telegram_webhook_url, gate))
     await run_channels(
         settings,
         factories,

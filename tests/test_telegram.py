@@ -18,6 +18,7 @@ from conversations.events import Button, Reply
 from storage import open_store
 
 from .telegram_harness import BotProcess, TgUser, seeded_database, settings_for, start_bot
+from .webhook_harness import free_port, raw_post, tracebacks
 
 
 @pytest.fixture
@@ -233,6 +234,46 @@ async def test_webhook_mode_checks_the_secret_and_answers(api, tmp_path):
             async with http.post(url, json=update, headers=good) as r:  # Telegram retrying
                 assert r.status == 200
             assert len([c for c in api.calls if c.method == "sendMessage" and c.chat_id == 8008]) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_webhook_refuses_what_is_no_update_without_a_traceback(api, tmp_path, caplog):
+    """With the right secret: arrays, deep nesting, oversized bodies → 400/413; a non-ASCII
+    secret → 403; nothing reaches the bot and nothing is logged as an error."""
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    settings = settings_for(api, database, telegram_webhook_secret="s3cret-Token_1")
+    port = free_port()
+    task, stop = await start_bot(settings, webhook_url="https://bot.example/tg/hook", listen="127.0.0.1", port=port)
+    url = f"http://127.0.0.1:{port}/tg/hook"
+    good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    update = json.dumps(
+        {
+            "update_id": 901,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": 8009, "type": "private"}, "text": "x"},
+        }
+    )
+    try:
+        for body, status in (
+            (b"[]", 400),
+            (b'[{"update_id": 1}]', 400),
+            (b"[" * 200_000, 400),
+            (b'{"update_id": 1, "message": ' + b"[" * 100_000, 400),
+            (b'{"update_id": 1, "message": []}', 400),
+            (b"not json", 400),
+        ):
+            assert await raw_post(url, {**good, "Content-Length": str(len(body))}, body) == status, body[:40]
+        assert await raw_post(url, {**good, "Content-Length": str(4 * 1024 * 1024)}) == 413
+        chunk = b"x" * (256 * 1024 + 1)
+        chunked = {**good, "Transfer-Encoding": "chunked"}
+        assert await raw_post(url, chunked, b"%x\r\n%s\r\n" % (len(chunk), chunk)) == 413
+        body = update.encode()
+        for secret in ("s3cret-Token_é", "تحقق", "s3cret-Token_1é"):
+            headers = {**good, "X-Telegram-Bot-Api-Secret-Token": secret, "Content-Length": str(len(body))}
+            assert await raw_post(url, headers, body) == 403
+        assert not [c for c in api.calls if c.chat_id == 8009]
+        assert tracebacks(caplog.records) == []
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

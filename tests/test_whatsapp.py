@@ -28,6 +28,7 @@ from conversations.events import Button, Reply
 from storage import open_store
 
 from .telegram_harness import seeded_database
+from .webhook_harness import raw_post, stalled_post, tracebacks
 from .whatsapp_harness import (
     APP_SECRET,
     PHONE_NUMBER_ID,
@@ -60,8 +61,9 @@ async def graph():
 
 
 @pytest.fixture
-async def wa(graph, tmp_path, process_clock):
-    """`run_whatsapp` serving on 127.0.0.1 at the test's clock; yields (webhook URL, http session, database)."""
+async def wa(graph, tmp_path, process_clock, request):
+    """`run_whatsapp` serving on 127.0.0.1 at the test's clock; yields (webhook URL, http session, database).
+    Indirect parametrization adds settings (`{"webhook_max_reads": 2}`)."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
     port = free_port()
     settings = Settings(
@@ -73,6 +75,7 @@ async def wa(graph, tmp_path, process_clock):
         whatsapp_verify_token=VERIFY_TOKEN,
         whatsapp_api_url=graph.url,
         clock=process_clock.setting,
+        **getattr(request, "param", {}),
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=port, stop=stop, ready=ready.set))
@@ -115,6 +118,105 @@ async def test_signatures_missing_wrong_and_good_with_non_ascii_bodies(wa, graph
     assert graph.sent == []  # nothing refused reached the bot
     assert await fatima.post(payload) == 200
     await graph.wait_for(lambda m: m["to"] == FATIMA)
+
+
+async def test_unauthenticated_bodies_are_refused_by_size_before_being_read(wa, graph, caplog):
+    url, _, _ = wa
+    small = json.dumps(delivery([message(FATIMA, "text", {"body": "Bonjour"})])).encode()
+    unsigned = {"Content-Type": "application/json"}
+    # A 4 MB Content-Length is refused from the headers alone: not one byte of it is awaited.
+    assert await raw_post(url, {**unsigned, "Content-Length": str(4 * 1024 * 1024)}) == 413
+    assert await raw_post(url, {**unsigned, "Content-Length": str(256 * 1024 + 1)}) == 413
+    # Without a length (chunked), the reading stops at the cap.
+    chunk = b"x" * (256 * 1024 + 1)
+    chunked = {**unsigned, "Transfer-Encoding": "chunked"}
+    assert await raw_post(url, chunked, b"%x\r\n%s\r\n" % (len(chunk), chunk)) == 413
+    # Under the cap, the signature decides, as before.
+    assert await raw_post(url, {**unsigned, "Content-Length": str(len(small))}, small) == 401
+    assert await raw_post(url, chunked, b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small)) == 401
+    assert await raw_post(url, chunked, b"zz\r\n{}\r\n0\r\n\r\n") == 400  # a malformed chunk size
+    signed = {**unsigned, "Content-Length": str(len(small)), "X-Hub-Signature-256": sign(small)}
+    assert await raw_post(url, signed, small) == 200
+    await graph.wait_for(lambda m: m["to"] == FATIMA)
+    assert tracebacks(caplog.records) == []
+
+
+@pytest.mark.parametrize("wa", [{"webhook_max_reads": 2}], indirect=True)
+async def test_concurrent_unauthenticated_reads_are_capped(wa, graph, caplog):
+    """Slow senders hold at most `webhook_max_reads` reads; the next one is told 503 at once, and
+    the slots come back when they leave."""
+    url, _, _ = wa
+    headers = {"Content-Type": "application/json", "Content-Length": "100000"}
+    stalled = [(await stalled_post(url, headers, b'{"object": '))[1] for _ in range(2)]
+    try:
+        for _ in range(100):  # until both stalled bodies hold their slot
+            status = await raw_post(url, {"Content-Length": "2"}, b"{}")
+            if status == 503:
+                break
+            assert status == 401
+            await asyncio.sleep(0.05)
+        assert status == 503
+    finally:
+        for writer in stalled:
+            writer.close()
+    fatima = user(wa, graph)
+    payload = delivery([message(FATIMA, "text", {"body": "Bonjour"})])
+    for _ in range(100):
+        if (status := await fatima.post(payload)) != 503:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 200
+    await graph.wait_for(lambda m: m["to"] == FATIMA)
+    assert tracebacks(caplog.records) == []
+
+
+@pytest.mark.parametrize("wa", [{"webhook_max_reads": 1, "webhook_read_timeout": 0.5}], indirect=True)
+async def test_a_body_that_never_arrives_gives_its_slot_back(wa, graph, caplog):
+    url, _, _ = wa
+    headers = {"Content-Type": "application/json", "Content-Length": "100000"}
+    reader, writer = await stalled_post(url, headers, b'{"object": ')
+    try:
+        fatima = user(wa, graph)
+        payload = delivery([message(FATIMA, "text", {"body": "Bonjour"})])
+        for _ in range(100):  # the stalled read holds the only slot
+            if (status := await fatima.post(payload)) == 503:
+                break
+            await asyncio.sleep(0.02)
+        assert status == 503
+        # After the read timeout the slow sender is answered 408 and the slot is free again.
+        assert (await asyncio.wait_for(reader.readline(), 10)).split()[1] == b"408"
+        assert await fatima.post(payload) == 200
+    finally:
+        writer.close()
+    await graph.wait_for(lambda m: m["to"] == FATIMA)
+    assert tracebacks(caplog.records) == []
+
+
+async def test_non_ascii_signature_and_verify_token_are_refused_not_crashing(wa, graph, caplog):
+    url, http, _ = wa
+    body = json.dumps(delivery([message(FATIMA, "text", {"body": "Bonjour"})])).encode()
+    headers = {"Content-Length": str(len(body)), "X-Hub-Signature-256": "sha256=é" + "0" * 63}
+    assert await raw_post(url, headers, body) == 403
+    ok = {"hub.mode": "subscribe", "hub.challenge": "42"}
+    for token in ("vérifié", "تحقق", VERIFY_TOKEN + "é"):
+        async with http.get(url, params={**ok, "hub.verify_token": token}) as r:
+            assert r.status == 403
+    async with http.get(url, params={**ok, "hub.verify_token": VERIFY_TOKEN}) as r:
+        assert r.status == 200 and await r.text() == "42"
+    assert graph.sent == []
+    assert tracebacks(caplog.records) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 200_000, b"[" * 100_000 + b"]" * 100_000, b'{"entry": ' + b"[" * 120_000, b"[]", b'"text"', b"\xff\xfe"],
+    ids=["nested-200k", "nested-closed", "nested-in-object", "array", "string", "not-utf8"],
+)
+async def test_signed_bodies_that_are_no_delivery_get_400(wa, graph, caplog, body):
+    url, _, _ = wa
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), "X-Hub-Signature-256": sign(body)}
+    assert await raw_post(url, headers, body) == 400
+    assert tracebacks(caplog.records) == []
 
 
 def test_signature_is_over_the_raw_bytes():

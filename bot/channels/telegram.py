@@ -51,6 +51,7 @@ from .base import Limits, mask, plan, units
 from .base import split_text as _split_text
 from .ordering import ChatSequencer
 from .telegram_transport import AiohttpRequest
+from .webhook import BodyGate, as_bytes, json_object
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -555,8 +556,10 @@ class TelegramChannel:
         media_dir: Path | None,
         webhook_url: str | None = None,
         secret: str = "",
+        gate: BodyGate | None = None,
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
+        self.gate = gate or BodyGate()
         self.inbox = Inbox(engine.store, CHANNEL) if webhook_url is None else None
         self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
@@ -582,7 +585,7 @@ class TelegramChannel:
             return
 
         async def on_post(request: web.Request) -> web.StreamResponse:
-            return await webhook_handler(self.app, self.secret, request)
+            return await webhook_handler(self.app, self.secret, request, self.gate)
 
         app.router.add_post(self.path, on_post)
 
@@ -609,20 +612,28 @@ class TelegramChannel:
 
 # ---------------------------------------------------------------------- webhook
 def check_secret(expected: str, received: str | None) -> bool:
-    return received is not None and hmac.compare_digest(expected.encode(), received.encode())
+    return received is not None and hmac.compare_digest(as_bytes(expected), as_bytes(received))
 
 
-async def webhook_handler(app: Application, secret: str, request) -> Any:
-    """POST from Telegram: secret checked, the update processed before answering 200 (Telegram
-    redelivers unanswered updates, and the update_id claim makes a redelivery do nothing)."""
+async def webhook_handler(app: Application, secret: str, request, gate: BodyGate | None = None) -> Any:
+    """POST from Telegram: secret checked (before reading the body), the body read within the
+    gate's caps (bot/channels/webhook.py), the update processed before answering 200 (Telegram
+    redelivers unanswered updates, and the update_id claim makes a redelivery do nothing).
+    Anything but an update object → 400."""
     from aiohttp import web
 
     if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
         return web.Response(status=403, text="forbidden")
+    raw = await (gate or BodyGate()).read(request)
+    if isinstance(raw, web.Response):
+        return raw
+    data = json_object(raw)
     try:
-        data = json.loads(await request.read())
+        if data is None:
+            raise ValueError("not a JSON object")
         update = Update.de_json(data, app.bot)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        log.warning("Telegram webhook: a body that is no update refused")
         return web.Response(status=400, text="bad update")
     chat = update.effective_chat
     await _webhook_order.run(chat.id if chat else None, app.process_update(update))

@@ -1,7 +1,9 @@
 """The WhatsApp channel (Cloud API): a webhook in, the Graph API out.
 
 - GET answers Meta's verification challenge; POST is authenticated by `X-Hub-Signature-256`
-  (HMAC-SHA256 of the raw body with the app secret): missing → 401, wrong → 403.
+  (HMAC-SHA256 of the raw body with the app secret): missing → 401, wrong (or not ASCII) → 403.
+  The body is read first, within the server's gate (bot/channels/webhook.py: 413 above 256 KB,
+  503 when too many bodies are being read); a signed body that is no JSON object → 400.
 - A POST is answered 200 as soon as its messages are in the inbox table (durable): Meta
   redelivers unanswered webhooks, and a crash after the 200 replays the inbox at start. The
   message id (wamid) is claimed by the engine, so a redelivery is handled once.
@@ -47,6 +49,7 @@ from storage import Clock, OutboxMessage
 
 from .base import Limits, mask, numbered, plan, split_text
 from .ordering import ChatSequencer
+from .webhook import BodyGate, as_bytes, json_object
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ def signature_status(app_secret: str, body: bytes, header: str | None) -> int:
     if not header:
         return 401
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return 200 if hmac.compare_digest(expected, header.strip()) else 403
+    return 200 if hmac.compare_digest(expected.encode(), as_bytes(header.strip())) else 403
 
 
 # ---------------------------------------------------------------------- inbound
@@ -247,9 +250,17 @@ class WhatsAppService:
     pull: ClassVar[bool] = False
 
     def __init__(
-        self, engine: Engine, client: GraphClient, dispatcher: Dispatcher, *, app_secret: str, verify_token: str
+        self,
+        engine: Engine,
+        client: GraphClient,
+        dispatcher: Dispatcher,
+        *,
+        app_secret: str,
+        verify_token: str,
+        gate: BodyGate | None = None,
     ) -> None:
         self.engine, self.client, self.dispatcher = engine, client, dispatcher
+        self.gate = gate or BodyGate()
         self.app_secret, self.verify_token = app_secret, verify_token
         self.order = ChatSequencer(64)
         self._tasks: set[asyncio.Task] = set()
@@ -279,18 +290,24 @@ class WhatsAppService:
     # -------------------------------------------------------------- webhook
     async def on_verify(self, request: web.Request) -> web.Response:
         q = request.query
-        if q.get("hub.mode") == "subscribe" and hmac.compare_digest(q.get("hub.verify_token", ""), self.verify_token):
+        token = as_bytes(q.get("hub.verify_token", ""))
+        if q.get("hub.mode") == "subscribe" and hmac.compare_digest(token, as_bytes(self.verify_token)):
             return web.Response(text=q.get("hub.challenge", ""))
         return web.Response(status=403, text="forbidden")
 
     async def on_post(self, request: web.Request) -> web.Response:
-        raw = await request.read()
+        raw = await self.gate.read(request)  # before the signature: bounded size and concurrency
+        if isinstance(raw, web.Response):
+            return raw
         status = signature_status(self.app_secret, raw, request.headers.get("X-Hub-Signature-256"))
         if status != 200:
             log.warning("WhatsApp webhook refused: %s signature", "missing" if status == 401 else "wrong")
             return web.Response(status=status, text="signature")
+        payload = json_object(raw)
         try:
-            messages, statuses = messages_and_statuses(json.loads(raw))
+            if payload is None:
+                raise ValueError("not a JSON object")
+            messages, statuses = messages_and_statuses(payload)
         except (ValueError, AttributeError, TypeError):
             return web.Response(status=400, text="bad payload")
         # Durably accepted before the 200.
