@@ -214,9 +214,13 @@ class Engine:
         return notices
 
     async def _failed_turn(self, inbound: Inbound, now: datetime) -> Outcome:
-        def sorry(lang: str) -> list[Reply]:
+        def sorry(lang: str, state: str | None = None) -> list[Reply]:
+            # The turn rolled back: at a step that records what the customer confirms (a
+            # reading, a request), that is what was lost; they stay at that step to send it again.
+            here = REGISTRY.get(state) if state else None
+            key = "error.not_recorded" if here is not None and here.records else "error.internal"
             t = translator(lang)
-            return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+            return [Reply(t(key, phone=t.ltr(self.profile.contact.phones[0])))]
 
         lang = "fr"
         replies = sorry(lang)
@@ -226,7 +230,7 @@ class Engine:
                 lang = (session.lang if session and session.lang else None) or detect_lang(
                     inbound.text or "", inbound.lang_hint
                 )
-                replies = sorry(lang)
+                replies = sorry(lang, session.state if session else None)
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
