@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -299,6 +300,12 @@ class Engine:
             turn.say("input.stale_button")
             await self.goto(turn, AGAIN)
             return
+        if _emoji_only(inbound) and turn.choice() is None:
+            # 👍 or 🙏 at a question it does not answer (a yes where yes/no is asked is read as
+            # such by `choice`): the question again, kindly, not "type only the digits".
+            turn.say("input.emoji_only")
+            await self.goto(turn, AGAIN)
+            return
         await self._answer(turn, state)
 
     async def _answer(self, turn: Turn, state) -> None:
@@ -487,6 +494,17 @@ def _digression(turn: Turn, state) -> str | None:
 
 DIGRESSION_CONFIDENCE = 0.6
 ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greeting", "help"))
+
+
+def _emoji_only(inbound: Inbound) -> bool:
+    """A typed message of emoji alone (with their joiners, variation selectors, skin tones)."""
+    text = (inbound.text or "").strip()
+    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40:
+        return False
+    kinds = {unicodedata.category(c) for c in text if not c.isspace()}
+    return "So" in kinds and kinds <= {"So", "Sk", "Mn", "Cf"}
+
+
 _NUMBER = re.compile(r"\d{2,}")
 _LETTERS = re.compile(r"[^\W\d_]")
 
