@@ -248,8 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a user error we did not foresee still gets one line, not a traceback
         from conversations.profile import ProfileError
+        from storage import StoreUnavailable
         from storage.clock import ClockError
 
+        if isinstance(exc, StoreUnavailable):  # a read-only database, a journal that cannot be made
+            print(f"addad: {exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, ClockError):
             print(f"addad: ADDAD_CLOCK: {exc}", file=sys.stderr)
             return 2

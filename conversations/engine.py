@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -214,9 +215,13 @@ class Engine:
         return notices
 
     async def _failed_turn(self, inbound: Inbound, now: datetime) -> Outcome:
-        def sorry(lang: str) -> list[Reply]:
+        def sorry(lang: str, state: str | None = None) -> list[Reply]:
+            # The turn rolled back: at a step that records what the customer confirms (a
+            # reading, a request), that is what was lost; they stay at that step to send it again.
+            here = REGISTRY.get(state) if state else None
+            key = "error.not_recorded" if here is not None and here.records else "error.internal"
             t = translator(lang)
-            return [Reply(t("error.internal", phone=t.ltr(self.profile.contact.phones[0])))]
+            return [Reply(t(key, phone=t.ltr(self.profile.contact.phones[0])))]
 
         lang = "fr"
         replies = sorry(lang)
@@ -226,7 +231,7 @@ class Engine:
                 lang = (session.lang if session and session.lang else None) or detect_lang(
                     inbound.text or "", inbound.lang_hint
                 )
-                replies = sorry(lang)
+                replies = sorry(lang, session.state if session else None)
                 await tx.audit("turn_failed", actor="system", channel=inbound.channel, user_id=inbound.user_id)
                 if not await tx.record_turn(inbound.channel, inbound.message_id, replies_to_json(replies), now=now):
                     raise _Redelivered()
@@ -293,6 +298,12 @@ class Engine:
             return
         if turn.stale_payload() and not (inbound.payload or "").startswith("go:"):
             turn.say("input.stale_button")
+            await self.goto(turn, AGAIN)
+            return
+        if _emoji_only(inbound) and turn.choice() is None:
+            # 👍 or 🙏 at a question it does not answer (a yes where yes/no is asked is read as
+            # such by `choice`): the question again, kindly, not "type only the digits".
+            turn.say("input.emoji_only")
             await self.goto(turn, AGAIN)
             return
         await self._answer(turn, state)
@@ -483,6 +494,17 @@ def _digression(turn: Turn, state) -> str | None:
 
 DIGRESSION_CONFIDENCE = 0.6
 ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greeting", "help"))
+
+
+def _emoji_only(inbound: Inbound) -> bool:
+    """A typed message of emoji alone (with their joiners, variation selectors, skin tones)."""
+    text = (inbound.text or "").strip()
+    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40:
+        return False
+    kinds = {unicodedata.category(c) for c in text if not c.isspace()}
+    return "So" in kinds and kinds <= {"So", "Sk", "Mn", "Cf"}
+
+
 _NUMBER = re.compile(r"\d{2,}")
 _LETTERS = re.compile(r"[^\W\d_]")
 

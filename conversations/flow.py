@@ -60,6 +60,7 @@ class StateDef:
     needs_link: bool = False
     expects: str = "choice"
     answers: Answers | None = None  # true when a global word ("safi") is an answer here
+    records: bool = False  # its handler records what the customer confirms (a reading, a request)
 
 
 # A declared state's full name ("reading.index"), as handlers return it: made only by
@@ -138,16 +139,17 @@ class Flow:
         return register
 
     def handle(
-        self, state: str, *, expects: str = "choice", answers: Answers | None = None
+        self, state: str, *, expects: str = "choice", answers: Answers | None = None, records: bool = False
     ) -> Callable[[Handler], Handler]:
         """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
-        a global word (menu, cancel) is this question's answer instead."""
+        a global word (menu, cancel) is this question's answer instead; `records`: the handler
+        records what the customer confirms there (a failed turn there recorded nothing)."""
         if expects not in EXPECTS:
             raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
         d = self._def(state)
 
         def register(fn: Handler) -> Handler:
-            d.handle, d.expects, d.answers = fn, expects, answers
+            d.handle, d.expects, d.answers, d.records = fn, expects, answers, records
             return fn
 
         return register

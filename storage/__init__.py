@@ -21,6 +21,7 @@ from .protocols import (
     RequestRepository,
     SessionRepository,
     Store,
+    StoreUnavailable,
     Tx,
     Upsert,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "SessionRecord",
     "SessionRepository",
     "Store",
+    "StoreUnavailable",
     "Tx",
     "Upsert",
     "fold",

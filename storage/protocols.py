@@ -23,6 +23,11 @@ class ConcurrentUpdate(Exception):
     """The session changed since it was loaded (another process handled the same chat)."""
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be opened for use (a read-only file or folder, a journal that cannot be
+    created, a file that is not a database); the message says which file and why, in one line."""
+
+
 class ContractRepository(Protocol):
     """Contracts: the distributor's customer records, imported."""
 

@@ -105,3 +105,17 @@ async def test_a_second_visit_is_not_filed_beside_the_first_either(engine):
     await chat.press("Annuler")
     async with engine.store.snapshot() as tx:
         assert [r.reference for r in await tx.requests(contract="1000004")] == ["PV-2026-000001"]
+
+
+async def test_an_advance_whose_confirmation_failed_to_save_is_said_not_filed_and_confirmed_again(engine, monkeypatch):
+    from .test_honest_apology import the_next_commit_fails
+
+    chat = await prepaid_chat(engine, "fr", "bonjour")
+    await ask_advance(chat, "Compteur prépayé", "Avance")
+    filed = await requests_of(engine)
+    the_next_commit_fails(engine, monkeypatch)
+    await chat.press("Oui")
+    assert "votre confirmation n'a pas été enregistrée" in chat.text
+    assert await requests_of(engine) == filed
+    await chat.press("Oui")
+    assert len(await requests_of(engine)) == len(filed) + 1

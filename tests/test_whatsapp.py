@@ -482,3 +482,20 @@ async def test_sender_without_the_contract_number_picks_a_masked_contract_by_typ
     assert "1000001" not in text
     await fatima.send("do")
     assert "1000001 (الكهرباء، الدار البيضاء) مربوط الآن" in fatima.text.replace("\u2066", "").replace("\u2069", "")
+
+
+async def test_a_thumbs_up_reaction_mid_reading_gets_the_question_again_then_confirms(wa, graph):
+    fatima = user(wa, graph)
+    await fatima.send("bonjour, je veux envoyer mon index")
+    await fatima.send("1000001")
+    await fatima.send("1")
+    assert "Tapez l'index affiché sur le compteur" in fatima.text
+    last = graph.sent[-1]
+    react = {"message_id": last.get("_wamid", "wamid.ours"), "emoji": "👍"}
+    await fatima._turn(message(fatima.phone, "reaction", react))
+    assert "Merci 🙂 Pour continuer" in fatima.text and "Tapez l'index affiché sur le compteur" in fatima.text
+    assert "Tapez seulement les chiffres" not in fatima.text
+    await fatima.send("45400")
+    await fatima.tap("Sans photo")
+    await fatima._turn(message(fatima.phone, "reaction", react))  # 👍 where "Confirmer" is asked
+    assert "RL-2026-000001" in fatima.text

@@ -111,6 +111,9 @@ def to_inbound(m: dict) -> Inbound:
         if kind == "image" or str(media.get("mime_type", "")).startswith("image/"):
             return Inbound(**common, photo_ref=str(media.get("id")), text=media.get("caption"))
         return Inbound(**common, other="document")
+    if kind == "reaction" and (m.get("reaction") or {}).get("emoji"):
+        # A 👍 on one of our messages reads as the emoji typed (a yes where yes/no is asked).
+        return Inbound(**common, text=str(m["reaction"]["emoji"]))
     if kind == "location":
         loc = m.get("location") or {}
         return Inbound(**common, location=(float(loc.get("latitude", 0)), float(loc.get("longitude", 0))))

@@ -276,7 +276,7 @@ async def ask_topic(t: Turn) -> str | None:
     return None
 
 
-@contact.handle("callback_topic", expects="text")
+@contact.handle("callback_topic", expects="text", records=True)
 async def on_topic(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel":

@@ -346,7 +346,7 @@ async def summary(t: Turn) -> str | None:
     return None
 
 
-@facilities.handle("summary")
+@facilities.handle("summary", records=True)
 async def on_summary(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "cmd:cancel" or picked == "no":

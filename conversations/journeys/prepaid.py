@@ -208,7 +208,7 @@ async def ask_confirm(t: Turn) -> str | None:
     return None
 
 
-@prepaid.handle("confirm")
+@prepaid.handle("confirm", records=True)
 async def on_confirm(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "no":

@@ -635,7 +635,7 @@ async def summary(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("summary")
+@reading.handle("summary", records=True)
 async def on_summary(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "date":

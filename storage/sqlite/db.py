@@ -35,6 +35,7 @@ from typing import Any
 
 import aiosqlite
 
+from ..protocols import StoreUnavailable
 from . import schema
 
 BUSY_TIMEOUT_MS = 10_000
@@ -151,6 +152,42 @@ class Checkpointer:
         await self.conn.close()
 
 
+# What the file, its folder or its disk refuse at open (SQLite's primary result codes), and what
+# to check: one line for whoever started the command, not a traceback.
+_UNAVAILABLE = {
+    3: "check the permissions of the file and of its folder",  # PERM
+    8: "the file or its folder is read-only: the bot writes the database and creates its -wal and -shm files"
+    " beside it",  # READONLY
+    10: "the disk refused a read or write (full, removed, or its -wal/-shm file deleted while in use)",  # IOERR
+    11: "the file is damaged: restore a backup",  # CORRUPT
+    13: "the disk is full",  # FULL
+    14: "the file or its -wal/-shm file cannot be opened: check the path and that its folder is writable",  # CANTOPEN
+    26: "the file is not an Addad database",  # NOTADB
+}
+
+
+def _primary(exc: sqlite3.DatabaseError) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+async def _check_writable(aio: aiosqlite.Connection) -> None:
+    """Fail now, not at the first turn, if the file cannot be written (a read-only file as a
+    non-root user, a read-only mount): rewrite the schema version as it is, and roll back."""
+    await aio.execute("BEGIN IMMEDIATE")
+    try:
+        rows = await aio.execute_fetchall("PRAGMA user_version")
+        await aio.execute(f"PRAGMA user_version = {int(next(iter(rows))[0])}")
+    finally:
+        if aio.in_transaction:
+            await aio.execute("ROLLBACK")
+
+
+def _unavailable(path: str, exc: sqlite3.DatabaseError) -> StoreUnavailable:
+    hint = _UNAVAILABLE.get(_primary(exc) or -1)
+    return StoreUnavailable(f"database {path}: {exc}" + (f" ({hint})" if hint else ""))
+
+
 class Database:
     def __init__(self, conn: Connection, path: str) -> None:
         self.conn = conn
@@ -179,13 +216,18 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False: both
         # the loop's thread and aiosqlite's use it, never at once (the lock).
-        aio = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            aio = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise _unavailable(path, exc) from exc
         conn = Connection(aio)
         try:
             await aio.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await aio.execute("PRAGMA journal_mode = WAL")
             await aio.execute("PRAGMA synchronous = FULL")
             await aio.execute("PRAGMA foreign_keys = ON")
+            if path != ":memory:":
+                await _check_writable(aio)
             db = cls(conn, path)
             if migrate:
                 await db.upgrade()
@@ -193,6 +235,11 @@ class Database:
                 await aio.execute("PRAGMA wal_autocheckpoint = 0")
                 db.checkpointer = await Checkpointer.start(path, checkpoint_every)
             return db
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            if _primary(exc) not in _UNAVAILABLE:
+                raise
+            raise _unavailable(path, exc) from exc
         except BaseException:
             await conn.close()
             raise
