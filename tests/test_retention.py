@@ -209,3 +209,37 @@ def test_addad_db_prune(tmp_path, monkeypatch, capsys):
     assert cli.main(["db", "prune"]) == 0
     assert "1 answered inbox row(s) deleted" in capsys.readouterr().out
     assert rows(database, "SELECT count(*) FROM inbox") == [(0,)]
+
+
+async def test_a_telegram_update_delivered_again_after_pruning_is_answered_once(api, tmp_path, process_clock):
+    from .telegram_harness import TgUser, settings_for, start_bot
+
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    task, stop = await start_bot(settings_for(api, database))
+    try:
+        user = TgUser(api, 5005, "fr")
+        api.text(5005, "combien je dois")
+        update = json.loads(json.dumps(api.updates[-1]))
+        await api.wait_for(lambda c: c.method == "sendMessage" and "reliez d'abord" in c.text)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    process_clock.advance(days=31)
+    task, stop = await start_bot(settings_for(api, database))  # prunes at start
+    try:
+        await asyncio.sleep(0.3)
+        assert rows(database, "SELECT count(*) FROM inbox") == [(0,)]
+        assert rows(database, "SELECT message_id, replies FROM processed_messages") == [
+            (str(update["update_id"]), None)
+        ]
+        start = len(api.calls)
+        api.push(update)  # Telegram delivers the same update_id again
+        await api.acknowledged(update["update_id"])
+        await user.send("merci")
+        await asyncio.sleep(0.5)
+        sent = [c for c in api.calls[start:] if c.method == "sendMessage" and c.chat_id == 5005]
+        assert sent  # "merci" is answered …
+        assert not any("reliez d'abord" in c.text for c in sent)  # … the old update's answer is not sent again
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
