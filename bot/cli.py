@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="create or migrate the database to the current schema")
+    db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
     imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"])
@@ -149,6 +150,22 @@ async def _db_upgrade(settings: Settings) -> int:
     return 0
 
 
+async def _db_prune(settings: Settings) -> int:
+    from conversations import retention
+    from conversations.profile import load_profile
+    from storage import open_store
+
+    profile = load_profile(settings.operator)
+    store = await open_store(settings.database, clock=settings.make_clock())
+    try:
+        async with store.transaction() as tx:
+            pruned = await retention.prune(tx, profile, store.clock())
+    finally:
+        await store.close()
+    print(f"{settings.database}: {pruned}")
+    return 0
+
+
 async def _estimate(settings: Settings, as_of_text: str) -> int:
     from conversations.consumption import write_estimates
     from storage import open_store
@@ -187,6 +204,8 @@ def _understand(args: argparse.Namespace) -> int:
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
+        if args.db_command == "prune":
+            return _run(_db_prune(settings))
         return _run(_db_upgrade(settings))
     if args.command in ("import", "export"):
         from bot import data_commands

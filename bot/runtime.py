@@ -20,6 +20,7 @@ from bot.errors import ConfigError
 from bot.wiring import open_engine, tune_gc
 from conversations.dispatch import Dispatcher
 from conversations.engine import Engine
+from conversations.retention import Daily
 
 if TYPE_CHECKING:
     from bot.channels.webhook import BodyGate
@@ -41,6 +42,17 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+async def _prune_daily(daily: Daily, stop: asyncio.Event, every: float) -> None:
+    """Retention once a day by the store's clock, looked at every `every` seconds."""
+    while not stop.is_set():
+        try:
+            await daily.due()
+        except Exception:
+            log.exception("retention: could not prune (tried again later)")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def _media_dir(settings: Settings) -> Path:
     return Path(settings.database).expanduser().resolve().parent / "media"
 
@@ -55,6 +67,7 @@ async def run_channels(
     ready: Callable[[], object] | None = None,
     gc_tuning: bool = False,
     pull_channels: frozenset[str] = frozenset(),
+    prune_every: float = 3600.0,
 ) -> None:
     """One process serving these channels: the engine, the dispatcher (with each channel's
     sender), a web server if any channel has webhook routes (with `/healthz`), until `stop`.
@@ -91,6 +104,8 @@ async def run_channels(
             for channel in channels:
                 await channel.start(stop)
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
+            daily = Daily(engine.store, engine.profile)
+            tasks.append(asyncio.create_task(_prune_daily(daily, stop, prune_every), name="retention"))
             if gc_tuning:
                 tune_gc()
             log.info("serving %s", ", ".join(c.name for c in channels))

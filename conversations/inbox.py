@@ -4,7 +4,9 @@ polling, WhatsApp): adapters call this, they open no transaction themselves.
 An inbox row is *answered* once the replies of its turn went out (or there were none). Rows
 still unanswered at start are replayed: a turn that never ran runs; a turn that ran has its
 kept replies sent again (a crash between the turn's commit and the sending loses no answer;
-a crash between the sending and the mark repeats it, which beats silence).
+a crash between the sending and the mark repeats it, which beats silence). At start, answered
+rows older than the profile's `[retention] inbox_days` are deleted; unanswered rows never are
+(conversations/retention.py).
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from datetime import timedelta
 
 from storage import Store
 
-log = logging.getLogger(__name__)
+from .profile import RetentionPolicy
 
-KEEP = timedelta(days=2)  # unanswered rows older than this are dropped at start, not replayed
+log = logging.getLogger(__name__)
 
 
 class Inbox:
     """One channel's inbox. Rows are marked answered in batches: one small transaction per
     `every` seconds, not per turn (each commit is an fsync)."""
 
-    def __init__(self, store: Store, channel: str, *, every: float = 0.2) -> None:
+    def __init__(
+        self, store: Store, channel: str, *, retention: RetentionPolicy | None = None, every: float = 0.2
+    ) -> None:
         self.store, self.channel, self.every = store, channel, every
+        self.keep = timedelta(days=(retention or RetentionPolicy()).inbox_days)  # answered rows
         self._ids: list[str] = []
         self._task: asyncio.Task | None = None
 
@@ -41,9 +46,9 @@ class Inbox:
         return fresh
 
     async def unanswered(self) -> list[tuple[str, str, bool]]:
-        """(message_id, body, processed) to replay at start, oldest first (stale rows dropped)."""
+        """(message_id, body, processed) to replay at start, oldest first (old answered rows deleted)."""
         async with self.store.transaction() as tx:
-            await tx.prune_inbox(self.channel, older_than=self.store.clock() - KEEP)
+            await tx.prune_inbox(self.channel, older_than=self.store.clock() - self.keep)
             pending = await tx.unanswered_inbound(self.channel)
         return pending
 

@@ -167,6 +167,25 @@ class LinkingPolicy(_Model):
     window_hours: int = Field(default=24, ge=1, le=24 * 7)
 
 
+class RetentionPolicy(_Model):
+    """How long message contents are kept once answered (law 09-08: no longer than the purpose
+    needs). Unanswered inbox rows are never pruned; the key of a handled message (channel,
+    message id, time) outlives its contents so a redelivery is still recognised."""
+
+    # A turn's kept replies (they carry amounts, references) are emptied this many days after it.
+    replies_days: int = Field(default=30, ge=0, le=3650)
+    # Answered inbox rows (the channel's JSON, as received) are deleted this many days after arrival.
+    inbox_days: int = Field(default=7, ge=0, le=3650)
+    # The key itself is deleted after this: WhatsApp redelivers for up to 7 days, Telegram 1.
+    keys_days: int = Field(default=90, ge=8, le=3650)
+
+    @model_validator(mode="after")
+    def _keys_last(self) -> RetentionPolicy:
+        if self.keys_days < max(self.replies_days, self.inbox_days):
+            raise ValueError("keys_days must be at least replies_days and inbox_days (the key outlives the contents)")
+        return self
+
+
 class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
@@ -219,6 +238,7 @@ class Profile(_Model):
     whatsapp_templates: WhatsAppTemplates = WhatsAppTemplates()
     learning: LearningPolicy = LearningPolicy()
     linking: LinkingPolicy = LinkingPolicy()
+    retention: RetentionPolicy = RetentionPolicy()
     cities: list[City] = Field(default_factory=list)
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.

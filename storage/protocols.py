@@ -299,9 +299,18 @@ class InboxRepository(Protocol):
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None: ...
 
-    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
-        """Drop kept updates answered, or processed before answers were tracked, and any older than
-        `older_than` (ignored kinds)."""
+    async def prune_inbox(self, channel: str | None = None, *, older_than: datetime) -> int:
+        """Delete kept updates answered and received before `older_than` (one channel's, or all);
+        an unanswered update is never deleted."""
+        ...
+
+    async def forget_replies(self, *, older_than: datetime) -> int:
+        """Empty the kept replies of messages handled before `older_than` whose inbox row (if any)
+        is answered; the key stays, so a redelivery is still recognised."""
+        ...
+
+    async def prune_processed(self, *, older_than: datetime) -> int:
+        """Delete the keys of messages handled before `older_than` with no unanswered inbox row."""
         ...
 
 

@@ -560,7 +560,7 @@ class TelegramChannel:
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
         self.gate = gate or BodyGate()
-        self.inbox = Inbox(engine.store, CHANNEL) if webhook_url is None else None
+        self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention) if webhook_url is None else None
         self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
         self.sender = TelegramSender(self.app.bot)

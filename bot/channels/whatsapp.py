@@ -267,7 +267,7 @@ class WhatsAppService:
         self.app_secret, self.verify_token = app_secret, verify_token
         self.order = ChatSequencer(64)
         self._tasks: set[asyncio.Task] = set()
-        self.inbox = Inbox(engine.store, CHANNEL)
+        self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention)
         self.sender = WhatsAppSender(client, engine.profile, dispatcher.last_customer_turn, clock=engine.clock)
 
     def to_inbound(self, update: dict) -> Inbound:

@@ -993,15 +993,35 @@ class SqliteInbox(_Repository):
             [(stamp, channel, m) for m in message_ids],
         )
 
-    async def prune_inbox(self, channel: str, *, older_than: datetime) -> int:
-        """Drop kept updates answered, or processed before answers were tracked, and any older than
-        `older_than` (ignored kinds)."""
+    async def prune_inbox(self, channel: str | None = None, *, older_than: datetime) -> int:
+        """Delete kept updates answered and received before `older_than` (one channel's, or all);
+        an unanswered update is never deleted."""
+        sql = "DELETE FROM inbox WHERE answered_at IS NOT NULL AND received_at < ?"
+        if channel is None:
+            return await self._exec(sql, (_ts(older_than),))
+        return await self._exec(sql + " AND channel=?", (_ts(older_than), channel))
+
+    async def forget_replies(self, *, older_than: datetime) -> int:
+        """Empty the kept replies of messages handled before `older_than` whose inbox row (if any)
+        is answered; the key stays, so a redelivery is still recognised."""
         return await self._exec(
-            "DELETE FROM inbox WHERE channel=? AND (received_at < ? OR answered_at IS NOT NULL OR EXISTS "
-            "(SELECT 1 FROM processed_messages p WHERE p.channel=inbox.channel AND p.message_id=inbox.message_id "
-            "AND p.replies IS NULL))",
-            (channel, _ts(older_than)),
+            "UPDATE processed_messages SET replies=NULL WHERE replies IS NOT NULL AND processed_at < ? AND NOT EXISTS "
+            + _UNANSWERED,
+            (_ts(older_than),),
         )
+
+    async def prune_processed(self, *, older_than: datetime) -> int:
+        """Delete the keys of messages handled before `older_than` with no unanswered inbox row."""
+        return await self._exec(
+            "DELETE FROM processed_messages WHERE processed_at < ? AND NOT EXISTS " + _UNANSWERED, (_ts(older_than),)
+        )
+
+
+# An inbox row of this processed message whose replies may not have been sent yet.
+_UNANSWERED = (
+    "(SELECT 1 FROM inbox i WHERE i.channel=processed_messages.channel "
+    "AND i.message_id=processed_messages.message_id AND i.answered_at IS NULL)"
+)
 
 
 class SqliteAgencies(_Repository):

@@ -1,0 +1,70 @@
+"""Retention (law 09-08): what the bot keeps of customers' messages, and for how long.
+
+Once a message is answered its contents are no longer needed to deliver the answer: the answered
+inbox row (the channel's JSON, as received) is deleted after `[retention] inbox_days`, the turn's
+kept replies (amounts, references) are emptied after `replies_days`, and the key (channel,
+message id, time) after `keys_days`, so a redelivery in between is still handled once (its turn is
+rolled back; nothing is sent). Unanswered inbox rows are never deleted: they are replayed.
+The messages kept for labelling follow `[learning] keep_days` (conversations/learning.py).
+
+`prune` runs at a channel's start (conversations/inbox.py), once a day in the long-running
+processes (`Daily`, by the store's clock) and by hand (`addad db prune`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage import Store, Tx
+
+from . import learning
+from .profile import Profile
+
+log = logging.getLogger(__name__)
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    inbox: int  # answered inbox rows deleted
+    replies: int  # kept replies emptied
+    keys: int  # message keys deleted
+    learning: int  # messages kept for labelling forgotten
+
+    def __str__(self) -> str:
+        return (
+            f"{self.inbox} answered inbox row(s) deleted, {self.replies} kept reply(ies) emptied, "
+            f"{self.keys} message key(s) deleted, {self.learning} message(s) for labelling forgotten"
+        )
+
+
+async def prune(tx: Tx, profile: Profile, now: datetime) -> Pruned:
+    """Everything older than the profile's retention, in the caller's transaction."""
+    policy = profile.retention
+    return Pruned(
+        inbox=await tx.prune_inbox(older_than=now - timedelta(days=policy.inbox_days)),
+        replies=await tx.forget_replies(older_than=now - timedelta(days=policy.replies_days)),
+        keys=await tx.prune_processed(older_than=now - timedelta(days=policy.keys_days)),
+        learning=await learning.prune(tx, profile, now),
+    )
+
+
+class Daily:
+    """Prunes when a day has passed on the store's clock since the last run (the first call runs)."""
+
+    def __init__(self, store: Store, profile: Profile) -> None:
+        self.store, self.profile = store, profile
+        self.last: datetime | None = None
+
+    async def due(self) -> Pruned | None:
+        now = self.store.clock()
+        if self.last is not None and now - self.last < DAY:
+            return None
+        async with self.store.transaction() as tx:
+            pruned = await prune(tx, self.profile, now)
+        self.last = now
+        log.info("retention: %s", pruned)
+        return pruned
