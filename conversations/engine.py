@@ -25,7 +25,7 @@ from .i18n import translator
 from .journeys import ENTRY_STATES, PAUSABLE, menu
 from .journeys.reading import ReadingData
 from .profile import Profile
-from .understanding import detect_lang, parse_yes_no, understand
+from .understanding import LETTER, detect_lang, parse_yes_no, understand
 
 log = logging.getLogger(__name__)
 
@@ -478,7 +478,7 @@ def _digression(turn: Turn, state) -> str | None:
     is expected, a confident intent of another journey."""
     if turn.inbound.payload is not None or not turn.text or state.name == START_STATE:
         return None
-    if (state.expects == "number" and _NUMBER.search(turn.typed())) or not _LETTERS.search(turn.typed()):
+    if (state.expects == "number" and _NUMBER.search(turn.typed())) or not LETTER.search(turn.typed()):
         return None  # a number alone answers whatever was asked; it asks for nothing
     if turn.choice() is not None:
         return None
@@ -506,7 +506,6 @@ def _emoji_only(inbound: Inbound) -> bool:
 
 
 _NUMBER = re.compile(r"\d{2,}")
-_LETTERS = re.compile(r"[^\W\d_]")
 
 
 def _ask_digression(turn: Turn, target: str) -> None:

@@ -18,10 +18,10 @@ from typing import IO, Any
 from storage import Tx
 
 from .profile import Profile
+from .understanding import WORD
 
 _EMAIL = re.compile(r"\S+@\S+")
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_WORD = re.compile(r"[^\W\d_]{2,}")
 # Numbers standing alone (an index, a contract, a phone, an amount); the 3, 7 and 9 inside an
 # arabizi word ("3ndkom", "l7sab") are letters and stay.
 _NUMBER = re.compile(
@@ -49,7 +49,7 @@ async def keep_if_unrecognised(
     """Keep a typed message the bot could not place (intent unknown, or below the profile's
     confidence): masked, with where it was typed. True if kept."""
     policy = profile.learning
-    if policy.keep_days == 0 or understood is None or not _WORD.search(text):
+    if policy.keep_days == 0 or understood is None or not WORD.search(text):
         return False  # (a bare number or an emoji says nothing to learn from)
     if understood.intent != "unknown" and understood.confidence >= policy.below_confidence:
         return False

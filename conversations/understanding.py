@@ -1599,9 +1599,11 @@ _NOT_INDEX_BEFORE = re.compile(
 # A quantity of energy or water ("daz 150 kwh" in a complaint) is not an index, unless it is
 # called one ("l'index 45123 kwh").
 _UNIT_AFTER = re.compile(r"\s*(?:kwh|kw|kilowatts?|كيلواط|كيلو|ك و س|m3|متر مكعب|mitro)(?!\w)")
-_WORDY = re.compile(r"[^\W\d_]{2,}")
+# A word (two letters or more, any script) and a letter: also how the engine and the learning
+# loop tell a message that says something from a bare number or an emoji.
+WORD = re.compile(r"[^\W\d_]{2,}")
 _CONSUMPTION = re.compile(r"daz|jaz|fat|consomm|استهلاك|استهلكت|stahlak|tranche|شطر|depasse|فات")
-_LETTER = re.compile(r"[^\W\d_]")
+LETTER = re.compile(r"[^\W\d_]")
 _AMOUNT_BEFORE = re.compile(r"(?:credit|lcredit|solde|رصيد|الرصيد|avance|montant|المبلغ|dh|dhs|mad|prix)\s*[:=]?\s*$")
 _INDEX_KEY = re.compile(
     r"(?:index|indexe|releve|compteur|affiche|chiffre|الرقم|الموشر|موشر|العداد|الكونطور|قراءه|lhsab|"
@@ -1637,7 +1639,7 @@ def _index_in(norm: str, exclude=()) -> int | None:
         keyed = bool(_INDEX_KEY.search(before))
         if not keyed and _UNIT_AFTER.match(after) and (int(digits) < 1000 or _CONSUMPTION.search(norm)):
             continue
-        if not keyed and len(digits) <= 2 and (_NOT_INDEX_BEFORE.search(before) or _LETTER.search(s)):
+        if not keyed and len(digits) <= 2 and (_NOT_INDEX_BEFORE.search(before) or LETTER.search(s)):
             continue  # "le 3", "f 6", "les 3 derniers mois": a day or a count, not a meter
         if not keyed and len(digits) == 4 and 1990 <= int(digits) <= 2039:
             continue  # "la facture de 2021": a year, unless it is called the index
@@ -1967,7 +1969,7 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
         guess, p, _, _ = predict(raw)
         if guess == intent and p >= MODEL_SETTLES:
             runner_up = None
-    if intent == "unknown" and len(_WORDY.findall(norm)) >= MODEL_MIN_WORDS:
+    if intent == "unknown" and len(WORD.findall(norm)) >= MODEL_MIN_WORDS:
         # Words the rules were never given: the trained model (data/intents) reads them. Its
         # "unknown" class (off-topic, jokes, insults) and a low probability keep "unknown".
         from .intent_model import predict
