@@ -426,7 +426,7 @@ _ENGINE_KEYS = ("_choices", "_paused", "_digress", GIVEN)
 def _pause(turn: Turn) -> None:
     """Leave the current journey for another request: its state and answers are kept (one
     journey at a time, for a while) so the menu can offer to finish it; the new journey starts
-    clean. A journey that has gathered nothing is simply left."""
+    clean. Only journeys that file something (PAUSABLE) are kept; another one is simply left."""
     s = turn.session
     journey = s.state.split(".")[0]
     kept = {k: v for k, v in s.data.items() if k not in _ENGINE_KEYS}
