@@ -1,15 +1,25 @@
 """The statistical intent classifier, at run time: pure Python, no numpy, no scikit-learn.
 
-A linear model (multinomial logistic regression) over hashed character n-grams (2-5, inside
-words) and word n-grams (1-2) of `understanding.normalize(text)`, digits folded to "0" so that
-"52310" and "41230" are the same evidence. Trained by `python -m conversations.train_intents`
-on data/intents/train.jsonl and shipped as conversations/data/intent_model.bin:
+Two stages, both trained by `python -m conversations.train_intents` on data/intents/train.jsonl:
 
-    b"ADDADIM1" | uint32 big-endian header length | JSON header | zlib(int8 weight table)
+1. A linear SVM over hashed features of `understanding.normalize(text)`, digits folded to "0"
+   (so "52310" and "41230" are the same evidence): character n-grams (2-5, inside words), word
+   n-grams (1-2), and n-grams of each word's consonant *skeleton* (`skeleton`): Darija is
+   written in two scripts with free vowels, and "bghit", "bghyt" and "بغيت" all become "bgt",
+   so what was learnt from one spelling counts for the others.
+2. A stacker (multinomial logistic regression, `decide`) over the SVM's scores and what the
+   rules of conversations/understanding.py read (their intent and confidence, the message's
+   length, the entities found). It learnt, on out-of-fold scores, when to trust which; its
+   output is the calibrated probability the bot acts on.
+
+Shipped as conversations/data/intent_model.bin:
+
+    b"ADDADIM2" | uint32 big-endian header length | JSON header | zlib(int8 weight table)
 
 The table holds, for every hash bucket, one int8 weight per intent (scaled per intent, see
-`scale`); buckets no training message touched are zero. The file is read once, on the first
-`predict`; later calls cost a few hundred n-gram hashes and additions.
+`scale`); buckets no training message touched are zero; the stacker's few hundred weights are in
+the header. The file is read once, on the first call; later calls cost a few hundred n-gram
+hashes and additions.
 """
 
 from __future__ import annotations
@@ -25,14 +35,43 @@ from pathlib import Path
 
 from conversations.understanding import normalize
 
-__all__ = ["MODEL_PATH", "Model", "features", "load", "predict"]
+__all__ = ["MODEL_PATH", "Model", "decide", "features", "load", "predict", "skeleton"]
 
 MODEL_PATH = Path(__file__).parent / "data" / "intent_model.bin"
-MAGIC = b"ADDADIM1"
+MAGIC = b"ADDADIM2"
 MAX_CHARS = 500  # like understanding.MAX_CHARS: a pasted page costs no more than a message
 
 _WORD = re.compile(r"[^\W_]+")
 _DIGIT = re.compile(r"\d")
+
+# Consonant skeletons: Arabic letters and arabizi spellings onto one Latin alphabet, vowels and
+# long-vowel letters dropped, doubled letters collapsed ("nkhelles", "نخلص" -> "nxls").
+_AR_SKELETON = str.maketrans(
+    {
+        **dict.fromkeys("اوىيأإآءئؤة", ""),
+        **{"ب": "b", "ت": "t", "ث": "t", "ج": "j", "ح": "h", "خ": "x", "د": "d", "ذ": "d", "ر": "r"},
+        **{"ز": "z", "س": "s", "ش": "c", "ص": "s", "ض": "d", "ط": "t", "ظ": "z", "ع": "3", "غ": "g"},
+        **{"ف": "f", "ق": "q", "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h", "ڭ": "g", "گ": "g"},
+        **{"ڤ": "v", "پ": "p"},
+    }
+)
+_LATIN_DIGRAPHS = (("ch", "c"), ("sh", "c"), ("kh", "x"), ("gh", "g"), ("ou", "w"))
+_LATIN_SKELETON = str.maketrans({"9": "q", "7": "h", "8": "g", "5": "x", **dict.fromkeys("aeiouyw2", "")})
+_REPEAT = re.compile(r"(.)\1+")
+_ARABIC = re.compile(r"[\u0600-\u06ff]")
+_NOT_SKELETON = re.compile(r"[^a-z3]")
+
+
+def skeleton(word: str) -> str:
+    """The consonant skeleton of one normalised word, the same for its Arabic-script and arabizi
+    spellings: "bghit", "بغيت" -> "bgt"; "chhal", "شحال" -> "chl"."""
+    if _ARABIC.search(word):
+        s = _NOT_SKELETON.sub("", word.translate(_AR_SKELETON))
+    else:
+        for a, b in _LATIN_DIGRAPHS:
+            word = word.replace(a, b)
+        s = _NOT_SKELETON.sub("", word.translate(_LATIN_SKELETON))
+    return _REPEAT.sub(r"\1", s)
 
 
 def features(
@@ -42,9 +81,12 @@ def features(
     word_buckets: int,
     char_n: tuple[int, int] = (2, 5),
     word_n: tuple[int, int] = (1, 2),
-) -> tuple[list[int], list[int]]:
-    """The distinct char-bucket and word-bucket indices of a message (word buckets are offset by
-    char_buckets). Training and inference share this function, so they cannot disagree."""
+    skel_buckets: int = 0,
+    skel_n: tuple[int, int] = (2, 4),
+) -> tuple[list[int], list[int], list[int]]:
+    """The distinct char-, word- and skeleton-bucket indices of a message (word buckets are offset
+    by char_buckets, skeleton buckets by both). Training and inference share this function, so
+    they cannot disagree."""
     norm = _DIGIT.sub("0", normalize(text[:MAX_CHARS] if isinstance(text, str) else text))
     words = _WORD.findall(norm)
     chars: set[int] = set()
@@ -60,56 +102,120 @@ def features(
     for n in range(wlo, whi + 1):
         for i in range(len(words) - n + 1):
             wset.add(char_buckets + zlib.crc32(("w " + " ".join(words[i : i + n])).encode()) % word_buckets)
-    return sorted(chars), sorted(wset)
+    sset: set[int] = set()
+    if skel_buckets:
+        off = char_buckets + word_buckets
+        slo, shi = skel_n
+        for w in words:
+            k = skeleton(w)
+            if not k or w.isdigit():
+                continue
+            sset.add(off + zlib.crc32(("S" + k).encode()) % skel_buckets)  # the whole skeleton
+            s = f" {k} "
+            for n in range(slo, min(shi, len(s)) + 1):
+                for i in range(len(s) - n + 1):
+                    sset.add(off + zlib.crc32(("s" + s[i : i + n]).encode()) % skel_buckets)
+    return sorted(chars), sorted(wset), sorted(sset)
+
+
+# The stacker's inputs (`stack_features`), in order: the SVM's scores (one per class); the rules'
+# intent (one-hot); their confidence at that intent; the message's word count (0, 1, 2, 3, 4+);
+# which entities the rules found.
+STACK_ENTITIES = ("index", "months", "reference", "contract", "date")
+N_WORDS = 5
+
+
+def stack_features(
+    svm: list[float], classes: list[str], rules_intent: str, rules_confidence: float, n_words: int, entities
+) -> list[float]:
+    C = len(classes)
+    v = [0.0] * (3 * C + N_WORDS + len(STACK_ENTITIES))
+    v[:C] = svm
+    if rules_intent in classes:
+        i = classes.index(rules_intent)
+        v[C + i] = 1.0
+        v[2 * C + i] = float(rules_confidence)
+    v[3 * C + min(max(n_words, 0), N_WORDS - 1)] = 1.0
+    for j, k in enumerate(STACK_ENTITIES):
+        v[3 * C + N_WORDS + j] = 1.0 if k in entities else 0.0
+    return v
+
+
+def _softmax(z: list[float], names: list[str]) -> list[tuple[str, float]]:
+    m = max(z)
+    e = [math.exp(v - m) for v in z]
+    total = sum(e)
+    return sorted(zip(names, (v / total for v in e), strict=False), key=lambda p: -p[1])
 
 
 class Model:
-    """A loaded model: `scores(text)` are the intents' probabilities, best first."""
+    """A loaded model: `scores(text)` are the SVM's probabilities alone, `decide(...)` the
+    stacker's, best first."""
 
     def __init__(self, header: dict, table: array):
         self.header = header
         self.classes: list[str] = header["classes"]
         self.char_buckets: int = header["char_buckets"]
         self.word_buckets: int = header["word_buckets"]
+        self.skel_buckets: int = header["skel_buckets"]
         self.char_n = tuple(header["char_n"])
         self.word_n = tuple(header["word_n"])
+        self.skel_n = tuple(header["skel_n"])
         self.word_weight: float = header["word_weight"]
+        self.skel_weight: float = header["skel_weight"]
         self.scale: list[float] = header["scale"]
         self.bias: list[float] = header["bias"]
         self.temperature: float = header["temperature"]
+        self.stack_w: list[list[float]] = header["stack"]["weights"]  # one row per class
+        self.stack_b: list[float] = header["stack"]["bias"]
         self.table = table
-        if len(table) != (self.char_buckets + self.word_buckets) * len(self.classes):
+        if len(table) != (self.char_buckets + self.word_buckets + self.skel_buckets) * len(self.classes):
             raise ValueError("intent model: weight table does not match its header")
 
     def raw_scores(self, text: str) -> list[float]:
-        """The linear scores (logits before the temperature), one per class."""
-        chars, words = features(
-            text, char_buckets=self.char_buckets, word_buckets=self.word_buckets, char_n=self.char_n, word_n=self.word_n
+        """The SVM's linear scores (before the temperature), one per class."""
+        chars, words, skels = features(
+            text,
+            char_buckets=self.char_buckets,
+            word_buckets=self.word_buckets,
+            char_n=self.char_n,
+            word_n=self.word_n,
+            skel_buckets=self.skel_buckets,
+            skel_n=self.skel_n,
         )
         C = len(self.classes)
         t = self.table
-        acc_c = [0] * C
-        for f in chars:
-            base = f * C
-            for c in range(C):
-                acc_c[c] += t[base + c]
-        acc_w = [0] * C
-        for f in words:
-            base = f * C
-            for c in range(C):
-                acc_w[c] += t[base + c]
-        ww = self.word_weight
-        norm = math.sqrt(len(chars) + ww * ww * len(words))
-        if norm == 0:
-            return list(self.bias)
-        return [self.bias[c] + self.scale[c] * (acc_c[c] + ww * acc_w[c]) / norm for c in range(C)]
+        sums = []
+        for block in (chars, words, skels):
+            acc = [0] * C
+            for f in block:
+                base = f * C
+                for c in range(C):
+                    acc[c] += t[base + c]
+            sums.append(acc)
+        ww, sw = self.word_weight, self.skel_weight
+        norm = math.sqrt(len(chars) + ww * ww * len(words))  # chars and words share one norm
+        snorm = math.sqrt(len(skels))  # the skeletons have their own
+        out = list(self.bias)
+        for c in range(C):
+            if norm:
+                out[c] += self.scale[c] * (sums[0][c] + ww * sums[1][c]) / norm
+            if snorm:
+                out[c] += self.scale[c] * sw * sums[2][c] / snorm
+        return out
 
     def scores(self, text: str) -> list[tuple[str, float]]:
-        z = [s / self.temperature for s in self.raw_scores(text)]
-        m = max(z)
-        e = [math.exp(v - m) for v in z]
-        total = sum(e)
-        return sorted(zip(self.classes, (v / total for v in e), strict=False), key=lambda p: -p[1])
+        return _softmax([s / self.temperature for s in self.raw_scores(text)], self.classes)
+
+    def decide(
+        self, text: str, rules_intent: str, rules_confidence: float, n_words: int, entities
+    ) -> list[tuple[str, float]]:
+        v = stack_features(self.raw_scores(text), self.classes, rules_intent, rules_confidence, n_words, entities)
+        z = [
+            b + sum(w * x for w, x in zip(row, v, strict=True))
+            for row, b in zip(self.stack_w, self.stack_b, strict=True)
+        ]
+        return _softmax(z, self.classes)
 
 
 def load(path: Path | str = MODEL_PATH) -> Model:
@@ -137,3 +243,11 @@ def predict(text) -> tuple[str, float, str, float]:
         return "unknown", 1.0, "help", 0.0
     (i1, p1), (i2, p2) = _model().scores(text)[:2]
     return i1, p1, i2, p2
+
+
+def decide(text, rules_intent: str, rules_confidence: float, n_words: int, entities) -> list[tuple[str, float]]:
+    """Every intent's probability, best first, from the SVM's reading of `text` and what the
+    rules read in it (their intent and confidence, the word count, the entity names found)."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    return _model().decide(text, rules_intent, rules_confidence, n_words, entities)

@@ -66,10 +66,8 @@ INTENTS = (
     "unknown",
 )
 MAX_CHARS = 500  # analyse the head only: a 10,000-char paste must stay cheap
-MODEL_MIN_PROBABILITY = 0.5  # below it the model is right about half the time (docs/understanding.md)
-# One or two words ("lma", "la safi") are where the model is weakest and most over-confident;
-# they are answers to a question far more often than requests.
-MODEL_MIN_WORDS = 3
+# Under it a guess that overrides the rules is right about half the time (docs/understanding.md).
+MODEL_MIN_PROBABILITY = 0.5
 MIN_SCORE = 1.8  # below this the evidence is one weak word: say "unknown"
 
 
@@ -1869,8 +1867,8 @@ def _target_language(norm: str, tokens: list[str]) -> str | None:
 # Two requests read in one message ("je veux payer ... en 3 fois": the balance, or a plan?): the
 # second is named when its evidence is at least this share of the first's.
 COMPETING_SHARE = 0.6
-COMPETING_BELOW = 0.65  # the rules' confidence under which two competing requests are asked about
-MODEL_SETTLES = 0.9  # the model's probability that confirms the rules' pick (right ~90 % there)
+COMPETING_BELOW = 0.6  # the probability under which two competing requests are asked about
+RUNNER_UP_FROM = 0.25  # ... when the second one is at least this likely
 _TASKS = frozenset({"reading", "balance", "deferral", "prepaid", "track", "agent", "agency"})
 
 
@@ -1932,7 +1930,12 @@ def understand(text: str, lang_hint: str | None = None, *, today: date) -> Under
         return Understood("unknown", _hint(lang_hint) or "ar", {}, 0.0)
 
 
-def _understand(text, lang_hint: str | None = None, *, today: date) -> Understood:
+def rules_only(text: str, lang_hint: str | None = None, *, today: date) -> Understood:
+    """What the rules alone read (no trained model): what the model's stacker is trained on."""
+    return _understand(text, lang_hint, today=today, model=False)
+
+
+def _understand(text, lang_hint: str | None = None, *, today: date, model: bool = True) -> Understood:
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
@@ -1961,22 +1964,23 @@ def _understand(text, lang_hint: str | None = None, *, today: date) -> Understoo
     if service:
         entities["service"] = service
     intent, confidence, evidence = _classify(raw, norm, tokens, entities)
-    source, runner_up = "rules", _competing(evidence, intent)
-    if runner_up is not None and confidence < COMPETING_BELOW:
-        # Two requests in the rules' reading: no question when the model is sure of the same one.
-        from .intent_model import predict
+    source, runner_up = "rules", None
+    n_words = len(WORD.findall(norm))
+    if model and n_words and (intent == "unknown" or evidence):
+        # Not a command, a bare number or a reference alone: the trained stacker decides, from
+        # the SVM's reading of the words and the rules' (conversations/intent_model.py).
+        from .intent_model import decide
 
-        guess, p, _, _ = predict(raw)
-        if guess == intent and p >= MODEL_SETTLES:
-            runner_up = None
-    if intent == "unknown" and len(WORD.findall(norm)) >= MODEL_MIN_WORDS:
-        # Words the rules were never given: the trained model (data/intents) reads them. Its
-        # "unknown" class (off-topic, jokes, insults) and a low probability keep "unknown".
-        from .intent_model import predict
-
-        guess, p, second, _ = predict(raw)
-        if guess != "unknown" and p >= MODEL_MIN_PROBABILITY:
-            intent, confidence, source, runner_up = guess, round(p, 2), "model", second
+        (guess, p), (second, p2) = decide(raw, intent, confidence, n_words, entities)[:2]
+        if guess != intent:
+            source = "model"  # the rules read something else (or nothing)
+            if p < MODEL_MIN_PROBABILITY:
+                guess = "unknown"  # right about half the time: the menu beats a wrong journey
+        intent, confidence = guess, round(p, 2)
+        if intent in _TASKS and second in _TASKS and p < COMPETING_BELOW and p2 >= RUNNER_UP_FROM:
+            runner_up = second  # two requests neck and neck: the bot asks which
+    elif not model:
+        runner_up = _competing(evidence, intent) if confidence < COMPETING_BELOW else None
     if found and intent == "agency" and _bare_weekday(norm, found[1]):
         found = None  # "ouverts le samedi ?" asks about Saturdays, not one date
     if found:

@@ -200,7 +200,7 @@ async def test_two_requests_read_in_one_message_are_asked_about_darija(engine):
 async def test_two_requests_read_in_one_message_are_asked_about_french(engine):
     chat = await vouched(engine, lang_hint="fr")
     await chat.send("bonjour")
-    await chat.send("ma facture et une agence")
+    await chat.send("combien je dois et où est l'agence")
     assert "que souhaitez-vous" in chat.text
     await chat.press("Agences")
     assert "nom de la ville" in chat.text  # not linked: which city?

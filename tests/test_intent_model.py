@@ -37,7 +37,7 @@ def test_data_set_is_big_labelled_and_split_by_the_hash_rule():
     train, held = _rows("train"), _rows("heldout")
     rows = train + held
     assert len(rows) >= 2000
-    assert 0.2 <= len(held) / len(rows) <= 0.3
+    assert len(held) >= 700  # frozen (about a quarter of the set when it was drawn); train grows
     for r in rows:
         assert r["intent"] in INTENTS, r
         assert r["group"] in GROUPS, r

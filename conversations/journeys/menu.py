@@ -64,12 +64,13 @@ async def on_menu(t: Turn) -> str | None:
 
 
 def competing(t: Turn) -> bool:
-    """The message reads as two requests the rules cannot tell apart ("fin nkhelles lfactura":
-    the balance, or an agency?): ask, keeping what it said for the journey chosen."""
+    """The message reads as two requests neck and neck (`Understood.runner_up`: "bghit nkhelles
+    lfactura f lwakala", the balance or an agency?): ask, keeping what it said for the journey
+    chosen."""
     from . import GO_ENTRY, INTENT_ENTRY
 
     u = t.understood
-    if u is None or u.source != "rules" or u.runner_up is None or u.confidence >= COMPETING_BELOW:
+    if u is None or u.runner_up is None or u.confidence >= COMPETING_BELOW:
         return False
     if "agency" in (u.intent, u.runner_up) and places.city_entity(t.text, t.profile):
         return False  # a city named: the agencies there
