@@ -17,6 +17,8 @@ from .clock import Clock
 from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
 
 Upsert = Literal["inserted", "updated", "unchanged"]
+# Where an inbox row stands in arrival order: (received_at, rowid).
+InboxKey = tuple[str, int]
 
 
 class ConcurrentUpdate(Exception):
@@ -292,9 +294,17 @@ class InboxRepository(Protocol):
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
         ...
 
-    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
-        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
-        turn never ran, or it ran and its replies may not have been sent."""
+    async def unanswered_inbound(
+        self, channel: str, *, after: InboxKey | None = None, upto: int | None = None, limit: int = 500
+    ) -> list[tuple[str, str, bool, InboxKey]]:
+        """(message_id, body, processed, key) of kept updates not answered yet, oldest first (by
+        key: (received_at, rowid)), after the key `after`, among the rows up to `upto` (a
+        `last_inbound` value): either their turn never ran, or it ran and its replies may not
+        have been sent."""
+        ...
+
+    async def last_inbound(self) -> int:
+        """Where the inbox ends now: every row kept later is above it (`unanswered_inbound`'s `upto`)."""
         ...
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None: ...

@@ -104,7 +104,7 @@ class TgUser:
 class BotProcess:
     """`python -m bot telegram` as a separate process (for kill -9 and restart)."""
 
-    def __init__(self, api: FakeBotAPI, database: Path, *args: str) -> None:
+    def __init__(self, api: FakeBotAPI, database: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.env = {
             **os.environ,
             "ADDAD_DATABASE": str(database),
@@ -112,6 +112,7 @@ class BotProcess:
             "ADDAD_TELEGRAM_API_URL": api.base_url,
             "ADDAD_CLOCK": api.clock.setting,
             "PYTHONPATH": str(ROOT),
+            **(env or {}),
         }
         self.args = args
         self.proc: subprocess.Popen | None = None

@@ -230,3 +230,36 @@ def test_the_sqlite_transaction_implements_exactly_the_tx_protocol():
         return {n for c in cls.__mro__ if c is not object for n in vars(c) if not n.startswith("_")}
 
     assert public(SqliteTx) == public(Tx)
+
+
+async def test_unanswered_inbound_pages_oldest_first_up_to_a_mark(store):
+    """The inbox's backlog read in keyset pages (received_at, then arrival), answered rows left
+    out, rows kept after `last_inbound` left out when it is the bound."""
+    async with store.transaction() as tx:
+        assert await tx.last_inbound() == 0
+        for i in range(7):  # two rows share each instant: the arrival order decides
+            await tx.accept_inbound("whatsapp", f"w{i}", f"body {i}", now=NOW + timedelta(seconds=i // 2))
+        await tx.accept_inbound("telegram", "t1", "other channel", now=NOW)
+        await tx.mark_answered("whatsapp", ["w2"])
+        await tx.record_turn("whatsapp", "w3", "[]")
+        mark = await tx.last_inbound()
+        await tx.accept_inbound("whatsapp", "later", "after the mark", now=NOW - timedelta(days=1))
+    seen: list[tuple[str, str, bool]] = []
+    after = None
+    async with store.snapshot() as tx:
+        while True:
+            page = await tx.unanswered_inbound("whatsapp", after=after, upto=mark, limit=2)
+            seen += [(m, body, processed) for m, body, processed, _ in page]
+            if len(page) < 2:
+                break
+            after = page[-1][3]
+        everything = [m for m, *_ in await tx.unanswered_inbound("whatsapp")]
+    assert seen == [
+        ("w0", "body 0", False),
+        ("w1", "body 1", False),
+        ("w3", "body 3", True),
+        ("w4", "body 4", False),
+        ("w5", "body 5", False),
+        ("w6", "body 6", False),
+    ]
+    assert everything == ["later", "w0", "w1", "w3", "w4", "w5", "w6"]

@@ -8,8 +8,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,6 +36,9 @@ class FakeGraphAPI:
         self.sent: list[dict] = []  # request bodies of accepted messages
         self.attempts: list[dict] = []  # every POST, refused ones included
         self.failures: list[tuple[int, dict]] = []
+        # While True, every message is held unanswered; once False, what was held is refused
+        # (503): its sender died meanwhile, nothing of it reached anyone.
+        self.stall = False
         self._new = asyncio.Condition()
         self.port = 0
 
@@ -58,6 +67,10 @@ class FakeGraphAPI:
         assert request.headers["Authorization"] == "Bearer graph-token"
         assert request.match_info["phone"] == PHONE_NUMBER_ID
         self.attempts.append(body)
+        if self.stall:
+            while self.stall:
+                await asyncio.sleep(0.05)
+            return web.json_response({"error": {"message": "stalled", "code": 131000}}, status=503)
         if self.failures:
             status, error = self.failures.pop(0)
             return web.json_response(error, status=status)
@@ -139,6 +152,82 @@ def message(sender: str, kind: str, content: dict, wamid: str | None = None, *, 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WhatsAppProcess:
+    """`python -m bot whatsapp` as a separate process (for kill -9 and restart), on the test's
+    clock (ADDAD_CLOCK, set by tests/conftest.py), against the fake Graph API."""
+
+    def __init__(self, graph: FakeGraphAPI, database: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/whatsapp"
+        self.env = {
+            **os.environ,
+            "ADDAD_DATABASE": str(database),
+            "ADDAD_WHATSAPP_TOKEN": "graph-token",
+            "ADDAD_WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+            "ADDAD_WHATSAPP_APP_SECRET": APP_SECRET,
+            "ADDAD_WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+            "ADDAD_WHATSAPP_API_URL": graph.url,
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        }
+        self.cwd = database.parent
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self) -> None:
+        self.log = open(self.cwd / "whatsapp.log", "ab")  # noqa: SIM115 (open while the process runs)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "whatsapp", "--listen", "127.0.0.1", "--port", str(self.port)],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:  # serving once /healthz answers
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as r:
+                        if r.status == 200:
+                            return
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("addad whatsapp did not start: " + self.output()[-2000:])
+                await asyncio.sleep(0.05)
+
+    async def post(self, http: aiohttp.ClientSession, payload: dict) -> int:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body)}
+        async with http.post(self.url, data=body, headers=headers) as r:
+            return r.status
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    async def stop(self) -> int | None:
+        """SIGTERM (the event loop keeps serving the fake Graph API meanwhile); None if not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return (self.cwd / "whatsapp.log").read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class WaUser:

@@ -12,7 +12,9 @@ conversation core decides.
 - "Share my number" is a reply keyboard with `request_contact`; a contact counts as the
   sender's own only if its user_id is the sender's.
 - A reply that could not be sent goes to the outbox; the dispatcher retries it.
-- `TelegramChannel` is the channel as the runtime runs it: polling (with the inbox) or a webhook.
+- `TelegramChannel` is the channel as the runtime runs it: polling or a webhook, both with the
+  inbox (an update is kept before Telegram is told it was received, replayed at start if it was
+  not answered; conversations/inbox.py).
 """
 
 from __future__ import annotations
@@ -411,17 +413,22 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, limit: int = 64) -> None:
         super().__init__(max_concurrent_updates=1 << 16)
-        self.sequencer = ChatSequencer(limit)
+        self.sequencer = ChatSequencer(limit)  # TelegramChannel sets its `admit` (the inbox's)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        await self.sequencer.run(chat.id if chat else None, coroutine)
+        await self.sequencer.run(chat_key(update), coroutine)
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
         pass
+
+
+def chat_key(update: object) -> int | None:
+    """The chat an update belongs to, as its turns are ordered (None: no chat)."""
+    chat = update.effective_chat if isinstance(update, Update) else None
+    return chat.id if chat else None
 
 
 # ---------------------------------------------------------------------- building
@@ -501,19 +508,11 @@ def _seconds(value) -> float:
 
 
 # ---------------------------------------------------------------------- the channel service
-async def poll_updates(
-    app: Application, inbox: Inbox, stop: asyncio.Event, *, timeout: int = 25, replaying: set[str] | None = None
-) -> None:
+async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, timeout: int = 25) -> None:
     """getUpdates, with every fetched update written to the inbox before the next call confirms it
-    to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
-    an update whose turn ran gets the replies that turn kept)."""
-    pending = await inbox.unanswered()
-    for message_id, body, processed in pending:
-        if processed and replaying is not None:
-            replaying.add(message_id)
-        await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
-    if pending:
-        log.info("replaying %d update(s) accepted before the last stop", len(pending))
+    to Telegram: a kill between fetching and answering loses nothing (the inbox's backlog is
+    replayed at start; an update whose turn ran gets the replies that turn kept). An update
+    already kept (Telegram repeating one it was not told about) is not handled again here."""
     await app.bot.delete_webhook()
     offset = None
     failures = 0
@@ -533,10 +532,14 @@ async def poll_updates(
             continue
         if not updates:
             continue
-        await inbox.accept((str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates)
+        fresh = set(
+            await inbox.accept((str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates)
+        )
         offset = updates[-1].update_id + 1
         for u in updates:
-            await app.update_queue.put(u)
+            if str(u.update_id) in fresh:
+                fresh.discard(str(u.update_id))
+                await app.update_queue.put(u)
 
 
 class TelegramChannel:
@@ -560,9 +563,14 @@ class TelegramChannel:
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
         self.gate = gate or BodyGate()
-        self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention) if webhook_url is None else None
+        self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention)
         self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
+        # A new update of a chat whose backlog is being replayed waits for it (Inbox.admit).
+        processor = self.app.update_processor
+        assert isinstance(processor, PerChatUpdateProcessor)
+        processor.sequencer.admit = self.inbox.admit
+        self.replay_order = ChatSequencer(64)
         self.sender = TelegramSender(self.app.bot)
         self._polling: asyncio.Task | None = None
 
@@ -571,6 +579,7 @@ class TelegramChannel:
         return (urlparse(self.webhook_url).path if self.webhook_url else "") or "/telegram"
 
     async def open(self) -> None:
+        await self.inbox.open()  # before any new update is taken
         try:
             await self.app.initialize()  # getMe: checks the token and the API URL
         except InvalidToken:
@@ -585,28 +594,38 @@ class TelegramChannel:
             return
 
         async def on_post(request: web.Request) -> web.StreamResponse:
-            return await webhook_handler(self.app, self.secret, request, self.gate)
+            return await webhook_handler(self.app, self.secret, request, self.gate, inbox=self.inbox)
 
         app.router.add_post(self.path, on_post)
 
     async def start(self, stop: asyncio.Event) -> None:
-        if self.inbox is not None:
-            self._polling = asyncio.create_task(
-                poll_updates(self.app, self.inbox, stop, replaying=self.adapter.replaying), name="polling"
-            )
+        self.inbox.start_replay(self._chat_of, self._replayed)
+        if self.webhook_url is None:
+            self._polling = asyncio.create_task(poll_updates(self.app, self.inbox, stop), name="polling")
             log.info("Telegram bot @%s polling", self.app.bot.username)
             return
         await self.app.bot.set_webhook(self.webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
         log.info("Telegram bot @%s webhook at %s", self.app.bot.username, self.path)
 
+    def _chat_of(self, body: str) -> int | None:
+        return chat_key(Update.de_json(json.loads(body), self.app.bot))
+
+    async def _replayed(self, body: str, processed: bool) -> None:
+        """An update kept before a stop and not answered: its turn runs, or if it ran, the replies
+        it kept are sent (Inbox.replay: the whole backlog, in order, in bounded batches)."""
+        update = Update.de_json(json.loads(body), self.app.bot)
+        if processed:
+            self.adapter.replaying.add(str(update.update_id))
+        await self.replay_order.run(chat_key(update), self.app.process_update(update))
+
     async def close(self) -> None:
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
+        await self.inbox.stop()  # updates waiting for an unfinished backlog stay for the next start
         if self.app.running:
             await self.app.stop()  # lets the updates in hand finish their turn
-        if self.inbox is not None:
-            await self.inbox.close()
+        await self.inbox.close()
         await self.app.shutdown()
 
 
@@ -615,11 +634,12 @@ def check_secret(expected: str, received: str | None) -> bool:
     return received is not None and hmac.compare_digest(as_bytes(expected), as_bytes(received))
 
 
-async def webhook_handler(app: Application, secret: str, request, gate: BodyGate | None = None) -> Any:
+async def webhook_handler(app: Application, secret: str, request, gate: BodyGate | None = None, *, inbox: Inbox) -> Any:
     """POST from Telegram: secret checked (before reading the body), the body read within the
-    gate's caps (bot/channels/webhook.py), the update processed before answering 200 (Telegram
-    redelivers unanswered updates, and the update_id claim makes a redelivery do nothing).
-    Anything but an update object → 400."""
+    gate's caps (bot/channels/webhook.py), the update kept in the inbox (durable) before answering
+    200, then handled like a polled one (in chat order, marked answered once its replies went
+    out; replayed at start if the process died first). An update already kept (Telegram
+    redelivering) is not handled again. Anything but an update object → 400."""
     from aiohttp import web
 
     if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
@@ -635,12 +655,9 @@ async def webhook_handler(app: Application, secret: str, request, gate: BodyGate
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         log.warning("Telegram webhook: a body that is no update refused")
         return web.Response(status=400, text="bad update")
-    chat = update.effective_chat
-    await _webhook_order.run(chat.id if chat else None, app.process_update(update))
+    if await inbox.accept([(str(update.update_id), json.dumps(data, ensure_ascii=False))]):
+        await app.update_queue.put(update)
     return web.Response(text="ok")
-
-
-_webhook_order = ChatSequencer(64)
 
 
 __all__ = [

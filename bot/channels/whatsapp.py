@@ -265,9 +265,11 @@ class WhatsAppService:
         self.engine, self.client, self.dispatcher = engine, client, dispatcher
         self.gate = gate or BodyGate()
         self.app_secret, self.verify_token = app_secret, verify_token
-        self.order = ChatSequencer(64)
         self._tasks: set[asyncio.Task] = set()
         self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention)
+        # A new message of a chat whose backlog is being replayed waits for it (Inbox.admit).
+        self.order = ChatSequencer(64, admit=self.inbox.admit)
+        self.replay_order = ChatSequencer(64)
         self.sender = WhatsAppSender(client, engine.profile, dispatcher.last_customer_turn, clock=engine.clock)
 
     def to_inbound(self, update: dict) -> Inbound:
@@ -275,6 +277,7 @@ class WhatsAppService:
 
     # -------------------------------------------------------------- ChannelService
     async def open(self) -> None:
+        await self.inbox.open()  # before the server takes any new message
         await self.client.start()
 
     def routes(self, app: web.Application, path: str = "/whatsapp") -> None:
@@ -282,9 +285,7 @@ class WhatsAppService:
         app.router.add_post(path, self.on_post)
 
     async def start(self, stop: asyncio.Event) -> None:
-        replayed = await self.replay()
-        if replayed:
-            log.info("replaying %d WhatsApp message(s) accepted before the last stop", replayed)
+        self.inbox.start_replay(_chat_of, self._replayed)
 
     async def close(self) -> None:
         await self.drain()
@@ -328,22 +329,20 @@ class WhatsAppService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def replay(self) -> int:
-        """Messages accepted before a stop and not answered: their turn runs, or if it ran, the
-        replies it kept are sent."""
-        pending = await self.inbox.unanswered()
-        for _, body, processed in pending:
-            self.spawn(self.process(json.loads(body), resend=processed))
-        return len(pending)
+    async def _replayed(self, body: str, processed: bool) -> None:
+        """A message accepted before a stop and not answered: its turn runs, or if it ran, the
+        replies it kept are sent (Inbox.replay: the whole backlog, in order, in bounded batches)."""
+        await self.process(json.loads(body), resend=processed, order=self.replay_order)
 
     async def drain(self) -> None:
+        await self.inbox.stop()  # new messages waiting for an unfinished backlog stay for the next start
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.inbox.close()
 
-    async def process(self, m: dict, *, resend: bool = False) -> None:
+    async def process(self, m: dict, *, resend: bool = False, order: ChatSequencer | None = None) -> None:
         inbound = to_inbound(m)
-        await self.order.run(inbound.user_id, self._turn(inbound, resend))
+        await (order or self.order).run(inbound.user_id, self._turn(inbound, resend))
         self.inbox.done(inbound.message_id)
 
     async def _turn(self, inbound: Inbound, resend: bool = False) -> None:
@@ -371,6 +370,11 @@ class WhatsAppService:
     async def on_statuses(self, statuses: list[dict]) -> None:
         """Delivery reports for what we pushed, handed to the dispatcher (confirm, retry, hold)."""
         await self.dispatcher.apply_reports(CHANNEL, [_report(s) for s in statuses])
+
+
+def _chat_of(body: str) -> str:
+    """An inbox row's chat, as `WhatsAppService.process` keys it."""
+    return to_inbound(json.loads(body)).user_id
 
 
 def _report(s: dict) -> DeliveryReport:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from ..clock import Clock, system_clock
-from ..protocols import ConcurrentUpdate, Upsert
+from ..protocols import ConcurrentUpdate, InboxKey, Upsert
 from ..records import (
     Agency,
     Bill,
@@ -973,18 +973,32 @@ class SqliteInbox(_Repository):
             == 1
         )
 
-    async def unanswered_inbound(self, channel: str, *, limit: int = 1000) -> list[tuple[str, str, bool]]:
-        """(message_id, body, processed) of kept updates not answered yet, oldest first: either their
-        turn never ran, or it ran and its replies may not have been sent."""
-        return [
-            (r[0], r[1], bool(r[2]))
-            for r in await self._all(
-                "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
-                "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.answered_at IS NULL "
-                f"ORDER BY i.received_at, i.rowid LIMIT {int(limit)}",
-                (channel,),
-            )
-        ]
+    async def unanswered_inbound(
+        self, channel: str, *, after: InboxKey | None = None, upto: int | None = None, limit: int = 500
+    ) -> list[tuple[str, str, bool, InboxKey]]:
+        """(message_id, body, processed, key) of kept updates not answered yet, oldest first, from
+        after the key `after` (keyset pagination on (received_at, rowid)), up to the row `upto`
+        (a `last_inbound` value): either their turn never ran, or it ran and its replies may not
+        have been sent."""
+        sql = (
+            "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
+            "AND p.message_id=i.message_id), i.received_at, i.rowid FROM inbox i "
+            "WHERE i.channel=? AND i.answered_at IS NULL"
+        )
+        params: list[Any] = [channel]
+        if after is not None:
+            sql += " AND (i.received_at > ? OR (i.received_at = ? AND i.rowid > ?))"
+            params += [after[0], after[0], after[1]]
+        if upto is not None:
+            sql += " AND i.rowid <= ?"
+            params.append(upto)
+        rows = await self._all(sql + f" ORDER BY i.received_at, i.rowid LIMIT {int(limit)}", params)
+        return [(r[0], r[1], bool(r[2]), (r[3], r[4])) for r in rows]
+
+    async def last_inbound(self) -> int:
+        """Where the inbox ends now (its highest rowid, 0 if empty): rows kept later are above it."""
+        row = await self._one("SELECT max(rowid) FROM inbox", ())
+        return int(row[0] or 0) if row else 0
 
     async def mark_answered(self, channel: str, message_ids: Iterable[str], *, now: datetime | None = None) -> None:
         stamp = _ts(self._now(now))
