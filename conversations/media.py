@@ -108,34 +108,40 @@ def image_format(data: bytes) -> str:
 class MediaKeeper:
     """Fetches, checks and keeps photos for the engine (one process's media folder and cap)."""
 
-    def __init__(self, files: MediaFiles, *, max_bytes: int = DEFAULT_MAX_BYTES, checks: int = 2) -> None:
+    def __init__(
+        self, files: MediaFiles, *, max_bytes: int = DEFAULT_MAX_BYTES, downloads: int = 8, checks: int = 2
+    ) -> None:
         self.files, self.max_bytes = files, max_bytes
-        self._checking = asyncio.Semaphore(checks)  # decoding takes memory: a few at a time
+        # Memory stays bounded whatever the number of chats at a photo step: at most `downloads`
+        # files of at most `max_bytes` in hand, `checks` of them decoded at a time.
+        self._fetching = asyncio.Semaphore(downloads)
+        self._checking = asyncio.Semaphore(checks)
 
     @property
     def max_mb(self) -> int:
         return max(1, round(self.max_bytes / (1024 * 1024)))
 
     async def keep(self, fetcher: MediaFetcher, ref: str, store: Store, now: datetime) -> KeptPhoto:
-        try:
-            data = await fetcher.fetch(ref, self.max_bytes)
-            if len(data) > self.max_bytes:
-                raise TooLarge(f"{len(data)} bytes")
-            async with self._checking:
-                fmt = await asyncio.to_thread(image_format, data)
-        except MediaError as exc:
-            log.info("meter photo refused (%s: %s)", exc.reason, exc)
-            return KeptPhoto(ref, refused=exc.reason)
-        except Exception as exc:
-            log.warning("meter photo not downloaded (%s)", type(exc).__name__)
-            return KeptPhoto(ref, refused="unavailable")
-        digest = sha256(data)
-        try:
-            # The row first: a file on disk always has one (the pruning finds it), even after a crash.
-            async with store.transaction() as tx:
-                await tx.keep_media(digest, size=len(data), format=fmt, now=now)
-            await asyncio.to_thread(self.files.put, data)
-        except Exception as exc:  # a full disk, a database that cannot be written
-            log.error("meter photo could not be kept (%s: %s)", type(exc).__name__, exc)
-            return KeptPhoto(ref, refused="unavailable")
-        return KeptPhoto(ref, sha256=digest)
+        async with self._fetching:
+            try:
+                data = await fetcher.fetch(ref, self.max_bytes)
+                if len(data) > self.max_bytes:
+                    raise TooLarge(f"{len(data)} bytes")
+                async with self._checking:
+                    fmt = await asyncio.to_thread(image_format, data)
+            except MediaError as exc:
+                log.info("meter photo refused (%s: %s)", exc.reason, exc)
+                return KeptPhoto(ref, refused=exc.reason)
+            except Exception as exc:
+                log.warning("meter photo not downloaded (%s)", type(exc).__name__)
+                return KeptPhoto(ref, refused="unavailable")
+            digest = sha256(data)
+            try:
+                # The row first: a file on disk always has one (the pruning finds it), even after a crash.
+                async with store.transaction() as tx:
+                    await tx.keep_media(digest, size=len(data), format=fmt, now=now)
+                await asyncio.to_thread(self.files.put, data)
+            except Exception as exc:  # a full disk, a database that cannot be written
+                log.error("meter photo could not be kept (%s: %s)", type(exc).__name__, exc)
+                return KeptPhoto(ref, refused="unavailable")
+            return KeptPhoto(ref, sha256=digest)

@@ -309,3 +309,29 @@ async def test_prune_keeps_what_a_reading_needs_and_deletes_the_rest(tmp_path):
     async with store.transaction() as tx:
         assert (await prune(tx, profile, START, files)).photos == 0
     await store.close()
+
+
+# ---------------------------------------------------------------------- the console
+async def test_console_photo_path_is_checked_and_kept_like_a_channel_photo(tmp_path):
+    from .chat import seed
+    from .test_console import run_addad
+
+    store = await open_store(tmp_path / "addad.sqlite3")
+    await seed(store)
+    await store.close()
+    (tmp_path / "meter.jpg").write_bytes(jpeg(seed=5))
+    (tmp_path / "notes.jpg").write_bytes(b"not a photo " * 100)
+    lines = ["je veux envoyer mon index", "1000001", "1", "45400"]
+    lines += [f"/photo {tmp_path / 'notes.jpg'}", f"/photo {tmp_path / 'meter.jpg'}", "1"]
+    done = run_addad(
+        ["console", "--phone", "+212612345678", "--lang", "fr"],
+        lines,
+        tmp_path,
+        ADDAD_DATABASE=str(tmp_path / "addad.sqlite3"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Ce fichier n'est pas une photo que nous pouvons lire" in done.stdout
+    assert "Photo bien reçue" in done.stdout and "RL-2026-000001" in done.stdout
+    sha = digest(jpeg(seed=5))
+    assert kept_files(tmp_path / "media") == [tmp_path / "media" / sha[:2] / sha]
+    assert readings(tmp_path / "addad.sqlite3")[0][2] == sha
