@@ -14,6 +14,7 @@ with why and the question again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import warnings
@@ -78,31 +79,40 @@ class KeptPhoto:
 def image_format(data: bytes) -> str:
     """JPEG, PNG or WEBP, or NotAnImage: Pillow reads the header, the pixel count is capped
     before anything is decoded, `verify()` checks the file's structure, then the image is decoded
-    (a JPEG at 1/8 scale) so that a truncated or corrupt one is refused too."""
-    from PIL import Image, UnidentifiedImageError
-
+    (a JPEG at 1/8 scale) so that a truncated or corrupt one is refused too. Runs in a thread."""
+    Image, unidentified = _pillow()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format or ""
-                if fmt not in FORMATS:
-                    raise NotAnImage(f"format {fmt or 'unknown'}")
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    raise NotAnImage(f"{width}×{height} pixels")
-                img.verify()
-            with Image.open(io.BytesIO(data)) as img:
-                if fmt == "JPEG":
-                    img.draft("RGB", (max(width // 8, 1), max(height // 8, 1)))
-                img.load()
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format or ""
+            if fmt not in FORMATS:
+                raise NotAnImage(f"format {fmt or 'unknown'}")
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise NotAnImage(f"{width}×{height} pixels")
+            img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            if fmt == "JPEG":
+                img.draft("RGB", (max(width // 8, 1), max(height // 8, 1)))
+            img.load()
     except NotAnImage:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (unidentified, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise NotAnImage(type(exc).__name__) from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise NotAnImage(f"{type(exc).__name__}: {str(exc)[:80]}") from None
     return fmt
+
+
+@functools.cache
+def _pillow():
+    """Pillow, imported on the first photo (not at every start), its own bomb check at our cap:
+    above it Pillow's warning is an error (set once, process-wide: `warnings.catch_warnings` is
+    not thread-safe, and the checks run in threads), twice above it Pillow refuses by itself."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+    return Image, UnidentifiedImageError
 
 
 class MediaKeeper:

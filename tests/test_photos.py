@@ -91,6 +91,7 @@ def test_only_real_jpeg_png_and_webp_images_pass():
         "a jpeg's header then nothing": b"\xff\xd8\xff\xe0 fake jpeg",
         "truncated": image("JPEG", (640, 480))[:900],
         "decompression bomb": bomb_png(),
+        "64 Mpx declared by a few bytes": bomb_png(8000, 8000),
     }
     for name, data in refused.items():
         with pytest.raises(NotAnImage):
