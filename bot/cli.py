@@ -154,12 +154,13 @@ async def _db_prune(settings: Settings) -> int:
     from conversations import retention
     from conversations.profile import load_profile
     from storage import open_store
+    from storage.media import MediaFiles
 
     profile = load_profile(settings.operator)
     store = await open_store(settings.database, clock=settings.make_clock())
     try:
         async with store.transaction() as tx:
-            pruned = await retention.prune(tx, profile, store.clock())
+            pruned = await retention.prune(tx, profile, store.clock(), MediaFiles(settings.media_path()))
     finally:
         await store.close()
     print(f"{settings.database}: {pruned}")

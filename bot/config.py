@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.clock import Clock, parse_clock
@@ -21,6 +23,7 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    media_dir: str | None = None  # meter photos (content-addressed files); None: media/ beside the database
     # Not in SPEC.md's table (internal tuning, safe defaults):
     session_idle_minutes: int = 30
     log_level: str = "INFO"
@@ -30,10 +33,18 @@ class Settings(BaseSettings):
     webhook_max_body: int = 256 * 1024
     webhook_max_reads: int = 32
     webhook_read_timeout: float = 10.0  # seconds for a body to arrive (408 after)
+    # A meter photo larger than this (declared by the channel, or found while downloading) is refused.
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
     # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
     # the system clock.
     clock: str | None = None
+
+    def media_path(self) -> Path:
+        """ADDAD_MEDIA_DIR, or `media/` beside the SQLite database."""
+        if self.media_dir:
+            return Path(self.media_dir).expanduser().resolve()
+        return Path(self.database).expanduser().resolve().parent / "media"
 
     def make_clock(self) -> Clock:
         """The process's one clock; ClockError (one line) for a value it cannot read."""

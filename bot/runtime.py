@@ -11,7 +11,6 @@ import logging
 import re
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.channels.base import ChannelService, pull_channels
@@ -51,10 +50,6 @@ async def _prune_daily(daily: Daily, stop: asyncio.Event, every: float) -> None:
             log.exception("retention: could not prune (tried again later)")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
-
-
-def _media_dir(settings: Settings) -> Path:
-    return Path(settings.database).expanduser().resolve().parent / "media"
 
 
 async def run_channels(
@@ -104,7 +99,7 @@ async def run_channels(
             for channel in channels:
                 await channel.start(stop)
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
-            daily = Daily(engine.store, engine.profile)
+            daily = Daily(engine.store, engine.profile, engine.media.files if engine.media else None)
             tasks.append(asyncio.create_task(_prune_daily(daily, stop, prune_every), name="retention"))
             if gc_tuning:
                 tune_gc()
@@ -152,7 +147,6 @@ def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None
             token=token,
             api_url=settings.telegram_api_url,
             rate_limit=settings.telegram_rate_limit,
-            media_dir=_media_dir(settings),
             webhook_url=webhook_url,
             secret=secret,
             gate=gate or _gate(settings),

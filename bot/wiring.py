@@ -43,7 +43,9 @@ async def open_engine(
     """The engine on the settings' store, profile and clock (ADDAD_CLOCK): the engine, the
     store and everything built on them read this one clock. `pull_channels`: the channels
     served that cannot write first (base.Channel.pull)."""
+    from conversations.media import MediaKeeper
     from conversations.understanding import warm_up
+    from storage.media import MediaFiles
 
     clock = settings.make_clock()
     profile = profile or load_profile(settings.operator)
@@ -51,7 +53,12 @@ async def open_engine(
     store = await open_store(database or settings.database, clock)
     try:
         yield Engine(
-            store, profile, idle_minutes=settings.session_idle_minutes, clock=clock, pull_channels=pull_channels
+            store,
+            profile,
+            idle_minutes=settings.session_idle_minutes,
+            clock=clock,
+            pull_channels=pull_channels,
+            media=MediaKeeper(MediaFiles(settings.media_path()), max_bytes=settings.media_max_bytes),
         )
     finally:
         await store.close()

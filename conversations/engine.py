@@ -24,6 +24,7 @@ from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
 from .journeys import ENTRY_STATES, PAUSABLE, menu
 from .journeys.reading import ReadingData
+from .media import KeptPhoto, MediaFetcher, MediaKeeper
 from .profile import Profile
 from .understanding import LETTER, detect_lang, parse_yes_no, understand
 
@@ -116,8 +117,12 @@ class Engine:
         idle_minutes: int = 30,
         clock: Clock | None = None,
         pull_channels: frozenset[str] = frozenset(),
+        media: MediaKeeper | None = None,
     ) -> None:
         self.store = store
+        # Where meter photos are kept (None: a photo is known by its channel id only, as in the
+        # console and the conversation tests); each channel's adapter hands its own fetcher.
+        self.media = media
         # Channels with no push dispatcher (each channel says so; the runtime passes them in):
         # their queued messages are shown at the next turn.
         self.pull_channels = pull_channels
@@ -130,10 +135,11 @@ class Engine:
         """The replies to one inbound message (`respond` without the language)."""
         return (await self.respond(inbound, resend=resend)).replies
 
-    async def respond(self, inbound: Inbound, *, resend: bool = False) -> Outcome:
+    async def respond(self, inbound: Inbound, *, resend: bool = False, media: MediaFetcher | None = None) -> Outcome:
         """The replies to one inbound message and the chat's language. A message already handled
         gets none, or with `resend` (an adapter replaying what it may not have answered before a
-        crash) the replies its turn produced."""
+        crash) the replies its turn produced. `media`: how this channel downloads a photo, asked
+        only when the chat is at a step that takes one."""
         text = (inbound.text or "")[:MAX_TEXT]
         now = inbound.received_at or self.clock()
         understood = _LazyUnderstanding(text, inbound.lang_hint, self.profile.today(now))
@@ -146,9 +152,12 @@ class Engine:
         entry[1] += 1
         try:
             async with entry[0]:
+                photo = None
+                if inbound.photo_ref and media is not None and self.media is not None:
+                    photo = await self._fetch_photo(inbound, media, now)
                 for attempt in range(3):
                     try:
-                        return await self._turn(inbound, understood, now, resend)
+                        return await self._turn(inbound, understood, now, resend, photo)
                     except ConcurrentUpdate:
                         # Another process wrote this chat's session: the transaction rolled back; run again.
                         if attempt == 2:
@@ -162,14 +171,33 @@ class Engine:
                 del self._locks[key]
         raise AssertionError("unreachable")
 
-    async def _turn(self, inbound: Inbound, understood, now: datetime, resend: bool = False) -> Outcome:
+    async def _fetch_photo(self, inbound: Inbound, media: MediaFetcher, now: datetime) -> KeptPhoto | None:
+        """The photo downloaded and kept, if the chat is at a step that takes one (a linked chat
+        in a live session, at a `photo=True` state); else None and nothing is downloaded. Done
+        before the turn's transaction (a download must not hold the database) and under the
+        chat's lock, so the state looked at is the one the turn starts from."""
+        assert self.media is not None and inbound.photo_ref
+        async with self.store.snapshot() as tx:
+            s = await tx.load_session(inbound.channel, inbound.user_id)
+            here = REGISTRY.get(s.state) if s is not None else None
+            if s is None or here is None or not here.photo or "_digress" in s.data:
+                return None
+            if (s.updated_at and now - s.updated_at > self.idle) or _legacy_session(s.data):
+                return None  # the turn will start again at the menu
+            if not await tx.linked_contracts(inbound.channel, inbound.user_id):
+                return None
+        return await self.media.keep(media, inbound.photo_ref, self.store, now)
+
+    async def _turn(
+        self, inbound: Inbound, understood, now: datetime, resend: bool = False, photo: KeptPhoto | None = None
+    ) -> Outcome:
         try:
             async with self.store.transaction() as tx:
                 session = await tx.load_session(inbound.channel, inbound.user_id)
                 fresh = session is None
                 if session is None:
                     session = SessionRecord(inbound.channel, inbound.user_id, START_STATE, {}, None, 0, None)
-                turn = Turn(inbound, understood, session, tx, self.profile, now)
+                turn = Turn(inbound, understood, session, tx, self.profile, now, photo=photo)
                 at_menu = fresh or session.state == START_STATE
                 await self._step(turn, fresh)
                 if at_menu and inbound.payload is None and understood.done:
@@ -304,6 +332,13 @@ class Engine:
             # 👍 or 🙏 at a question it does not answer (a yes where yes/no is asked is read as
             # such by `choice`): the question again, kindly, not "type only the digits".
             turn.say("input.emoji_only")
+            await self.goto(turn, AGAIN)
+            return
+        if turn.photo is not None and turn.photo.refused and state.photo:
+            # Too big, not an image, or not to be had: why, and the question again (the index
+            # typed is enough; a photo step offers to go on without one).
+            media = self.media
+            turn.say(f"photo.{turn.photo.refused}", max=turn.tr.number(media.max_mb if media else 0))
             await self.goto(turn, AGAIN)
             return
         await self._answer(turn, state)

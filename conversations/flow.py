@@ -34,6 +34,7 @@ from storage import SessionRecord, Tx
 
 from .events import Button, Inbound, Reply
 from .i18n import Translator, translator
+from .media import KeptPhoto
 from .profile import Profile
 from .understanding import parse_date, parse_months, parse_no_photo, parse_ordinal, parse_service, parse_yes_no
 
@@ -61,6 +62,7 @@ class StateDef:
     expects: str = "choice"
     answers: Answers | None = None  # true when a global word ("safi") is an answer here
     records: bool = False  # its handler records what the customer confirms (a reading, a request)
+    photo: bool = False  # its handler takes a photo: the engine downloads one sent here (conversations/media.py)
 
 
 # A declared state's full name ("reading.index"), as handlers return it: made only by
@@ -139,17 +141,24 @@ class Flow:
         return register
 
     def handle(
-        self, state: str, *, expects: str = "choice", answers: Answers | None = None, records: bool = False
+        self,
+        state: str,
+        *,
+        expects: str = "choice",
+        answers: Answers | None = None,
+        records: bool = False,
+        photo: bool = False,
     ) -> Callable[[Handler], Handler]:
         """`expects`: what the handler reads (EXPECTS); `answers`: whether a message that is also
         a global word (menu, cancel) is this question's answer instead; `records`: the handler
-        records what the customer confirms there (a failed turn there recorded nothing)."""
+        records what the customer confirms there (a failed turn there recorded nothing); `photo`:
+        the handler takes a photo (`Turn.photo`), the only states where one is downloaded."""
         if expects not in EXPECTS:
             raise ValueError(f"{self.name}.{state}: expects {expects!r} is not one of {EXPECTS}")
         d = self._def(state)
 
         def register(fn: Handler) -> Handler:
-            d.handle, d.expects, d.answers, d.records = fn, expects, answers, records
+            d.handle, d.expects, d.answers, d.records, d.photo = fn, expects, answers, records, photo
             return fn
 
         return register
@@ -278,6 +287,8 @@ class Turn:
     profile: Profile
     now: datetime
     replies: list[Reply] = field(default_factory=list)
+    # The photo of this message as the engine fetched it, at a state that takes one (else None).
+    photo: KeptPhoto | None = None
     _typed: str | None = field(default=None, init=False, repr=False)
     # choice() for the choices it was computed against (the list itself: ask() makes a new one).
     _choice_of: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)

@@ -178,6 +178,10 @@ class RetentionPolicy(_Model):
     inbox_days: int = Field(default=7, ge=0, le=3650)
     # The key itself is deleted after this: WhatsApp redelivers for up to 7 days, Telegram 1.
     keys_days: int = Field(default=90, ge=8, le=3650)
+    # A meter photo kept with a reading is deleted this many days after the reading was sent,
+    # unless the reading still awaits review (the evidence of a disputed reading is kept until an
+    # agent has checked it). A photo no reading refers to (the customer cancelled) goes after a day.
+    photos_days: int = Field(default=365, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _keys_last(self) -> RetentionPolicy:

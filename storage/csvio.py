@@ -357,6 +357,7 @@ READING_EXPORT = [
     "reference",
     "submitted_at",
     "status",
+    "photo_sha256",
 ]
 REQUEST_EXPORT = [
     "reference",
@@ -406,6 +407,7 @@ async def export_readings(tx: Tx, out: io.TextIOBase, *, since: date | None = No
                 r.reference or "",
                 _iso(r.submitted_at),
                 r.status,
+                r.photo_sha256 or "",
             ]
         )
     return len(rows)

@@ -91,6 +91,7 @@ class ReadingRepository(Protocol):
         details: dict[str, Any] | None = None,
         replaces: int | None = None,
         now: datetime | None = None,
+        photo_sha256: str | None = None,
     ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
         ...
@@ -356,6 +357,20 @@ class LearningRepository(Protocol):
     async def prune_unrecognised(self, *, older_than: datetime) -> int: ...
 
 
+class MediaRepository(Protocol):
+    """Meter photos kept as files named by their SHA-256 (storage/media.py): when each arrived."""
+
+    async def keep_media(self, sha256: str, *, size: int, format: str, now: datetime | None = None) -> None:
+        """These bytes arrived now (again: the later arrival counts)."""
+        ...
+
+    async def prune_media(self, *, unused_before: datetime, kept_before: datetime) -> list[str]:
+        """Forget, and return, the photos that arrived before `unused_before` that no reading
+        still needs: a reading needs its photo while it awaits review, or if submitted at or
+        after `kept_before`."""
+        ...
+
+
 class ReferenceRepository(Protocol):
     """Per-prefix, per-year reference sequences."""
 
@@ -376,6 +391,7 @@ class Tx(
     InboxRepository,
     AgencyRepository,
     LearningRepository,
+    MediaRepository,
     ReferenceRepository,
     Protocol,
 ):

@@ -77,6 +77,7 @@ class Reading:
     review_reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     submitted_at: datetime | None = None
+    photo_sha256: str | None = None  # the kept meter photo (storage/media.py), evidence for the reading
 
 
 @dataclass(frozen=True, slots=True)

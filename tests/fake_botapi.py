@@ -79,6 +79,8 @@ class FakeBotAPI:
         self.faults: list[tuple[str, Callable[[dict], bool], dict]] = []
         self.holds: list[tuple[str, Callable[[dict], bool], asyncio.Event]] = []
         self.files: dict[str, bytes] = {}
+        self.declared_sizes: dict[str, int] = {}  # getFile's file_size when it is not the file's own
+        self.downloads: list[str] = []  # file paths fetched from /file/bot<token>/…
         self.webhook: dict[str, Any] | None = None
         self.sent_count = 0  # sendMessage answered (cheap counter for benchmarks)
         self.on_send: Callable[[dict], None] | None = None
@@ -177,8 +179,18 @@ class FakeBotAPI:
             contact["user_id"] = chat_id
         return self.push({"message": self._message(chat_id, lang, contact=contact)})
 
-    def photo(self, chat_id: int, file_id: str, *, caption: str | None = None, lang: str | None = "fr") -> int:
-        self.files[file_id] = b"\xff\xd8\xff\xe0 fake jpeg"
+    def photo(
+        self,
+        chat_id: int,
+        file_id: str,
+        *,
+        caption: str | None = None,
+        lang: str | None = "fr",
+        data: bytes | None = None,
+    ) -> int:
+        from .images import jpeg
+
+        self.files[file_id] = jpeg() if data is None else data
         sizes = [
             {"file_id": f"{file_id}-small", "file_unique_id": "s", "width": 90, "height": 90},
             {"file_id": file_id, "file_unique_id": "b", "width": 1280, "height": 960},
@@ -188,8 +200,10 @@ class FakeBotAPI:
             fields["caption"] = caption
         return self.push({"message": self._message(chat_id, lang, **fields)})
 
-    def document(self, chat_id: int, file_id: str, mime: str, *, lang: str | None = "fr") -> int:
-        self.files[file_id] = b"document"
+    def document(
+        self, chat_id: int, file_id: str, mime: str, *, lang: str | None = "fr", data: bytes = b"document"
+    ) -> int:
+        self.files[file_id] = data
         return self.push(
             {
                 "message": self._message(
@@ -319,6 +333,9 @@ class FakeBotAPI:
         return web.json_response({"ok": True, "result": result})
 
     async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        self.downloads.append(request.match_info["path"])
         data = self.files.get(request.match_info["path"].split("/")[-1])
         return web.Response(body=data) if data is not None else web.Response(status=404)
 
@@ -377,7 +394,7 @@ class FakeBotAPI:
         return {
             "file_id": file_id,
             "file_unique_id": file_id,
-            "file_size": len(self.files.get(file_id, b"")),
+            "file_size": self.declared_sizes.get(file_id, len(self.files.get(file_id, b""))),
             "file_path": f"photos/{file_id}",
         }
 

@@ -79,8 +79,11 @@ class TgUser:
     async def share_contact(self, phone: str, own: bool = True) -> list[Call]:
         return await self._after(lambda: self.api.contact(self.chat_id, phone, own=own, lang=self.lang))
 
-    async def send_photo(self, file_id: str) -> list[Call]:
-        return await self._after(lambda: self.api.photo(self.chat_id, file_id, lang=self.lang))
+    async def send_photo(self, file_id: str, data: bytes | None = None) -> list[Call]:
+        return await self._after(lambda: self.api.photo(self.chat_id, file_id, lang=self.lang, data=data))
+
+    async def send_document(self, file_id: str, mime: str, data: bytes) -> list[Call]:
+        return await self._after(lambda: self.api.document(self.chat_id, file_id, mime, lang=self.lang, data=data))
 
     def last_keyboard_message(self) -> Call:
         for c in reversed(self.api.calls):

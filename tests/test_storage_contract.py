@@ -179,6 +179,34 @@ async def test_links_and_audit(store):
         assert await tx.linked_contracts("whatsapp", "2126") == []
 
 
+async def test_media_rows_are_pruned_unless_a_kept_reading_needs_them(store):
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+        for sha in (a, b, c):
+            await tx.keep_media(sha, size=100, format="JPEG", now=NOW - timedelta(days=3))
+        await tx.keep_media(c, size=100, format="JPEG", now=NOW)  # the same bytes again: the later arrival counts
+        await tx.add_customer_reading(
+            contract="1000001",
+            day=date(2026, 11, 20),
+            index=45400,
+            reference="RL-2026-000001",
+            channel="telegram",
+            user_id="1",
+            photo_ref="tg-file",
+            photo_sha256=b,
+            previous_index=None,
+            previous_date=None,
+            consumption=None,
+            now=NOW - timedelta(days=3),
+        )
+        assert (await tx.readings("1000001"))[-1].photo_sha256 == b
+        # a: unused and old; b: its reading is recent enough; c: arrived again just now.
+        assert await tx.prune_media(unused_before=NOW - timedelta(days=1), kept_before=NOW - timedelta(days=30)) == [a]
+        assert await tx.prune_media(unused_before=NOW - timedelta(days=1), kept_before=NOW - timedelta(days=2)) == [b]
+        assert await tx.prune_media(unused_before=NOW + timedelta(days=1), kept_before=NOW) == [c]
+
+
 async def test_transactions_from_many_coroutines_do_not_interleave(store):
     async def bump():
         async with store.transaction() as tx:
@@ -200,7 +228,9 @@ async def test_a_second_connection_sees_committed_data_only(store, backend):
                 assert await tx2.contract("1000001") is None  # not committed yet
         async with other.snapshot() as tx2:
             assert (await tx2.contract("1000001")).holder_name == "Fatima"
-        assert await other.schema_version() == 5
+        from storage.sqlite.schema import migrations
+
+        assert await other.schema_version() == migrations()[-1][0]
     finally:
         await other.close()
 

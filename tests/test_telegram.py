@@ -4,6 +4,7 @@ path) against a fake Bot API server on 127.0.0.1 speaking HTTP."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import sqlite3
@@ -68,16 +69,14 @@ async def test_french_customer_links_by_contact_reads_meter_with_photo_and_files
     await user.press("Confirmer")
     assert "Index enregistré ✅ Référence : RL-2026-000001" in user.text
     assert "190 kWh × 1,0732 = 203,91\u00a0DH" in user.text
-    # The meter photo was fetched through getFile and kept next to the database.
-    await api.wait_for(lambda c: c.method == "getFile" and c.params["file_id"] == "AgACAgQAAxkBAAIBmeter")
-    for _ in range(50):
-        if list((tmp_path / "media" / "telegram").glob("*.jpg")):
-            break
-        await asyncio.sleep(0.05)
-    assert list((tmp_path / "media" / "telegram").glob("*.jpg"))
+    # The meter photo was fetched through getFile and kept next to the database, named by its hash.
+    assert [c.params["file_id"] for c in api.calls if c.method == "getFile"] == ["AgACAgQAAxkBAAIBmeter"]
+    digest = hashlib.sha256(api.files["AgACAgQAAxkBAAIBmeter"]).hexdigest()
+    assert (tmp_path / "media" / digest[:2] / digest).read_bytes() == api.files["AgACAgQAAxkBAAIBmeter"]
     con = sqlite3.connect(bot)
-    assert (
-        con.execute("SELECT photo_ref FROM readings WHERE source='customer'").fetchone()[0] == "AgACAgQAAxkBAAIBmeter"
+    assert con.execute("SELECT photo_ref, photo_sha256 FROM readings WHERE source='customer'").fetchone() == (
+        "AgACAgQAAxkBAAIBmeter",
+        digest,
     )
     con.close()
 

@@ -39,12 +39,17 @@ class FakeGraphAPI:
         # While True, every message is held unanswered; once False, what was held is refused
         # (503): its sender died meanwhile, nothing of it reached anyone.
         self.stall = False
+        self.media: dict[str, bytes] = {}  # media id → the file's bytes
+        self.declared_sizes: dict[str, int] = {}  # file_size the media endpoint says, when not the file's own
+        self.media_requests: list[str] = []  # every GET of a media id or a media URL
         self._new = asyncio.Condition()
         self.port = 0
 
     async def start(self) -> FakeGraphAPI:
         app = web.Application()
         app.router.add_post("/v21.0/{phone}/messages", self._messages)
+        app.router.add_get("/v21.0/{media_id}", self._media_info)
+        app.router.add_get("/lookaside/{media_id}", self._media_file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -86,6 +91,33 @@ class FakeGraphAPI:
                 "messages": [{"id": wamid}],
             }
         )
+
+    async def _media_info(self, request: web.Request) -> web.Response:
+        """GET /{media-id}: the file's URL (valid 5 minutes at Meta), type, hash and size."""
+        assert request.headers["Authorization"] == "Bearer graph-token"
+        media_id = request.match_info["media_id"]
+        self.media_requests.append(media_id)
+        data = self.media.get(media_id)
+        if data is None:
+            return web.json_response({"error": {"message": "Unsupported get request", "code": 100}}, status=400)
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"http://127.0.0.1:{self.port}/lookaside/{media_id}",
+                "mime_type": "image/jpeg",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_size": self.declared_sizes.get(media_id, len(data)),
+                "id": media_id,
+            }
+        )
+
+    async def _media_file(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer graph-token":
+            return web.Response(status=401)
+        media_id = request.match_info["media_id"]
+        self.media_requests.append(f"lookaside/{media_id}")
+        data = self.media.get(media_id)
+        return web.Response(body=data, content_type="image/jpeg") if data is not None else web.Response(status=404)
 
     async def wait_for(self, predicate, *, after: int = 0, timeout: float = 10.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -261,7 +293,11 @@ class WaUser:
     async def send(self, text: str) -> list[dict]:
         return await self._turn(message(self.phone, "text", {"body": text}))
 
-    async def send_image(self, media_id: str, caption: str | None = None) -> list[dict]:
+    async def send_image(self, media_id: str, caption: str | None = None, data: bytes | None = None) -> list[dict]:
+        from .images import jpeg
+
+        if data is not None or media_id not in self.graph.media:
+            self.graph.media[media_id] = jpeg() if data is None else data
         content = {"mime_type": "image/jpeg", "sha256": "abc=", "id": media_id}
         if caption:
             content["caption"] = caption

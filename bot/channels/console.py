@@ -17,6 +17,7 @@ from typing import ClassVar, TextIO
 from bot.config import Settings
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
+from conversations.media import TooLarge, Unavailable
 
 from .base import Limits, numbered, pull_channels
 
@@ -44,6 +45,20 @@ def render(replies: list[Reply]) -> tuple[str, list[Button]]:
             buttons = list(r.buttons)
             out.extend(numbered(buttons, indent="  ", clean=plain))
     return "\n".join(out), buttons
+
+
+class LocalFiles:
+    """The console's MediaFetcher: `/photo PATH` is a file on this machine (the person at the
+    terminal runs the bot), read within the cap and checked like a channel's photo."""
+
+    async def fetch(self, ref: str, max_bytes: int) -> bytes:
+        path = Path(ref[len("file:") :]) if ref.startswith("file:") else None
+        if path is None or not path.is_file():
+            raise Unavailable("no such file")
+        if path.stat().st_size > max_bytes:
+            raise TooLarge(f"{path.stat().st_size} bytes")
+        with path.open("rb") as f:
+            return await asyncio.to_thread(f.read, max_bytes + 1)
 
 
 class ConsoleChat:
@@ -90,7 +105,7 @@ class ConsoleChat:
         return self._inbound(text=line)
 
     async def send(self, line: str) -> str:
-        outcome = await self.engine.respond(self.parse(line))
+        outcome = await self.engine.respond(self.parse(line), media=LOCAL_FILES)
         self.lang_now = outcome.lang
         text, buttons = render(outcome.replies)
         if buttons:
@@ -100,6 +115,9 @@ class ConsoleChat:
     async def current_lang(self) -> str | None:
         """The language the conversation speaks now (the person may have switched since the start)."""
         return self.lang_now
+
+
+LOCAL_FILES = LocalFiles()
 
 
 async def chat_loop(chat: ConsoleChat, read: Callable[[], str], write: Callable[[str], None], lang: str) -> None:

@@ -25,17 +25,16 @@ import hmac
 import json
 import logging
 import os
-import re
 import warnings
 from collections.abc import Awaitable
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
 # Opt in to PTB 23's timedelta `retry_after` now (no deprecation warning on every 429).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+import aiohttp
 from telegram import BotCommand, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
@@ -47,10 +46,12 @@ from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from conversations.inbox import Inbox
+from conversations.media import TooLarge, Unavailable
 from storage import OutboxMessage
 
 from .base import Limits, mask, plan, units
 from .base import split_text as _split_text
+from .media import read_capped
 from .ordering import ChatSequencer
 from .telegram_transport import AiohttpRequest
 from .webhook import BodyGate, as_bytes, json_object
@@ -208,17 +209,15 @@ class TelegramAdapter:
         engine: Engine,
         *,
         dispatcher: Dispatcher | None = None,
-        media_dir: Path | None = None,
         answered: Inbox | None = None,
     ) -> None:
         self.engine = engine
         # Where unsent replies go (a bare one, without senders, for a benchmark's adapter).
         self.dispatcher = dispatcher or Dispatcher(engine.store, engine.profile, [])
-        self.media_dir = media_dir
         self.answered = answered  # polling: inbox rows to mark once answered
         self.replaying: set[str] = set()  # update ids whose turn ran but maybe not its replies
         self._reply_keyboard: set[int] = set()  # chats showing the "share my number" keyboard
-        self._downloads: set[asyncio.Task] = set()
+        self.media: TelegramMedia | None = None  # made with the bot at the first update
 
     def to_inbound(self, update: Update) -> Inbound | None:
         return to_inbound(update)
@@ -250,12 +249,13 @@ class TelegramAdapter:
             side.append(self._show_choice(cq))
         resend = inbound.message_id in self.replaying
         self.replaying.discard(inbound.message_id)
+        if self.media is None:
+            self.media = TelegramMedia(bot)
+        respond = self.engine.respond(inbound, resend=resend, media=self.media)
         if side:
-            outcome, *_ = await asyncio.gather(self.engine.respond(inbound, resend=resend), *side)
+            outcome, *_ = await asyncio.gather(respond, *side)
         else:  # no task to start for a plain message
-            outcome = await self.engine.respond(inbound, resend=resend)
-        if inbound.photo_ref and self.media_dir is not None:
-            self._keep_photo(bot, inbound.photo_ref)
+            outcome = await respond
         if outcome.replies:
             await self.send_replies(
                 bot,
@@ -348,23 +348,9 @@ class TelegramAdapter:
         payloads = [{"text": r.text, "buttons": [[b.payload, b.label, b.request] for b in r.buttons]} for r in replies]
         await self.dispatcher.queue_replies(CHANNEL, str(chat_id), lang, payloads)
 
-    def _keep_photo(self, bot, file_id: str) -> None:
-        """Download the meter photo in the background: the turn does not wait for it."""
-        media_dir = self.media_dir
-        assert media_dir is not None
-
-        async def fetch() -> None:
-            try:
-                f = await bot.get_file(file_id)
-                target = media_dir / "telegram" / f"{re.sub(r'[^A-Za-z0-9_-]', '_', file_id)[:120]}.jpg"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                await f.download_to_drive(target)
-            except Exception as exc:
-                log.warning("meter photo not downloaded (%s); its file id is kept", type(exc).__name__)
-
-        task = asyncio.get_running_loop().create_task(fetch())
-        self._downloads.add(task)
-        task.add_done_callback(self._downloads.discard)
+    async def close(self) -> None:
+        if self.media is not None:
+            await self.media.close()
 
     # -------------------------------------------------------------- errors
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -401,6 +387,38 @@ def _lang_of(code: str | None) -> str:
 def _lang(update: Update) -> str:
     user = update.effective_user
     return _lang_of(user.language_code if user else None)
+
+
+# ---------------------------------------------------------------------- meter photos
+class TelegramMedia:
+    """The engine's MediaFetcher for Telegram (conversations/media.py): getFile, whose declared
+    size is checked, then the file from the Bot API's file URL, read within the cap. Asked only
+    at a step that takes a photo: nothing is downloaded from anyone anywhere else."""
+
+    def __init__(self, bot) -> None:
+        self.bot = bot
+        self._session: aiohttp.ClientSession | None = None
+
+    async def fetch(self, ref: str, max_bytes: int) -> bytes:
+        try:
+            f = await self.bot.get_file(ref)
+        except BadRequest as exc:
+            if "too big" in str(exc).lower():  # the Bot API gives no file above 20 MB
+                raise TooLarge(str(exc)) from None
+            raise Unavailable(f"getFile: {exc}") from None
+        except TelegramError as exc:
+            raise Unavailable(f"getFile: {type(exc).__name__}") from None
+        if f.file_size is not None and f.file_size > max_bytes:
+            raise TooLarge(f"declared {f.file_size} bytes")
+        if not f.file_path or not f.file_path.startswith(("http://", "https://")):
+            raise Unavailable("no file URL")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return await read_capped(self._session, f.file_path, max_bytes)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 # ---------------------------------------------------------------------- ordering
@@ -556,7 +574,6 @@ class TelegramChannel:
         token: str,
         api_url: str,
         rate_limit: float,
-        media_dir: Path | None,
         webhook_url: str | None = None,
         secret: str = "",
         gate: BodyGate | None = None,
@@ -564,7 +581,7 @@ class TelegramChannel:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
         self.gate = gate or BodyGate()
         self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention)
-        self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
+        self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, answered=self.inbox)
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
         # A new update of a chat whose backlog is being replayed waits for it (Inbox.admit).
         processor = self.app.update_processor
@@ -626,6 +643,7 @@ class TelegramChannel:
         if self.app.running:
             await self.app.stop()  # lets the updates in hand finish their turn
         await self.inbox.close()
+        await self.adapter.close()
         await self.app.shutdown()
 
 

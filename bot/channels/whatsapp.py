@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -44,10 +45,12 @@ from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from conversations.inbox import Inbox
+from conversations.media import TooLarge, Unavailable
 from conversations.profile import Profile
 from storage import Clock, OutboxMessage
 
 from .base import Limits, mask, numbered, plan, split_text
+from .media import read_capped
 from .ordering import ChatSequencer
 from .webhook import BodyGate, as_bytes, json_object
 
@@ -203,7 +206,8 @@ class GraphClient:
         first_delay: float = 0.5,
         timeout: float = 15.0,
     ) -> None:
-        self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
+        self.api_url = api_url.rstrip("/")
+        self.url = f"{self.api_url}/{phone_number_id}/messages"
         self.token = token
         self.attempts, self.first_delay = attempts, first_delay
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -241,6 +245,30 @@ class GraphClient:
             await asyncio.sleep(max(delay, float(after)) if after and after.isdecimal() else delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    async def fetch(self, ref: str, max_bytes: int) -> bytes:
+        """The engine's MediaFetcher (conversations/media.py): `GET /{media-id}` gives the file's
+        size and a URL valid 5 minutes (the id itself 7 days), then that URL with the token, read
+        within the cap. Asked only at a step that takes a photo."""
+        if not _MEDIA_ID.fullmatch(ref):
+            raise Unavailable("not a media id")
+        assert self._session is not None, "GraphClient.start() first"
+        try:
+            async with self._session.get(f"{self.api_url}/{ref}", timeout=self.timeout) as r:
+                info = await r.json(content_type=None)
+                if r.status != 200 or not isinstance(info, dict):
+                    raise Unavailable(f"media {r.status}")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise Unavailable(f"media: {type(exc).__name__}") from None
+        size, url = info.get("file_size"), info.get("url")
+        if isinstance(size, int | str) and str(size).isdecimal() and int(size) > max_bytes:
+            raise TooLarge(f"declared {size} bytes")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise Unavailable("no media URL")
+        return await read_capped(self._session, url, max_bytes)
+
+
+_MEDIA_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 # ---------------------------------------------------------------------- the service
@@ -347,7 +375,7 @@ class WhatsAppService:
 
     async def _turn(self, inbound: Inbound, resend: bool = False) -> None:
         try:
-            outcome = await self.engine.respond(inbound, resend=resend)
+            outcome = await self.engine.respond(inbound, resend=resend, media=self.client)
         except Exception:
             log.exception("WhatsApp turn failed")
             return

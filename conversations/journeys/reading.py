@@ -48,7 +48,8 @@ class ReadingData(ContractData):
     date = Field[str]()
     index = Field[int]()
     pending_index = Field[int]()
-    photo = Field[str]()
+    photo = Field[str]()  # the channel's file id / media id
+    photo_sha256 = Field[str]()  # the photo as kept (conversations/media.py), when the channel gave it
     ratio = Field[float]()
     review = Field[str]()
     rollover = Field[bool]()
@@ -226,6 +227,14 @@ async def _plausible(t: Turn, contract: Contract, index: int) -> bool:
     )
 
 
+def _take_photo(t: Turn) -> None:
+    """The photo of this message is the reading's: its channel id, and its hash once the
+    engine kept it (the file the reading will point to)."""
+    r = ReadingData.of(t)
+    r.photo = t.inbound.photo_ref
+    r.photo_sha256 = t.photo.sha256 if t.photo is not None else None
+
+
 # ------------------------------------------------------------------ the index
 @reading.prompt("index")
 async def ask_index(t: Turn) -> str | None:
@@ -256,7 +265,7 @@ async def ask_index(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("index", expects="number")
+@reading.handle("index", expects="number", photo=True)
 async def on_index(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
@@ -264,7 +273,7 @@ async def on_index(t: Turn) -> str | None:
     if t.choice() == "cmd:cancel":
         return MENU_MAIN
     if t.inbound.photo_ref:
-        ReadingData.of(t).photo = t.inbound.photo_ref
+        _take_photo(t)
         t.say("reading.photo_then_index")
         return None
     index = parse_index(t.text, today=t.today) if t.text else None
@@ -421,10 +430,10 @@ async def ask_outlier(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("outlier")
+@reading.handle("outlier", photo=True)
 async def on_outlier(t: Turn) -> str | None:
     if t.inbound.photo_ref:  # the meter shown instead of a "yes": the proof, for review
-        ReadingData.of(t).photo = t.inbound.photo_ref
+        _take_photo(t)
         ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
         return READING_SUMMARY
@@ -463,13 +472,13 @@ async def ask_extreme(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("extreme")
+@reading.handle("extreme", photo=True)
 async def on_extreme(t: Turn) -> str | None:
     contract = await _contract(t)
     if contract is None:
         return READING_START
     if t.inbound.photo_ref:
-        ReadingData.of(t).photo = t.inbound.photo_ref
+        _take_photo(t)
         ReadingData.of(t).review = "outlier"
         t.say("reading.extreme_photo")
         return READING_SUMMARY
@@ -505,10 +514,10 @@ async def ask_photo(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("photo")
+@reading.handle("photo", photo=True)
 async def on_photo(t: Turn) -> str | None:
     if t.inbound.photo_ref:
-        ReadingData.of(t).photo = t.inbound.photo_ref
+        _take_photo(t)
         t.say("reading.photo_received")
         return READING_SUMMARY
     picked = t.choice()
@@ -635,7 +644,7 @@ async def summary(t: Turn) -> str | None:
     return None
 
 
-@reading.handle("summary", records=True)
+@reading.handle("summary", records=True, photo=True)
 async def on_summary(t: Turn) -> str | None:
     picked = t.choice()
     if picked == "date":
@@ -646,7 +655,7 @@ async def on_summary(t: Turn) -> str | None:
     if picked == "no" or picked == "cmd:cancel":
         return MENU_MAIN
     if t.inbound.photo_ref:
-        ReadingData.of(t).photo = t.inbound.photo_ref
+        _take_photo(t)
         t.say("reading.photo_received")
         return AGAIN
     if picked != "yes":
@@ -699,6 +708,7 @@ async def _record(t: Turn) -> str:
         channel=t.channel,
         user_id=t.user_id,
         photo_ref=ReadingData.of(t).photo,
+        photo_sha256=ReadingData.of(t).photo_sha256,
         previous_index=last.index_value if last else None,
         previous_date=last.reading_date if last else None,
         consumption=used if last else None,

@@ -197,7 +197,7 @@ def _bill(r: tuple) -> Bill:
 _READING_COLS = (
     "id, contract, reading_date, index_value, source, status, reference, channel, user_id, "
     "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, "
-    "details, submitted_at"
+    "details, submitted_at, photo_sha256"
 )
 
 
@@ -221,6 +221,7 @@ def _reading(r: tuple) -> Reading:
         r[15],
         orjson.loads(r[16]) if r[16] else {},
         _dt(r[17]),
+        r[18],
     )
 
 
@@ -419,6 +420,7 @@ class SqliteReadings(_Repository):
         details: dict[str, Any] | None = None,
         replaces: int | None = None,
         now: datetime | None = None,
+        photo_sha256: str | None = None,
     ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
         if replaces is not None:
@@ -437,7 +439,7 @@ class SqliteReadings(_Repository):
         new_id = await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
             "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, details, "
-            "submitted_at) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?)",
+            "submitted_at, photo_sha256) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 contract,
                 day.isoformat(),
@@ -454,6 +456,7 @@ class SqliteReadings(_Repository):
                 review_reason,
                 _json(details or {}),
                 _ts(self._now(now)),
+                photo_sha256,
             ),
             key=contract,
         )
@@ -1106,6 +1109,27 @@ class SqliteLearning(_Repository):
         return await self._exec("DELETE FROM unrecognised WHERE seen_at < ?", (_ts(older_than),))
 
 
+class SqliteMedia(_Repository):
+    """Meter photos kept as files named by their SHA-256 (storage/media.py): when each arrived."""
+
+    __slots__ = ()
+
+    async def keep_media(self, sha256: str, *, size: int, format: str, now: datetime | None = None) -> None:
+        await self._exec(
+            "INSERT INTO media (sha256, bytes, format, received_at) VALUES (?,?,?,?) "
+            "ON CONFLICT (sha256) DO UPDATE SET received_at = max(received_at, excluded.received_at)",
+            (sha256, size, format, _ts(self._now(now))),
+        )
+
+    async def prune_media(self, *, unused_before: datetime, kept_before: datetime) -> list[str]:
+        cursor = await self._write(
+            "DELETE FROM media WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM readings r "
+            "WHERE r.photo_sha256 = media.sha256 AND (r.review = 1 OR r.submitted_at >= ?)) RETURNING sha256",
+            (_ts(unused_before), _ts(kept_before)),
+        )
+        return sorted(r[0] for r in cursor.fetchall())
+
+
 class SqliteReferences(_Repository):
     """Per-prefix, per-year reference sequences."""
 
@@ -1134,6 +1158,7 @@ class SqliteTx(
     SqliteInbox,
     SqliteAgencies,
     SqliteLearning,
+    SqliteMedia,
     SqliteReferences,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
