@@ -194,10 +194,10 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
 def _understand(args: argparse.Namespace) -> int:
     from bot.quick_config import quick_settings
     from conversations import places
-    from conversations.profile import load_profile
+    from conversations.quick_profile import quick_profile
 
     settings = quick_settings()
-    profile = load_profile(settings.operator)
+    profile = quick_profile(settings.operator)
     today = profile.today(settings.make_clock()())
     text = sys.stdin if args.text == ["-"] else " ".join(args.text)  # "-": one message a line
     return places.understand_command(text, args.lang, profile, today=today)

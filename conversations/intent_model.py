@@ -1,25 +1,21 @@
 """The statistical intent classifier, at run time: pure Python, no numpy, no scikit-learn.
 
-Two stages, both trained by `python -m conversations.train_intents` on data/intents/train.jsonl:
-
-1. A linear SVM over hashed features of `understanding.normalize(text)`, digits folded to "0"
-   (so "52310" and "41230" are the same evidence): character n-grams (2-5, inside words), word
-   n-grams (1-2), and n-grams of each word's consonant *skeleton* (`skeleton`): Darija is
-   written in two scripts with free vowels, and "bghit", "bghyt" and "بغيت" all become "bgt",
-   so what was learnt from one spelling counts for the others.
-2. A stacker (multinomial logistic regression, `decide`) over the SVM's scores and what the
-   rules of conversations/understanding.py read (their intent and confidence, the message's
-   length, the entities found). It learnt, on out-of-fold scores, when to trust which; its
-   output is the calibrated probability the bot acts on.
+A linear SVM, trained by `python -m conversations.train_intents` on data/intents/train.jsonl,
+over hashed features of `understanding.normalize(text)`, digits folded to "0" (so "52310" and
+"41230" are the same evidence): character n-grams (2-5, inside words), word n-grams (1-2), and
+n-grams of each word's consonant *skeleton* (`skeleton`): Darija is written in two scripts with
+free vowels, and "bghit", "bghyt" and "بغيت" all become "bgt", so what was learnt from one
+spelling counts for the others. Its scores become probabilities through a softmax with a
+temperature fitted on out-of-fold scores (calibrated: docs/understanding.md).
 
 Shipped as conversations/data/intent_model.bin:
 
     b"ADDADIM2" | uint32 big-endian header length | JSON header | zlib(int8 weight table)
 
 The table holds, for every hash bucket, one int8 weight per intent (scaled per intent, see
-`scale`); buckets no training message touched are zero; the stacker's few hundred weights are in
-the header. The file is read once, on the first call; later calls cost a few hundred n-gram
-hashes and additions.
+`scale`); buckets no training message touched are zero. The file is read once, at start-up
+(`understanding.warm_up`) or on the first call; later calls cost a few hundred n-gram hashes and
+additions.
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ from pathlib import Path
 
 from conversations.understanding import normalize
 
-__all__ = ["MODEL_PATH", "Model", "decide", "features", "load", "predict", "skeleton"]
+__all__ = ["MODEL_PATH", "Model", "features", "load", "predict", "skeleton"]
 
 MODEL_PATH = Path(__file__).parent / "data" / "intent_model.bin"
 MAGIC = b"ADDADIM2"
@@ -118,29 +114,6 @@ def features(
     return sorted(chars), sorted(wset), sorted(sset)
 
 
-# The stacker's inputs (`stack_features`), in order: the SVM's scores (one per class); the rules'
-# intent (one-hot); their confidence at that intent; the message's word count (0, 1, 2, 3, 4+);
-# which entities the rules found.
-STACK_ENTITIES = ("index", "months", "reference", "contract", "date")
-N_WORDS = 5
-
-
-def stack_features(
-    svm: list[float], classes: list[str], rules_intent: str, rules_confidence: float, n_words: int, entities
-) -> list[float]:
-    C = len(classes)
-    v = [0.0] * (3 * C + N_WORDS + len(STACK_ENTITIES))
-    v[:C] = svm
-    if rules_intent in classes:
-        i = classes.index(rules_intent)
-        v[C + i] = 1.0
-        v[2 * C + i] = float(rules_confidence)
-    v[3 * C + min(max(n_words, 0), N_WORDS - 1)] = 1.0
-    for j, k in enumerate(STACK_ENTITIES):
-        v[3 * C + N_WORDS + j] = 1.0 if k in entities else 0.0
-    return v
-
-
 def _softmax(z: list[float], names: list[str]) -> list[tuple[str, float]]:
     m = max(z)
     e = [math.exp(v - m) for v in z]
@@ -149,8 +122,7 @@ def _softmax(z: list[float], names: list[str]) -> list[tuple[str, float]]:
 
 
 class Model:
-    """A loaded model: `scores(text)` are the SVM's probabilities alone, `decide(...)` the
-    stacker's, best first."""
+    """A loaded model: `scores(text)` are the intents' probabilities, best first."""
 
     def __init__(self, header: dict, table: array):
         self.header = header
@@ -166,8 +138,6 @@ class Model:
         self.scale: list[float] = header["scale"]
         self.bias: list[float] = header["bias"]
         self.temperature: float = header["temperature"]
-        self.stack_w: list[list[float]] = header["stack"]["weights"]  # one row per class
-        self.stack_b: list[float] = header["stack"]["bias"]
         self.table = table
         if len(table) != (self.char_buckets + self.word_buckets + self.skel_buckets) * len(self.classes):
             raise ValueError("intent model: weight table does not match its header")
@@ -207,16 +177,6 @@ class Model:
     def scores(self, text: str) -> list[tuple[str, float]]:
         return _softmax([s / self.temperature for s in self.raw_scores(text)], self.classes)
 
-    def decide(
-        self, text: str, rules_intent: str, rules_confidence: float, n_words: int, entities
-    ) -> list[tuple[str, float]]:
-        v = stack_features(self.raw_scores(text), self.classes, rules_intent, rules_confidence, n_words, entities)
-        z = [
-            b + sum(w * x for w, x in zip(row, v, strict=True))
-            for row, b in zip(self.stack_w, self.stack_b, strict=True)
-        ]
-        return _softmax(z, self.classes)
-
 
 def load(path: Path | str = MODEL_PATH) -> Model:
     data = Path(path).read_bytes()
@@ -243,11 +203,3 @@ def predict(text) -> tuple[str, float, str, float]:
         return "unknown", 1.0, "help", 0.0
     (i1, p1), (i2, p2) = _model().scores(text)[:2]
     return i1, p1, i2, p2
-
-
-def decide(text, rules_intent: str, rules_confidence: float, n_words: int, entities) -> list[tuple[str, float]]:
-    """Every intent's probability, best first, from the SVM's reading of `text` and what the
-    rules read in it (their intent and confidence, the word count, the entity names found)."""
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    return _model().decide(text, rules_intent, rules_confidence, n_words, entities)

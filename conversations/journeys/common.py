@@ -56,6 +56,8 @@ def elsewhere(t: Turn, journey: str) -> str | None:
         return None
     if u.intent in ("greeting", "help", "cancel") or u.intent not in INTENT_ENTRY:
         return None
+    if u.source != "rules":
+        return None  # a reading the rules do not share does not override a named choice ("lma")
     target = INTENT_ENTRY[u.intent]
     return None if target.startswith(journey + ".") else target
 

@@ -8,7 +8,6 @@ from .. import places
 from ..events import Button
 from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
 from ..i18n import translator
-from ..understanding import COMPETING_BELOW
 
 menu = Flow("menu", states=("main", "clarify"), intents=("greeting", "help"))
 MENU_MAIN = menu.state("main")
@@ -70,7 +69,7 @@ def competing(t: Turn) -> bool:
     from . import GO_ENTRY, INTENT_ENTRY
 
     u = t.understood
-    if u is None or u.runner_up is None or u.confidence >= COMPETING_BELOW:
+    if u is None or u.runner_up is None:
         return False
     if "agency" in (u.intent, u.runner_up) and places.city_entity(t.text, t.profile):
         return False  # a city named: the agencies there
