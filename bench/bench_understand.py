@@ -50,6 +50,7 @@ def _line(name: str, rows, rate: float, lat: list[float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--cold-starts", type=int, default=9, help="runs of `addad understand TEXT` in a new process")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
 
@@ -107,7 +108,29 @@ def main() -> int:
     print(
         f"10,000-char message: {(time.perf_counter() - t0) / 50 * 1e3:.2f} ms (analyses the first {U.MAX_CHARS} chars)"
     )
+    heldout = ROOT / "data" / "intents" / "heldout.jsonl"
+    if heldout.exists():  # the messages nobody tuned to, through the trained model too
+        held = [json.loads(x) for x in heldout.read_text(encoding="utf-8").splitlines() if x.strip()]
+        rate, lat = _rate(U, held, max(1, args.repeat // 4), False)
+        print(_line("held-out messages (data/intents)", held, rate, lat))
+    if args.cold_starts:
+        cold = _cold_ms(args.cold_starts)
+        print(f"`addad understand TEXT` from a new process, median of {args.cold_starts}: {cold:.0f} ms")
     return 0
+
+
+def _cold_ms(n: int) -> float:
+    """Wall time of the command a shell would run, from a new process to its JSON line."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("addad", path=str(Path(sys.executable).parent)) or "addad"
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run([exe, "understand", "bghit nkhelles lfactura 3la 3 chhour"], check=True, capture_output=True)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":
