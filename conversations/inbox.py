@@ -16,11 +16,23 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from storage import Store
+from storage import Store, Tx
 
 from .profile import RetentionPolicy
 
 log = logging.getLogger(__name__)
+
+
+async def park_in(tx: Tx, channel: str, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+    """Park an unreadable message in the dead letters (once), logged without its contents."""
+    if await tx.park_message(channel, message_id, reason[:500], body, notified=notified):
+        log.warning("%s message %s parked: %s", channel, message_id[:40], reason[:200])
+
+
+async def park(store: Store, channel: str, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+    """`park_in` in a transaction of its own (a channel with no inbox: the Telegram webhook)."""
+    async with store.transaction() as tx:
+        await park_in(tx, channel, message_id, reason, body, notified=notified)
 
 
 class Inbox:
@@ -44,6 +56,15 @@ class Inbox:
                 if await tx.accept_inbound(self.channel, message_id, body, now=now):
                     fresh.append(message_id)
         return fresh
+
+    async def park(self, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+        """A message the bot cannot read, kept for the back office (conversations/inbox.py `park`).
+        Unless its sender is being told so by a turn (`notified`), its inbox row is marked answered
+        now, in the same transaction: it is never replayed."""
+        async with self.store.transaction() as tx:
+            await park_in(tx, self.channel, message_id, reason, body, notified=notified)
+            if not notified:
+                await tx.mark_answered(self.channel, [message_id])
 
     async def unanswered(self) -> list[tuple[str, str, bool]]:
         """(message_id, body, processed) to replay at start, oldest first (old answered rows deleted)."""

@@ -33,11 +33,13 @@ class Pruned:
     replies: int  # kept replies emptied
     keys: int  # message keys deleted
     learning: int  # messages kept for labelling forgotten
+    dead_letters: int = 0  # parked unreadable messages deleted (after inbox_days, like inbox rows)
 
     def __str__(self) -> str:
         return (
             f"{self.inbox} answered inbox row(s) deleted, {self.replies} kept reply(ies) emptied, "
-            f"{self.keys} message key(s) deleted, {self.learning} message(s) for labelling forgotten"
+            f"{self.keys} message key(s) deleted, {self.learning} message(s) for labelling forgotten, "
+            f"{self.dead_letters} parked message(s) deleted"
         )
 
 
@@ -49,6 +51,7 @@ async def prune(tx: Tx, profile: Profile, now: datetime) -> Pruned:
         replies=await tx.forget_replies(older_than=now - timedelta(days=policy.replies_days)),
         keys=await tx.prune_processed(older_than=now - timedelta(days=policy.keys_days)),
         learning=await learning.prune(tx, profile, now),
+        dead_letters=await tx.prune_dead_letters(older_than=now - timedelta(days=policy.inbox_days)),
     )
 
 

@@ -89,14 +89,14 @@ def test_db_upgrade_from_empty_and_again(ops):
     first = ops("db", "upgrade")
     assert (
         first.returncode == 0
-        and "schema version 5 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, "
-        "0004_agency_arabic.sql, 0005_unrecognised.sql)"
+        and "schema version 6 (applied 0001_initial.sql, 0002_inbox.sql, 0003_turn_replies.sql, "
+        "0004_agency_arabic.sql, 0005_unrecognised.sql, 0006_dead_letters.sql)"
         in first.stdout
     )
     again = ops("db", "upgrade")
-    assert again.returncode == 0 and again.stdout.strip().endswith("schema version 5")
+    assert again.returncode == 0 and again.stdout.strip().endswith("schema version 6")
     con = sqlite3.connect(ops.db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 6
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
 
@@ -113,7 +113,8 @@ def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
     done = ops("db", "upgrade")
     assert (
         done.returncode == 0
-        and "(applied 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql, 0005_unrecognised.sql)"
+        and "(applied 0002_inbox.sql, 0003_turn_replies.sql, 0004_agency_arabic.sql, 0005_unrecognised.sql, "
+        "0006_dead_letters.sql)"
         in done.stdout
     )
     con = sqlite3.connect(ops.db)

@@ -44,12 +44,13 @@ from conversations.dispatch import DeliveryUnknown, Dispatcher, RetryLater, Unde
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
-from conversations.inbox import Inbox
-from storage import OutboxMessage
+from conversations.inbox import Inbox, park
+from storage import OutboxMessage, Store
 
 from .base import Limits, mask, plan, units
 from .base import split_text as _split_text
 from .ordering import ChatSequencer
+from .payloads import OTHER_KINDS, UNREADABLE, Checked, check_telegram
 from .telegram_transport import AiohttpRequest
 from .webhook import BodyGate, as_bytes, json_object
 
@@ -82,16 +83,19 @@ def to_inbound(update: Update) -> Inbound | None:
             contact_request_supported=True,
         )
     msg = update.message
-    if msg is None or msg.from_user is None:
+    kind = msg.api_kwargs.get("addad_kind") if msg is not None else None  # set by payloads.check_telegram
+    if msg is None or (msg.from_user is None and kind != UNREADABLE):
         return None  # edited messages, channel posts, membership changes
     common: dict[str, Any] = dict(
         channel=CHANNEL,
         user_id=str(msg.chat.id),
         message_id=str(update.update_id),
-        lang_hint=msg.from_user.language_code,
+        lang_hint=msg.from_user.language_code if msg.from_user else None,
         contact_request_supported=True,
         received_at=None,
     )
+    if kind == UNREADABLE or msg.from_user is None:
+        return Inbound(**common, other=UNREADABLE)
     text = msg.text or msg.caption
     if msg.contact is not None:
         return Inbound(
@@ -107,9 +111,11 @@ def to_inbound(update: Update) -> Inbound | None:
         return Inbound(**common, location=(msg.location.latitude, msg.location.longitude))
     if text is not None:
         return Inbound(**common, text=text)
-    for kind in ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "venue"):
-        if getattr(msg, kind, None):
-            return Inbound(**common, other=kind)
+    if isinstance(kind, str):  # a sticker, a voice message…: named, not read
+        return Inbound(**common, other=kind)
+    for other in OTHER_KINDS:
+        if getattr(msg, other, None):
+            return Inbound(**common, other=other)
     return Inbound(**common, other="unknown")
 
 
@@ -127,7 +133,7 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery")
+_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates")
 warnings.filterwarnings("ignore", message=rf"Please use 'Bot\.({'|'.join(_UNPARSED)})'", category=PTBUserWarning)
 
 
@@ -509,9 +515,15 @@ async def poll_updates(
     an update whose turn ran gets the replies that turn kept)."""
     pending = await inbox.unanswered()
     for message_id, body, processed in pending:
+        kept = check_telegram(json.loads(body))
+        if kept.reason is not None:
+            await inbox.park(message_id, kept.reason, body, notified=kept.update is not None)
+        update = await _update(kept, app.bot, inbox, body)
+        if update is None:
+            continue
         if processed and replaying is not None:
             replaying.add(message_id)
-        await app.update_queue.put(Update.de_json(json.loads(body), app.bot))
+        await app.update_queue.put(update)
     if pending:
         log.info("replaying %d update(s) accepted before the last stop", len(pending))
     await app.bot.delete_webhook()
@@ -519,8 +531,12 @@ async def poll_updates(
     failures = 0
     while not stop.is_set():
         try:
-            updates = await app.bot.get_updates(
-                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
+            # The raw updates: PTB's get_updates parses them all or fails them all, so one update
+            # of a shape PTB cannot parse would be fetched again forever (issue 18.5).
+            updates = await app.bot.do_api_request(
+                "getUpdates",
+                api_kwargs={"offset": offset, "timeout": timeout, "allowed_updates": ALLOWED_UPDATES},
+                read_timeout=timeout + 10,
             )
             failures = 0
         except RetryAfter as exc:
@@ -531,12 +547,35 @@ async def poll_updates(
             log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(min(0.5 * 2**failures, 30))
             continue
-        if not updates:
+        if not isinstance(updates, list) or not updates:
             continue
-        await inbox.accept((str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates)
-        offset = updates[-1].update_id + 1
-        for u in updates:
-            await app.update_queue.put(u)
+        checked = [(check_telegram(u), json.dumps(u, ensure_ascii=False)) for u in updates]
+        await inbox.accept((c.key, body) for c, body in checked)
+        ids = [u["update_id"] for u in updates if isinstance(u, dict) and type(u.get("update_id")) is int]
+        if ids:
+            offset = max(ids) + 1
+        for c, body in checked:
+            if c.reason is not None:  # parked; its inbox row answered unless its chat is told
+                await inbox.park(c.key, c.reason, body, notified=c.update is not None)
+            update = await _update(c, app.bot, inbox, body)
+            if update is not None:
+                await app.update_queue.put(update)
+
+
+async def _update(checked: Checked, bot, inbox: Inbox | None = None, body: str = "") -> Update | None:
+    """The PTB update of a checked one (only checked fields, so PTB parses it); should PTB
+    still refuse it, it is parked (with an inbox) rather than allowed to stop the polling."""
+    if checked.update is None:
+        return None
+    try:
+        return Update.de_json(checked.update, bot)
+    except Exception as exc:
+        reason = f"not parsed by python-telegram-bot: {type(exc).__name__}"
+        if inbox is not None:
+            await inbox.park(checked.key, reason, body, notified=False)
+        else:
+            log.warning("Telegram update %s %s", checked.key[:40], reason)
+        return None
 
 
 class TelegramChannel:
@@ -559,6 +598,7 @@ class TelegramChannel:
         gate: BodyGate | None = None,
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
+        self.store = engine.store
         self.gate = gate or BodyGate()
         self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention) if webhook_url is None else None
         self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
@@ -585,7 +625,7 @@ class TelegramChannel:
             return
 
         async def on_post(request: web.Request) -> web.StreamResponse:
-            return await webhook_handler(self.app, self.secret, request, self.gate)
+            return await webhook_handler(self.app, self.secret, request, self.gate, self.store)
 
         app.router.add_post(self.path, on_post)
 
@@ -615,11 +655,15 @@ def check_secret(expected: str, received: str | None) -> bool:
     return received is not None and hmac.compare_digest(as_bytes(expected), as_bytes(received))
 
 
-async def webhook_handler(app: Application, secret: str, request, gate: BodyGate | None = None) -> Any:
+async def webhook_handler(
+    app: Application, secret: str, request, gate: BodyGate | None = None, store: Store | None = None
+) -> Any:
     """POST from Telegram: secret checked (before reading the body), the body read within the
     gate's caps (bot/channels/webhook.py), the update processed before answering 200 (Telegram
     redelivers unanswered updates, and the update_id claim makes a redelivery do nothing).
-    Anything but an update object → 400."""
+    Anything but a JSON object → 400. An object of the wrong shape is checked
+    (bot/channels/payloads.py): parked in the dead letters (with `store`), its chat told it
+    could not be read when the chat is known, and answered 200: Telegram does not send it again."""
     from aiohttp import web
 
     if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
@@ -628,13 +672,19 @@ async def webhook_handler(app: Application, secret: str, request, gate: BodyGate
     if isinstance(raw, web.Response):
         return raw
     data = json_object(raw)
-    try:
-        if data is None:
-            raise ValueError("not a JSON object")
-        update = Update.de_json(data, app.bot)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    if data is None:
         log.warning("Telegram webhook: a body that is no update refused")
         return web.Response(status=400, text="bad update")
+    checked = check_telegram(data)
+    if checked.reason is not None:
+        if store is not None:
+            body = json.dumps(data, ensure_ascii=False)
+            await park(store, CHANNEL, checked.key, checked.reason, body, notified=checked.update is not None)
+        else:
+            log.warning("Telegram update %s not readable: %s", checked.key[:40], checked.reason)
+    update = await _update(checked, app.bot)
+    if update is None:
+        return web.Response(text="ok")
     chat = update.effective_chat
     await _webhook_order.run(chat.id if chat else None, app.process_update(update))
     return web.Response(text="ok")
