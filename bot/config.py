@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     webhook_max_body: int = 256 * 1024
     webhook_max_reads: int = 32
     webhook_read_timeout: float = 10.0  # seconds for a body to arrive (408 after)
+    # Per-chat flood limit (bot/channels/flood.py): a chat may send `flood_burst` messages at once,
+    # then `flood_rate` a second; the rest are kept, not run, with one notice. 0 = off.
+    flood_burst: int = 10
+    flood_rate: float = 1.0
     # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
     # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
     # the system clock.

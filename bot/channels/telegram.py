@@ -12,6 +12,8 @@ conversation core decides.
 - "Share my number" is a reply keyboard with `request_contact`; a contact counts as the
   sender's own only if its user_id is the sender's.
 - A reply that could not be sent goes to the outbox; the dispatcher retries it.
+- One chat flooding the bot gets its first messages answered and one notice; the rest are kept,
+  marked answered, not run (bot/channels/flood.py).
 - `TelegramChannel` is the channel as the runtime runs it: polling (with the inbox) or a webhook.
 """
 
@@ -49,6 +51,7 @@ from storage import OutboxMessage, Store
 
 from .base import Limits, mask, plan, units
 from .base import split_text as _split_text
+from .flood import FloodGuard
 from .ordering import ChatSequencer
 from .payloads import OTHER_KINDS, UNREADABLE, Checked, check_telegram
 from .telegram_transport import AiohttpRequest
@@ -214,8 +217,11 @@ class TelegramAdapter:
         dispatcher: Dispatcher | None = None,
         media_dir: Path | None = None,
         answered: Inbox | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.engine = engine
+        self.flood = flood  # the per-chat flood limit (bot/channels/flood.py); None: none
+        self.replayed: set[str] = set()  # update ids accepted before the last stop: not counted in a flood
         # Where unsent replies go (a bare one, without senders, for a benchmark's adapter).
         self.dispatcher = dispatcher or Dispatcher(engine.store, engine.profile, [])
         self.media_dir = media_dir
@@ -250,7 +256,17 @@ class TelegramAdapter:
         if inbound is None:
             await asyncio.gather(*side)
             return
-        if cq is not None and cq.message is not None:
+        if self.flood is not None and inbound.message_id not in self.replayed:
+            verdict = self.flood.admit(inbound.user_id)
+            if verdict == "drop":  # kept and marked answered, not run
+                await asyncio.gather(*side)
+                return
+            if verdict == "notice":
+                inbound = Inbound(
+                    CHANNEL, inbound.user_id, inbound.message_id, lang_hint=inbound.lang_hint, other="flood"
+                )
+        self.replayed.discard(inbound.message_id)
+        if cq is not None and cq.message is not None and inbound.other != "flood":
             side.append(self._show_choice(cq))
         resend = inbound.message_id in self.replaying
         self.replaying.discard(inbound.message_id)
@@ -508,7 +524,13 @@ def _seconds(value) -> float:
 
 # ---------------------------------------------------------------------- the channel service
 async def poll_updates(
-    app: Application, inbox: Inbox, stop: asyncio.Event, *, timeout: int = 25, replaying: set[str] | None = None
+    app: Application,
+    inbox: Inbox,
+    stop: asyncio.Event,
+    *,
+    timeout: int = 25,
+    replaying: set[str] | None = None,
+    replayed: set[str] | None = None,
 ) -> None:
     """getUpdates, with every fetched update written to the inbox before the next call confirms it
     to Telegram: a kill between fetching and answering loses nothing (it is replayed at start;
@@ -523,6 +545,8 @@ async def poll_updates(
             continue
         if processed and replaying is not None:
             replaying.add(message_id)
+        if replayed is not None:
+            replayed.add(message_id)
         await app.update_queue.put(update)
     if pending:
         log.info("replaying %d update(s) accepted before the last stop", len(pending))
@@ -550,7 +574,9 @@ async def poll_updates(
         if not isinstance(updates, list) or not updates:
             continue
         checked = [(check_telegram(u), json.dumps(u, ensure_ascii=False)) for u in updates]
-        await inbox.accept((c.key, body) for c, body in checked)
+        fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        if replayed is not None:  # a redelivered update is no new message: not counted in a flood
+            replayed.update(c.key for c, _ in checked if c.key not in fresh)
         ids = [u["update_id"] for u in updates if isinstance(u, dict) and type(u.get("update_id")) is int]
         if ids:
             offset = max(ids) + 1
@@ -596,12 +622,19 @@ class TelegramChannel:
         webhook_url: str | None = None,
         secret: str = "",
         gate: BodyGate | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
         self.store = engine.store
         self.gate = gate or BodyGate()
         self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention) if webhook_url is None else None
-        self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, media_dir=media_dir, answered=self.inbox)
+        self.adapter = TelegramAdapter(
+            engine,
+            dispatcher=dispatcher,
+            media_dir=media_dir,
+            answered=self.inbox,
+            flood=flood or FloodGuard(engine.clock),
+        )
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
         self.sender = TelegramSender(self.app.bot)
         self._polling: asyncio.Task | None = None
@@ -632,7 +665,10 @@ class TelegramChannel:
     async def start(self, stop: asyncio.Event) -> None:
         if self.inbox is not None:
             self._polling = asyncio.create_task(
-                poll_updates(self.app, self.inbox, stop, replaying=self.adapter.replaying), name="polling"
+                poll_updates(
+                    self.app, self.inbox, stop, replaying=self.adapter.replaying, replayed=self.adapter.replayed
+                ),
+                name="polling",
             )
             log.info("Telegram bot @%s polling", self.app.bot.username)
             return

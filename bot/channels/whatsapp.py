@@ -11,6 +11,8 @@
   a list; otherwise numbered text (typing the number works everywhere). Bodies ≤ 1,024 for
   interactive messages, texts ≤ 4,096.
 - The sender's number is vouched for by WhatsApp: it proves the phone for linking.
+- One chat flooding the bot gets its first messages answered and one notice; the rest are kept,
+  marked answered, not run (bot/channels/flood.py); other chats are not slowed.
 - Outbound: retries on 429/5xx; outside the 24-hour customer-service window a decision goes as the
   profile's template, or is held and shown at the customer's next message. Statuses are used:
   a failed delivery goes back through the outbox; a "sent" status carrying our outbox id
@@ -48,6 +50,7 @@ from conversations.profile import Profile
 from storage import Clock, OutboxMessage
 
 from .base import Limits, mask, numbered, plan, split_text
+from .flood import FloodGuard
 from .ordering import ChatSequencer
 from .payloads import check_whatsapp, whatsapp_key
 from .webhook import BodyGate, as_bytes, json_object
@@ -250,8 +253,10 @@ class WhatsAppService:
         app_secret: str,
         verify_token: str,
         gate: BodyGate | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.engine, self.client, self.dispatcher = engine, client, dispatcher
+        self.flood = flood or FloodGuard(engine.clock)
         self.gate = gate or BodyGate()
         self.app_secret, self.verify_token = app_secret, verify_token
         self.order = ChatSequencer(64)
@@ -338,6 +343,14 @@ class WhatsAppService:
             if checked.reason is not None:
                 body = json.dumps(m, ensure_ascii=False)
                 await self.inbox.park(checked.key, checked.reason, body, notified=inbound is not None)
+            if inbound is not None and key is None:  # a new message (not a replay): the flood limit
+                verdict = self.flood.admit(inbound.user_id)
+                if verdict == "drop":
+                    return  # kept and marked answered, not run (bot/channels/flood.py)
+                if verdict == "notice":
+                    inbound = Inbound(
+                        CHANNEL, inbound.user_id, checked.key, sender_phone=inbound.sender_phone, other="flood"
+                    )
             if inbound is not None:
                 await self.order.run(inbound.user_id, self._turn(inbound, resend))
         except Exception:
