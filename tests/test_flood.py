@@ -5,16 +5,20 @@ not run; other chats are answered as usual. No timing is asserted: only what eac
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 
 import pytest
 
 from bot.channels.flood import FloodGuard
+from bot.config import Settings
+from bot.runtime import run_whatsapp
+from storage import open_store
 
 from .chat import Clock
 from .telegram_harness import TgUser, seeded_database, settings_for, start_bot
-from .test_whatsapp import FATIMA, YOUSSEF, graph, user, wa  # noqa: F401 (fixtures)
-from .whatsapp_harness import delivery, message, text_of
+from .test_whatsapp import FATIMA, YOUSSEF, free_port, graph, user, wa  # noqa: F401 (fixtures)
+from .whatsapp_harness import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, delivery, message, text_of
 
 NOTICE_FR = "Vous m'envoyez beaucoup de messages à la fois"
 NOTICE_AR = "أنت ترسل الكثير من الرسائل في وقت واحد"
@@ -110,3 +114,39 @@ async def test_telegram_a_flooding_chat_gets_its_first_answers_and_one_notice_ot
         stop.set()
         await asyncio.wait_for(task, 20)
     _ = flooder
+
+
+async def test_a_backlog_replayed_at_start_is_not_taken_for_a_flood(graph, tmp_path, process_clock):
+    """30 messages of one chat accepted by a process that stopped: all run at the next start."""
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    store = await open_store(database, clock=process_clock)
+    async with store.transaction() as tx:
+        for i in range(30):
+            m = message(FATIMA, "text", {"body": f"question {i}"}, wamid=f"wamid.backlog.{i:02d}")
+            await tx.accept_inbound("whatsapp", m["id"], json.dumps(m))
+    await store.close()
+    settings = Settings(
+        _env_file=None,
+        database=str(database),
+        whatsapp_token="graph-token",
+        whatsapp_phone_number_id=PHONE_NUMBER_ID,
+        whatsapp_app_secret=APP_SECRET,
+        whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_api_url=graph.url,
+        clock=process_clock.setting,
+        flood_rate=1.0,
+        flood_burst=10,
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_whatsapp(settings, listen="127.0.0.1", port=free_port(), stop=stop, ready=ready.set))
+    await asyncio.wait_for(ready.wait(), 30)
+    try:
+        for _ in range(200):
+            if len(handled(database, "wamid.backlog.")) == 30:
+                break
+            await asyncio.sleep(0.1)
+        assert len(handled(database, "wamid.backlog.")) == 30
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    assert not any(NOTICE_FR in text_of(m) or NOTICE_AR in text_of(m) for m in graph.sent)

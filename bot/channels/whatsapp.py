@@ -335,22 +335,25 @@ class WhatsAppService:
 
     async def process(self, m: Any, *, key: str | None = None, resend: bool = False) -> None:
         """One accepted message: checked (payloads.py), its turn run in its chat's order, its inbox
-        row marked answered. One that cannot be read is parked; whatever happens, the row ends
-        answered, so no message can fail again at every restart."""
+        row marked answered. One that cannot be read is parked; whatever its turn does, the row ends
+        answered, so no message can fail again at every restart. A replay (`key`, the inbox row's)
+        is not counted in a flood."""
         checked = check_whatsapp(m, CHANNEL, key)
         inbound = checked.inbound
         try:
-            if checked.reason is not None:
-                body = json.dumps(m, ensure_ascii=False)
-                await self.inbox.park(checked.key, checked.reason, body, notified=inbound is not None)
             if inbound is not None and key is None:  # a new message (not a replay): the flood limit
                 verdict = self.flood.admit(inbound.user_id)
-                if verdict == "drop":
-                    return  # kept and marked answered, not run (bot/channels/flood.py)
                 if verdict == "notice":
                     inbound = Inbound(
                         CHANNEL, inbound.user_id, checked.key, sender_phone=inbound.sender_phone, other="flood"
                     )
+                elif verdict == "drop":  # kept and marked answered, not run (bot/channels/flood.py)
+                    inbound = None
+                    if checked.reason is None:
+                        self.inbox.done(checked.key)
+            if checked.reason is not None:
+                body = json.dumps(m, ensure_ascii=False)
+                await self.inbox.park(checked.key, checked.reason, body, notified=inbound is not None)
             if inbound is not None:
                 await self.order.run(inbound.user_id, self._turn(inbound, resend))
         except Exception:
