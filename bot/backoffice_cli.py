@@ -1,4 +1,5 @@
-"""`addad requests list|show|approve|reject`: the back office's view of customer requests.
+"""`addad requests list|show|approve|reject`: the back office's view of customer requests;
+`addad deadletters`: the messages the channels delivered that the bot could not read.
 
 Times are shown in the operator's time zone (stored in UTC)."""
 
@@ -40,6 +41,15 @@ def _alert_line(entry: dict, profile: Profile) -> str:
     )
 
 
+def _dead_letter_line(d: dict, profile: Profile) -> str:
+    """A parked message (bot/channels/payloads.py): when, where, its key, whether its sender was told, why."""
+    told = "told" if d["notified"] else "not told"
+    return (
+        f"{profile.local(d['parked_at']):%Y-%m-%d %H:%M} {d['channel']:9} {d['message_id'][:40]:40} "
+        f"{told:8} {d['reason']}"
+    )
+
+
 def _show(r: Request, profile: Profile) -> str:
     zone = profile.timezone
     rows = [
@@ -78,10 +88,21 @@ async def _run(args, settings: Settings) -> int:
     profile = load_profile(settings.operator)
     store = await open_store(settings.database, clock=settings.make_clock())
     try:
+        if args.command == "deadletters":
+            async with store.snapshot() as tx:
+                total = await tx.count_dead_letters()
+                parked = await tx.dead_letters(limit=max(args.limit, 0))
+            for d in parked:
+                print(_dead_letter_line(d, profile))
+                if args.body:
+                    print("  " + d["body"])
+            print(f"{total} parked message(s), {len(parked)} shown; times in {profile.timezone}")
+            return 0
         if args.action == "list":
             async with store.snapshot() as tx:
                 found = await tx.requests(status=args.status)
                 alerts = await tx.audit_entries(action="proof_locked") if args.status in (None, "pending") else []
+                unreadable = await tx.count_dead_letters()
             since = store.clock() - timedelta(days=ALERT_DAYS)
             alerts = [a for a in alerts if datetime.fromisoformat(a["at"]) >= since]
             for a in alerts:
@@ -91,6 +112,8 @@ async def _run(args, settings: Settings) -> int:
             for r in found:
                 print(_line(r, profile))
             print(f"{len(found)} request(s); times in {profile.timezone}")
+            if unreadable:
+                print(f"{unreadable} message(s) the bot could not read are parked: addad deadletters")
             return 0
         if args.action == "show":
             async with store.snapshot() as tx:

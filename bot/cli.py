@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     req_no.add_argument("id")
     req_no.add_argument("--note", required=True)
 
+    dead = sub.add_parser(
+        "deadletters", help="back office: the messages the channels delivered that the bot could not read"
+    )
+    dead.add_argument("--limit", type=int, default=50, help="the newest N (default 50)")
+    dead.add_argument("--body", action="store_true", help="also print each message as received (JSON)")
+
     und = sub.add_parser("understand", help="print, as JSON, what the bot understands of a message")
     und.add_argument("--lang", choices=["ar", "fr"])
     und.add_argument("text", nargs="+")
@@ -216,7 +222,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.channels import console
 
         return console.run(args, settings)
-    if args.command == "requests":
+    if args.command in ("requests", "deadletters"):
         from bot import backoffice_cli
 
         return backoffice_cli.run(args, settings)

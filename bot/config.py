@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = 10.0  # seconds for a body to arrive (408 after)
     # A meter photo larger than this (declared by the channel, or found while downloading) is refused.
     media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Per-chat flood limit (bot/channels/flood.py): a chat may send `flood_burst` messages at once,
+    # then `flood_rate` a second; the rest are kept, not run, with one notice. 0 = off.
+    flood_burst: int = 10
+    flood_rate: float = 1.0
     # Testing and demos only: the process's "now" (storage/clock.py parse_clock): an instant that
     # then runs at real speed, or `file:PATH` holding one (rewrite the file to move time). Unset:
     # the system clock.

@@ -22,6 +22,7 @@ from conversations.engine import Engine
 from conversations.retention import Daily
 
 if TYPE_CHECKING:
+    from bot.channels.flood import FloodGuard
     from bot.channels.webhook import BodyGate
 
 __all__ = ["ConfigError", "run_channels", "run_telegram", "run_whatsapp"]
@@ -126,6 +127,13 @@ def _gate(settings: Settings) -> BodyGate:
     return BodyGate(settings.webhook_max_body, settings.webhook_max_reads, settings.webhook_read_timeout)
 
 
+def _flood(settings: Settings, engine: Engine) -> FloodGuard:
+    """A channel's per-chat flood limit (bot/channels/flood.py), on the engine's clock."""
+    from bot.channels.flood import FloodGuard
+
+    return FloodGuard(engine.clock, burst=settings.flood_burst, rate=settings.flood_rate)
+
+
 def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None = None) -> ChannelFactory:
     from bot.channels.telegram import TelegramChannel
 
@@ -150,6 +158,7 @@ def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None
             webhook_url=webhook_url,
             secret=secret,
             gate=gate or _gate(settings),
+            flood=_flood(settings, engine),
         )
 
     return make
@@ -180,6 +189,7 @@ def _whatsapp(settings: Settings, gate: BodyGate) -> ChannelFactory:
             app_secret=conf["ADDAD_WHATSAPP_APP_SECRET"],
             verify_token=conf["ADDAD_WHATSAPP_VERIFY_TOKEN"],
             gate=gate,
+            flood=_flood(settings, engine),
         )
 
     return make

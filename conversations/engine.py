@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4000  # longer messages are answered, not analysed
 MAX_HOPS = 8  # state redirects in one turn (a loop guard)
 START_STATE = ref("menu.main")
+# Inbound.other kinds the channels set themselves, and what the chat is told.
+CHANNEL_NOTICES = {"unreadable": "input.unreadable", "flood": "input.flood"}
 LINK_CONTRACT = ref("link.contract")
 LANG_CHOOSE = ref("lang.choose")
 
@@ -277,6 +279,11 @@ class Engine:
             s.lang = inbound.lang_choice
         elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
+        if inbound.other in CHANNEL_NOTICES:
+            # A message the channel could not read, or one of a flood (bot/channels): said in the
+            # chat's language; the session stays where it was.
+            turn.say(CHANNEL_NOTICES[inbound.other])
+            return
         if fresh:
             turn.say("welcome.hello", operator=self.profile.operator.of(turn.lang))
         elif s.state != START_STATE and (

@@ -33,15 +33,27 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterab
 from datetime import timedelta
 from typing import Any
 
-from storage import Store
+from storage import Store, Tx
 from storage.protocols import InboxKey
 
 from .profile import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
-# A backlog row for the channel to run: (body, processed) → its turn and replies, done.
-Replayer = Callable[[str, bool], Coroutine[Any, Any, None]]
+# A backlog row for the channel to run: (message_id, body, processed) → its turn and replies, done.
+Replayer = Callable[[str, str, bool], Coroutine[Any, Any, None]]
+
+
+async def park_in(tx: Tx, channel: str, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+    """Park an unreadable message in the dead letters (once), logged without its contents."""
+    if await tx.park_message(channel, message_id, reason[:500], body, notified=notified):
+        log.warning("%s message %s parked: %s", channel, message_id[:40], reason[:200])
+
+
+async def park(store: Store, channel: str, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+    """`park_in` in a transaction of its own (a channel with no inbox: the Telegram webhook)."""
+    async with store.transaction() as tx:
+        await park_in(tx, channel, message_id, reason, body, notified=notified)
 
 
 class Inbox:
@@ -80,6 +92,15 @@ class Inbox:
                 if await tx.accept_inbound(self.channel, message_id, body, now=now):
                     fresh.append(message_id)
         return fresh
+
+    async def park(self, message_id: str, reason: str, body: str, *, notified: bool) -> None:
+        """A message the bot cannot read, kept for the back office (conversations/inbox.py `park`).
+        Unless its sender is being told so by a turn (`notified`), its inbox row is marked answered
+        now, in the same transaction: it is never replayed."""
+        async with self.store.transaction() as tx:
+            await park_in(tx, self.channel, message_id, reason, body, notified=notified)
+            if not notified:
+                await tx.mark_answered(self.channel, [message_id])
 
     # -------------------------------------------------------------- the backlog
     async def open(self) -> None:
@@ -125,10 +146,10 @@ class Inbox:
             log.info("%s: replaying the messages accepted before the last stop (%d chats)", self.channel, len(last))
         slots = asyncio.Semaphore(self.in_flight)
         count = 0
-        async for _, body, processed, key in self._backlog():
+        async for message_id, body, processed, key in self._backlog():
             await slots.acquire()
             chat = _chat(chat_of, body)
-            task = asyncio.get_running_loop().create_task(run(body, processed))
+            task = asyncio.get_running_loop().create_task(run(message_id, body, processed))
             self._running.add(task)
             ends = chat if chat is not None and last.get(chat) == key else None  # its chat's last row
             task.add_done_callback(functools.partial(self._finished, slots=slots, chat=ends))

@@ -38,12 +38,13 @@ class Pruned:
     keys: int  # message keys deleted
     learning: int  # messages kept for labelling forgotten
     photos: int = 0  # meter photos deleted
+    dead_letters: int = 0  # parked unreadable messages deleted (after inbox_days, like inbox rows)
 
     def __str__(self) -> str:
         return (
             f"{self.inbox} answered inbox row(s) deleted, {self.replies} kept reply(ies) emptied, "
             f"{self.keys} message key(s) deleted, {self.learning} message(s) for labelling forgotten, "
-            f"{self.photos} meter photo(s) deleted"
+            f"{self.photos} meter photo(s) deleted, {self.dead_letters} parked message(s) deleted"
         )
 
 
@@ -64,6 +65,7 @@ async def prune(tx: Tx, profile: Profile, now: datetime, media: MediaFiles | Non
         keys=await tx.prune_processed(older_than=now - timedelta(days=policy.keys_days)),
         learning=await learning.prune(tx, profile, now),
         photos=len(photos),
+        dead_letters=await tx.prune_dead_letters(older_than=now - timedelta(days=policy.inbox_days)),
     )
 
 

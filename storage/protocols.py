@@ -325,6 +325,24 @@ class InboxRepository(Protocol):
         ...
 
 
+class DeadLetterRepository(Protocol):
+    """Messages a channel delivered that the bot cannot read, parked for the back office."""
+
+    async def park_message(
+        self, channel: str, message_id: str, reason: str, body: str, *, notified: bool, now: datetime | None = None
+    ) -> bool:
+        """Park a message (once: False if it was parked before)."""
+        ...
+
+    async def dead_letters(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: channel, message_id, reason, body, notified, parked_at."""
+        ...
+
+    async def count_dead_letters(self) -> int: ...
+
+    async def prune_dead_letters(self, *, older_than: datetime) -> int: ...
+
+
 class AgencyRepository(Protocol):
     """Agencies (offices) by city."""
 
@@ -389,6 +407,7 @@ class Tx(
     OutboxRepository,
     AuditRepository,
     InboxRepository,
+    DeadLetterRepository,
     AgencyRepository,
     LearningRepository,
     MediaRepository,

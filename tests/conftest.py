@@ -33,6 +33,9 @@ def process_clock(tmp_path, monkeypatch) -> ProcessClock:
     for every `addad` process and every Settings() of the test, so none runs on the wall clock."""
     clock = ProcessClock(tmp_path / "clock.txt")
     monkeypatch.setenv("ADDAD_CLOCK", clock.setting)
+    # Scripted customers type faster than any person: the per-chat flood limit (a burst of 10, then
+    # one a second) is off but in the tests about it (tests/test_flood.py).
+    monkeypatch.setenv("ADDAD_FLOOD_RATE", "0")
     return clock
 
 

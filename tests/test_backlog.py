@@ -90,7 +90,7 @@ async def test_the_whole_backlog_is_handed_over_in_order_a_bounded_number_at_a_t
         done.append((chat, n))
         busy -= 1
 
-    async def replayed(body: str, processed: bool) -> None:
+    async def replayed(message_id: str, body: str, processed: bool) -> None:
         m = json.loads(body)
         await replay_order.run(m["chat"], turn(m["chat"], m["n"]))
 
@@ -119,7 +119,7 @@ async def test_closing_mid_replay_leaves_the_rest_for_the_next_start_in_order(tm
     await inbox.accept([("new", json.dumps({"chat": "A", "n": 6}))])
     started = asyncio.Event()
 
-    async def slow(body: str, processed: bool) -> None:
+    async def slow(message_id: str, body: str, processed: bool) -> None:
         started.set()
         await asyncio.sleep(0.2)
         inbox.done(f"m{json.loads(body)['n']}")

@@ -235,6 +235,27 @@ async def test_a_second_connection_sees_committed_data_only(store, backend):
         await other.close()
 
 
+async def test_dead_letters_are_parked_once_listed_newest_first_and_pruned(store):
+    async with store.transaction() as tx:
+        assert await tx.park_message("whatsapp", "wamid.A", "text: not an object", '{"a":1}', notified=True, now=NOW)
+        assert not await tx.park_message("whatsapp", "wamid.A", "again", "{}", notified=False, now=NOW)
+        later = NOW + timedelta(hours=1)
+        assert await tx.park_message("telegram", "noid:ab", "update: not an object", "[]", notified=False, now=later)
+    async with store.snapshot() as tx:
+        assert await tx.count_dead_letters() == 2
+        newest, oldest = await tx.dead_letters()
+    assert (newest["channel"], newest["message_id"], newest["notified"]) == ("telegram", "noid:ab", False)
+    assert (oldest["reason"], oldest["body"], oldest["notified"], oldest["parked_at"]) == (
+        "text: not an object",
+        '{"a":1}',
+        True,
+        NOW,
+    )
+    async with store.transaction() as tx:
+        assert await tx.prune_dead_letters(older_than=NOW + timedelta(minutes=1)) == 1
+        assert [d["message_id"] for d in await tx.dead_letters()] == ["noid:ab"]
+
+
 async def test_a_failing_turn_undoes_only_its_own_writes_in_a_shared_commit(store):
     async def turn(i: int) -> None:
         async with store.transaction() as tx:

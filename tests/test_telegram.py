@@ -260,7 +260,7 @@ async def test_webhook_refuses_what_is_no_update_without_a_traceback(api, tmp_pa
             (b'[{"update_id": 1}]', 400),
             (b"[" * 200_000, 400),
             (b'{"update_id": 1, "message": ' + b"[" * 100_000, 400),
-            (b'{"update_id": 1, "message": []}', 400),
+            (b'{"update_id": 1, "message": []}', 200),  # an update of the wrong shape: parked (test_poison.py)
             (b"not json", 400),
         ):
             assert await raw_post(url, {**good, "Content-Length": str(len(body))}, body) == status, body[:40]

@@ -15,6 +15,8 @@ conversation core decides.
 - `TelegramChannel` is the channel as the runtime runs it: polling or a webhook, both with the
   inbox (an update is kept before Telegram is told it was received, replayed at start if it was
   not answered; conversations/inbox.py).
+- One chat flooding the bot gets its first messages answered and one notice; the rest are kept,
+  marked answered, not run (bot/channels/flood.py).
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ from storage import OutboxMessage
 
 from .base import Limits, mask, plan, units
 from .base import split_text as _split_text
+from .flood import FloodGuard
 from .media import read_capped
 from .ordering import ChatSequencer
+from .payloads import OTHER_KINDS, UNREADABLE, Checked, check_telegram
 from .telegram_transport import AiohttpRequest
 from .webhook import BodyGate, as_bytes, json_object
 
@@ -85,16 +89,19 @@ def to_inbound(update: Update) -> Inbound | None:
             contact_request_supported=True,
         )
     msg = update.message
-    if msg is None or msg.from_user is None:
+    kind = msg.api_kwargs.get("addad_kind") if msg is not None else None  # set by payloads.check_telegram
+    if msg is None or (msg.from_user is None and kind != UNREADABLE):
         return None  # edited messages, channel posts, membership changes
     common: dict[str, Any] = dict(
         channel=CHANNEL,
         user_id=str(msg.chat.id),
         message_id=str(update.update_id),
-        lang_hint=msg.from_user.language_code,
+        lang_hint=msg.from_user.language_code if msg.from_user else None,
         contact_request_supported=True,
         received_at=None,
     )
+    if kind == UNREADABLE or msg.from_user is None:
+        return Inbound(**common, other=UNREADABLE)
     text = msg.text or msg.caption
     if msg.contact is not None:
         return Inbound(
@@ -110,9 +117,11 @@ def to_inbound(update: Update) -> Inbound | None:
         return Inbound(**common, location=(msg.location.latitude, msg.location.longitude))
     if text is not None:
         return Inbound(**common, text=text)
-    for kind in ("sticker", "voice", "video", "video_note", "audio", "animation", "poll", "dice", "venue"):
-        if getattr(msg, kind, None):
-            return Inbound(**common, other=kind)
+    if isinstance(kind, str):  # a sticker, a voice message…: named, not read
+        return Inbound(**common, other=kind)
+    for other in OTHER_KINDS:
+        if getattr(msg, other, None):
+            return Inbound(**common, other=other)
     return Inbound(**common, other="unknown")
 
 
@@ -130,7 +139,7 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery")
+_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates")
 warnings.filterwarnings("ignore", message=rf"Please use 'Bot\.({'|'.join(_UNPARSED)})'", category=PTBUserWarning)
 
 
@@ -210,8 +219,11 @@ class TelegramAdapter:
         *,
         dispatcher: Dispatcher | None = None,
         answered: Inbox | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.engine = engine
+        self.flood = flood  # the per-chat flood limit (bot/channels/flood.py); None: none
+        self.replayed: set[str] = set()  # update ids accepted before the last stop: not counted in a flood
         # Where unsent replies go (a bare one, without senders, for a benchmark's adapter).
         self.dispatcher = dispatcher or Dispatcher(engine.store, engine.profile, [])
         self.answered = answered  # polling: inbox rows to mark once answered
@@ -245,7 +257,17 @@ class TelegramAdapter:
         if inbound is None:
             await asyncio.gather(*side)
             return
-        if cq is not None and cq.message is not None:
+        if self.flood is not None and inbound.message_id not in self.replayed:
+            verdict = self.flood.admit(inbound.user_id)
+            if verdict == "drop":  # kept and marked answered, not run
+                await asyncio.gather(*side)
+                return
+            if verdict == "notice":
+                inbound = Inbound(
+                    CHANNEL, inbound.user_id, inbound.message_id, lang_hint=inbound.lang_hint, other="flood"
+                )
+        self.replayed.discard(inbound.message_id)
+        if cq is not None and cq.message is not None and inbound.other != "flood":
             side.append(self._show_choice(cq))
         resend = inbound.message_id in self.replaying
         self.replaying.discard(inbound.message_id)
@@ -530,14 +552,19 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
     """getUpdates, with every fetched update written to the inbox before the next call confirms it
     to Telegram: a kill between fetching and answering loses nothing (the inbox's backlog is
     replayed at start; an update whose turn ran gets the replies that turn kept). An update
-    already kept (Telegram repeating one it was not told about) is not handled again here."""
+    already kept (Telegram repeating one it was not told about) is not handled again here. Each
+    update is checked first (bot/channels/payloads.py): one that cannot be read is parked."""
     await app.bot.delete_webhook()
     offset = None
     failures = 0
     while not stop.is_set():
         try:
-            updates = await app.bot.get_updates(
-                offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES, read_timeout=timeout + 10
+            # The raw updates: PTB's get_updates parses them all or fails them all, so one update
+            # of a shape PTB cannot parse would be fetched again forever (issue 18.5).
+            updates = await app.bot.do_api_request(
+                "getUpdates",
+                api_kwargs={"offset": offset, "timeout": timeout, "allowed_updates": ALLOWED_UPDATES},
+                read_timeout=timeout + 10,
             )
             failures = 0
         except RetryAfter as exc:
@@ -548,16 +575,38 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
             log.warning("getUpdates failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(min(0.5 * 2**failures, 30))
             continue
-        if not updates:
+        if not isinstance(updates, list) or not updates:
             continue
-        fresh = set(
-            await inbox.accept((str(u.update_id), json.dumps(u.to_dict(), ensure_ascii=False)) for u in updates)
-        )
-        offset = updates[-1].update_id + 1
-        for u in updates:
-            if str(u.update_id) in fresh:
-                fresh.discard(str(u.update_id))
-                await app.update_queue.put(u)
+        checked = [(check_telegram(u), json.dumps(u, ensure_ascii=False)) for u in updates]
+        fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        ids = [u["update_id"] for u in updates if isinstance(u, dict) and type(u.get("update_id")) is int]
+        if ids:
+            offset = max(ids) + 1
+        for c, body in checked:
+            if c.key not in fresh:
+                continue  # kept before: answered, or part of the backlog being replayed
+            fresh.discard(c.key)
+            if c.reason is not None:  # parked; its inbox row answered unless its chat is told
+                await inbox.park(c.key, c.reason, body, notified=c.update is not None)
+            update = await _update(c, app.bot, inbox, body)
+            if update is not None:
+                await app.update_queue.put(update)
+
+
+async def _update(checked: Checked, bot, inbox: Inbox | None = None, body: str = "") -> Update | None:
+    """The PTB update of a checked one (only checked fields, so PTB parses it); should PTB
+    still refuse it, it is parked (with an inbox) rather than allowed to stop the polling."""
+    if checked.update is None:
+        return None
+    try:
+        return Update.de_json(checked.update, bot)
+    except Exception as exc:
+        reason = f"not parsed by python-telegram-bot: {type(exc).__name__}"
+        if inbox is not None:
+            await inbox.park(checked.key, reason, body, notified=False)
+        else:
+            log.warning("Telegram update %s %s", checked.key[:40], reason)
+        return None
 
 
 class TelegramChannel:
@@ -577,11 +626,15 @@ class TelegramChannel:
         webhook_url: str | None = None,
         secret: str = "",
         gate: BodyGate | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.api_url, self.webhook_url, self.secret = api_url, webhook_url, secret
+        self.store = engine.store
         self.gate = gate or BodyGate()
         self.inbox = Inbox(engine.store, CHANNEL, retention=engine.profile.retention)
-        self.adapter = TelegramAdapter(engine, dispatcher=dispatcher, answered=self.inbox)
+        self.adapter = TelegramAdapter(
+            engine, dispatcher=dispatcher, answered=self.inbox, flood=flood or FloodGuard(engine.clock)
+        )
         self.app = build_application(token, api_url, self.adapter, updater=False, rate_limit=rate_limit)
         # A new update of a chat whose backlog is being replayed waits for it (Inbox.admit).
         processor = self.app.update_processor
@@ -625,14 +678,23 @@ class TelegramChannel:
         log.info("Telegram bot @%s webhook at %s", self.app.bot.username, self.path)
 
     def _chat_of(self, body: str) -> int | None:
-        return chat_key(Update.de_json(json.loads(body), self.app.bot))
+        kept = check_telegram(json.loads(body))
+        return chat_key(Update.de_json(kept.update, self.app.bot)) if kept.update is not None else None
 
-    async def _replayed(self, body: str, processed: bool) -> None:
-        """An update kept before a stop and not answered: its turn runs, or if it ran, the replies
-        it kept are sent (Inbox.replay: the whole backlog, in order, in bounded batches)."""
-        update = Update.de_json(json.loads(body), self.app.bot)
+    async def _replayed(self, message_id: str, body: str, processed: bool) -> None:
+        """An update kept before a stop and not answered: checked again (one an older version
+        could not read is parked now, never replayed again), then its turn runs, or if it ran,
+        the replies it kept are sent (Inbox.replay: the whole backlog, in order, in bounded
+        batches). Not counted in a flood: it was accepted when it came."""
+        kept = check_telegram(json.loads(body))
+        if kept.reason is not None:
+            await self.inbox.park(message_id, kept.reason, body, notified=kept.update is not None)
+        update = await _update(kept, self.app.bot, self.inbox, body)
+        if update is None:
+            return
         if processed:
-            self.adapter.replaying.add(str(update.update_id))
+            self.adapter.replaying.add(message_id)
+        self.adapter.replayed.add(message_id)
         await self.replay_order.run(chat_key(update), self.app.process_update(update))
 
     async def close(self) -> None:
@@ -657,7 +719,9 @@ async def webhook_handler(app: Application, secret: str, request, gate: BodyGate
     gate's caps (bot/channels/webhook.py), the update kept in the inbox (durable) before answering
     200, then handled like a polled one (in chat order, marked answered once its replies went
     out; replayed at start if the process died first). An update already kept (Telegram
-    redelivering) is not handled again. Anything but an update object → 400."""
+    redelivering) is not handled again. Anything but a JSON object → 400; an object of the wrong
+    shape (bot/channels/payloads.py) is parked, its chat told it could not be read when the chat
+    is known, and answered 200: Telegram does not send it again."""
     from aiohttp import web
 
     if not check_secret(secret, request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
@@ -666,15 +730,17 @@ async def webhook_handler(app: Application, secret: str, request, gate: BodyGate
     if isinstance(raw, web.Response):
         return raw
     data = json_object(raw)
-    try:
-        if data is None:
-            raise ValueError("not a JSON object")
-        update = Update.de_json(data, app.bot)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    if data is None:
         log.warning("Telegram webhook: a body that is no update refused")
         return web.Response(status=400, text="bad update")
-    if await inbox.accept([(str(update.update_id), json.dumps(data, ensure_ascii=False))]):
-        await app.update_queue.put(update)
+    checked = check_telegram(data)
+    body = json.dumps(data, ensure_ascii=False)
+    if await inbox.accept([(checked.key, body)]):
+        if checked.reason is not None:
+            await inbox.park(checked.key, checked.reason, body, notified=checked.update is not None)
+        update = await _update(checked, app.bot, inbox, body)
+        if update is not None:
+            await app.update_queue.put(update)
     return web.Response(text="ok")
 
 

@@ -11,6 +11,8 @@
   a list; otherwise numbered text (typing the number works everywhere). Bodies ≤ 1,024 for
   interactive messages, texts ≤ 4,096.
 - The sender's number is vouched for by WhatsApp: it proves the phone for linking.
+- One chat flooding the bot gets its first messages answered and one notice; the rest are kept,
+  marked answered, not run (bot/channels/flood.py); other chats are not slowed.
 - Outbound: retries on 429/5xx; outside the 24-hour customer-service window a decision goes as the
   profile's template, or is held and shown at the customer's next message. Statuses are used:
   a failed delivery goes back through the outbox; a "sent" status carrying our outbox id
@@ -50,8 +52,10 @@ from conversations.profile import Profile
 from storage import Clock, OutboxMessage
 
 from .base import Limits, mask, numbered, plan, split_text
+from .flood import FloodGuard
 from .media import read_capped
 from .ordering import ChatSequencer
+from .payloads import check_whatsapp, whatsapp_key
 from .webhook import BodyGate, as_bytes, json_object
 
 log = logging.getLogger(__name__)
@@ -78,53 +82,41 @@ def signature_status(app_secret: str, body: bytes, header: str | None) -> int:
 
 
 # ---------------------------------------------------------------------- inbound
-def messages_and_statuses(payload: dict) -> tuple[list[dict], list[dict]]:
-    """The messages (each with its sender's profile name) and statuses of one delivery."""
-    messages: list[dict] = []
+def _objects(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def messages_and_statuses(payload: dict) -> tuple[list[Any], list[dict]]:
+    """The messages (each object with its sender's profile name) and statuses of one delivery.
+    Read leniently: a message that is no object is kept as it is (to be parked, never to fail
+    the delivery's other messages); statuses and envelopes of the wrong shape are skipped."""
+    messages: list[Any] = []
     statuses: list[dict] = []
-    for entry in payload.get("entry", []) or []:
-        for change in entry.get("changes", []) or []:
-            value = change.get("value") or {}
-            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts", []) or []}
-            for m in value.get("messages", []) or []:
-                messages.append({**m, "_name": names.get(m.get("from"))})
-            statuses += value.get("statuses", []) or []
+    for entry in _objects(payload.get("entry")):
+        for change in _objects(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            names = {
+                c.get("wa_id"): p.get("name")
+                for c in _objects(value.get("contacts"))
+                if isinstance(p := c.get("profile"), dict) and isinstance(c.get("wa_id"), str)
+            }
+            raw = value.get("messages")
+            for m in raw if isinstance(raw, list) else ([raw] if raw is not None else []):
+                messages.append({**m, "_name": names.get(m.get("from"))} if isinstance(m, dict) else m)
+            statuses += _objects(value.get("statuses"))
     return messages, statuses
 
 
-def to_inbound(m: dict) -> Inbound:
-    kind = m.get("type")
-    sender = str(m.get("from", ""))
-    common: dict[str, Any] = dict(
-        channel=CHANNEL,
-        user_id=sender,
-        message_id=str(m.get("id")),
-        sender_phone="+" + sender.lstrip("+") if sender else None,
-    )
-    if kind == "text":
-        return Inbound(**common, text=(m.get("text") or {}).get("body", ""))
-    if kind == "interactive":
-        inter = m.get("interactive") or {}
-        reply = inter.get("button_reply") or inter.get("list_reply") or {}
-        return Inbound(**common, payload=str(reply.get("id", "")))
-    if kind == "button":  # a template's quick-reply button
-        return Inbound(**common, text=(m.get("button") or {}).get("text", ""))
-    if kind in ("image", "document"):
-        media = m.get(kind) or {}
-        if kind == "image" or str(media.get("mime_type", "")).startswith("image/"):
-            return Inbound(**common, photo_ref=str(media.get("id")), text=media.get("caption"))
-        return Inbound(**common, other="document")
-    if kind == "reaction" and (m.get("reaction") or {}).get("emoji"):
-        # A 👍 on one of our messages reads as the emoji typed (a yes where yes/no is asked).
-        return Inbound(**common, text=str(m["reaction"]["emoji"]))
-    if kind == "location":
-        loc = m.get("location") or {}
-        return Inbound(**common, location=(float(loc.get("latitude", 0)), float(loc.get("longitude", 0))))
-    if kind == "contacts":
-        phones = [p.get("phone") for c in m.get("contacts", []) for p in c.get("phones", []) if p.get("phone")]
-        if phones:
-            return Inbound(**common, contact_phone=phones[0], contact_is_own=False)
-    return Inbound(**common, other=str(kind or "unknown"))
+def to_inbound(m: Any) -> Inbound:
+    """A Cloud API message as the core's event (bot/channels/payloads.py checks it first): one
+    whose content cannot be read, from a known sender, is `other="unreadable"`. ValueError when
+    nobody can be answered."""
+    checked = check_whatsapp(m, CHANNEL)
+    if checked.inbound is None:
+        raise ValueError(checked.reason)
+    return checked.inbound
 
 
 # ---------------------------------------------------------------------- outbound
@@ -289,8 +281,10 @@ class WhatsAppService:
         app_secret: str,
         verify_token: str,
         gate: BodyGate | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.engine, self.client, self.dispatcher = engine, client, dispatcher
+        self.flood = flood or FloodGuard(engine.clock)
         self.gate = gate or BodyGate()
         self.app_secret, self.verify_token = app_secret, verify_token
         self._tasks: set[asyncio.Task] = set()
@@ -336,17 +330,15 @@ class WhatsAppService:
             log.warning("WhatsApp webhook refused: %s signature", "missing" if status == 401 else "wrong")
             return web.Response(status=status, text="signature")
         payload = json_object(raw)
-        try:
-            if payload is None:
-                raise ValueError("not a JSON object")
-            messages, statuses = messages_and_statuses(payload)
-        except (ValueError, AttributeError, TypeError):
+        if payload is None:
             return web.Response(status=400, text="bad payload")
-        # Durably accepted before the 200.
-        fresh = set(await self.inbox.accept((str(m.get("id")), json.dumps(m, ensure_ascii=False)) for m in messages))
-        for m in messages:
-            if str(m.get("id")) in fresh:
-                fresh.discard(str(m.get("id")))  # a message repeated within one delivery runs once
+        messages, statuses = messages_and_statuses(payload)
+        # Durably accepted before the 200, each under its wamid (or a synthetic key: payloads.py).
+        keyed = [(whatsapp_key(m), m) for m in messages]
+        fresh = set(await self.inbox.accept((key, json.dumps(m, ensure_ascii=False)) for key, m in keyed))
+        for key, m in keyed:
+            if key in fresh:
+                fresh.discard(key)  # a message repeated within one delivery runs once
                 self.spawn(self.process(m))
         if statuses:
             self.spawn(self.on_statuses(statuses))
@@ -357,10 +349,10 @@ class WhatsAppService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _replayed(self, body: str, processed: bool) -> None:
+    async def _replayed(self, message_id: str, body: str, processed: bool) -> None:
         """A message accepted before a stop and not answered: its turn runs, or if it ran, the
         replies it kept are sent (Inbox.replay: the whole backlog, in order, in bounded batches)."""
-        await self.process(json.loads(body), resend=processed, order=self.replay_order)
+        await self.process(json.loads(body), key=message_id, resend=processed, order=self.replay_order)
 
     async def drain(self) -> None:
         await self.inbox.stop()  # new messages waiting for an unfinished backlog stay for the next start
@@ -368,10 +360,36 @@ class WhatsAppService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.inbox.close()
 
-    async def process(self, m: dict, *, resend: bool = False, order: ChatSequencer | None = None) -> None:
-        inbound = to_inbound(m)
-        await (order or self.order).run(inbound.user_id, self._turn(inbound, resend))
-        self.inbox.done(inbound.message_id)
+    async def process(
+        self, m: Any, *, key: str | None = None, resend: bool = False, order: ChatSequencer | None = None
+    ) -> None:
+        """One accepted message: checked (payloads.py), its turn run in its chat's order, its inbox
+        row marked answered. One that cannot be read is parked; whatever its turn does, the row ends
+        answered, so no message can fail again at every restart. A replay (`key`, the inbox row's)
+        is not counted in a flood."""
+        checked = check_whatsapp(m, CHANNEL, key)
+        inbound = checked.inbound
+        try:
+            if inbound is not None and key is None:  # a new message (not a replay): the flood limit
+                verdict = self.flood.admit(inbound.user_id)
+                if verdict == "notice":
+                    inbound = Inbound(
+                        CHANNEL, inbound.user_id, checked.key, sender_phone=inbound.sender_phone, other="flood"
+                    )
+                elif verdict == "drop":  # kept and marked answered, not run (bot/channels/flood.py)
+                    inbound = None
+                    if checked.reason is None:
+                        self.inbox.done(checked.key)
+            if checked.reason is not None:
+                body = json.dumps(m, ensure_ascii=False)
+                await self.inbox.park(checked.key, checked.reason, body, notified=inbound is not None)
+            if inbound is not None:
+                await (order or self.order).run(inbound.user_id, self._turn(inbound, resend))
+        except Exception:
+            log.exception("WhatsApp message %s could not be handled", checked.key[:40])
+        finally:
+            if inbound is not None:
+                self.inbox.done(checked.key)
 
     async def _turn(self, inbound: Inbound, resend: bool = False) -> None:
         try:
@@ -396,8 +414,15 @@ class WhatsAppService:
                 return
 
     async def on_statuses(self, statuses: list[dict]) -> None:
-        """Delivery reports for what we pushed, handed to the dispatcher (confirm, retry, hold)."""
-        await self.dispatcher.apply_reports(CHANNEL, [_report(s) for s in statuses])
+        """Delivery reports for what we pushed, handed to the dispatcher (confirm, retry, hold);
+        a status of the wrong shape is skipped."""
+        reports = []
+        for s in statuses:
+            try:
+                reports.append(_report(s))
+            except (TypeError, ValueError, AttributeError):
+                log.warning("WhatsApp status of an unknown shape skipped")
+        await self.dispatcher.apply_reports(CHANNEL, reports)
 
 
 def _chat_of(body: str) -> str:
@@ -409,10 +434,13 @@ def _report(s: dict) -> DeliveryReport:
     """A WhatsApp status as a delivery report."""
     opaque = str(s.get("biz_opaque_callback_data") or "")
     outbox_id = int(opaque[7:]) if opaque.startswith("outbox:") and opaque[7:].isdecimal() else None
-    report = DeliveryReport(str(s.get("id")), outbox_id)
+    if not isinstance(s.get("id"), str):
+        raise ValueError("status without an id")
+    report = DeliveryReport(s["id"], outbox_id)
     if s.get("status") != "failed":
         return report
-    code = next((e.get("code") for e in s.get("errors", []) or []), None)
+    errors = s.get("errors")
+    code = next((e.get("code") for e in errors if isinstance(e, dict)), None) if isinstance(errors, list) else None
     if code in OUTSIDE_WINDOW_CODES:
         return replace(report, outcome="held", error=f"WhatsApp {code}: outside the 24-hour window")
     if code in RETRYABLE_CODES:

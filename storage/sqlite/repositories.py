@@ -1041,6 +1041,41 @@ _UNANSWERED = (
 )
 
 
+class SqliteDeadLetters(_Repository):
+    """Messages a channel delivered that the bot cannot read, parked for the back office."""
+
+    __slots__ = ()
+
+    async def park_message(
+        self, channel: str, message_id: str, reason: str, body: str, *, notified: bool, now: datetime | None = None
+    ) -> bool:
+        """Park a message (once: False if it was parked before)."""
+        return (
+            await self._exec(
+                "INSERT INTO dead_letters (channel, message_id, reason, body, notified, parked_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                (channel, message_id, reason, body, int(notified), _ts(self._now(now))),
+            )
+            == 1
+        )
+
+    async def dead_letters(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: channel, message_id, reason, body, notified, parked_at."""
+        rows = await self._all(
+            "SELECT channel, message_id, reason, body, notified, parked_at FROM dead_letters "
+            f"ORDER BY parked_at DESC, rowid DESC LIMIT {int(limit)}",
+            (),
+        )
+        keys = ("channel", "message_id", "reason", "body", "notified", "parked_at")
+        return [dict(zip(keys, (*r[:4], bool(r[4]), _dt(r[5])), strict=True)) for r in rows]
+
+    async def count_dead_letters(self) -> int:
+        return int((await self._all("SELECT COUNT(*) FROM dead_letters", ()))[0][0])
+
+    async def prune_dead_letters(self, *, older_than: datetime) -> int:
+        return await self._exec("DELETE FROM dead_letters WHERE parked_at < ?", (_ts(older_than),))
+
+
 class SqliteAgencies(_Repository):
     """Agencies (offices) by city."""
 
@@ -1156,6 +1191,7 @@ class SqliteTx(
     SqliteOutbox,
     SqliteAudit,
     SqliteInbox,
+    SqliteDeadLetters,
     SqliteAgencies,
     SqliteLearning,
     SqliteMedia,

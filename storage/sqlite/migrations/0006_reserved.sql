@@ -1,3 +1,0 @@
--- Reserved for issue 18.5 (dead letters, branch h-poison), which takes number 0006: the runner
--- needs migrations numbered 1..n, and 18.7's is 0007. Nothing here; delete this file when 0006
--- itself is merged.
