@@ -23,6 +23,10 @@ InboxKey = tuple[str, int]
 
 # (contract, day, index, consumption, previous_index, previous_date, details): add_estimated_readings
 EstimatedReading = tuple[str, date, int, int, int, date, dict[str, Any]]
+# (reading_date, index_value, source, review): reading_points_of
+ReadingPoint = tuple[date, int, str, bool]
+# (period_start, period_end, consumption, estimated): bill_periods_of
+BillPeriod = tuple[date, date, int, bool]
 
 
 class ConcurrentUpdate(Exception):
@@ -46,6 +50,10 @@ class ContractRepository(Protocol):
     async def contracts(self, numbers: Iterable[str] | None = None) -> list[Contract]: ...
 
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]: ...
+
+    async def meters(self, kind: str) -> list[tuple[str, int]]:
+        """(contract, meter_digits) of every contract with a `kind` (postpaid, prepaid) meter, by contract."""
+        ...
 
     async def existing_contracts(self, numbers: Iterable[str]) -> set[str]: ...
 
@@ -127,8 +135,9 @@ class ReadingRepository(Protocol):
         yielded as the cursor returns them: memory does not grow with the table."""
         ...
 
-    async def recent_readings_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[Reading]]:
-        """`readings(c, newest=newest)` of many contracts in one read (a contract with none is absent)."""
+    async def reading_points_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[ReadingPoint]]:
+        """What `readings(c, newest=newest)` says of a contract's use, for many contracts in one read
+        (a contract with no reading is absent): (reading_date, index_value, source, review), oldest first."""
         ...
 
     async def add_estimated_readings(self, rows: Iterable[EstimatedReading], *, now: datetime | None = None) -> None:
@@ -160,8 +169,9 @@ class BillRepository(Protocol):
         """Bills of a contract, newest period first; with `since`, those whose period starts that day or later."""
         ...
 
-    async def bills_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[Bill]]:
-        """`bills(c, limit=limit)` of many contracts in one read (a contract with none is absent)."""
+    async def bill_periods_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[BillPeriod]]:
+        """What `bills(c, limit=limit)` says of a contract's use, for many contracts in one read (a
+        contract with no bill is absent): (period_start, period_end, consumption, estimated), newest first."""
         ...
 
     async def bill(self, bill_number: str) -> Bill | None: ...

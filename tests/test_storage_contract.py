@@ -330,12 +330,16 @@ async def test_batch_reads_and_writes_give_what_the_one_contract_calls_give(stor
                     date(2026, k + 2, 20), 1, 2, 1, k % 2 == 0, 1000 + k, 0,
                 )
             )  # fmt: skip
-        recent = await tx.recent_readings_of(["1000001", "1000002", "9999999"], newest=3)
-        assert recent == {
-            "1000001": await tx.readings("1000001", newest=3),
-            "1000002": await tx.readings("1000002", newest=3),
+        points = await tx.reading_points_of(["1000001", "1000002", "9999999"], newest=3)
+        assert points == {
+            c: [(r.reading_date, r.index_value, r.source, r.review) for r in await tx.readings(c, newest=3)]
+            for c in ("1000001", "1000002")
         }
-        assert await tx.bills_of(["1000001", "1000002"], limit=4) == {"1000001": await tx.bills("1000001", limit=4)}
+        assert len(points["1000001"]) == 3 and points["1000002"] == [(date(2026, 10, 31), 45210, "actual", False)]
+        periods = await tx.bill_periods_of(["1000001", "1000002"], limit=4)
+        newest = await tx.bills("1000001", limit=4)
+        assert periods == {"1000001": [(b.period_start, b.period_end, b.consumption, b.estimated) for b in newest]}
+        assert await tx.meters("postpaid") == [("1000001", 5), ("1000002", 5)] and await tx.meters("prepaid") == []
         assert [b.bill_number for b in await tx.bills("1000001", since=date(2026, 6, 1))] == ["F-7", "F-6", "F-5"]
         assert [r.index_value for r in await tx.readings("1000001", since=date(2026, 8, 1), sources=("actual",))] == [
             44300,

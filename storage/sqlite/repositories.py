@@ -8,7 +8,9 @@ object, in one atomic unit (`tx.readings(...)`, `tx.link_chat(...)`).
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 
 from ..clock import Clock, system_clock
-from ..protocols import ConcurrentUpdate, EstimatedReading, InboxKey, Upsert
+from ..protocols import BillPeriod, ConcurrentUpdate, EstimatedReading, InboxKey, ReadingPoint, Upsert
 from ..records import (
     Agency,
     Bill,
@@ -119,17 +121,20 @@ class _Repository:
         """The rows in batches as the cursor returns them, nothing kept (exports)."""
         return self._c.stream(sql, params, batch)
 
-    async def _chunked(
-        self, sql: str, keys: Sequence[str], convert: Callable[[tuple], Any], *, size: int = 500
+    async def _newest_of(
+        self, sql: str, keys: Sequence[str], convert: Callable[[tuple], Any], keep: int, *, size: int = 500
     ) -> dict[str, list]:
-        """`sql` (with `{marks}` for an IN list of keys; the key in column 1 of its rows) run
-        for `keys` `size` at a time: each key's records, in the statement's order."""
+        """`sql` (an IN list of `{marks}`; rows keyed by column 0, each key's newest first) run for
+        `keys` `size` at a time: the first `keep` rows of each key, converted without their key.
+        (A plain ordered read and a cut here: 2-3 times cheaper than row_number() in SQLite.)"""
         out: dict[str, list] = {}
         for start in range(0, len(keys), size):
             part = keys[start : start + size]
-            rows = await self._c.execute_fetchall(sql.format(marks=",".join("?" * len(part))), part)
-            for row in rows:
-                out.setdefault(row[1], []).append(convert(row))
+            for key, rows in itertools.groupby(
+                await self._c.execute_fetchall(sql.format(marks=",".join("?" * len(part))), part),
+                key=operator.itemgetter(0),
+            ):
+                out[key] = [convert(row) for row in itertools.islice(rows, keep)]
         return out
 
     async def _one(self, sql: str, params: Iterable[Any] = (), tag: Tag | None = None) -> tuple | None:
@@ -326,6 +331,11 @@ class SqliteContracts(_Repository):
                 f"SELECT {_CONTRACT_COLS} FROM contracts WHERE contract IN ({marks}) ORDER BY contract", numbers
             )
         return [_contract(r) for r in rows]
+
+    async def meters(self, kind: str) -> list[tuple[str, int]]:
+        return await self._all(
+            "SELECT contract, meter_digits FROM contracts WHERE meter_kind = ? ORDER BY contract", (kind,)
+        )
 
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]:
         rows = await self._all(
@@ -550,15 +560,17 @@ class SqliteReadings(_Repository):
             params.append(since.isoformat())
         return self._stream(sql + " ORDER BY r.reading_date, r.submitted_at, r.id", params, batch)
 
-    async def recent_readings_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[Reading]]:
-        # The newest N of each contract by the readings_contract index, oldest first as `readings` gives them.
-        sql = (
-            f"SELECT {_READING_COLS} FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY contract ORDER BY reading_date DESC, id DESC) AS k FROM readings "
-            "WHERE contract IN ({marks}) AND status = 'valid') "
-            f"WHERE k <= {int(newest)} ORDER BY contract, reading_date, id"
+    async def reading_points_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[ReadingPoint]]:
+        found = await self._newest_of(
+            "SELECT contract, reading_date, index_value, source, review FROM readings "
+            "WHERE contract IN ({marks}) AND status = 'valid' ORDER BY contract, reading_date DESC, id DESC",
+            list(contracts),
+            lambda r: (date.fromisoformat(r[1]), r[2], r[3], bool(r[4])),
+            newest,
         )
-        return await self._chunked(sql, list(contracts), _reading)
+        for points in found.values():
+            points.reverse()  # oldest first, as `readings` gives them
+        return found
 
     async def add_estimated_readings(self, rows: Iterable[EstimatedReading], *, now: datetime | None = None) -> None:
         stamp = _ts(self._now(now))
@@ -654,14 +666,14 @@ class SqliteBills(_Repository):
             sql += f" LIMIT {int(limit)}"
         return await self._all(sql, params, _bill, ("bills", contract))
 
-    async def bills_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[Bill]]:
-        sql = (
-            f"SELECT {_BILL_COLS} FROM (SELECT *, row_number() OVER "
-            "(PARTITION BY contract ORDER BY period_end DESC, bill_number DESC) AS k FROM bills "
-            "WHERE contract IN ({marks})) "
-            f"WHERE k <= {int(limit)} ORDER BY contract, period_end DESC, bill_number DESC"
+    async def bill_periods_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[BillPeriod]]:
+        return await self._newest_of(
+            "SELECT contract, period_start, period_end, consumption, estimated FROM bills "
+            "WHERE contract IN ({marks}) ORDER BY contract, period_end DESC, bill_number DESC",
+            list(contracts),
+            lambda r: (date.fromisoformat(r[1]), date.fromisoformat(r[2]), r[3], bool(r[4])),
+            limit,
         )
-        return await self._chunked(sql, list(contracts), _bill)
 
     async def bill(self, bill_number: str) -> Bill | None:
         row = await self._one(f"SELECT {_BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
