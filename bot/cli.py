@@ -23,31 +23,49 @@ def _run(coroutine):
     return asyncio.run(coroutine)
 
 
+class _Version(argparse.Action):
+    """`addad --version`: the installed package's version, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("addad")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            found = "unknown (not installed)"
+        print(f"addad {found}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="addad", description="Addad, the water and electricity customer-service bot.")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="create the demo database (once) and chat with the bot as a demo customer")
-    demo.add_argument("--lang", choices=["ar", "fr"])
+    demo.add_argument("--lang", choices=["ar", "fr"], help="the language the chat starts in")
     demo.add_argument("--database", help="demo database file (default: addad-demo/addad-demo.sqlite3)")
 
     console = sub.add_parser("console", help="chat with the bot in this terminal")
     console.add_argument("--phone", help="the phone number the console shares, e.g. +212612345678")
-    console.add_argument("--lang", choices=["ar", "fr"])
+    console.add_argument("--lang", choices=["ar", "fr"], help="the language the chat starts in")
     console.add_argument("--user", default="console", help="chat identity (several people on one database)")
 
     tg = sub.add_parser("telegram", help="run the Telegram bot (long polling, or a webhook)")
-    tg.add_argument("--webhook-url")
-    tg.add_argument("--listen", default="127.0.0.1")
-    tg.add_argument("--port", type=int, default=8443)
+    tg.add_argument("--webhook-url", help="public HTTPS URL Telegram posts to (default: long polling)")
+    tg.add_argument("--listen", default="127.0.0.1", help="webhook mode: address to listen on (default 127.0.0.1)")
+    tg.add_argument("--port", type=int, default=8443, help="webhook mode: port to listen on (default 8443)")
 
     wa = sub.add_parser("whatsapp", help="serve the WhatsApp Cloud API webhook")
-    wa.add_argument("--listen", default="127.0.0.1")
-    wa.add_argument("--port", type=int, default=8080)
+    wa.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    wa.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
 
     serve = sub.add_parser("serve", help="serve the WhatsApp webhook and the Telegram webhook in one process")
-    serve.add_argument("--listen", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     serve.add_argument("--telegram-webhook-url", help="public URL Telegram posts to (its path is served here)")
 
     db = sub.add_parser("db", help="database maintenance")
@@ -56,30 +74,37 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
-    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"])
-    imp.add_argument("file")
+    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"], help="what the file holds")
+    imp.add_argument("file", help='the CSV file (UTF-8, header row; SPEC.md "Data files")')
 
     exp = sub.add_parser("export", help="write CSV for the billing system or the back office")
     exp_sub = exp.add_subparsers(dest="kind", required=True, metavar="WHAT")
     exp_r = exp_sub.add_parser("readings", help="customer readings")
-    exp_r.add_argument("--since", help="YYYY-MM-DD")
+    exp_r.add_argument("--since", help="only readings dated YYYY-MM-DD or later")
     exp_r.add_argument("--output", help="file (default: standard output)")
     exp_q = exp_sub.add_parser("requests", help="deferral, instalment, prepaid and callback requests")
-    exp_q.add_argument("--status", choices=["pending", "approved", "rejected"])
-    exp_q.add_argument("--output")
+    exp_q.add_argument("--status", choices=["pending", "approved", "rejected"], help="only requests with this status")
+    exp_q.add_argument("--output", help="file (default: standard output)")
+    exp_q.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="write the callback phone in full (default: masked, the last four digits hidden)",
+    )
 
     req = sub.add_parser("requests", help="back office: list and decide on customer requests")
     req_sub = req.add_subparsers(dest="action", required=True, metavar="ACTION")
-    req_list = req_sub.add_parser("list")
-    req_list.add_argument("--status", choices=["pending", "approved", "rejected", "replaced", "cancelled"])
-    req_show = req_sub.add_parser("show")
-    req_show.add_argument("id")
-    req_ok = req_sub.add_parser("approve")
-    req_ok.add_argument("id")
-    req_ok.add_argument("--note")
-    req_no = req_sub.add_parser("reject")
-    req_no.add_argument("id")
-    req_no.add_argument("--note", required=True)
+    req_list = req_sub.add_parser("list", help="the requests, oldest first, after any security alert")
+    req_list.add_argument(
+        "--status", choices=["pending", "approved", "rejected", "replaced", "cancelled"], help="only this status"
+    )
+    req_show = req_sub.add_parser("show", help="one request in full")
+    req_show.add_argument("id", help="the request's reference, e.g. IN-2026-000001")
+    req_ok = req_sub.add_parser("approve", help="approve a request; the customer is told in their language")
+    req_ok.add_argument("id", help="the request's reference, e.g. IN-2026-000001")
+    req_ok.add_argument("--note", help="a note the customer is shown with the decision")
+    req_no = req_sub.add_parser("reject", help="reject a request with the reason; the customer is told")
+    req_no.add_argument("id", help="the request's reference, e.g. IN-2026-000001")
+    req_no.add_argument("--note", required=True, help="why (shown to the customer)")
 
     dead = sub.add_parser(
         "deadletters", help="back office: the messages the channels delivered that the bot could not read"
@@ -88,18 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--body", action="store_true", help="also print each message as received (JSON)")
 
     und = sub.add_parser("understand", help="print, as JSON, what the bot understands of a message")
-    und.add_argument("--lang", choices=["ar", "fr"])
-    und.add_argument("text", nargs="+")
+    und.add_argument("--lang", choices=["ar", "fr"], help="the chat's language (default: guessed from the text)")
+    und.add_argument("text", nargs="+", help="the message; - reads one message a line from standard input")
 
     est = sub.add_parser("estimate", help="write estimated readings for contracts with no reading this cycle")
-    est.add_argument("--as-of", required=True, dest="as_of")
+    est.add_argument(
+        "--as-of", required=True, dest="as_of", help="YYYY-MM-DD, today or earlier: the cycle is its calendar month"
+    )
 
     learn = sub.add_parser("learn", help="the messages the bot did not understand, masked, for labelling")
-    learn_sub = learn.add_subparsers(dest="action", required=True)
+    learn_sub = learn.add_subparsers(dest="action", required=True, metavar="ACTION")
     learn_exp = learn_sub.add_parser("export", help="one JSON line each, in the training data's shape")
     learn_exp.add_argument("--since", help="YYYY-MM-DD (default: everything kept)")
     learn_exp.add_argument("--output", help="a file (default: standard output)")
+    _describe(p)
     return p
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each sub-command's own `--help` opens with the line its parent lists it with."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None and helps.get(name):
+                    sub.description = helps[name]
+                _describe(sub)
 
 
 async def _learn_rows(settings: Settings, since_text: str | None):
@@ -182,8 +221,14 @@ async def _estimate(settings: Settings, as_of_text: str) -> int:
         as_of = parse_iso_date(as_of_text)
     except ValueProblem as exc:
         raise UserError(f"--as-of: {exc}") from None
+    from conversations.profile import load_profile
+
+    profile = load_profile(settings.operator)
     store = await open_store(settings.database, clock=settings.make_clock())
     try:
+        today = profile.today(store.clock())
+        if as_of > today:  # an estimate stands for a cycle that has happened, not one to come
+            raise UserError(f"--as-of: {as_of} is in the future (today is {today} in {profile.timezone})")
         async with store.transaction() as tx:
             run = await write_estimates(tx, as_of)
     finally:
@@ -209,7 +254,25 @@ def _understand(args: argparse.Namespace) -> int:
     return places.understand_command(text, args.lang, profile, today=today)
 
 
+def _check_database_folder(args: argparse.Namespace, database: str) -> None:
+    """ADDAD_DATABASE in a folder that does not exist is a typo, not a request to create it (the
+    demo's own folder, made by `addad demo`, aside)."""
+    import re
+    from pathlib import Path
+
+    if args.command == "demo" or database == ":memory:":
+        return
+    match = re.match(r"^([a-z][a-z0-9+.-]*)://(.*)$", database, re.I)
+    if match and match.group(1).lower() != "sqlite":
+        return  # another backend's URL: that backend reports what it cannot reach
+    folder = Path(match.group(2) if match else database).expanduser().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"ADDAD_DATABASE={database}: the folder {folder} {what} (create it, or fix the path)")
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    _check_database_folder(args, settings.database)
     if args.command == "db":
         if args.db_command == "prune":
             return _run(_db_prune(settings))

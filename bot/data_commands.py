@@ -54,7 +54,7 @@ async def _run(args, settings: Settings) -> int:
                 if args.kind == "readings":
                     count = await export_readings(tx, stream, since=since)
                 else:
-                    count = await export_requests(tx, stream, status=args.status)
+                    count = await export_requests(tx, stream, status=args.status, unmasked=args.unmasked)
         finally:
             if args.output:
                 out.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .protocols import Store, Tx
-from .records import Agency, Bill, Contract, Reading, Request
+from .records import Agency, Bill, Contract
 from .values import ValueProblem, format_amount_plain, normalize_phone, parse_amount, parse_iso_date, parse_nonneg_int
 
 COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
@@ -376,67 +376,68 @@ REQUEST_EXPORT = [
     "decided_at",
     "decided_by",
     "decision_note",
+    "phone",  # (not in SPEC.md: an addition) the number to call back, masked unless --unmasked
 ]
 
 
-def _iso(value) -> str:
-    return value.isoformat() if value is not None else ""
+def mask_phone(phone: str) -> str:
+    """`+2126123••••`: the last four digits hidden, as the bot shows a callback number."""
+    return phone[:-4] + "••••" if len(phone) > 4 else "••••"
 
 
 async def export_readings(tx: Tx, out: io.TextIOBase, *, since: date | None = None) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    """The customer readings as CSV, written batch by batch as the store's cursor returns them."""
+    writer = csv.writer(out, lineterminator="\n")  # (None is written as an empty field)
     writer.writerow(READING_EXPORT)
-    meters = {c.contract: c.meter_number for c in await tx.contracts()}
-    rows: list[Reading] = await tx.customer_readings(since=since, include_replaced=True)
-    for r in rows:
-        writer.writerow(
-            [
-                r.contract,
-                meters.get(r.contract, ""),
-                r.reading_date.isoformat(),
-                r.index_value,
-                r.source,
-                _iso(r.previous_date),
-                "" if r.previous_index is None else r.previous_index,
-                "" if r.consumption is None else r.consumption,
-                int(r.rollover),
-                int(r.review),
-                r.review_reason or "",
-                r.photo_ref or "",
-                r.channel or "",
-                r.reference or "",
-                _iso(r.submitted_at),
-                r.status,
-                r.photo_sha256 or "",
-            ]
-        )
-    return len(rows)
+    count = 0
+    async for rows in tx.export_customer_readings(since=since):
+        writer.writerows(rows)
+        count += len(rows)
+    return count
 
 
-async def export_requests(tx: Tx, out: io.TextIOBase, *, status: str | None = None) -> int:
+def _schedule(lines: str) -> str:
+    """`2026-12-23:33333;…` (centimes, as stored) → `2026-12-23:333.33;…`."""
+    out = []
+    for line in lines.split(";"):
+        due, cents = line.split(":")
+        out.append(f"{due}:{format_amount_plain(int(cents))}")
+    return ";".join(out)
+
+
+async def export_requests(tx: Tx, out: io.TextIOBase, *, status: str | None = None, unmasked: bool = False) -> int:
+    """The requests as CSV, streamed; `phone` (the number to call back: the one the customer gave,
+    else the contract's) masked unless `unmasked`."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REQUEST_EXPORT)
-    found: list[Request] = await tx.requests(status=status)
-    for r in found:
-        schedule = ";".join(f"{l.due_date.isoformat()}:{format_amount_plain(l.amount)}" for l in r.lines)
-        writer.writerow(
-            [
-                r.reference,
-                r.kind,
-                r.contract or "",
-                r.status,
-                r.created_at.isoformat(),
-                "" if r.amount is None else format_amount_plain(r.amount),
-                r.months or "",
-                _iso(r.defer_until),
-                r.reason or "",
-                r.reason_text or "",
-                schedule,
-                r.channel,
-                r.lang,
-                _iso(r.decided_at),
-                r.decided_by or "",
-                r.decision_note or "",
-            ]
-        )
-    return len(found)
+    count = 0
+    async for rows in tx.export_requests(status=status):
+        for r in rows:
+            # r: id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until,
+            # reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note,
+            # schedule (due:centimes;…), phone
+            schedule = _schedule(r[19]) if r[19] else ""
+            phone = r[20] or ""
+            writer.writerow(
+                (
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[7],
+                    r[14],
+                    "" if r[8] is None else format_amount_plain(r[8]),
+                    r[9] or "",
+                    r[10],
+                    r[11],
+                    r[12],
+                    schedule,
+                    r[4],
+                    r[6],
+                    r[16],
+                    r[17],
+                    r[18],
+                    phone if unmasked or not phone else mask_phone(phone),
+                )
+            )
+        count += len(rows)
+    return count

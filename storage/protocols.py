@@ -8,7 +8,7 @@ with the store's clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -19,6 +19,14 @@ from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMes
 Upsert = Literal["inserted", "updated", "unchanged"]
 # Where an inbox row stands in arrival order: (received_at, rowid).
 InboxKey = tuple[str, int]
+
+
+# (contract, day, index, consumption, previous_index, previous_date, details): add_estimated_readings
+EstimatedReading = tuple[str, date, int, int, int, date, dict[str, Any]]
+# (reading_date, index_value, source, review): reading_points_of
+ReadingPoint = tuple[date, int, str, bool]
+# (period_start, period_end, consumption, estimated): bill_periods_of
+BillPeriod = tuple[date, date, int, bool]
 
 
 class ConcurrentUpdate(Exception):
@@ -42,6 +50,10 @@ class ContractRepository(Protocol):
     async def contracts(self, numbers: Iterable[str] | None = None) -> list[Contract]: ...
 
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]: ...
+
+    async def meters(self, kind: str) -> list[tuple[str, int]]:
+        """(contract, meter_digits) of every contract with a `kind` (postpaid, prepaid) meter, by contract."""
+        ...
 
     async def existing_contracts(self, numbers: Iterable[str]) -> set[str]: ...
 
@@ -97,9 +109,16 @@ class ReadingRepository(Protocol):
         ...
 
     async def readings(
-        self, contract: str, *, include_replaced: bool = False, newest: int | None = None
+        self,
+        contract: str,
+        *,
+        include_replaced: bool = False,
+        newest: int | None = None,
+        sources: tuple[str, ...] | None = None,
+        since: date | None = None,
     ) -> list[Reading]:
-        """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
+        """Readings of a contract, oldest first; with `newest`, only that many of the latest; with
+        `sources`, only those; with `since`, only those dated that day or later."""
         ...
 
     async def last_reading(
@@ -108,6 +127,21 @@ class ReadingRepository(Protocol):
 
     async def customer_readings(self, *, since: date | None = None, include_replaced: bool = False) -> list[Reading]:
         """Customer readings for the billing system, by reading date then submission."""
+        ...
+
+    def export_customer_readings(self, *, since: date | None = None, batch: int = 2000) -> AsyncIterator[list[tuple]]:
+        """Every customer reading (replaced ones too), in `customer_readings`' order, as batches
+        of rows in the columns of storage/csvio.py READING_EXPORT (None for an empty field),
+        yielded as the cursor returns them: memory does not grow with the table."""
+        ...
+
+    async def reading_points_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[ReadingPoint]]:
+        """What `readings(c, newest=newest)` says of a contract's use, for many contracts in one read
+        (a contract with no reading is absent): (reading_date, index_value, source, review), oldest first."""
+        ...
+
+    async def add_estimated_readings(self, rows: Iterable[EstimatedReading], *, now: datetime | None = None) -> None:
+        """Many `add_estimated_reading`s in one statement."""
         ...
 
     async def add_estimated_reading(
@@ -129,8 +163,15 @@ class BillRepository(Protocol):
 
     async def upsert_bill(self, b: Bill, *, now: datetime | None = None) -> Upsert: ...
 
-    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
-        """Bills of a contract, newest period first."""
+    async def bills(
+        self, contract: str, *, unpaid_only: bool = False, limit: int | None = None, since: date | None = None
+    ) -> list[Bill]:
+        """Bills of a contract, newest period first; with `since`, those whose period starts that day or later."""
+        ...
+
+    async def bill_periods_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[BillPeriod]]:
+        """What `bills(c, limit=limit)` says of a contract's use, for many contracts in one read (a
+        contract with no bill is absent): (period_start, period_end, consumption, estimated), newest first."""
         ...
 
     async def bill(self, bill_number: str) -> Bill | None: ...
@@ -191,6 +232,13 @@ class RequestRepository(Protocol):
         chat: tuple[str, str] | None = None,
         kinds: Iterable[str] | None = None,
     ) -> list[Request]: ...
+
+    def export_requests(self, *, status: str | None = None, batch: int = 500) -> AsyncIterator[list[tuple]]:
+        """Requests as `requests(status=...)` orders them, in batches as the cursor returns them, each
+        row: the request's columns as `Request` orders them (`id` … `decision_note`, text as stored),
+        then its schedule as `due_date:centimes` joined by `;` (None without one), then the
+        phone to call back: the one the customer gave (callbacks), else the contract's (None)."""
+        ...
 
     async def set_request_status(
         self,
@@ -274,6 +322,17 @@ class AuditRepository(Protocol):
         details: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> None: ...
+
+    async def audit_many(
+        self,
+        action: str,
+        entries: Iterable[tuple[str | None, dict[str, Any]]],
+        *,
+        actor: str = "system",
+        now: datetime | None = None,
+    ) -> None:
+        """One `audit` per (contract, details) entry, in one statement."""
+        ...
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int: ...
 

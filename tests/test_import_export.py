@@ -288,8 +288,11 @@ def test_export_requests_carries_the_schedule(ops, tmp_path, process_clock):
     assert ops("export", "requests", "--status", "approved").stdout.count("\n") == 1
 
 
-def test_estimate_command_writes_one_estimate_per_cycle(ops):
+def test_estimate_command_writes_one_estimate_per_cycle(ops, process_clock):
+    from datetime import UTC, datetime
+
     load_all(ops)
+    process_clock.set(datetime(2027, 1, 2, 9, 0, tzinfo=UTC))  # both cycles are past
     # November already has customer readings for 1000001 and 1000003; 1000002 has no usable history;
     # 1000004 is prepaid.
     november = ops("estimate", "--as-of", "2026-11-30")
@@ -312,3 +315,20 @@ def test_estimate_command_writes_one_estimate_per_cycle(ops):
     assert rows[0] == ("1000001", 45628, 328)
     bad = ops("estimate", "--as-of", "30/11/2026")
     assert bad.returncode == 2 and bad.stderr.strip() == "addad: --as-of: not a YYYY-MM-DD date: '30/11/2026'"
+
+
+def test_estimate_refuses_a_date_in_the_future_of_the_operators_day(ops, process_clock):
+    from datetime import UTC, datetime
+
+    load_all(ops)
+    before = dump(ops.db)
+    # 31 December 2026, 23:30 UTC is already 1 January 2027 in Casablanca (UTC+1)
+    process_clock.set(datetime(2026, 12, 31, 23, 30, tzinfo=UTC))
+    late = ops("estimate", "--as-of", "2027-01-02")
+    assert late.returncode == 2, late.stderr
+    assert (
+        late.stderr.strip() == "addad: --as-of: 2027-01-02 is in the future (today is 2027-01-01 in Africa/Casablanca)"
+    )
+    assert late.stdout == "" and dump(ops.db) == before
+    today = ops("estimate", "--as-of", "2027-01-01")
+    assert today.returncode == 0 and today.stdout.startswith("estimated readings as of 2027-01-01: 2 written")

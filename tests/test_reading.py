@@ -312,3 +312,58 @@ async def test_after_years_of_estimates_the_reading_counts_from_the_last_real_on
     assert "Consommation : 4\u202f100 kWh depuis 30000 (30 avril 2024)" in chat.text
     await chat.press("Confirmer")
     assert "Estimé : 3\u202f000 kWh" in chat.text  # all 30 estimates corrected
+
+
+async def test_a_reading_after_years_of_estimates_reads_the_history_since_the_last_real_one_only(engine, monkeypatch):
+    # Ten years of monthly meter-reader visits up to 30 April 2024, then 30 monthly estimates: the
+    # turns look back past the estimates to the last real reading, never through the ten years.
+    from storage.sqlite.repositories import SqliteReadings
+
+    async with engine.store.transaction() as tx:
+        await tx.upsert_contract(
+            Contract(
+                "1000009",
+                "electricity",
+                "Hind Alaoui",
+                "+212699999999",
+                "fr",
+                "Fès",
+                "E-9",
+                "postpaid",
+                6,
+                30000,
+                date(2024, 4, 30),
+                "BT-RES",
+                False,
+            )
+        )
+        for k in range(120, 0, -1):
+            months = 2024 * 12 + 3 - k  # k months before April 2024
+            month = date(months // 12, months % 12 + 1, 28)
+            await tx.upsert_history_reading("1000009", month, 30000 - 100 * k, "actual")
+        day, index = date(2024, 4, 30), 30000
+        for _ in range(30):
+            nxt = (day.replace(day=1) + timedelta(days=62)).replace(day=1) - timedelta(days=1)
+            await tx.add_estimated_reading(
+                "1000009", nxt, index + 100, consumption=100, previous_index=index, previous_date=day, details={}
+            )
+            day, index = nxt, index + 100
+        assert len(await tx.readings("1000009")) == 120 + 1 + 30  # the visits, the contract's last index, estimates
+    sizes: list[int] = []
+    real = SqliteReadings.readings
+
+    async def counted(self, *args, **kw):
+        found = await real(self, *args, **kw)
+        sizes.append(len(found))
+        return found
+
+    monkeypatch.setattr(SqliteReadings, "readings", counted)
+    chat = await reading_chat(engine, phone="+212699999999", contract="1000009")
+    await chat.press("Envoyer mon index")
+    assert "Dernier index enregistré : 30000, le 30 avril 2024." in chat.text
+    await chat.send("34100")
+    await chat.press("Sans photo")
+    assert "Consommation : 4\u202f100 kWh depuis 30000 (30 avril 2024)" in chat.text
+    await chat.press("Confirmer")
+    assert "Estimé : 3\u202f000 kWh" in chat.text  # all 30 estimates corrected
+    assert sizes and max(sizes) <= 32  # the 30 estimates and the real readings they follow, at most

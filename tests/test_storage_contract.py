@@ -314,3 +314,66 @@ async def test_unanswered_inbound_pages_oldest_first_up_to_a_mark(store):
         ("w6", "body 6", False),
     ]
     assert everything == ["later", "w0", "w1", "w3", "w4", "w5", "w6"]
+
+
+async def test_batch_reads_and_writes_give_what_the_one_contract_calls_give(store):
+    c2 = Contract("1000002", *[getattr(C1, f) for f in C1.__slots__[1:]])
+    async with store.transaction() as tx:
+        for c in (C1, c2):
+            await tx.upsert_contract(c)
+        for k in range(5):  # 1000001: five more readings; 1000002 only its last index
+            await tx.upsert_history_reading("1000001", date(2026, 5 + k, 1), 44000 + 100 * k, "actual")
+        for k in range(8):
+            await tx.upsert_bill(
+                Bill(
+                    f"F-{k}", "1000001", date(2026, k + 1, 1), date(2026, k + 1, 28), date(2026, k + 2, 1),
+                    date(2026, k + 2, 20), 1, 2, 1, k % 2 == 0, 1000 + k, 0,
+                )
+            )  # fmt: skip
+        points = await tx.reading_points_of(["1000001", "1000002", "9999999"], newest=3)
+        assert points == {
+            c: [(r.reading_date, r.index_value, r.source, r.review) for r in await tx.readings(c, newest=3)]
+            for c in ("1000001", "1000002")
+        }
+        assert len(points["1000001"]) == 3 and points["1000002"] == [(date(2026, 10, 31), 45210, "actual", False)]
+        periods = await tx.bill_periods_of(["1000001", "1000002"], limit=4)
+        newest = await tx.bills("1000001", limit=4)
+        assert periods == {"1000001": [(b.period_start, b.period_end, b.consumption, b.estimated) for b in newest]}
+        assert await tx.meters("postpaid") == [("1000001", 5), ("1000002", 5)] and await tx.meters("prepaid") == []
+        assert [b.bill_number for b in await tx.bills("1000001", since=date(2026, 6, 1))] == ["F-7", "F-6", "F-5"]
+        assert [r.index_value for r in await tx.readings("1000001", since=date(2026, 8, 1), sources=("actual",))] == [
+            44300,
+            44400,
+            45210,
+        ]
+        await tx.add_estimated_readings(
+            [("1000002", date(2026, 11, 30), 45300, 90, 45210, date(2026, 10, 31), {"days": 30})]
+        )
+        await tx.audit_many("reading_estimated", [("1000002", {"index": 45300})])
+        last = await tx.last_reading("1000002")
+        assert (last.source, last.index_value, last.consumption, last.previous_date, last.details) == (
+            "estimated", 45300, 90, date(2026, 10, 31), {"days": 30},
+        )  # fmt: skip
+        assert [e["details"] for e in await tx.audit_entries(contract="1000002", action="reading_estimated")] == [
+            {"index": 45300}
+        ]
+
+
+async def test_exports_stream_in_batches_in_the_listing_order(store):
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+        for k in range(7):
+            await tx.upsert_history_reading("1000001", date(2026, 11, 1 + k), 45300 + k, "customer")
+        for k in range(3):
+            await tx.add_request(
+                reference=f"CB-2026-00000{k}", kind="callback", contract="1000001" if k else None, channel="t",
+                user_id="1", lang="fr", details={"phone": "+212600000000"} if k == 2 else {},
+            )  # fmt: skip
+    async with store.snapshot() as tx:
+        batches = [b async for b in tx.export_customer_readings(since=date(2026, 11, 2), batch=4)]
+        assert [len(b) for b in batches] == [4, 2]
+        assert [row[3] for b in batches for row in b] == [r.index_value for r in await tx.customer_readings()][1:]
+        assert batches[0][0][:5] == ("1000001", "E-1", "2026-11-02", 45301, "customer")
+        rows = [row for b in [b async for b in tx.export_requests(batch=2)] for row in b]
+        assert [r[1] for r in rows] == [r.reference for r in await tx.requests()]
+        assert [r[-1] for r in rows] == [None, "+212612345678", "+212600000000"]  # given, else the contract's

@@ -91,8 +91,8 @@ async def describe_correction(
     (units per month) and billed. Follows the pre-bill of the same period, which lists the months."""
     billed = sum(
         b.amount
-        for b in await t.tx.bills(contract.contract)
-        if b.estimated and last.reading_date <= b.period_start < day
+        for b in await t.tx.bills(contract.contract, since=last.reading_date)
+        if b.estimated and b.period_start < day
     )
     c = estimate_correction(
         tariff,

@@ -107,8 +107,13 @@ async def last_real_reading(t: Turn, contract: Contract, day: date | None = None
     recent = await consumption.recent_readings(t.tx, contract)
     found = last_of(recent)
     if found is None and len(recent) == consumption.RECENT_READINGS:
-        # Every recent reading was an estimate (years without a meter reader): look further back.
-        found = last_of(await t.tx.readings(contract.contract))
+        # Every recent reading was an estimate (years without a meter reader): look further back,
+        # at the latest real ones only (however many estimates came since).
+        real = ("actual", "customer")
+        older = await t.tx.readings(contract.contract, newest=consumption.RECENT_READINGS, sources=real)
+        found = last_of(older)
+        if found is None and len(older) == consumption.RECENT_READINGS:  # (two years of reviewed readings)
+            found = last_of(await t.tx.readings(contract.contract, sources=real))
     return found
 
 
@@ -692,7 +697,7 @@ async def _record(t: Turn) -> str:
     if last is not None and used >= 0:
         history = await consumption.recent_readings(t.tx, contract)
         if all(r.id != last.id for r in history):  # (by id: `in` would compare every field)
-            history = await t.tx.readings(contract.contract)
+            history = await t.tx.readings(contract.contract, since=last.reading_date)  # the estimates since
         estimates = _estimated_units(contract, last, history)
         prebill_text, details["prebill"] = describe_prebill(t, tariff, last.reading_date, day, used)
         if estimates:

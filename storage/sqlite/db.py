@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,15 @@ class Connection:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
         return self.raw.executemany(sql, rows)
+
+    async def stream(self, sql: str, params: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[tuple]]:
+        """The rows in batches, as the cursor steps through them (an export's memory stays flat)."""
+        cursor = self.raw.execute(sql, tuple(params))
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
 
     async def in_thread(self, sql: str) -> None:
         """Run one statement on aiosqlite's thread."""

@@ -8,16 +8,18 @@ object, in one atomic unit (`tx.readings(...)`, `tx.link_chat(...)`).
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import sqlite3
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from ..clock import Clock, system_clock
-from ..protocols import ConcurrentUpdate, InboxKey, Upsert
+from ..protocols import BillPeriod, ConcurrentUpdate, EstimatedReading, InboxKey, ReadingPoint, Upsert
 from ..records import (
     Agency,
     Bill,
@@ -114,6 +116,26 @@ class _Repository:
     def _key(sql: str, params: Iterable[Any], convert: Callable[[tuple], Any] | None = None) -> tuple:
         """What a read's results are cached under (the parameters are the statement's tuple)."""
         return sql, tuple(params), convert
+
+    def _stream(self, sql: str, params: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[tuple]]:
+        """The rows in batches as the cursor returns them, nothing kept (exports)."""
+        return self._c.stream(sql, params, batch)
+
+    async def _newest_of(
+        self, sql: str, keys: Sequence[str], convert: Callable[[tuple], Any], keep: int, *, size: int = 500
+    ) -> dict[str, list]:
+        """`sql` (an IN list of `{marks}`; rows keyed by column 0, each key's newest first) run for
+        `keys` `size` at a time: the first `keep` rows of each key, converted without their key.
+        (A plain ordered read and a cut here: 2-3 times cheaper than row_number() in SQLite.)"""
+        out: dict[str, list] = {}
+        for start in range(0, len(keys), size):
+            part = keys[start : start + size]
+            for key, rows in itertools.groupby(
+                await self._c.execute_fetchall(sql.format(marks=",".join("?" * len(part))), part),
+                key=operator.itemgetter(0),
+            ):
+                out[key] = [convert(row) for row in itertools.islice(rows, keep)]
+        return out
 
     async def _one(self, sql: str, params: Iterable[Any] = (), tag: Tag | None = None) -> tuple | None:
         rows = await self._all(sql, params, tag=tag)
@@ -310,6 +332,11 @@ class SqliteContracts(_Repository):
             )
         return [_contract(r) for r in rows]
 
+    async def meters(self, kind: str) -> list[tuple[str, int]]:
+        return await self._all(
+            "SELECT contract, meter_digits FROM contracts WHERE meter_kind = ? ORDER BY contract", (kind,)
+        )
+
     async def contracts_with_phone(self, phone_e164: str) -> list[Contract]:
         rows = await self._all(
             f"SELECT {_CONTRACT_COLS} FROM contracts WHERE phone = ? ORDER BY contract", (phone_e164,)
@@ -469,18 +496,30 @@ class SqliteReadings(_Repository):
         return new_id
 
     async def readings(
-        self, contract: str, *, include_replaced: bool = False, newest: int | None = None
+        self,
+        contract: str,
+        *,
+        include_replaced: bool = False,
+        newest: int | None = None,
+        sources: tuple[str, ...] | None = None,
+        since: date | None = None,
     ) -> list[Reading]:
-        """Readings of a contract, oldest first; with `newest`, only that many of the latest."""
+        """Readings of a contract, oldest first; with `newest`, only that many of the latest; with
+        `sources`, only those; with `since`, only those dated that day or later."""
         sql = f"SELECT {_READING_COLS} FROM readings WHERE contract = ?"
+        params: list[Any] = [contract]
         if not include_replaced:
             sql += " AND status = 'valid'"
+        if sources is not None:
+            sql += f" AND source IN ({','.join('?' * len(sources))})"
+            params.extend(sources)
+        if since is not None:
+            sql += " AND reading_date >= ?"
+            params.append(since.isoformat())
         tag = ("readings", contract)
         if newest is None:
-            return await self._all(sql + " ORDER BY reading_date, id", (contract,), _reading, tag)
-        rows = await self._all(
-            sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", (contract,), _reading, tag
-        )
+            return await self._all(sql + " ORDER BY reading_date, id", params, _reading, tag)
+        rows = await self._all(sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", params, _reading, tag)
         rows.reverse()
         return rows
 
@@ -507,6 +546,42 @@ class SqliteReadings(_Repository):
             sql += " AND status = 'valid'"
         sql += " ORDER BY reading_date, submitted_at, id"
         return [_reading(r) for r in await self._all(sql, params)]
+
+    def export_customer_readings(self, *, since: date | None = None, batch: int = 2000) -> AsyncIterator[list[tuple]]:
+        sql = (
+            "SELECT r.contract, c.meter_number, r.reading_date, r.index_value, r.source, r.previous_date, "
+            "r.previous_index, r.consumption, r.rollover, r.review, r.review_reason, r.photo_ref, r.channel, "
+            "r.reference, r.submitted_at, r.status, r.photo_sha256 "
+            "FROM readings r LEFT JOIN contracts c ON c.contract = r.contract WHERE r.source = 'customer'"
+        )
+        params: list[Any] = []
+        if since:
+            sql += " AND r.reading_date >= ?"
+            params.append(since.isoformat())
+        return self._stream(sql + " ORDER BY r.reading_date, r.submitted_at, r.id", params, batch)
+
+    async def reading_points_of(self, contracts: Sequence[str], *, newest: int) -> dict[str, list[ReadingPoint]]:
+        found = await self._newest_of(
+            "SELECT contract, reading_date, index_value, source, review FROM readings "
+            "WHERE contract IN ({marks}) AND status = 'valid' ORDER BY contract, reading_date DESC, id DESC",
+            list(contracts),
+            lambda r: (date.fromisoformat(r[1]), r[2], r[3], bool(r[4])),
+            newest,
+        )
+        for points in found.values():
+            points.reverse()  # oldest first, as `readings` gives them
+        return found
+
+    async def add_estimated_readings(self, rows: Iterable[EstimatedReading], *, now: datetime | None = None) -> None:
+        stamp = _ts(self._now(now))
+        await self._write_many(
+            "INSERT INTO readings (contract, reading_date, index_value, source, previous_index, previous_date, "
+            "consumption, details, submitted_at) VALUES (?,?,?, 'estimated', ?,?,?,?,?)",
+            [
+                (contract, day.isoformat(), index, previous, previous_day.isoformat(), used, _json(details), stamp)
+                for contract, day, index, used, previous, previous_day, details in rows
+            ],
+        )
 
     async def add_estimated_reading(
         self,
@@ -575,15 +650,30 @@ class SqliteBills(_Repository):
         )
         return "updated"
 
-    async def bills(self, contract: str, *, unpaid_only: bool = False, limit: int | None = None) -> list[Bill]:
-        """Bills of a contract, newest period first."""
+    async def bills(
+        self, contract: str, *, unpaid_only: bool = False, limit: int | None = None, since: date | None = None
+    ) -> list[Bill]:
+        """Bills of a contract, newest period first; with `since`, those whose period starts that day or later."""
         sql = f"SELECT {_BILL_COLS} FROM bills WHERE contract = ?"
+        params: list[Any] = [contract]
         if unpaid_only:
             sql += " AND paid_amount < amount"
+        if since is not None:  # (period_end: the index's range; period_start: the condition)
+            sql += " AND period_end >= ? AND period_start >= ?"
+            params.extend((since.isoformat(), since.isoformat()))
         sql += " ORDER BY period_end DESC, bill_number DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return await self._all(sql, (contract,), _bill, ("bills", contract))
+        return await self._all(sql, params, _bill, ("bills", contract))
+
+    async def bill_periods_of(self, contracts: Sequence[str], *, limit: int) -> dict[str, list[BillPeriod]]:
+        return await self._newest_of(
+            "SELECT contract, period_start, period_end, consumption, estimated FROM bills "
+            "WHERE contract IN ({marks}) ORDER BY contract, period_end DESC, bill_number DESC",
+            list(contracts),
+            lambda r: (date.fromisoformat(r[1]), date.fromisoformat(r[2]), r[3], bool(r[4])),
+            limit,
+        )
 
     async def bill(self, bill_number: str) -> Bill | None:
         row = await self._one(f"SELECT {_BILL_COLS} FROM bills WHERE bill_number = ?", (bill_number,))
@@ -766,6 +856,20 @@ class SqliteRequests(_Repository):
         sql += " ORDER BY created_at, id"
         return [await self._request(r) for r in await self._all(sql, params)]
 
+    def export_requests(self, *, status: str | None = None, batch: int = 500) -> AsyncIterator[list[tuple]]:
+        cols = ", ".join("r." + c.strip() for c in _REQUEST_COLS.split(","))
+        sql = (
+            f"SELECT {cols}, (SELECT group_concat(due_date || ':' || amount, ';') FROM "
+            "(SELECT due_date, amount FROM instalment_lines l WHERE l.request_id = r.id ORDER BY seq)), "
+            "coalesce(json_extract(r.details, '$.phone'), c.phone) "
+            "FROM requests r LEFT JOIN contracts c ON c.contract = r.contract"
+        )
+        params: list[Any] = []
+        if status:
+            sql += " WHERE r.status = ?"
+            params.append(status)
+        return self._stream(sql + " ORDER BY r.created_at, r.id", params, batch)
+
     async def set_request_status(
         self,
         reference: str,
@@ -926,6 +1030,20 @@ class SqliteAudit(_Repository):
         await self._exec(
             "INSERT INTO audit_log (at, actor, action, channel, user_id, contract, details) VALUES (?,?,?,?,?,?,?)",
             (_ts(self._now(now)), actor, action, channel, user_id, contract, _json(details or {})),
+        )
+
+    async def audit_many(
+        self,
+        action: str,
+        entries: Iterable[tuple[str | None, dict[str, Any]]],
+        *,
+        actor: str = "system",
+        now: datetime | None = None,
+    ) -> None:
+        stamp = _ts(self._now(now))
+        await self._write_many(
+            "INSERT INTO audit_log (at, actor, action, contract, details) VALUES (?,?,?,?,?)",
+            [(stamp, actor, action, contract, _json(details)) for contract, details in entries],
         )
 
     async def count_audit(self, action: str, *, channel: str, user_id: str, since: datetime) -> int:
