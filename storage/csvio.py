@@ -1,8 +1,10 @@
 """The distributor's CSV files in and out (SPEC.md "Data files").
 
 A file is validated whole before anything is written: every problem is reported as
-`FILE:LINE: field: reason` (LINE is the physical line, the header being line 1), and a file with
-any problem writes nothing. Imports are idempotent upserts in one transaction.
+`FILE:LINE: field: reason` (LINE is the physical line, the header being line 1; past MAX_LISTED,
+the first ones and the count), and a file with any problem writes nothing. It is read and checked
+CHUNK rows at a time and staged outside the tables (storage.protocols.ImportRepository), so memory
+does not grow with the file; imports are idempotent upserts of the stage in one transaction.
 """
 
 from __future__ import annotations
