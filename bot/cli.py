@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
     imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"], help="what the file holds")
     imp.add_argument("file", help='the CSV file (UTF-8, header row; SPEC.md "Data files")')
+    imp.add_argument("--check", action="store_true", help="validate the file and report its problems; write nothing")
 
     exp = sub.add_parser("export", help="write CSV for the billing system or the back office")
     exp_sub = exp.add_subparsers(dest="kind", required=True, metavar="WHAT")

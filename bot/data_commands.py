@@ -24,18 +24,24 @@ async def _run(args, settings: Settings) -> int:
             raise UserError(f"{args.file}: no such file")
         profile = load_profile(settings.operator)
         store = await open_store(settings.database, clock=settings.make_clock())
+        progress = _Progress(path.name) if sys.stderr.isatty() else None
         try:
-            result = await import_file(store, args.kind, path, profile)
+            result = await import_file(store, args.kind, path, profile, check=args.check, progress=progress)
         except ImportRejected as rejected:
+            if progress:
+                progress.close()
             for problem in rejected.problems:
                 print(problem, file=sys.stderr)
+            listed = f" (the first {len(rejected.problems)} listed)" if rejected.total > len(rejected.problems) else ""
             print(
-                f"addad: {path.name} rejected: {len(rejected.problems)} problem(s), nothing was written",
+                f"addad: {path.name} rejected: {rejected.total} problem(s){listed}, nothing was written",
                 file=sys.stderr,
             )
             return 1
         finally:
             await store.close()
+        if progress:
+            progress.close()
         print(result.summary(path.name))
         return 0
 
@@ -63,6 +69,41 @@ async def _run(args, settings: Settings) -> int:
     if args.output:
         print(f"{args.output}: {count} {args.kind}")
     return 0
+
+
+class _Progress:
+    """The import's progress bar on a terminal (tqdm, on standard error): rows, rows/s and the
+    time left, the total estimated from the bytes read so far (the file is not counted first)."""
+
+    def __init__(self, name: str) -> None:
+        import os
+
+        from tqdm import tqdm
+
+        try:
+            width, height = os.get_terminal_size(sys.stderr.fileno())
+        except OSError:
+            width = height = 0
+        # (a terminal that reports no size, as a bare pty does, is taken as 80x24: tqdm shows nothing in 0)
+        self.bar = tqdm(
+            desc=name,
+            unit=" rows",
+            unit_scale=True,
+            file=sys.stderr,
+            leave=True,  # the last state stays: rows, time taken, rows/s
+            ncols=width or 80,
+            nrows=height or 24,
+        )
+
+    def __call__(self, rows: int, done: int, size: int) -> None:
+        bar = self.bar
+        if done:
+            bar.total = max(rows, round(rows * size / done))
+        bar.update(rows - bar.n)
+
+    def close(self) -> None:
+        self.bar.refresh()
+        self.bar.close()
 
 
 def run(args, settings: Settings) -> int:

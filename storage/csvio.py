@@ -1,25 +1,35 @@
 """The distributor's CSV files in and out (SPEC.md "Data files").
 
 A file is validated whole before anything is written: every problem is reported as
-`FILE:LINE: field: reason` (LINE is the physical line, the header being line 1), and a file with
-any problem writes nothing. Imports are idempotent upserts in one transaction.
+`FILE:LINE: field: reason` (LINE is the physical line, the header being line 1; past MAX_LISTED,
+the first ones and the count), and a file with any problem writes nothing. It is read and checked
+CHUNK rows at a time and staged outside the tables (storage.protocols.ImportRepository), so memory
+does not grow with the file; imports are idempotent upserts of the stage in one transaction.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from .protocols import Store, Tx
-from .records import Agency, Bill, Contract
-from .values import ValueProblem, format_amount_plain, normalize_phone, parse_amount, parse_iso_date, parse_nonneg_int
+from .values import (
+    ValueProblem,
+    fold,
+    format_amount_plain,
+    normalize_phone,
+    parse_amount,
+    parse_iso_date,
+    parse_nonneg_int,
+)
 
 COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
     "contracts": (
@@ -60,10 +70,17 @@ COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
 }
 
 
+# A file is read, checked and staged CHUNK rows at a time; past MAX_LISTED problems, the first
+# MAX_LISTED (by line) are listed and the rest counted.
+CHUNK = 5000
+MAX_LISTED = 1000
+
+
 class ImportRejected(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
+    def __init__(self, problems: list[str], total: int | None = None) -> None:
+        self.total = len(problems) if total is None else total
+        super().__init__(f"{self.total} problem(s)")
+        self.problems = problems  # the first MAX_LISTED
 
 
 @dataclass
@@ -71,23 +88,52 @@ class ImportResult:
     kind: str
     rows: int
     counts: Counter = field(default_factory=Counter)
+    checked: bool = False  # --check: validated only, nothing written
 
     def summary(self, name: str) -> str:
+        if self.checked:
+            return f"{name}: {self.rows} rows checked: no problem found (--check: nothing was written)"
         return (
             f"{name}: {self.rows} rows: {self.counts['inserted']} inserted, {self.counts['updated']} updated, "
             f"{self.counts['unchanged']} unchanged"
         )
 
 
+class _Problems:
+    """The problems of one file, in line order (a row's own in the order found): the first
+    MAX_LISTED kept, every one counted. They arrive nearly in order (a chunk's rows, then the
+    duplicates found at the end), so the list is sorted and cut whenever it doubles."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.total = 0
+        self._kept: list[tuple[int, int, str]] = []
+
+    def add(self, line: int, column: str, reason: str) -> None:
+        self.total += 1
+        kept = self._kept
+        kept.append((line, self.total, f"{self.name}:{line}: {column}: {reason}"))
+        if len(kept) >= 2 * MAX_LISTED:
+            kept.sort()
+            del kept[MAX_LISTED:]
+
+    def listed(self) -> list[str]:
+        self._kept.sort()
+        return [p[2] for p in self._kept[:MAX_LISTED]]
+
+    def reject(self) -> ImportRejected:
+        return ImportRejected(self.listed(), self.total)
+
+
 class _Row:
     """One CSV row being validated; problems are collected, not raised."""
 
-    def __init__(self, name: str, line: int, values: dict[str, str], problems: list[str]) -> None:
-        self.name, self.line, self.values, self.problems = name, line, values, problems
+    def __init__(self, line: int, values: dict[str, str], problems: _Problems) -> None:
+        self.line, self.values, self.problems = line, values, problems
         self.ok = True
 
     def bad(self, column: str, reason: str) -> None:
-        self.problems.append(f"{self.name}:{self.line}: {column}: {reason}")
+        self.problems.add(self.line, column, reason)
         self.ok = False
 
     def text(self, column: str, *, required: bool = True) -> str:
@@ -115,18 +161,36 @@ class _Row:
         return raw or None
 
 
-def _read(path: Path, kind: str) -> tuple[list[_Row], list[str]]:
-    name = path.name
-    problems: list[str] = []
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRejected([f"{name}:1: (file): not UTF-8 ({exc.reason} at byte {exc.start})"]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+class _ByteCount:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = 0
+
+
+def _lines(fh: BinaryIO, name: str, read: _ByteCount) -> Iterator[str]:
+    """The file's lines as text, counting the bytes read (for progress); a byte that is not
+    UTF-8 stops the import at its line."""
+    for line, raw in enumerate(fh, start=1):
+        if line == 1 and raw.startswith(codecs.BOM_UTF8):
+            read.done += 3
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportRejected(
+                [f"{name}:{line}: (file): not UTF-8 ({exc.reason} at byte {read.done + exc.start})"]
+            ) from None
+        read.done += len(raw)
+        yield text
+
+
+def _header(reader: Iterator[list[str]], name: str, kind: str) -> list[str]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise ImportRejected([f"{name}:1: (header): the file is empty"]) from None
+    problems: list[str] = []
     required, optional = COLUMNS[kind]
     for column in header:
         if column not in required | optional:
@@ -138,33 +202,64 @@ def _read(path: Path, kind: str) -> tuple[list[_Row], list[str]]:
         problems.append(f"{name}:1: {column}: missing column")
     if problems:
         raise ImportRejected(problems)
-    rows = []
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            problems.append(f"{name}:{line}: (row): {len(values)} fields, the header has {len(header)}")
-            continue
-        rows.append(_Row(name, line, dict(zip(header, values, strict=False)), problems))
-    return rows, problems
+    return header
 
 
-def _duplicates(rows: list[_Row], key: Callable[[_Row], Any], column: str, what: str) -> None:
-    first: dict[Any, int] = {}
-    for row in rows:
-        k = key(row)
-        if k is None:
-            continue
-        if k in first:
-            row.bad(column, f"duplicate {what} (first on line {first[k]})")
-        else:
-            first[k] = row.line
+class _Kind:
+    """The checks of one kind of file, a chunk of rows at a time: `rows` returns what to stage,
+    `(line, key, *values)`, `key` what two rows must not share (None: not checked)."""
+
+    needs_contracts = False  # rows name a contract that must exist: `rows` is given their dials
+    duplicate = ("", "")  # the column a duplicate is reported on, and what it is
+
+    def __init__(self, header: list[str], problems: _Problems, profile, today: date) -> None:
+        self.header, self.problems, self.profile, self.today = header, problems, profile, today
+        self.width = _STAGE_WIDTH[type(self).kind]
+
+    kind = ""
+
+    def rows(self, chunk: list[tuple[int, list[str]]], dials: dict[str, int]) -> list[tuple]:
+        out = []
+        header, problems, blank = self.header, self.problems, (None,) * self.width
+        for line, values in chunk:
+            r = _Row(line, dict(zip(header, values, strict=True)), problems)
+            staged = self.row(r, dials)
+            key = self.key(r)
+            if staged is not None and r.ok:
+                out.append((line, key, *staged))
+            elif key is not None:
+                out.append((line, key, *blank))
+        return out
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
+        raise NotImplementedError
+
+    def key(self, r: _Row) -> str | None:
+        raise NotImplementedError
+
+    def contract(self, r: _Row, dials: dict[str, int]) -> str:
+        number = r.text("contract")
+        if number and number not in dials:
+            r.bad("contract", f"unknown contract {number} (import contracts first)")
+        return number
+
+    def not_future(self, r: _Row, column: str, day: date | None) -> None:
+        if day is not None and day > self.today:
+            r.bad(column, f"in the future (the operator's today is {self.today.isoformat()})")
 
 
-def _contracts(rows: list[_Row], profile) -> list[Contract]:
-    out = []
-    for r in rows:
+_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10}  # as storage/sqlite
+
+
+class _Contracts(_Kind):
+    kind = "contracts"
+    duplicate = ("contract", "contract")
+
+    def key(self, r: _Row) -> str | None:
+        return r.values.get("contract", "").strip() or None
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
+        profile = self.profile
         number = r.text("contract")
         if number and not profile.contract_number_ok(number):
             r.bad("contract", f"does not match the operator's contract format {profile.contract_pattern}")
@@ -183,6 +278,7 @@ def _contracts(rows: list[_Row], profile) -> list[Contract]:
         if last is not None and digits is not None and last >= 10**digits:
             r.bad("last_index", f"has more digits than the meter's {digits} dials")
         last_date = r.parse("last_index_date", parse_iso_date)
+        self.not_future(r, "last_index_date", last_date)
         tariff = r.text("tariff")
         if tariff:
             if tariff not in profile.tariff_codes:
@@ -193,34 +289,152 @@ def _contracts(rows: list[_Row], profile) -> list[Contract]:
             elif service and profile.tariff(tariff).service != service:
                 r.bad("tariff", f"{tariff} is a {profile.tariff(tariff).service} tariff, the contract is {service}")
         low = r.choice("low_income", ("0", "1"), required=False)
-        if r.ok:
-            out.append(
-                Contract(
-                    number,
-                    cast(str, service),  # required choices: set when the row is ok
-                    holder,
-                    phone,
-                    language,
-                    city,
-                    meter,
-                    cast(str, kind),
-                    digits,
-                    last,
-                    last_date,
-                    tariff,
-                    low == "1",
-                )
+        if not r.ok:
+            return None
+        return (
+            number,
+            service,
+            holder,
+            phone,
+            language,
+            city,
+            meter,
+            kind,
+            digits,
+            last,
+            cast(date, last_date).isoformat(),
+            tariff,
+            int(low == "1"),
+        )
+
+
+_BILL_ORDER = (
+    "contract",
+    "bill_number",
+    "period_start",
+    "period_end",
+    "issue_date",
+    "due_date",
+    "index_start",
+    "index_end",
+    "consumption",
+    "estimated",
+    "amount",
+    "paid_amount",
+)
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_centimes(text: str) -> int:
+    units, _, cents = text.partition(".")
+    return int(units) * 100 + int(cents.ljust(2, "0"))
+
+
+def _meter_problem(digits: int, estimated: bool, start: int, end: int, consumption: int) -> tuple[str, str] | None:
+    """What is wrong with a bill's indexes and consumption on a meter of `digits` dials, if anything."""
+    top = 10**digits
+    for column, value in (("index_start", start), ("index_end", end)):
+        if value >= top:
+            return column, f"has more digits than the meter's {digits} dials"
+    if end < start:
+        rolled = end + top - start
+        if consumption != rolled:
+            return (
+                "index_end",
+                f"below index_start ({end} < {start}) and not a rollover of the meter's {digits} dials "
+                f"(that would be a consumption of {rolled}, not {consumption})",
             )
-    _duplicates(rows, lambda r: r.values.get("contract", "").strip() or None, "contract", "contract")
-    return out
+        return None
+    if not estimated and consumption != end - start:
+        return "consumption", f"{consumption} is not index_end - index_start ({end} - {start} = {end - start})"
+    return None
 
 
-def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
-    out = []
-    for r in rows:
-        contract = r.text("contract")
-        if contract and contract not in known:
-            r.bad("contract", f"unknown contract {contract} (import contracts first)")
+class _Bills(_Kind):
+    kind = "bills"
+    needs_contracts = True
+    duplicate = ("bill_number", "bill number")
+
+    def __init__(self, header: list[str], problems: _Problems, profile, today: date) -> None:
+        super().__init__(header, problems, profile, today)
+        self.positions = [header.index(c) for c in _BILL_ORDER]
+        self.dates: set[str] = set()  # the valid dates seen (a file has few distinct ones)
+
+    def _date(self, text: str) -> bool:
+        if _PLAIN_DATE.fullmatch(text) is None:
+            return False
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return False
+        if len(self.dates) > 100_000:
+            self.dates.clear()
+        self.dates.add(text)
+        return True
+
+    def rows(self, chunk: list[tuple[int, list[str]]], dials: dict[str, int]) -> list[tuple]:
+        """The common row (plain numbers, YYYY-MM-DD dates, every check passed) is staged here;
+        any other goes through `row`, which finds and words its problems."""
+        out = []
+        positions, dates, is_date, amount_ok = self.positions, self.dates, self._date, _PLAIN_AMOUNT.fullmatch
+        slow: list[tuple[int, list[str]]] = []
+        for line, values in chunk:
+            f = [values[i].strip() for i in positions]
+            contract, number, ps, pe, issued, due, i0, i1, used, est, amount, paid = f
+            digits = dials.get(contract)
+            if (
+                digits is not None
+                and number
+                and (ps in dates or is_date(ps))
+                and (pe in dates or is_date(pe))
+                and (issued in dates or is_date(issued))
+                and (due in dates or is_date(due))
+                and ps <= pe  # ISO dates order as text
+                and issued <= due
+                and i0.isdigit()
+                and i0.isascii()
+                and i1.isdigit()
+                and i1.isascii()
+                and used.isdigit()
+                and used.isascii()
+                and (est == "0" or est == "1")
+                and amount_ok(amount)
+                and amount_ok(paid)
+            ):
+                a, p = _plain_centimes(amount), _plain_centimes(paid)
+                start, end, consumption, estimated = int(i0), int(i1), int(used), est == "1"
+                if p <= a and _meter_problem(digits, estimated, start, end, consumption) is None:
+                    out.append(
+                        (
+                            line,
+                            number,
+                            number,
+                            contract,
+                            ps,
+                            pe,
+                            issued,
+                            due,
+                            start,
+                            end,
+                            consumption,
+                            int(estimated),
+                            a,
+                            p,
+                        )
+                    )
+                    continue
+            slow.append((line, values))
+        if slow:
+            out.extend(super().rows(slow, dials))
+            out.sort()
+        return out
+
+    def key(self, r: _Row) -> str | None:
+        return r.values.get("bill_number", "").strip() or None
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
+        contract = self.contract(r, dials)
         number = r.text("bill_number")
         dates = {c: r.parse(c, parse_iso_date) for c in ("period_start", "period_end", "issue_date", "due_date")}
         if dates["period_start"] and dates["period_end"] and dates["period_start"] > dates["period_end"]:
@@ -231,112 +445,164 @@ def _bills(rows: list[_Row], known: set[str]) -> list[Bill]:
         estimated = r.choice("estimated", ("0", "1"))
         amount = r.parse("amount", parse_amount)
         paid = r.parse("paid_amount", parse_amount)
-        if r.ok:
-            out.append(
-                Bill(
-                    number,
-                    contract,
-                    dates["period_start"],
-                    dates["period_end"],
-                    dates["issue_date"],
-                    dates["due_date"],
-                    ints["index_start"],
-                    ints["index_end"],
-                    ints["consumption"],
-                    estimated == "1",
-                    amount,
-                    paid,
-                )
+        if amount is not None and paid is not None and paid > amount:
+            r.bad("paid_amount", f"{format_amount_plain(paid)} is above amount {format_amount_plain(amount)}")
+        digits = dials.get(contract)
+        if digits is not None and estimated is not None and None not in ints.values():
+            problem = _meter_problem(
+                digits, estimated == "1", ints["index_start"], ints["index_end"], ints["consumption"]
             )
-    _duplicates(rows, lambda r: r.values.get("bill_number", "").strip() or None, "bill_number", "bill number")
-    return out
+            if problem:
+                r.bad(*problem)
+        if not r.ok:
+            return None
+        return (
+            number,
+            contract,
+            *(cast(date, dates[c]).isoformat() for c in ("period_start", "period_end", "issue_date", "due_date")),
+            ints["index_start"],
+            ints["index_end"],
+            ints["consumption"],
+            int(estimated == "1"),
+            amount,
+            paid,
+        )
 
 
 def _nonneg(what: str) -> Callable[[str], int]:
     return lambda v: parse_nonneg_int(v, what)
 
 
-def _readings(rows: list[_Row], known: set[str]) -> list[tuple[str, date, int, str]]:
-    out: list[tuple[str, date, int, str]] = []
-    for r in rows:
-        contract = r.text("contract")
-        if contract and contract not in known:
-            r.bad("contract", f"unknown contract {contract} (import contracts first)")
+class _Readings(_Kind):
+    kind = "readings"
+    needs_contracts = True
+    duplicate = ("date", "reading for this contract, date and source")
+
+    def key(self, r: _Row) -> str | None:
+        return "\x1f".join(r.values.get(c, "").strip() for c in ("contract", "date", "source"))
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
+        contract = self.contract(r, dials)
         day = r.parse("date", parse_iso_date)
+        self.not_future(r, "date", day)
         index = r.parse("index", lambda v: parse_nonneg_int(v, "index"))
         source = r.choice("source", ("actual", "estimated", "customer"))
-        if r.ok:
-            out.append((contract, day, index, cast(str, source)))
-    _duplicates(
-        rows,
-        lambda r: (
-            r.values.get("contract", "").strip(),
-            r.values.get("date", "").strip(),
-            r.values.get("source", "").strip(),
-        ),
-        "date",
-        "reading for this contract, date and source",
-    )
-    return out
+        if not r.ok:
+            return None
+        return (contract, cast(date, day).isoformat(), index, source)
 
 
-def _agencies(rows: list[_Row]) -> list[Agency]:
-    out = []
-    for r in rows:
+class _Agencies(_Kind):
+    kind = "agencies"
+    duplicate = ("name", "agency in this city")
+
+    def key(self, r: _Row) -> str | None:
+        return fold(r.values.get("city", "")) + "\x1f" + r.values.get("name", "").strip()
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
         values = [r.text(c) for c in ("city", "name", "address", "phone", "hours")]
         arabic = [r.text(c, required=False) or None for c in ("city_ar", "name_ar", "address_ar", "hours_ar")]
         if values[3] and not re.search(r"\d{6}", re.sub(r"\D", "", values[3]) or ""):
             r.bad("phone", f"not a phone number: {values[3]!r}")
-        if r.ok:
-            out.append(Agency(*values, *arabic))
-    from .values import fold
+        if not r.ok:
+            return None
+        return (*values, *arabic, fold(values[0]))
 
-    _duplicates(
-        rows,
-        lambda r: (fold(r.values.get("city", "")), r.values.get("name", "").strip()),
-        "name",
-        "agency in this city",
-    )
-    return out
+
+_KINDS: dict[str, type[_Kind]] = {k.kind: k for k in (_Contracts, _Bills, _Readings, _Agencies)}
+
+# (rows read so far, bytes read so far, the file's size in bytes)
+Progress = Callable[[int, int, int], None]
 
 
 async def import_file(
-    store: Store, kind: str, path: str | Path, profile, *, now: datetime | None = None
+    store: Store,
+    kind: str,
+    path: str | Path,
+    profile,
+    *,
+    now: datetime | None = None,
+    check: bool = False,
+    progress: Progress | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then upsert it in one transaction; ImportRejected lists every problem."""
+    """Read, check and stage the file CHUNK rows at a time, then upsert it in one transaction;
+    ImportRejected lists the problems (and nothing is written). `check`: stop before writing.
+
+    The rows are staged in a temporary table of the store's connection (ImportRepository), not
+    kept in memory, and read under a snapshot: the bot keeps writing meanwhile, and only the
+    final merge takes the write lock."""
     path = Path(path)
-    rows, problems = _read(path, kind)
-    async with store.transaction() as tx:
-        known = (
-            await tx.existing_contracts(r.values.get("contract", "").strip() for r in rows)
-            if kind in ("bills", "readings")
-            else set()
-        )
-        if kind == "contracts":
-            items: list = _contracts(rows, profile)
-        elif kind == "bills":
-            items = _bills(rows, known)
-        elif kind == "readings":
-            items = _readings(rows, known)
-        else:
-            items = _agencies(rows)
-        if problems:
-            problems.sort(key=lambda p: int(p.split(":")[1]))
-            raise ImportRejected(problems)  # rolls the transaction back: nothing written
-        result = ImportResult(kind, len(items))
-        now = now or tx.now()
-        for item in items:
-            if kind == "contracts":
-                outcome = await tx.upsert_contract(item, now=now)
-            elif kind == "bills":
-                outcome = await tx.upsert_bill(item, now=now)
-            elif kind == "readings":
-                outcome = await tx.upsert_history_reading(*item, now=now)
-            else:
-                outcome = await tx.upsert_agency(item)
-            result.counts[outcome] += 1
-        await tx.audit(f"import_{kind}", actor="import", details={"file": path.name, **result.counts}, now=now)
+    name = path.name
+    problems = _Problems(name)
+    size = path.stat().st_size
+    read = _ByteCount()
+    rows = 0
+    with path.open("rb") as fh:  # noqa: ASYNC230 (read a line at a time; a one-off command's file)
+        reader = csv.reader(_lines(fh, name, read))
+        header = _header(reader, name, kind)
+        width = len(header)
+        async with store.snapshot() as tx:
+            now = now or tx.now()
+            checks = _KINDS[kind](header, problems, profile, profile.today(now))
+            await tx.stage_open(kind)
+            try:
+                chunk: list[tuple[int, list[str]]] = []
+                line = 1
+                try:
+                    for values in reader:
+                        line = reader.line_num
+                        if len(values) != width or not values[0].strip():
+                            if not any(v.strip() for v in values):
+                                continue  # a blank line
+                            if len(values) != width:
+                                problems.add(line, "(row)", f"{len(values)} fields, the header has {width}")
+                                continue
+                        chunk.append((line, values))
+                        if len(chunk) >= CHUNK:
+                            rows += await _stage(tx, checks, chunk)
+                            chunk = []
+                            if progress:
+                                progress(rows, read.done, size)
+                except csv.Error as exc:
+                    problems.add(line + 1, "(file)", f"not CSV: {exc}")
+                rows += await _stage(tx, checks, chunk)
+                if progress:
+                    progress(rows, read.done, size)
+                column, what = checks.duplicate
+                repeated, _total = await tx.stage_duplicates(MAX_LISTED)
+                for line, first in repeated:
+                    problems.add(line, column, f"duplicate {what} (first on line {first})")
+                problems.total += _total - len(repeated)
+            except BaseException:
+                await tx.stage_close()
+                raise
+            if problems.total or check:
+                await tx.stage_close()
+    if problems.total:
+        raise problems.reject()
+    if check:
+        return ImportResult(kind, rows, checked=True)
+    result = ImportResult(kind, rows)
+    async with store.transaction() as wtx:
+        try:
+            result.counts.update(await wtx.merge_stage(kind, now=now))
+            await wtx.audit(f"import_{kind}", actor="import", details={"file": name, **result.counts}, now=now)
+        finally:
+            await wtx.stage_close()
     return result
+
+
+async def _stage(tx: Tx, checks: _Kind, chunk: list[tuple[int, list[str]]]) -> int:
+    """Check a chunk of rows and stage them; returns how many were good."""
+    if not chunk:
+        return 0
+    dials: dict[str, int] = {}
+    if checks.needs_contracts:
+        position = checks.header.index("contract")
+        dials = await tx.contract_dials({values[position].strip() for _, values in chunk})
+    staged = checks.rows(chunk, dials)
+    await tx.stage_rows(staged)
+    return sum(1 for s in staged if s[2] is not None)
 
 
 # ---------------------------------------------------------------------- exports

@@ -456,6 +456,33 @@ class ReferenceRepository(Protocol):
         ...
 
 
+class ImportRepository(Protocol):
+    """Bulk loads of the distributor's files (storage/csvio.py): the rows of one file are staged
+    outside the database's tables (a snapshot may stage), checked there, and merged in one write
+    transaction. A staged row is `(line, key, *values)`, `values` in the order of the kind's
+    columns (all None for a row that failed its checks: only its key is kept, for duplicates)."""
+
+    async def stage_open(self, kind: str) -> None:
+        """Start an empty stage for a file of `kind` (contracts, bills, readings, agencies)."""
+        ...
+
+    async def stage_rows(self, rows: Sequence[tuple]) -> None: ...
+
+    async def stage_duplicates(self, limit: int) -> tuple[list[tuple[int, int]], int]:
+        """(line, first line with the same key) of the first `limit` repeated keys, and how many in all."""
+        ...
+
+    async def contract_dials(self, numbers: Iterable[str]) -> dict[str, int]:
+        """The number of dials of each of these contracts' meters that exists."""
+        ...
+
+    async def merge_stage(self, kind: str, *, now: datetime) -> dict[str, int]:
+        """Upsert the staged rows (a write transaction); counts of inserted, updated, unchanged."""
+        ...
+
+    async def stage_close(self) -> None: ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -471,6 +498,7 @@ class Tx(
     LearningRepository,
     MediaRepository,
     ReferenceRepository,
+    ImportRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

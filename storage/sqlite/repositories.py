@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from ..protocols import ReadingRepository
 
 _last_ts: list = [None, ""]
+# What one transaction remembers of its reads at most: a turn makes a few dozen; a transaction
+# that reads a row per imported line must not keep them all.
+_SEEN_MAX = 512
 
 
 def _ts(value: datetime) -> str:
@@ -106,11 +109,18 @@ class _Repository:
                 if (list(map(convert, fresh)) if convert else fresh) != rows:
                     raise StaleRead(f"cached {tag} is stale for {sql[:80]!r}")
             return list(rows)
-        rows = self._seen.get(key)
+        seen = self._seen
+        rows = seen.get(key)
         if rows is None:
             rows = await self._c.execute_fetchall(sql, key[1])
-            self._seen[key] = rows = list(map(convert, rows)) if convert else rows
+            if len(seen) >= _SEEN_MAX:  # a transaction reading row after row (and writing none)
+                seen.clear()
+            seen[key] = rows = list(map(convert, rows)) if convert else rows
         return list(rows)
+
+    async def _bulk(self, sql: str, params: Iterable[Any] = ()) -> list:
+        """A read not remembered (the memo, the cache): bulk loads read what no turn rereads."""
+        return await self._c.execute_fetchall(sql, tuple(params))
 
     @staticmethod
     def _key(sql: str, params: Iterable[Any], convert: Callable[[tuple], Any] | None = None) -> tuple:
@@ -1299,6 +1309,131 @@ class SqliteReferences(_Repository):
         return f"{name}-{cursor.fetchone()[0]:06d}"
 
 
+_STAGE = "temp.import_stage"
+# Per kind, the staged columns (c0, c1, …) in the order of its table's columns.
+_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10}  # agencies: + city_key
+_AGENCY_STAGE_COLS = _AGENCY_COLS + ", city_key"
+
+
+def _cols(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",")]
+
+
+def _differs(a: str, b: str, cols: list[str]) -> str:
+    """SQL: the row values `a.cols` and `b.cols` differ (NULLs compared as values)."""
+    return f"({', '.join(f'{a}.{c}' for c in cols)}) IS NOT ({', '.join(f'{b}.{c}' for c in cols)})"
+
+
+class SqliteImports(_Repository):
+    """Bulk loads (storage/csvio.py): a file's rows staged in a TEMP table of this connection
+    (written without the database's write lock, spilled to a temporary file, so memory stays
+    flat), checked for duplicates there, then merged with INSERT … SELECT upserts in one
+    statement per table: nothing goes through the read memo or the read cache row by row."""
+
+    __slots__ = ()
+
+    async def stage_open(self, kind: str) -> None:
+        width = _STAGE_WIDTH[kind]
+        await self._write(f"DROP TABLE IF EXISTS {_STAGE}")
+        await self._write(
+            f"CREATE TEMP TABLE import_stage (line INTEGER PRIMARY KEY, key TEXT, "
+            f"{', '.join(f'c{i}' for i in range(width))})"
+        )
+
+    async def stage_rows(self, rows: Sequence[tuple]) -> None:
+        if rows:
+            marks = ",".join("?" * len(rows[0]))
+            await self._write_many(f"INSERT INTO temp.import_stage VALUES ({marks})", rows)
+
+    async def stage_duplicates(self, limit: int) -> tuple[list[tuple[int, int]], int]:
+        sql = (
+            f"SELECT s.line, d.first FROM {_STAGE} s JOIN (SELECT key, min(line) AS first FROM {_STAGE} "
+            "WHERE key IS NOT NULL GROUP BY key HAVING count(*) > 1) d ON s.key = d.key WHERE s.line > d.first"
+        )
+        total = (await self._bulk(f"SELECT count(*) FROM ({sql})"))[0][0]
+        if not total:
+            return [], 0
+        rows = await self._bulk(f"{sql} ORDER BY s.line LIMIT ?", (limit,))
+        return [(r[0], r[1]) for r in rows], int(total)
+
+    async def contract_dials(self, numbers: Iterable[str]) -> dict[str, int]:
+        rows = await self._bulk(
+            "SELECT contract, meter_digits FROM contracts WHERE contract IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(list(numbers)).decode(),),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def stage_close(self) -> None:
+        await self._write(f"DROP TABLE IF EXISTS {_STAGE}")
+
+    async def merge_stage(self, kind: str, *, now: datetime) -> dict[str, int]:
+        stamp = _ts(now)
+        if kind == "bills":
+            counts = await self._merge_keyed("INSERT INTO bills", _cols(_BILL_COLS), ["bill_number"], stamp)
+        elif kind == "contracts":
+            counts = await self._merge_keyed("INSERT INTO contracts", _cols(_CONTRACT_COLS), ["contract"], stamp)
+            # each contract's last index, as an actual reading (upsert_contract does the same)
+            await self._merge_readings("s.c0", "s.c10", "s.c9", "'actual'", stamp)
+        elif kind == "readings":
+            counts = await self._merge_readings("s.c0", "s.c1", "s.c2", "s.c3", stamp)
+        else:
+            agencies = _cols(_AGENCY_STAGE_COLS)
+            counts = await self._merge_keyed("INSERT INTO agencies", agencies, ["city_key", "name"], stamp)
+        return counts
+
+    async def _merge_keyed(self, insert: str, cols: list[str], keys: list[str], stamp: str) -> dict[str, int]:
+        """Upsert (`insert`: "INSERT INTO table") into a table with a unique key; a row whose every
+        column is as staged is not written."""
+        table = insert.split()[-1]
+        staged = [f"c{i}" for i in range(len(cols))]
+        s_cols = {c: f"s.{s}" for c, s in zip(cols, staged, strict=True)}
+        join = " AND ".join(f"t.{k} = {s_cols[k]}" for k in keys)
+        data = [c for c in cols if c not in keys and c != "city_key"]
+        compare = [c for c in cols if c not in keys]  # (an agency's city may change case: city_key is a key)
+        inserted = (
+            await self._bulk(f"SELECT count(*) FROM {_STAGE} s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {join})")
+        )[0][0]
+        changed = (
+            await self._bulk(
+                f"SELECT count(*) FROM {_STAGE} s JOIN {table} t ON {join} WHERE "
+                f"({', '.join('t.' + c for c in compare)}) IS NOT ({', '.join(s_cols[c] for c in compare)})"
+            )
+        )[0][0]
+        total = (await self._bulk(f"SELECT count(*) FROM {_STAGE}"))[0][0]
+        stamped = table != "agencies"
+        sets = [f"{c}=excluded.{c}" for c in data] + (["updated_at=excluded.updated_at"] if stamped else [])
+        await self._write(
+            f"{insert} ({', '.join(cols)}{', updated_at' if stamped else ''}) "
+            f"SELECT {', '.join(staged)}{', ?' if stamped else ''} FROM {_STAGE} WHERE true "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)} "
+            f"WHERE {_differs(table, 'excluded', compare)}",
+            (stamp,) if stamped else (),
+        )
+        return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
+
+    async def _merge_readings(self, contract: str, day: str, index: str, source: str, stamp: str) -> dict[str, int]:
+        """History readings (upsert_history_reading): keyed by contract, day and source among the valid ones."""
+        match = f"r.contract = {contract} AND r.reading_date = {day} AND r.source = {source} AND r.status = 'valid'"
+        missing = f"NOT EXISTS (SELECT 1 FROM readings r WHERE {match})"
+        inserted = (await self._bulk(f"SELECT count(*) FROM {_STAGE} s WHERE {missing}"))[0][0]
+        changed = (
+            await self._bulk(
+                f"SELECT count(*) FROM {_STAGE} s JOIN readings r ON {match} WHERE r.index_value IS NOT {index}"
+            )
+        )[0][0]
+        total = (await self._bulk(f"SELECT count(*) FROM {_STAGE}"))[0][0]
+        await self._write(
+            f"UPDATE readings AS r SET index_value = {index} FROM {_STAGE} s WHERE {match} "
+            f"AND r.index_value IS NOT {index}"
+        )
+        await self._write(
+            "INSERT INTO readings (contract, reading_date, index_value, source, submitted_at) "
+            f"SELECT {contract}, {day}, {index}, {source}, ? FROM {_STAGE} s WHERE {missing}",
+            (stamp,),
+        )
+        return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
+
+
 class SqliteTx(
     SqliteContracts,
     SqliteLinks,
@@ -1314,6 +1449,7 @@ class SqliteTx(
     SqliteLearning,
     SqliteMedia,
     SqliteReferences,
+    SqliteImports,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 
