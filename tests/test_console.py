@@ -97,3 +97,16 @@ async def test_console_shows_no_direction_marks_bullets_schedules_and_says_goodb
     assert not re.search("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]", out)
     # Switched to Arabic: the goodbye is Arabic too.
     assert out.rstrip().endswith("إلى اللقاء 👋") and "Au revoir" not in out
+
+
+def test_the_demos_meter_photo_is_kept_beside_the_demo_database(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 200, 200)).save(tmp_path / "meter.jpg")
+    env = {k: "" for k in ("ADDAD_DATABASE", "ADDAD_MEDIA_DIR")}
+    lines = ["bghit nsift l index", "1000001", "30150", f"/photo {tmp_path / 'meter.jpg'}", "تأكيد"]
+    done = run_addad(["demo", "--lang", "ar"], lines, tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert "المرجع: RL-" in done.stdout
+    kept = [p for p in (tmp_path / "addad-demo" / "media").rglob("*") if p.is_file()]
+    assert len(kept) == 1 and not (tmp_path / "media").exists()

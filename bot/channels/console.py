@@ -164,6 +164,7 @@ async def _run(args, settings: Settings) -> int:
     lang = args.lang
     if args.command == "demo":
         database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
+        settings = settings.model_copy(update={"database": database})  # its photos beside it, too
         phone, user = DEMO_PERSONA["phone"], "demo"
         from bot.demo_data import ensure_demo
 
