@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, open_store
+from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, fold, open_store
 
 BACKENDS = ["sqlite"]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -377,3 +377,152 @@ async def test_exports_stream_in_batches_in_the_listing_order(store):
         rows = [row for b in [b async for b in tx.export_requests(batch=2)] for row in b]
         assert [r[1] for r in rows] == [r.reference for r in await tx.requests()]
         assert [r[-1] for r in rows] == [None, "+212612345678", "+212600000000"]  # given, else the contract's
+
+
+# --------------------------------------------------------------- bulk imports (ImportRepository)
+# A staged row is (line, key, *values), the values in the order of the kind's columns: what
+# storage/csvio.py stages (dates as ISO text, amounts in centimes, booleans as 0/1).
+def _staged_contract(line: int, c: Contract) -> tuple:
+    return (
+        line, c.contract, c.contract, c.service, c.holder_name, c.phone, c.language, c.city, c.meter_number,
+        c.meter_kind, c.meter_digits, c.last_index, c.last_index_date.isoformat(), c.tariff, int(c.low_income),
+    )  # fmt: skip
+
+
+def _staged_bill(line: int, b: Bill) -> tuple:
+    return (
+        line, b.bill_number, b.bill_number, b.contract, b.period_start.isoformat(), b.period_end.isoformat(),
+        b.issue_date.isoformat(), b.due_date.isoformat(), b.index_start, b.index_end, b.consumption,
+        int(b.estimated), b.amount, b.paid_amount,
+    )  # fmt: skip
+
+
+def _bill(number: str, amount: int, paid: int = 0) -> Bill:
+    return Bill(
+        number, "1000001", date(2026, 9, 1), date(2026, 9, 30), date(2026, 10, 5), date(2026, 10, 25),
+        45000, 45210, 210, False, amount, paid,
+    )  # fmt: skip
+
+
+async def _stage(store, kind: str, rows: list[tuple]) -> list[tuple[int, int]]:
+    """Stage `rows` under a snapshot as the import does; the (line, first line) duplicates."""
+    async with store.snapshot() as tx:
+        await tx.stage_open(kind)
+        await tx.stage_rows(rows[:1])  # in several chunks, as the import stages them
+        await tx.stage_rows(rows[1:])
+        await tx.stage_rows([])
+        repeated, total = await tx.stage_duplicates(100)
+        assert total == len(repeated)
+        return repeated
+
+
+async def _merge(store, kind: str) -> dict[str, int]:
+    async with store.transaction() as tx:
+        try:
+            return await tx.merge_stage(kind, now=NOW)
+        finally:
+            await tx.stage_close()
+
+
+async def test_staged_bills_are_merged_in_one_transaction_and_counted(store):
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+    first, second = _bill("F-1", 24317), _bill("F-2", 10000, 10000)
+    assert await _stage(store, "bills", [_staged_bill(2, first), _staged_bill(3, second)]) == []
+    async with store.snapshot() as tx:  # staged is not written: the tables are untouched until the merge
+        assert await tx.bills("1000001") == []
+    assert await _merge(store, "bills") == {"inserted": 2, "updated": 0, "unchanged": 0}
+    async with store.snapshot() as tx:
+        assert await tx.bill("F-1") == first and await tx.bill("F-2") == second
+        assert [b.due for b in await tx.bills("1000001", unpaid_only=True)] == [24317]
+    # the same file again, one bill now paid: one update, one unchanged, nothing inserted
+    paid = _bill("F-1", 24317, 24317)
+    await _stage(store, "bills", [_staged_bill(2, paid), _staged_bill(3, second)])
+    assert await _merge(store, "bills") == {"inserted": 0, "updated": 1, "unchanged": 1}
+    async with store.snapshot() as tx:
+        assert await tx.bill("F-1") == paid and await tx.bills("1000001", unpaid_only=True) == []
+
+
+async def test_staged_contracts_write_the_contract_and_its_last_index_as_a_reading(store):
+    c2 = Contract("1000002", "water", *[getattr(C1, f) for f in C1.__slots__[2:]])
+    await _stage(store, "contracts", [_staged_contract(2, C1), _staged_contract(3, c2)])
+    assert await _merge(store, "contracts") == {"inserted": 2, "updated": 0, "unchanged": 0}
+    async with store.snapshot() as tx:
+        assert await tx.contracts(["1000001", "1000002"]) == [C1, c2]
+        last = await tx.last_reading("1000002")
+        assert (last.reading_date, last.index_value, last.source) == (date(2026, 10, 31), 45210, "actual")
+        assert await tx.contract_dials(["1000001", "1000002", "9999999"]) == {"1000001": 5, "1000002": 5}
+    moved = Contract(*[getattr(C1, f) for f in C1.__slots__[:5]], "Rabat", *[getattr(C1, f) for f in C1.__slots__[6:]])
+    await _stage(store, "contracts", [_staged_contract(2, moved), _staged_contract(3, c2)])
+    assert await _merge(store, "contracts") == {"inserted": 0, "updated": 1, "unchanged": 1}
+    async with store.snapshot() as tx:
+        assert (await tx.contract("1000001")).city == "Rabat"
+        assert [r.index_value for r in await tx.readings("1000001")] == [45210]  # its last index, once
+
+
+async def test_staged_readings_are_keyed_by_contract_day_and_source(store):
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+    rows = [(2, "k1", "1000001", "2026-11-05", 45300, "actual"), (3, "k2", "1000001", "2026-11-05", 45290, "estimated")]
+    await _stage(store, "readings", rows)
+    assert await _merge(store, "readings") == {"inserted": 2, "updated": 0, "unchanged": 0}
+    await _stage(store, "readings", [(2, "k1", "1000001", "2026-11-05", 45310, "actual"), rows[1]])
+    assert await _merge(store, "readings") == {"inserted": 0, "updated": 1, "unchanged": 1}
+    async with store.snapshot() as tx:
+        got = await tx.readings("1000001", since=date(2026, 11, 1))
+        assert sorted((r.index_value, r.source) for r in got) == [(45290, "estimated"), (45310, "actual")]
+
+
+async def test_staged_agencies_are_keyed_by_the_folded_city_and_the_name(store):
+    row = ("Fès", "Agence Centre", "1 av. X", "0535000000", "8h-16h", "فاس", None, None, None, fold("Fès"))
+    await _stage(store, "agencies", [(2, "fes\x1fAgence Centre", *row)])
+    assert await _merge(store, "agencies") == {"inserted": 1, "updated": 0, "unchanged": 0}
+    await _stage(store, "agencies", [(2, "fes\x1fAgence Centre", "FES", *row[1:4], "8h-17h", *row[5:])])
+    assert await _merge(store, "agencies") == {"inserted": 0, "updated": 1, "unchanged": 0}
+    async with store.snapshot() as tx:
+        [agency] = await tx.agencies("fès")
+        assert (agency.city, agency.name, agency.hours, agency.city_ar) == ("FES", "Agence Centre", "8h-17h", "فاس")
+
+
+async def test_the_stage_lists_repeated_keys_with_their_first_line(store):
+    blank = (None,) * 12  # a row that failed its checks keeps only its key
+    rows = [
+        (2, "F-1", *blank), (3, "F-2", *blank), (5, "F-1", *blank), (6, None, *blank), (7, None, *blank),
+        (8, "F-2", *blank), (9, "F-1", *blank),
+    ]  # fmt: skip
+    assert await _stage(store, "bills", rows) == [(5, 2), (8, 3), (9, 2)]  # a missing key is no duplicate
+    async with store.snapshot() as tx:
+        assert await tx.stage_duplicates(2) == ([(5, 2), (8, 3)], 3)  # the first `limit`, and how many in all
+        await tx.stage_close()
+
+
+async def test_a_rejected_file_writes_nothing(store):
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+    # rejected after staging (the import's checks found a bad row): the stage is closed, not merged
+    await _stage(store, "bills", [_staged_bill(2, _bill("F-1", 100))])
+    async with store.snapshot() as tx:
+        await tx.stage_close()
+    await _stage(store, "bills", [_staged_bill(2, _bill("F-9", 900))])  # the next file starts empty
+    assert await _merge(store, "bills") == {"inserted": 1, "updated": 0, "unchanged": 0}
+    # a merge whose transaction fails afterwards writes nothing either
+    await _stage(store, "bills", [_staged_bill(2, _bill("F-2", 200)), _staged_bill(3, _bill("F-9", 999))])
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            assert await tx.merge_stage("bills", now=NOW) == {"inserted": 1, "updated": 1, "unchanged": 0}
+            raise RuntimeError("the audit failed")
+    async with store.transaction() as tx:
+        await tx.stage_close()
+    async with store.snapshot() as tx:
+        assert [(b.bill_number, b.amount) for b in await tx.bills("1000001")] == [("F-9", 900)]
+        # a new stage holds none of the closed one's rows
+        await tx.stage_open("bills")
+        assert await tx.stage_duplicates(10) == ([], 0)
+        await tx.stage_close()
+    assert await _merge_empty(store) == {"inserted": 0, "updated": 0, "unchanged": 0}
+
+
+async def _merge_empty(store) -> dict[str, int]:
+    async with store.snapshot() as tx:
+        await tx.stage_open("bills")
+    return await _merge(store, "bills")
