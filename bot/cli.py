@@ -6,7 +6,6 @@ User errors end with a one-line message on stderr and a non-zero status, never a
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -321,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "understand":
             return _understand(args)  # the quick path: no pydantic-settings, no logging set-up
+        import logging  # (here: `--help` and `understand` start without it)
+
         from bot.config import Settings
 
         settings = Settings()

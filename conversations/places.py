@@ -11,8 +11,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-
 from storage import fold
 
 from .understanding import normalize
@@ -158,6 +156,8 @@ class Places:
     def _fuzzy_find(self, tokens: list[str], expected: bool) -> Place | None:
         """A misspelt name ("rabt", "marakech", "casablanka"): in an answer to "which city?", or
         right after "f" / "à" / "في" in a free message, never any word anywhere."""
+        from rapidfuzz import fuzz, process  # (here: an exact alias needs none of it)
+
         from .understanding import _LEX, _STOP  # words with another meaning are not misspelt cities
 
         best: tuple[float, Place] | None = None

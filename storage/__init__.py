@@ -5,28 +5,41 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clock import Clock, ClockError, system_clock
-from .protocols import (
-    AgencyRepository,
-    AuditRepository,
-    BillRepository,
-    ConcurrentUpdate,
-    ContractRepository,
-    InboxRepository,
-    LinkRepository,
-    OutboxRepository,
-    ReadingRepository,
-    ReferenceRepository,
-    RequestRepository,
-    SessionRepository,
-    Store,
-    StoreUnavailable,
-    Tx,
-    Upsert,
-)
-from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
-from .values import fold
+
+if TYPE_CHECKING:  # at run time, looked up on first use (`__getattr__`): `storage.clock` alone stays cheap
+    from .protocols import (
+        AgencyRepository,
+        AuditRepository,
+        BillRepository,
+        ConcurrentUpdate,
+        ContractRepository,
+        InboxRepository,
+        LinkRepository,
+        OutboxRepository,
+        ReadingRepository,
+        ReferenceRepository,
+        RequestRepository,
+        SessionRepository,
+        Store,
+        StoreUnavailable,
+        Tx,
+        Upsert,
+    )
+    from .records import (
+        Agency,
+        Bill,
+        ChatLink,
+        Contract,
+        InstalmentLine,
+        OutboxMessage,
+        Reading,
+        Request,
+        SessionRecord,
+    )
+    from .values import fold
 
 __all__ = [
     "Agency",
@@ -82,3 +95,56 @@ async def open_store(
 
         return await SqliteStore.open(target, migrate=migrate, checkpoint_every=checkpoint_every, clock=clock)
     raise ValueError(f"no storage backend for {scheme}:// (known: {', '.join(BACKENDS)})")
+
+
+_LAZY = {
+    **{
+        name: ".protocols"
+        for name in (
+            "AgencyRepository",
+            "AuditRepository",
+            "BillRepository",
+            "ConcurrentUpdate",
+            "ContractRepository",
+            "InboxRepository",
+            "LinkRepository",
+            "OutboxRepository",
+            "ReadingRepository",
+            "ReferenceRepository",
+            "RequestRepository",
+            "SessionRepository",
+            "Store",
+            "StoreUnavailable",
+            "Tx",
+            "Upsert",
+        )
+    },
+    **{
+        name: ".records"
+        for name in (
+            "Agency",
+            "Bill",
+            "ChatLink",
+            "Contract",
+            "InstalmentLine",
+            "OutboxMessage",
+            "Reading",
+            "Request",
+            "SessionRecord",
+        )
+    },
+    "fold": ".values",
+}
+
+
+def __getattr__(name: str):
+    """The records, protocols and `fold`, imported when first asked for (PEP 562): `addad
+    understand` needs only `storage.clock`, and importing this package used to cost it ~12 ms."""
+    import importlib
+
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
