@@ -11,8 +11,9 @@ to `python -c pass`. Targets: `--help` <= 3x, `understand` <= 6x.
 Run from a folder without a `.env` (a temporary one): the commands read the environment and
 the bundled profile only. Twice: with the bytecode cache (as an installed `addad` runs: the
 `.pyc` files are written by a first run, here under a temporary PYTHONPYCACHEPREFIX, the
-checkout untouched), and with PYTHONDONTWRITEBYTECODE=1 (every module compiled from source at
-each start, as in a sandbox that sets it).
+checkout untouched), and with PYTHONDONTWRITEBYTECODE=1, as in a sandbox that sets it: the
+`.pyc` files that exist are read and none is written, so with no `__pycache__` in the checkout
+every project module is compiled from source at each start (delete them for that figure).
 """
 
 from __future__ import annotations

@@ -156,8 +156,6 @@ class Places:
     def _fuzzy_find(self, tokens: list[str], expected: bool) -> Place | None:
         """A misspelt name ("rabt", "marakech", "casablanka"): in an answer to "which city?", or
         right after "f" / "à" / "في" in a free message, never any word anywhere."""
-        from rapidfuzz import fuzz, process  # (here: an exact alias needs none of it)
-
         from .understanding import _LEX, _STOP  # words with another meaning are not misspelt cities
 
         best: tuple[float, Place] | None = None
@@ -175,6 +173,8 @@ class Places:
                 if key.isdigit() or len(key) < (4 if expected else 5) or key in self._everyday:
                     continue  # an everyday word is not a misspelt city either
                 cutoff = 80 if expected and len(key) >= 5 else 85
+                from rapidfuzz import fuzz, process  # (here: most messages name no place to misspell)
+
                 hit = process.extractOne(key, self._fuzzy, scorer=fuzz.ratio, score_cutoff=cutoff)
                 if hit and (best is None or hit[1] > best[0]):
                     best = (int(hit[1]), self._keys[hit[0]])
