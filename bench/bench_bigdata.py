@@ -1,13 +1,15 @@
 """Turns on a distributor-sized database: 100,000 contracts and 1,000,000 bills.
 
     /tmp/venv/bin/python bench/bench_bigdata.py [--contracts 100000] [--bills-per-contract 10]
-        [--turns 2000] [--keep DIR]
+        [--turns 2000] [--keep DIR] [--sync both|light|full] [--turns-only]
 
 1. Generates the database with the real schema (`open_store` runs the migrations), rows written
    with `executemany` in one transaction (the import command's upserts are measured elsewhere).
 2. Links 2,000 chats to random contracts and measures, through the engine (storage included,
    no channel), the balance turn ("combien je dois ?") and the three reading turns ("<index>",
-   "Sans photo", "Confirmer"), one at a time: p50/p99/max per turn.
+   "Sans photo", "Confirmer"), one at a time: p50/p99/max per turn, every other customer with
+   SQLite syncing every COMMIT (`--sync full`, the code before the light commits) and the
+   others as the bot commits now (`--sync light`), side by side in the same run.
 3. Prints the process RSS after opening 10,000 conversations (sessions read and written).
 4. Times `python -m bot telegram` on that database, from the process start to its first
    `getUpdates` on the fake Bot API server (median of 5 starts).
@@ -104,6 +106,9 @@ def generate(path: str, contracts: int, per_contract: int) -> float:
     return time.perf_counter() - started
 
 
+_SYNC = {"light": "NORMAL", "full": "FULL"}
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -162,21 +167,48 @@ async def main(args) -> None:
         )
         return time.perf_counter() - start, "\n".join(r.text for r in replies)
 
-    timings: dict[str, list[float]] = {"balance": [], "index": [], "no photo": [], "confirm": []}
-    for chat, contract in chats:
+    # Side by side, customer by customer: every other one with SQLite syncing every COMMIT
+    # (synchronous=FULL: the code before the light commits), the others as the bot runs now
+    # (NORMAL, the WAL fsynced only after a turn that records something: storage/sqlite/db.py).
+    modes = {"light": "NORMAL", "full": "FULL"} if args.sync == "both" else {args.sync: _SYNC[args.sync]}
+    timings = {m: {"balance": [], "index": [], "no photo": [], "confirm": []} for m in modes}
+    raw, wal = store.db.conn.raw, store.db.wal_path
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    for i, (chat, contract) in enumerate(chats):
+        mode = list(modes)[i % len(modes)]
+        raw.execute(f"PRAGMA synchronous = {modes[mode]}")  # between turns: no transaction open
+        store.db.wal_path = wal if mode == "light" else None  # full: SQLite's own sync alone
+        cpu_start = time.thread_time()
         took, text = await turn(chat, "combien je dois ?")
         assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
-        timings["balance"].append(took)
+        timings[mode]["balance"].append(took)
+        cpu[mode].append(time.thread_time() - cpu_start)
         async with store.snapshot() as tx:
             last = (await tx.last_reading(contract)).index_value
         for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
             took, said = await turn(chat, text)
-            timings[name].append(took)
+            timings[mode][name].append(took)
         assert "RL-" in said, said[:300]
-    print(f"\n{args.turns:,} customers, one turn at a time (engine + storage, file database, synchronous=FULL)\n")
-    print("| turn | p50 | p99 | max |\n|---|---|---|---|")
-    for name, values in timings.items():
-        print(f"| {name} | {pct(values, 0.5):.2f} ms | {pct(values, 0.99):.2f} ms | {max(values) * 1000:.2f} ms |")
+    raw.execute("PRAGMA synchronous = NORMAL")
+    store.db.wal_path = wal
+    print(f"\n{args.turns:,} customers, one turn at a time (engine + storage, file database)\n")
+    print("| turn | commits | p50 | p99 | max |\n|---|---|---|---|---|")
+    for name in ("balance", "index", "no photo", "confirm"):
+        for mode in modes:
+            values = timings[mode][name]
+            print(
+                f"| {name} | {mode} | {pct(values, 0.5):.2f} ms | {pct(values, 0.99):.2f} ms "
+                f"| {max(values) * 1000:.2f} ms |"
+            )
+    for mode in modes:
+        print(f"balance CPU ({mode}, this thread): p50 {pct(cpu[mode], 0.5):.2f} ms, p99 {pct(cpu[mode], 0.99):.2f} ms")
+    if len(modes) == 2:
+        for name in ("balance", "confirm"):
+            ratio = pct(timings["light"][name], 0.99) / pct(timings["full"][name], 0.99)
+            print(f"{name} p99, light / full: {ratio:.2f}")
+    if args.turns_only:
+        await store.close()
+        return
 
     # 10,000 open conversations: sessions in the database, nothing per chat kept in memory.
     before = rss_mb()
@@ -281,4 +313,12 @@ if __name__ == "__main__":
     ap.add_argument("--bills-per-contract", type=int, default=10)
     ap.add_argument("--turns", type=int, default=2000)
     ap.add_argument("--keep", help="a folder to keep (and reuse) the generated database")
+    ap.add_argument(
+        "--sync",
+        choices=("both", "light", "full"),
+        default="both",
+        help="light: as the bot commits (fsync only after recording turns); full: every COMMIT synced "
+        "(the code before); both: customers alternated between the two in the same run",
+    )
+    ap.add_argument("--turns-only", action="store_true", help="skip the RSS and start-up measures")
     asyncio.run(main(ap.parse_args()))

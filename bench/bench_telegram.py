@@ -3,7 +3,7 @@ Addad's full reading turn, both through real python-telegram-bot.
 
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
         [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
-        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad]
+        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -26,9 +26,10 @@ Addad's workload: --chats customers, each linked to their own electricity contra
 tests/chat.py's 1000001) and at the menu, repeat the reading journey: "45400" (understood as a
 reading with its index: journey started, index validated against the last reading and usual
 use, photo asked), "Sans photo" (summary), "Confirmer" (reading recorded with a reference and a
-pre-bill; back to the menu). Every turn is one write transaction on a file database (WAL,
-synchronous=FULL) and exactly one sendMessage. The engine's clock is 5 December 2026 (inside
-the reading window) plus the real elapsed time, so the flow does not depend on the run date.
+pre-bill; back to the menu). Every turn is one write transaction on a file database (WAL;
+the confirm fsynced, the other two not, or every one synced with --sync full) and exactly one
+sendMessage. The engine's clock is 5 December 2026 (inside the reading window) plus the real
+elapsed time, so the flow does not depend on the run date.
 
 In-process, both bots share one process: bursts of --pair-n updates alternate --rounds times
 and the median of the pairwise ratios is reported. Each bot runs with its own process
@@ -343,6 +344,9 @@ def build_addad(url: str, engine, request_factory):
 
 
 # ============================================================== Addad's database
+SYNC = "light"  # --sync
+
+
 async def prepare_engine(folder: str, chats: list[int]):
     """A file database with `chats` customers, each linked to a contract of their own and at the
     menu; the engine as bot/wiring.py opens it, with a fixed date."""
@@ -356,6 +360,9 @@ async def prepare_engine(folder: str, chats: list[int]):
     clock = SteadyClock(datetime(2026, 12, 5, 9, 0, tzinfo=UTC))  # the data's date, running on
     warm_up(load_profile().today(clock()))
     store = await open_store(os.path.join(folder, "bench.sqlite3"), clock)  # as the bot opens it
+    if SYNC == "full":  # every COMMIT synced by SQLite, as before the light commits (storage/sqlite/db.py)
+        store.db.conn.raw.execute("PRAGMA synchronous = FULL")
+        store.db.wal_path = None
     await seed(store)
     async with store.transaction() as tx:
         await clone_customers(tx, chats)
@@ -718,8 +725,15 @@ if __name__ == "__main__":
         help="the echo's collector settings: CPython's defaults (as PTB's example runs) or Addad's",
     )
     ap.add_argument("--no-pin", action="store_true", help="do not pin the bot and the server to CPUs")
+    ap.add_argument(
+        "--sync",
+        choices=["light", "full"],
+        default="light",
+        help="Addad's commits: as the bot makes them (light) or every one synced (full, the code before)",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    SYNC = args.sync
     if args.serve:
         asyncio.run(serve(args.rtt_ms))
     else:

@@ -1,8 +1,15 @@
 """One SQLite connection per process, and the rules for using it.
 
 - WAL journal so readers in other processes (the CLI, the back office) never block the bot.
-- synchronous=FULL: a reading the customer was told is recorded survives a power cut, not
-  only a process crash (research measured ~3,200 commits/s with it here: far above need).
+- Durable where a promise needs it (docs/delivery.md "Power loss"): a reading, request or link
+  the customer was told is recorded survives a power cut, not only a process crash. The
+  connection runs synchronous=NORMAL in WAL mode (consistent after a power cut, may lose the
+  last commits) and a group that wrote anything but a *light* write (the session, the message
+  key and its replies, the inbox's answered mark, a message kept for labelling: what a replayed
+  turn writes again) has its WAL fsynced before any member returns, which is what FULL does.
+  A turn that records nothing (a balance, a menu, a question) waits for no disk. What the
+  transaction wrote is counted, not declared: a member whose changes (total_changes) are not
+  all light writes makes its group durable, and so does any write outside the repositories.
 - busy_timeout so another process's write makes us wait, not fail.
 - Every write transaction starts with BEGIN IMMEDIATE: a DEFERRED transaction that upgrades
   to a write skips busy_timeout and fails at once with SQLITE_BUSY.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
@@ -69,6 +77,8 @@ class Connection:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.aio = conn
         self.raw = raw_connection(conn)
+        # Rows changed by light writes (Database docstring); compared with total_changes.
+        self.light = 0
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self.raw.execute(sql, tuple(params))
@@ -125,6 +135,13 @@ class Connection:
         finally:
             raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await self.in_thread("BEGIN IMMEDIATE")
+
+    async def light_write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """A write a replayed turn makes again (the session, the message key…): not one that
+        makes its transaction wait for the disk."""
+        cursor = self.raw.execute(sql, tuple(params))
+        self.light += cursor.rowcount
+        return cursor
 
     async def close(self) -> None:
         await self.aio.close()
@@ -208,6 +225,11 @@ class Database:
         # commit by another connection, a rolled-back write, a failed COMMIT.
         self.epoch = 0
         self._data_version: int | None = None
+        # The WAL file fsynced after a durable group's COMMIT; None: SQLite syncs (FULL) itself.
+        self.wal_path: str | None = None
+        # Groups committed so far: with the WAL fsynced (durable) or not (light).
+        self.durable_commits = 0
+        self.light_commits = 0
 
     def _check_others(self) -> None:
         """Inside a new BEGIN IMMEDIATE: did another connection commit since our last look?"""
@@ -232,12 +254,15 @@ class Database:
         conn = Connection(aio)
         try:
             await aio.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await aio.execute("PRAGMA journal_mode = WAL")
-            await aio.execute("PRAGMA synchronous = FULL")
+            mode = await aio.execute_fetchall("PRAGMA journal_mode = WAL")
+            wal = path != ":memory:" and str(next(iter(mode))[0]).lower() == "wal"
+            # NORMAL only where the WAL is fsynced by hand after every durable group (see above).
+            await aio.execute(f"PRAGMA synchronous = {'NORMAL' if wal else 'FULL'}")
             await aio.execute("PRAGMA foreign_keys = ON")
             if path != ":memory:":
                 await _check_writable(aio)
             db = cls(conn, path)
+            db.wal_path = path + "-wal" if wal else None
             if migrate:
                 await db.upgrade()
             if checkpoint_every and path != ":memory:":
@@ -273,7 +298,7 @@ class Database:
         """`async with db.snapshot() as conn:` a read snapshot of what is committed."""
         return ReadTransaction(self)
 
-    def transaction(self) -> WriteTransaction:
+    def transaction(self, *, light_ok: bool = False) -> WriteTransaction:
         """`async with db.transaction() as conn:` a write transaction (the caller's statements
         commit together or not at all; it returns once they are durable, and any exception
         undoes them).
@@ -284,8 +309,11 @@ class Database:
         fsync) serves every turn that queued behind it, as in a database server's group commit.
         (Context managers written as classes: a turn opens one, and the generator-based kind
         costs several times more.)
+
+        `light_ok`: the transaction may skip the fsync if all it changed are light writes
+        (Connection.light_write); the repositories' transactions are. Otherwise it is durable.
         """
-        return WriteTransaction(self)
+        return WriteTransaction(self, light_ok)
 
     async def _commit_when_free(self, group: _Group) -> None:
         # Queued on the lock behind the writers already waiting: they join the group first.
@@ -298,7 +326,29 @@ class Database:
         group, self._group = self._group, None
         if group is None:  # callers check; this keeps the type narrow
             return
-        task = asyncio.ensure_future(self.conn.aio.execute("COMMIT"))
+        wal = self.wal_path
+        if group.durable:
+            self.durable_commits += 1
+        else:
+            self.light_commits += 1
+            if wal is not None and self.checkpointer is not None:
+                # No fsync, no checkpoint (the checkpointer's): the COMMIT only appends this
+                # group's pages to the WAL in the page cache. No hop to a thread for that.
+                try:
+                    self.conn.raw.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    group.settle(exc)
+                    self.epoch += 1
+                    if self.conn.raw.in_transaction:
+                        self.conn.raw.execute("ROLLBACK")
+                    return
+                group.settle(None)
+                return
+        task: asyncio.Future
+        if wal is None or not group.durable:
+            task = asyncio.ensure_future(self.conn.aio.execute("COMMIT"))
+        else:  # COMMIT, then the fsync, each on a thread, before any member is told
+            task = asyncio.ensure_future(self._commit_durably(wal))
         task.add_done_callback(lambda t: group.settle(t.exception() if not t.cancelled() else asyncio.CancelledError()))
         try:
             await self.conn.wait_uncancelled(task)
@@ -310,13 +360,29 @@ class Database:
                 raise
             # The members were told (settle); whoever asked for this commit goes on.
 
+    async def _commit_durably(self, wal: str) -> None:
+        """The lock held: COMMIT, then fsync the WAL (synchronous=FULL's sync)."""
+        await self.conn.aio.execute("COMMIT")
+        await asyncio.get_running_loop().run_in_executor(None, sync_file, wal)
+
+
+def sync_file(path: str) -> None:
+    """fsync a file (the WAL: every frame written so far, this commit's and any earlier light one's)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)  # what SQLite itself calls on Linux for FULL
+    finally:
+        os.close(fd)
+
 
 class WriteTransaction:
-    __slots__ = ("db", "group")
+    __slots__ = ("changes", "db", "group", "light_ok")
     group: _Group  # set by __aenter__
+    changes: tuple[int, int]  # total_changes and light rows at the start
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, light_ok: bool = False) -> None:
         self.db = db
+        self.light_ok = light_ok
 
     async def __aenter__(self) -> Connection:
         db = self.db
@@ -339,6 +405,7 @@ class WriteTransaction:
             db.lock.release()
             raise
         self.group = group
+        self.changes = (raw.total_changes, db.conn.light)
         return db.conn
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
@@ -346,6 +413,9 @@ class WriteTransaction:
         raw = db.conn.raw
         try:
             if exc_type is None:
+                total, light = self.changes
+                if not self.light_ok or raw.total_changes - total != db.conn.light - light:
+                    group.durable = True  # it changed something a replay would not write again
                 try:
                     raw.execute("RELEASE member")
                 except BaseException as failed:
@@ -411,9 +481,10 @@ class _Group:
     """The write transactions sharing one BEGIN … COMMIT. Each member waits on a future of its
     own (a cancelled member cancels only that one; cheaper than asyncio.shield on a shared one)."""
 
-    __slots__ = ("committer", "result", "waiters")
+    __slots__ = ("committer", "durable", "result", "waiters")
 
     def __init__(self) -> None:
+        self.durable = False  # a member wrote more than light writes: fsync the WAL at COMMIT
         self.waiters: list[asyncio.Future] = []
         self.result: object = _PENDING  # None once committed, or the exception
         self.committer: asyncio.Future | None = None

@@ -155,25 +155,37 @@ class _Repository:
         rows = await self._all(sql, params)
         return int(rows[0][0])
 
-    async def _write(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> sqlite3.Cursor:
+    async def _write(
+        self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None, light: bool = False
+    ) -> sqlite3.Cursor:
         """Every write goes through here (or _write_many). It empties this transaction's reads
         and makes the cache forget what the statement's table may have changed; `key` (the
-        contract, the chat) narrows that to the rows' key when the write knows it."""
+        contract, the chat) narrows that to the rows' key when the write knows it. `light`: a
+        write that a replayed turn makes again and that records nothing promised (the session,
+        the message key and replies, the answered mark): alone, it waits for no fsync (db.py)."""
         self._forget(sql, key)
+        if light:
+            return await self._c.light_write(sql, params)
         return await self._c.execute(sql, tuple(params))
 
-    async def _write_many(self, sql: str, rows: Iterable[Sequence[Any]], *, key: Hashable | None = None) -> None:
+    async def _write_many(
+        self, sql: str, rows: Iterable[Sequence[Any]], *, key: Hashable | None = None, light: bool = False
+    ) -> None:
         self._forget(sql, key)
-        await self._c.executemany(sql, rows)
+        cursor = await self._c.executemany(sql, rows)
+        if light:
+            self._c.light += cursor.rowcount
 
     def _forget(self, sql: str, key: Hashable | None) -> None:
         self._seen.clear()
         if self._cache is not None:
             self._cache.wrote(sql, key)
 
-    async def _exec(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> int:
+    async def _exec(
+        self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None, light: bool = False
+    ) -> int:
         """Run a write; returns the number of rows it changed."""
-        return (await self._write(sql, params, key=key)).rowcount
+        return (await self._write(sql, params, key=key, light=light)).rowcount
 
     async def _insert(self, sql: str, params: Iterable[Any] = (), *, key: Hashable | None = None) -> int:
         return int(cast(int, (await self._write(sql, params, key=key)).lastrowid))
@@ -713,6 +725,7 @@ class SqliteSessions(_Repository):
                 "VALUES (?,?,?,?,?,1,?) ON CONFLICT DO NOTHING",
                 (s.channel, s.user_id, s.state, data, s.lang, stamp),
                 key=chat,
+                light=True,
             )
         else:
             changed = await self._exec(
@@ -720,6 +733,7 @@ class SqliteSessions(_Repository):
                 "WHERE channel=? AND user_id=? AND version=?",
                 (s.state, data, s.lang, stamp, s.channel, s.user_id, s.version),
                 key=chat,
+                light=True,
             )
         if changed != 1:
             raise ConcurrentUpdate(f"session {s.channel}:{s.user_id} changed since version {s.version}")
@@ -743,6 +757,7 @@ class SqliteSessions(_Repository):
                 "INSERT INTO processed_messages (channel, message_id, processed_at, replies) "
                 "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                 (channel, message_id, _ts(self._now(now)), replies),
+                light=True,
             )
             == 1
         )
@@ -1136,6 +1151,7 @@ class SqliteInbox(_Repository):
         await self._write_many(
             "UPDATE inbox SET answered_at=? WHERE channel=? AND message_id=?",
             [(stamp, channel, m) for m in message_ids],
+            light=True,  # lost in a power cut: the turn is replayed, finds its key, resends its replies
         )
 
     async def prune_inbox(self, channel: str | None = None, *, older_than: datetime) -> int:
@@ -1257,6 +1273,7 @@ class SqliteLearning(_Repository):
         await self._exec(
             "INSERT INTO unrecognised (text, lang, intent, confidence, channel, state, seen_at) VALUES (?,?,?,?,?,?,?)",
             (text, lang, intent, confidence, channel, state, _ts(self._now(now))),
+            light=True,  # kept with the turn's key: lost with it, kept again when it is replayed
         )
 
     async def unrecognised(self, *, since: datetime | None = None) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ class SqliteStore:
 
     def transaction(self) -> _Repositories:
         """`async with store.transaction() as tx:` see Database.transaction."""
-        return _Repositories(self.db.transaction(), self.cache, self.clock)
+        return _Repositories(self.db.transaction(light_ok=True), self.cache, self.clock)
 
     def snapshot(self) -> _Repositories:
         """`async with store.snapshot() as tx:` a read-only snapshot of what is committed (no write lock)."""
