@@ -42,13 +42,11 @@ from bot.runtime import run_telegram, run_whatsapp
 from tests.fake_botapi import FakeBotAPI
 from tests.telegram_harness import seeded_database
 from tests.whatsapp_harness import (
-    APP_SECRET,
-    PHONE_NUMBER_ID,
-    VERIFY_TOKEN,
     FakeGraphAPI,
     delivery,
     message,
     sign,
+    whatsapp_settings,
 )
 
 FLOODER = "212699999999"
@@ -91,14 +89,9 @@ async def run(config: str, args, folder: Path) -> tuple[list[float], int]:
     database = await seeded_database(folder / f"{config.replace(' ', '').replace(',', '')}-{time.monotonic_ns()}.db")
     graph = await FakeGraphAPI().start()
     port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database=str(database),
-        whatsapp_token="graph-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=graph.url,
+    settings = whatsapp_settings(
+        database,
+        graph.url,
         flood_rate=1.0 if config == "flood, on" else 0.0,
         log_level="WARNING",
     )

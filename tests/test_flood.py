@@ -11,14 +11,13 @@ import sqlite3
 import pytest
 
 from bot.channels.flood import FloodGuard
-from bot.config import Settings
 from bot.runtime import run_whatsapp
 from storage import open_store
 
 from .chat import Clock
 from .telegram_harness import TgUser, seeded_database, settings_for, start_bot
 from .test_whatsapp import FATIMA, YOUSSEF, free_port, graph, user, wa  # noqa: F401 (fixtures)
-from .whatsapp_harness import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, delivery, message, text_of
+from .whatsapp_harness import delivery, message, text_of, whatsapp_settings
 
 NOTICE_FR = "Vous m'envoyez beaucoup de messages à la fois"
 NOTICE_AR = "أنت ترسل الكثير من الرسائل في وقت واحد"
@@ -125,14 +124,9 @@ async def test_a_backlog_replayed_at_start_is_not_taken_for_a_flood(graph, tmp_p
             m = message(FATIMA, "text", {"body": f"question {i}"}, wamid=f"wamid.backlog.{i:02d}")
             await tx.accept_inbound("whatsapp", m["id"], json.dumps(m))
     await store.close()
-    settings = Settings(
-        _env_file=None,
-        database=str(database),
-        whatsapp_token="graph-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=graph.url,
+    settings = whatsapp_settings(
+        database,
+        graph.url,
         clock=process_clock.setting,
         flood_rate=1.0,
         flood_burst=10,

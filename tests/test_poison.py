@@ -15,14 +15,13 @@ import sys
 
 import pytest
 
-from bot.config import Settings
 from bot.runtime import run_whatsapp
 from storage import open_store
 
 from .chat import START
 from .telegram_harness import ROOT, TgUser, seeded_database, settings_for, start_bot
 from .test_whatsapp import FATIMA, free_port, graph, user, wa  # noqa: F401 (fixtures)
-from .whatsapp_harness import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, delivery, message, text_of
+from .whatsapp_harness import delivery, message, text_of, whatsapp_settings
 
 UNREADABLE_FR = "Désolé, je n'ai pas pu lire votre message"
 UNREADABLE_AR = "عذرا، لم أتمكن من قراءة رسالتك"
@@ -127,14 +126,9 @@ async def test_poison_rows_left_by_an_old_process_are_parked_once_not_replayed_a
             await tx.accept_inbound("whatsapp", m.get("id") or f"None{i}", json.dumps(m))
         await tx.accept_inbound("whatsapp", "None", json.dumps(PARKED[2]))  # stored as "None" before
     await store.close()
-    settings = Settings(
-        _env_file=None,
-        database=str(database),
-        whatsapp_token="graph-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=graph.url,
+    settings = whatsapp_settings(
+        database,
+        graph.url,
         clock=process_clock.setting,
     )
 

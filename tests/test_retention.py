@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 
 from bot import cli
-from bot.config import Settings
 from bot.runtime import run_whatsapp
 from conversations import retention
 from conversations.profile import ProfileError, default_profile_path, load_profile
@@ -22,14 +21,12 @@ from .chat import Clock
 from .telegram_harness import seeded_database
 from .test_whatsapp import FATIMA, free_port
 from .whatsapp_harness import (
-    APP_SECRET,
-    PHONE_NUMBER_ID,
-    VERIFY_TOKEN,
     FakeGraphAPI,
     WaUser,
     delivery,
     message,
     text_of,
+    whatsapp_settings,
 )
 
 
@@ -51,14 +48,9 @@ class WhatsApp:
     """`addad whatsapp` in this process, started and stopped by the test."""
 
     def __init__(self, graph, database, clock) -> None:
-        self.settings = Settings(
-            _env_file=None,
-            database=str(database),
-            whatsapp_token="graph-token",
-            whatsapp_phone_number_id=PHONE_NUMBER_ID,
-            whatsapp_app_secret=APP_SECRET,
-            whatsapp_verify_token=VERIFY_TOKEN,
-            whatsapp_api_url=graph.url,
+        self.settings = whatsapp_settings(
+            database,
+            graph.url,
             clock=clock.setting,
         )
         self.port = free_port()

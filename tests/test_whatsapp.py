@@ -31,7 +31,6 @@ from .telegram_harness import seeded_database
 from .webhook_harness import raw_post, stalled_post, tracebacks
 from .whatsapp_harness import (
     APP_SECRET,
-    PHONE_NUMBER_ID,
     VERIFY_TOKEN,
     FakeGraphAPI,
     WaUser,
@@ -39,6 +38,7 @@ from .whatsapp_harness import (
     message,
     sign,
     text_of,
+    whatsapp_settings,
 )
 
 FATIMA = "212612345678"
@@ -66,14 +66,9 @@ async def wa(graph, tmp_path, process_clock, request):
     Indirect parametrization adds settings (`{"webhook_max_reads": 2}`)."""
     database = await seeded_database(tmp_path / "addad.sqlite3")
     port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database=str(database),
-        whatsapp_token="graph-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=graph.url,
+    settings = whatsapp_settings(
+        database,
+        graph.url,
         clock=process_clock.setting,
         **getattr(request, "param", {}),
     )
@@ -451,14 +446,9 @@ async def test_accepted_messages_survive_a_crash_before_their_turn(graph, tmp_pa
     async with store.transaction() as tx:
         await tx.accept_inbound("whatsapp", "wamid.crash", json.dumps(m))
     await store.close()
-    settings = Settings(
-        _env_file=None,
-        database=str(database),
-        whatsapp_token="graph-token",
-        whatsapp_phone_number_id=PHONE_NUMBER_ID,
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_url=graph.url,
+    settings = whatsapp_settings(
+        database,
+        graph.url,
         clock=process_clock.setting,
     )
     stop = asyncio.Event()

@@ -135,6 +135,22 @@ class FakeGraphAPI:
                     await asyncio.wait_for(self._new.wait(), left)
 
 
+def whatsapp_settings(database, graph_url: str, **more: Any):
+    """The settings of an `addad whatsapp` against the fake Graph API (tests and benches)."""
+    from bot.config import Settings
+
+    return Settings(
+        _env_file=None,
+        database=str(database),
+        whatsapp_token="graph-token",
+        whatsapp_phone_number_id=PHONE_NUMBER_ID,
+        whatsapp_app_secret=APP_SECRET,
+        whatsapp_verify_token=VERIFY_TOKEN,
+        whatsapp_api_url=graph_url,
+        **more,
+    )
+
+
 def text_of(m: dict) -> str:
     if m.get("type") == "text":
         return m["text"]["body"]
