@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="create the demo database (once) and chat with the bot as a demo customer")
     demo.add_argument("--lang", choices=["ar", "fr"], help="the language the chat starts in")
     demo.add_argument("--database", help="demo database file (default: addad-demo/addad-demo.sqlite3)")
+    demo.add_argument(
+        "--operator",
+        help="the operator profile: a bundled name (onee, srm-cs) or a TOML file (default: ADDAD_OPERATOR, else onee)",
+    )
 
     console = sub.add_parser("console", help="chat with the bot in this terminal")
     console.add_argument("--phone", help="the phone number the console shares, e.g. +212612345678")

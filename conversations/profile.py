@@ -230,6 +230,29 @@ class Operator(_Model):
         return f"ديال {self.short_name.ar}" if lang == "ar" else f"de {self.short_name.fr}"
 
 
+class LegacyOperator(_Model):
+    """A distributor this operator replaced (law 83-21: Lydec, Redal, Amendis, ONEE, the régies),
+    whose references customers still hold on old bills (`addad import legacy`)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")  # legacy.csv's legacy_operator, e.g. "lydec"
+    name: Localized
+    replaced_on: date | None = None
+    # The reference's digits, once spaces, dashes and dots are dropped (Lydec: "0193 017 183").
+    reference_pattern: str = r"^[0-9]{6,12}$"
+
+    @field_validator("reference_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    def reference_ok(self, digits: str) -> bool:
+        return re.fullmatch(self.reference_pattern, digits) is not None
+
+
 class Profile(_Model):
     operator: Operator
     contact: Contact
@@ -244,6 +267,10 @@ class Profile(_Model):
     linking: LinkingPolicy = LinkingPolicy()
     retention: RetentionPolicy = RetentionPolicy()
     cities: list[City] = Field(default_factory=list)
+    # The distributors this one replaced, and what to tell a customer who asks whether the old
+    # one is still theirs ("wach lydec mazal?"); an operator that replaced none lists none.
+    legacy_operators: list[LegacyOperator] = Field(default_factory=list)
+    transition: Localized | None = None
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.
     timezone: str = "Africa/Casablanca"
@@ -300,7 +327,15 @@ class Profile(_Model):
         clash = alias_conflicts(self.cities)
         if clash:
             raise ValueError(f"cities: {clash}")
+        legacy = [o.code for o in self.legacy_operators]
+        if len(legacy) != len(set(legacy)):
+            raise ValueError("legacy_operators: codes must be unique")
+        if self.legacy_operators and self.transition is None:
+            raise ValueError("legacy_operators: a transition text is needed to explain them to customers")
         return self
+
+    def legacy_operator(self, code: str) -> LegacyOperator | None:
+        return next((o for o in self.legacy_operators if o.code == code), None)
 
     def tariff(self, code: str) -> Tariff:
         for t in self.tariffs:
@@ -333,8 +368,25 @@ def default_profile_path() -> Path:
     return Path(str(resources.files("profiles").joinpath("onee.toml")))
 
 
+def bundled_profiles() -> list[str]:
+    """The names of the profiles shipped in profiles/ (`onee`, `srm-cs`)."""
+    return sorted(e.name[:-5] for e in resources.files("profiles").iterdir() if e.name.endswith(".toml"))
+
+
+def profile_path(name_or_path: str | Path | None) -> Path:
+    """ADDAD_OPERATOR: a bundled profile's name (`srm-cs`) or a TOML file's path; None: ONEE."""
+    if not name_or_path:
+        return default_profile_path()
+    text = str(name_or_path)
+    if re.fullmatch(r"[a-z][a-z0-9-]*", text) and not Path(text).exists():
+        if text not in bundled_profiles():
+            raise ProfileError(f"{text}: no such bundled operator profile (bundled: {', '.join(bundled_profiles())})")
+        return Path(str(resources.files("profiles").joinpath(f"{text}.toml")))
+    return Path(text)
+
+
 def load_profile(path: str | Path | None = None) -> Profile:
-    path = Path(path) if path else default_profile_path()
+    path = profile_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
