@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
-    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"], help="what the file holds")
+    imp.add_argument(
+        "kind", choices=["contracts", "bills", "readings", "agencies", "legacy"], help="what the file holds"
+    )
     imp.add_argument("file", help='the CSV file (UTF-8, header row; SPEC.md "Data files")')
     imp.add_argument("--check", action="store_true", help="validate the file and report its problems; write nothing")
 

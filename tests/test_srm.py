@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from conversations.profile import ProfileError, bundled_profiles, load_profile, profile_path
 
 from .test_console import run_addad
+from .test_import_export import CONTRACTS, ops  # noqa: F401 (fixture)
 
 
 def test_both_bundled_profiles_load_and_are_chosen_by_name():
@@ -93,3 +98,143 @@ def test_an_unknown_operator_name_is_one_line(tmp_path):
     done = run_addad(["demo", "--operator", "srm-xyz"], [], tmp_path)
     assert done.returncode == 2
     assert "srm-xyz: no such bundled operator profile" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------- addad import legacy
+LEGACY = """\
+legacy_operator,legacy_reference,contract
+lydec,0193 017 183,1000001
+lydec,0193-017-184,1000002
+onee,٩١٠٠٠٠٠٣,1000003
+"""
+
+
+@pytest.fixture
+def srm_ops(tmp_path):
+    """`addad …` on a scratch database with the SRM profile and the contracts imported."""
+    env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3"), "ADDAD_OPERATOR": "srm-cs"}
+
+    def addad(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        )
+
+    def write(name: str, text: str) -> str:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return name
+
+    addad.write = write  # type: ignore[attr-defined]
+    addad.db = tmp_path / "addad.sqlite3"  # type: ignore[attr-defined]
+    done = addad("import", "contracts", write("contracts.csv", CONTRACTS))
+    assert done.returncode == 0, done.stderr
+    return addad
+
+
+def _legacy_rows(db) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(
+            "SELECT reference_key, legacy_operator, reference, contract FROM legacy_references ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_import_legacy_stores_references_as_printed_and_is_idempotent(srm_ops):
+    ops = srm_ops
+    path = ops.write("legacy.csv", LEGACY)
+    checked = ops("import", "legacy", path, "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "legacy.csv: 3 rows checked: no problem found (--check: nothing was written)" in checked.stdout
+    assert _legacy_rows(ops.db) == []
+    done = ops("import", "legacy", path)
+    assert done.returncode == 0, done.stderr
+    assert "legacy.csv: 3 rows: 3 inserted, 0 updated, 0 unchanged" in done.stdout
+    assert _legacy_rows(ops.db) == [
+        ("0193017183", "lydec", "0193 017 183", "1000001"),
+        ("0193017184", "lydec", "0193-017-184", "1000002"),
+        ("91000003", "onee", "٩١٠٠٠٠٠٣", "1000003"),
+    ]
+    again = ops("import", "legacy", path)
+    assert "3 rows: 0 inserted, 0 updated, 3 unchanged" in again.stdout
+    moved = ops("import", "legacy", ops.write("moved.csv", LEGACY.replace("184,1000002", "184,1000003")))
+    assert "3 rows: 0 inserted, 1 updated, 2 unchanged" in moved.stdout
+    assert _legacy_rows(ops.db)[1][3] == "1000003"
+
+
+def test_a_legacy_file_with_bad_rows_is_rejected_whole_with_every_line(srm_ops):
+    ops = srm_ops
+    bad = LEGACY + "\n".join(
+        [
+            "redal,0537 000 111,1000001",  # line 5: not an operator SRM Casablanca-Settat replaced
+            "lydec,0193 017 183,1000004",  # line 6: line 2's reference, another contract
+            "lydec,0200 000 001,9999999",  # line 7: no such contract
+            "lydec,0193 017,1000004",  # line 8: not Lydec's 10 digits
+            "radeej,RJ-12,1000004",  # line 9: letters
+        ]
+    )
+    done = ops("import", "legacy", ops.write("legacy.csv", bad + "\n"))
+    assert done.returncode == 1
+    assert [l for l in done.stderr.splitlines() if l.startswith("legacy.csv:")] == [
+        "legacy.csv:5: legacy_operator: unknown operator 'redal' "
+        "(the operator profile lists lydec, radeej, radeec, onee)",
+        "legacy.csv:6: legacy_reference: duplicate legacy reference (a reference maps to one contract) "
+        "(first on line 2)",
+        "legacy.csv:7: contract: unknown contract 9999999 (import contracts first)",
+        "legacy.csv:8: legacy_reference: '0193 017' does not match lydec's reference format ^[0-9]{10}$",
+        "legacy.csv:9: legacy_reference: 'RJ-12' is not digits (spaces, dashes and dots between them allowed)",
+    ]
+    assert done.stderr.strip().endswith("addad: legacy.csv rejected: 5 problem(s), nothing was written")
+    assert _legacy_rows(ops.db) == []
+
+
+def test_the_onee_profile_has_no_previous_operator_to_import(ops):
+    assert ops("import", "contracts", ops.write("contracts.csv", CONTRACTS)).returncode == 0
+    done = ops("import", "legacy", ops.write("legacy.csv", LEGACY))
+    assert done.returncode == 1
+    assert "legacy.csv:2: legacy_operator: unknown operator 'lydec' (the operator profile lists none)" in done.stderr
+
+
+def test_the_legacy_migration_keeps_requests_and_their_instalments(tmp_path):
+    from storage.sqlite.schema import migrations, statements
+
+    db = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA foreign_keys = ON")
+    for version, _name, sql in migrations():
+        if version >= 12:
+            break
+        for statement in statements(sql):
+            con.execute(statement)
+        con.execute(f"PRAGMA user_version = {version}")
+    con.execute(
+        "INSERT INTO requests (id, reference, kind, channel, user_id, lang, created_at, updated_at) "
+        "VALUES (7, 'IN-2026-000001', 'instalment', 'telegram', '42', 'fr', '2026-11-01', '2026-11-01')"
+    )
+    con.execute("INSERT INTO instalment_lines VALUES (7, 1, '2026-12-01', 10000)")
+    con.commit()
+    con.close()
+    done = run_addad(["db", "upgrade"], [], tmp_path, ADDAD_DATABASE=str(db))
+    assert done.returncode == 0, done.stderr
+    assert "0012_legacy.sql" in done.stdout
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA foreign_keys = ON")
+    assert con.execute("SELECT request_id, amount FROM instalment_lines").fetchall() == [(7, 10000)]
+    assert con.execute("SELECT reference, kind FROM requests").fetchall() == [("IN-2026-000001", "instalment")]
+    con.execute(
+        "INSERT INTO requests (reference, kind, channel, user_id, lang, created_at, updated_at) "
+        "VALUES ('BR-2026-000001', 'connection', 'telegram', '42', 'fr', '2026-11-01', '2026-11-01')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):  # the lines still belong to a request that exists
+        con.execute("INSERT INTO instalment_lines VALUES (99, 1, '2026-12-01', 10000)")
+    with pytest.raises(sqlite3.IntegrityError):  # and the kinds are still a fixed set
+        con.execute(
+            "INSERT INTO requests (reference, kind, channel, user_id, lang, created_at, updated_at) "
+            "VALUES ('XX-2026-000001', 'anything', 'telegram', '42', 'fr', '2026-11-01', '2026-11-01')"
+        )
+    assert {r[1] for r in con.execute("PRAGMA index_list(requests)")} >= {
+        "requests_contract",
+        "requests_chat",
+        "requests_status",
+    }
+    con.close()
