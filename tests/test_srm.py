@@ -238,3 +238,118 @@ def test_the_legacy_migration_keeps_requests_and_their_instalments(tmp_path):
         "requests_status",
     }
     con.close()
+
+
+# ---------------------------------------------------------------------- linking by a legacy reference
+SRM_LEGACY = """\
+legacy_operator,legacy_reference,contract
+lydec,0193 017 183,1000001
+lydec,0193 017 184,1000002
+onee,9100 0003,1000003
+"""
+
+
+@pytest.fixture
+async def srm_engine(tmp_path, clock):
+    """The seeded store (tests/chat.py) with SRM Casablanca-Settat's profile and legacy.csv
+    imported through the real importer."""
+    from conversations.engine import Engine
+    from storage import open_store
+    from storage.csvio import import_file
+
+    from .chat import seed
+
+    store = await open_store(tmp_path / "addad.sqlite3", clock=clock)
+    await seed(store)
+    profile = load_profile("srm-cs")
+    (tmp_path / "legacy.csv").write_text(SRM_LEGACY, encoding="utf-8")
+    await import_file(store, "legacy", tmp_path / "legacy.csv", profile)
+    try:
+        yield Engine(store, profile, clock=clock)
+    finally:
+        await store.close()
+
+
+async def _add_contract(engine, typed: str, *, lang: str = "fr", **kw):
+    from .chat import Chat
+
+    chat = Chat(engine, **kw)
+    await chat.send("bonjour" if lang == "fr" else "السلام")
+    await chat.press("Ajouter un contrat" if lang == "fr" else "إضافة عقد")
+    await chat.send(typed)
+    return chat
+
+
+async def _links(engine, chat) -> list[str]:
+    async with engine.store.snapshot() as tx:
+        return sorted(c.contract for c in await tx.linked_contracts(chat.channel, chat.user))
+
+
+async def test_a_lydec_reference_as_printed_links_todays_contract_in_french(srm_engine):
+    chat = await _add_contract(srm_engine, "0193 017 183")
+    asked = chat.text
+    assert "Lydec" not in asked and "1000001" not in asked  # nothing told before proof
+    await chat.press("Montant")
+    await chat.send("218,90")  # the last bill's amount (tests/chat.py seed)
+    assert "Votre contrat Lydec 0193 017 183 est désormais le contrat 1000001 chez SRM Casablanca-Settat." in chat.text
+    assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in chat.text
+    assert await _links(srm_engine, chat) == ["1000001"]
+
+
+async def test_a_lydec_reference_in_arabic_indic_digits_links_in_darija(srm_engine):
+    # The WhatsApp sender's number is the contract's: the vouched phone is the proof.
+    chat = await _add_contract(
+        srm_engine, "٠١٩٣-٠١٧-١٨٣", lang="ar", channel="whatsapp", user="212612345678", sender_phone="+212612345678"
+    )
+    assert "العقد ديالك عند ليديك رقم 0193 017 183 ولّى دابا هو العقد 1000001 عند الشركة الجهوية" in chat.text
+    assert "مربوط الآن بهذه المحادثة" in chat.text
+    assert await _links(srm_engine, chat) == ["1000001", "1000002"]  # and her other contract on that phone
+
+
+async def test_a_reference_typed_in_arabizi_darija_with_words_around_it(srm_engine):
+    chat = await _add_contract(srm_engine, "hahowa numero dyal lydec 0193017184", lang="fr")
+    await chat.press("Montant")
+    await chat.send("30,24")  # wrong on purpose: 1000002's proof fails like any other
+    assert "ne correspond pas" in chat.text and "Lydec" not in chat.text
+    async with srm_engine.store.snapshot() as tx:
+        [failed] = await tx.audit_entries(action="link_failed")
+    assert failed["contract"] == "1000002"  # counted against today's contract: the same proof limit
+
+
+async def test_an_unknown_legacy_reference_is_answered_like_an_unknown_contract(srm_engine):
+    known = await _add_contract(srm_engine, "0193 017 183", user="a")
+    unknown = await _add_contract(srm_engine, "0200 000 009", user="b")
+    assert unknown.text == known.text  # the same proof question
+    assert [b.label for b in unknown.buttons] == [b.label for b in known.buttons]
+    for chat in (known, unknown):
+        await chat.press("Montant")
+        await chat.send("999,00")
+    assert unknown.text == known.text and "ne correspond pas" in unknown.text
+    # In Arabic too, and the unknown one is recorded on the number typed.
+    ar_known = await _add_contract(srm_engine, "0193 017 183", lang="ar", user="c", lang_hint="ar")
+    ar_unknown = await _add_contract(srm_engine, "0200 000 009", lang="ar", user="d", lang_hint="ar")
+    assert ar_unknown.text == ar_known.text
+    async with srm_engine.store.snapshot() as tx:
+        contracts = [e["contract"] for e in await tx.audit_entries(action="link_failed")]
+    assert sorted(contracts) == ["0200000009", "1000001"]
+
+
+async def test_the_proof_limit_counts_legacy_and_current_numbers_together(srm_engine):
+    limit = srm_engine.profile.linking.max_failed_proofs
+    for i in range(limit):
+        typed = "0193 017 183" if i % 2 else "1000001"
+        chat = await _add_contract(srm_engine, typed, user=f"attacker{i}")
+        await chat.press("Montant")
+        await chat.send(f"{i + 1},00")
+    late = await _add_contract(srm_engine, "0193 017 183", user="late")
+    await late.press("Montant")
+    await late.send("218,90")  # the right amount, refused: proof by amount is suspended on 1000001
+    assert "la vérification par le montant est suspendue" in late.text
+    assert await _links(srm_engine, late) == []
+
+
+async def test_a_number_in_no_known_format_gets_the_format_message(srm_engine):
+    for typed in ("12 34", "0193 017 183 0000"):  # no contract (6-7 digits), no old reference (6-12)
+        chat = await _add_contract(srm_engine, typed, user=typed)
+        assert "Merci de le retaper" in chat.text
+        assert [b.label for b in chat.buttons] == ["🤷 Je ne connais pas mon numéro", "Annuler"]
