@@ -2026,6 +2026,26 @@ def rules_only(text: str, lang_hint: str | None = None, *, today: date) -> Under
     return _understand(text, lang_hint, today=today, model=False)
 
 
+# Issue 24: "is Lydec (ONEE, Redal…) still my operator?" A previous operator named with a word of
+# "still / over / changed / who": help with entities["topic"] = "transition" (the profile's
+# explanation, conversations/journeys/menu.py). Both parts are required: high precision, and the
+# shipped intent model is not retrained for it.
+_OLD_OPERATOR = (
+    r"(?:l'?|la |el |al )?(?:lydec|lydek|lidec|lydic|redal|amendis|radee[a-z]{0,2}|regie|onee|onep|"
+    r"ليديك|ليدك|ليدیك|ريضال|رضال|امانديس|أمانديس|الوكالة المستقلة|المكتب الوطني(?: للكهرباء)?|لاراديج|الراديج)"
+)
+_STILL_OR_OVER = (
+    r"(?:mazal|mazala|mazalin|baqi|baqa|ba9i|encore|toujours|fini|finie|termine|terminee|remplace|remplacee|"
+    r"change|changee|disparu|existe|n'existe|plus la|plus mon|bdl|bdlat|tbdel|tbdlat|tbdl|wllat|welat|"
+    r"chkoun|chkon|qui est|c'est qui|c est qui|"
+    r"مازال|مازالت|باقي|باقا|باقية|سالات|تبدل|تبدلات|بدلات|تغير|ولات|شكون|من هي|انتهى|انتهت)"
+)
+_TRANSITION = re.compile(
+    rf"(?<!\w){_OLD_OPERATOR}(?!\w).{{0,40}}(?<!\w){_STILL_OR_OVER}(?!\w)"
+    rf"|(?<!\w)(?:mazal|baqi|chkoun|qui est|c'est qui|مازال|باقي|شكون)(?!\w).{{0,25}}(?<!\w){_OLD_OPERATOR}(?!\w)"
+)
+
+
 def _understand(text, lang_hint: str | None = None, *, today: date, model: bool = True) -> Understood:
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
@@ -2054,6 +2074,8 @@ def _understand(text, lang_hint: str | None = None, *, today: date, model: bool 
     service = _service_in(tokens)
     if service:
         entities["service"] = service
+    if _TRANSITION.search(norm) and not raw.strip().startswith("/"):
+        return Understood("help", lang, {**entities, "topic": "transition"}, 1.0, "rules")
     intent, confidence, evidence = _classify(raw, norm, tokens, entities)
     source, runner_up = "rules", None
     n_words = len(WORD.findall(norm))

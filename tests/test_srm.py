@@ -7,6 +7,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -353,3 +354,68 @@ async def test_a_number_in_no_known_format_gets_the_format_message(srm_engine):
         chat = await _add_contract(srm_engine, typed, user=typed)
         assert "Merci de le retaper" in chat.text
         assert [b.label for b in chat.buttons] == ["🤷 Je ne connais pas mon numéro", "Annuler"]
+
+
+# ---------------------------------------------------------------------- "is Lydec still my operator?"
+ASKED = [
+    "wach lydec mazal",
+    "واش ليديك باقي",
+    "Lydec c'est fini ?",
+    "wach mazal lydec?",
+    "l'ONEE c'est toujours mon fournisseur ?",
+]
+
+
+def test_the_transition_rule_is_narrow():
+    import glob
+    import json
+    from datetime import date
+
+    from conversations.understanding import _TRANSITION, normalize, understand
+
+    for text in ASKED:
+        u = understand(text, today=date(2026, 11, 23))
+        assert (u.intent, u.entities.get("topic"), u.source) == ("help", "transition", "rules"), text
+    for text in ("bghit nkhelles lydec", "encore une facture onee", "fatura dyal lydec", "واش مازال خاصني نخلص"):
+        assert understand(text, today=date(2026, 11, 23)).entities.get("topic") is None, text
+    # High precision: not one of the labelled customer messages reads as the question.
+    labelled = [
+        json.loads(line)["text"]
+        for f in glob.glob("data/intents/*.jsonl")
+        for line in Path(f).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(labelled) > 1000
+    assert [m for m in labelled if _TRANSITION.search(normalize(m))] == []
+
+
+async def test_customers_asking_whether_lydec_is_still_their_operator_get_the_explanation(srm_engine):
+    from .chat import Chat
+
+    darija = Chat(srm_engine, user="d")
+    await darija.send("wach lydec mazal")
+    assert "الشركة الجهوية متعددة الخدمات الدار البيضاء-سطات هي اللي كتوزع الماء والكهرباء" in darija.text
+    assert "بلاصة ليديك" in darija.text
+    arabic = Chat(srm_engine, user="a")
+    await arabic.send("واش ليديك باقي")
+    assert "منذ 1 أكتوبر 2024" in arabic.text
+    french = Chat(srm_engine, user="f")
+    await french.send("Lydec c'est fini ?")
+    assert "Depuis le 1er octobre 2024, la SRM Casablanca-Settat assure la distribution" in french.text
+    assert "la référence imprimée sur vos anciennes factures reste valable" in french.text
+    # Asked in the middle of linking, it is answered and the question asked again.
+    linking = await _add_contract(srm_engine, "lydec c'est fini ?", user="m")
+    assert "Depuis le 1er octobre 2024" in linking.text
+    await linking.send("0193 017 183")
+    assert "Montant" in " ".join(b.label for b in linking.buttons)
+
+
+async def test_the_onee_profile_says_onee_is_the_operator(engine):
+    from .chat import Chat
+
+    chat = Chat(engine)
+    await chat.send("l'ONEE c'est toujours mon fournisseur ?")
+    assert "C'est bien ONEE qui distribue votre eau et votre électricité" in chat.text
+    ar = Chat(engine, user="ar")
+    await ar.send("واش المكتب الوطني مازال")
+    assert "المكتب الوطني للكهرباء والماء هو اللي كيوزع عليك الماء والكهرباء" in ar.text

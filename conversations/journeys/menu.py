@@ -48,6 +48,8 @@ async def on_menu(t: Turn) -> str | None:
             return MENU_CLARIFY
         if u.intent == "greeting":
             t.say("menu.greeting_back")
+        elif u.intent == "help" and u.entities.get("topic") == "transition":
+            say_transition(t)  # "wach lydec mazal?": who the operator is now (issue 24)
         elif u.intent == "help":
             t.say("help.text", phone=t.tr.ltr(t.profile.contact.phones[0]))
         return INTENT_ENTRY[u.intent] if u.intent not in ("greeting", "help") else AGAIN
@@ -60,6 +62,15 @@ async def on_menu(t: Turn) -> str | None:
     else:
         t.say("menu.not_understood")
     return AGAIN
+
+
+def say_transition(t: Turn) -> None:
+    """The profile's explanation of the operators it replaced; an operator that replaced none
+    says it is the customer's."""
+    if t.profile.transition is not None:
+        t.say_text(t.profile.transition.get(t.lang))
+    else:
+        t.say("transition.none", operator=t.profile.operator.short_name.get(t.lang))
 
 
 def competing(t: Turn) -> bool:
