@@ -56,11 +56,42 @@ class Band(_Model):
     label: Localized | None = None
 
 
+def _rates(v: dict[int, Decimal]) -> dict[int, Decimal]:
+    for year, rate in v.items():
+        if not 1900 <= year <= 2200 or not 0 <= rate <= 100:
+            raise ValueError(f"vat_by_year: {year} = {rate}: a year and a percentage between 0 and 100")
+    return v
+
+
+def _rate_at(default: Decimal, by_year: dict[int, Decimal], day: date) -> Decimal:
+    """The rate of the latest year listed up to `day`'s year; before the first, `default`."""
+    years = [y for y in by_year if y <= day.year]
+    return by_year[max(years)] if years else default
+
+
 class Fee(_Model):
     key: str
     name: Localized
     monthly: Decimal = Field(ge=0)  # DH excluding VAT, per month of the billed period
     vat_percent: Decimal = Field(ge=0, le=100)
+    # The rate by year where it changed (Finance Law 2024: meter rental 11/15/20 % in 2024/25/26);
+    # a bill takes its period's last day's year. Unlisted years before the first: vat_percent.
+    vat_by_year: dict[int, Decimal] = Field(default_factory=dict)
+
+    _years = field_validator("vat_by_year")(_rates)
+
+    def vat_at(self, day: date) -> Decimal:
+        return _rate_at(self.vat_percent, self.vat_by_year, day)
+
+
+class Levy(_Model):
+    """A tax or levy the operator bills besides VAT (the bill's "Taxes" line holds more than VAT):
+    a monthly amount and/or an amount per unit, neither in the HT total nor subject to VAT."""
+
+    key: str
+    name: Localized
+    monthly: Decimal = Field(default=Decimal(0), ge=0)  # DH per month of the billed period
+    per_unit: Decimal = Field(default=Decimal(0), ge=0)  # DH per kWh or m³
 
 
 class Tariff(_Model):
@@ -82,7 +113,20 @@ class Tariff(_Model):
     progressive_bands: list[Band] = Field(min_length=1)
     selective_bands: list[Band] = Field(default_factory=list)
     vat_percent: Decimal = Field(ge=0, le=100)
+    vat_by_year: dict[int, Decimal] = Field(default_factory=dict)  # as Fee.vat_by_year
     fees: list[Fee] = Field(default_factory=list)
+    levies: list[Levy] = Field(default_factory=list)
+    # Whether the grid's prices are before tax (None, the default: VAT is added on top) or are
+    # tax-inclusive prices kept fixed: the grid price plus VAT at this rate is what the customer
+    # pays per unit whatever today's rate, and the HT price shrinks as VAT rises. 0: the grid is
+    # published tax-inclusive. 14: prices set under 14 % VAT whose TTC stayed put when VAT rose
+    # ("à titre transitoire", Lydec's notice): adding 20 % to them overstates by 1.20/1.14 - 1.
+    fixed_ttc_vat_percent: Decimal | None = Field(default=None, ge=0, le=100)
+
+    _years = field_validator("vat_by_year")(_rates)
+
+    def vat_at(self, day: date) -> Decimal:
+        return _rate_at(self.vat_percent, self.vat_by_year, day)
 
     @model_validator(mode="after")
     def _check_bands(self) -> Tariff:

@@ -419,3 +419,63 @@ async def test_the_onee_profile_says_onee_is_the_operator(engine):
     ar = Chat(engine, user="ar")
     await ar.send("واش المكتب الوطني مازال")
     assert "المكتب الوطني للكهرباء والماء هو اللي كيوزع عليك الماء والكهرباء" in ar.text
+
+
+# ---------------------------------------------------------------------- bills line by line
+async def _srm_march_2025_bill(engine) -> None:
+    """The published SRM bill's figures (86 kWh, 92.93 DH TTC) on Youssef's contract."""
+    from datetime import date
+
+    from storage import Bill
+
+    async with engine.store.transaction() as tx:
+        await tx.upsert_bill(
+            Bill(
+                "1574210424 GZ",
+                "1000003",
+                date(2025, 1, 31),
+                date(2025, 2, 28),
+                date(2025, 3, 5),
+                date(2025, 3, 25),
+                120200,
+                120286,
+                86,
+                False,
+                9293,
+                0,
+            )
+        )
+
+
+async def test_the_srm_bill_explanation_shows_its_lines_in_french(srm_engine):
+    from .chat import Chat
+
+    await _srm_march_2025_bill(srm_engine)
+    chat = Chat(srm_engine, sender_phone="+212661234567")
+    await chat.send("bonjour")
+    await chat.send("mes factures")
+    await chat.send("1000003")
+    await chat.press("2025")
+    text = chat.text.replace("\xa0", " ").replace("\u202f", " ")
+    assert "86 kWh × 0,84 = 72,24 DH" in text
+    assert "Location du compteur : 2,70 DH" in text and "Entretien du branchement : 3,57 DH" in text
+    assert "TVA : 14,05 DH" in text
+    assert "TVA 18 % sur l'énergie (72,24 DH) : 13,00 DH" in text
+    assert "TVA 15 % sur Location du compteur (2,70 DH) : 0,41 DH" in text
+    assert "Autres taxes : 0,37 DH" in text
+    assert "92,93 DH" in text and "diffère" not in text  # computed as billed
+
+
+async def test_the_srm_bill_explanation_in_arabic(srm_engine):
+    from .chat import Chat
+
+    await _srm_march_2025_bill(srm_engine)
+    chat = Chat(srm_engine, sender_phone="+212661234567", lang_hint="ar")
+    await chat.send("السلام")
+    await chat.send("فواتيري")
+    await chat.send("1000003")
+    await chat.press("2025")
+    text = chat.text.replace("\xa0", " ").replace("\u202f", " ")
+    assert "كراء العداد" in text and "صيانة الربط" in text
+    assert "الضريبة على القيمة المضافة 15٪ على كراء العداد" in text
+    assert "رسوم أخرى" in text
