@@ -297,6 +297,15 @@ class LegacyOperator(_Model):
         return re.fullmatch(self.reference_pattern, digits) is not None
 
 
+class ConnectionPolicy(_Model):
+    """Connection and subscription requests (issue 24), still done at the agencies: the
+    documents to bring for each, and whether an appointment or a callback can be asked for."""
+
+    connection: list[Localized] = Field(min_length=1)  # a new meter (branchement)
+    transfer: list[Localized] = Field(min_length=1)  # a subscription taken over (mutation)
+    note: Localized | None = None  # e.g. how long it takes, what is paid at the agency
+
+
 class Profile(_Model):
     operator: Operator
     contact: Contact
@@ -315,6 +324,7 @@ class Profile(_Model):
     # one is still theirs ("wach lydec mazal?"); an operator that replaced none lists none.
     legacy_operators: list[LegacyOperator] = Field(default_factory=list)
     transition: Localized | None = None
+    connections: ConnectionPolicy | None = None
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.
     timezone: str = "Africa/Casablanca"

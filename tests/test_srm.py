@@ -479,3 +479,86 @@ async def test_the_srm_bill_explanation_in_arabic(srm_engine):
     assert "كراء العداد" in text and "صيانة الربط" in text
     assert "الضريبة على القيمة المضافة 15٪ على كراء العداد" in text
     assert "رسوم أخرى" in text
+
+
+# ---------------------------------------------------------------------- connection and transfer requests
+async def _srm_agencies(engine) -> None:
+    from storage import Agency
+
+    async with engine.store.transaction() as tx:
+        for city, name, address, phone, name_ar in (
+            ("Casablanca", "Agence Maârif", "12 rue Abou Al Waqt", "0522 99 11 22", "وكالة المعاريف"),
+            ("Mohammédia", "Agence Mohammédia Centre", "Boulevard Hassan II", "0523 32 10 10", "وكالة المحمدية"),
+        ):
+            await tx.upsert_agency(Agency(city, name, address, phone, "Lun-Ven 8h30-16h30", None, name_ar, None, None))
+
+
+async def _requests(engine) -> list:
+    async with engine.store.snapshot() as tx:
+        return await tx.requests()
+
+
+async def test_a_new_meter_asked_in_darija_lists_documents_and_agencies_and_files_an_appointment(srm_engine):
+    from .chat import Chat
+
+    await _srm_agencies(srm_engine)
+    chat = Chat(srm_engine, user="new", lang_hint="ar")
+    await chat.send("salam, bghit compteur jdid f mohammedia")
+    text = chat.text
+    assert "باش تطلب عداد جديد، جيب معاك للوكالة:" in text
+    assert "• عقد الملكية أو عقد الكراء" in text and "رخصة البناء أو رخصة السكن" in text
+    assert "وكالة المحمدية" in text and "0523 32 10 10" in text
+    assert "Agence Maârif" not in text and "وكالة المعاريف" not in text  # only the customer's city
+    await chat.press("موعد فالوكالة")
+    assert "على أي رقم نتصل بك؟" in chat.text  # no phone known (not linked, not WhatsApp): asked
+    await chat.send("0661 23 45 67")
+    assert re.search(r"طلب ربط عداد جديد ديالك مسجل بالمرجع BR-2026-000001", chat.text)
+    assert "+21266123••••" in chat.text
+    [request] = await _requests(srm_engine)
+    assert (request.reference, request.kind, request.status, request.contract) == (
+        "BR-2026-000001",
+        "connection",
+        "pending",
+        None,
+    )
+    assert request.details == {"city": "Mohammédia", "want": "appointment", "phone": "+212661234567"}
+
+
+async def test_a_subscription_transfer_in_french_with_the_linked_contract(srm_engine):
+    from .chat import Chat
+
+    await _srm_agencies(srm_engine)
+    chat = Chat(srm_engine, user="212612345678", channel="whatsapp", sender_phone="+212612345678")
+    await chat.send("bonjour")
+    await chat.send("Ajouter un contrat")  # linked by the WhatsApp number: 1000001 and 1000002, Casablanca
+    await chat.send("1000001")
+    await chat.send("je voudrais un changement de titulaire")
+    text = chat.text
+    assert "Pour reprendre un abonnement à votre nom, apportez à l'agence :" in text
+    assert "• La dernière facture payée du compteur" in text
+    assert "l'ancienne référence (Lydec)" in text
+    assert "Agence Maârif" in text  # the linked contracts' city, not asked
+    await chat.press("Être rappelé")  # the WhatsApp number is known: not asked
+    assert "Votre demande de mutation d'abonnement est enregistrée sous la référence MU-2026-000001" in chat.text
+    assert "un conseiller vous rappellera au +21261234•••• (Casablanca)" in chat.text
+    [request] = await _requests(srm_engine)
+    assert request.kind == "transfer" and request.details["want"] == "callback"
+    # It is tracked like any request.
+    await chat.send("suivi MU-2026-000001")
+    assert "MU-2026-000001" in chat.text and "demande de mutation d'abonnement" in chat.text
+
+
+async def test_the_connection_journey_from_its_question_with_a_typed_city(srm_engine):
+    from .chat import Chat
+
+    await _srm_agencies(srm_engine)
+    chat = Chat(srm_engine, user="q")
+    await chat.send("bonjour")
+    await chat.send("un nouveau branchement svp")
+    assert "Dans quelle ville" in chat.text
+    await chat.send("Tombouctou")
+    assert "Je ne trouve pas cette ville" in chat.text
+    await chat.send("casa")
+    assert "Pour un nouveau compteur, apportez à l'agence :" in chat.text and "Agence Maârif" in chat.text
+    await chat.press("Menu")
+    assert await _requests(srm_engine) == []

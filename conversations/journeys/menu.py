@@ -6,7 +6,7 @@ from functools import cache
 
 from .. import places
 from ..events import Button
-from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
+from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn, ref
 from ..i18n import translator
 
 menu = Flow("menu", states=("main", "clarify"), intents=("greeting", "help"))
@@ -43,6 +43,8 @@ async def on_menu(t: Turn) -> str | None:
     if picked in GO_ENTRY:
         return GO_ENTRY[picked]
     u = t.understood
+    if u is not None and u.entities.get("topic") in ("connection", "transfer") and u.intent != "track":
+        return ref("connection.start")  # "bghit compteur jdid", whatever intent it read as (issue 24)
     if u is not None and u.intent in INTENT_ENTRY:
         if competing(t):
             return MENU_CLARIFY
