@@ -562,3 +562,32 @@ async def test_the_connection_journey_from_its_question_with_a_typed_city(srm_en
     assert "Pour un nouveau compteur, apportez à l'agence :" in chat.text and "Agence Maârif" in chat.text
     await chat.press("Menu")
     assert await _requests(srm_engine) == []
+
+
+async def test_a_lydec_reference_typed_in_arabizi_darija_is_answered_in_arabic(srm_engine):
+    from .chat import Chat
+
+    chat = Chat(srm_engine, user="arabizi", lang_hint="ar")
+    await chat.send("salam")
+    await chat.press("إضافة عقد")
+    await chat.send("ha ref dyali f lfatura l9dima dyal lydec: 0193 017 183")
+    await chat.press("مبلغ آخر فاتورة")
+    await chat.send("218,90")
+    assert "العقد ديالك عند ليديك رقم 0193 017 183 ولّى دابا هو العقد 1000001" in chat.text
+    assert await _links(srm_engine, chat) == ["1000001"]
+
+
+def test_the_srm_demo_links_by_the_lydec_reference(tmp_path):
+    done = run_addad(["demo", "--operator", "srm-cs", "--lang", "fr"], ["8", "0193 017 183"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "Votre contrat Lydec 0193 017 183 est désormais le contrat 1000001 chez SRM Casablanca-Settat." in done.stdout
+    )
+    arabic = run_addad(["demo", "--operator", "srm-cs", "--lang", "ar"], ["wach lydec mazal"], tmp_path)
+    assert "منذ 1 أكتوبر 2024" in arabic.stdout
+
+
+def test_vat_by_year_is_validated(tmp_path):
+    path = _broken(tmp_path, 'vat_by_year = { 2024 = "16"', 'vat_by_year = { 2024 = "160"')
+    with pytest.raises(ProfileError, match=r"tariffs\.0\.vat_by_year: Value error, vat_by_year: 2024 = 160"):
+        load_profile(path)
