@@ -591,3 +591,31 @@ def test_vat_by_year_is_validated(tmp_path):
     path = _broken(tmp_path, 'vat_by_year = { 2024 = "16"', 'vat_by_year = { 2024 = "160"')
     with pytest.raises(ProfileError, match=r"tariffs\.0\.vat_by_year: Value error, vat_by_year: 2024 = 160"):
         load_profile(path)
+
+
+async def test_the_pre_bill_of_a_reading_shows_the_srm_lines(srm_engine):
+    from datetime import date
+
+    from conversations.tariff import prebill
+
+    from .test_reading import reading_chat
+
+    chat = await reading_chat(srm_engine)
+    await chat.send("je veux envoyer mon index")
+    await chat.press("1000001")
+    await chat.send("45 340")
+    await chat.press("Sans photo")
+    await chat.press("Confirmer")
+    text = chat.text.replace("\xa0", " ")
+    assert "  • 100 kWh × 0,84 = 84,00 DH" in text and "  • 30 kWh × 1,02 = 30,60 DH" in text
+    bill = prebill(srm_engine.profile.tariff("BT-RES"), date(2026, 10, 31), date(2026, 11, 23), 130)
+    rental, upkeep = bill.fees
+    [levy] = bill.levies
+    assert f"Location du compteur : {fmt(rental.amount_ht)} DH" in text
+    assert f"Entretien du branchement : {fmt(upkeep.amount_ht)} DH" in text
+    assert f"Autres taxes : {fmt(levy.amount)} DH" in text and levy.amount == 28  # 0.37 × 0.77 month
+    assert f"Total estimé TTC : {fmt(bill.total_ttc)} DH" in text
+
+
+def fmt(centimes: int) -> str:
+    return f"{centimes // 100},{centimes % 100:02d}"
