@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="create the demo database (once) and chat with the bot as a demo customer")
     demo.add_argument("--lang", choices=["ar", "fr"], help="the language the chat starts in")
     demo.add_argument("--database", help="demo database file (default: addad-demo/addad-demo.sqlite3)")
+    demo.add_argument(
+        "--operator",
+        help="the operator profile: a bundled name (onee, srm-cs) or a TOML file (default: ADDAD_OPERATOR, else onee)",
+    )
 
     console = sub.add_parser("console", help="chat with the bot in this terminal")
     console.add_argument("--phone", help="the phone number the console shares, e.g. +212612345678")
@@ -73,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
-    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"], help="what the file holds")
+    imp.add_argument(
+        "kind", choices=["contracts", "bills", "readings", "agencies", "legacy"], help="what the file holds"
+    )
     imp.add_argument("file", help='the CSV file (UTF-8, header row; SPEC.md "Data files")')
     imp.add_argument("--check", action="store_true", help="validate the file and report its problems; write nothing")
 

@@ -437,7 +437,10 @@ class Engine:
             turn.data.update(paused["data"])
             await self.goto(turn, paused["state"])
         elif command == "help":
-            turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
+            if turn.understood is not None and turn.understood.entities.get("topic") == "transition":
+                menu.say_transition(turn)  # "wach lydec mazal?" (issue 24), in any state
+            else:
+                turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
@@ -610,6 +613,6 @@ def _command(turn: Turn) -> str | None:
     # Typed "annuler" / "الغاء" works in every state; so does asking for the menu.
     if u.intent == "cancel" and u.confidence >= 0.6:
         return "cancel"
-    if u.intent == "help" and u.confidence >= 0.8 and len(text) < 25:
+    if u.intent == "help" and ((u.confidence >= 0.8 and len(text) < 25) or u.entities.get("topic") == "transition"):
         return "help"
     return None

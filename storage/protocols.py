@@ -412,6 +412,15 @@ class AgencyRepository(Protocol):
     async def agency_cities(self) -> list[str]: ...
 
 
+class LegacyRepository(Protocol):
+    """The previous operators' references (issue 24, `addad import legacy`), by their digits."""
+
+    async def legacy_reference(self, key: str) -> tuple[str, str, str] | None:
+        """(legacy_operator, the reference as printed, today's contract) for these digits
+        (storage.legacy.reference_key), if the distributor imported them."""
+        ...
+
+
 class LearningRepository(Protocol):
     """Messages the bot did not understand, masked, kept a while for the operator to label."""
 
@@ -463,7 +472,7 @@ class ImportRepository(Protocol):
     columns (all None for a row that failed its checks: only its key is kept, for duplicates)."""
 
     async def stage_open(self, kind: str) -> None:
-        """Start an empty stage for a file of `kind` (contracts, bills, readings, agencies)."""
+        """Start an empty stage for a file of `kind` (contracts, bills, readings, agencies, legacy)."""
         ...
 
     async def stage_rows(self, rows: Sequence[tuple]) -> None: ...
@@ -495,6 +504,7 @@ class Tx(
     InboxRepository,
     DeadLetterRepository,
     AgencyRepository,
+    LegacyRepository,
     LearningRepository,
     MediaRepository,
     ReferenceRepository,

@@ -157,13 +157,17 @@ async def _run(args, settings: Settings) -> int:
     from bot.wiring import open_engine
     from conversations.profile import load_profile
 
+    if getattr(args, "operator", None):  # `addad demo --operator srm-cs`
+        settings = settings.model_copy(update={"operator": args.operator})
     profile = load_profile(settings.operator)
     database = settings.database
     phone = getattr(args, "phone", None)
     user = getattr(args, "user", "console")
     lang = args.lang
     if args.command == "demo":
-        database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
+        # One demo folder per operator: the ONEE demo's data is not the SRM's.
+        folder = DEMO_FOLDER if profile.operator.code == "onee" else Path(f"{DEMO_FOLDER}-{profile.operator.code}")
+        database = args.database or str(folder / "addad-demo.sqlite3")
         settings = settings.model_copy(update={"database": database})  # its photos beside it, too
         phone, user = DEMO_PERSONA["phone"], "demo"
         from bot.demo_data import ensure_demo

@@ -1254,6 +1254,18 @@ class SqliteAgencies(_Repository):
         return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
 
 
+class SqliteLegacy(_Repository):
+    """The previous operators' references (issue 24), by their digits."""
+
+    __slots__ = ()
+
+    async def legacy_reference(self, key: str) -> tuple[str, str, str] | None:
+        row = await self._one(
+            "SELECT legacy_operator, reference, contract FROM legacy_references WHERE reference_key=?", (key,)
+        )
+        return (row[0], row[1], row[2]) if row is not None else None
+
+
 class SqliteLearning(_Repository):
     """Messages the bot did not understand, masked, kept a while for the operator to label."""
 
@@ -1328,7 +1340,8 @@ class SqliteReferences(_Repository):
 
 _STAGE = "temp.import_stage"
 # Per kind, the staged columns (c0, c1, …) in the order of its table's columns.
-_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10}  # agencies: + city_key
+_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10, "legacy": 4}  # agencies: + city_key
+_LEGACY_COLS = "reference_key, legacy_operator, reference, contract"
 _AGENCY_STAGE_COLS = _AGENCY_COLS + ", city_key"
 
 
@@ -1393,6 +1406,10 @@ class SqliteImports(_Repository):
             await self._merge_readings("s.c0", "s.c10", "s.c9", "'actual'", stamp)
         elif kind == "readings":
             counts = await self._merge_readings("s.c0", "s.c1", "s.c2", "s.c3", stamp)
+        elif kind == "legacy":
+            counts = await self._merge_keyed(
+                "INSERT INTO legacy_references", _cols(_LEGACY_COLS), ["reference_key"], stamp
+            )
         else:
             agencies = _cols(_AGENCY_STAGE_COLS)
             counts = await self._merge_keyed("INSERT INTO agencies", agencies, ["city_key", "name"], stamp)
@@ -1463,6 +1480,7 @@ class SqliteTx(
     SqliteInbox,
     SqliteDeadLetters,
     SqliteAgencies,
+    SqliteLegacy,
     SqliteLearning,
     SqliteMedia,
     SqliteReferences,
