@@ -233,3 +233,82 @@ def test_every_route_says_which_role_it_needs():
         assert hasattr(handler, "required_role"), f"{route.method} {route.resource.canonical} has no @requires"
         checked += 1
     assert checked >= 10
+
+
+async def test_addad_serve_mounts_the_workspace_beside_the_whatsapp_webhook(tmp_path, process_clock):
+    """What `addad serve` runs: one server; a decision taken in its workspace reaches a WhatsApp
+    customer through the same process's dispatcher, in Arabic (outside WhatsApp's 24-hour window:
+    the decision template, bot/channels/whatsapp.py)."""
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from bot.runtime import run_whatsapp
+    from storage import open_store
+
+    from .telegram_harness import seeded_database
+    from .web_harness import Browserish
+    from .whatsapp_harness import VERIFY_TOKEN, FakeGraphAPI, text_of, whatsapp_settings
+
+    graph = await FakeGraphAPI().start()
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    store = await open_store(database, clock=process_clock)
+    await add_account(store, "amina", "agent")
+    async with store.transaction() as tx:
+        await tx.add_request(
+            reference="DF-2026-000001",
+            kind="deferral",
+            contract="1000001",
+            channel="whatsapp",
+            user_id="212612345678",
+            lang="ar",
+            amount=46207,
+            defer_until=date(2026, 12, 10),
+            reason="illness",
+        )
+    await store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = whatsapp_settings(database, graph.url, clock=process_clock.setting)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_whatsapp(settings, listen="127.0.0.1", port=port, stop=stop, ready=ready.set, workspace=True)
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:  # the webhook is still there
+            params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"}
+            async with http.get(base + "/whatsapp", params=params) as r:
+                assert r.status == 200 and await r.text() == "42"
+        async with Browserish(base) as c:
+            page = await c.get("/")
+            assert "/web/signin" in page.url
+            await c.sign_in("amina")
+            page = await c.get("/web/requests/DF-2026-000001")
+            assert "Report de paiement" in page.plain() and "10 décembre 2026" in page.plain()
+            page = await c.post("/web/requests/DF-2026-000001/decide", {"decision": "approved"})
+            assert page.url.endswith("?done=approved")
+        sent = await graph.wait_for(lambda m: m["to"] == "212612345678", timeout=15)
+        assert sent["type"] == "template" and sent["template"]["name"] == "addad_request_decision"
+        assert "DF-2026-000001" in text_of(sent) and "مقبول" in text_of(sent)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await graph.stop()
+
+
+async def test_a_rejection_with_its_note_reaches_the_customer_and_a_session_expires(engine, served):
+    chat = await file_instalment(engine, lang_hint="ar")
+    async with served.client() as c:
+        await c.sign_in("amina")
+        await c.get("/web/requests/IN-2026-000001")
+        page = await c.post("/web/requests/IN-2026-000001/decide", {"decision": "rejected", "note": "الملف ناقص"})
+        assert "Demande refusée" in page.plain()
+        engine.clock.advance(hours=8, minutes=1)  # a working day later the session is over
+        page = await c.get("/web/requests")
+        assert "/web/signin" in page.url
+    await chat.send("شكرا")
+    assert "IN-2026-000001" in chat.text and "الملف ناقص" in chat.text
