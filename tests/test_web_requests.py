@@ -133,6 +133,11 @@ async def test_bad_decisions_say_why_and_change_nothing(engine, served):
         page = await c.post("/web/requests/IN-2026-000001/decide", {"decision": "approved"})
         assert page.status == 409
         assert "Cette demande a déjà été traitée (refusée ❌) par omar le 2026-11-23 10:00" in page.plain()
+        page = await c.get("/web/requests?status=rejected")
+        assert "Décidée par" not in page.plain()  # who decided what: the supervisors' column
+        await c.sign_in("karim")
+        page = await c.get("/web/requests?status=rejected")
+        assert "Décidée par" in page.plain() and "refusée omar" in page.plain()
     async with engine.store.snapshot() as tx:
         r = await tx.request("IN-2026-000001")
         approved = await tx.audit_entries(action="request_approved")
