@@ -100,7 +100,8 @@ async def main(args) -> None:
         took = generate(path, args.contracts, 10)
         add_requests(path, args.contracts, args.requests)
         print(
-            f"generated {args.contracts} contracts, {args.contracts * 10} bills, {args.requests} requests in {took:.0f} s"
+            f"generated {args.contracts} contracts, {args.contracts * 10} bills, "
+            f"{args.requests} requests in {took:.0f} s"
         )
     clock_now = [NOW]
     store = await open_store(path, lambda: clock_now[0])
