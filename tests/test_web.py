@@ -261,3 +261,60 @@ def test_addad_web_serves_the_workspace_in_its_own_process(tmp_path):
     con = sqlite3.connect(tmp_path / "w.sqlite3")
     assert con.execute("SELECT count(*) FROM workspace_settings WHERE name = 'web_secret'").fetchone()[0] == 1
     con.close()
+
+
+def _on_a_terminal(args, env, typed: list[str]) -> tuple[int, str]:
+    """`addad ARGS` with a pseudo-terminal as its controlling terminal (getpass reads /dev/tty),
+    each of `typed` written after the prompt before it appears."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+
+    def controlling_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    seen, pending, deadline, answered = b"", list(typed), time.monotonic() + 60, 0
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the process ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if pending and seen[answered:].rstrip().endswith(b":"):  # a new prompt
+                os.write(master, (pending.pop(0) + "\n").encode())
+                answered = len(seen)
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return proc.returncode, seen.decode(errors="replace")
+
+
+def test_users_add_asks_the_password_twice_on_the_terminal_without_echo(tmp_path):
+    import os
+
+    env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "t.sqlite3")}
+    code, out = _on_a_terminal(["users", "add", "nadia", "--role", "agent"], env, [PASSWORD, "something else!"])
+    assert code == 2 and "New password:" in out and "Repeat it:" in out
+    assert "the two passwords differ; nothing changed" in out and PASSWORD not in out  # never echoed
+    code, out = _on_a_terminal(["users", "add", "nadia", "--role", "agent"], env, [PASSWORD, PASSWORD])
+    assert code == 0 and "nadia: added (agent)" in out and PASSWORD not in out

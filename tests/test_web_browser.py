@@ -188,4 +188,8 @@ async def test_an_arabic_page_is_laid_out_right_to_left_and_fits_a_phone(browser
     assert "تقسيط المتأخرات" in await page.locator("h1").inner_text()
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     await _shot(page, shots, "request-ar-phone")
+    await page.click("text=التصديرات")  # the supervisor's exports
+    await page.wait_for_url("**/web/exports")
+    assert await page.locator("h1").inner_text() == "تصدير CSV"
+    await _shot(page, shots, "exports-ar-phone")
     await context.close()
