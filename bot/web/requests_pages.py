@@ -140,7 +140,7 @@ async def _request_page(
         status=status,
         req=req,
         contract=contract,
-        phone=(phone if core.has_role(acct, "supervisor") else mask_phone(phone)) if phone else None,
+        phone=mask_phone(phone) if phone else None,  # in full on the customer's page, for supervisors
         bills=bills,
         unpaid=unpaid,
         arrears=sum(b.due for b in unpaid),
