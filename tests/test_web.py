@@ -318,3 +318,35 @@ def test_users_add_asks_the_password_twice_on_the_terminal_without_echo(tmp_path
     assert "the two passwords differ; nothing changed" in out and PASSWORD not in out  # never echoed
     code, out = _on_a_terminal(["users", "add", "nadia", "--role", "agent"], env, [PASSWORD, PASSWORD])
     assert code == 0 and "nadia: added (agent)" in out and PASSWORD not in out
+
+
+async def test_behind_a_local_https_proxy_cookies_stay_secure_and_the_throttle_counts_people(served):
+    proxied = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "Host": "workspace.example"}
+    async with served.client() as c:
+        await c.get("/web/signin", headers=proxied)
+        async with c.session.post(
+            served.url + "/web/signin",
+            data={"name": "amina", "password": PASSWORD, "csrf": c.last.csrf},
+            headers=proxied,
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 302 and r.cookies["addad_session"]["secure"]
+    async with served.client() as c:
+        await c.get("/web/signin", headers=proxied)
+        for i in range(20):  # one person guessing names, behind the proxy
+            page = await c.post("/web/signin", {"name": f"user{i}", "password": "guess-guess"}, headers=proxied)
+            assert page.status == 401
+        page = await c.post("/web/signin", {"name": "karim", "password": PASSWORD}, headers=proxied)
+        assert page.status == 429  # that person's address is throttled...
+        page = await c.post(
+            "/web/signin",
+            {"name": "karim", "password": PASSWORD},
+            headers={**proxied, "X-Forwarded-For": "198.51.100.2"},
+        )
+        assert page.status == 200 and "karim · superviseur" in page.plain()  # someone else is not locked out
+    async with served.store.snapshot() as tx:
+        entry = (await tx.audit_entries(action="web_signin"))[0]
+    assert entry["details"]["address"] == "203.0.113.7"
+    # without a proxy, a plain-HTTP host that is not localhost
+    async with served.client() as c, c.session.get(served.url + "/web/signin", headers={"Host": "ws.example"}) as r:
+        assert not r.cookies["addad_pre"]["secure"]  # a browser would drop a Secure one over HTTP

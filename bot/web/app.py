@@ -53,8 +53,11 @@ async def resolve_secret(store: Store, configured: str | None) -> bytes:
 
 
 def secure_cookies(request: web.Request) -> bool:
-    """Secure cookies over HTTPS, and to localhost, which browsers count as a secure origin; a
-    plain-HTTP address elsewhere would never get its cookie back (put HTTPS in front of it)."""
+    """Secure cookies over HTTPS (directly, or through a proxy on this machine that says so), and
+    to localhost, which browsers count as a secure origin; a plain-HTTP address elsewhere would
+    never get its cookie back (put HTTPS in front of it)."""
+    if core.behind_local_proxy(request) and request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        return True
     return request.secure or (request.url.host or "") in _LOCAL_HOSTS
 
 

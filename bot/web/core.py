@@ -204,8 +204,22 @@ async def audit(
     )
 
 
+_LOOPBACK = ("127.0.0.1", "::1")
+
+
+def behind_local_proxy(request: web.Request) -> bool:
+    """A reverse proxy on this machine (the HTTPS in front of the workspace): only then are its
+    X-Forwarded-* headers believed; from anyone else they are words anyone can write."""
+    return request.remote in _LOOPBACK and "X-Forwarded-For" in request.headers
+
+
 def client_address(request: web.Request) -> str:
-    """The peer's address (no X-Forwarded-For: a header anyone can write would let anyone dodge the throttle)."""
+    """The peer's address; behind a local proxy, the address it says it serves (the last hop of
+    X-Forwarded-For: the one the proxy itself added), so the throttle counts people, not the proxy."""
+    if behind_local_proxy(request):
+        hops = [h.strip() for h in request.headers["X-Forwarded-For"].split(",") if h.strip()]
+        if hops:
+            return hops[-1][:64]
     return request.remote or "-"
 
 
