@@ -1468,6 +1468,10 @@ class SqliteImports(_Repository):
         return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
 
 
+# The workspace's repository builds on this module's helpers: imported once they exist.
+from .workspace import SqliteWorkspace  # noqa: E402
+
+
 class SqliteTx(
     SqliteContracts,
     SqliteLinks,
@@ -1485,6 +1489,7 @@ class SqliteTx(
     SqliteMedia,
     SqliteReferences,
     SqliteImports,
+    SqliteWorkspace,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 

@@ -15,7 +15,8 @@ CREATE INDEX legacy_references_contract ON legacy_references (contract);
 
 -- Requests have a fixed set of kinds: widened with 'connection' (a new meter) and 'transfer'
 -- (a subscription taken over). SQLite cannot alter a CHECK: the table is rebuilt, and its child
--- instalment_lines with it, so the foreign key is never dangling (foreign_keys is on).
+-- instalment_lines with it, so the foreign key is never dangling (foreign_keys is on). Every
+-- column of the earlier migrations is carried over (0008's assigned_to included).
 CREATE TABLE requests_v12 (
     id             INTEGER PRIMARY KEY,
     reference      TEXT NOT NULL UNIQUE,
@@ -35,12 +36,13 @@ CREATE TABLE requests_v12 (
     updated_at     TEXT NOT NULL,
     decided_at     TEXT,
     decided_by     TEXT,
-    decision_note  TEXT
+    decision_note  TEXT,
+    assigned_to    TEXT REFERENCES accounts (name)
 );
 INSERT INTO requests_v12 (id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until,
-                          reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note)
+                          reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note, assigned_to)
 SELECT id, reference, kind, contract, channel, user_id, lang, status, amount, months, defer_until,
-       reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note FROM requests;
+       reason, reason_text, details, created_at, updated_at, decided_at, decided_by, decision_note, assigned_to FROM requests;
 CREATE TABLE instalment_lines_v12 (
     request_id  INTEGER NOT NULL REFERENCES requests_v12 (id),
     seq         INTEGER NOT NULL,
@@ -58,3 +60,6 @@ ALTER TABLE instalment_lines_v12 RENAME TO instalment_lines;
 CREATE INDEX requests_contract ON requests (contract, status);
 CREATE INDEX requests_chat ON requests (channel, user_id);
 CREATE INDEX requests_status ON requests (status, created_at);
+-- (0008's, dropped with the old table)
+CREATE INDEX requests_kind_status ON requests (kind, status, created_at);
+CREATE INDEX requests_created ON requests (created_at, id);
