@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from .clock import Clock
 from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
+from .review_records import ChatLine, Handoff, ReviewItem
 
 Upsert = Literal["inserted", "updated", "unchanged"]
 # Where an inbox row stands in arrival order: (received_at, rowid).
@@ -483,6 +484,60 @@ class ImportRepository(Protocol):
     async def stage_close(self) -> None: ...
 
 
+class ReviewRepository(Protocol):
+    """Issue 20: customer readings a back-office agent checks (storage/review_records.py)."""
+
+    async def review_items(
+        self, *, flagged: bool = True, since: date | None = None, limit: int = 500
+    ) -> list[ReviewItem]:
+        """Customer readings by submission, oldest first: with `flagged`, only those awaiting a
+        review (an outlier, a rollover, or replacing another reading; valid; not reviewed)."""
+        ...
+
+    async def review_item(self, reading_id: int) -> ReviewItem | None: ...
+
+    async def record_review(
+        self,
+        reading_id: int,
+        outcome: str,
+        *,
+        actor: str,
+        note: str | None,
+        original_index: int,
+        index: int | None = None,
+        consumption: int | None = None,
+        rollover: bool = False,
+        now: datetime | None = None,
+    ) -> None:
+        """Keep the outcome (one per reading) and apply it: accepted (checked), corrected (index,
+        consumption, rollover), rejected (no longer valid; the reading it replaced valid again)."""
+        ...
+
+
+class HandoffRepository(Protocol):
+    """Issue 20: chats handed to a human, and each chat's last messages (masked)."""
+
+    async def open_handoff(
+        self, channel: str, user_id: str, *, lang: str, contract: str | None, now: datetime | None = None
+    ) -> int | None: ...
+
+    async def handoff(self, handoff_id: int) -> Handoff | None: ...
+
+    async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None: ...
+
+    async def handoffs(self, *, statuses: Iterable[str] = ("waiting", "taken"), limit: int = 200) -> list[Handoff]: ...
+
+    async def update_handoff(self, handoff_id: int, *, expected: str, **fields: Any) -> bool: ...
+
+    async def log_chat(
+        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, keep: int, now: datetime
+    ) -> None: ...
+
+    async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]: ...
+
+    async def prune_chat_log(self, *, older_than: datetime) -> int: ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -499,6 +554,8 @@ class Tx(
     MediaRepository,
     ReferenceRepository,
     ImportRepository,
+    ReviewRepository,
+    HandoffRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

@@ -1451,6 +1451,9 @@ class SqliteImports(_Repository):
         return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
 
 
+from .review import SqliteHandoffs, SqliteReviews  # noqa: E402  (issue 20; it builds on the classes above)
+
+
 class SqliteTx(
     SqliteContracts,
     SqliteLinks,
@@ -1467,6 +1470,8 @@ class SqliteTx(
     SqliteMedia,
     SqliteReferences,
     SqliteImports,
+    SqliteReviews,
+    SqliteHandoffs,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 
