@@ -42,23 +42,29 @@ _PHONE = re.compile(r"(?<!\d)(?:(?:\+|00)\s*212[\s.-]*0?|0)[5-7](?:[\s.-]*\d){8}
 _LONG = re.compile(r"(?<!\d)\d(?:[\s.-]?\d){6,}(?!\d)")
 
 
-def _hide(text: str, keep: int) -> str:
-    """Every digit of `text` but its last `keep` as •."""
+def _hide(text: str, keep: int, first: int = 0) -> str:
+    """Every digit of `text` as •, but its first `first` and its last `keep`."""
     digits = sum(c.isdigit() for c in text)
     out, seen = [], 0
     for c in text:
         if c.isdigit():
             seen += 1
-            out.append(c if seen > digits - keep else "•")
+            out.append(c if seen <= first or seen > digits - keep else "•")
         else:
             out.append(c)
     return "".join(out)
 
 
+def _hide_phone(text: str) -> str:
+    """The prefix and the mobile's first digit (06, +212 6) and the last two digits shown."""
+    digits = sum(c.isdigit() for c in text)
+    return _hide(text, 2, first=digits - 9 + 1)
+
+
 def mask(text: str) -> str:
-    """A chat line as an agent may read it: phone numbers but their last two digits hidden,
-    other numbers of seven digits or more (contracts, bills) but their last three."""
-    text = _PHONE.sub(lambda m: _hide(m.group(0), 2), text)
+    """A chat line as an agent may read it: phone numbers hidden but their prefix and last two
+    digits, other numbers of seven digits or more (contracts, bills) but their last three."""
+    text = _PHONE.sub(lambda m: _hide_phone(m.group(0)), text)
     return _LONG.sub(lambda m: _hide(m.group(0), 3), text)
 
 
