@@ -538,6 +538,22 @@ class HandoffRepository(Protocol):
     async def prune_chat_log(self, *, older_than: datetime) -> int: ...
 
 
+class StatisticsRepository(Protocol):
+    """Issue 20: the figures of the workspace's statistics page (grouped reads)."""
+
+    async def readings_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]: ...
+
+    async def cycle_sources(self, *, first: date, last: date, submitted_since: datetime) -> dict[str, int]: ...
+
+    async def request_figures(self, *, decided_since: datetime) -> dict[str, Any]: ...
+
+    async def plan_figures(self, *, today: date) -> dict[str, int]: ...
+
+    async def audit_counts(self, actions: Iterable[str], *, since: datetime) -> dict[str, int]: ...
+
+    async def frequent_unrecognised(self, *, since: datetime, limit: int = 10) -> list[tuple[str, str, int]]: ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -556,6 +572,7 @@ class Tx(
     ImportRepository,
     ReviewRepository,
     HandoffRepository,
+    StatisticsRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

@@ -1451,7 +1451,7 @@ class SqliteImports(_Repository):
         return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
 
 
-from .review import SqliteHandoffs, SqliteReviews  # noqa: E402  (issue 20; it builds on the classes above)
+from .review import SqliteHandoffs, SqliteReviews, SqliteStatistics  # noqa: E402  (issue 20; it builds on the classes above)
 
 
 class SqliteTx(
@@ -1472,6 +1472,7 @@ class SqliteTx(
     SqliteImports,
     SqliteReviews,
     SqliteHandoffs,
+    SqliteStatistics,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 

@@ -210,3 +210,83 @@ class SqliteHandoffs(_Repository):
 
     async def prune_chat_log(self, *, older_than: datetime) -> int:
         return await self._exec("DELETE FROM chat_messages WHERE at < ?", (_ts(older_than),))
+
+
+class SqliteStatistics(_Repository):
+    """The figures of the workspace's statistics page, each one grouped read."""
+
+    __slots__ = ()
+
+    async def readings_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]:
+        """(reading_date, channel, count) of customer readings submitted since `since`."""
+        rows = await self._bulk(
+            "SELECT reading_date, coalesce(channel, '-'), count(*) FROM readings WHERE source = 'customer' "
+            "AND submitted_at >= ? GROUP BY reading_date, channel ORDER BY reading_date, channel",
+            (_ts(since),),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def cycle_sources(self, *, first: date, last: date, submitted_since: datetime) -> dict[str, int]:
+        """Contracts with a valid reading dated in [first, last], by source (a contract counts
+        once per source), read through the submission index; and `postpaid`, the contracts to read."""
+        out: dict[str, int] = {}
+        for source in ("customer", "estimated", "actual"):
+            rows = await self._bulk(
+                "SELECT count(DISTINCT contract) FROM readings WHERE source = ? AND submitted_at >= ? "
+                "AND status = 'valid' AND reading_date BETWEEN ? AND ?",
+                (source, _ts(submitted_since), first.isoformat(), last.isoformat()),
+            )
+            out[source] = int(rows[0][0])
+        rows = await self._bulk("SELECT count(*) FROM contracts WHERE meter_kind = 'postpaid'")
+        out["postpaid"] = int(rows[0][0])
+        return out
+
+    async def request_figures(self, *, decided_since: datetime) -> dict[str, Any]:
+        """Requests by (kind, status), and (kind, hours to decide) of those decided since."""
+        counts = await self._bulk("SELECT kind, status, count(*) FROM requests GROUP BY kind, status ORDER BY kind")
+        decided = await self._bulk(
+            "SELECT kind, (julianday(decided_at) - julianday(created_at)) * 24 FROM requests "
+            "WHERE status IN ('approved', 'rejected') AND decided_at >= ?",
+            (_ts(decided_since),),
+        )
+        return {
+            "counts": [(r[0], r[1], int(r[2])) for r in counts],
+            "hours": [(r[0], float(r[1])) for r in decided if r[1] is not None],
+        }
+
+    async def plan_figures(self, *, today: date) -> dict[str, int]:
+        """Approved instalment plans and deferrals: how many, the arrears they cover (centimes),
+        and what is still scheduled from today on."""
+        rows = await self._bulk(
+            "SELECT kind, count(*), coalesce(sum(amount), 0) FROM requests "
+            "WHERE status = 'approved' AND kind IN ('instalment', 'deferral') GROUP BY kind"
+        )
+        out = {"instalment": 0, "instalment_amount": 0, "deferral": 0, "deferral_amount": 0}
+        for kind, count, amount in rows:
+            out[kind], out[f"{kind}_amount"] = int(count), int(amount)
+        due = await self._bulk(
+            "SELECT coalesce(sum(l.amount), 0) FROM instalment_lines l JOIN requests q ON q.id = l.request_id "
+            "WHERE q.status = 'approved' AND l.due_date >= ?",
+            (today.isoformat(),),
+        )
+        out["scheduled_ahead"] = int(due[0][0])
+        return out
+
+    async def audit_counts(self, actions: Iterable[str], *, since: datetime) -> dict[str, int]:
+        wanted = list(actions)
+        rows = await self._bulk(
+            f"SELECT action, count(*) FROM audit_log WHERE action IN ({','.join('?' * len(wanted))}) AND at >= ? "
+            "GROUP BY action",
+            (*wanted, _ts(since)),
+        )
+        found = {r[0]: int(r[1]) for r in rows}
+        return {a: found.get(a, 0) for a in wanted}
+
+    async def frequent_unrecognised(self, *, since: datetime, limit: int = 10) -> list[tuple[str, str, int]]:
+        """(masked text, lang, times) of the messages most often not understood since `since`."""
+        rows = await self._bulk(
+            "SELECT text, lang, count(*) AS n FROM unrecognised WHERE seen_at >= ? GROUP BY text, lang "
+            f"ORDER BY n DESC, text LIMIT {int(limit)}",
+            (_ts(since),),
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]

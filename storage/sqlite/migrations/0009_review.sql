@@ -50,3 +50,6 @@ CREATE TABLE chat_messages (
 );
 CREATE INDEX chat_messages_chat ON chat_messages (channel, user_id, id);
 CREATE INDEX chat_messages_at ON chat_messages (at);
+
+-- The workspace's statistics count audit entries by action over a window (link failures, lockouts).
+CREATE INDEX audit_action_at ON audit_log (action, at);
