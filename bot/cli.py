@@ -62,10 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
     wa.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     wa.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
 
-    serve = sub.add_parser("serve", help="serve the WhatsApp webhook and the Telegram webhook in one process")
+    serve = sub.add_parser(
+        "serve", help="serve the WhatsApp webhook, the Telegram webhook and the web workspace in one process"
+    )
     serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     serve.add_argument("--telegram-webhook-url", help="public URL Telegram posts to (its path is served here)")
+
+    webp = sub.add_parser("web", help="serve the distributor's web workspace (requests, customers, exports)")
+    webp.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    webp.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090)")
+
+    users = sub.add_parser("users", help="the web workspace's accounts")
+    users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    users_add = users_sub.add_parser("add", help="add an account (the password is asked twice)")
+    users_add.add_argument("name", help="the name it signs in with (a-z 0-9 . _ -)")
+    users_add.add_argument("--role", required=True, choices=["agent", "supervisor", "admin"], help="what it may do")
+    users_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users_sub.add_parser("list", help="the accounts, their roles and whether they are disabled")
+    users_off = users_sub.add_parser("disable", help="disable an account and end its sessions")
+    users_off.add_argument("name", help="the account's name")
+    users_reset = users_sub.add_parser("reset", help="set a new password (enables the account, ends its sessions)")
+    users_reset.add_argument("name", help="the account's name")
+    users_reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -306,6 +325,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return readings_cli.run(args, settings)
     if args.command == "estimate":
         return _run(_estimate(settings, args.as_of))
+    if args.command in ("users", "web"):
+        from bot.web import cli as web_cli
+
+        return web_cli.users(args, settings) if args.command == "users" else web_cli.web(args, settings)
     if args.command == "learn":
         return _learn_export(settings, args.since, args.output)
     if args.command == "telegram":
@@ -324,6 +347,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 port=args.port,
                 telegram_webhook_url=getattr(args, "telegram_webhook_url", None),
                 gc_tuning=True,
+                workspace=args.command == "serve",
             )
         )
         return 0

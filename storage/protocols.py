@@ -14,7 +14,19 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from .clock import Clock
-from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
+from .records import (
+    Account,
+    Agency,
+    Bill,
+    ChatLink,
+    Contract,
+    InstalmentLine,
+    OutboxMessage,
+    QueueRow,
+    Reading,
+    Request,
+    SessionRecord,
+)
 from .review_records import ChatLine, Handoff, ReviewItem
 
 Upsert = Literal["inserted", "updated", "unchanged"]
@@ -554,6 +566,83 @@ class StatisticsRepository(Protocol):
     async def frequent_unrecognised(self, *, since: datetime, limit: int = 10) -> list[tuple[str, str, int]]: ...
 
 
+class WorkspaceRepository(Protocol):
+    """The web workspace (bot/web/): accounts, web sessions, the sign-in throttle, its settings,
+    the request queue and the customer search."""
+
+    async def add_account(self, name: str, role: str, password_hash: str, *, now: datetime | None = None) -> bool:
+        """False if an account of that name exists."""
+        ...
+
+    async def account(self, name: str) -> Account | None: ...
+
+    async def accounts(self) -> list[Account]: ...
+
+    async def update_account(
+        self, name: str, *, password_hash: str | None = None, disabled: bool | None = None, now: datetime | None = None
+    ) -> bool: ...
+
+    async def add_web_session(
+        self, token_hash: str, account: str, address: str, *, expires_at: datetime, now: datetime | None = None
+    ) -> None: ...
+
+    async def web_session(self, token_hash: str, *, now: datetime | None = None) -> Account | None:
+        """The account of a session that has not expired, if the account is not disabled."""
+        ...
+
+    async def end_web_sessions(
+        self, *, token_hash: str | None = None, account: str | None = None, now: datetime | None = None
+    ) -> int:
+        """Delete one session, every session of an account, and (always) the expired ones."""
+        ...
+
+    async def add_signin_failure(self, account: str, address: str, *, now: datetime | None = None) -> None: ...
+
+    async def signin_failures(
+        self, *, since: datetime, account: str | None = None, address: str | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many failures since `since` for that account name (or from that address), and the oldest's time."""
+        ...
+
+    async def clear_signin_failures(self, account: str, *, older_than: datetime) -> None: ...
+
+    async def workspace_setting(self, name: str) -> str | None: ...
+
+    async def set_workspace_setting(self, name: str, value: str, *, if_absent: bool = False) -> str:
+        """Store a setting (with `if_absent`, only if none is kept yet); returns the value kept."""
+        ...
+
+    async def request_counts(self) -> list[tuple[str, str, int]]:
+        """(kind, status, count) of every kind and status that has requests."""
+        ...
+
+    async def request_queue(
+        self,
+        *,
+        kinds: Iterable[str] | None = None,
+        status: str | None = None,
+        city: str | None = None,
+        filed_before: datetime | None = None,
+        assigned_to: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[QueueRow], int]:
+        """Requests oldest first with their holder and city, filtered; and how many match in all."""
+        ...
+
+    async def request_assignee(self, reference: str) -> str | None: ...
+
+    async def assign_request(self, reference: str, account: str | None, *, now: datetime | None = None) -> bool: ...
+
+    async def request_cities(self) -> list[str]: ...
+
+    async def search_contracts(
+        self, *, number: str | None = None, phone: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[Contract]: ...
+
+    async def links_of_contract(self, contract: str) -> list[ChatLink]: ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -573,6 +662,7 @@ class Tx(
     ReviewRepository,
     HandoffRepository,
     StatisticsRepository,
+    WorkspaceRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

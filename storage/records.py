@@ -158,3 +158,25 @@ class OutboxMessage:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A web workspace account (bot/web/): `role` is agent, supervisor or admin."""
+
+    name: str
+    role: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A request as the workspace's queue lists it: with its contract's holder and city."""
+
+    request: Request
+    holder_name: str | None
+    city: str | None
+    assigned_to: str | None

@@ -1453,6 +1453,9 @@ class SqliteImports(_Repository):
 
 from .review import SqliteHandoffs, SqliteReviews, SqliteStatistics  # noqa: E402  (issue 20; it builds on the classes above)
 
+# The workspace's repository builds on this module's helpers: imported once they exist.
+from .workspace import SqliteWorkspace  # noqa: E402
+
 
 class SqliteTx(
     SqliteContracts,
@@ -1473,6 +1476,7 @@ class SqliteTx(
     SqliteReviews,
     SqliteHandoffs,
     SqliteStatistics,
+    SqliteWorkspace,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 
