@@ -37,6 +37,7 @@ def _config(**kw) -> pygal.Config:
         "show_y_guides": True,
         "legend_at_bottom": True,
         "margin": 16,
+        "truncate_label": -1,  # "23/11", not "23…"
         **kw,
     }
     return pygal.Config(**settings)
