@@ -634,7 +634,9 @@ class WorkspaceRepository(Protocol):
 
     async def assign_request(self, reference: str, account: str | None, *, now: datetime | None = None) -> bool: ...
 
-    async def request_cities(self) -> list[str]: ...
+    async def request_cities(self) -> list[str]:
+        """The contracts' cities, in order (the queue's city filter)."""
+        ...
 
     async def search_contracts(
         self, *, number: str | None = None, phone: str | None = None, name: str | None = None, limit: int = 50

@@ -75,7 +75,7 @@ class Page:
     def plain(self) -> str:
         """The page's text without tags (what a person reads), spaces collapsed."""
         body = re.sub(r"<(script|style)\b.*?</\1>", " ", self.text, flags=re.S)
-        return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+        return re.sub(r"[ \t\r\n]+", " ", unescape(re.sub(r"<[^>]+>", " ", body))).strip()  # (nbsp kept)
 
 
 class Browserish:

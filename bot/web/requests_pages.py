@@ -28,7 +28,9 @@ def age_text(request: web.Request, since: datetime) -> str:
     seconds = max((core.now(request) - since).total_seconds(), 0)
     if seconds >= 86400:
         return tr.n("web.age.days", int(seconds // 86400))
-    return tr.n("web.age.hours", int(seconds // 3600))
+    if seconds >= 3600:
+        return tr.n("web.age.hours", int(seconds // 3600))
+    return tr("web.age.now")
 
 
 def _filters(request: web.Request) -> tuple[dict[str, Any], list[str]]:

@@ -35,4 +35,6 @@ CREATE TABLE workspace_settings (
 );
 
 ALTER TABLE requests ADD COLUMN assigned_to TEXT REFERENCES accounts (name);
+-- The queue's filters and its oldest-first order (bench/bench_web.py).
 CREATE INDEX requests_kind_status ON requests (kind, status, created_at);
+CREATE INDEX requests_created ON requests (created_at, id);
