@@ -500,10 +500,11 @@ class ReviewRepository(Protocol):
     """Issue 20: customer readings a back-office agent checks (storage/review_records.py)."""
 
     async def review_items(
-        self, *, flagged: bool = True, since: date | None = None, limit: int = 500
+        self, *, flagged: bool = True, since: date | None = None, limit: int = 500, newest_first: bool = False
     ) -> list[ReviewItem]:
-        """Customer readings by submission, oldest first: with `flagged`, only those awaiting a
-        review (an outlier, a rollover, or replacing another reading; valid; not reviewed)."""
+        """Customer readings by submission, oldest first (or newest first), at most `limit`: with
+        `flagged`, only those awaiting a review (an outlier, a rollover, or replacing another
+        reading; valid; not reviewed)."""
         ...
 
     async def review_item(self, reading_id: int) -> ReviewItem | None: ...

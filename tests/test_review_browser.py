@@ -8,9 +8,6 @@ test's temporary folder (still taken and checked)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from storage import open_store
@@ -19,46 +16,9 @@ from .images import jpeg
 from .telegram_harness import TgUser
 from .test_photos import tg  # noqa: F401  (the fixture: the Telegram bot keeping photos in a folder of its own)
 from .test_review_web import serve_with_media
+from .test_web_browser import _shot as shot
+from .test_web_browser import browser, shots  # noqa: F401  (the fixtures: the system's Chromium, docs/workspace/)
 from .web_harness import PASSWORD, add_account
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # Chromium's own calls home fail on a closed network
-    "--disable-component-update",
-    "--disable-sync",
-]
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def browser():
-    from playwright.async_api import async_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"  # never skipped
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = ROOT / "docs" / "workspace" if os.environ.get("ADDAD_WEB_SCREENSHOTS") else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def shot(page, folder: Path, name: str) -> None:
-    path = folder / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 5000, name
 
 
 @pytest.fixture

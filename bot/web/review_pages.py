@@ -39,9 +39,8 @@ async def queue(request: web.Request) -> web.StreamResponse:
         except ValueProblem:
             problems.append(tr("web.readings.bad_since"))
     async with core.store(request).snapshot() as tx:
-        items = await tx.review_items(flagged=not show_all, since=since, limit=200)
-    if show_all:
-        items.reverse()  # the newest first when everything is listed
+        # The oldest waiting first; when everything is listed, the newest first.
+        items = await tx.review_items(flagged=not show_all, since=since, limit=200, newest_first=show_all)
     return await core.render(
         request,
         "readings.html",

@@ -18,9 +18,11 @@ _REVIEW_SQL = (
     "FROM readings r JOIN contracts c ON c.contract = r.contract "
     "LEFT JOIN reading_reviews v ON v.reading_id = r.id WHERE r.source = 'customer'"
 )
+# The candidates through the two partial indexes (0009_review.sql), then what still waits.
 _FLAGGED = (
-    " AND r.status = 'valid' AND v.reading_id IS NULL AND (r.review = 1 OR r.rollover = 1 "
-    "OR EXISTS (SELECT 1 FROM readings p WHERE p.replaced_by = r.id))"
+    " AND r.id IN (SELECT id FROM readings WHERE source = 'customer' AND (review = 1 OR rollover = 1) "
+    "UNION SELECT replaced_by FROM readings WHERE replaced_by IS NOT NULL) "
+    "AND r.status = 'valid' AND v.reading_id IS NULL"
 )
 _HANDOFF_COLS = (
     "id, channel, user_id, lang, contract, status, requested_at, taken_by, taken_at, last_agent_at, "
@@ -67,7 +69,7 @@ class SqliteReviews(_Repository):
     __slots__ = ()
 
     async def review_items(
-        self, *, flagged: bool = True, since: date | None = None, limit: int = 500
+        self, *, flagged: bool = True, since: date | None = None, limit: int = 500, newest_first: bool = False
     ) -> list[ReviewItem]:
         sql, params = _REVIEW_SQL, []
         if flagged:
@@ -75,7 +77,8 @@ class SqliteReviews(_Repository):
         if since is not None:
             sql += " AND r.reading_date >= ?"
             params.append(since.isoformat())
-        sql += f" ORDER BY r.submitted_at, r.id LIMIT {int(limit)}"
+        order = "DESC" if newest_first else ""
+        sql += f" ORDER BY r.submitted_at {order}, r.id {order} LIMIT {int(limit)}"
         return [_item(r) for r in await self._bulk(sql, params)]
 
     async def review_item(self, reading_id: int) -> ReviewItem | None:

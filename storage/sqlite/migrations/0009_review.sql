@@ -16,6 +16,8 @@ CREATE TABLE reading_reviews (
 CREATE INDEX reading_reviews_at ON reading_reviews (reviewed_at);
 -- The review queue: customer readings that wait for an agent, newest submissions last.
 CREATE INDEX readings_flagged ON readings (submitted_at) WHERE source = 'customer' AND (review = 1 OR rollover = 1);
+-- Which reading replaced which (the queue flags a replacing reading; a rejection restores the replaced one).
+CREATE INDEX readings_replaced_by ON readings (replaced_by) WHERE replaced_by IS NOT NULL;
 
 -- A customer who asked for a human: waiting, then taken by an agent (the bot is quiet on that
 -- chat), then closed (handed back, timed out). One open handoff per chat.
