@@ -117,11 +117,16 @@ async def log_turn(tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: date
 
 
 # ------------------------------------------------------------------ the agent's side
+def idle(h: Handoff, now: datetime) -> bool:
+    """A taken chat whose agent has been silent for longer than IDLE."""
+    return h.status == "taken" and now - (h.last_agent_at or h.taken_at or h.requested_at) > IDLE
+
+
 async def expire(tx: Tx, now: datetime) -> int:
     """Close the taken handoffs whose agent has been silent for IDLE, telling each customer."""
     closed = 0
     for h in await tx.handoffs(statuses=("taken",)):
-        if now - (h.last_agent_at or h.taken_at or h.requested_at) > IDLE and await tx.update_handoff(
+        if idle(h, now) and await tx.update_handoff(
             h.id, expected="taken", status="closed", closed_at=now, closed_by="system", close_reason="timeout"
         ):
             await _tell(tx, h, "timeout", now)

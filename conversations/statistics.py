@@ -52,7 +52,7 @@ async def figures(tx: Tx, profile: Profile, now: datetime) -> Figures:
             per_day.setdefault(channel, [0] * DAYS)[index[day]] += count
     cycle_first = today.replace(day=1)
     cycle_last = (cycle_first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    sources = await tx.cycle_sources(first=cycle_first, last=cycle_last, submitted_since=_start(cycle_first, profile))
+    sources = await tx.cycle_sources(first=cycle_first, last=cycle_last)
     found = await tx.request_figures(decided_since=now - timedelta(days=DECIDED_DAYS))
     requests: dict[str, dict[str, int]] = {}
     for kind, status, count in found["counts"]:

@@ -23,8 +23,12 @@ def _handoff_id(request: web.Request) -> int:
 @requires("agent")
 async def queue(request: web.Request) -> web.StreamResponse:
     ws = core.workspace(request)
-    async with ws.store.transaction() as tx:  # (a write: chats whose agent went silent are closed first)
-        rows = await handoff.queue(tx, ws.clock())
+    now = ws.clock()
+    async with ws.store.snapshot() as tx:
+        rows = await tx.handoffs()
+    if any(handoff.idle(h, now) for h in rows):  # chats whose agent went silent: closed first (a write)
+        async with ws.store.transaction() as tx:
+            rows = await handoff.queue(tx, now)
     return await core.render(request, "handoffs.html", rows=rows, me=core.actor(core.account(request)))
 
 

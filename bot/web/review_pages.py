@@ -16,6 +16,7 @@ from . import charts, core
 from .core import PREFIX, requires
 
 MAX_NOTE = 500  # characters; the customer reads it in a chat message
+PAGE = 100  # readings listed at once (the oldest waiting first)
 HISTORY = 13  # readings shown and charted (a year of monthly readings and this one)
 _FORMATS = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"RIFF": "image/webp"}
 
@@ -40,12 +41,13 @@ async def queue(request: web.Request) -> web.StreamResponse:
             problems.append(tr("web.readings.bad_since"))
     async with core.store(request).snapshot() as tx:
         # The oldest waiting first; when everything is listed, the newest first.
-        items = await tx.review_items(flagged=not show_all, since=since, limit=200, newest_first=show_all)
+        items = await tx.review_items(flagged=not show_all, since=since, limit=PAGE, newest_first=show_all)
     return await core.render(
         request,
         "readings.html",
         items=items,
         show_all=show_all,
+        page_size=PAGE,
         since=since_text,
         problems=problems,
         flag_label=lambda item, flag: _flag(tr, item, flag),

@@ -20,7 +20,8 @@ _REVIEW_SQL = (
 )
 # The candidates through the two partial indexes (0009_review.sql), then what still waits.
 _FLAGGED = (
-    " AND r.id IN (SELECT id FROM readings WHERE source = 'customer' AND (review = 1 OR rollover = 1) "
+    " AND r.id IN (SELECT id FROM readings INDEXED BY readings_flagged WHERE source = 'customer' "
+    "AND (review = 1 OR rollover = 1) "
     "UNION SELECT replaced_by FROM readings WHERE replaced_by IS NOT NULL) "
     "AND r.status = 'valid' AND v.reading_id IS NULL"
 )
@@ -223,21 +224,22 @@ class SqliteStatistics(_Repository):
     async def readings_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]:
         """(reading_date, channel, count) of customer readings submitted since `since`."""
         rows = await self._bulk(
-            "SELECT reading_date, coalesce(channel, '-'), count(*) FROM readings WHERE source = 'customer' "
-            "AND submitted_at >= ? GROUP BY reading_date, channel ORDER BY reading_date, channel",
+            "SELECT reading_date, coalesce(channel, '-'), count(*) FROM readings INDEXED BY readings_customer_days "
+            "WHERE source = 'customer' AND submitted_at >= ? GROUP BY reading_date, channel "
+            "ORDER BY reading_date, channel",
             (_ts(since),),
         )
         return [(r[0], r[1], int(r[2])) for r in rows]
 
-    async def cycle_sources(self, *, first: date, last: date, submitted_since: datetime) -> dict[str, int]:
+    async def cycle_sources(self, *, first: date, last: date) -> dict[str, int]:
         """Contracts with a valid reading dated in [first, last], by source (a contract counts
-        once per source), read through the submission index; and `postpaid`, the contracts to read."""
+        once per source), from the covering index readings_cycle; and `postpaid`, the contracts to read."""
         out: dict[str, int] = {}
         for source in ("customer", "estimated", "actual"):
             rows = await self._bulk(
-                "SELECT count(DISTINCT contract) FROM readings WHERE source = ? AND submitted_at >= ? "
-                "AND status = 'valid' AND reading_date BETWEEN ? AND ?",
-                (source, _ts(submitted_since), first.isoformat(), last.isoformat()),
+                "SELECT count(DISTINCT contract) FROM readings INDEXED BY readings_cycle "
+                "WHERE status = 'valid' AND source = ? AND reading_date BETWEEN ? AND ?",
+                (source, first.isoformat(), last.isoformat()),
             )
             out[source] = int(rows[0][0])
         rows = await self._bulk("SELECT count(*) FROM contracts WHERE meter_kind = 'postpaid'")

@@ -53,5 +53,9 @@ CREATE TABLE chat_messages (
 CREATE INDEX chat_messages_chat ON chat_messages (channel, user_id, id);
 CREATE INDEX chat_messages_at ON chat_messages (at);
 
--- The workspace's statistics count audit entries by action over a window (link failures, lockouts).
+-- The workspace's statistics: audit entries by action over a window (link failures, lockouts),
+-- customer readings per day and channel, and the contracts read per source in a cycle (covering
+-- indexes: a month of a distributor's readings is counted from the index alone).
 CREATE INDEX audit_action_at ON audit_log (action, at);
+CREATE INDEX readings_customer_days ON readings (submitted_at, reading_date, channel) WHERE source = 'customer';
+CREATE INDEX readings_cycle ON readings (source, reading_date, contract) WHERE status = 'valid';
