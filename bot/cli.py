@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     rd_list.add_argument("--flagged", action="store_true", help="only those awaiting review")
     rd_list.add_argument("--since", help="only readings dated YYYY-MM-DD or later")
     rd_rev = rd_sub.add_parser("review", help="accept, correct or reject a reading; the customer is told")
-    rd_rev.add_argument("id", help="the reading's id (first column of `addad readings list`)")
+    rd_rev.add_argument("id", help="the reading's id or reference (first two columns of `addad readings list`)")
     rd_rev.add_argument("outcome", choices=["accept", "reject", "correct"], help="the outcome")
     rd_rev.add_argument("index", nargs="?", help="correct: the right index")
     rd_rev.add_argument("--note", help="shown to the customer (needed to reject)")

@@ -59,8 +59,20 @@ async def _run(args, settings: Settings) -> int:
             what = "awaiting review" if args.flagged else "customer reading(s)"
             print(f"{len(items)} {what}; times in {profile.timezone}")
             return 0
-        if not args.id.strip().isdigit():
-            raise UserError(f"reading ID must be a number (the first column of `addad readings list`), not {args.id!r}")
+        wanted = args.id.strip().upper()
+        if wanted.isdigit() and wanted.isascii():
+            reading_id = int(wanted)
+        elif wanted.startswith("RL-"):  # the reference the customer was given (second column)
+            async with store.snapshot() as tx:
+                found = await tx.reading_id_of(wanted)
+            if found is None:
+                raise UserError(f"no customer reading {wanted}")
+            reading_id = found
+        else:
+            raise UserError(
+                f"reading ID must be a number or a reference (the first two columns of `addad readings list`), "
+                f"not {args.id!r}"
+            )
         outcome = {"accept": "accepted", "reject": "rejected", "correct": "corrected"}[args.outcome]
         index = None
         try:
@@ -72,9 +84,7 @@ async def _run(args, settings: Settings) -> int:
                 raise UserError(f"{args.outcome} takes no index (only correct does)")
             actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
             async with store.transaction() as tx:
-                item = await review(
-                    tx, int(args.id), outcome, actor=actor, profile=profile, note=args.note, index=index
-                )
+                item = await review(tx, reading_id, outcome, actor=actor, profile=profile, note=args.note, index=index)
         except ReviewError as exc:
             raise UserError(str(exc)) from None
         r = item.reading

@@ -509,6 +509,10 @@ class ReviewRepository(Protocol):
 
     async def review_item(self, reading_id: int) -> ReviewItem | None: ...
 
+    async def reading_id_of(self, reference: str) -> int | None:
+        """The id of the customer reading the customer was told as `reference` (RL-2026-000001)."""
+        ...
+
     async def record_review(
         self,
         reading_id: int,

@@ -84,16 +84,19 @@ async def test_a_flagged_reading_rejected_from_the_command_line_and_the_customer
         ((str(item.reading.id), "reject"), "addad: a rejection needs --note (the customer is told why)\n"),
         (
             ("x1", "accept"),
-            "addad: reading ID must be a number (the first column of `addad readings list`), not 'x1'\n",
+            "addad: reading ID must be a number or a reference (the first two columns of `addad readings list`), "
+            "not 'x1'\n",
         ),
+        (("RL-2026-999999", "accept"), "addad: no customer reading RL-2026-999999\n"),
         ((str(item.reading.id), "accept", "123"), "addad: accept takes no index (only correct does)\n"),
         ((str(item.reading.id), "correct", "45a00"), "addad: the index must be digits only, not '45a00'\n"),
         (("999", "accept"), "addad: no customer reading 999\n"),
     ):
         done = addad("readings", "review", *args)
         assert (done.returncode, done.stderr) == (2, message)
+    # By its reference, as the customer was told it (any case).
     done = addad(
-        "readings", "review", str(item.reading.id), "reject", "--note", "Le compteur de la photo n'est pas le vôtre"
+        "readings", "review", "rl-2026-000001", "reject", "--note", "Le compteur de la photo n'est pas le vôtre"
     )
     assert done.returncode == 0, done.stderr
     assert (

@@ -86,6 +86,10 @@ class SqliteReviews(_Repository):
         rows = await self._bulk(_REVIEW_SQL + " AND r.id = ?", (reading_id,))
         return _item(rows[0]) if rows else None
 
+    async def reading_id_of(self, reference: str) -> int | None:
+        rows = await self._bulk("SELECT id FROM readings WHERE reference = ?", (reference,))
+        return int(rows[0][0]) if rows else None
+
     async def record_review(
         self,
         reading_id: int,
