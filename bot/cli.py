@@ -131,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     req_no.add_argument("id", help="the request's reference, e.g. IN-2026-000001")
     req_no.add_argument("--note", required=True, help="why (shown to the customer)")
 
+    rd = sub.add_parser("readings", help="back office: customer readings to review (outliers, rollovers, replaced)")
+    rd_sub = rd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rd_list = rd_sub.add_parser("list", help="customer readings, oldest submission first, with their review")
+    rd_list.add_argument("--flagged", action="store_true", help="only those awaiting review")
+    rd_list.add_argument("--since", help="only readings dated YYYY-MM-DD or later")
+    rd_rev = rd_sub.add_parser("review", help="accept, correct or reject a reading; the customer is told")
+    rd_rev.add_argument("id", help="the reading's id or reference (first two columns of `addad readings list`)")
+    rd_rev.add_argument("outcome", choices=["accept", "reject", "correct"], help="the outcome")
+    rd_rev.add_argument("index", nargs="?", help="correct: the right index")
+    rd_rev.add_argument("--note", help="shown to the customer (needed to reject)")
+
     dead = sub.add_parser(
         "deadletters", help="back office: the messages the channels delivered that the bot could not read"
     )
@@ -314,6 +325,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot import backoffice_cli
 
         return backoffice_cli.run(args, settings)
+    if args.command == "readings":
+        from bot import readings_cli
+
+        return readings_cli.run(args, settings)
     if args.command == "estimate":
         return _run(_estimate(settings, args.as_of))
     if args.command in ("users", "web"):

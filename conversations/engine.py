@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
-from . import journeys, learning
+from . import handoff, journeys, learning
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
@@ -218,6 +218,7 @@ class Engine:
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
+                await handoff.log_turn(tx, inbound, replies, now)  # the recent conversation, for an agent
                 outcome = Outcome(replies, session.lang or "fr")
                 # The message is claimed last, with its replies, in one statement. A redelivery
                 # (rare) finds the claim there and its turn is rolled back, as if never run.
@@ -279,6 +280,8 @@ class Engine:
             s.lang = inbound.lang_choice
         elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
+        if not fresh and await handoff.with_agent(turn):
+            return  # an agent has this chat: the bot stays quiet (conversations/handoff.py)
         if inbound.other in CHANNEL_NOTICES:
             # A message the channel could not read, or one of a flood (bot/channels): said in the
             # chat's language; the session stays where it was.

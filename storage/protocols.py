@@ -27,6 +27,7 @@ from .records import (
     Request,
     SessionRecord,
 )
+from .review_records import ChatLine, Handoff, ReviewItem
 
 Upsert = Literal["inserted", "updated", "unchanged"]
 # Where an inbox row stands in arrival order: (received_at, rowid).
@@ -504,6 +505,81 @@ class ImportRepository(Protocol):
     async def stage_close(self) -> None: ...
 
 
+class ReviewRepository(Protocol):
+    """Issue 20: customer readings a back-office agent checks (storage/review_records.py)."""
+
+    async def review_items(
+        self, *, flagged: bool = True, since: date | None = None, limit: int = 500, newest_first: bool = False
+    ) -> list[ReviewItem]:
+        """Customer readings by submission, oldest first (or newest first), at most `limit`: with
+        `flagged`, only those awaiting a review (an outlier, a rollover, or replacing another
+        reading; valid; not reviewed)."""
+        ...
+
+    async def review_item(self, reading_id: int) -> ReviewItem | None: ...
+
+    async def reading_id_of(self, reference: str) -> int | None:
+        """The id of the customer reading the customer was told as `reference` (RL-2026-000001)."""
+        ...
+
+    async def record_review(
+        self,
+        reading_id: int,
+        outcome: str,
+        *,
+        actor: str,
+        note: str | None,
+        original_index: int,
+        index: int | None = None,
+        consumption: int | None = None,
+        rollover: bool = False,
+        now: datetime | None = None,
+    ) -> None:
+        """Keep the outcome (one per reading) and apply it: accepted (checked), corrected (index,
+        consumption, rollover), rejected (no longer valid; the reading it replaced valid again)."""
+        ...
+
+
+class HandoffRepository(Protocol):
+    """Issue 20: chats handed to a human, and each chat's last messages (masked)."""
+
+    async def open_handoff(
+        self, channel: str, user_id: str, *, lang: str, contract: str | None, now: datetime | None = None
+    ) -> int | None: ...
+
+    async def handoff(self, handoff_id: int) -> Handoff | None: ...
+
+    async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None: ...
+
+    async def handoffs(self, *, statuses: Iterable[str] = ("waiting", "taken"), limit: int = 200) -> list[Handoff]: ...
+
+    async def update_handoff(self, handoff_id: int, *, expected: str, **fields: Any) -> bool: ...
+
+    async def log_chat(
+        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, keep: int, now: datetime
+    ) -> None: ...
+
+    async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]: ...
+
+    async def prune_chat_log(self, *, older_than: datetime) -> int: ...
+
+
+class StatisticsRepository(Protocol):
+    """Issue 20: the figures of the workspace's statistics page (grouped reads)."""
+
+    async def readings_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]: ...
+
+    async def cycle_sources(self, *, first: date, last: date) -> dict[str, int]: ...
+
+    async def request_figures(self, *, decided_since: datetime) -> dict[str, Any]: ...
+
+    async def plan_figures(self, *, today: date) -> dict[str, int]: ...
+
+    async def audit_counts(self, actions: Iterable[str], *, since: datetime) -> dict[str, int]: ...
+
+    async def frequent_unrecognised(self, *, since: datetime, limit: int = 10) -> list[tuple[str, str, int]]: ...
+
+
 class WorkspaceRepository(Protocol):
     """The web workspace (bot/web/): accounts, web sessions, the sign-in throttle, its settings,
     the request queue and the customer search."""
@@ -600,6 +676,9 @@ class Tx(
     MediaRepository,
     ReferenceRepository,
     ImportRepository,
+    ReviewRepository,
+    HandoffRepository,
+    StatisticsRepository,
     WorkspaceRepository,
     Protocol,
 ):

@@ -25,6 +25,9 @@ PAGES = (
     "bot.web.auth",
     "bot.web.requests_pages",
     "bot.web.customers",
+    "bot.web.review_pages",
+    "bot.web.handoff_pages",
+    "bot.web.stats_pages",
 )
 
 SECRET_SETTING = "web_secret"

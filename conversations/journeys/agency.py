@@ -237,6 +237,9 @@ async def show_contact(t: Turn) -> str | None:
     if c.hours:
         lines.append(t.tr("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
+    from .. import handoff  # (issue 20) the chat joins the advisers' queue: one of them may write here
+
+    t.say("handoff.queued" if await handoff.request(t) else "handoff.still_queued")
     t.ask(
         t.tr("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
     )

@@ -1468,6 +1468,8 @@ class SqliteImports(_Repository):
         return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
 
 
+from .review import SqliteHandoffs, SqliteReviews, SqliteStatistics  # noqa: E402  (issue 20; it builds on the classes above)
+
 # The workspace's repository builds on this module's helpers: imported once they exist.
 from .workspace import SqliteWorkspace  # noqa: E402
 
@@ -1489,6 +1491,9 @@ class SqliteTx(
     SqliteMedia,
     SqliteReferences,
     SqliteImports,
+    SqliteReviews,
+    SqliteHandoffs,
+    SqliteStatistics,
     SqliteWorkspace,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
