@@ -2029,8 +2029,9 @@ _CONSUMPTION_ASKED = re.compile(
     r")(?!\w)"
 )
 _SEND_ASKED = re.compile(
-    r"(?<!\w)(?:envoy|transmet|donner|sift|nsift|saft|n3ti|index|compteur|العداد|عداد|ارسل|نرسل|صيفط|نصيفط|بعث"
-    r"|pay|paie|regl|nkhell|khell|factur|فاتور|خلص|نخلص|اداء|ادفع|ندفع)"
+    r"(?<!\w)(?:envoy|transmet|donner|declar|sift|nsift|saft|n3ti|index|compteur"
+    r"|pay|paie|regl|nkhell|khell|factur|cout|prix|montant)"
+    r"|العداد|عداد|ارسل|نرسل|صيفط|بعث|تسجيل|نسجل|فاتور|خلص|اداء|ادفع|ندفع|مبلغ|ثمن"  # (after any prefix: و ال ب)
 )
 _CONSUMPTION_RIVAL = 2.5  # another task this sure (several of its words) keeps the message
 

@@ -294,6 +294,10 @@ def test_consumption_is_understood_by_rules_over_the_model(text):
         ("consommation 45210", "reading"),
         ("bghit nkhelles ma consommation", "balance"),
         ("chhal khassni nkhelles", "balance"),
+        ("je veux declarer ma consommation", "reading"),
+        ("أريد تسجيل استهلاكي", "reading"),
+        ("مبلغ الفاتورة لا يتناسب مع استهلاكي", "balance"),
+        ("بغيت نشوف الاستهلاك ديالي والفاتورة", "balance"),
     ],
 )
 def test_sending_or_paying_stays_with_its_journey(text, intent):
