@@ -390,3 +390,25 @@ async def test_whatsapp_uploads_the_chart_then_sends_it_by_media_id(wa, graph):
     assert caption == "📊 استهلاك العقد 1000001 (الكهرباء، الدار البيضاء)، من نونبر 2025 إلى نونبر 2026"
     assert "المعدل: 180 ك.و.س في الشهر، على شهرين." in fatima.text
     assert colours_in(png)["estimated"] > 500 and colours_in(png)["read"] > 500
+
+
+async def test_a_chart_whatsapp_will_not_take_goes_as_its_caption(wa, graph):
+    graph.refuse_uploads = True
+    fatima = user(wa, graph)
+    await fatima.send("ma consommation")
+    await fatima.send("1000001")
+    await fatima.send("lma")
+    assert not [m for m in fatima.replies if m.get("type") == "image"] and not graph.uploads
+    assert "📊 Consommation du contrat 1000002 (eau, Casablanca)" in fatima.text
+    assert "Moyenne : 10 m³ par mois, sur 1 mois." in fatima.text
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_its_text(engine, monkeypatch):
+    def broken(data):
+        raise RuntimeError("no canvas")
+
+    monkeypatch.setattr(chart, "draw", broken)
+    c = await linked_chat(engine, history=False)
+    await c.press("eau")
+    assert not any(r.image for r in c.replies)
+    assert "📊 Consommation du contrat 1000002" in c.text and "Moyenne : 10 m³ par mois, sur 1 mois." in c.text

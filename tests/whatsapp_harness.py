@@ -43,6 +43,7 @@ class FakeGraphAPI:
         self.declared_sizes: dict[str, int] = {}  # file_size the media endpoint says, when not the file's own
         self.media_requests: list[str] = []  # every GET of a media id or a media URL
         self.uploads: dict[str, tuple[str, bytes]] = {}  # media id → (type, bytes) of what the bot uploaded
+        self.refuse_uploads = False  # every upload answered 400 (a file Meta does not take)
         self._new = asyncio.Condition()
         self.port = 0
 
@@ -100,7 +101,7 @@ class FakeGraphAPI:
         assert request.match_info["phone"] == PHONE_NUMBER_ID
         form = await request.post()
         file = form.get("file")
-        if form.get("messaging_product") != "whatsapp" or not isinstance(file, web.FileField):
+        if self.refuse_uploads or form.get("messaging_product") != "whatsapp" or not isinstance(file, web.FileField):
             return web.json_response({"error": {"message": "(#100) Param file is required", "code": 100}}, status=400)
         media_id = f"up.{len(self.uploads) + 1}"
         self.uploads[media_id] = (str(form.get("type")), file.file.read())

@@ -133,7 +133,8 @@ def _tariff(t: Turn, contract: Contract) -> Tariff | None:
 
 def _tick(lang: str, first: date, leading: bool) -> str:
     """A bar's label: the month, and its year under January and the first bar."""
-    month = format_date(first, "LLLL", locale=_BABEL_LOCALE[lang])
+    # Abbreviated, so 13 fit side by side ("sept.", "oct."); fr_MA's "jui." would be June or July.
+    month = format_date(first, "LLL", locale=_BABEL_LOCALE[lang]).replace("jui.", "juin")
     return f"{month}\n{first.year}" if leading or first.month == 1 else month
 
 
