@@ -159,7 +159,7 @@ class Engine:
                     photo = await self._fetch_photo(inbound, media, now)
                 for attempt in range(3):
                     try:
-                        return await self._turn(inbound, understood, now, resend, photo)
+                        return await _drawn(await self._turn(inbound, understood, now, resend, photo))
                     except ConcurrentUpdate:
                         # Another process wrote this chat's session: the transaction rolled back; run again.
                         if attempt == 2:
@@ -450,6 +450,16 @@ class Engine:
             if turn.session.state not in (START_STATE, LANG_CHOOSE):
                 turn.data["_lang_return"] = turn.session.state
             await self.goto(turn, LANG_CHOOSE)
+
+
+async def _drawn(outcome: Outcome) -> Outcome:
+    """Pictures are drawn after the commit (their inputs are what the turn kept), outside the
+    event loop; a turn without one (almost all) costs a scan of its replies."""
+    if not any(r.image is not None for r in outcome.replies):
+        return outcome
+    from .chart import drawn
+
+    return Outcome(await drawn(outcome.replies), outcome.lang)
 
 
 class _Redelivered(Exception):

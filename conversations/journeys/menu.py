@@ -42,6 +42,10 @@ async def on_menu(t: Turn) -> str | None:
         return LANG_CHOOSE
     if picked in GO_ENTRY:
         return GO_ENTRY[picked]
+    if picked and picked.startswith("go:usage:"):  # the chart button of a reading or a bill
+        from .usage import for_contract
+
+        return await for_contract(t, picked.removeprefix("go:usage:"))
     u = t.understood
     if u is not None and u.entities.get("topic") in ("connection", "transfer") and u.intent != "track":
         return ref("connection.start")  # "bghit compteur jdid", whatever intent it read as (issue 24)
