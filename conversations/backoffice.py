@@ -97,4 +97,8 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
         )
     if msg.kind == "reply":
         return p["text"]  # a conversation reply the channel failed to send at once
+    if msg.kind in ("reminder", "notice"):
+        from .reminders import render  # (reminders import this module's neighbours)
+
+        return render(msg, profile)
     raise ValueError(f"unknown outbox kind {msg.kind!r}")

@@ -14,7 +14,19 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from .clock import Clock
-from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
+from .records import (
+    Agency,
+    Bill,
+    ChatLink,
+    Contract,
+    InstalmentLine,
+    OutboxMessage,
+    Reading,
+    ReminderConsent,
+    ReminderTarget,
+    Request,
+    SessionRecord,
+)
 
 Upsert = Literal["inserted", "updated", "unchanged"]
 # Where an inbox row stands in arrival order: (received_at, rowid).
@@ -483,6 +495,66 @@ class ImportRepository(Protocol):
     async def stage_close(self) -> None: ...
 
 
+class ReminderRepository(Protocol):
+    """Consent to proactive messages, and which reminders were queued (issue 22)."""
+
+    async def reminder_consent(self, channel: str, user_id: str) -> ReminderConsent | None: ...
+
+    async def set_reminder_consent(
+        self, channel: str, user_id: str, kinds: Sequence[str], *, how: str, now: datetime | None = None
+    ) -> None:
+        """The chat's answer (kinds agreed to; none = stop), stamped; `how`='asked' only notes the
+        question was asked (an answer already given is kept)."""
+        ...
+
+    async def reminder_targets(self, kind: str) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to `kind`, the newest link first."""
+        ...
+
+    async def queue_reminder(
+        self,
+        *,
+        contract: str,
+        occasion: str,
+        target: ReminderTarget,
+        kind: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The outbox row of a reminder and its (contract, occasion) key, together; None (and
+        nothing queued) if that occasion was queued before."""
+        ...
+
+    async def reminder_allowed(self, channel: str, user_id: str, contract: str | None, kind: str) -> bool:
+        """The chat still agrees to `kind` and still holds the contract (any contract for None)."""
+        ...
+
+    async def add_notice(
+        self, *, key: str, city: str, service: str | None, text_ar: str, text_fr: str, now: datetime | None = None
+    ) -> int:
+        """The notice's id (the one already stored under `key`, if any)."""
+        ...
+
+    async def notice_targets(self, service: str | None) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to notices (contracts of `service`), by chat."""
+        ...
+
+    async def reminder_queued(self, contract: str, occasion: str) -> bool: ...
+
+    async def queue_notice(
+        self,
+        notice_id: int,
+        target: ReminderTarget,
+        *,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The chat's copy of a notice; None if it has it already."""
+        ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -499,6 +571,7 @@ class Tx(
     MediaRepository,
     ReferenceRepository,
     ImportRepository,
+    ReminderRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`
