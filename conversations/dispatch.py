@@ -146,7 +146,7 @@ class Dispatcher:
                         continue
                 if msg is None or r.outcome == "accepted":
                     continue
-                if r.outcome == "held":
+                if r.outcome == "held" and msg.kind not in PROACTIVE:
                     await tx.settle_outbox(msg.id, "held", error=r.error)
                 elif r.outcome == "retry":
                     await tx.settle_outbox(msg.id, "pending", error=r.error, next_attempt_at=now + r.retry_in)

@@ -422,3 +422,32 @@ def test_whatsapp_templates_carry_the_language_code_and_the_parameters():
     assert t["template"]["name"] == "addad_bill_due" and t["template"]["language"] == {"code": "ar"}
     params = [p["text"] for p in t["template"]["components"][0]["parameters"]]
     assert params[0] == "F-2026-10-1" and "218,90" in params[1] and "2026" in params[2]
+
+
+async def test_a_failed_whatsapp_template_is_recorded_and_a_reminder_is_never_held_for_days(engine, clock):
+    from conversations.dispatch import DeliveryReport
+
+    chat = await fatima(engine, channel="whatsapp", user="212612345678")
+    await chat.press_payload("remind:all")
+    clock.now = DEC_1_10H
+    await reminders.queue_day(engine.store, PROFILE, date(2026, 12, 1))
+    sender = RecordingSender()
+    sender.channel = "whatsapp"
+    d = dispatcher(engine, clock, sender)
+    await d.dispatch_due()
+    assert len(sender.sent) == 2
+    await d.apply_reports(
+        "whatsapp",
+        [
+            DeliveryReport("1", outcome="failed", error="WhatsApp 132001: delivery failed", details={"code": 132001}),
+            DeliveryReport("2", outcome="held", error="WhatsApp 131047: outside the 24-hour window"),
+        ],
+    )
+    clock.advance(days=1)
+    assert await d.dispatch_due() == 0  # not retried
+    async with engine.store.snapshot() as tx:
+        failed = await tx.outbox_for_chat("whatsapp", "212612345678", statuses=("failed",))
+        audit = await tx.audit_entries(action="outbox_failed")
+    assert len(failed) == 2 and len(audit) == 2
+    await chat.send("bonjour")  # her next message: no stale reminder shown
+    assert "relève est ouverte" not in chat.text

@@ -478,6 +478,9 @@ class WhatsAppSender:
             ]
         if not inside:
             template = self._template(msg)
+            if template is None and msg.kind in reminders.PROACTIVE:
+                # A reminder shown days later at the customer's next message would mislead: dropped.
+                raise Undeliverable("outside the 24-hour window and no template for this reminder")
             if template is None:
                 raise HoldForChat("outside the 24-hour window and no template for it")
             messages = [template]
@@ -488,6 +491,8 @@ class WhatsAppSender:
         except TimeoutError as exc:
             raise DeliveryUnknown("timeout") from exc
         except GraphError as exc:
+            if exc.outside_window and msg.kind in reminders.PROACTIVE:
+                raise Undeliverable(str(exc)) from exc
             if exc.outside_window:
                 raise HoldForChat(str(exc)) from exc
             if exc.retryable:
