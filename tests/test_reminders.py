@@ -6,6 +6,7 @@ the fake Graph API: tests/test_reminders_channels.py."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
@@ -451,3 +452,21 @@ async def test_a_failed_whatsapp_template_is_recorded_and_a_reminder_is_never_he
     assert len(failed) == 2 and len(audit) == 2
     await chat.send("bonjour")  # her next message: no stale reminder shown
     assert "relève est ouverte" not in chat.text
+
+
+async def test_the_lane_keeps_the_channel_rate_and_one_a_second_per_chat():
+    lane = reminders.Lane(rate=50)
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    seen: dict[str, list[float]] = {}
+
+    async def one(chat: str) -> None:
+        await lane.wait("telegram", chat)
+        seen.setdefault(chat, []).append(loop.time() - begin)
+
+    await asyncio.gather(*(one(f"c{i}") for i in range(50)), one("c0"), one("c0"))
+    times = sorted(t for ts in seen.values() for t in ts)
+    assert times[-1] >= 2.0 - 0.05  # c0's third message waits two seconds after its first
+    assert times[49] >= 49 / 50 - 0.05  # 50 a second across chats, not all at once
+    c0 = seen["c0"]
+    assert all(b - a >= 1.0 - 0.02 for a, b in itertools.pairwise(c0))

@@ -252,3 +252,18 @@ async def test_a_whatsapp_reminder_inside_the_window_is_free_text_with_its_butto
     assert READING in sent["interactive"]["body"]["text"]
     buttons = sent["interactive"]["action"]["buttons"]
     assert buttons == [{"type": "reply", "reply": {"id": "remind:read:1000002", "title": "📟 Envoyer mon index"}}]
+
+
+async def test_telegrams_retry_after_is_honoured_and_the_reminder_arrives_once(api, bot, process_clock):
+    await link_on_telegram(api, 9341, "1000003", "+212661234567", "remind:all")
+    process_clock.set(DEC_1_10H)
+    api.fail_once("sendMessage", status=429, retry_after=2, when=lambda p: READING in str(p.get("text")))
+    start = len(api.calls)
+    await cli(bot, "remind")
+    refused = await api.wait_for(lambda c: c.chat_id == 9341 and READING in c.text, after=start, timeout=15)
+    sent = await api.wait_for(
+        lambda c: c.chat_id == 9341 and READING in c.text, after=api.calls.index(refused) + 1, timeout=20
+    )
+    assert sent.at - refused.at >= 2.0  # Telegram's retry_after, not the dispatcher's 5 s first back-off alone
+    await asyncio.sleep(1)
+    assert len(reminders_to(api, 9341, start)) == 2  # the refused call and the one that went through
