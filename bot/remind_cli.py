@@ -52,14 +52,15 @@ async def _remind(args: argparse.Namespace, settings: Settings) -> int:
                 raise UserError(f"--as-of: {exc}") from None
             if day > today:  # a reminder of a day to come would go out now
                 raise UserError(f"--as-of: {day} is in the future (today is {today} in {profile.timezone})")
-        done = await reminders.queue_day(store, profile, day, dry_run=args.dry_run)
+        kinds: Counter[str] = Counter()
+        async for p in reminders.each_due(store, profile, day, dry_run=args.dry_run):  # printed as queued
+            print(f"{p.target.contract} {p.target.channel} {p.kind}")
+            kinds[p.kind] += 1
     finally:
         await store.close()
-    for p in done:
-        print(f"{p.target.contract} {p.target.channel} {p.kind}")
-    counts = ", ".join(f"{k} {n}" for k, n in sorted(Counter(p.kind for p in done).items()))
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
     verb = "would queue" if args.dry_run else "queued"
-    print(f"reminders for {day}: {verb} {len(done)}" + (f" ({counts})" if counts else ""))
+    print(f"reminders for {day}: {verb} {kinds.total()}" + (f" ({counts})" if counts else ""))
     return 0
 
 

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -184,60 +185,72 @@ def _one_chat_per_contract(targets: list[ReminderTarget]) -> list[ReminderTarget
     return out
 
 
+PAGE = 1000  # contracts planned and queued at a time: memory follows the page, not the campaign
+
+
 async def plan_day(tx: Tx, profile: Profile, day: date) -> list[Planned]:
-    """Every reminder due on `day` (the operator's date) for the chats that agreed."""
-    planned: list[Planned] = []
+    """Every reminder due on `day` (the operator's date) for the chats that agreed (all pages)."""
+    return [p for kind in ("reading", "due", "instalment") async for p in _pages(tx, profile, day, kind)]
+
+
+async def _pages(tx: Tx, profile: Profile, day: date, kind: str, after: str | None = None):
+    while True:
+        targets = await tx.reminder_targets(kind, after=after, limit=PAGE)
+        if not targets:
+            return
+        for target in _one_chat_per_contract(targets):
+            for p in await _due(tx, profile, day, kind, target):
+                yield p
+        after = targets[-1].contract
+
+
+async def _due(tx: Tx, profile: Profile, day: date, kind: str, target: ReminderTarget) -> list[Planned]:
+    """What `target`'s contract is due for `kind` on `day`."""
     window = profile.reading_window
     horizon = day + timedelta(days=profile.reminders.days_before_due)
-    if window.first_day <= day.day <= window.last_day:
-        window_start = day.replace(day=window.first_day)
-        for target in _one_chat_per_contract(await tx.reminder_targets("reading")):
-            contract = await tx.contract(target.contract)
-            if contract is None or contract.is_prepaid:
-                continue
-            sent = await tx.readings(target.contract, newest=1, sources=("customer",))
-            if sent and sent[0].reading_date >= window_start:
-                continue  # already read this cycle
-            last = day.replace(day=min(window.last_day, _month_days(day)))
-            planned.append(
-                Planned(
-                    target,
-                    "reading",
-                    f"reading:{day:%Y-%m}",
-                    {"meter": contract.meter_number, "last_day": last.isoformat(), "service": contract.service},
-                )
+    if kind == "reading":
+        if not window.first_day <= day.day <= window.last_day:
+            return []
+        contract = await tx.contract(target.contract)
+        if contract is None or contract.is_prepaid:
+            return []
+        sent = await tx.readings(target.contract, newest=1, sources=("customer",))
+        if sent and sent[0].reading_date >= day.replace(day=window.first_day):
+            return []  # already read this cycle
+        last = day.replace(day=min(window.last_day, _month_days(day)))
+        payload = {"meter": contract.meter_number, "last_day": last.isoformat(), "service": contract.service}
+        return [Planned(target, "reading", f"reading:{day:%Y-%m}", payload)]
+    if kind == "due":
+        return [
+            Planned(
+                target,
+                "due",
+                f"due:{bill.bill_number}",
+                {"bill": bill.bill_number, "amount": bill.due, "due_date": bill.due_date.isoformat()},
             )
-    for target in _one_chat_per_contract(await tx.reminder_targets("due")):
-        for bill in await tx.bills(target.contract, unpaid_only=True):
-            if day <= bill.due_date <= horizon and bill.due > 0:
+            for bill in await tx.bills(target.contract, unpaid_only=True)
+            if day <= bill.due_date <= horizon and bill.due > 0
+        ]
+    planned = []
+    for req in await tx.requests(contract=target.contract, status="approved", kinds=["instalment"]):
+        for line in req.lines:
+            if day <= line.due_date <= horizon:
+                left = sum(later.amount for later in req.lines if later.seq > line.seq)
                 planned.append(
                     Planned(
                         target,
-                        "due",
-                        f"due:{bill.bill_number}",
-                        {"bill": bill.bill_number, "amount": bill.due, "due_date": bill.due_date.isoformat()},
+                        "instalment",
+                        f"instalment:{req.reference}:{line.seq}",
+                        {
+                            "reference": req.reference,
+                            "seq": line.seq,
+                            "count": len(req.lines),
+                            "amount": line.amount,
+                            "due_date": line.due_date.isoformat(),
+                            "left": left,
+                        },
                     )
                 )
-    for target in _one_chat_per_contract(await tx.reminder_targets("instalment")):
-        for req in await tx.requests(contract=target.contract, status="approved", kinds=["instalment"]):
-            for line in req.lines:
-                if day <= line.due_date <= horizon:
-                    left = sum(later.amount for later in req.lines if later.seq > line.seq)
-                    planned.append(
-                        Planned(
-                            target,
-                            "instalment",
-                            f"instalment:{req.reference}:{line.seq}",
-                            {
-                                "reference": req.reference,
-                                "seq": line.seq,
-                                "count": len(req.lines),
-                                "amount": line.amount,
-                                "due_date": line.due_date.isoformat(),
-                                "left": left,
-                            },
-                        )
-                    )
     return planned
 
 
@@ -248,29 +261,47 @@ def _month_days(day: date) -> int:
 async def queue_day(store: Store, profile: Profile, day: date, *, dry_run: bool = False) -> list[Planned]:
     """Queue what is due on `day`; returns what was queued now (already queued ones are not).
     With `dry_run`, what would be queued, and nothing is written."""
+    return [p async for p in each_due(store, profile, day, dry_run=dry_run)]
+
+
+async def each_due(store: Store, profile: Profile, day: date, *, dry_run: bool = False) -> AsyncIterator[Planned]:
+    """`queue_day` a page at a time (a page of contracts read, then queued in one transaction,
+    the bot answering between them), yielding what it queued: memory follows the page."""
     now = store.clock()
-    async with store.snapshot() as tx:
-        planned = await plan_day(tx, profile, day)
-    if dry_run:
-        async with store.snapshot() as tx:
-            return [p for p in planned if not await _already(tx, p)]
-    queued: list[Planned] = []
     start = not_before(profile, now)
-    for chunk in range(0, len(planned), 500):  # many transactions: the bot keeps answering meanwhile
-        async with store.transaction() as tx:
-            for p in planned[chunk : chunk + 500]:
-                outbox_id = await tx.queue_reminder(
-                    contract=p.target.contract,
-                    occasion=p.occasion,
-                    target=p.target,
-                    kind=p.kind,
-                    payload=p.payload,
-                    not_before=start,
-                    now=now,
-                )
-                if outbox_id is not None:
-                    queued.append(p)
-    return queued
+    for kind in ("reading", "due", "instalment"):
+        after: str | None = None
+        while True:
+            async with store.snapshot() as tx:
+                targets = await tx.reminder_targets(kind, after=after, limit=PAGE)
+                planned = [
+                    p for target in _one_chat_per_contract(targets) for p in await _due(tx, profile, day, kind, target)
+                ]
+                if dry_run:
+                    planned = [p for p in planned if not await _already(tx, p)]
+            if not targets:
+                break
+            after = targets[-1].contract
+            if dry_run:
+                for p in planned:
+                    yield p
+                continue
+            queued = []
+            async with store.transaction() as tx:
+                for p in planned:
+                    outbox_id = await tx.queue_reminder(
+                        contract=p.target.contract,
+                        occasion=p.occasion,
+                        target=p.target,
+                        kind=p.kind,
+                        payload=p.payload,
+                        not_before=start,
+                        now=now,
+                    )
+                    if outbox_id is not None:
+                        queued.append(p)
+            for p in queued:
+                yield p
 
 
 async def _already(tx: Tx, p: Planned) -> bool:

@@ -507,8 +507,11 @@ class ReminderRepository(Protocol):
         question was asked (an answer already given is kept)."""
         ...
 
-    async def reminder_targets(self, kind: str) -> list[ReminderTarget]:
-        """Every linked (chat, contract) whose chat agreed to `kind`, the newest link first."""
+    async def reminder_targets(
+        self, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to `kind`, by contract, the newest link
+        first; a page of `limit` rows after contract `after` (keyset: memory follows the page)."""
         ...
 
     async def queue_reminder(

@@ -470,3 +470,19 @@ async def test_the_lane_keeps_the_channel_rate_and_one_a_second_per_chat():
     assert times[49] >= 49 / 50 - 0.05  # 50 a second across chats, not all at once
     c0 = seen["c0"]
     assert all(b - a >= 1.0 - 0.02 for a, b in itertools.pairwise(c0))
+
+
+async def test_a_campaign_is_planned_and_queued_a_page_at_a_time_each_contract_once(engine, monkeypatch):
+    from .chat import clone_customers
+
+    monkeypatch.setattr(reminders, "PAGE", 3)
+    async with engine.store.transaction() as tx:
+        contracts = await clone_customers(tx, range(1, 9))
+        for chat in contracts:
+            await tx.set_reminder_consent("telegram", str(chat), reminders.KINDS, how="button")
+        later = tx.now() + timedelta(minutes=1)
+        await tx.link_chat("telegram", "1", contracts[2], "phone", now=later)  # one contract in two chats
+    queued = await reminders.queue_day(engine.store, PROFILE, date(2026, 12, 1))
+    assert sorted(p.target.contract for p in queued) == sorted(contracts.values())
+    assert [p.target.user_id for p in queued if p.target.contract == contracts[2]] == ["1"]  # its newest link
+    assert await reminders.queue_day(engine.store, PROFILE, date(2026, 12, 1)) == []

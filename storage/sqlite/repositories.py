@@ -1500,9 +1500,17 @@ class SqliteReminders(_Repository):
         lang = r[3] if r[3] in ("ar", "fr") else "fr"
         return ReminderTarget(r[0], r[1], r[2], lang, datetime.fromisoformat(r[4]), r[5])
 
-    async def reminder_targets(self, kind: str) -> list[ReminderTarget]:
-        rows = await self._bulk(self._TARGETS + " ORDER BY l.contract, l.verified_at DESC", (f"%,{kind},%",))
-        return [self._target(r) for r in rows]
+    async def reminder_targets(
+        self, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[ReminderTarget]:
+        sql, params = self._TARGETS, [f"%,{kind},%"]
+        if after is not None:
+            sql += " AND l.contract > ?"
+            params.append(after)
+        sql += " ORDER BY l.contract, l.verified_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._target(r) for r in await self._bulk(sql, params)]
 
     async def queue_reminder(
         self,
