@@ -293,13 +293,16 @@ class Dispatcher:
         await self.recover()
         sweep = self.clock()
         while not stop.is_set():
+            full = False
             try:
-                await self.dispatch_due()
+                full = await self.dispatch_due() >= 100  # a full batch (a campaign): the next one at once
                 if self.clock() - sweep > self.lease:
                     await self.recover(older_than=self.lease)
                     sweep = self.clock()
             except Exception:
                 log.exception("outbox dispatch failed; trying again")
+            if full:
+                continue
             self.wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
