@@ -191,6 +191,10 @@ async def main(args: argparse.Namespace) -> None:
             f"(mean {statistics.fmean(values) * 1000 if values else 0:.0f} ms)"
         )
     print("RSS (s, MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in memory))
+    slices = {}
+    for v, at in zip(latencies, stamps, strict=True):
+        slices.setdefault(int((at - begin) // 10) * 10, []).append(v)
+    print("replies' max by 10 s (s: ms): " + ", ".join(f"{k}: {max(v) * 1000:.0f}" for k, v in sorted(slices.items())))
 
 
 if __name__ == "__main__":

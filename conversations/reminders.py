@@ -186,6 +186,7 @@ def _one_chat_per_contract(targets: list[ReminderTarget]) -> list[ReminderTarget
 
 
 PAGE = 1000  # contracts planned and queued at a time: memory follows the page, not the campaign
+WRITE_CHUNK = 100  # reminders queued per transaction
 
 
 async def plan_day(tx: Tx, profile: Profile, day: date) -> list[Planned]:
@@ -277,8 +278,9 @@ async def each_due(store: Store, profile: Profile, day: date, *, dry_run: bool =
                 planned = [
                     p for target in _one_chat_per_contract(targets) for p in await _due(tx, profile, day, kind, target)
                 ]
-                if dry_run:
-                    planned = [p for p in planned if not await _already(tx, p)]
+                # Those queued before are left out here, read-only: a second run (the bot's daily one
+                # after `addad remind`) takes no write lock at all. The key decides anyway.
+                planned = [p for p in planned if not await _already(tx, p)]
             if not targets:
                 break
             after = targets[-1].contract
@@ -287,19 +289,20 @@ async def each_due(store: Store, profile: Profile, day: date, *, dry_run: bool =
                     yield p
                 continue
             queued = []
-            async with store.transaction() as tx:
-                for p in planned:
-                    outbox_id = await tx.queue_reminder(
-                        contract=p.target.contract,
-                        occasion=p.occasion,
-                        target=p.target,
-                        kind=p.kind,
-                        payload=p.payload,
-                        not_before=start,
-                        now=now,
-                    )
-                    if outbox_id is not None:
-                        queued.append(p)
+            for chunk in range(0, len(planned), WRITE_CHUNK):
+                async with store.transaction() as tx:  # short: the bot's turns wait for no long write
+                    for p in planned[chunk : chunk + WRITE_CHUNK]:
+                        outbox_id = await tx.queue_reminder(
+                            contract=p.target.contract,
+                            occasion=p.occasion,
+                            target=p.target,
+                            kind=p.kind,
+                            payload=p.payload,
+                            not_before=start,
+                            now=now,
+                        )
+                        if outbox_id is not None:
+                            queued.append(p)
             for p in queued:
                 yield p
 
