@@ -242,6 +242,9 @@ class Engine:
         statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
+            if msg.kind in reminders.PROACTIVE and not await reminders.still_wanted(turn.tx, msg):
+                await turn.tx.settle_outbox(msg.id, "failed", error="not shown: reminders stopped or contract unlinked")
+                continue
             # In the chat's language now, not the one the request was filed in.
             notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile)))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)

@@ -486,3 +486,16 @@ async def test_a_campaign_is_planned_and_queued_a_page_at_a_time_each_contract_o
     assert sorted(p.target.contract for p in queued) == sorted(contracts.values())
     assert [p.target.user_id for p in queued if p.target.contract == contracts[2]] == ["1"]  # its newest link
     assert await reminders.queue_day(engine.store, PROFILE, date(2026, 12, 1)) == []
+
+
+async def test_on_the_console_a_reminder_is_shown_at_the_next_message_unless_stopped(engine):
+    chat = await fatima(engine, channel="console", user="c1")
+    await chat.press_payload("remind:all")
+    await reminders.queue_day(engine.store, PROFILE, date(2026, 11, 23))  # F-2026-10-1 due on the 25th
+    await chat.send("bonjour")
+    assert "Rappel : la facture F-2026-10-1" in chat.text
+    await reminders.queue_notice(engine.store, PROFILE, city="Casablanca", service=None, text_ar="أ", text_fr="Travaux")
+    await chat.send("bla rappel")  # said before the notice was shown: never shown
+    assert "Travaux" not in chat.text and "plus de rappels" in chat.text
+    await chat.send("bonjour")
+    assert "Travaux" not in chat.text
