@@ -225,6 +225,8 @@ class RemindersPolicy(_Model):
     quiet_start: str = "21:00"  # nothing proactive is sent from here…
     quiet_end: str = "08:30"  # …to here (local); what falls inside waits for the end
     days_before_due: int = Field(default=3, ge=0, le=30)  # bills and instalments
+    # A new real reading whose daily use is this many times the usual one (earlier periods) is told.
+    consumption_above: float = Field(default=1.5, ge=1.0)
     rate: float = Field(default=20.0, gt=0)  # reminders/s per channel: the rest of the channel's rate is for replies
     templates: ReminderTemplates = ReminderTemplates()
 

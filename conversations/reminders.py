@@ -187,11 +187,13 @@ def _one_chat_per_contract(targets: list[ReminderTarget]) -> list[ReminderTarget
 
 PAGE = 1000  # contracts planned and queued at a time: memory follows the page, not the campaign
 WRITE_CHUNK = 100  # reminders queued per transaction
+PLANNED = ("reading", "due", "instalment", "consumption")  # the kinds a day plans (notices are sent by hand)
+RECENT_READING = timedelta(days=7)  # a reading newer than this "shows" a consumption above the usual
 
 
 async def plan_day(tx: Tx, profile: Profile, day: date) -> list[Planned]:
     """Every reminder due on `day` (the operator's date) for the chats that agreed (all pages)."""
-    return [p for kind in ("reading", "due", "instalment") async for p in _pages(tx, profile, day, kind)]
+    return [p for kind in PLANNED async for p in _pages(tx, profile, day, kind)]
 
 
 async def _pages(tx: Tx, profile: Profile, day: date, kind: str, after: str | None = None):
@@ -232,6 +234,8 @@ async def _due(tx: Tx, profile: Profile, day: date, kind: str, target: ReminderT
             for bill in await tx.bills(target.contract, unpaid_only=True)
             if day <= bill.due_date <= horizon and bill.due > 0
         ]
+    if kind == "consumption":
+        return await _consumption(tx, profile, day, target)
     planned = []
     for req in await tx.requests(contract=target.contract, status="approved", kinds=["instalment"]):
         for line in req.lines:
@@ -255,6 +259,41 @@ async def _due(tx: Tx, profile: Profile, day: date, kind: str, target: ReminderT
     return planned
 
 
+async def _consumption(tx: Tx, profile: Profile, day: date, target: ReminderTarget) -> list[Planned]:
+    """A real reading of the last days whose period's daily use is `consumption_above` times the
+    usual one (the earlier periods' median; else the bills that were read): told once per reading."""
+    from . import consumption
+
+    contract = await tx.contract(target.contract)
+    if contract is None or contract.is_prepaid:
+        return []
+    real = [
+        r
+        for r in await consumption.recent_readings(tx, contract)
+        if r.source == "actual" or (r.source == "customer" and not r.review and r.status == "valid")
+    ]
+    if len(real) < 2 or not day - RECENT_READING <= real[-1].reading_date <= day:
+        return []
+    before, last = real[-2], real[-1]
+    days, used = (last.reading_date - before.reading_date).days, last.index_value - before.index_value
+    if days < 1 or used < 10:
+        return []  # a handful of units, or a rollover, says nothing
+    rates = consumption._real_rates((r.reading_date, r.index_value, r.source, r.review) for r in real[:-1])
+    if len(rates) < 2:
+        bills = await tx.bills(contract.contract, limit=consumption.BILLS_FOR_USE)
+        rates += consumption._bill_rates((b.period_start, b.period_end, b.consumption, b.estimated) for b in bills)
+    usual = consumption._usual(rates)
+    if not usual or used / days < usual * profile.reminders.consumption_above:
+        return []
+    payload = {
+        "service": contract.service,
+        "since": before.reading_date.isoformat(),
+        "units": used,
+        "percent": round((used / days / usual - 1) * 100),
+    }
+    return [Planned(target, "consumption", f"consumption:{last.reading_date.isoformat()}", payload)]
+
+
 def _month_days(day: date) -> int:
     return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
 
@@ -270,7 +309,7 @@ async def each_due(store: Store, profile: Profile, day: date, *, dry_run: bool =
     the bot answering between them), yielding what it queued: memory follows the page."""
     now = store.clock()
     start = not_before(profile, now)
-    for kind in ("reading", "due", "instalment"):
+    for kind in PLANNED:
         after: str | None = None
         while True:
             async with store.snapshot() as tx:
@@ -398,6 +437,18 @@ def render(msg: OutboxMessage, profile: Profile) -> str:
             )
             + footer
         )
+    if kind == "consumption":
+        return (
+            t(
+                "remind.consumption",
+                number=contract,
+                since=t.date(date.fromisoformat(p["since"])),
+                units=t.number(p["units"]),
+                unit=t(f"unit.{p['service']}"),
+                percent=t.number(p["percent"]),
+            )
+            + footer
+        )
     if kind == "instalment":
         left = t("remind.left", amount=t.money(p["left"])) if p["left"] else t("remind.last")
         return (
@@ -433,6 +484,8 @@ def template_parameters(msg: OutboxMessage) -> tuple[str, list[str]] | None:
         return kind, [p["contract"], p["meter"], t.date(date.fromisoformat(p["last_day"]))]
     if kind == "due":
         return kind, [p["bill"], t.money(p["amount"]), t.date(date.fromisoformat(p["due_date"]))]
+    if kind == "consumption":
+        return kind, [p["contract"], t.number(p["percent"]) + " %"]
     if kind == "instalment":
         return kind, [
             p["reference"],

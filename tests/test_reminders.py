@@ -499,3 +499,35 @@ async def test_on_the_console_a_reminder_is_shown_at_the_next_message_unless_sto
     assert "Travaux" not in chat.text and "plus de rappels" in chat.text
     await chat.send("bonjour")
     assert "Travaux" not in chat.text
+
+
+async def test_a_reading_showing_a_consumption_well_above_the_usual_is_told_once(engine, clock):
+    await opted(engine)
+    async with engine.store.transaction() as tx:
+        # 1000001 uses ~5.8 kWh a day (its read bill); 23 days at twice that since 31 October:
+        await tx.add_customer_reading(
+            contract="1000001",
+            day=date(2026, 11, 23),
+            index=45210 + 267,
+            reference="RL-2026-000099",
+            channel="telegram",
+            user_id="f1",
+            photo_ref=None,
+            previous_index=45210,
+            previous_date=date(2026, 10, 31),
+            consumption=267,
+        )
+    queued = await reminders.queue_day(engine.store, PROFILE, date(2026, 11, 24))
+    queued = [p for p in queued if p.kind == "consumption"]
+    assert [(p.target.contract, p.occasion) for p in queued] == [("1000001", "consumption:2026-11-23")]
+    async with engine.store.snapshot() as tx:
+        msg = next(m for m in await tx.outbox_for_chat("telegram", "f1") if m.payload.get("kind") == "consumption")
+    text = render_outbox(msg, PROFILE)
+    assert "depuis le 31 octobre 2026 (contrat 1000001) est de 267 kWh" in text and "% au-dessus" in text
+    percent = msg.payload["percent"]
+    assert 90 <= percent <= 110  # twice the usual
+    assert await reminders.queue_day(engine.store, PROFILE, date(2026, 11, 25)) == []  # once per reading
+    # 1000002's water: no new reading, nothing said; nor a week after the reading.
+    async with engine.store.snapshot() as tx:
+        later = await reminders.plan_day(tx, PROFILE, date(2026, 12, 1))
+    assert not [p for p in later if p.kind == "consumption"]
