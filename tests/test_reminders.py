@@ -531,3 +531,39 @@ async def test_a_reading_showing_a_consumption_well_above_the_usual_is_told_once
     async with engine.store.snapshot() as tx:
         later = await reminders.plan_day(tx, PROFILE, date(2026, 12, 1))
     assert not [p for p in later if p.kind == "consumption"]
+
+
+# ---------------------------------------------------------------------- the storage contract (every backend)
+async def test_storage_keeps_consent_and_queues_a_reminder_once_with_its_outbox_row(store):
+    from .test_storage_contract import NOW
+
+    later = NOW + timedelta(minutes=5)
+    async with store.transaction() as tx:
+        assert await tx.reminder_consent("telegram", "7") is None
+        await tx.set_reminder_consent("telegram", "7", (), how="asked", now=NOW)
+        await tx.set_reminder_consent("telegram", "7", (), how="asked", now=later)  # asked once: the first time kept
+        assert await tx.reminder_targets("due") == []  # asked, not answered: nobody to write to
+        await tx.link_chat("telegram", "7", "1000001", "phone", now=NOW)
+        await tx.set_reminder_consent("telegram", "7", ("due", "instalment"), how="button", now=later)
+        consent = await tx.reminder_consent("telegram", "7")
+        assert (consent.kinds, consent.asked_at, consent.answered_at, consent.how) == (
+            ("due", "instalment"),
+            NOW,
+            later,
+            "button",
+        )
+        assert await tx.reminder_targets("reading") == []
+        (target,) = await tx.reminder_targets("due")
+        assert (target.channel, target.user_id, target.contract) == ("telegram", "7", "1000001")
+        args = dict(contract="1000001", occasion="due:F1", target=target, kind="due", payload={"bill": "F1"})
+        first = await tx.queue_reminder(**args, not_before=later, now=NOW)
+        assert first is not None and await tx.queue_reminder(**args, not_before=later, now=NOW) is None
+        assert await tx.reminder_queued("1000001", "due:F1") and not await tx.reminder_queued("1000001", "due:F2")
+        (msg,) = await tx.outbox_for_chat("telegram", "7")
+        assert (msg.id, msg.kind, msg.next_attempt_at, msg.payload["kind"]) == (first, "reminder", later, "due")
+        assert await tx.reminder_allowed("telegram", "7", "1000001", "due")
+        assert not await tx.reminder_allowed("telegram", "7", "1000001", "reading")
+        await tx.unlink_chat("telegram", "7", "1000001")
+        assert not await tx.reminder_allowed("telegram", "7", "1000001", "due")
+        notice = await tx.add_notice(key="k", city="Casablanca", service=None, text_ar="a", text_fr="b", now=NOW)
+        assert await tx.add_notice(key="k", city="Casablanca", service=None, text_ar="a", text_fr="b") == notice
