@@ -267,3 +267,50 @@ async def test_telegrams_retry_after_is_honoured_and_the_reminder_arrives_once(a
     assert sent.at - refused.at >= 2.0  # Telegram's retry_after, not the dispatcher's 5 s first back-off alone
     await asyncio.sleep(1)
     assert len(reminders_to(api, 9341, start)) == 2  # the refused call and the one that went through
+
+
+async def test_addad_remind_killed_midway_queues_the_rest_once_when_run_again(tmp_path, process_clock):
+    """kill -9 of `addad remind` in the middle of a campaign: every reminder queued is whole (its
+    key and its outbox row, or neither), and the next run queues exactly the rest."""
+    from bench.bench_remind import build
+
+    database = tmp_path / "addad.sqlite3"
+    from storage import open_store
+
+    await (await open_store(database)).close()  # the schema
+    build(database, 20_000)
+    process_clock.set(DEC_1_10H)
+    env = {**os.environ, "ADDAD_DATABASE": str(database), "ADDAD_CLOCK": process_clock.setting, "PYTHONPATH": str(ROOT)}
+
+    def counts() -> tuple[int, int]:
+        con = sqlite3.connect(database)
+        try:
+            keys = con.execute("SELECT count(*) FROM reminders_sent").fetchone()[0]
+            rows = con.execute("SELECT count(*) FROM outbox WHERE kind='reminder'").fetchone()[0]
+            return keys, rows
+        finally:
+            con.close()
+
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "remind"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if counts()[0] > 0 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        proc.kill()  # kill -9, mid-campaign
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    keys, rows = counts()
+    assert 0 < keys < 20_000, "the run ended before it was killed: nothing shown"
+    assert keys == rows  # no key without its row, no row without its key
+    again = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot", "remind"], env=env, capture_output=True, text=True, timeout=300
+    )
+    rest = 20_000 - keys
+    assert again.stdout.splitlines()[-1] == f"reminders for 2026-12-01: queued {rest} (reading {rest})"
+    assert counts() == (20_000, 20_000)
+    con = sqlite3.connect(database)
+    assert con.execute("SELECT count(DISTINCT json_extract(payload, '$.contract')) FROM outbox").fetchone()[0] == 20_000
+    con.close()
