@@ -478,7 +478,8 @@ def template_parameters(msg: OutboxMessage) -> tuple[str, list[str]] | None:
     t = translator(msg.lang)
     p = msg.payload
     if msg.kind == "notice":
-        return "notice", [p.get(msg.lang) or p.get("fr") or ""]
+        # A template parameter may hold no newline, tab or run of spaces (Meta refuses it).
+        return "notice", [" ".join((p.get(msg.lang) or p.get("fr") or "").split())]
     kind = p.get("kind")
     if kind == "reading":
         return kind, [p["contract"], p["meter"], t.date(date.fromisoformat(p["last_day"]))]

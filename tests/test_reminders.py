@@ -567,3 +567,14 @@ async def test_storage_keeps_consent_and_queues_a_reminder_once_with_its_outbox_
         assert not await tx.reminder_allowed("telegram", "7", "1000001", "due")
         notice = await tx.add_notice(key="k", city="Casablanca", service=None, text_ar="a", text_fr="b", now=NOW)
         assert await tx.add_notice(key="k", city="Casablanca", service=None, text_ar="a", text_fr="b") == notice
+
+
+def test_a_notice_template_parameter_holds_no_newline():
+    from bot.channels.whatsapp import reminder_template
+    from storage import OutboxMessage
+
+    payload = {"city": "Fès", "service": None, "ar": "أشغال\nيوم الأحد", "fr": "Travaux\n\ndimanche   matin"}
+    msg = OutboxMessage(2, "whatsapp", "212612345678", "fr", "notice", payload, "pending", 0, DEC_1_10H, None, None)
+    t = reminder_template(msg, PROFILE)
+    assert t["template"]["name"] == "addad_service_notice" and t["template"]["language"] == {"code": "fr"}
+    assert [p["text"] for p in t["template"]["components"][0]["parameters"]] == ["Travaux dimanche matin"]
