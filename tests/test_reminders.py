@@ -88,7 +88,7 @@ def outbox(path) -> list[tuple]:
 # ---------------------------------------------------------------------- consent
 async def test_consent_is_asked_once_after_linking_and_the_answer_is_kept_with_its_time(engine, clock):
     chat = await fatima(engine)
-    ask = next(r for r in chat.replies if "Voulez-vous que nous vous écrivions ici" in r.text)
+    ask = next(r for r in chat.replies if "Voulez-vous recevoir ici nos rappels" in r.text)
     assert [b.label for b in ask.buttons] == ["🔔 Oui, tous", "🧾 Factures seulement", "🔕 Non merci"]
     assert "est maintenant lié" in chat.text or "1000001" in chat.text
     assert chat.replies[-1].buttons and "Voulez-vous" not in chat.replies[-1].text  # the menu goes on
@@ -108,12 +108,12 @@ async def test_consent_is_asked_once_after_linking_and_the_answer_is_kept_with_i
     await chat.send("1000003")
     await chat.press("montant")
     await chat.send("172,62")
-    assert "lié" in chat.text and "Voulez-vous que nous vous écrivions" not in chat.text
+    assert "lié" in chat.text and "Voulez-vous recevoir ici nos rappels" not in chat.text
 
 
 async def test_a_typed_yes_at_the_menu_answers_the_question_in_arabic(engine):
     chat = await fatima(engine, lang_hint="ar")
-    assert "هل تريد أن نذكرك هنا" in chat.text
+    assert "هل تريد أن تصلك هنا تذكيراتنا" in chat.text
     await chat.send("واخا")
     assert "ستصلك هنا التذكيرات" in chat.text
     assert (await consent_of(engine)).kinds == reminders.KINDS
@@ -126,7 +126,7 @@ async def test_a_journey_waiting_for_the_link_goes_on_and_its_yes_is_not_taken_f
     await chat.send("bonjour")
     await chat.press("Facilités")
     await chat.send("1000001")
-    assert "Voulez-vous que nous vous écrivions" in chat.text
+    assert "Voulez-vous recevoir ici nos rappels" in chat.text
     assert "3 mois" in " ".join(b.label for b in chat.buttons)  # the plan's question, last
     await chat.send("oui")
     assert (await consent_of(engine)).answered_at is None

@@ -66,7 +66,7 @@ async def link_on_telegram(api, chat_id: int, contract: str, phone: str, answer:
     await user.press("Ajouter un contrat")
     await user.send(contract)
     await user.share_contact(phone)
-    ask = next(c for c in user.replies if "Voulez-vous que nous vous écrivions ici" in c.text)
+    ask = next(c for c in user.replies if "Voulez-vous recevoir ici nos rappels" in c.text)
     labels = [b["text"] for b in ask.inline_buttons()]
     assert labels == ["🔔 Oui, tous", "🧾 Factures seulement", "🔕 Non merci"]
     await user._after(lambda: api.press(chat_id, answer, message=ask))
@@ -211,7 +211,7 @@ async def test_a_whatsapp_reminder_outside_the_window_goes_as_the_template_with_
     await fatima.send("Bonjour")
     await fatima.tap("Ajouter un contrat")
     await fatima.send("1000001")  # her own number: the channel vouches for it
-    assert "Voulez-vous que nous vous écrivions ici" in fatima.text
+    assert "Voulez-vous recevoir ici nos rappels" in fatima.text
     reply = {"type": "button_reply", "button_reply": {"id": "remind:all", "title": "🔔 Oui, tous"}}
     await fatima._turn(message(FATIMA, "interactive", reply))
     assert "vous recevrez ici les rappels" in fatima.text
