@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", required=True, dest="as_of", help="YYYY-MM-DD, today or earlier: the cycle is its calendar month"
     )
 
+    from bot import remind_cli  # `addad remind`, `addad notify` (issue 22)
+
+    remind_cli.add_parsers(sub)
+
     learn = sub.add_parser("learn", help="the messages the bot did not understand, masked, for labelling")
     learn_sub = learn.add_subparsers(dest="action", required=True, metavar="ACTION")
     learn_exp = learn_sub.add_parser("export", help="one JSON line each, in the training data's shape")
@@ -337,6 +341,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return web_cli.users(args, settings) if args.command == "users" else web_cli.web(args, settings)
     if args.command == "learn":
         return _learn_export(settings, args.since, args.output)
+    if args.command in ("remind", "notify"):
+        from bot import remind_cli
+
+        return remind_cli.run(args, settings)
     if args.command == "telegram":
         from bot.runtime import run_telegram
 

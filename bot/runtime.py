@@ -19,6 +19,7 @@ from bot.errors import ConfigError
 from bot.wiring import open_engine, tune_gc
 from conversations.dispatch import Dispatcher
 from conversations.engine import Engine
+from conversations.reminders import DailyReminders
 from conversations.retention import Daily
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ async def run_channels(
             for channel in channels:
                 await channel.start(stop)
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
+            # The day's reminders at the profile's local time, by the store's clock (issue 22).
+            remind = DailyReminders(engine.store, engine.profile, on_queued=dispatcher.wake.set)
+            tasks.append(asyncio.create_task(remind.run(stop), name="reminders"))
             daily = Daily(engine.store, engine.profile, engine.media.files if engine.media else None)
             tasks.append(asyncio.create_task(_prune_daily(daily, stop, prune_every), name="retention"))
             if gc_tuning:

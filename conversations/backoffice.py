@@ -102,4 +102,8 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
         return review.render(msg, profile)
     if msg.kind in handoff.OUTBOX_KINDS:
         return handoff.render(msg, profile)
+    if msg.kind in ("reminder", "notice"):
+        from .reminders import render  # (reminders import this module's neighbours)
+
+        return render(msg, profile)
     raise ValueError(f"unknown outbox kind {msg.kind!r}")

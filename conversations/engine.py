@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
-from . import handoff, journeys, learning
+from . import handoff, journeys, learning, reminders
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
@@ -37,6 +37,8 @@ START_STATE = ref("menu.main")
 CHANNEL_NOTICES = {"unreadable": "input.unreadable", "flood": "input.flood"}
 LINK_CONTRACT = ref("link.contract")
 LANG_CHOOSE = ref("lang.choose")
+READING_START = ref("reading.start")
+REMIND_SETTINGS = ref("remind.settings")
 
 COMMANDS = {
     "/start": "start",
@@ -101,12 +103,13 @@ GLOBAL_WORDS = {
             "khlas",
             "خلاص",
             "cancel",
-            "stop",
             "baraka",
             "باراكا",
         ),
         "cancel",
     ),
+    # "stop" cancels as before and also ends reminders, if any were on (conversations/reminders.py).
+    **dict.fromkeys(("stop", "arrêt", "arret", "arrête", "arrete", "arrêtez", "توقف", "وقف"), "stop"),
 }
 
 
@@ -240,6 +243,9 @@ class Engine:
         statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
+            if msg.kind in reminders.PROACTIVE and not await reminders.still_wanted(turn.tx, msg):
+                await turn.tx.settle_outbox(msg.id, "failed", error="not shown: reminders stopped or contract unlinked")
+                continue
             # In the chat's language now, not the one the request was filed in.
             notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile)))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
@@ -445,11 +451,46 @@ class Engine:
             else:
                 turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
+        elif command in ("stop", "stop_reminders"):
+            await self._stop(turn, explicit=command == "stop_reminders")
+        elif command.startswith("remind:"):
+            await self._remind(turn, command)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
             if turn.session.state not in (START_STATE, LANG_CHOOSE):
                 turn.data["_lang_return"] = turn.session.state
             await self.goto(turn, LANG_CHOOSE)
+
+    async def _stop(self, turn: Turn, *, explicit: bool) -> None:
+        """ "stop" anywhere: reminders off. A bare "stop" also cancels the journey in progress;
+        "bla rappel" keeps it (its question again)."""
+        busy = turn.session.state != START_STATE
+        was_on = await reminders.stop(turn, explicit=explicit)
+        if was_on or explicit:
+            turn.say("remind.stopped")
+        if explicit or (was_on and not busy):
+            await self.goto(turn, AGAIN if busy else START_STATE)
+        else:
+            await self._command(turn, "cancel")
+
+    async def _remind(self, turn: Turn, command: str) -> None:
+        """A consent answer (a button of the question after linking or of the menu's settings, or
+        typed), or a reminder's "send my index" (the reading journey on that contract)."""
+        if command.startswith(reminders.READ_PREFIX):
+            _pause(turn)
+            ReadingData.of(turn).wanted = command[len(reminders.READ_PREFIX) :]
+            await self.goto(turn, READING_START)
+            return
+        kinds = reminders.OPTIONS.get(command)
+        if kinds is None:
+            turn.say("input.stale_button")
+            await self.goto(turn, AGAIN)
+            return
+        turn.data.pop("_consent", None)
+        await reminders.set_consent(turn, kinds, "button" if turn.inbound.payload else "typed")
+        reminders.say_consent(turn, kinds)
+        here = turn.session.state
+        await self.goto(turn, AGAIN if here not in (START_STATE, REMIND_SETTINGS) else START_STATE)
 
 
 async def _drawn(outcome: Outcome) -> Outcome:
@@ -607,7 +648,7 @@ def _first_language(inbound: Inbound, understood) -> str:
 def _command(turn: Turn) -> str | None:
     payload = turn.inbound.payload
     if payload is not None:
-        return PAYLOAD_COMMANDS.get(payload)
+        return payload if payload.startswith("remind:") else PAYLOAD_COMMANDS.get(payload)
     text = turn.text
     if text.startswith("/"):
         word = text.split()[0].split("@")[0].lower()
@@ -615,6 +656,11 @@ def _command(turn: Turn) -> str | None:
     picked = turn.typed_label()
     if picked is not None:  # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
+    if reminders.stop_phrase(text):
+        return "stop_reminders"  # "bla rappel", "ma bghitch tdkir": reminders off, the journey kept
+    consent = reminders.typed_consent(turn)
+    if consent is not None:
+        return consent
     said = GLOBAL_WORDS.get(turn.typed())
     if said is not None:
         return said

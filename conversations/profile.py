@@ -248,6 +248,40 @@ class WhatsAppTemplates(_Model):
     language_fr: str = "fr"
 
 
+class ReminderTemplates(_Model):
+    """Approved WhatsApp utility templates for reminders sent outside the 24-hour window, one name
+    per kind (the same name in each language, Meta's way; codes from [whatsapp_templates]).
+    Body parameters, in order: reading (contract, meter, last day of the window), due (bill
+    reference, amount, due date), instalment (reference, amount, due date, left after it),
+    consumption (contract, percentage above the usual), notice (the notice's text)."""
+
+    reading: str | None = None
+    due: str | None = None
+    instalment: str | None = None
+    consumption: str | None = None
+    notice: str | None = None
+
+
+class RemindersPolicy(_Model):
+    """When and how the bot writes first (issue 22), in the operator's time zone."""
+
+    time: str = "10:00"  # the day's reminders are queued at this local time
+    quiet_start: str = "21:00"  # nothing proactive is sent from here…
+    quiet_end: str = "08:30"  # …to here (local); what falls inside waits for the end
+    days_before_due: int = Field(default=3, ge=0, le=30)  # bills and instalments
+    # A new real reading whose daily use is this many times the usual one (earlier periods) is told.
+    consumption_above: float = Field(default=1.5, ge=1.0)
+    rate: float = Field(default=20.0, gt=0)  # reminders/s per channel: the rest of the channel's rate is for replies
+    templates: ReminderTemplates = ReminderTemplates()
+
+    @field_validator("time", "quiet_start", "quiet_end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"{v!r}: write a local time as HH:MM")
+        return v
+
+
 class City(_Model):
     """A city as customers name it: `name` (canonical, French), `ar` (shown in Arabic replies) and
     the spellings customers type. Several entries with one name are merged (an operator extends
@@ -319,6 +353,7 @@ class Profile(_Model):
     learning: LearningPolicy = LearningPolicy()
     linking: LinkingPolicy = LinkingPolicy()
     retention: RetentionPolicy = RetentionPolicy()
+    reminders: RemindersPolicy = RemindersPolicy()
     cities: list[City] = Field(default_factory=list)
     # The distributors this one replaced, and what to tell a customer who asks whether the old
     # one is still theirs ("wach lydec mazal?"); an operator that replaced none lists none.

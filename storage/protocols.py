@@ -24,6 +24,8 @@ from .records import (
     OutboxMessage,
     QueueRow,
     Reading,
+    ReminderConsent,
+    ReminderTarget,
     Request,
     SessionRecord,
 )
@@ -659,6 +661,69 @@ class WorkspaceRepository(Protocol):
     async def links_of_contract(self, contract: str) -> list[ChatLink]: ...
 
 
+class ReminderRepository(Protocol):
+    """Consent to proactive messages, and which reminders were queued (issue 22)."""
+
+    async def reminder_consent(self, channel: str, user_id: str) -> ReminderConsent | None: ...
+
+    async def set_reminder_consent(
+        self, channel: str, user_id: str, kinds: Sequence[str], *, how: str, now: datetime | None = None
+    ) -> None:
+        """The chat's answer (kinds agreed to; none = stop), stamped; `how`='asked' only notes the
+        question was asked (an answer already given is kept)."""
+        ...
+
+    async def reminder_targets(
+        self, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to `kind`, by contract, the newest link
+        first; a page of `limit` rows after contract `after` (keyset: memory follows the page)."""
+        ...
+
+    async def queue_reminder(
+        self,
+        *,
+        contract: str,
+        occasion: str,
+        target: ReminderTarget,
+        kind: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The outbox row of a reminder and its (contract, occasion) key, together; None (and
+        nothing queued) if that occasion was queued before."""
+        ...
+
+    async def reminder_allowed(self, channel: str, user_id: str, contract: str | None, kind: str) -> bool:
+        """The chat still agrees to `kind` and still holds the contract (any contract for None)."""
+        ...
+
+    async def add_notice(
+        self, *, key: str, city: str, service: str | None, text_ar: str, text_fr: str, now: datetime | None = None
+    ) -> int:
+        """The notice's id (the one already stored under `key`, if any)."""
+        ...
+
+    async def notice_targets(self, service: str | None) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to notices (contracts of `service`), by chat."""
+        ...
+
+    async def reminder_queued(self, contract: str, occasion: str) -> bool: ...
+
+    async def queue_notice(
+        self,
+        notice_id: int,
+        target: ReminderTarget,
+        *,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The chat's copy of a notice; None if it has it already."""
+        ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -680,6 +745,7 @@ class Tx(
     HandoffRepository,
     StatisticsRepository,
     WorkspaceRepository,
+    ReminderRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

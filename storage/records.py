@@ -180,3 +180,28 @@ class QueueRow:
     holder_name: str | None
     city: str | None
     assigned_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderConsent:
+    """What a chat agreed to receive first (issue 22): kinds empty = nothing (stopped, or asked
+    and not answered yet: `answered_at` None)."""
+
+    channel: str
+    user_id: str
+    kinds: tuple[str, ...]
+    asked_at: datetime
+    answered_at: datetime | None
+    how: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderTarget:
+    """A chat that agreed to a kind of message, and one contract it holds."""
+
+    channel: str
+    user_id: str
+    contract: str
+    lang: str
+    linked_at: datetime
+    city: str = ""  # the contract's, as imported

@@ -43,6 +43,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUp
 from telegram.warnings import PTBUserWarning
 
 from bot.errors import ConfigError
+from conversations import reminders
 from conversations.dispatch import DeliveryUnknown, Dispatcher, RetryLater, Undeliverable
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
@@ -550,7 +551,7 @@ class TelegramSender:
         buttons = (
             [Button(p, label, request=req) for p, label, req in msg.payload.get("buttons", [])]
             if msg.kind == "reply"
-            else []
+            else reminders.buttons(msg)  # a reading reminder's "send my index"
         )
         pieces = split_text(text)
         sent = None

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from conversations import reminders
 from conversations.dispatch import (
     DeliveryReport,
     DeliveryUnknown,
@@ -509,12 +510,17 @@ class WhatsAppSender:
         inside = last is not None and self.clock() - last < WINDOW
         if msg.kind == "reply":
             messages = msg.payload.get("messages") or [{"type": "text", "text": {"body": text}}]
+        elif msg.kind in reminders.PROACTIVE:  # inside the window: free text, with its button
+            messages = render([Reply(text, tuple(reminders.buttons(msg)))], msg.lang)
         else:
             messages = [
                 {"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)
             ]
         if not inside:
             template = self._template(msg)
+            if template is None and msg.kind in reminders.PROACTIVE:
+                # A reminder shown days later at the customer's next message would mislead: dropped.
+                raise Undeliverable("outside the 24-hour window and no template for this reminder")
             if template is None:
                 raise HoldForChat("outside the 24-hour window and no template for it")
             messages = [template]
@@ -525,6 +531,8 @@ class WhatsAppSender:
         except TimeoutError as exc:
             raise DeliveryUnknown("timeout") from exc
         except GraphError as exc:
+            if exc.outside_window and msg.kind in reminders.PROACTIVE:
+                raise Undeliverable(str(exc)) from exc
             if exc.outside_window:
                 raise HoldForChat(str(exc)) from exc
             if exc.retryable:
@@ -534,6 +542,8 @@ class WhatsAppSender:
 
     def _template(self, msg: OutboxMessage) -> dict | None:
         names = self.profile.whatsapp_templates
+        if msg.kind in reminders.PROACTIVE:
+            return reminder_template(msg, self.profile)
         if msg.kind != "request_decision" or not names.decision:
             return None
         t = translator(msg.lang)
@@ -547,3 +557,30 @@ class WhatsAppSender:
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}],
             },
         }
+
+
+def reminder_template(msg: OutboxMessage, profile: Profile) -> dict | None:
+    """A reminder or notice outside the 24-hour window: the profile's approved utility template
+    for its kind ([reminders.templates]), in the chat's language, with its body parameters; the
+    reading reminder's quick-reply button carries the "send my index" payload. None: no template
+    for that kind (the message is held for the chat's next message)."""
+    found = reminders.template_parameters(msg)
+    if found is None:
+        return None
+    kind, params = found
+    name = getattr(profile.reminders.templates, kind, None)
+    if not name:
+        return None
+    codes = profile.whatsapp_templates
+    components: list[dict[str, Any]] = [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}]
+    for i, b in enumerate(reminders.buttons(msg)):
+        quick = [{"type": "payload", "payload": b.payload}]
+        components.append({"type": "button", "sub_type": "quick_reply", "index": str(i), "parameters": quick})
+    return {
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"code": codes.language_ar if msg.lang == "ar" else codes.language_fr},
+            "components": components,
+        },
+    }

@@ -26,6 +26,7 @@ from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_a
 from ..events import Button
 from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
+from ..reminders import offer_consent
 from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
 
@@ -467,6 +468,7 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
     t.say("link.done", contract=contract_label(t, contract))
     if len(linked) > 1:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
+    await offer_consent(t)  # reminders: asked once per chat, the journey goes on (conversations/reminders.py)
     t.consume_input()
     after = t.data.pop("after_link", None)
     LinkData.of(t).contract = None
