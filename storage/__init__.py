@@ -74,7 +74,7 @@ __all__ = [
     "system_clock",
 ]
 
-BACKENDS = ("sqlite",)  # the URL schemes open_store knows
+BACKENDS = ("sqlite", "postgresql")  # the URL schemes open_store knows
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.I)
 
 
@@ -85,8 +85,8 @@ async def open_store(
     checkpoint_every: float | None = None,
     clock: Clock | None = None,
 ) -> Store:
-    """The store at `url`: `sqlite:///path/to/file` or a bare path (SQLite); a second backend
-    (PostgreSQL, issue 23) adds its scheme here. `checkpoint_every` (seconds) moves SQLite's
+    """The store at `url`: `sqlite:///path/to/file` or a bare path (SQLite), or
+    `postgresql://user:password@host:port/database` (storage/postgres/). `checkpoint_every` (seconds) moves SQLite's
     WAL checkpoints off the turns, for the long-running bot; `clock` stamps writes given no `now`."""
     match = _SCHEME.match(str(url)) if isinstance(url, str) else None
     scheme, target = (match.group(1).lower(), match.group(2)) if match else ("sqlite", url)
@@ -94,6 +94,16 @@ async def open_store(
         from .sqlite import SqliteStore
 
         return await SqliteStore.open(target, migrate=migrate, checkpoint_every=checkpoint_every, clock=clock)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import PgStore
+        except ImportError as exc:  # the extra is not installed
+            from .protocols import StoreUnavailable
+
+            raise StoreUnavailable(
+                f"{scheme}:// needs the PostgreSQL driver: pip install 'addad[postgres]' ({exc})"
+            ) from exc
+        return await PgStore.open(str(url), migrate=migrate, clock=clock)
     raise ValueError(f"no storage backend for {scheme}:// (known: {', '.join(BACKENDS)})")
 
 
