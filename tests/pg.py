@@ -12,7 +12,9 @@ import asyncio
 import itertools
 import os
 import re
+import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +112,60 @@ def drop(url: str) -> None:
 def drop_template() -> None:
     if _template_ready:
         admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+
+
+def query(database: Any, sql: str) -> list[tuple]:
+    """Rows of `sql` read straight from a test's database (a SQLite file, or a PostgreSQL URL),
+    as an operator would look: not through the store."""
+    if str(database).startswith(("postgresql://", "postgres://")):
+
+        async def fetch() -> list[tuple]:
+            import asyncpg
+
+            conn = await asyncpg.connect(str(database))
+            try:
+                return [tuple(r) for r in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
+        return _run(fetch())
+    import sqlite3
+
+    con = sqlite3.connect(database)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+class Cluster:
+    """A PostgreSQL server of a test's own (.ci/postgres), to stop and start under the bot."""
+
+    SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "postgres"
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.url = ""
+
+    @staticmethod
+    def can_run() -> str | None:
+        """Why a test cannot run a server of its own here, or None."""
+        if not Path("/usr/lib/postgresql/15/bin/initdb").exists():
+            return "PostgreSQL 15's initdb is not installed"
+        if os.geteuid() != 0 and os.environ.get("USER") != "postgres":
+            return "a test's own PostgreSQL server is started as the user postgres (needs root)"
+        return None
+
+    def start(self) -> str:
+        out = subprocess.run(
+            [str(self.SCRIPT), "start", str(self.folder), str(self.port)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        self.url = out.stdout.strip().splitlines()[-1]
+        return self.url
+
+    def stop(self) -> None:
+        subprocess.run([str(self.SCRIPT), "stop", str(self.folder)], capture_output=True, timeout=60)
