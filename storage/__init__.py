@@ -70,6 +70,7 @@ __all__ = [
     "Tx",
     "Upsert",
     "fold",
+    "masked_url",
     "open_store",
     "system_clock",
 ]
@@ -105,6 +106,11 @@ async def open_store(
             ) from exc
         return await PgStore.open(str(url), migrate=migrate, clock=clock)
     raise ValueError(f"no storage backend for {scheme}:// (known: {', '.join(BACKENDS)})")
+
+
+def masked_url(url: str | Path) -> str:
+    """A database URL fit to print: without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", str(url))
 
 
 _LAZY = {
