@@ -370,3 +370,15 @@ async def test_db_copy_streams_in_flat_memory(tmp_path, backend_pg):
     assert pg.query(backend_pg, "SELECT count(*), max(user_id::int) FROM audit_log") == [(60_000, 59_999)]
     # The rows as Python tuples take ~30 MB; one batch of 5,000, ~3 MB.
     assert peak < 12_000_000, peak
+
+
+def test_meter_photos_are_not_kept_in_a_folder_named_after_the_url(tmp_path, monkeypatch):
+    """With a database server's URL, photos go to ADDAD_MEDIA_DIR, else media/ in the working
+    folder — never under a path made of the URL (and its password)."""
+    from bot.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://addad:secret@db.example:5432/addad"
+    assert Settings(_env_file=None, database=url).media_path() == tmp_path / "media"
+    assert Settings(_env_file=None, database=url, media_dir=str(tmp_path / "m")).media_path() == tmp_path / "m"
+    assert Settings(_env_file=None, database=f"sqlite://{tmp_path}/a/b.sqlite3").media_path() == tmp_path / "a/media"
