@@ -382,3 +382,43 @@ def test_meter_photos_are_not_kept_in_a_folder_named_after_the_url(tmp_path, mon
     assert Settings(_env_file=None, database=url).media_path() == tmp_path / "media"
     assert Settings(_env_file=None, database=url, media_dir=str(tmp_path / "m")).media_path() == tmp_path / "m"
     assert Settings(_env_file=None, database=f"sqlite://{tmp_path}/a/b.sqlite3").media_path() == tmp_path / "a/media"
+
+
+async def test_a_writer_cancelled_while_waiting_for_the_lock_leaves_nothing_held(backend_pg):
+    """A turn cancelled (a shutdown, a timeout) while another process holds the writers' lock
+    must not keep a transaction open on its connection once the lock comes: every other writer
+    would then wait for it forever."""
+    a = await open_store(backend_pg, clock=lambda: NOW)
+    b = await open_store(backend_pg, clock=lambda: NOW)
+    try:
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with a.transaction() as tx:
+                await tx.upsert_contract(C1)
+                holding.set()
+                await release.wait()
+
+        async def wait_for_lock() -> None:
+            async with b.transaction() as tx:
+                await tx.count_contracts()
+
+        holder = asyncio.create_task(hold())
+        await holding.wait()
+        waiter = asyncio.create_task(wait_for_lock())
+        await asyncio.sleep(0.3)  # b is waiting for the writers' lock
+        waiter.cancel()
+        await asyncio.sleep(0.1)
+        release.set()
+        await holder
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert not b.db.pg.is_in_transaction()
+        async with asyncio.timeout(5):  # a writes again: nobody holds the lock
+            async with a.transaction() as tx:
+                await tx.link_chat("telegram", "1", C1.contract, "phone")
+        async with asyncio.timeout(5), b.transaction() as tx:
+            assert await tx.is_linked("telegram", "1", C1.contract)
+    finally:
+        await a.close()
+        await b.close()

@@ -306,6 +306,11 @@ class Database:
                 if attempt == 2:
                     raise
                 continue
+            except BaseException:
+                # A BEGIN that a cancelled caller waited for (the writers' lock) still began: end
+                # it, or this connection would hold the lock that every other writer waits for.
+                await self._rollback_quietly()
+                raise
             if seen != self._meta_epoch:
                 self._meta_epoch = seen
                 self.epoch += 1
@@ -453,6 +458,9 @@ class ReadTransaction:
                     db._lost()
                     if attempt == 2:
                         raise
+                except BaseException:
+                    await db._rollback_quietly()
+                    raise
         except BaseException:
             db.lock.release()
             raise
