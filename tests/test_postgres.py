@@ -422,3 +422,24 @@ async def test_a_writer_cancelled_while_waiting_for_the_lock_leaves_nothing_held
     finally:
         await a.close()
         await b.close()
+
+
+def test_db_upgrade_on_postgresql_migrates_once_and_hides_the_password():
+    from storage.postgres.schema import migrations
+
+    pg.skip_unless_available()
+    name = f"addad_test_upgrade_{os.getpid()}"
+    pg.admin(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    url = pg.url_of(name)
+    try:
+        first = _addad("db", "upgrade", env={"ADDAD_DATABASE": url})
+        assert first.returncode == 0, first.stderr
+        last = migrations()[-1][0]
+        shown = url.replace(":addad@", ":***@")
+        applied = ", ".join(n for _, n, _ in migrations())
+        assert first.stdout.strip() == f"{shown}: schema version {last} (applied {applied})"
+        again = _addad("db", "upgrade", env={"ADDAD_DATABASE": url})
+        assert again.stdout.strip() == f"{shown}: schema version {last}"
+        assert pg.query(url, "SELECT version FROM addad_meta") == [(last,)]
+    finally:
+        pg.drop(url)
