@@ -443,3 +443,60 @@ def test_db_upgrade_on_postgresql_migrates_once_and_hides_the_password():
         assert pg.query(url, "SELECT version FROM addad_meta") == [(last,)]
     finally:
         pg.drop(url)
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+async def test_a_turn_whose_connection_is_cut_mid_way_is_run_again(backend_pg, lang, monkeypatch):
+    """The server ends the bot's connection in the middle of the turn that records a reading
+    (a restart, a failover): that transaction was rolled back whole, so the engine runs the turn
+    again on a new connection — the customer gets the reference, in his language, and it is
+    stored once. Cut every time, the customer is told it was not recorded, in his language."""
+    from datetime import UTC, datetime
+
+    from storage.postgres.db import PgConnection
+
+    from .chat import Chat, Clock, open_engine
+
+    engine = await open_engine(backend_pg, Clock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+    cuts = {"left": 1}
+    original = PgConnection.execute
+
+    async def execute(self, sql, params=()):
+        if (
+            sql.startswith("INSERT INTO readings (contract, reading_date, index_value, source, reference")
+            and cuts["left"]
+        ):
+            cuts["left"] -= 1
+            pid = self.pg.get_server_pid()
+            pg.admin(f"SELECT pg_terminate_backend({pid})")
+        return await original(self, sql, params)
+
+    monkeypatch.setattr(PgConnection, "execute", execute)
+    try:
+        chat = Chat(engine, sender_phone="+212612345678", lang_hint=lang)
+        await chat.send("bonjour" if lang == "fr" else "السلام")
+        await chat.press("➕")
+        await chat.send("1000001")
+        await chat.send("je veux envoyer mon index" if lang == "fr" else "بغيت نصيفط العداد")
+        await chat.press("1000001")
+        await chat.send("45 340")
+        await chat.press("Sans photo" if lang == "fr" else "بدون صورة")
+        await chat.press("Confirmer" if lang == "fr" else "تأكيد")
+        told = "Index enregistré ✅ Référence : RL-2026-000001" if lang == "fr" else "RL-2026-000001"
+        assert told in chat.text and cuts["left"] == 0
+        async with engine.store.snapshot() as tx:
+            assert [r.reference for r in await tx.readings("1000001", sources=("customer",))] == ["RL-2026-000001"]
+        assert engine.store.db.reconnects >= 1
+
+        cuts["left"] = 10  # every attempt cut: the customer is told, and nothing is stored
+        await chat.send("je veux envoyer mon index" if lang == "fr" else "بغيت نصيفط العداد")
+        await chat.press("1000001")
+        await chat.send("45 400")
+        await chat.press("Sans photo" if lang == "fr" else "بدون صورة")
+        await chat.press("Confirmer" if lang == "fr" else "تأكيد")
+        sorry = "votre confirmation n'a pas été enregistrée" if lang == "fr" else "تأكيدك لم يُسجَّل"
+        assert sorry in chat.text, chat.text
+        async with engine.store.snapshot() as tx:
+            assert len(await tx.readings("1000001", sources=("customer",))) == 1
+    finally:
+        await engine.store.close()

@@ -38,7 +38,7 @@ from typing import Any
 
 import asyncpg
 
-from ..protocols import StoreUnavailable
+from ..protocols import ConnectionLost, StoreUnavailable
 from ..sqlite.db import Connection as _SqliteConnection
 from .dialect import shape, translate
 
@@ -409,7 +409,11 @@ class WriteTransaction:
                         await self._undo(failed)
                         raise
             else:
-                await self._undo(exc)
+                # (only a connection that is gone: an OSError of the turn's own is not the server's)
+                lost = isinstance(exc, _LOST) and (db.pg is None or db.pg.is_closed())
+                await self._undo(ConnectionLost(f"connection lost: {exc}") if lost else exc)
+                if lost:
+                    raise ConnectionLost(f"database {masked(db.url)}: connection lost ({exc})") from exc
             if db._group is group and group.committer is None:
                 group.committer = asyncio.ensure_future(db._commit_when_free(group))
         finally:
