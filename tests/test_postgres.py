@@ -500,3 +500,51 @@ async def test_a_turn_whose_connection_is_cut_mid_way_is_run_again(backend_pg, l
             assert len(await tx.readings("1000001", sources=("customer",))) == 1
     finally:
         await engine.store.close()
+
+
+async def test_a_second_telegram_worker_stands_by_and_takes_over_when_the_first_is_killed(api, tmp_path, backend_pg):
+    """Two `addad telegram` on one PostgreSQL database: the second waits (one poller: Telegram
+    refuses two), the first is killed with SIGKILL mid-traffic, the second starts polling by
+    itself; every reference a customer was told exists once, and each chat goes on."""
+    from .telegram_harness import BotProcess, seeded_database
+    from .test_reliability import FIRST_CHAT, Customer, customers_at_the_menu
+
+    await seeded_database(backend_pg)
+    chats = [FIRST_CHAT + 400 + i for i in range(4)]
+    await customers_at_the_menu(backend_pg, chats)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = BotProcess(api, backend_pg, cwd=tmp_path / "a")
+    second = BotProcess(api, backend_pg, cwd=tmp_path / "b")
+    await first.start(api)
+    second.log = open(second.cwd / "bot.log", "ab")  # noqa: SIM115 (open while the process runs)
+    second.proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram"], env=second.env, cwd=second.cwd, stdout=second.log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = asyncio.get_running_loop().time() + 30
+    while "standing by" not in second.output():
+        assert asyncio.get_running_loop().time() < deadline, second.output()
+        await asyncio.sleep(0.1)
+    commands = len([c for c in api.calls if c.method == "setMyCommands"])
+    people = [Customer(api, chat, rounds=1) for chat in chats]
+    try:
+        work = asyncio.gather(*(p.run() for p in people))
+        await asyncio.wait([work], timeout=1.0)
+        assert not work.done()
+        assert len([c for c in api.calls if c.method == "setMyCommands"]) == commands  # the standby waits
+        mark = len(api.calls)
+        first.kill()
+        await api.wait_for(lambda c: c.method == "setMyCommands", after=mark, timeout=30)  # the standby starts
+        await asyncio.wait_for(work, 180)
+    finally:
+        assert await second.stop() == 0, second.output()[-3000:]
+    rows = pg.query(
+        backend_pg,
+        "SELECT reference, user_id FROM readings WHERE source='customer' UNION ALL "
+        "SELECT reference, user_id FROM requests",
+    )
+    stored = [r for r, _ in rows]
+    assert len(stored) == len(set(stored))
+    assert set().union(*(p.told for p in people)) == set(stored)
+    assert "Traceback" not in second.output()

@@ -31,9 +31,10 @@ is rebuilt here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -521,3 +522,29 @@ class _Group:
                     waiter.set_result(None)
                 else:
                     waiter.set_exception(exc)
+
+
+POLL_LOCK = 3  # pg_try_advisory_lock(WRITE_LOCK[0], POLL_LOCK): the worker that polls Telegram
+
+
+@contextlib.asynccontextmanager
+async def sole_worker(url: str, key: int, on_wait: Callable[[], object]) -> AsyncIterator[None]:
+    """Hold a session-level advisory lock for as long as the block runs, on a connection of its
+    own; another process asking for it waits (polling every half second, `on_wait` called once)
+    until the holder ends — or dies: the server releases the lock with its connection."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT, server_settings={"application_name": "addad-lock"})
+    except Exception as exc:
+        if isinstance(exc, (*_LOST, asyncpg.PostgresError)):
+            raise StoreUnavailable(f"database {masked(url)}: {_reason(exc)}") from exc
+        raise
+    try:
+        waited = False
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", WRITE_LOCK[0], key):
+            if not waited:
+                on_wait()
+                waited = True
+            await asyncio.sleep(0.5)
+        yield
+    finally:
+        conn.terminate()  # the lock goes with the connection
