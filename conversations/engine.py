@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from storage import Clock, ConcurrentUpdate, SessionRecord, Store
+from storage import Clock, ConcurrentUpdate, ConnectionLost, SessionRecord, Store
 
 from . import handoff, journeys, learning, reminders
 from .backoffice import render_outbox
@@ -167,6 +167,12 @@ class Engine:
                         # Another process wrote this chat's session: the transaction rolled back; run again.
                         if attempt == 2:
                             raise
+                    except ConnectionLost:
+                        # The database server went away mid-turn (storage/postgres): the turn was rolled
+                        # back whole; run it again on a new connection, else say so.
+                        if attempt == 2:
+                            log.warning("turn failed on %s: the database connection broke", inbound.channel)
+                            return await self._failed_turn(inbound, now)
                     except Exception:
                         log.exception("turn failed on %s (state kept, message marked handled)", inbound.channel)
                         return await self._failed_turn(inbound, now)

@@ -607,7 +607,13 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
         if not isinstance(updates, list) or not updates:
             continue
         checked = [(check_telegram(u), json.dumps(u, ensure_ascii=False)) for u in updates]
-        fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        try:
+            fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        except Exception as exc:  # the database out of reach (a server restarting): none confirmed, fetched again
+            failures += 1
+            log.warning("could not keep %d updates (%s); fetching them again", len(checked), exc)
+            await asyncio.sleep(min(0.5 * 2**failures, 30))
+            continue
         ids = [u["update_id"] for u in updates if isinstance(u, dict) and type(u.get("update_id")) is int]
         if ids:
             offset = max(ids) + 1
