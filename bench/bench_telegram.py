@@ -448,6 +448,10 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
     for n replies; match them per chat and in order."""
     from telegram import Update
 
+    from bot.channels.payloads import check_telegram
+    from bot.channels.telegram import _update as polled
+
+    addad = work.kind == "addad"
     sent: dict[int, list[tuple[float, str]]] = {c: [] for c in work.chats}
     plan = []
     for i in range(n):
@@ -466,7 +470,9 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        update = Update.de_json(data, app.bot)  # the bot's work in real polling too
+        # The bot's work in real polling too: PTB's getUpdates parses every update; Addad's
+        # polling checks it, then reads a plain text itself or has PTB parse the rest.
+        update = await polled(check_telegram(data), app.bot) if addad else Update.de_json(data, app.bot)
         sent[chat].append((time.monotonic(), want))
         app.update_queue.put_nowait(update)
     phase.complete = await sink.wait(timeout)
