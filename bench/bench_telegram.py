@@ -688,6 +688,12 @@ async def main(args) -> None:
                             else ""
                         )
                         + (
+                            # The bot's CPU over the burst's wall time (1.0: never waiting).
+                            f"  busy {statistics.median(x.cpu / x.wall for x in r.rounds if x.wall):.2f}"
+                            if r.rounds
+                            else ""
+                        )
+                        + (
                             f"  (median of {len(r.rounds)} bursts: "
                             + ", ".join(f"{x.rate:,.0f}" for x in r.rounds)
                             + "/s)"
