@@ -604,7 +604,7 @@ ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greetin
 def _emoji_only(inbound: Inbound) -> bool:
     """A typed message of emoji alone (with their joiners, variation selectors, skin tones)."""
     text = (inbound.text or "").strip()
-    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40:
+    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40 or text.isascii():
         return False
     kinds = {unicodedata.category(c) for c in text if not c.isspace()}
     return "So" in kinds and kinds <= {"So", "Sk", "Mn", "Cf"}
