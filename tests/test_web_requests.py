@@ -166,7 +166,7 @@ async def test_a_supervisor_reassigns_and_an_agent_may_not(engine, served):
     assert entries[-1]["actor"] == "web:karim" and entries[-1]["details"]["to"] == "omar"
 
 
-async def test_the_customer_search_by_number_phone_and_name(engine, served):
+async def test_the_customer_search_by_number_phone_name_and_legacy_reference(engine, served, tmp_path):
     async with engine.store.transaction() as tx:
         await tx.link_chat("telegram", "555123456", "1000001", "phone")
     async with served.client() as c:

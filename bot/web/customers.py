@@ -11,6 +11,7 @@ from typing import cast
 from aiohttp import web
 
 from storage.csvio import export_readings, export_requests, mask_phone
+from storage.legacy import reference_key
 from storage.values import ValueProblem, normalize_phone, parse_iso_date
 
 from . import core
@@ -25,6 +26,30 @@ def _mask_chat(user_id: str) -> str:
     return user_id[:3] + "•" * max(len(user_id) - 5, 2) + user_id[-2:] if len(user_id) > 5 else "•••"
 
 
+async def _search(tx, query: str) -> list:
+    compact = re.sub(r"[\s.\-]", "", query)
+    # A previous operator's reference as printed on old bills ("0193 017 183") first: its
+    # digits would otherwise read as a phone number or a contract's start.
+    key = reference_key(query)
+    legacy = await tx.legacy_reference(key) if key else None
+    if legacy is not None:
+        found = [c for c in await tx.search_contracts(number=legacy[2]) if c.contract == legacy[2]]
+        if found:
+            return found
+    if _DIGITS.match(compact) and not compact.startswith(("0", "212", "00")):
+        return await tx.search_contracts(number=compact)
+    try:
+        phone = normalize_phone(query)
+    except ValueProblem:
+        phone = None
+    found = await tx.search_contracts(phone=phone) if phone else []
+    if not found and _DIGITS.match(compact):
+        found = await tx.search_contracts(number=compact)
+    if not found and not phone:
+        found = await tx.search_contracts(name=query)
+    return found
+
+
 @requires("agent")
 async def search(request: web.Request) -> web.StreamResponse:
     tr = core.t(request)
@@ -36,20 +61,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     query = query.strip()
     if query:
         async with core.store(request).snapshot() as tx:
-            compact = re.sub(r"[\s.\-]", "", query)
-            if _DIGITS.match(compact) and not compact.startswith(("0", "212", "00")):
-                found = await tx.search_contracts(number=compact)
-            else:
-                try:
-                    phone = normalize_phone(query)
-                except ValueProblem:
-                    phone = None
-                if phone:
-                    found = await tx.search_contracts(phone=phone)
-                if not found and _DIGITS.match(compact):
-                    found = await tx.search_contracts(number=compact)
-                if not found and not phone:
-                    found = await tx.search_contracts(name=query)
+            found = await _search(tx, query)
         if not found:
             error = tr("web.search.nothing", query=query)
     acct = core.account(request)
