@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .flow import Turn
 
 IDLE = timedelta(minutes=30)  # an agent silent this long gives the chat back to the bot
-KEEP_LINES = 40  # messages kept per chat (customer, bot, agent), for the agent who takes it
+KEEP_LINES = 40  # messages an agent reads per chat (customer, bot, agent); the rest go at the daily prune
 MAX_AGENT_TEXT = 2000
 OUTBOX_KINDS = ("handoff", "agent_message")
 
@@ -113,7 +113,7 @@ async def log_turn(tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: date
     """The customer's message and the bot's replies, masked, into the chat's recent log."""
     lines: list[tuple[str, str | None, str]] = [("customer", None, mask(_inbound_text(inbound))[:MAX_AGENT_TEXT])]
     lines += [("bot", None, mask(r.text)[:MAX_AGENT_TEXT]) for r in replies if r.text]
-    await tx.log_chat(inbound.channel, inbound.user_id, lines, keep=KEEP_LINES, now=now)
+    await tx.log_chat(inbound.channel, inbound.user_id, lines, now=now)
 
 
 # ------------------------------------------------------------------ the agent's side
@@ -190,7 +190,7 @@ async def say(tx: Tx, handoff_id: int, text: str, *, actor: str, now: datetime) 
         payload={"text": text},
         now=now,
     )
-    await tx.log_chat(h.channel, h.user_id, [("agent", actor, mask(text))], keep=KEEP_LINES, now=now)
+    await tx.log_chat(h.channel, h.user_id, [("agent", actor, mask(text))], now=now)
     await tx.audit("handoff_message", actor=actor, channel=h.channel, user_id=h.user_id, now=now)
     return await _open(tx, handoff_id)
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from storage import Store, Tx
 from storage.media import MediaFiles
 
-from . import learning
+from . import handoff, learning
 from .profile import Profile
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def prune(tx: Tx, profile: Profile, now: datetime, media: MediaFiles | Non
         learning=await learning.prune(tx, profile, now),
         photos=len(photos),
         dead_letters=await tx.prune_dead_letters(older_than=now - timedelta(days=policy.inbox_days)),
-        chat_lines=await tx.prune_chat_log(older_than=now - timedelta(days=policy.inbox_days)),
+        chat_lines=await tx.prune_chat_log(older_than=now - timedelta(days=policy.inbox_days), keep=handoff.KEEP_LINES),
     )
 
 

@@ -563,12 +563,16 @@ class HandoffRepository(Protocol):
     async def update_handoff(self, handoff_id: int, *, expected: str, **fields: Any) -> bool: ...
 
     async def log_chat(
-        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, keep: int, now: datetime
-    ) -> None: ...
+        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, now: datetime
+    ) -> None:
+        """Append lines to the chat's recent log (on every turn: one statement)."""
+        ...
 
     async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]: ...
 
-    async def prune_chat_log(self, *, older_than: datetime) -> int: ...
+    async def prune_chat_log(self, *, older_than: datetime, keep: int) -> int:
+        """Forget lines older than `older_than`, and all but each chat's last `keep` (daily)."""
+        ...
 
 
 class StatisticsRepository(Protocol):

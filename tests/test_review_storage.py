@@ -90,13 +90,16 @@ async def test_one_open_handoff_per_chat_and_updates_only_from_the_expected_stat
 async def test_the_chat_log_keeps_the_last_lines_of_each_chat_and_forgets_old_ones(store):
     async with store.transaction() as tx:
         for i in range(12):
-            await tx.log_chat("telegram", "7", [("customer", None, f"q{i}"), ("bot", None, f"a{i}")], keep=10, now=NOW)
-        await tx.log_chat("telegram", "8", [("agent", "web:amina", "bonjour")], keep=10, now=NOW + timedelta(days=9))
+            await tx.log_chat("telegram", "7", [("customer", None, f"q{i}"), ("bot", None, f"a{i}")], now=NOW)
+        await tx.log_chat("telegram", "8", [("agent", "web:amina", "bonjour")], now=NOW + timedelta(days=9))
+        await tx.log_chat("telegram", "9", [], now=NOW)  # (nothing to log: no statement)
     async with store.snapshot() as tx:
-        lines = await tx.chat_log("telegram", "7")
+        lines = await tx.chat_log("telegram", "7", limit=10)
         other = await tx.chat_log("telegram", "8")
     assert [line.text for line in lines] == ["q7", "a7", "q8", "a8", "q9", "a9", "q10", "a10", "q11", "a11"]
     assert [(line.sender, line.author, line.text) for line in other] == [("agent", "web:amina", "bonjour")]
-    async with store.transaction() as tx:
-        assert await tx.prune_chat_log(older_than=NOW + timedelta(days=1)) == 10
+    async with store.transaction() as tx:  # the daily prune: each chat's last 10, none before a day
+        assert await tx.prune_chat_log(older_than=NOW - timedelta(days=1), keep=10) == 14
+        assert [line.text for line in await tx.chat_log("telegram", "7")] == [line.text for line in lines]
+        assert await tx.prune_chat_log(older_than=NOW + timedelta(days=1), keep=10) == 10
         assert [line.text for line in await tx.chat_log("telegram", "8")] == ["bonjour"]

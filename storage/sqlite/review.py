@@ -189,21 +189,19 @@ class SqliteHandoffs(_Repository):
         )
 
     async def log_chat(
-        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, keep: int, now: datetime
+        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, now: datetime
     ) -> None:
-        """Append (sender, author, masked text) lines; the chat keeps its last `keep`. Light
-        writes: a lost line of this log after a power cut breaks no promise."""
+        """Append (sender, author, masked text) lines, in one statement: this runs on every turn.
+        Light writes: a lost line of this log after a power cut breaks no promise. The chat's
+        older lines go at the daily prune (`prune_chat_log`), not here."""
         stamp = _ts(now)
-        for sender, author, text in lines:
-            await self._write(
-                "INSERT INTO chat_messages (channel, user_id, at, sender, author, text) VALUES (?,?,?,?,?,?)",
-                (channel, user_id, stamp, sender, author, text),
-                light=True,
-            )
+        rows = [(channel, user_id, stamp, sender, author, text) for sender, author, text in lines]
+        if not rows:
+            return
         await self._write(
-            "DELETE FROM chat_messages WHERE channel = ? AND user_id = ? AND id <= (SELECT id FROM chat_messages "
-            f"WHERE channel = ? AND user_id = ? ORDER BY id DESC LIMIT 1 OFFSET {int(keep)})",
-            (channel, user_id, channel, user_id),
+            "INSERT INTO chat_messages (channel, user_id, at, sender, author, text) VALUES "
+            + ",".join(["(?,?,?,?,?,?)"] * len(rows)),
+            tuple(v for row in rows for v in row),
             light=True,
         )
 
@@ -216,8 +214,15 @@ class SqliteHandoffs(_Repository):
         )
         return [ChatLine(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in reversed(rows)]
 
-    async def prune_chat_log(self, *, older_than: datetime) -> int:
-        return await self._exec("DELETE FROM chat_messages WHERE at < ?", (_ts(older_than),))
+    async def prune_chat_log(self, *, older_than: datetime, keep: int) -> int:
+        """Forget the lines older than `older_than`, and all but each chat's last `keep`."""
+        old = await self._exec("DELETE FROM chat_messages WHERE at < ?", (_ts(older_than),))
+        extra = await self._exec(
+            "DELETE FROM chat_messages WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+            "(PARTITION BY channel, user_id ORDER BY id DESC) AS n FROM chat_messages) AS ranked WHERE n > ?)",
+            (keep,),
+        )
+        return old + extra
 
 
 class SqliteStatistics(_Repository):
