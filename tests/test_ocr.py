@@ -158,6 +158,18 @@ async def test_telegram_photo_first_gets_the_suggestion_and_yes_records_it(api, 
 
 
 @needs_ocr
+async def test_telegram_a_photo_being_read_delays_nobody_else(api, tg):
+    fatima, youssef = TgUser(api, 1001, "fr"), TgUser(api, 1003, "fr")
+    await at_index_step(fatima)
+    start = len(api.calls)
+    api.photo(1001, "AgAC-meter-45400", lang="fr", data=PHOTO_45400.jpeg)  # the reader's process starts now
+    await youssef.send("/start")  # another chat meanwhile: answered without waiting for the read
+    answered = len(api.calls)
+    suggestion = await api.wait_for(lambda c: c.chat_id == 1001 and "J'y lis" in c.text, after=start, timeout=SLOW)
+    assert youssef.text and api.calls.index(suggestion) >= answered
+
+
+@needs_ocr
 async def test_telegram_an_index_typed_over_the_photo_is_recorded_and_flagged_with_both(api, tg):
     database = tg
     fatima = TgUser(api, 1001, "fr")
