@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -113,7 +114,8 @@ def _ocr(threads: int = 1) -> Any:
 
 
 def _digits_of(text: str) -> str:
-    return _NOT_DIGIT.sub("", text.translate(_TO_DIGIT))
+    """The figures of a read, as ASCII (the recogniser may answer a fullwidth "７")."""
+    return "".join(str(unicodedata.decimal(c)) for c in _NOT_DIGIT.sub("", text.translate(_TO_DIGIT)))
 
 
 def _is_digit_box(text: str) -> bool:
@@ -127,6 +129,8 @@ def read_photo(data: bytes, digits: int | None = None, *, threads: int = 1) -> O
     import cv2
     import numpy as np
 
+    global last_reads
+    last_reads = None
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         return OcrRead(None, 0.0, digits, "not_image")
@@ -184,7 +188,7 @@ def read_photo(data: bytes, digits: int | None = None, *, threads: int = 1) -> O
     k = max(3, int(0.3 * digit_w))
     smooth = np.convolve(share, np.ones(k) / k, mode="same")
     cut = None
-    for x in range(len(smooth)):
+    for x in range(max(0, int(left - far_l - 0.5 * digit_w)), len(smooth)):  # (red further left: the wall)
         if smooth[x] > 0.2:
             while x > 0 and share[x - 1] > 0.05:  # back to the drum's edge
                 x -= 1
@@ -225,7 +229,6 @@ def read_photo(data: bytes, digits: int | None = None, *, threads: int = 1) -> O
     cropped = [(_digits_of(text), float(score)) for text, score in rec if score >= MIN_SCORE]
     reads += cropped
     log.debug("ocr reads %s (cut %s)", reads, cut)
-    global last_reads
     last_reads = (reads, cropped)
     wanted = [(t, s) for t, s in reads if (len(t) == digits if digits else 4 <= len(t) <= 9)]
     if digits and sum(len(t) > digits for t, _ in cropped) >= 2:
