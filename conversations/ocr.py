@@ -221,10 +221,6 @@ def read_photo(data: bytes, digits: int | None = None, *, threads: int = 1) -> O
     gray = cv2.resize(gray, (max(1, round(gray.shape[1] * 48 / gray.shape[0])), 48))
     if float(cv2.Laplacian(gray, cv2.CV_64F).var()) < SHARP:
         return OcrRead(None, 0.0, digits, "blurred")
-    if os.environ.get("ADDAD_OCR_DEBUG"):  # the crops as read, to look at
-        for i, crop in enumerate(crops):
-            cv2.imwrite(f"{os.environ['ADDAD_OCR_DEBUG']}/crop{i}.png", crop)
-        cv2.imwrite(f"{os.environ['ADDAD_OCR_DEBUG']}/red.png", (red * 255).astype(np.uint8))
     rec, _ = engine.text_rec(crops)
     cropped = [(_digits_of(text), float(score)) for text, score in rec if score >= MIN_SCORE]
     reads += cropped
