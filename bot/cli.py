@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="create the demo database (once) and chat with the bot as a demo customer")
     demo.add_argument("--lang", choices=["ar", "fr"], help="the language the chat starts in")
     demo.add_argument("--database", help="demo database file (default: addad-demo/addad-demo.sqlite3)")
+    demo.add_argument(
+        "--operator",
+        help="the operator profile: a bundled name (onee, srm-cs) or a TOML file (default: ADDAD_OPERATOR, else onee)",
+    )
 
     console = sub.add_parser("console", help="chat with the bot in this terminal")
     console.add_argument("--phone", help="the phone number the console shares, e.g. +212612345678")
@@ -62,10 +66,29 @@ def build_parser() -> argparse.ArgumentParser:
     wa.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     wa.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
 
-    serve = sub.add_parser("serve", help="serve the WhatsApp webhook and the Telegram webhook in one process")
+    serve = sub.add_parser(
+        "serve", help="serve the WhatsApp webhook, the Telegram webhook and the web workspace in one process"
+    )
     serve.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     serve.add_argument("--telegram-webhook-url", help="public URL Telegram posts to (its path is served here)")
+
+    webp = sub.add_parser("web", help="serve the distributor's web workspace (requests, customers, exports)")
+    webp.add_argument("--listen", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    webp.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090)")
+
+    users = sub.add_parser("users", help="the web workspace's accounts")
+    users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    users_add = users_sub.add_parser("add", help="add an account (the password is asked twice)")
+    users_add.add_argument("name", help="the name it signs in with (a-z 0-9 . _ -)")
+    users_add.add_argument("--role", required=True, choices=["agent", "supervisor", "admin"], help="what it may do")
+    users_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users_sub.add_parser("list", help="the accounts, their roles and whether they are disabled")
+    users_off = users_sub.add_parser("disable", help="disable an account and end its sessions")
+    users_off.add_argument("name", help="the account's name")
+    users_reset = users_sub.add_parser("reset", help="set a new password (enables the account, ends its sessions)")
+    users_reset.add_argument("name", help="the account's name")
+    users_reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -73,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
-    imp.add_argument("kind", choices=["contracts", "bills", "readings", "agencies"], help="what the file holds")
+    imp.add_argument(
+        "kind", choices=["contracts", "bills", "readings", "agencies", "legacy"], help="what the file holds"
+    )
     imp.add_argument("file", help='the CSV file (UTF-8, header row; SPEC.md "Data files")')
     imp.add_argument("--check", action="store_true", help="validate the file and report its problems; write nothing")
 
@@ -106,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     req_no.add_argument("id", help="the request's reference, e.g. IN-2026-000001")
     req_no.add_argument("--note", required=True, help="why (shown to the customer)")
 
+    rd = sub.add_parser("readings", help="back office: customer readings to review (outliers, rollovers, replaced)")
+    rd_sub = rd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rd_list = rd_sub.add_parser("list", help="customer readings, oldest submission first, with their review")
+    rd_list.add_argument("--flagged", action="store_true", help="only those awaiting review")
+    rd_list.add_argument("--since", help="only readings dated YYYY-MM-DD or later")
+    rd_rev = rd_sub.add_parser("review", help="accept, correct or reject a reading; the customer is told")
+    rd_rev.add_argument("id", help="the reading's id or reference (first two columns of `addad readings list`)")
+    rd_rev.add_argument("outcome", choices=["accept", "reject", "correct"], help="the outcome")
+    rd_rev.add_argument("index", nargs="?", help="correct: the right index")
+    rd_rev.add_argument("--note", help="shown to the customer (needed to reject)")
+
     dead = sub.add_parser(
         "deadletters", help="back office: the messages the channels delivered that the bot could not read"
     )
@@ -124,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument(
         "--as-of", required=True, dest="as_of", help="YYYY-MM-DD, today or earlier: the cycle is its calendar month"
     )
+
+    from bot import remind_cli  # `addad remind`, `addad notify` (issue 22)
+
+    remind_cli.add_parsers(sub)
 
     learn = sub.add_parser("learn", help="the messages the bot did not understand, masked, for labelling")
     learn_sub = learn.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -293,10 +333,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot import backoffice_cli
 
         return backoffice_cli.run(args, settings)
+    if args.command == "readings":
+        from bot import readings_cli
+
+        return readings_cli.run(args, settings)
     if args.command == "estimate":
         return _run(_estimate(settings, args.as_of))
+    if args.command in ("users", "web"):
+        from bot.web import cli as web_cli
+
+        return web_cli.users(args, settings) if args.command == "users" else web_cli.web(args, settings)
     if args.command == "learn":
         return _learn_export(settings, args.since, args.output)
+    if args.command in ("remind", "notify"):
+        from bot import remind_cli
+
+        return remind_cli.run(args, settings)
     if args.command == "telegram":
         from bot.runtime import run_telegram
 
@@ -313,6 +365,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 port=args.port,
                 telegram_webhook_url=getattr(args, "telegram_webhook_url", None),
                 gc_tuning=True,
+                workspace=args.command == "serve",
             )
         )
         return 0

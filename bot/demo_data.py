@@ -35,6 +35,30 @@ AGENCIES = {
     "Oujda": [("Agence Centre", "17 boulevard Mohammed V", "0536 68 20 20")],
     "Ait Ourir": [("Agence Ait Ourir", "Route de Ouarzazate, centre", "0524 48 00 35")],
 }
+# The SRM Casablanca-Settat demo (`addad demo --operator srm-cs`): the region's cities and
+# agencies (EXAMPLE addresses), and the previous operator whose references each city's customers
+# hold on old bills (Lydec in Casablanca and Mohammédia, the régies in El Jadida and Settat, ONEE
+# around them). The personas keep their contracts, moved to the region.
+SRM_CITIES = ["Casablanca", "Mohammédia", "El Jadida", "Settat", "Berrechid", "Benslimane"]
+SRM_AGENCIES = {
+    "Casablanca": AGENCIES["Casablanca"],
+    "Mohammédia": [("Agence Mohammédia Centre", "Boulevard Hassan II", "0523 32 10 10")],
+    "El Jadida": [("Agence El Jadida", "Avenue Mohammed VI", "0523 34 20 20")],
+    "Settat": [("Agence Settat", "Boulevard Mohammed V", "0523 40 30 30")],
+    "Berrechid": [("Agence Berrechid", "Avenue Hassan II", "0522 33 40 40")],
+    "Benslimane": [("Agence Benslimane", "Avenue des FAR", "0523 29 50 50")],
+}
+SRM_PERSONA_CITY = {"Rabat": "Mohammédia", "Ait Ourir": "Berrechid", "Fès": "El Jadida", "Marrakech": "Settat"}
+SRM_LEGACY_BY_CITY = {
+    "Casablanca": "lydec",
+    "Mohammédia": "lydec",
+    "El Jadida": "radeej",
+    "Settat": "radeec",
+    "Berrechid": "onee",
+    "Benslimane": "onee",
+}
+# Fatima's electricity contract, as printed on her last Lydec bill (the format of a Feb 2024 one).
+SRM_PERSONA_LEGACY = {"1000001": "0193 017 183", "1000002": "0193 017 184"}
 HOURS = "Lun-Ven 8h30-16h30"
 # agencies.csv's optional Arabic columns (addresses left in Latin, as many distributors' data has them)
 HOURS_AR = "من الاثنين إلى الجمعة، 8:30-16:30"
@@ -53,6 +77,11 @@ NAMES_AR = {
     "Agence Talborjt": "وكالة تالبرجت",
     "Agence Centre": "وكالة المركز",
     "Agence Ait Ourir": "وكالة آيت أورير",
+    "Agence Mohammédia Centre": "وكالة المحمدية المركز",
+    "Agence El Jadida": "وكالة الجديدة",
+    "Agence Settat": "وكالة سطات",
+    "Agence Berrechid": "وكالة برشيد",
+    "Agence Benslimane": "وكالة بنسليمان",
 }
 FIRST = [
     "Mohamed",
@@ -139,7 +168,11 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
 
     rng = random.Random(2020)
     folder.mkdir(parents=True, exist_ok=True)
+    srm = bool(profile.legacy_operators)  # an operator that replaced others: the SRM demo
+    cities, agencies = (SRM_CITIES, SRM_AGENCIES) if srm else (CITIES, AGENCIES)
     people = list(PERSONAS)
+    if srm:
+        people = [(*p[:5], SRM_PERSONA_CITY.get(p[5], p[5]), *p[6:]) for p in people]
     for i in range(30):
         service = "water" if i % 3 == 0 else "electricity"
         kind = "prepaid" if i % 7 == 3 and service == "electricity" else "postpaid"
@@ -152,7 +185,7 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
                 f"{rng.choice(FIRST)} {rng.choice(LAST)}",
                 f"+2126{rng.randint(10_000_000, 99_999_999)}",
                 rng.choice(["ar", "ar", "fr"]),
-                CITIES[i % len(CITIES)],
+                cities[i % len(cities)],
                 kind,
                 rng.choice([5, 6]),
                 int(rng.random() < 0.2),
@@ -257,11 +290,13 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
             ["city", "name", "address", "phone", "hours", "name_ar", "hours_ar"],
             [
                 (city, name, address, phone, HOURS, NAMES_AR[name], HOURS_AR)
-                for city, items in AGENCIES.items()
+                for city, items in agencies.items()
                 for name, address, phone in items
             ],
         ),
     }
+    if srm:
+        files["legacy"] = (["legacy_operator", "legacy_reference", "contract"], _legacy_rows(contracts, profile))
     paths = {}
     for kind, (header, rows) in files.items():
         path = folder / f"{kind}.csv"
@@ -273,13 +308,37 @@ def write_demo_csvs(folder: Path, today: date, profile) -> dict[str, Path]:
     return paths
 
 
+def _legacy_rows(contracts: list[tuple], profile) -> list[tuple[str, str, str]]:
+    """Each demo contract's reference at its city's previous operator, printed as its bills print
+    it (Lydec's "0193 017 183"; the others' EXAMPLE formats)."""
+    known = {o.code for o in profile.legacy_operators}
+    rows = []
+    for c in contracts:
+        number, city = c[0], c[5]
+        operator = SRM_LEGACY_BY_CITY.get(city, "onee")
+        if operator not in known:
+            continue
+        if number in SRM_PERSONA_LEGACY:
+            printed = SRM_PERSONA_LEGACY[number]
+        elif operator == "lydec":
+            digits = f"02{int(number):08d}"[-10:]
+            printed = f"{digits[:4]} {digits[4:7]} {digits[7:]}"
+        else:  # EXAMPLE formats: a digit per operator, then the contract
+            digits = {"radeej": "7", "radeec": "8"}.get(operator, "9") + number
+            printed = f"{digits[:4]} {digits[4:]}"
+        rows.append((operator, printed, number))
+    return rows
+
+
 async def load_demo(store, profile, folder: Path, today: date) -> dict[str, str]:
     """Write the demo CSV files and import them through the real importer; returns the summaries."""
-    from storage.csvio import import_file
+    from storage.csvio import COLUMNS, import_file
 
     paths = write_demo_csvs(folder, today, profile)
-    summaries = {}
-    for kind in ("contracts", "bills", "readings", "agencies"):
+    summaries: dict[str, str] = {}
+    for kind in ("contracts", "bills", "readings", "agencies", "legacy"):
+        if kind not in paths or kind not in COLUMNS:
+            continue
         result = await import_file(store, kind, paths[kind], profile)
         summaries[kind] = result.summary(paths[kind].name)
     return summaries

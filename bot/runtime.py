@@ -11,7 +11,7 @@ import logging
 import re
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.channels.base import ChannelService, pull_channels
 from bot.config import Settings
@@ -19,6 +19,7 @@ from bot.errors import ConfigError
 from bot.wiring import open_engine, tune_gc
 from conversations.dispatch import Dispatcher
 from conversations.engine import Engine
+from conversations.reminders import DailyReminders
 from conversations.retention import Daily
 
 if TYPE_CHECKING:
@@ -64,10 +65,12 @@ async def run_channels(
     gc_tuning: bool = False,
     pull_channels: frozenset[str] = frozenset(),
     prune_every: float = 3600.0,
+    workspace: bool = False,
 ) -> None:
     """One process serving these channels: the engine, the dispatcher (with each channel's
     sender), a web server if any channel has webhook routes (with `/healthz`), until `stop`.
-    `gc_tuning` is for the long-running bot commands only (bot/wiring.tune_gc)."""
+    `gc_tuning` is for the long-running bot commands only (bot/wiring.tune_gc); `workspace`
+    mounts the web workspace (bot/web/) under /web of the same server."""
     from aiohttp import web
 
     stop = stop or asyncio.Event()
@@ -87,19 +90,28 @@ async def run_channels(
             web_app = web.Application(client_max_size=settings.webhook_max_body)
             for channel in channels:
                 channel.routes(web_app)
+            if workspace:
+                from bot.web import app as workspace_app
+
+                workspace_app.mount(
+                    web_app, await workspace_app.build(settings, engine.store, engine.profile, engine.clock)
+                )
             if len(web_app.router.routes()):
 
                 async def health(request: web.Request) -> web.Response:
                     return web.Response(text="ok")
 
                 web_app.router.add_get("/healthz", health)
-                runner = web.AppRunner(web_app, access_log=None)
+                runner = web.AppRunner(web_app, access_log=None, **_handler_args(workspace))
                 await runner.setup()
                 await web.TCPSite(runner, listen, port).start()
                 log.info("listening on %s:%d", listen, port)
             for channel in channels:
                 await channel.start(stop)
             tasks.append(asyncio.create_task(dispatcher.run(stop), name="outbox"))
+            # The day's reminders at the profile's local time, by the store's clock (issue 22).
+            remind = DailyReminders(engine.store, engine.profile, on_queued=dispatcher.wake.set)
+            tasks.append(asyncio.create_task(remind.run(stop), name="reminders"))
             daily = Daily(engine.store, engine.profile, engine.media.files if engine.media else None)
             tasks.append(asyncio.create_task(_prune_daily(daily, stop, prune_every), name="retention"))
             if gc_tuning:
@@ -117,6 +129,15 @@ async def run_channels(
                 await runner.cleanup()
             for channel in reversed(opened):
                 await channel.close()
+
+
+def _handler_args(workspace: bool) -> dict[str, Any]:
+    """The workspace's longer request lines (bot/web/server.py) when it is served too."""
+    if not workspace:
+        return {}
+    from bot.web.server import HANDLER_ARGS
+
+    return HANDLER_ARGS
 
 
 # ---------------------------------------------------------------------- the channels' settings
@@ -230,8 +251,10 @@ async def run_whatsapp(
     ready: Callable[[], object] | None = None,
     telegram_webhook_url: str | None = None,
     gc_tuning: bool = False,
+    workspace: bool = False,
 ) -> None:
-    """`addad whatsapp` (and `addad serve`, which adds the Telegram webhook to the same server)."""
+    """`addad whatsapp` (and `addad serve`, which adds the Telegram webhook and the web workspace
+    to the same server)."""
     from bot.channels.telegram import TelegramAdapter
     from bot.channels.whatsapp import WhatsAppService
 
@@ -255,4 +278,5 @@ async def run_whatsapp(
         ready=ready,
         gc_tuning=gc_tuning,
         pull_channels=pull_channels(WhatsAppService, TelegramAdapter),
+        workspace=workspace,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from storage import OutboxMessage, Request, Tx
 
+from . import handoff, review
 from .i18n import translator
 from .profile import Profile
 
@@ -97,4 +98,12 @@ def render_outbox(msg: OutboxMessage, profile: Profile) -> str:
         )
     if msg.kind == "reply":
         return p["text"]  # a conversation reply the channel failed to send at once
+    if msg.kind == review.OUTBOX_KIND:
+        return review.render(msg, profile)
+    if msg.kind in handoff.OUTBOX_KINDS:
+        return handoff.render(msg, profile)
+    if msg.kind in ("reminder", "notice"):
+        from .reminders import render  # (reminders import this module's neighbours)
+
+        return render(msg, profile)
     raise ValueError(f"unknown outbox kind {msg.kind!r}")

@@ -29,6 +29,7 @@ from storage import Clock, OutboxMessage, Store
 
 from .backoffice import render_outbox
 from .profile import Profile
+from .reminders import PROACTIVE, Lane, quiet_end, still_wanted
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self.stats = DispatchStats()
         self.wake = asyncio.Event()  # set by whoever queues a message in this process
+        self._lane = Lane(profile.reminders.rate)
 
     def add(self, sender: Sender) -> None:
         """A channel's sender, once the channel is built (its client may need the dispatcher)."""
@@ -144,7 +146,7 @@ class Dispatcher:
                         continue
                 if msg is None or r.outcome == "accepted":
                     continue
-                if r.outcome == "held":
+                if r.outcome == "held" and msg.kind not in PROACTIVE:
                     await tx.settle_outbox(msg.id, "held", error=r.error)
                 elif r.outcome == "retry":
                     await tx.settle_outbox(msg.id, "pending", error=r.error, next_attempt_at=now + r.retry_in)
@@ -199,9 +201,27 @@ class Dispatcher:
             await asyncio.gather(*(self._deliver(msg) for msg in due))
         return len(due)
 
+    async def _not_now(self, tx, msg: OutboxMessage) -> bool:
+        """A reminder or notice at send time: in quiet hours it waits for their end; to a chat that
+        said stop or no longer holds the contract it is not sent (conversations/reminders.py)."""
+        wait = quiet_end(self.profile, self.clock())
+        if wait is not None:
+            await tx.settle_outbox(msg.id, "pending", error="quiet hours", next_attempt_at=wait)
+            return True
+        if not await still_wanted(tx, msg):
+            await tx.settle_outbox(msg.id, "failed", error="not sent: reminders stopped or contract unlinked")
+            return True
+        return False
+
     async def _deliver(self, msg: OutboxMessage) -> None:
+        if msg.kind in PROACTIVE:
+            # Their own lane: at most the profile's reminder rate per channel, one a second per
+            # chat, waiting before a slot is taken, so customers' messages never queue behind them.
+            await self._lane.wait(msg.channel, msg.user_id)
         async with self._slots:
             async with self.store.transaction() as tx:
+                if msg.kind in PROACTIVE and await self._not_now(tx, msg):
+                    return
                 if not await tx.claim_outbox(msg.id, now=self.clock()):
                     return  # someone else took it, or a chat turn showed it
                 session = await tx.load_session(msg.channel, msg.user_id)
@@ -273,13 +293,16 @@ class Dispatcher:
         await self.recover()
         sweep = self.clock()
         while not stop.is_set():
+            full = False
             try:
-                await self.dispatch_due()
+                full = await self.dispatch_due() >= 100  # a full batch (a campaign): the next one at once
                 if self.clock() - sweep > self.lease:
                     await self.recover(older_than=self.lease)
                     sweep = self.clock()
             except Exception:
                 log.exception("outbox dispatch failed; trying again")
+            if full:
+                continue
             self.wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             await asyncio.wait(waiters, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from storage import Clock, ConcurrentUpdate, SessionRecord, Store
 
-from . import journeys, learning
+from . import handoff, journeys, learning, reminders
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
 from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
@@ -38,6 +38,8 @@ START_STATE = ref("menu.main")
 CHANNEL_NOTICES = {"unreadable": "input.unreadable", "flood": "input.flood"}
 LINK_CONTRACT = ref("link.contract")
 LANG_CHOOSE = ref("lang.choose")
+READING_START = ref("reading.start")
+REMIND_SETTINGS = ref("remind.settings")
 
 COMMANDS = {
     "/start": "start",
@@ -102,12 +104,13 @@ GLOBAL_WORDS = {
             "khlas",
             "خلاص",
             "cancel",
-            "stop",
             "baraka",
             "باراكا",
         ),
         "cancel",
     ),
+    # "stop" cancels as before and also ends reminders, if any were on (conversations/reminders.py).
+    **dict.fromkeys(("stop", "arrêt", "arret", "arrête", "arrete", "arrêtez", "توقف", "وقف"), "stop"),
 }
 
 
@@ -160,7 +163,7 @@ class Engine:
                     photo = await self._fetch_photo(inbound, media, now)
                 for attempt in range(3):
                     try:
-                        return await self._turn(inbound, understood, now, resend, photo)
+                        return await _drawn(await self._turn(inbound, understood, now, resend, photo))
                     except ConcurrentUpdate:
                         # Another process wrote this chat's session: the transaction rolled back; run again.
                         if attempt == 2:
@@ -221,6 +224,7 @@ class Engine:
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
+                await handoff.log_turn(tx, inbound, replies, now)  # the recent conversation, for an agent
                 outcome = Outcome(replies, session.lang or "fr")
                 # The message is claimed last, with its replies, in one statement. A redelivery
                 # (rare) finds the claim there and its turn is rolled back, as if never run.
@@ -242,6 +246,9 @@ class Engine:
         statuses = ("pending", "held") if turn.channel in self.pull_channels else ("held",)
         notices = []
         for msg in await turn.tx.outbox_for_chat(turn.channel, turn.user_id, statuses=statuses):
+            if msg.kind in reminders.PROACTIVE and not await reminders.still_wanted(turn.tx, msg):
+                await turn.tx.settle_outbox(msg.id, "failed", error="not shown: reminders stopped or contract unlinked")
+                continue
             # In the chat's language now, not the one the request was filed in.
             notices.append(Reply(render_outbox(replace(msg, lang=turn.lang), self.profile)))
             await turn.tx.mark_outbox_sent(msg.id, now=turn.now)
@@ -282,6 +289,8 @@ class Engine:
             s.lang = inbound.lang_choice
         elif s.lang is None:
             s.lang = _first_language(inbound, turn.understood)
+        if not fresh and await handoff.with_agent(turn):
+            return  # an agent has this chat: the bot stays quiet (conversations/handoff.py)
         if inbound.other in CHANNEL_NOTICES:
             # A message the channel could not read, or one of a flood (bot/channels): said in the
             # chat's language; the session stays where it was.
@@ -440,13 +449,61 @@ class Engine:
             turn.data.update(paused["data"])
             await self.goto(turn, paused["state"])
         elif command == "help":
-            turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
+            if turn.understood is not None and turn.understood.entities.get("topic") == "transition":
+                menu.say_transition(turn)  # "wach lydec mazal?" (issue 24), in any state
+            else:
+                turn.say("help.text", phone=turn.tr.ltr(self.profile.contact.phones[0]))
             await self.goto(turn, AGAIN if turn.session.state != START_STATE else START_STATE)
+        elif command in ("stop", "stop_reminders"):
+            await self._stop(turn, explicit=command == "stop_reminders")
+        elif command.startswith("remind:"):
+            await self._remind(turn, command)
         elif command == "language":
             # The journey waits: once the language is chosen, its question is asked again in it.
             if turn.session.state not in (START_STATE, LANG_CHOOSE):
                 turn.data["_lang_return"] = turn.session.state
             await self.goto(turn, LANG_CHOOSE)
+
+    async def _stop(self, turn: Turn, *, explicit: bool) -> None:
+        """ "stop" anywhere: reminders off. A bare "stop" also cancels the journey in progress;
+        "bla rappel" keeps it (its question again)."""
+        busy = turn.session.state != START_STATE
+        was_on = await reminders.stop(turn, explicit=explicit)
+        if was_on or explicit:
+            turn.say("remind.stopped")
+        if explicit or (was_on and not busy):
+            await self.goto(turn, AGAIN if busy else START_STATE)
+        else:
+            await self._command(turn, "cancel")
+
+    async def _remind(self, turn: Turn, command: str) -> None:
+        """A consent answer (a button of the question after linking or of the menu's settings, or
+        typed), or a reminder's "send my index" (the reading journey on that contract)."""
+        if command.startswith(reminders.READ_PREFIX):
+            _pause(turn)
+            ReadingData.of(turn).wanted = command[len(reminders.READ_PREFIX) :]
+            await self.goto(turn, READING_START)
+            return
+        kinds = reminders.OPTIONS.get(command)
+        if kinds is None:
+            turn.say("input.stale_button")
+            await self.goto(turn, AGAIN)
+            return
+        turn.data.pop("_consent", None)
+        await reminders.set_consent(turn, kinds, "button" if turn.inbound.payload else "typed")
+        reminders.say_consent(turn, kinds)
+        here = turn.session.state
+        await self.goto(turn, AGAIN if here not in (START_STATE, REMIND_SETTINGS) else START_STATE)
+
+
+async def _drawn(outcome: Outcome) -> Outcome:
+    """Pictures are drawn after the commit (their inputs are what the turn kept), outside the
+    event loop; a turn without one (almost all) costs a scan of its replies."""
+    if not any(r.image is not None for r in outcome.replies):
+        return outcome
+    from .chart import drawn
+
+    return Outcome(await drawn(outcome.replies), outcome.lang)
 
 
 class _Redelivered(Exception):
@@ -594,7 +651,7 @@ def _first_language(inbound: Inbound, understood) -> str:
 def _command(turn: Turn) -> str | None:
     payload = turn.inbound.payload
     if payload is not None:
-        return PAYLOAD_COMMANDS.get(payload)
+        return payload if payload.startswith("remind:") else PAYLOAD_COMMANDS.get(payload)
     text = turn.text
     if text.startswith("/"):
         word = text.split()[0].split("@")[0].lower()
@@ -602,6 +659,11 @@ def _command(turn: Turn) -> str | None:
     picked = turn.typed_label()
     if picked is not None:  # a button's label typed back: as if pressed
         return PAYLOAD_COMMANDS.get(picked)
+    if reminders.stop_phrase(text):
+        return "stop_reminders"  # "bla rappel", "ma bghitch tdkir": reminders off, the journey kept
+    consent = reminders.typed_consent(turn)
+    if consent is not None:
+        return consent
     said = GLOBAL_WORDS.get(turn.typed())
     if said is not None:
         return said
@@ -613,6 +675,6 @@ def _command(turn: Turn) -> str | None:
     # Typed "annuler" / "الغاء" works in every state; so does asking for the menu.
     if u.intent == "cancel" and u.confidence >= 0.6:
         return "cancel"
-    if u.intent == "help" and u.confidence >= 0.8 and len(text) < 25:
+    if u.intent == "help" and ((u.confidence >= 0.8 and len(text) < 25) or u.entities.get("topic") == "transition"):
         return "help"
     return None

@@ -37,10 +37,21 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture to send (the consumption chart): its inputs, kept with the turn's replies and
+    drawn again the same after a crash (conversations/chart.py), and the PNG once drawn."""
+
+    spec: dict  # JSON: what conversations.chart.draw() needs
+    alt: str  # what the picture shows, in words (the caption where the channel has one)
+    png: bytes = b""  # filled after the turn's commit, off the event loop (conversations/chart.py)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     ask: Literal["contact", "photo", None] = None  # what the question waits for (a channel may offer a picker)
+    image: Image | None = None  # a picture sent as its own message, `text` its caption
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ def replies_to_json(replies: list[Reply]) -> str:
                 "text": r.text,
                 "buttons": [[b.payload, b.label, b.description, b.request] for b in r.buttons],
                 "ask": r.ask,
+                **({"image": {"spec": r.image.spec, "alt": r.image.alt}} if r.image else {}),
             }
             for r in replies
         ]
@@ -70,4 +82,12 @@ def replies_from_json(text: str | None) -> list[Reply]:
     """Kept replies, also those written before `edit_last` and `kind` went (their keys are ignored)."""
     if not text:
         return []
-    return [Reply(r["text"], tuple(Button(*b) for b in r["buttons"]), r.get("ask")) for r in orjson.loads(text)]
+    return [
+        Reply(
+            r["text"],
+            tuple(Button(*b) for b in r["buttons"]),
+            r.get("ask"),
+            Image(r["image"]["spec"], r["image"]["alt"]) if r.get("image") else None,
+        )
+        for r in orjson.loads(text)
+    ]

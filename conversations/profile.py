@@ -56,11 +56,42 @@ class Band(_Model):
     label: Localized | None = None
 
 
+def _rates(v: dict[int, Decimal]) -> dict[int, Decimal]:
+    for year, rate in v.items():
+        if not 1900 <= year <= 2200 or not 0 <= rate <= 100:
+            raise ValueError(f"vat_by_year: {year} = {rate}: a year and a percentage between 0 and 100")
+    return v
+
+
+def _rate_at(default: Decimal, by_year: dict[int, Decimal], day: date) -> Decimal:
+    """The rate of the latest year listed up to `day`'s year; before the first, `default`."""
+    years = [y for y in by_year if y <= day.year]
+    return by_year[max(years)] if years else default
+
+
 class Fee(_Model):
     key: str
     name: Localized
     monthly: Decimal = Field(ge=0)  # DH excluding VAT, per month of the billed period
     vat_percent: Decimal = Field(ge=0, le=100)
+    # The rate by year where it changed (Finance Law 2024: meter rental 11/15/20 % in 2024/25/26);
+    # a bill takes its period's last day's year. Unlisted years before the first: vat_percent.
+    vat_by_year: dict[int, Decimal] = Field(default_factory=dict)
+
+    _years = field_validator("vat_by_year")(_rates)
+
+    def vat_at(self, day: date) -> Decimal:
+        return _rate_at(self.vat_percent, self.vat_by_year, day)
+
+
+class Levy(_Model):
+    """A tax or levy the operator bills besides VAT (the bill's "Taxes" line holds more than VAT):
+    a monthly amount and/or an amount per unit, neither in the HT total nor subject to VAT."""
+
+    key: str
+    name: Localized
+    monthly: Decimal = Field(default=Decimal(0), ge=0)  # DH per month of the billed period
+    per_unit: Decimal = Field(default=Decimal(0), ge=0)  # DH per kWh or m³
 
 
 class Tariff(_Model):
@@ -82,7 +113,20 @@ class Tariff(_Model):
     progressive_bands: list[Band] = Field(min_length=1)
     selective_bands: list[Band] = Field(default_factory=list)
     vat_percent: Decimal = Field(ge=0, le=100)
+    vat_by_year: dict[int, Decimal] = Field(default_factory=dict)  # as Fee.vat_by_year
     fees: list[Fee] = Field(default_factory=list)
+    levies: list[Levy] = Field(default_factory=list)
+    # Whether the grid's prices are before tax (None, the default: VAT is added on top) or are
+    # tax-inclusive prices kept fixed: the grid price plus VAT at this rate is what the customer
+    # pays per unit whatever today's rate, and the HT price shrinks as VAT rises. 0: the grid is
+    # published tax-inclusive. 14: prices set under 14 % VAT whose TTC stayed put when VAT rose
+    # ("à titre transitoire", Lydec's notice): adding 20 % to them overstates by 1.20/1.14 - 1.
+    fixed_ttc_vat_percent: Decimal | None = Field(default=None, ge=0, le=100)
+
+    _years = field_validator("vat_by_year")(_rates)
+
+    def vat_at(self, day: date) -> Decimal:
+        return _rate_at(self.vat_percent, self.vat_by_year, day)
 
     @model_validator(mode="after")
     def _check_bands(self) -> Tariff:
@@ -204,6 +248,40 @@ class WhatsAppTemplates(_Model):
     language_fr: str = "fr"
 
 
+class ReminderTemplates(_Model):
+    """Approved WhatsApp utility templates for reminders sent outside the 24-hour window, one name
+    per kind (the same name in each language, Meta's way; codes from [whatsapp_templates]).
+    Body parameters, in order: reading (contract, meter, last day of the window), due (bill
+    reference, amount, due date), instalment (reference, amount, due date, left after it),
+    consumption (contract, percentage above the usual), notice (the notice's text)."""
+
+    reading: str | None = None
+    due: str | None = None
+    instalment: str | None = None
+    consumption: str | None = None
+    notice: str | None = None
+
+
+class RemindersPolicy(_Model):
+    """When and how the bot writes first (issue 22), in the operator's time zone."""
+
+    time: str = "10:00"  # the day's reminders are queued at this local time
+    quiet_start: str = "21:00"  # nothing proactive is sent from here…
+    quiet_end: str = "08:30"  # …to here (local); what falls inside waits for the end
+    days_before_due: int = Field(default=3, ge=0, le=30)  # bills and instalments
+    # A new real reading whose daily use is this many times the usual one (earlier periods) is told.
+    consumption_above: float = Field(default=1.5, ge=1.0)
+    rate: float = Field(default=20.0, gt=0)  # reminders/s per channel: the rest of the channel's rate is for replies
+    templates: ReminderTemplates = ReminderTemplates()
+
+    @field_validator("time", "quiet_start", "quiet_end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v):
+            raise ValueError(f"{v!r}: write a local time as HH:MM")
+        return v
+
+
 class City(_Model):
     """A city as customers name it: `name` (canonical, French), `ar` (shown in Arabic replies) and
     the spellings customers type. Several entries with one name are merged (an operator extends
@@ -230,6 +308,38 @@ class Operator(_Model):
         return f"ديال {self.short_name.ar}" if lang == "ar" else f"de {self.short_name.fr}"
 
 
+class LegacyOperator(_Model):
+    """A distributor this operator replaced (law 83-21: Lydec, Redal, Amendis, ONEE, the régies),
+    whose references customers still hold on old bills (`addad import legacy`)."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")  # legacy.csv's legacy_operator, e.g. "lydec"
+    name: Localized
+    replaced_on: date | None = None
+    # The reference's digits, once spaces, dashes and dots are dropped (Lydec: "0193 017 183").
+    reference_pattern: str = r"^[0-9]{6,12}$"
+
+    @field_validator("reference_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    def reference_ok(self, digits: str) -> bool:
+        return re.fullmatch(self.reference_pattern, digits) is not None
+
+
+class ConnectionPolicy(_Model):
+    """Connection and subscription requests (issue 24), still done at the agencies: the
+    documents to bring for each, and whether an appointment or a callback can be asked for."""
+
+    connection: list[Localized] = Field(min_length=1)  # a new meter (branchement)
+    transfer: list[Localized] = Field(min_length=1)  # a subscription taken over (mutation)
+    note: Localized | None = None  # e.g. how long it takes, what is paid at the agency
+
+
 class Profile(_Model):
     operator: Operator
     contact: Contact
@@ -243,7 +353,13 @@ class Profile(_Model):
     learning: LearningPolicy = LearningPolicy()
     linking: LinkingPolicy = LinkingPolicy()
     retention: RetentionPolicy = RetentionPolicy()
+    reminders: RemindersPolicy = RemindersPolicy()
     cities: list[City] = Field(default_factory=list)
+    # The distributors this one replaced, and what to tell a customer who asks whether the old
+    # one is still theirs ("wach lydec mazal?"); an operator that replaced none lists none.
+    legacy_operators: list[LegacyOperator] = Field(default_factory=list)
+    transition: Localized | None = None
+    connections: ConnectionPolicy | None = None
     # The operator's time zone (IANA name; the tzdata package provides it where the system has
     # no zone files). Timestamps are stored in UTC; every day and time seen is this zone's.
     timezone: str = "Africa/Casablanca"
@@ -300,7 +416,15 @@ class Profile(_Model):
         clash = alias_conflicts(self.cities)
         if clash:
             raise ValueError(f"cities: {clash}")
+        legacy = [o.code for o in self.legacy_operators]
+        if len(legacy) != len(set(legacy)):
+            raise ValueError("legacy_operators: codes must be unique")
+        if self.legacy_operators and self.transition is None:
+            raise ValueError("legacy_operators: a transition text is needed to explain them to customers")
         return self
+
+    def legacy_operator(self, code: str) -> LegacyOperator | None:
+        return next((o for o in self.legacy_operators if o.code == code), None)
 
     def tariff(self, code: str) -> Tariff:
         for t in self.tariffs:
@@ -333,8 +457,25 @@ def default_profile_path() -> Path:
     return Path(str(resources.files("profiles").joinpath("onee.toml")))
 
 
+def bundled_profiles() -> list[str]:
+    """The names of the profiles shipped in profiles/ (`onee`, `srm-cs`)."""
+    return sorted(e.name[:-5] for e in resources.files("profiles").iterdir() if e.name.endswith(".toml"))
+
+
+def profile_path(name_or_path: str | Path | None) -> Path:
+    """ADDAD_OPERATOR: a bundled profile's name (`srm-cs`) or a TOML file's path; None: ONEE."""
+    if not name_or_path:
+        return default_profile_path()
+    text = str(name_or_path)
+    if re.fullmatch(r"[a-z][a-z0-9-]*", text) and not Path(text).exists():
+        if text not in bundled_profiles():
+            raise ProfileError(f"{text}: no such bundled operator profile (bundled: {', '.join(bundled_profiles())})")
+        return Path(str(resources.files("profiles").joinpath(f"{text}.toml")))
+    return Path(text)
+
+
 def load_profile(path: str | Path | None = None) -> Profile:
-    path = Path(path) if path else default_profile_path()
+    path = profile_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -41,6 +41,8 @@ def quick_profile(path: str | Path | None = None):
     from importlib import resources
 
     where = Path(path) if path else Path(str(resources.files("profiles").joinpath("onee.toml")))
+    if path and "/" not in str(path) and not str(path).endswith(".toml") and not where.exists():
+        where = Path(str(resources.files("profiles").joinpath(f"{path}.toml")))  # a bundled name: srm-cs
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
         zone = data.get("timezone", "Africa/Casablanca")

@@ -39,12 +39,14 @@ class Pruned:
     learning: int  # messages kept for labelling forgotten
     photos: int = 0  # meter photos deleted
     dead_letters: int = 0  # parked unreadable messages deleted (after inbox_days, like inbox rows)
+    chat_lines: int = 0  # lines of chats' recent conversations deleted (issue 20's handoff; after inbox_days)
 
     def __str__(self) -> str:
         return (
             f"{self.inbox} answered inbox row(s) deleted, {self.replies} kept reply(ies) emptied, "
             f"{self.keys} message key(s) deleted, {self.learning} message(s) for labelling forgotten, "
             f"{self.photos} meter photo(s) deleted, {self.dead_letters} parked message(s) deleted"
+            + (f", {self.chat_lines} chat line(s) deleted" if self.chat_lines else "")
         )
 
 
@@ -66,6 +68,7 @@ async def prune(tx: Tx, profile: Profile, now: datetime, media: MediaFiles | Non
         learning=await learning.prune(tx, profile, now),
         photos=len(photos),
         dead_letters=await tx.prune_dead_letters(older_than=now - timedelta(days=policy.inbox_days)),
+        chat_lines=await tx.prune_chat_log(older_than=now - timedelta(days=policy.inbox_days)),
     )
 
 

@@ -9,8 +9,12 @@ Rules (docs/tariffs.md has a worked example with the profile's values):
   progressive while the month is at or under `selective_above`; above it the whole month at the
   price of the selective band its total falls in.
 - Every band line is rounded to the centime (half up), as a bill prints it; VAT is computed
-  once on the energy total and once per fee. Fees are monthly amounts × the months of the
-  period (days in each month / days of that month, summed, to 2 decimals).
+  once on the energy total and once per fee, each at its own rate for the year of the period's
+  last day (`vat_by_year`). Fees are monthly amounts × the months of the period (days in each
+  month / days of that month, summed, to 2 decimals). Levies (taxes besides VAT) likewise, plus
+  any amount per unit; they are in the total, not in the HT amount, and bear no VAT.
+- A grid whose tax-inclusive prices stay fixed (`fixed_ttc_vat_percent` k): each band is billed
+  at price × (100 + k) / (100 + today's rate), to 4 decimals, before VAT.
 """
 
 from __future__ import annotations
@@ -59,6 +63,14 @@ class FeeLine:
 
 
 @dataclass(frozen=True)
+class LevyLine:
+    key: str
+    name_ar: str
+    name_fr: str
+    amount: int  # centimes
+
+
+@dataclass(frozen=True)
 class Cliff:
     month: date
     units: int
@@ -78,8 +90,11 @@ class PreBill:
     fees_ht: int
     vat: int
     total_ttc: int
-    vat_percent: Decimal
+    vat_percent: Decimal  # the energy's rate
     cliff: Cliff | None
+    energy_vat: int = 0
+    levies: tuple[LevyLine, ...] = ()
+    levies_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,9 +154,33 @@ def _line(key: str, lower: int, upper: int | None, units: int, price: Decimal) -
     return BandLine(key, lower, upper, units, price, centimes(units * price))
 
 
-def price_month(tariff: Tariff, units: int, month: date = date(1970, 1, 1)) -> MonthCharge:
-    """One calendar month of consumption priced band by band."""
+def billed_price(tariff: Tariff, price: Decimal, rate: Decimal) -> Decimal:
+    """The unit price before VAT a band is billed at, under VAT `rate`: the grid's price, or for
+    a grid whose tax-inclusive prices stay fixed, what is left of them before today's VAT."""
+    kept = tariff.fixed_ttc_vat_percent
+    if kept is None:
+        return price
+    return (price * (100 + kept) / (100 + rate)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+def price_month(
+    tariff: Tariff, units: int, month: date = date(1970, 1, 1), *, rate: Decimal | None = None
+) -> MonthCharge:
+    """One calendar month of consumption priced band by band (under VAT `rate`: by default
+    the tariff's for that month; it matters only to a grid of fixed tax-inclusive prices)."""
     lines: list[BandLine] = []
+    if tariff.fixed_ttc_vat_percent is not None:
+        vat = tariff.vat_at(month) if rate is None else rate
+        tariff = tariff.model_copy(
+            update={
+                "progressive_bands": [
+                    b.model_copy(update={"price": billed_price(tariff, b.price, vat)}) for b in tariff.progressive_bands
+                ],
+                "selective_bands": [
+                    b.model_copy(update={"price": billed_price(tariff, b.price, vat)}) for b in tariff.selective_bands
+                ],
+            }
+        )
     if tariff.rule == "progressive_then_selective" and units > (tariff.selective_above or 0):
         lower = tariff.selective_above or 0  # (set: the condition above reads it)
         for band in tariff.selective_bands:
@@ -168,15 +207,16 @@ def _vat(amount: int, percent: Decimal) -> int:
     return centimes(Decimal(amount) / 100 * percent / 100)
 
 
-def _month_ttc(tariff: Tariff, units: int) -> int:
-    energy = price_month(tariff, units).energy_ht
-    return energy + _vat(energy, tariff.vat_percent)
+def _month_ttc(tariff: Tariff, units: int, rate: Decimal) -> int:
+    energy = price_month(tariff, units, rate=rate).energy_ht
+    return energy + _vat(energy, rate)
 
 
 def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *, cliff_margin: int = 15) -> PreBill:
     _check(period_start, period_end, units)
+    rate = tariff.vat_at(period_end)  # VAT as in force at the end of the billed period
     days = _month_days(period_start, period_end)  # once: the split and the fees' months
-    months = tuple(price_month(tariff, u, m) for m, u, _ in _split(days, units))
+    months = tuple(price_month(tariff, u, m, rate=rate) for m, u, _ in _split(days, units))
     energy_ht = sum(m.energy_ht for m in months)
     month_count = sum((Decimal(d) / _days_in_month(m.year, m.month) for m, d in days), Decimal(0)).quantize(
         Decimal("0.01")
@@ -188,19 +228,26 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
             f.name.fr,
             month_count,
             centimes(f.monthly * month_count),
-            f.vat_percent,
-            _vat(centimes(f.monthly * month_count), f.vat_percent),
+            f.vat_at(period_end),
+            _vat(centimes(f.monthly * month_count), f.vat_at(period_end)),
         )
         for f in tariff.fees
     )
     fees_ht = sum(f.amount_ht for f in fees)
-    vat = _vat(energy_ht, tariff.vat_percent) + sum(f.vat for f in fees)
+    energy_vat = _vat(energy_ht, rate)
+    vat = energy_vat + sum(f.vat for f in fees)
+    levies = tuple(
+        LevyLine(l.key, l.name.ar, l.name.fr, centimes(l.monthly * month_count + l.per_unit * units))
+        for l in tariff.levies
+    )
+    levies_total = sum(l.amount for l in levies)
     cliff = None
     if tariff.rule == "progressive_then_selective" and tariff.selective_above is not None:
         # Only the period's last month can still be acted on (the earlier ones are over).
         line, m = tariff.selective_above, months[-1]
         if line - cliff_margin <= m.units <= line:
-            cliff = Cliff(m.month, m.units, line - m.units, _month_ttc(tariff, line + 1) - _month_ttc(tariff, line))
+            extra = _month_ttc(tariff, line + 1, rate) - _month_ttc(tariff, line, rate)
+            cliff = Cliff(m.month, m.units, line - m.units, extra)
     return PreBill(
         tariff.code,
         period_start,
@@ -211,9 +258,12 @@ def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *,
         energy_ht,
         fees_ht,
         vat,
-        energy_ht + fees_ht + vat,
-        tariff.vat_percent,
+        energy_ht + fees_ht + vat + levies_total,
+        rate,
         cliff,
+        energy_vat,
+        levies,
+        levies_total,
     )
 
 

@@ -29,6 +29,7 @@ from functools import cache, lru_cache
 
 __all__ = [
     "INTENTS",
+    "RULE_INTENTS",
     "Understood",
     "detect_lang",
     "normalize",
@@ -1072,7 +1073,7 @@ def detect_lang(text: str, hint: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- references, phones, contracts
 
-_REFERENCE = re.compile(r"(?<![a-z0-9])(df|in|pp|pv|cb)[\s_-]?(20\d\d)[\s_-]?(\d{1,6})(?!\d)")
+_REFERENCE = re.compile(r"(?<![a-z0-9])(df|in|pp|pv|cb|br|mu)[\s_-]?(20\d\d)[\s_-]?(\d{1,6})(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(?:(?:\+|00)\s?212[\s.-]?\(?0?\)?[\s.-]?[5-8]|0[5-8])(?:[\s.-]?\d){8}(?!\d)")
 _CONTRACT_KEYED = re.compile(
     r"(?<!\w)(?:n°|no|num|numero|contrat|contract|kontra|lcontrat|contra|abonnement|client|"
@@ -1085,7 +1086,7 @@ _BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
 
 
 def parse_reference(text: str) -> str | None:
-    """A request reference such as DF-2026-000123 (prefixes DF, IN, PP, PV, CB), canonical form."""
+    """A request reference such as DF-2026-000123 (prefixes DF, IN, PP, PV, CB, BR, MU), canonical form."""
     try:
         m = _REFERENCE.search(normalize(text))
     except Exception:
@@ -2008,6 +2009,41 @@ def _classify(raw: str, norm: str, tokens: list[str], entities: dict) -> tuple[s
     return intent, round(max(0.05, min(1.0, confidence)), 2), scores
 
 
+# "My consumption" (the 13-month chart, conversations/journeys/usage.py): a request the trained
+# model has no class for (its intents are INTENTS, owned with its training data), read by these
+# phrases alone, on the normalised text. Not when the message gives an index or a reference, asks
+# to send or pay something, or asks for another task outright: those stay theirs.
+RULE_INTENTS = ("consumption",)
+_CONSUMPTION_ASKED = re.compile(
+    r"(?<!\w)(?:"
+    r"(?:ma|mes|notre|nos|mon) conso(?:mmation)?s?"
+    r"|(?:historique|evolution|graphique|graphe|courbe|suivi)(?: de| des| d'| du)? ?(?:ma |mes |la )?"
+    r"conso(?:mmation)?s?"
+    r"|combien (?:j'ai|jai|ai-je|ai je) consomme"
+    r"|(?:chhal|ch?hal|kam|9adech|qadech) (?:stahlakt|stahlkt|stehlekt|sthlakt|stahlekt|stehlakt|consomit|konsomit)"
+    r"|(?:l'?|el ?|l ?)?i?stihlak (?:dyal|dial|diyal)(?:i|na)"
+    r"|(?:شحال|كم|قداش|قديش) (?:استهلكت|ستهلكت|استهلكنا)"
+    r"|استهلاكي|استهلاكنا"
+    r"|(?:ال)?استهلاك (?:ديالي|ديالنا|متاعي|الخاص بي)"
+    r"|(?:سجل|تطور|تاريخ|مبيان) (?:ال)?استهلاك"
+    r")(?!\w)"
+)
+_SEND_ASKED = re.compile(
+    r"(?<!\w)(?:envoy|transmet|donner|declar|sift|nsift|saft|n3ti|index|compteur"
+    r"|pay|paie|regl|nkhell|khell|factur|cout|prix|montant)"
+    r"|العداد|عداد|ارسل|نرسل|صيفط|بعث|تسجيل|نسجل|فاتور|خلص|اداء|ادفع|ندفع|مبلغ|ثمن"  # (after any prefix: و ال ب)
+)
+_CONSUMPTION_RIVAL = 2.5  # another task this sure (several of its words) keeps the message
+
+
+def _consumption_asked(norm: str, entities: dict, evidence: dict[str, float]) -> bool:
+    if not _CONSUMPTION_ASKED.search(norm) or _SEND_ASKED.search(norm):
+        return False
+    if entities.keys() & {"index", "reference", "months"}:
+        return False
+    return all(v < _CONSUMPTION_RIVAL for k, v in evidence.items() if k in _TASKS)
+
+
 def understand(text: str, lang_hint: str | None = None, *, today: date) -> Understood:
     """Intent, language and entities of one customer message. Never raises."""
     try:
@@ -2024,6 +2060,43 @@ def understand(text: str, lang_hint: str | None = None, *, today: date) -> Under
 def rules_only(text: str, lang_hint: str | None = None, *, today: date) -> Understood:
     """What the rules alone read (no trained model): what the model's stacker is trained on."""
     return _understand(text, lang_hint, today=today, model=False)
+
+
+# Issue 24: "is Lydec (ONEE, Redal…) still my operator?" A previous operator named with a word of
+# "still / over / changed / who": help with entities["topic"] = "transition" (the profile's
+# explanation, conversations/journeys/menu.py). Both parts are required: high precision, and the
+# shipped intent model is not retrained for it.
+_OLD_OPERATOR = (
+    r"(?:l'?|la |el |al )?(?:lydec|lydek|lidec|lydic|redal|amendis|radee[a-z]{0,2}|regie|onee|onep|"
+    r"ليديك|ليدك|ليدیك|ريضال|رضال|امانديس|أمانديس|الوكالة المستقلة|المكتب الوطني(?: للكهرباء)?|لاراديج|الراديج)"
+)
+_STILL_OR_OVER = (
+    r"(?:mazal|mazala|mazalin|baqi|baqa|ba9i|encore|toujours|fini|finie|termine|terminee|remplace|remplacee|"
+    r"change|changee|disparu|existe|n'existe|plus la|plus mon|bdl|bdlat|tbdel|tbdlat|tbdl|wllat|welat|"
+    r"chkoun|chkon|qui est|c'est qui|c est qui|"
+    r"مازال|مازالت|باقي|باقا|باقية|سالات|تبدل|تبدلات|بدلات|تغير|ولات|شكون|من هي|انتهى|انتهت)"
+)
+_TRANSITION = re.compile(
+    rf"(?<!\w){_OLD_OPERATOR}(?!\w).{{0,40}}(?<!\w){_STILL_OR_OVER}(?!\w)"
+    rf"|(?<!\w)(?:mazal|baqi|chkoun|qui est|c'est qui|مازال|باقي|شكون)(?!\w).{{0,25}}(?<!\w){_OLD_OPERATOR}(?!\w)"
+)
+
+
+# Issue 24: connection and subscription requests, done at the agencies: entities["topic"] =
+# "connection" (a new meter) or "transfer" (a subscription taken over), whatever the intent
+# (customers' words for them are labelled `agent`, or `track` when they ask where one stands).
+_CONNECTION = re.compile(
+    r"(?<!\w)(?:(?:un |le |mon )?nouveau (?:compteur|branchement)|branchement|raccordement|nouvel abonnement|"
+    r"(?:compteur|conteur|lcompteur|kontor|l?kontour) (?:jdid|jdida|jdide)|(?:nrekkeb|nrkkeb|nrakkeb|nrkeb|"
+    r"trekkeb|terkib|tarkib) (?:l ?|el ?)?(?:compteur|conteur|kontor|kontour|l?3ddad|3adad)|"
+    r"تركيب (?:ال)?عداد|عداد جديد|كونتور جديد|ربط جديد|الربط ب(?:ال)?(?:شبكة|كهرباء|ماء)|اشتراك جديد)(?!\w)"
+)
+_TRANSFER = re.compile(
+    r"(?<!\w)(?:mutation|changement de (?:titulaire|nom|proprietaire)|changer (?:le|de) (?:nom|titulaire)|"
+    r"transf[eé]r(?:t|er)? (?:d'|de |l'|mon |du )?(?:l'|le )?(?:abonnement|contrat|compteur)|"
+    r"(?:nbeddel|nbdl|nbedel|tbdil|tbddel|nbdel|bdl|bddel) (?:s?smiya|l?ism|smia|smya|l?essmiya)|"
+    r"(?:نبدل|تبديل|تغيير|نغير|نقل|تحويل) (?:ال)?(?:سمية|اسم|الإسم|الاشتراك|اشتراك|العقد))(?!\w)"
+)
 
 
 def _understand(text, lang_hint: str | None = None, *, today: date, model: bool = True) -> Understood:
@@ -2054,7 +2127,11 @@ def _understand(text, lang_hint: str | None = None, *, today: date, model: bool 
     service = _service_in(tokens)
     if service:
         entities["service"] = service
+    if _TRANSITION.search(norm) and not raw.strip().startswith("/"):
+        return Understood("help", lang, {**entities, "topic": "transition"}, 1.0, "rules")
     intent, confidence, evidence = _classify(raw, norm, tokens, entities)
+    if _consumption_asked(norm, entities, evidence):
+        intent, confidence, evidence = "consumption", 0.9, {}  # stands over the model, as a command does
     source, runner_up = "rules", None
     n_words = len(WORD.findall(norm))
     if model and n_words and (intent == "unknown" or evidence):
@@ -2084,6 +2161,10 @@ def _understand(text, lang_hint: str | None = None, *, today: date, model: bool 
             again = _find_date(norm, today, "future")
             when = again[0] if again else when
         entities["date"] = when
+    if not raw.strip().startswith("/"):
+        topic = "transfer" if _TRANSFER.search(norm) else "connection" if _CONNECTION.search(norm) else None
+        if topic:
+            entities["topic"] = topic
     if intent == "language":
         target = _target_language(norm, tokens)
         if target:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # at run time, looked up on first use (`__getattr__`): `stora
         InstalmentLine,
         OutboxMessage,
         Reading,
+        ReminderConsent,
+        ReminderTarget,
         Request,
         SessionRecord,
     )
@@ -61,6 +63,8 @@ __all__ = [
     "Reading",
     "ReadingRepository",
     "ReferenceRepository",
+    "ReminderConsent",
+    "ReminderTarget",
     "Request",
     "RequestRepository",
     "SessionRecord",
@@ -129,6 +133,8 @@ _LAZY = {
             "InstalmentLine",
             "OutboxMessage",
             "Reading",
+            "ReminderConsent",
+            "ReminderTarget",
             "Request",
             "SessionRecord",
         )

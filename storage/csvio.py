@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from .legacy import reference_key
 from .protocols import Store, Tx
 from .values import (
     ValueProblem,
@@ -67,6 +68,7 @@ COLUMNS: dict[str, tuple[set[str], set[str]]] = {  # kind: (required, optional)
     ),
     "readings": ({"contract", "date", "index", "source"}, set()),
     "agencies": ({"city", "name", "address", "phone", "hours"}, {"city_ar", "name_ar", "address_ar", "hours_ar"}),
+    "legacy": ({"legacy_operator", "legacy_reference", "contract"}, set()),
 }
 
 
@@ -248,7 +250,7 @@ class _Kind:
             r.bad(column, f"in the future (the operator's today is {self.today.isoformat()})")
 
 
-_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10}  # as storage/sqlite
+_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10, "legacy": 4}  # as storage/sqlite
 
 
 class _Contracts(_Kind):
@@ -509,7 +511,45 @@ class _Agencies(_Kind):
         return (*values, *arabic, fold(values[0]))
 
 
-_KINDS: dict[str, type[_Kind]] = {k.kind: k for k in (_Contracts, _Bills, _Readings, _Agencies)}
+class _Legacy(_Kind):
+    """legacy.csv (issue 24): a previous operator's reference, as printed, and today's contract.
+    A reference is one contract's: its digits are the key, so the same reference on two lines
+    (mapped to two contracts, or written twice) is reported like any duplicate."""
+
+    kind = "legacy"
+    needs_contracts = True
+    duplicate = ("legacy_reference", "legacy reference (a reference maps to one contract)")
+
+    def key(self, r: _Row) -> str | None:
+        printed = r.values.get("legacy_reference", "").strip()
+        return (reference_key(printed) or printed) or None
+
+    def row(self, r: _Row, dials: dict[str, int]) -> tuple | None:
+        profile = self.profile
+        code = r.text("legacy_operator")
+        operator = profile.legacy_operator(code) if code else None
+        if code and operator is None:
+            known = ", ".join(o.code for o in profile.legacy_operators)
+            r.bad(
+                "legacy_operator",
+                f"unknown operator {code!r} "
+                + (f"(the operator profile lists {known})" if known else "(the operator profile lists none)"),
+            )
+        printed = r.text("legacy_reference")
+        key = reference_key(printed) if printed else None
+        if printed and key is None:
+            r.bad("legacy_reference", f"{printed!r} is not digits (spaces, dashes and dots between them allowed)")
+        elif key is not None and operator is not None and not operator.reference_ok(key):
+            r.bad(
+                "legacy_reference", f"{printed!r} does not match {code}'s reference format {operator.reference_pattern}"
+            )
+        contract = self.contract(r, dials)
+        if not r.ok:
+            return None
+        return (key, code, " ".join(printed.split()), contract)
+
+
+_KINDS: dict[str, type[_Kind]] = {k.kind: k for k in (_Contracts, _Bills, _Readings, _Agencies, _Legacy)}
 
 # (rows read so far, bytes read so far, the file's size in bytes)
 Progress = Callable[[int, int, int], None]

@@ -14,7 +14,22 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from .clock import Clock
-from .records import Agency, Bill, ChatLink, Contract, InstalmentLine, OutboxMessage, Reading, Request, SessionRecord
+from .records import (
+    Account,
+    Agency,
+    Bill,
+    ChatLink,
+    Contract,
+    InstalmentLine,
+    OutboxMessage,
+    QueueRow,
+    Reading,
+    ReminderConsent,
+    ReminderTarget,
+    Request,
+    SessionRecord,
+)
+from .review_records import ChatLine, Handoff, ReviewItem
 
 Upsert = Literal["inserted", "updated", "unchanged"]
 # Where an inbox row stands in arrival order: (received_at, rowid).
@@ -413,6 +428,15 @@ class AgencyRepository(Protocol):
     async def agency_cities(self) -> list[str]: ...
 
 
+class LegacyRepository(Protocol):
+    """The previous operators' references (issue 24, `addad import legacy`), by their digits."""
+
+    async def legacy_reference(self, key: str) -> tuple[str, str, str] | None:
+        """(legacy_operator, the reference as printed, today's contract) for these digits
+        (storage.legacy.reference_key), if the distributor imported them."""
+        ...
+
+
 class LearningRepository(Protocol):
     """Messages the bot did not understand, masked, kept a while for the operator to label."""
 
@@ -464,7 +488,7 @@ class ImportRepository(Protocol):
     columns (all None for a row that failed its checks: only its key is kept, for duplicates)."""
 
     async def stage_open(self, kind: str) -> None:
-        """Start an empty stage for a file of `kind` (contracts, bills, readings, agencies)."""
+        """Start an empty stage for a file of `kind` (contracts, bills, readings, agencies, legacy)."""
         ...
 
     async def stage_rows(self, rows: Sequence[tuple]) -> None: ...
@@ -484,6 +508,223 @@ class ImportRepository(Protocol):
     async def stage_close(self) -> None: ...
 
 
+class ReviewRepository(Protocol):
+    """Issue 20: customer readings a back-office agent checks (storage/review_records.py)."""
+
+    async def review_items(
+        self, *, flagged: bool = True, since: date | None = None, limit: int = 500, newest_first: bool = False
+    ) -> list[ReviewItem]:
+        """Customer readings by submission, oldest first (or newest first), at most `limit`: with
+        `flagged`, only those awaiting a review (an outlier, a rollover, or replacing another
+        reading; valid; not reviewed)."""
+        ...
+
+    async def review_item(self, reading_id: int) -> ReviewItem | None: ...
+
+    async def reading_id_of(self, reference: str) -> int | None:
+        """The id of the customer reading the customer was told as `reference` (RL-2026-000001)."""
+        ...
+
+    async def record_review(
+        self,
+        reading_id: int,
+        outcome: str,
+        *,
+        actor: str,
+        note: str | None,
+        original_index: int,
+        index: int | None = None,
+        consumption: int | None = None,
+        rollover: bool = False,
+        now: datetime | None = None,
+    ) -> None:
+        """Keep the outcome (one per reading) and apply it: accepted (checked), corrected (index,
+        consumption, rollover), rejected (no longer valid; the reading it replaced valid again)."""
+        ...
+
+
+class HandoffRepository(Protocol):
+    """Issue 20: chats handed to a human, and each chat's last messages (masked)."""
+
+    async def open_handoff(
+        self, channel: str, user_id: str, *, lang: str, contract: str | None, now: datetime | None = None
+    ) -> int | None: ...
+
+    async def handoff(self, handoff_id: int) -> Handoff | None: ...
+
+    async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None: ...
+
+    async def handoffs(self, *, statuses: Iterable[str] = ("waiting", "taken"), limit: int = 200) -> list[Handoff]: ...
+
+    async def update_handoff(self, handoff_id: int, *, expected: str, **fields: Any) -> bool: ...
+
+    async def log_chat(
+        self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, keep: int, now: datetime
+    ) -> None: ...
+
+    async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]: ...
+
+    async def prune_chat_log(self, *, older_than: datetime) -> int: ...
+
+
+class StatisticsRepository(Protocol):
+    """Issue 20: the figures of the workspace's statistics page (grouped reads)."""
+
+    async def readings_by_day(self, *, since: datetime) -> list[tuple[str, str, int]]: ...
+
+    async def cycle_sources(self, *, first: date, last: date) -> dict[str, int]: ...
+
+    async def request_figures(self, *, decided_since: datetime) -> dict[str, Any]: ...
+
+    async def plan_figures(self, *, today: date) -> dict[str, int]: ...
+
+    async def audit_counts(self, actions: Iterable[str], *, since: datetime) -> dict[str, int]: ...
+
+    async def frequent_unrecognised(self, *, since: datetime, limit: int = 10) -> list[tuple[str, str, int]]: ...
+
+
+class WorkspaceRepository(Protocol):
+    """The web workspace (bot/web/): accounts, web sessions, the sign-in throttle, its settings,
+    the request queue and the customer search."""
+
+    async def add_account(self, name: str, role: str, password_hash: str, *, now: datetime | None = None) -> bool:
+        """False if an account of that name exists."""
+        ...
+
+    async def account(self, name: str) -> Account | None: ...
+
+    async def accounts(self) -> list[Account]: ...
+
+    async def update_account(
+        self, name: str, *, password_hash: str | None = None, disabled: bool | None = None, now: datetime | None = None
+    ) -> bool: ...
+
+    async def add_web_session(
+        self, token_hash: str, account: str, address: str, *, expires_at: datetime, now: datetime | None = None
+    ) -> None: ...
+
+    async def web_session(self, token_hash: str, *, now: datetime | None = None) -> Account | None:
+        """The account of a session that has not expired, if the account is not disabled."""
+        ...
+
+    async def end_web_sessions(
+        self, *, token_hash: str | None = None, account: str | None = None, now: datetime | None = None
+    ) -> int:
+        """Delete one session, every session of an account, and (always) the expired ones."""
+        ...
+
+    async def add_signin_failure(self, account: str, address: str, *, now: datetime | None = None) -> None: ...
+
+    async def signin_failures(
+        self, *, since: datetime, account: str | None = None, address: str | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many failures since `since` for that account name (or from that address), and the oldest's time."""
+        ...
+
+    async def clear_signin_failures(self, account: str, *, older_than: datetime) -> None: ...
+
+    async def workspace_setting(self, name: str) -> str | None: ...
+
+    async def set_workspace_setting(self, name: str, value: str, *, if_absent: bool = False) -> str:
+        """Store a setting (with `if_absent`, only if none is kept yet); returns the value kept."""
+        ...
+
+    async def request_counts(self) -> list[tuple[str, str, int]]:
+        """(kind, status, count) of every kind and status that has requests."""
+        ...
+
+    async def request_queue(
+        self,
+        *,
+        kinds: Iterable[str] | None = None,
+        status: str | None = None,
+        city: str | None = None,
+        filed_before: datetime | None = None,
+        assigned_to: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[QueueRow], int]:
+        """Requests oldest first with their holder and city, filtered; and how many match in all."""
+        ...
+
+    async def request_assignee(self, reference: str) -> str | None: ...
+
+    async def assign_request(self, reference: str, account: str | None, *, now: datetime | None = None) -> bool: ...
+
+    async def request_cities(self) -> list[str]:
+        """The contracts' cities, in order (the queue's city filter)."""
+        ...
+
+    async def search_contracts(
+        self, *, number: str | None = None, phone: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[Contract]: ...
+
+    async def links_of_contract(self, contract: str) -> list[ChatLink]: ...
+
+
+class ReminderRepository(Protocol):
+    """Consent to proactive messages, and which reminders were queued (issue 22)."""
+
+    async def reminder_consent(self, channel: str, user_id: str) -> ReminderConsent | None: ...
+
+    async def set_reminder_consent(
+        self, channel: str, user_id: str, kinds: Sequence[str], *, how: str, now: datetime | None = None
+    ) -> None:
+        """The chat's answer (kinds agreed to; none = stop), stamped; `how`='asked' only notes the
+        question was asked (an answer already given is kept)."""
+        ...
+
+    async def reminder_targets(
+        self, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to `kind`, by contract, the newest link
+        first; a page of `limit` rows after contract `after` (keyset: memory follows the page)."""
+        ...
+
+    async def queue_reminder(
+        self,
+        *,
+        contract: str,
+        occasion: str,
+        target: ReminderTarget,
+        kind: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The outbox row of a reminder and its (contract, occasion) key, together; None (and
+        nothing queued) if that occasion was queued before."""
+        ...
+
+    async def reminder_allowed(self, channel: str, user_id: str, contract: str | None, kind: str) -> bool:
+        """The chat still agrees to `kind` and still holds the contract (any contract for None)."""
+        ...
+
+    async def add_notice(
+        self, *, key: str, city: str, service: str | None, text_ar: str, text_fr: str, now: datetime | None = None
+    ) -> int:
+        """The notice's id (the one already stored under `key`, if any)."""
+        ...
+
+    async def notice_targets(self, service: str | None) -> list[ReminderTarget]:
+        """Every linked (chat, contract) whose chat agreed to notices (contracts of `service`), by chat."""
+        ...
+
+    async def reminder_queued(self, contract: str, occasion: str) -> bool: ...
+
+    async def queue_notice(
+        self,
+        notice_id: int,
+        target: ReminderTarget,
+        *,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        """The chat's copy of a notice; None if it has it already."""
+        ...
+
+
 class Tx(
     ContractRepository,
     LinkRepository,
@@ -496,10 +737,16 @@ class Tx(
     InboxRepository,
     DeadLetterRepository,
     AgencyRepository,
+    LegacyRepository,
     LearningRepository,
     MediaRepository,
     ReferenceRepository,
     ImportRepository,
+    ReviewRepository,
+    HandoffRepository,
+    StatisticsRepository,
+    WorkspaceRepository,
+    ReminderRepository,
     Protocol,
 ):
     """Every repository, bound to one open transaction: what `async with store.transaction()`

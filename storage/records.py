@@ -158,3 +158,50 @@ class OutboxMessage:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A web workspace account (bot/web/): `role` is agent, supervisor or admin."""
+
+    name: str
+    role: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A request as the workspace's queue lists it: with its contract's holder and city."""
+
+    request: Request
+    holder_name: str | None
+    city: str | None
+    assigned_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderConsent:
+    """What a chat agreed to receive first (issue 22): kinds empty = nothing (stopped, or asked
+    and not answered yet: `answered_at` None)."""
+
+    channel: str
+    user_id: str
+    kinds: tuple[str, ...]
+    asked_at: datetime
+    answered_at: datetime | None
+    how: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderTarget:
+    """A chat that agreed to a kind of message, and one contract it holds."""
+
+    channel: str
+    user_id: str
+    contract: str
+    lang: str
+    linked_at: datetime
+    city: str = ""  # the contract's, as imported

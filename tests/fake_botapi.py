@@ -298,6 +298,8 @@ class FakeBotAPI:
             raw = dict(await request.post())
         params = {}
         for key, value in raw.items():
+            if isinstance(value, web.FileField):  # an upload (sendPhoto): its bytes
+                value = value.file.read()
             if isinstance(value, str) and value[:1] in "{[":
                 with contextlib.suppress(ValueError):
                     value = json.loads(value)
@@ -380,6 +382,25 @@ class FakeBotAPI:
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             msg["reply_markup"] = markup
         return msg
+
+    async def _m_sendPhoto(self, p: dict) -> dict:
+        """An uploaded photo (multipart): kept in the call's params as bytes (`photos()`)."""
+        if not isinstance(p.get("photo"), bytes):
+            raise web.HTTPBadRequest(
+                text='{"ok":false,"error_code":400,"description":"Bad Request: no photo uploaded"}',
+                content_type="application/json",
+            )
+        return {
+            "message_id": next(self._message_ids),
+            "date": self._date(),
+            "chat": {"id": int(p["chat_id"]), "type": "private"},
+            "photo": [{"file_id": "uploaded", "file_unique_id": "uploaded", "width": 800, "height": 450}],
+            **({"caption": p["caption"]} if p.get("caption") else {}),
+        }
+
+    def photos(self, chat_id: int | None = None, *, after: int = 0) -> list[Call]:
+        """sendPhoto calls (the upload's bytes in `params["photo"]`, its caption in `params["caption"]`)."""
+        return [c for c in self.calls[after:] if c.method == "sendPhoto" and (chat_id is None or c.chat_id == chat_id)]
 
     async def _m_editMessageText(self, p: dict) -> dict:
         return {

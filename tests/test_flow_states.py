@@ -88,6 +88,7 @@ def test_every_journey_is_declared_in_one_place():
         "go:contact",
         "go:link",
         "cmd:lang",
+        "go:remind",
     ]
     ranks = [f.menu.rank for f in FLOWS.values() if isinstance(f.menu, MenuItem)]
     assert len(ranks) == len(set(ranks))

@@ -26,6 +26,16 @@ def test_same_keys_in_both_languages():
 
 
 @pytest.mark.parametrize("lang", LANGS)
+def test_each_key_once_and_no_merge_leftovers(lang):
+    # Babel keeps the last of two entries with one key and skips lines it cannot read, so a
+    # merge that doubled an entry or left a conflict marker would pass silently.
+    text = (ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+    assert not re.findall(r"^(?:<<<<<<<|=======|>>>>>>>).*$", text, re.M)
+    keys = re.findall(r'^msgid "(.+)"$', text, re.M)
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_no_empty_or_fuzzy_translation(lang):
     for m in _po(lang):
         if not m.id:

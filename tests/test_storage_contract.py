@@ -526,3 +526,64 @@ async def _merge_empty(store) -> dict[str, int]:
     async with store.snapshot() as tx:
         await tx.stage_open("bills")
     return await _merge(store, "bills")
+
+
+# ---------------------------------------------------------------------- the web workspace (issue 20)
+async def test_workspace_accounts_sessions_and_the_sign_in_failures(store):
+    later = NOW + timedelta(hours=9)
+    async with store.transaction() as tx:
+        assert await tx.add_account("amina", "agent", "$argon2id$x") is True
+        assert await tx.add_account("amina", "admin", "$argon2id$y") is False  # names are unique
+        await tx.add_web_session("h1", "amina", "127.0.0.1", expires_at=NOW + timedelta(hours=8))
+        await tx.add_signin_failure("amina", "10.0.0.1", now=NOW - timedelta(minutes=20))
+        await tx.add_signin_failure("amina", "10.0.0.1", now=NOW - timedelta(minutes=5))
+        await tx.add_signin_failure("omar", "10.0.0.1", now=NOW - timedelta(minutes=1))
+    async with store.snapshot() as tx:
+        assert (await tx.account("amina")).role == "agent"
+        assert [a.name for a in await tx.accounts()] == ["amina"]
+        assert (await tx.web_session("h1")).name == "amina"
+        assert await tx.web_session("h1", now=later) is None  # expired
+        assert await tx.web_session("nope") is None
+        since = NOW - timedelta(minutes=15)
+        assert await tx.signin_failures(since=since, account="amina") == (1, NOW - timedelta(minutes=5))
+        assert (await tx.signin_failures(since=since, address="10.0.0.1"))[0] == 2
+    async with store.transaction() as tx:
+        assert await tx.update_account("amina", disabled=True)
+        await tx.clear_signin_failures("amina", older_than=NOW - timedelta(minutes=15))
+    async with store.snapshot() as tx:
+        assert await tx.web_session("h1") is None  # a disabled account has no session
+        assert (await tx.signin_failures(since=NOW - timedelta(hours=1), address="10.0.0.1"))[0] == 1
+    async with store.transaction() as tx:
+        assert await tx.end_web_sessions(account="amina") == 1
+        assert await tx.set_workspace_setting("k", "first", if_absent=True) == "first"
+        assert await tx.set_workspace_setting("k", "second", if_absent=True) == "first"
+        assert await tx.set_workspace_setting("k", "third") == "third"
+
+
+async def test_workspace_queue_assignment_and_customer_search(store):
+    async with store.transaction() as tx:
+        await tx.upsert_contract(C1)
+        await tx.add_account("omar", "agent", "$argon2id$x")
+        for i, (kind, at) in enumerate((("instalment", NOW), ("callback", NOW - timedelta(days=2)))):
+            await tx.add_request(
+                reference=f"R-{i}", kind=kind, contract="1000001", channel="t", user_id="u", lang="fr", now=at
+            )
+        await tx.link_chat("telegram", "42", "1000001", "phone")
+        assert await tx.assign_request("R-0", "omar")
+    async with store.snapshot() as tx:
+        assert sorted(await tx.request_counts()) == [("callback", "pending", 1), ("instalment", "pending", 1)]
+        rows, total = await tx.request_queue(status="pending")
+        assert total == 2 and [r.request.reference for r in rows] == ["R-1", "R-0"]  # oldest first
+        assert rows[0].holder_name == "Fatima" and rows[0].city == "Casablanca" and rows[1].assigned_to == "omar"
+        rows, total = await tx.request_queue(kinds=["instalment"], city="casablanca")
+        assert total == 1 and rows[0].request.reference == "R-0"
+        assert (await tx.request_queue(filed_before=NOW - timedelta(days=1)))[1] == 1
+        assert (await tx.request_queue(city="Rabat"))[1] == 0
+        assert await tx.request_assignee("R-0") == "omar" and await tx.request_cities() == ["Casablanca"]
+        assert [c.contract for c in await tx.search_contracts(number="10000")] == ["1000001"]
+        assert [c.contract for c in await tx.search_contracts(phone="+212612345678")] == ["1000001"]
+        assert [c.contract for c in await tx.search_contracts(name="fati")] == ["1000001"]
+        assert await tx.search_contracts(name="%") == []
+        assert [(l.channel, l.user_id, l.method) for l in await tx.links_of_contract("1000001")] == [
+            ("telegram", "42", "phone")
+        ]

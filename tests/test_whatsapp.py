@@ -225,7 +225,7 @@ async def test_french_balance_by_sender_number_with_list_and_buttons(wa, graph):
     fatima = user(wa, graph)
     await fatima.send("Bonjour")
     kind, choices = fatima.last_choices()
-    assert kind == "list" and ("go:bills", "🧾 Mes factures, solde") in choices and len(choices) == 9
+    assert kind == "list" and ("go:bills", "🧾 Mes factures, solde") in choices and len(choices) == 10
     assert "Que puis-je faire pour vous" in fatima.text
     await fatima.send("2")  # typing the number works too
     # WhatsApp vouches for the sender's number: the contract is linked without any proof step.

@@ -42,12 +42,15 @@ class FakeGraphAPI:
         self.media: dict[str, bytes] = {}  # media id → the file's bytes
         self.declared_sizes: dict[str, int] = {}  # file_size the media endpoint says, when not the file's own
         self.media_requests: list[str] = []  # every GET of a media id or a media URL
+        self.uploads: dict[str, tuple[str, bytes]] = {}  # media id → (type, bytes) of what the bot uploaded
+        self.refuse_uploads = False  # every upload answered 400 (a file Meta does not take)
         self._new = asyncio.Condition()
         self.port = 0
 
     async def start(self) -> FakeGraphAPI:
         app = web.Application()
         app.router.add_post("/v21.0/{phone}/messages", self._messages)
+        app.router.add_post("/v21.0/{phone}/media", self._upload)
         app.router.add_get("/v21.0/{media_id}", self._media_info)
         app.router.add_get("/lookaside/{media_id}", self._media_file)
         self._runner = web.AppRunner(app, access_log=None)
@@ -91,6 +94,18 @@ class FakeGraphAPI:
                 "messages": [{"id": wamid}],
             }
         )
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """POST /{phone-number-id}/media, multipart as the Cloud API takes it: the new media id."""
+        assert request.headers["Authorization"] == "Bearer graph-token"
+        assert request.match_info["phone"] == PHONE_NUMBER_ID
+        form = await request.post()
+        file = form.get("file")
+        if self.refuse_uploads or form.get("messaging_product") != "whatsapp" or not isinstance(file, web.FileField):
+            return web.json_response({"error": {"message": "(#100) Param file is required", "code": 100}}, status=400)
+        media_id = f"up.{len(self.uploads) + 1}"
+        self.uploads[media_id] = (str(form.get("type")), file.file.read())
+        return web.json_response({"id": media_id})
 
     async def _media_info(self, request: web.Request) -> web.Response:
         """GET /{media-id}: the file's URL (valid 5 minutes at Meta), type, hash and size."""
@@ -158,6 +173,8 @@ def text_of(m: dict) -> str:
         return m["interactive"]["body"]["text"]
     if m.get("type") == "template":
         return json.dumps(m["template"], ensure_ascii=False)
+    if m.get("type") == "image":
+        return m["image"].get("caption", "")
     return ""
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-from conversations.events import Button, Inbound, Reply
+from conversations.events import Button, Image, Inbound, Reply
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -128,17 +128,25 @@ def split_text(text: str, limit: int) -> list[str]:
 
 @dataclass
 class Outgoing:
-    """One message to send: text, and the choices it ends with."""
+    """One message to send: text, and the choices it ends with; or a picture, `text` its caption."""
 
     text: str
     buttons: list[Button] = field(default_factory=list)
+    image: Image | None = None
 
 
 def plan(replies: list[Reply]) -> list[Outgoing]:
-    """Merge a turn's replies: consecutive texts join; a message ends where choices are offered."""
+    """Merge a turn's replies: consecutive texts join; a message ends where choices are offered;
+    a picture is a message of its own."""
     out: list[Outgoing] = []
     texts: list[str] = []
     for r in replies:
+        if r.image is not None:
+            if texts:
+                out.append(Outgoing("\n\n".join(texts)))
+                texts = []
+            out.append(Outgoing(r.text, list(r.buttons), r.image))
+            continue
         texts.append(r.text)
         if r.buttons:
             out.append(Outgoing("\n\n".join(texts), list(r.buttons)))

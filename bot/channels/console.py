@@ -1,16 +1,20 @@
 """The terminal channel: `addad console` and `addad demo`.
 
 Buttons are shown as numbered choices; typing a choice's number presses it. `/photo PATH`
-sends a photo, `/contact` shares the phone given with --phone, Ctrl-D quits.
+sends a photo, `/contact` shares the phone given with --phone, Ctrl-D quits. A picture (the
+consumption chart) is written as a PNG file, `charts/` beside the database, and its path printed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, TextIO
 
@@ -68,8 +72,10 @@ class ConsoleChat:
     limits: ClassVar[Limits] = LIMITS
     pull: ClassVar[bool] = True  # nothing pushes to a terminal: queued messages come at the next turn
 
-    def __init__(self, engine, *, user: str, phone: str | None, lang: str | None) -> None:
+    def __init__(self, engine, *, user: str, phone: str | None, lang: str | None, charts: Path | None = None) -> None:
         self.engine = engine
+        # Where pictures are written (named by their content: the same chart, the same file).
+        self.charts = charts or Path(tempfile.gettempdir()) / "addad-charts"
         self.user = user
         self.phone = phone
         self.lang = lang
@@ -107,10 +113,19 @@ class ConsoleChat:
     async def send(self, line: str) -> str:
         outcome = await self.engine.respond(self.parse(line), media=LOCAL_FILES)
         self.lang_now = outcome.lang
-        text, buttons = render(outcome.replies)
+        replies = [self._saved(r, outcome.lang) if r.image is not None and r.image.png else r for r in outcome.replies]
+        text, buttons = render(replies)
         if buttons:
             self.buttons = buttons
         return text
+
+    def _saved(self, reply: Reply, lang: str) -> Reply:
+        """The picture written to a file; the reply says where."""
+        assert reply.image is not None
+        self.charts.mkdir(parents=True, exist_ok=True)
+        path = self.charts / f"chart-{hashlib.sha256(reply.image.png).hexdigest()[:16]}.png"
+        path.write_bytes(reply.image.png)
+        return replace(reply, text=reply.text + "\n" + translator(lang)("console.chart", path=str(path)))
 
     async def current_lang(self) -> str | None:
         """The language the conversation speaks now (the person may have switched since the start)."""
@@ -157,13 +172,17 @@ async def _run(args, settings: Settings) -> int:
     from bot.wiring import open_engine
     from conversations.profile import load_profile
 
+    if getattr(args, "operator", None):  # `addad demo --operator srm-cs`
+        settings = settings.model_copy(update={"operator": args.operator})
     profile = load_profile(settings.operator)
     database = settings.database
     phone = getattr(args, "phone", None)
     user = getattr(args, "user", "console")
     lang = args.lang
     if args.command == "demo":
-        database = args.database or str(DEMO_FOLDER / "addad-demo.sqlite3")
+        # One demo folder per operator: the ONEE demo's data is not the SRM's.
+        folder = DEMO_FOLDER if profile.operator.code == "onee" else Path(f"{DEMO_FOLDER}-{profile.operator.code}")
+        database = args.database or str(folder / "addad-demo.sqlite3")
         settings = settings.model_copy(update={"database": database})  # its photos beside it, too
         phone, user = DEMO_PERSONA["phone"], "demo"
         from bot.demo_data import ensure_demo
@@ -181,7 +200,7 @@ async def _run(args, settings: Settings) -> int:
     async with open_engine(
         settings, database=database, profile=profile, pull_channels=pull_channels(ConsoleChat)
     ) as engine:
-        chat = ConsoleChat(engine, user=user, phone=phone, lang=lang)
+        chat = ConsoleChat(engine, user=user, phone=phone, lang=lang, charts=charts_dir(database))
         shown_lang = lang or "fr"
         if args.command == "demo":
             t = translator(shown_lang)
@@ -195,6 +214,11 @@ async def _run(args, settings: Settings) -> int:
             )
         await chat_loop(chat, _reader(sys.stdin), _writer, shown_lang)
     return 0
+
+
+def charts_dir(database: str) -> Path:
+    """`charts/` beside the database, where the console writes pictures."""
+    return Path(database).expanduser().resolve().parent / "charts"
 
 
 def run(args, settings: Settings) -> int:

@@ -173,6 +173,8 @@ def _wa_readable(channel: str, key: str, m: WaMessage) -> Inbound:
         reply = (inter.button_reply or inter.list_reply) if inter else None
         return event(payload=reply.id if reply else "")
     if kind == "button" and m.button is not None:  # a template's quick-reply button
+        if (m.button.payload or "").startswith("remind:"):  # ours (a reminder's "send my index")
+            return event(payload=m.button.payload)
         return event(text=m.button.text)
     if kind in ("image", "document"):
         media = m.image if kind == "image" else m.document

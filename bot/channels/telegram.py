@@ -37,12 +37,13 @@ from urllib.parse import urlparse
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import aiohttp
-from telegram import BotCommand, Update
+from telegram import BotCommand, InputFile, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
 from bot.errors import ConfigError
+from conversations import reminders
 from conversations.dispatch import DeliveryUnknown, Dispatcher, RetryLater, Undeliverable
 from conversations.engine import Engine
 from conversations.events import Button, Inbound, Reply
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # UTF-16 code units, as Telegram counts
 MAX_CALLBACK = 64  # bytes
+MAX_CAPTION = 1024  # characters of a photo's caption
 # Inline keyboards take many buttons; a label longer than 16 units gets a row of its own.
 LIMITS = Limits(MAX_TEXT, buttons=100, label=None)
 COMMANDS = ("start", "menu", "cancel", "help", "language")
@@ -139,7 +141,7 @@ def _rows(buttons: list[Button]) -> list[list[Button]]:
     return [[b] for b in buttons]
 
 
-_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates")
+_UNPARSED = ("sendMessage", "editMessageText", "answerCallbackQuery", "getUpdates", "sendPhoto")
 warnings.filterwarnings("ignore", message=rf"Please use 'Bot\.({'|'.join(_UNPARSED)})'", category=PTBUserWarning)
 
 
@@ -329,6 +331,14 @@ class TelegramAdapter:
         else:
             messages = plan(replies)
         for i, out in enumerate(messages):
+            if out.image is not None and out.image.png:
+                try:
+                    await self._send_photo(bot, chat_id, out.image.png, out.text)
+                except UnsentReply:  # the dispatcher retries text: the caption says what it showed
+                    rest = [Reply(out.text)] + [Reply(m.text, tuple(m.buttons)) for m in messages[i + 1 :]]
+                    await self._queue(chat_id, rest, lang)
+                    return
+                continue
             pieces = split_text(out.text)
             for j, piece in enumerate(pieces):
                 last = j == len(pieces) - 1
@@ -364,6 +374,25 @@ class TelegramAdapter:
             # NetworkError includes TimedOut: a reply Telegram may have taken is sent again
             # rather than lost (a repeated reply is better than silence).
             log.warning("reply not sent (%s); queued for retry", type(exc).__name__)
+            raise UnsentReply() from exc
+
+    async def _send_photo(self, bot, chat_id: int, png: bytes, caption: str) -> None:
+        """A picture uploaded with sendPhoto (multipart), its caption within Telegram's 1,024."""
+        try:
+            await _call(
+                bot,
+                "sendPhoto",
+                chat_id=chat_id,
+                photo=InputFile(png, filename="chart.png"),
+                caption=caption[:MAX_CAPTION],
+            )
+        except Forbidden as exc:
+            log.info("chat %s…: not allowed to write (%s)", str(chat_id)[:3], exc)
+        except BadRequest as exc:
+            log.error("photo refused by Telegram (%s); its caption sent as text", exc)
+            await self._send(bot, chat_id, caption, None)
+        except (NetworkError, RetryAfter) as exc:
+            log.warning("photo not sent (%s); its caption queued for retry", type(exc).__name__)
             raise UnsentReply() from exc
 
     async def _queue(self, chat_id: int, replies: list[Reply], lang: str) -> None:
@@ -522,7 +551,7 @@ class TelegramSender:
         buttons = (
             [Button(p, label, request=req) for p, label, req in msg.payload.get("buttons", [])]
             if msg.kind == "reply"
-            else []
+            else reminders.buttons(msg)  # a reading reminder's "send my index"
         )
         pieces = split_text(text)
         sent = None

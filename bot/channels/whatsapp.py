@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
+from conversations import reminders
 from conversations.dispatch import (
     DeliveryReport,
     DeliveryUnknown,
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 MAX_TEXT = 4096
 MAX_BODY = 1024
+MAX_CAPTION = 1024  # an image's caption
 MAX_BUTTONS, MAX_BUTTON_TITLE = 3, 20
 MAX_ROWS, MAX_ROW_TITLE, MAX_ROW_DESCRIPTION, MAX_LIST_BUTTON = 10, 24, 72, 20
 WINDOW = timedelta(hours=24)
@@ -133,6 +135,10 @@ def render(replies: list[Reply], lang: str) -> list[dict]:
     t = translator(lang)
     out: list[dict] = []
     for msg in plan(replies):
+        if msg.image is not None and msg.image.png:
+            # Uploaded first (WhatsAppService.send_replies), then sent by its media id.
+            out.append({"type": "image", "image": {"caption": msg.text[:MAX_CAPTION]}, "_png": msg.image.png})
+            continue
         buttons = msg.buttons
         text = msg.text
         if buttons and not (_fits_buttons(buttons) or _fits_list(buttons)):
@@ -200,6 +206,7 @@ class GraphClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.url = f"{self.api_url}/{phone_number_id}/messages"
+        self.media_url = f"{self.api_url}/{phone_number_id}/media"
         self.token = token
         self.attempts, self.first_delay = attempts, first_delay
         self.timeout = aiohttp.ClientTimeout(total=timeout)
@@ -237,6 +244,24 @@ class GraphClient:
             await asyncio.sleep(max(delay, float(after)) if after and after.isdecimal() else delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    async def upload(self, data: bytes, mime: str = "image/png") -> str:
+        """POST /{phone-number-id}/media (multipart): the media id a message then sends (kept 30
+        days at Meta). Raises GraphError, or asyncio.TimeoutError."""
+        assert self._session is not None, "GraphClient.start() first"
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime)
+        form.add_field("file", data, filename="chart.png", content_type=mime)
+        try:
+            async with self._session.post(self.media_url, data=form, timeout=self.timeout) as r:
+                body = await r.json(content_type=None)
+                if r.status == 200 and isinstance(body, dict) and body.get("id"):
+                    return str(body["id"])
+                err = (body.get("error") if isinstance(body, dict) else None) or {}
+                raise GraphError(r.status, err.get("code"), str(err.get("message", ""))[:200])
+        except aiohttp.ClientConnectionError as exc:
+            raise GraphError(599, None, f"connection: {type(exc).__name__}") from None
 
     async def fetch(self, ref: str, max_bytes: int) -> bytes:
         """The engine's MediaFetcher (conversations/media.py): `GET /{media-id}` gives the file's
@@ -403,6 +428,8 @@ class WhatsAppService:
     async def send_replies(self, to: str, replies: list[Reply], lang: str) -> None:
         messages = render(replies, lang)
         for i, message in enumerate(messages):
+            if "_png" in message:
+                message = messages[i] = await self._uploaded(message)
             try:
                 await self.client.send(to, message)
             except (TimeoutError, GraphError) as exc:
@@ -410,8 +437,18 @@ class WhatsAppService:
                     log.error("WhatsApp refused a reply to %s: %s", mask("+" + to), exc)
                     return
                 log.warning("reply to %s not sent (%s); queued for retry", mask("+" + to), exc)
-                await self.dispatcher.queue_replies(CHANNEL, to, lang, [{"messages": messages[i:], "text": ""}])
+                rest = [_caption_only(m) if "_png" in m else m for m in messages[i:]]
+                await self.dispatcher.queue_replies(CHANNEL, to, lang, [{"messages": rest, "text": ""}])
                 return
+
+    async def _uploaded(self, message: dict) -> dict:
+        """An image message by its uploaded media id; its caption as text if the upload failed."""
+        try:
+            media_id = await self.client.upload(message["_png"])
+        except (TimeoutError, GraphError) as exc:
+            log.warning("chart upload failed (%s); its caption sent as text", exc)
+            return _caption_only(message)
+        return {"type": "image", "image": {**message["image"], "id": media_id}}
 
     async def on_statuses(self, statuses: list[dict]) -> None:
         """Delivery reports for what we pushed, handed to the dispatcher (confirm, retry, hold);
@@ -423,6 +460,10 @@ class WhatsAppService:
             except (TypeError, ValueError, AttributeError):
                 log.warning("WhatsApp status of an unknown shape skipped")
         await self.dispatcher.apply_reports(CHANNEL, reports)
+
+
+def _caption_only(message: dict) -> dict:
+    return {"type": "text", "text": {"body": message["image"]["caption"], "preview_url": False}}
 
 
 def _chat_of(body: str) -> str:
@@ -469,12 +510,17 @@ class WhatsAppSender:
         inside = last is not None and self.clock() - last < WINDOW
         if msg.kind == "reply":
             messages = msg.payload.get("messages") or [{"type": "text", "text": {"body": text}}]
+        elif msg.kind in reminders.PROACTIVE:  # inside the window: free text, with its button
+            messages = render([Reply(text, tuple(reminders.buttons(msg)))], msg.lang)
         else:
             messages = [
                 {"type": "text", "text": {"body": piece, "preview_url": False}} for piece in split_text(text, MAX_TEXT)
             ]
         if not inside:
             template = self._template(msg)
+            if template is None and msg.kind in reminders.PROACTIVE:
+                # A reminder shown days later at the customer's next message would mislead: dropped.
+                raise Undeliverable("outside the 24-hour window and no template for this reminder")
             if template is None:
                 raise HoldForChat("outside the 24-hour window and no template for it")
             messages = [template]
@@ -485,6 +531,8 @@ class WhatsAppSender:
         except TimeoutError as exc:
             raise DeliveryUnknown("timeout") from exc
         except GraphError as exc:
+            if exc.outside_window and msg.kind in reminders.PROACTIVE:
+                raise Undeliverable(str(exc)) from exc
             if exc.outside_window:
                 raise HoldForChat(str(exc)) from exc
             if exc.retryable:
@@ -494,6 +542,8 @@ class WhatsAppSender:
 
     def _template(self, msg: OutboxMessage) -> dict | None:
         names = self.profile.whatsapp_templates
+        if msg.kind in reminders.PROACTIVE:
+            return reminder_template(msg, self.profile)
         if msg.kind != "request_decision" or not names.decision:
             return None
         t = translator(msg.lang)
@@ -507,3 +557,30 @@ class WhatsAppSender:
                 "components": [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}],
             },
         }
+
+
+def reminder_template(msg: OutboxMessage, profile: Profile) -> dict | None:
+    """A reminder or notice outside the 24-hour window: the profile's approved utility template
+    for its kind ([reminders.templates]), in the chat's language, with its body parameters; the
+    reading reminder's quick-reply button carries the "send my index" payload. None: no template
+    for that kind (the message is held for the chat's next message)."""
+    found = reminders.template_parameters(msg)
+    if found is None:
+        return None
+    kind, params = found
+    name = getattr(profile.reminders.templates, kind, None)
+    if not name:
+        return None
+    codes = profile.whatsapp_templates
+    components: list[dict[str, Any]] = [{"type": "body", "parameters": [{"type": "text", "text": v} for v in params]}]
+    for i, b in enumerate(reminders.buttons(msg)):
+        quick = [{"type": "payload", "payload": b.payload}]
+        components.append({"type": "button", "sub_type": "quick_reply", "index": str(i), "parameters": quick})
+    return {
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"code": codes.language_ar if msg.lang == "ar" else codes.language_fr},
+            "components": components,
+        },
+    }

@@ -7,7 +7,7 @@ a `State` constant per target (`flow.state("x")`, `ref("menu.main")` for another
 below, its diagram in docs/flows/ (checked by tests/test_flows_docs.py) and its catalog keys."""
 
 from ..flow import FLOWS, State, check_states
-from . import agency, bills, facilities, linking, menu, prepaid, reading, tracking  # noqa: F401
+from . import agency, bills, connection, facilities, linking, menu, prepaid, reading, remind, tracking, usage  # noqa: F401
 
 check_states()  # every journey is loaded: a misspelt state anywhere fails here, at import
 

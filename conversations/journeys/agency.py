@@ -26,6 +26,14 @@ CONTACT_CALLBACK = contact.state("callback")
 CONTACT_CALLBACK_TOPIC = contact.state("callback_topic")
 
 MENU_MAIN = ref("menu.main")
+CONNECTION_START = ref("connection.start")
+
+
+def _connection_asked(t: Turn) -> bool:
+    """A new meter or a subscription transfer named ("bghit compteur jdid"): that journey's, not
+    the agencies' or the contact's (issue 24)."""
+    u = t.understood
+    return t.inbound.payload is None and u is not None and u.entities.get("topic") in ("connection", "transfer")
 
 
 class AgencyData(JourneyData):
@@ -120,6 +128,8 @@ def _known_cities(t: Turn, cities: _Cities) -> str:
 
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
+    if _connection_asked(t):
+        return CONNECTION_START
     cities = await _cities(t)
     AgencyData.of(t).misses = None
     # The city named in the message that asked ("fin kayna l'agence f rabat") comes first.
@@ -216,6 +226,8 @@ async def on_city(t: Turn) -> str | None:
 
 @contact.prompt("start")
 async def show_contact(t: Turn) -> str | None:
+    if _connection_asked(t):
+        return CONNECTION_START
     c = t.profile.contact
     lines = [t.tr("contact.phone", phone=t.tr.ltr(p)) for p in c.phones]
     if c.email:
@@ -225,6 +237,9 @@ async def show_contact(t: Turn) -> str | None:
     if c.hours:
         lines.append(t.tr("contact.hours", hours=c.hours.get(t.lang)))
     t.say("contact.details", operator=t.profile.operator.of(t.lang), lines="\n".join(lines))
+    from .. import handoff  # (issue 20) the chat joins the advisers' queue: one of them may write here
+
+    t.say("handoff.queued" if await handoff.request(t) else "handoff.still_queued")
     t.ask(
         t.tr("contact.offer_callback"), [t.button("callback", "contact.callback"), t.button("cmd:menu", "common.menu")]
     )

@@ -12,6 +12,7 @@ from storage import Bill, Contract, Request
 
 from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..tariff import prebill
+from . import usage
 from .common import contract_label, linked_contract, operator_phone
 from .menu import on_menu
 from .pricing import breakdown_lines
@@ -151,6 +152,8 @@ async def on_pick(t: Turn) -> str | None:
         t.say("input.stale_button")
         return BILLS_START
     t.say_text(explain(t, contract, bill))
+    if not bill.estimated:
+        usage.offer(t, contract)  # 📊 this meter's 13 months
     if bill.estimated and not contract.is_prepaid:
         BillsData.of(t).contract = contract.contract
         t.ask(t.tr("bills.estimated_offer", index=t.tr.ltr(bill.index_end)), t.yes_no())

@@ -15,6 +15,8 @@ PREFIX = {
     "prepaid_advance": "PP",
     "prepaid_visit": "PV",
     "callback": "CB",
+    "connection": "BR",  # branchement: a new meter (issue 24)
+    "transfer": "MU",  # mutation: a subscription taken over (issue 24)
 }
 # Kinds that may replace a pending request of the same kind: their audit entry says which (or none).
 REPLACING = frozenset({"deferral", "instalment", "prepaid_advance", "prepaid_visit"})

@@ -20,11 +20,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from storage import Contract
+from storage.legacy import reference_key
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
 from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
+from ..reminders import offer_consent
 from ..understanding import _PHONE, normalize
 from .common import contract_label, operator_phone
 
@@ -42,6 +44,7 @@ class LinkData(ContractData):
 
     key = "link"
     phone = Field[str]()
+    legacy = Field[str]()  # "operator\x1freference as printed": the old reference the customer typed
 
 
 MAX_FAILURES = 5
@@ -170,6 +173,7 @@ async def ask_contract(t: Turn) -> str | None:
     if until:
         return await _say_locked(t, until)
     LinkData.of(t).contract = None
+    LinkData.of(t).legacy = None
     if "after_link" in t.data:
         t.say("link.needed")
     t.ask(
@@ -201,10 +205,11 @@ async def on_contract(t: Turn) -> str | None:
         # (Whether a contract has these digits is not looked up: that would tell which numbers exist.)
         t.say("link.phone_typed")
         return LINK_PICK
-    number = _typed_contract(t)
-    if not number or not t.profile.contract_number_ok(number):
+    number = (reference_key(t.text) if t.text else None) or _typed_contract(t) or _typed_legacy(t)
+    if not number or not (t.profile.contract_number_ok(number) or _legacy_format(t, number)):
         t.say(_k(t, "link.contract_format"))
         return AGAIN
+    number = await _legacy_contract(t, number)
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)
         if c is not None:  # (a linked contract is always known: links reference contracts)
@@ -213,6 +218,41 @@ async def on_contract(t: Turn) -> str | None:
     # Known or not, the same proof question: an unknown number fails at the proof like a wrong one.
     LinkData.of(t).contract = number
     return LINK_PROOF
+
+
+# A reference as printed inside a sentence ("numero dyal lydec 0193 017 183"): digit groups
+# with spaces, dashes or dots between them.
+_PRINTED = re.compile(r"(?<![\w.,])\d[\d \-.]{4,}\d(?![\w,])")
+
+
+def _typed_legacy(t: Turn) -> str | None:
+    """The one reference a message holds, where the operator replaced others (digits only)."""
+    if not t.profile.legacy_operators or not t.text:
+        return None
+    found = _PRINTED.findall(t.text.translate(ARABIC_DIGITS))
+    keys = [k for k in (reference_key(f) for f in found) if k and _legacy_format(t, k)]
+    return keys[0] if len(keys) == 1 else None
+
+
+def _legacy_format(t: Turn, digits: str) -> bool:
+    """The digits may be a reference of an operator this one replaced (Lydec's 10 digits)."""
+    return any(o.reference_ok(digits) for o in t.profile.legacy_operators)
+
+
+async def _legacy_contract(t: Turn, number: str) -> str:
+    """Today's contract for a previous operator's reference, kept to be told once proven (never
+    before: an old reference gets the proof question whether it was imported or not, and a
+    wrong proof counts against today's contract, as if its number had been typed). A number
+    that is a contract of today's is that contract."""
+    LinkData.of(t).legacy = None
+    if not t.profile.legacy_operators or await t.tx.contract(number) is not None:
+        return number
+    found = await t.tx.legacy_reference(number)
+    if found is None:
+        return number  # unknown: proven (and failed) like any unknown contract number
+    operator, printed, contract = found
+    LinkData.of(t).legacy = f"{operator}\x1f{printed}"
+    return contract
 
 
 def _masked(t: Turn, c: Contract) -> str:
@@ -414,13 +454,26 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
         await t.tx.audit(
             "link_ok", channel=t.channel, user_id=t.user_id, contract=c.contract, details={"method": method}, now=t.now
         )
+    legacy = LinkData.of(t).legacy
+    if legacy:
+        code, printed = legacy.split("\x1f", 1)
+        was = t.profile.legacy_operator(code)
+        t.say(
+            "link.legacy_done",
+            legacy_operator=was.name.get(t.lang) if was is not None else code,
+            reference=t.tr.ltr(printed),
+            contract=t.tr.ltr(contract.contract),
+            operator=t.profile.operator.short_name.get(t.lang),
+        )
     t.say("link.done", contract=contract_label(t, contract))
     if len(linked) > 1:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
+    await offer_consent(t)  # reminders: asked once per chat, the journey goes on (conversations/reminders.py)
     t.consume_input()
     after = t.data.pop("after_link", None)
     LinkData.of(t).contract = None
     LinkData.of(t).phone = None
+    LinkData.of(t).legacy = None
     t.data.pop("_choices", None)
     t.data.pop("_tags", None)
     return after or MENU_MAIN

@@ -6,7 +6,7 @@ from functools import cache
 
 from .. import places
 from ..events import Button
-from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn
+from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn, ref
 from ..i18n import translator
 
 menu = Flow("menu", states=("main", "clarify"), intents=("greeting", "help"))
@@ -42,12 +42,20 @@ async def on_menu(t: Turn) -> str | None:
         return LANG_CHOOSE
     if picked in GO_ENTRY:
         return GO_ENTRY[picked]
+    if picked and picked.startswith("go:usage:"):  # the chart button of a reading or a bill
+        from .usage import for_contract
+
+        return await for_contract(t, picked.removeprefix("go:usage:"))
     u = t.understood
+    if u is not None and u.entities.get("topic") in ("connection", "transfer") and u.intent != "track":
+        return ref("connection.start")  # "bghit compteur jdid", whatever intent it read as (issue 24)
     if u is not None and u.intent in INTENT_ENTRY:
         if competing(t):
             return MENU_CLARIFY
         if u.intent == "greeting":
             t.say("menu.greeting_back")
+        elif u.intent == "help" and u.entities.get("topic") == "transition":
+            say_transition(t)  # "wach lydec mazal?": who the operator is now (issue 24)
         elif u.intent == "help":
             t.say("help.text", phone=t.tr.ltr(t.profile.contact.phones[0]))
         return INTENT_ENTRY[u.intent] if u.intent not in ("greeting", "help") else AGAIN
@@ -60,6 +68,15 @@ async def on_menu(t: Turn) -> str | None:
     else:
         t.say("menu.not_understood")
     return AGAIN
+
+
+def say_transition(t: Turn) -> None:
+    """The profile's explanation of the operators it replaced; an operator that replaced none
+    says it is the customer's."""
+    if t.profile.transition is not None:
+        t.say_text(t.profile.transition.get(t.lang))
+    else:
+        t.say("transition.none", operator=t.profile.operator.short_name.get(t.lang))
 
 
 def competing(t: Turn) -> bool:

@@ -51,7 +51,33 @@ def breakdown_lines(t: Turn, tariff: Tariff, bill: PreBill) -> list[str]:
         )
     if bill.vat:
         lines.append(t.tr("pricing.vat", amount=t.tr.money(bill.vat)))
+        lines += _vat_lines(t, bill)
+    for levy in bill.levies:  # taxes besides VAT (issue 24), as the bill's "Taxes" line has them
+        lines.append(
+            t.tr("pricing.levy", name=levy.name_ar if t.lang == "ar" else levy.name_fr, amount=t.tr.money(levy.amount))
+        )
     return lines
+
+
+def _vat_lines(t: Turn, bill: PreBill) -> list[str]:
+    """VAT line by line when the lines bear different rates (electricity and meter rental did
+    in 2024 and 2025): on what, at which rate, how much. One rate for all: the total says it."""
+    parts = [(t.tr("pricing.energy"), bill.vat_percent, bill.energy_ht, bill.energy_vat)] + [
+        (fee.name_ar if t.lang == "ar" else fee.name_fr, fee.vat_percent, fee.amount_ht, fee.vat) for fee in bill.fees
+    ]
+    taxed = [p for p in parts if p[3]]
+    if len({p[1] for p in taxed}) < 2:
+        return []
+    return [
+        t.tr(
+            "pricing.vat_line",
+            name=name,
+            percent=t.tr.ltr(f"{percent:f}".replace(".", ",")),
+            base=t.tr.money(base),
+            amount=t.tr.money(vat),
+        )
+        for name, percent, base, vat in taxed
+    ]
 
 
 def describe_prebill(t: Turn, tariff: Tariff, start: date, end: date, units: int) -> tuple[str, dict]:

@@ -20,6 +20,7 @@ from .. import consumption
 from ..events import Button
 from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
 from ..understanding import normalize, parse_date, parse_index
+from . import usage
 from .common import contract_button, contract_label, elsewhere, linked_contract, pick_contract
 from .pricing import describe_correction, describe_prebill
 
@@ -825,5 +826,6 @@ async def _record(t: Turn) -> str:
     for text in (prebill_text, correction_text):
         if text:
             t.say_text(text)
+    usage.offer(t, contract)  # 📊 this meter's 13 months, with this reading
     ReadingData.of(t).clear()
     return MENU_MAIN

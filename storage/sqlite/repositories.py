@@ -28,6 +28,8 @@ from ..records import (
     InstalmentLine,
     OutboxMessage,
     Reading,
+    ReminderConsent,
+    ReminderTarget,
     Request,
     SessionRecord,
 )
@@ -956,7 +958,8 @@ class SqliteOutbox(_Repository):
             channels = list(channels)
             sql += f" AND channel IN ({','.join('?' * len(channels))})"
             params += channels
-        sql += f" ORDER BY next_attempt_at, id LIMIT {int(limit)}"
+        # Reminders and notices after any other message due: a campaign never delays a decision.
+        sql += f" ORDER BY kind IN ('reminder', 'notice'), next_attempt_at, id LIMIT {int(limit)}"
         return [_outbox(r) for r in await self._all(sql, params)]
 
     async def outbox_for_chat(
@@ -1256,6 +1259,18 @@ class SqliteAgencies(_Repository):
         return [r[0] for r in await self._all("SELECT min(city) FROM agencies GROUP BY city_key ORDER BY city_key")]
 
 
+class SqliteLegacy(_Repository):
+    """The previous operators' references (issue 24), by their digits."""
+
+    __slots__ = ()
+
+    async def legacy_reference(self, key: str) -> tuple[str, str, str] | None:
+        row = await self._one(
+            "SELECT legacy_operator, reference, contract FROM legacy_references WHERE reference_key=?", (key,)
+        )
+        return (row[0], row[1], row[2]) if row is not None else None
+
+
 class SqliteLearning(_Repository):
     """Messages the bot did not understand, masked, kept a while for the operator to label."""
 
@@ -1330,7 +1345,8 @@ class SqliteReferences(_Repository):
 
 _STAGE = "temp.import_stage"
 # Per kind, the staged columns (c0, c1, …) in the order of its table's columns.
-_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10}  # agencies: + city_key
+_STAGE_WIDTH = {"contracts": 13, "bills": 12, "readings": 4, "agencies": 10, "legacy": 4}  # agencies: + city_key
+_LEGACY_COLS = "reference_key, legacy_operator, reference, contract"
 _AGENCY_STAGE_COLS = _AGENCY_COLS + ", city_key"
 
 
@@ -1395,6 +1411,10 @@ class SqliteImports(_Repository):
             await self._merge_readings("s.c0", "s.c10", "s.c9", "'actual'", stamp)
         elif kind == "readings":
             counts = await self._merge_readings("s.c0", "s.c1", "s.c2", "s.c3", stamp)
+        elif kind == "legacy":
+            counts = await self._merge_keyed(
+                "INSERT INTO legacy_references", _cols(_LEGACY_COLS), ["reference_key"], stamp
+            )
         else:
             agencies = _cols(_AGENCY_STAGE_COLS)
             counts = await self._merge_keyed("INSERT INTO agencies", agencies, ["city_key", "name"], stamp)
@@ -1453,6 +1473,168 @@ class SqliteImports(_Repository):
         return {"inserted": inserted, "updated": changed, "unchanged": total - inserted - changed}
 
 
+class SqliteReminders(_Repository):
+    """Consent to proactive messages and the reminders queued (issue 22, migration 0011)."""
+
+    __slots__ = ()
+
+    async def reminder_consent(self, channel: str, user_id: str) -> ReminderConsent | None:
+        row = await self._one(
+            "SELECT kinds, asked_at, answered_at, how FROM reminder_consents WHERE channel=? AND user_id=?",
+            (channel, user_id),
+        )
+        if row is None:
+            return None
+        kinds = tuple(k for k in row[0].split(",") if k)
+        return ReminderConsent(channel, user_id, kinds, datetime.fromisoformat(row[1]), _dt(row[2]), row[3])
+
+    async def set_reminder_consent(
+        self, channel: str, user_id: str, kinds: Sequence[str], *, how: str, now: datetime | None = None
+    ) -> None:
+        stamp = _ts(self._now(now))
+        if how == "asked":
+            await self._exec(
+                "INSERT INTO reminder_consents (channel, user_id, kinds, asked_at) VALUES (?,?,'',?) "
+                "ON CONFLICT (channel, user_id) DO NOTHING",
+                (channel, user_id, stamp),
+            )
+            return
+        await self._exec(
+            "INSERT INTO reminder_consents (channel, user_id, kinds, asked_at, answered_at, how) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (channel, user_id) DO UPDATE SET kinds=excluded.kinds, "
+            "answered_at=excluded.answered_at, how=excluded.how",
+            (channel, user_id, ",".join(kinds), stamp, stamp, how),
+        )
+
+    _TARGETS = (
+        "SELECT l.channel, l.user_id, l.contract, coalesce(s.lang, c.language, 'fr'), l.verified_at, c.city "
+        "FROM chat_links l JOIN reminder_consents r ON r.channel=l.channel AND r.user_id=l.user_id "
+        "JOIN contracts c ON c.contract=l.contract "
+        "LEFT JOIN sessions s ON s.channel=l.channel AND s.user_id=l.user_id "
+        "WHERE r.answered_at IS NOT NULL AND (',' || r.kinds || ',') LIKE ?"
+    )
+
+    @staticmethod
+    def _target(r: tuple) -> ReminderTarget:
+        lang = r[3] if r[3] in ("ar", "fr") else "fr"
+        return ReminderTarget(r[0], r[1], r[2], lang, datetime.fromisoformat(r[4]), r[5])
+
+    async def reminder_targets(
+        self, kind: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[ReminderTarget]:
+        sql, params = self._TARGETS, [f"%,{kind},%"]
+        if after is not None:
+            sql += " AND l.contract > ?"
+            params.append(after)
+        sql += " ORDER BY l.contract, l.verified_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._target(r) for r in await self._bulk(sql, params)]
+
+    async def queue_reminder(
+        self,
+        *,
+        contract: str,
+        occasion: str,
+        target: ReminderTarget,
+        kind: str,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        stamp = _ts(self._now(now))
+        claimed = await self._exec(
+            "INSERT INTO reminders_sent (contract, occasion, kind, channel, user_id, queued_at) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (contract, occasion) DO NOTHING",
+            (contract, occasion, kind, target.channel, target.user_id, stamp),
+        )
+        if not claimed:
+            return None
+        outbox_id = await self._insert(
+            "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
+            "VALUES (?,?,?,'reminder',?,?,?,?)",
+            (
+                target.channel,
+                target.user_id,
+                target.lang,
+                _json({**payload, "kind": kind, "contract": contract}),
+                f"remind:{contract}:{occasion}",
+                _ts(not_before),
+                stamp,
+            ),
+            key=(target.channel, target.user_id),
+        )
+        await self._exec(
+            "UPDATE reminders_sent SET outbox_id=? WHERE contract=? AND occasion=?", (outbox_id, contract, occasion)
+        )
+        return outbox_id
+
+    async def reminder_allowed(self, channel: str, user_id: str, contract: str | None, kind: str) -> bool:
+        sql = "SELECT 1 FROM chat_links l JOIN reminder_consents r ON r.channel=l.channel AND r.user_id=l.user_id "
+        sql += "WHERE l.channel=? AND l.user_id=? AND r.answered_at IS NOT NULL AND (',' || r.kinds || ',') LIKE ?"
+        params: list[Any] = [channel, user_id, f"%,{kind},%"]
+        if contract is not None:
+            sql += " AND l.contract=?"
+            params.append(contract)
+        return bool(await self._bulk(sql + " LIMIT 1", params))
+
+    async def add_notice(
+        self, *, key: str, city: str, service: str | None, text_ar: str, text_fr: str, now: datetime | None = None
+    ) -> int:
+        await self._exec(
+            "INSERT INTO notices (key, city, service, text_ar, text_fr, created_at) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (key, city, service, text_ar, text_fr, _ts(self._now(now))),
+        )
+        row = await self._bulk("SELECT id FROM notices WHERE key=?", (key,))
+        return int(row[0][0])
+
+    async def notice_targets(self, service: str | None) -> list[ReminderTarget]:
+        sql = self._TARGETS
+        params: list[Any] = ["%,notice,%"]
+        if service is not None:
+            sql += " AND c.service=?"
+            params.append(service)
+        return [self._target(r) for r in await self._bulk(sql + " ORDER BY l.channel, l.user_id, l.contract", params)]
+
+    async def reminder_queued(self, contract: str, occasion: str) -> bool:
+        return bool(
+            await self._bulk("SELECT 1 FROM reminders_sent WHERE contract=? AND occasion=?", (contract, occasion))
+        )
+
+    async def queue_notice(
+        self,
+        notice_id: int,
+        target: ReminderTarget,
+        *,
+        payload: dict[str, Any],
+        not_before: datetime,
+        now: datetime | None = None,
+    ) -> int | None:
+        stamp = _ts(self._now(now))
+        cursor = await self._write(
+            "INSERT INTO outbox (channel, user_id, lang, kind, payload, dedupe_key, next_attempt_at, created_at) "
+            "VALUES (?,?,?,'notice',?,?,?,?) ON CONFLICT (dedupe_key) DO NOTHING",
+            (
+                target.channel,
+                target.user_id,
+                target.lang,
+                _json({**payload, "notice": notice_id, "contract": target.contract}),
+                f"notice:{notice_id}:{target.channel}:{target.user_id}",
+                _ts(not_before),
+                stamp,
+            ),
+            key=(target.channel, target.user_id),
+        )
+        return int(cast(int, cursor.lastrowid)) if cursor.rowcount == 1 else None
+
+
+from .review import SqliteHandoffs, SqliteReviews, SqliteStatistics  # noqa: E402  (issue 20; it builds on the classes above)
+
+# The workspace's repository builds on this module's helpers: imported once they exist.
+from .workspace import SqliteWorkspace  # noqa: E402
+
+
 class SqliteTx(
     SqliteContracts,
     SqliteLinks,
@@ -1465,10 +1647,16 @@ class SqliteTx(
     SqliteInbox,
     SqliteDeadLetters,
     SqliteAgencies,
+    SqliteLegacy,
     SqliteLearning,
     SqliteMedia,
     SqliteReferences,
     SqliteImports,
+    SqliteReviews,
+    SqliteHandoffs,
+    SqliteStatistics,
+    SqliteWorkspace,
+    SqliteReminders,
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 

@@ -19,8 +19,8 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
     found.sort()
     versions = [v for v, _, _ in found]
-    # Unique and from 1; a gap is allowed while parts developed side by side hold numbers of their
-    # own (0010_ocr.sql before 0008/0009 are merged).
+    # Unique and increasing from 1; a gap is allowed while parallel branches hold the numbers
+    # between (issue 24's 0012 was written before 0008-0011 were merged).
     if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
         raise RuntimeError(f"migrations are not numbered 1..n: {versions}")
     return found
