@@ -185,6 +185,18 @@ async def test_telegram_an_index_typed_over_the_photo_is_recorded_and_flagged_wi
     ((index, read, sha, review, reason, details),) = stored(database)
     assert (index, read, sha, review, reason) == (45400, 45388, digest(PHOTO_45388.jpeg), 1, "ocr")
     assert json.loads(details)["ocr"] == {"read": 45388, "typed": 45400}
+    # The back office's list shows both: the index recorded and what the photo shows.
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "readings", "list", "--flagged"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ADDAD_DATABASE": str(database), "PYTHONPATH": str(ROOT)},
+        cwd=database.parent,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [l for l in done.stdout.splitlines() if "RL-2026-000001" in l]
+    assert " 45400 " in line and "photo" in line and line.endswith("to review: ocr (the photo shows 45388)")
 
 
 @needs_ocr
