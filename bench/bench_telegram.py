@@ -3,7 +3,7 @@ Addad's full reading turn, both through real python-telegram-bot.
 
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
         [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
-        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full]
+        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full] [--engine-only]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -448,6 +448,10 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
     for n replies; match them per chat and in order."""
     from telegram import Update
 
+    from bot.channels.payloads import check_telegram
+    from bot.channels.telegram import _update as polled
+
+    addad = work.kind == "addad"
     sent: dict[int, list[tuple[float, str]]] = {c: [] for c in work.chats}
     plan = []
     for i in range(n):
@@ -466,7 +470,9 @@ async def run_phase(app, sink: Sink, work: Workload, n: int, *, rate: float | No
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        update = Update.de_json(data, app.bot)  # the bot's work in real polling too
+        # The bot's work in real polling too: PTB's getUpdates parses every update; Addad's
+        # polling checks it, then reads a plain text itself or has PTB parse the rest.
+        update = await polled(check_telegram(data), app.bot) if addad else Update.de_json(data, app.bot)
         sent[chat].append((time.monotonic(), want))
         app.update_queue.put_nowait(update)
     phase.complete = await sink.wait(timeout)
@@ -643,6 +649,36 @@ def table(results: list[Result], args) -> str:
     return "\n".join(rows)
 
 
+async def engine_steps(args) -> None:
+    """`--engine-only`: the same journey straight on the engine (no PTB, no transport): CPU per
+    turn of each step, the median over rounds of every chat taking that step together."""
+    from conversations.events import Inbound
+
+    if not args.no_pin:
+        pin(0)
+    chats = [FIRST_CHAT + i for i in range(args.chats)]
+    with tempfile.TemporaryDirectory(prefix="bench-telegram-") as folder:
+        engine = await prepare_engine(folder, chats)
+        per_step: dict[str, list[float]] = {s: [] for s in ADDAD_STEPS}
+        try:
+            for r in range(args.rounds + 2):  # two rounds of warm-up
+                for step in ADDAD_STEPS:
+                    cpu0 = time.process_time()
+                    await asyncio.gather(
+                        *(
+                            engine.respond(Inbound("telegram", str(c), str(next(uids)), text=step, lang_hint="fr"))
+                            for c in chats
+                        )
+                    )
+                    if r >= 2:
+                        per_step[step].append((time.process_time() - cpu0) / len(chats) * 1e6)
+        finally:
+            await engine.store.close()
+    for step, cpu in per_step.items():
+        print(f"{step!r:14s} {statistics.median(cpu):6.1f} µs of CPU per turn (median of {len(cpu)} rounds)")
+    print(f"journey mean   {sum(statistics.median(c) for c in per_step.values()) / 3:6.1f} µs per turn")
+
+
 async def main(args) -> None:
     if not args.no_pin:
         pin(0)  # before aiosqlite's thread exists: it inherits CPU 0
@@ -682,6 +718,12 @@ async def main(args) -> None:
                             else ""
                         )
                         + (
+                            # The bot's CPU over the burst's wall time (1.0: never waiting).
+                            f"  busy {statistics.median(x.cpu / x.wall for x in r.rounds if x.wall):.2f}"
+                            if r.rounds
+                            else ""
+                        )
+                        + (
                             f"  (median of {len(r.rounds)} bursts: "
                             + ", ".join(f"{x.rate:,.0f}" for x in r.rounds)
                             + "/s)"
@@ -718,6 +760,7 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=15, help="in-process: alternated bursts per bot (median)")
     ap.add_argument("--pair-n", type=int, default=1000, help="in-process: updates per alternated burst")
     ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
+    ap.add_argument("--engine-only", action="store_true", help="CPU per turn of each step, on the engine alone")
     ap.add_argument(
         "--echo-gc",
         choices=["cpython", "addad"],
@@ -736,6 +779,8 @@ if __name__ == "__main__":
     SYNC = args.sync
     if args.serve:
         asyncio.run(serve(args.rtt_ms))
+    elif args.engine_only:
+        asyncio.run(engine_steps(args))
     else:
         if args.quick:
             args.n, args.paced, args.warmup, args.chats, args.rounds, args.pair_n = 600, 300, 100, 100, 3, 600

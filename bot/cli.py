@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="create or migrate the database to the current schema")
     db_sub.add_parser("prune", help="delete what the profile's [retention] no longer keeps (also run daily)")
+    copy = db_sub.add_parser(
+        "copy",
+        help="copy every row of one database into a new, empty one (SQLite to PostgreSQL and back)",
+        description="Streamed, in one transaction on TO. FROM and TO: a SQLite file (or sqlite:///path) or a "
+        "postgresql://user:password@host:port/database URL; TO is created or migrated, and must be empty.",
+    )
+    copy.add_argument("source", metavar="FROM", help="the database to read (not changed)")
+    copy.add_argument("target", metavar="TO", help="the new database to fill")
 
     imp = sub.add_parser("import", help="load the distributor's data from CSV (idempotent)")
     imp.add_argument(
@@ -235,7 +243,34 @@ async def _db_upgrade(settings: Settings) -> int:
         version = await store.schema_version()
     finally:
         await store.close()
-    print(f"{settings.database}: schema version {version}" + (f" (applied {', '.join(applied)})" if applied else ""))
+    from storage import masked_url
+
+    done = f" (applied {', '.join(applied)})" if applied else ""
+    print(f"{masked_url(settings.database)}: schema version {version}{done}")
+    return 0
+
+
+async def _db_copy(source: str, target: str) -> int:
+    from storage import masked_url, open_store
+    from storage.copy import CopyRefused, copy_store
+
+    for url in (source, target):
+        _check_database_folder(argparse.Namespace(command="db"), url)
+    src = await open_store(source, migrate=False)
+    try:
+        dst = await open_store(target)
+        try:
+            try:
+                report = await copy_store(src, dst)
+            except CopyRefused as exc:
+                raise UserError(f"db copy: {exc}") from exc
+        finally:
+            await dst.close()
+    finally:
+        await src.close()
+    total = sum(report.rows.values())
+    counts = ", ".join(f"{t} {n}" for t, n in report.rows.items() if n)
+    print(f"copied {total} rows from {masked_url(source)} to {masked_url(target)}" + (f": {counts}" if counts else ""))
     return 0
 
 
@@ -320,6 +355,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         if args.db_command == "prune":
             return _run(_db_prune(settings))
+        if args.db_command == "copy":
+            return _run(_db_copy(args.source, args.target))
         return _run(_db_upgrade(settings))
     if args.command in ("import", "export"):
         from bot import data_commands

@@ -47,10 +47,13 @@ class Settings(BaseSettings):
     clock: str | None = None
 
     def media_path(self) -> Path:
-        """ADDAD_MEDIA_DIR, or `media/` beside the SQLite database."""
+        """ADDAD_MEDIA_DIR, or `media/` beside the SQLite database (in the working folder with a
+        database server's URL: docs/deploy.md says to set ADDAD_MEDIA_DIR there)."""
         if self.media_dir:
             return Path(self.media_dir).expanduser().resolve()
-        return Path(self.database).expanduser().resolve().parent / "media"
+        if self.database.lower().startswith(("postgresql://", "postgres://")):
+            return Path("media").resolve()
+        return Path(self.database.removeprefix("sqlite://")).expanduser().resolve().parent / "media"
 
     def make_clock(self) -> Clock:
         """The process's one clock; ClockError (one line) for a value it cannot read."""

@@ -230,6 +230,25 @@ async def run_telegram(
     """`addad telegram`: long polling, or the webhook at `webhook_url`'s path."""
     from bot.channels.telegram import TelegramAdapter
 
+    async with _sole_poller(settings, webhook_url):
+        await _run_telegram(settings, webhook_url, listen, port, stop, ready, gc_tuning, TelegramAdapter)
+
+
+def _sole_poller(settings: Settings, webhook_url: str | None):
+    """On PostgreSQL, one `addad telegram` polls at a time (Telegram refuses two getUpdates): a
+    second one waits as a standby, then starts (the inbox replayed, as after a restart) once the
+    first has stopped or died (docs/deploy.md "Two workers"). On SQLite, or with a webhook: no lock."""
+    if webhook_url is not None or not settings.database.lower().startswith(("postgresql://", "postgres://")):
+        return contextlib.nullcontext()
+    from storage.postgres.db import POLL_LOCK, sole_worker
+
+    def waiting() -> None:
+        log.warning("another worker polls Telegram on this database: standing by until it stops")
+
+    return sole_worker(settings.database, POLL_LOCK, waiting)
+
+
+async def _run_telegram(settings, webhook_url, listen, port, stop, ready, gc_tuning, TelegramAdapter) -> None:
     await run_channels(
         settings,
         [_telegram(settings, webhook_url)],

@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from storage import Clock, ConcurrentUpdate, SessionRecord, Store
+from storage import Clock, ConcurrentUpdate, ConnectionLost, SessionRecord, Store
 
 from . import handoff, journeys, learning, reminders
 from .backoffice import render_outbox
@@ -168,6 +168,12 @@ class Engine:
                         # Another process wrote this chat's session: the transaction rolled back; run again.
                         if attempt == 2:
                             raise
+                    except ConnectionLost:
+                        # The database server went away mid-turn (storage/postgres): the turn was rolled
+                        # back whole; run it again on a new connection, else say so.
+                        if attempt == 2:
+                            log.warning("turn failed on %s: the database connection broke", inbound.channel)
+                            return await self._failed_turn(inbound, now)
                     except Exception:
                         log.exception("turn failed on %s (state kept, message marked handled)", inbound.channel)
                         return await self._failed_turn(inbound, now)
@@ -601,7 +607,7 @@ ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greetin
 def _emoji_only(inbound: Inbound) -> bool:
     """A typed message of emoji alone (with their joiners, variation selectors, skin tones)."""
     text = (inbound.text or "").strip()
-    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40:
+    if not text or inbound.payload is not None or inbound.photo_ref or len(text) > 40 or text.isascii():
         return False
     kinds = {unicodedata.category(c) for c in text if not c.isspace()}
     return "So" in kinds and kinds <= {"So", "Sk", "Mn", "Cf"}

@@ -292,6 +292,8 @@ class Turn:
     _typed: str | None = field(default=None, init=False, repr=False)
     # choice() for the choices it was computed against (the list itself: ask() makes a new one).
     _choice_of: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
+    # typed_label() likewise (the engine's commands and choice() both ask).
+    _label_of: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
     consumed: bool = field(default=False, init=False)
     _tags: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
 
@@ -487,11 +489,13 @@ class Turn:
         keyboard sends it, or typed back): the same as pressing it."""
         if self.inbound.payload is not None or not self.inbound.text:
             return None
+        choices = self.data.get("_choices", ())
+        if self._label_of is not None and self._label_of[0] is choices:
+            return self._label_of[1]
         typed = self.typed()
-        for p, label in self.data.get("_choices", ()):
-            if _label_key(label) == typed:
-                return p
-        return None
+        picked = next((p for p, label in choices if _label_key(label) == typed), None)
+        self._label_of = (choices, picked)
+        return picked
 
     def consume_input(self) -> None:
         """This message has done its job (e.g. proved a contract): a journey entered afterwards in

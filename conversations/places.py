@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from storage import fold
 
@@ -52,6 +53,13 @@ MAX_WORDS = 4  # the longest alias, in words ("dar el beida", "بني ملال")
 def _key(text: str) -> str:
     """One form per spelling: normalised, without spaces or punctuation ("الدارالبيضاء" = "الدار البيضاء")."""
     return _NOT_WORD.sub("", normalize(text))
+
+
+@lru_cache(maxsize=4096)
+def _named_key(name: str) -> str:
+    # A contract's city is looked up on every screen that names the contract; its data's
+    # spellings are few.
+    return _key(name)
 
 
 def _is_arabic(key: str) -> bool:
@@ -129,7 +137,7 @@ class Places:
 
     def named(self, name: str) -> Place | None:
         """The city a data file's name stands for ("Fès", "FES", "Casa"), exact spellings only."""
-        key = _key(name or "")
+        key = _named_key(name or "")
         return self._keys.get(key) or self._everyday.get(key)
 
     def find(self, text: str, *, expected: bool = False) -> Place | None:

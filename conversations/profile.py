@@ -11,6 +11,7 @@ import re
 import tomllib
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from storage.values import ValueProblem, parse_amount
 
 Service = Literal["electricity", "water"]
+
+
+@lru_cache(maxsize=64)
+def _local(instant: datetime, timezone: str) -> datetime:
+    # A turn asks for its instant's local time and day several times (the understanding's
+    # dates, the reading window, the references' year): converted once.
+    return instant.astimezone(ZoneInfo(timezone))
 
 
 class _Model(BaseModel):
@@ -382,12 +390,14 @@ class Profile(_Model):
         """An aware instant as the operator's wall-clock time."""
         if instant.tzinfo is None:
             raise ValueError("naive datetime")
-        return instant.astimezone(self.zone)
+        return _local(instant, self.timezone)
 
     def today(self, instant: datetime) -> date:
         """The operator's calendar day at this instant (23:30 UTC on 30 November is already
         1 December in Casablanca)."""
-        return self.local(instant).date()
+        if instant.tzinfo is None:
+            raise ValueError("naive datetime")
+        return _local(instant, self.timezone).date()
 
     @field_validator("contract_pattern")
     @classmethod

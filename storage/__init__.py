@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # at run time, looked up on first use (`__getattr__`): `stora
         AuditRepository,
         BillRepository,
         ConcurrentUpdate,
+        ConnectionLost,
         ContractRepository,
         InboxRepository,
         LinkRepository,
@@ -53,6 +54,7 @@ __all__ = [
     "Clock",
     "ClockError",
     "ConcurrentUpdate",
+    "ConnectionLost",
     "Contract",
     "ContractRepository",
     "InboxRepository",
@@ -74,11 +76,12 @@ __all__ = [
     "Tx",
     "Upsert",
     "fold",
+    "masked_url",
     "open_store",
     "system_clock",
 ]
 
-BACKENDS = ("sqlite",)  # the URL schemes open_store knows
+BACKENDS = ("sqlite", "postgresql")  # the URL schemes open_store knows
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://(.*)$", re.I)
 
 
@@ -89,8 +92,8 @@ async def open_store(
     checkpoint_every: float | None = None,
     clock: Clock | None = None,
 ) -> Store:
-    """The store at `url`: `sqlite:///path/to/file` or a bare path (SQLite); a second backend
-    (PostgreSQL, issue 23) adds its scheme here. `checkpoint_every` (seconds) moves SQLite's
+    """The store at `url`: `sqlite:///path/to/file` or a bare path (SQLite), or
+    `postgresql://user:password@host:port/database` (storage/postgres/). `checkpoint_every` (seconds) moves SQLite's
     WAL checkpoints off the turns, for the long-running bot; `clock` stamps writes given no `now`."""
     match = _SCHEME.match(str(url)) if isinstance(url, str) else None
     scheme, target = (match.group(1).lower(), match.group(2)) if match else ("sqlite", url)
@@ -98,7 +101,22 @@ async def open_store(
         from .sqlite import SqliteStore
 
         return await SqliteStore.open(target, migrate=migrate, checkpoint_every=checkpoint_every, clock=clock)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import PgStore
+        except ImportError as exc:  # the extra is not installed
+            from .protocols import StoreUnavailable
+
+            raise StoreUnavailable(
+                f"{scheme}:// needs the PostgreSQL driver: pip install 'addad[postgres]' ({exc})"
+            ) from exc
+        return await PgStore.open(str(url), migrate=migrate, clock=clock)
     raise ValueError(f"no storage backend for {scheme}:// (known: {', '.join(BACKENDS)})")
+
+
+def masked_url(url: str | Path) -> str:
+    """A database URL fit to print: without its password."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", str(url))
 
 
 _LAZY = {
@@ -109,6 +127,7 @@ _LAZY = {
             "AuditRepository",
             "BillRepository",
             "ConcurrentUpdate",
+            "ConnectionLost",
             "ContractRepository",
             "InboxRepository",
             "LinkRepository",

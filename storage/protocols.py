@@ -53,6 +53,11 @@ class StoreUnavailable(Exception):
     created, a file that is not a database); the message says which file and why, in one line."""
 
 
+class ConnectionLost(StoreUnavailable):
+    """The connection to the database server broke before the transaction committed: the
+    server rolled all of it back, so running it again (once reconnected) doubles nothing."""
+
+
 class ContractRepository(Protocol):
     """Contracts: the distributor's customer records, imported."""
 

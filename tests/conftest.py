@@ -4,6 +4,7 @@ import storage.clock
 from storage import open_store
 from storage.sqlite.cache import ReadCache
 
+from . import pg
 from .chat import Clock, ProcessClock, open_engine
 from .fake_botapi import FakeBotAPI
 from .test_storage_contract import BACKENDS, C1, NOW
@@ -52,12 +53,40 @@ async def api(process_clock):
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request, tmp_path) -> str:
+def backend(request, tmp_path):
     """The URL of a new, empty store of each backend (storage.open_store): tests taking it, or
-    `store`, are part of the storage contract and run against every implementation."""
+    `store`, are part of the storage contract and run against every implementation
+    (PostgreSQL: a fresh database per test, tests/pg.py; skipped without a server)."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'addad.sqlite3'}"
+        yield f"sqlite://{tmp_path / 'addad.sqlite3'}"
+        return
+    if request.param == "postgresql":
+        url = pg.fresh_database()
+        try:
+            yield url
+        finally:
+            pg.drop(url)
+        return
     raise NotImplementedError(request.param)
+
+
+@pytest.fixture
+def database(tmp_path):
+    """Where the conversation tests' engine keeps its store: a SQLite file, or with
+    ADDAD_TEST_BACKEND=postgresql a fresh PostgreSQL database (tests/pg.py)."""
+    if pg.engine_backend() != "postgresql":
+        yield tmp_path / "addad.sqlite3"
+        return
+    url = pg.fresh_database()
+    try:
+        yield url
+    finally:
+        pg.drop(url)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if pg.available():
+        pg.drop_template()
 
 
 async def seeded(url: str):
@@ -96,10 +125,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def engine(tmp_path, clock):
-    """The engine on a seeded file database, at the `clock` fixture's time (modules needing
-    more data extend it: `async def engine(engine): ...`)."""
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
+async def engine(database, clock):
+    """The engine on a seeded database (a file, or PostgreSQL: the `database` fixture), at the
+    `clock` fixture's time (modules needing more data extend it: `async def engine(engine): ...`)."""
+    engine = await open_engine(database, clock)
     try:
         yield engine
     finally:

@@ -21,7 +21,7 @@ from .fake_botapi import Call, FakeBotAPI
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def seeded_database(path: Path) -> Path:
+async def seeded_database(path: Path | str) -> Path | str:
     store = await open_store(path)
     await seed(store)
     await store.close()
@@ -107,7 +107,14 @@ class TgUser:
 class BotProcess:
     """`python -m bot telegram` as a separate process (for kill -9 and restart)."""
 
-    def __init__(self, api: FakeBotAPI, database: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        api: FakeBotAPI,
+        database: Path | str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.env = {
             **os.environ,
             "ADDAD_DATABASE": str(database),
@@ -119,7 +126,7 @@ class BotProcess:
         }
         self.args = args
         self.proc: subprocess.Popen | None = None
-        self.cwd = database.parent
+        self.cwd = cwd or Path(database).parent  # (a PostgreSQL URL: the test's folder, given)
 
     async def start(self, api: FakeBotAPI) -> None:
         start = len(api.calls)

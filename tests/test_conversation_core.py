@@ -18,8 +18,8 @@ def clock():
 
 
 @pytest.fixture
-async def timed_engine(tmp_path, clock):
-    engine = await open_engine(tmp_path / "addad.sqlite3", clock)
+async def timed_engine(database, clock):
+    engine = await open_engine(database, clock)
     try:
         yield engine
     finally:
@@ -274,8 +274,8 @@ async def test_duplicate_message_id_is_handled_once(engine):
         assert len(await tx.audit_entries(action="link_failed")) == 1
 
 
-async def test_restart_in_the_middle_of_a_journey_resumes_it(tmp_path):
-    path = tmp_path / "addad.sqlite3"
+async def test_restart_in_the_middle_of_a_journey_resumes_it(database):
+    path = database
     clock = Clock()  # both processes share the day's time
     engine = await open_engine(path, clock)
     chat = Chat(engine)

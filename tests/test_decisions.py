@@ -132,7 +132,7 @@ async def test_a_pushed_decision_is_rendered_in_the_language_the_chat_speaks_at_
     assert "Bonne nouvelle" not in text
 
 
-async def test_the_schedule_reaches_the_customer_from_addad_requests_approve(engine, tmp_path):
+async def test_the_schedule_reaches_the_customer_from_addad_requests_approve(engine, tmp_path, database):
     import os
     import subprocess
     import sys
@@ -146,7 +146,7 @@ async def test_the_schedule_reaches_the_customer_from_addad_requests_approve(eng
         timeout=60,
         env={
             **os.environ,
-            "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3"),
+            "ADDAD_DATABASE": str(database),
             "ADDAD_AGENT": "amina",
             "PYTHONPATH": os.getcwd(),
         },

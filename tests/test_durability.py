@@ -154,3 +154,39 @@ async def test_a_light_commit_in_the_long_running_bot_is_visible_to_other_proces
         other.close()
     finally:
         await store.close()
+
+
+async def test_a_durable_commit_in_the_long_running_bot_returns_after_its_fsync(tmp_path, clock, monkeypatch):
+    """With the background checkpointer, a durable group's COMMIT runs on the loop's thread and
+    only its fsync on another; the transaction returns once the WAL is synced, and a power cut
+    that keeps the WAL only up to that fsync keeps what it wrote."""
+    import threading
+
+    path = tmp_path / "bot.sqlite3"
+    store = await open_store(path, clock=clock, checkpoint_every=60)  # no checkpoint during the test
+    synced: list[tuple[int, int]] = []  # (thread, WAL size) at each fsync
+    real = sqlite_db.sync_file
+
+    def on_thread(wal: str) -> None:
+        real(wal)
+        synced.append((threading.get_ident(), Path(wal).stat().st_size))
+
+    monkeypatch.setattr(sqlite_db, "sync_file", on_thread)
+    commits: list[int] = []
+    store.db.conn.raw.set_trace_callback(lambda sql: commits.append(threading.get_ident()) if sql == "COMMIT" else None)
+    durable = store.db.durable_commits  # (opening the store committed some)
+    try:
+        async with store.transaction() as tx:
+            await tx.record_turn("test", "k1", '["hi"]')
+            await tx.audit("reading_recorded", actor="customer")
+        assert store.db.durable_commits == durable + 1 and len(synced) == 1  # synced before returning
+        loop_thread = threading.get_ident()
+        assert commits == [loop_thread] and synced[0][0] != loop_thread
+        copy = power_cut(path, synced[0][1], tmp_path / "after-cut")
+    finally:
+        store.db.conn.raw.set_trace_callback(None)
+        await store.close()
+    check = sqlite3.connect(copy)
+    assert check.execute("SELECT message_id FROM processed_messages").fetchall() == [("k1",)]
+    assert check.execute("SELECT action FROM audit_log").fetchall() == [("reading_recorded",)]
+    check.close()

@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+from . import pg
+
 CONTRACTS = """\
 contract,service,holder_name,phone,language,city,meter_number,meter_kind,meter_digits,last_index,last_index_date,tariff,low_income
 1000001,electricity,Fatima Zahra Bennani,0612345678,ar,Casablanca,E-1,postpaid,5,45210,2026-10-31,BT-RES,0
@@ -40,9 +42,10 @@ Rabat,Agence Agdal,5 avenue Fal Ould Oumeir,0537 77 66 55,Lun-Ven 8h30-16h30
 
 
 @pytest.fixture
-def ops(tmp_path):
-    """Run `addad …` in a scratch folder against a scratch database."""
-    env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "addad.sqlite3")}
+def ops(tmp_path, database):
+    """Run `addad …` in a scratch folder against a scratch database (a SQLite file, or with
+    ADDAD_TEST_BACKEND=postgresql a PostgreSQL database: tests/conftest.py `database`)."""
+    env = {**os.environ, "ADDAD_DATABASE": str(database)}
 
     def addad(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -54,28 +57,27 @@ def ops(tmp_path):
         return name
 
     addad.write = write
-    addad.db = tmp_path / "addad.sqlite3"
+    addad.db = database
     return addad
 
 
 def dump(db) -> list[str]:
     """Every row of every table, to compare a database before and after."""
-    con = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        return [
-            f"{t}: {row}" for t in tables if t != "audit_log" for row in con.execute(f"SELECT * FROM {t} ORDER BY 1")
-        ]
-    finally:
-        con.close()
+    if str(db).startswith("postgresql://"):
+        listed = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    else:
+        listed = "SELECT name FROM sqlite_master WHERE type='table'"
+    tables = sorted(r[0] for r in pg.query(db, listed))
+    return [
+        f"{t}: {row}"
+        for t in tables
+        if t not in ("audit_log", "addad_meta")
+        for row in pg.query(db, f"SELECT * FROM {t} ORDER BY 1")
+    ]
 
 
 def count(db, table: str) -> int:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    finally:
-        con.close()
+    return pg.query(db, f"SELECT count(*) FROM {table}")[0][0]
 
 
 def load_all(ops):
@@ -88,6 +90,8 @@ def load_all(ops):
 def test_db_upgrade_from_empty_and_again(ops):
     from storage.sqlite.schema import migrations
 
+    if pg.engine_backend() == "postgresql":
+        pytest.skip("SQLite's schema version and journal (PostgreSQL's: tests/test_postgres.py)")
     bundled = migrations()
     last = bundled[-1][0]
     first = ops("db", "upgrade")
@@ -105,6 +109,8 @@ def test_db_upgrade_from_empty_and_again(ops):
 def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
     from importlib import resources
 
+    if pg.engine_backend() == "postgresql":
+        pytest.skip("a SQLite file of the first release")
     con = sqlite3.connect(ops.db)  # a database written by the first release
     con.executescript(resources.files("storage.sqlite.migrations").joinpath("0001_initial.sql").read_text())
     con.execute("PRAGMA user_version = 1")
@@ -124,17 +130,15 @@ def test_db_upgrade_keeps_the_data_of_an_older_schema(ops):
 
 def test_import_stores_normalised_phones_and_exact_centimes(ops):
     load_all(ops)
-    con = sqlite3.connect(ops.db)
-    phones = dict(con.execute("SELECT contract, phone FROM contracts"))
+    phones = dict(pg.query(ops.db, "SELECT contract, phone FROM contracts"))
     assert phones == {
         "1000001": "+212612345678",
         "1000002": "+212612345678",
         "1000003": "+212661234567",
         "1000004": "+212670000004",
     }
-    amounts = dict(con.execute("SELECT bill_number, amount FROM bills"))
+    amounts = dict(pg.query(ops.db, "SELECT bill_number, amount FROM bills"))
     assert amounts == {"F-1": 24317, "F-2": 21890, "F-3": 124317}
-    con.close()
 
 
 def test_reimport_changes_nothing(ops):
@@ -153,11 +157,11 @@ def test_a_changed_row_is_updated(ops):
     assert done.stdout.strip() == "bills.csv: 3 rows: 0 inserted, 1 updated, 2 unchanged"
 
 
-def test_import_export_round_trip(ops):
+def test_import_export_round_trip(ops, tmp_path):
     load_all(ops)
     done = ops("export", "readings", "--output", "out.csv")
     assert done.returncode == 0 and "out.csv: 2 readings" in done.stdout
-    with open(ops.db.parent / "out.csv", encoding="utf-8") as fh:
+    with open(tmp_path / "out.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert {(r["contract"], r["date"], r["index"], r["source"]) for r in rows} == {
         ("1000001", "2026-11-05", "45300", "customer"),
@@ -304,12 +308,11 @@ def test_estimate_command_writes_one_estimate_per_cycle(ops, process_clock):
     assert december.stdout.startswith("estimated readings as of 2026-12-31: 2 written")
     again = ops("estimate", "--as-of", "2026-12-31")
     assert "0 written, 2 already read this cycle" in again.stdout
-    con = sqlite3.connect(ops.db)
-    rows = con.execute(
+    rows = pg.query(
+        ops.db,
         "SELECT contract, index_value, consumption FROM readings WHERE source='estimated' "
-        "AND reading_date='2026-12-31' ORDER BY contract"
-    ).fetchall()
-    con.close()
+        "AND reading_date='2026-12-31' ORDER BY contract",
+    )
     # 1000001: usual use = median of 360 kWh / 61 days (31 Aug → 31 Oct) and the read October bill 180 / 31
     # = (5.9016 + 5.8065) / 2 = 5.854 kWh/day × 56 days since 5 Nov = 327.8 → 328 kWh on 45300
     assert rows[0] == ("1000001", 45628, 328)

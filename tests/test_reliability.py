@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import sqlite3
 import time
 from pathlib import Path
 
 from storage import open_store
 
+from . import pg
 from .chat import Clock, clone_customers
 from .fake_botapi import Call, FakeBotAPI
 from .telegram_harness import BotProcess, seeded_database
@@ -20,7 +20,7 @@ REFERENCE = re.compile(r"\b(RL|CB)-\d{4}-\d{6}\b")
 FIRST_CHAT = 700_001
 
 
-async def customers_at_the_menu(database: Path, chats: list[int]) -> dict[int, str]:
+async def customers_at_the_menu(database: Path | str, chats: list[int]) -> dict[int, str]:
     store = await open_store(database, clock=Clock())
     async with store.transaction() as tx:
         contracts = await clone_customers(tx, chats)
@@ -95,11 +95,11 @@ class Customer:
         raise AssertionError(f"chat {self.chat}: the conversation went round in circles")
 
 
-async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp_path):
-    database = await seeded_database(tmp_path / "addad.sqlite3")
+async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp_path, database):
+    database = await seeded_database(database)
     chats = [FIRST_CHAT + i for i in range(6)]
     contracts = await customers_at_the_menu(database, chats)
-    proc = BotProcess(api, database)
+    proc = BotProcess(api, database, cwd=tmp_path)
     await proc.start(api)
     people = [Customer(api, chat, rounds=2) for chat in chats]
     rng = random.Random(20261123)
@@ -124,10 +124,8 @@ async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp
     finally:
         assert await proc.stop() == 0, proc.output()[-3000:]
 
-    con = sqlite3.connect(database)
-    readings = con.execute("SELECT reference, contract, user_id FROM readings WHERE source='customer'").fetchall()
-    requests = con.execute("SELECT reference, contract, user_id FROM requests").fetchall()
-    con.close()
+    readings = pg.query(database, "SELECT reference, contract, user_id FROM readings WHERE source='customer'")
+    requests = pg.query(database, "SELECT reference, contract, user_id FROM requests")
     stored = [r for r, _, _ in readings + requests]
     assert len(stored) == len(set(stored))  # no reference twice
     told = set().union(*(p.told for p in people))
@@ -141,12 +139,12 @@ async def test_killed_at_random_moments_nothing_told_is_lost_or_doubled(api, tmp
     assert "Traceback" not in proc.output()
 
 
-async def test_every_update_delivered_twice_is_handled_once(api, tmp_path):
-    database = await seeded_database(tmp_path / "addad.sqlite3")
+async def test_every_update_delivered_twice_is_handled_once(api, tmp_path, database):
+    database = await seeded_database(database)
     single = [FIRST_CHAT + 100 + i for i in range(3)]
     doubled = [FIRST_CHAT + 200 + i for i in range(3)]
     await customers_at_the_menu(database, single + doubled)
-    proc = BotProcess(api, database)
+    proc = BotProcess(api, database, cwd=tmp_path)
     await proc.start(api)
     try:
         # First the same journeys delivered once: what each customer must see.
@@ -186,11 +184,10 @@ async def test_every_update_delivered_twice_is_handled_once(api, tmp_path):
             len([r for r in b.told if r.startswith("RL-")]) == 2
             and len([r for r in b.told if r.startswith("CB-")]) == 1
         )
-    con = sqlite3.connect(database)
-    rows = con.execute(
+    rows = pg.query(
+        database,
         "SELECT reference, user_id FROM readings WHERE source='customer' UNION ALL "
-        "SELECT reference, user_id FROM requests"
-    ).fetchall()
-    con.close()
+        "SELECT reference, user_id FROM requests",
+    )
     for p in twice:
         assert {r for r, u in rows if u == str(p.chat)} == p.told

@@ -16,8 +16,8 @@ from .chat import Chat, Clock, open_engine
 
 
 @pytest.fixture
-async def engine(tmp_path):
-    engine = await open_engine(tmp_path / "addad.sqlite3", Clock())
+async def engine(database):
+    engine = await open_engine(database, Clock())
     engine.pull_channels = frozenset({"test"})  # decisions shown at the next turn, like the console
     async with engine.store.transaction() as tx:
         for number, low in (("1000004", True), ("1000006", False)):
@@ -152,18 +152,18 @@ async def test_callback_request_without_a_linked_contract(engine):
     assert req.details["phone"] == "+212612345678" and req.reason_text == "coupure depuis hier"
 
 
-def test_back_office_cli(tmp_path):
+def test_back_office_cli(tmp_path, database):
     import asyncio
 
     async def prepare():
-        engine = await open_engine(tmp_path / "bo.sqlite3", Clock())
+        engine = await open_engine(database, Clock())
         try:
             await file_instalment(engine)
         finally:
             await engine.store.close()
 
     asyncio.run(prepare())
-    env = {**os.environ, "ADDAD_DATABASE": str(tmp_path / "bo.sqlite3"), "ADDAD_AGENT": "amina"}
+    env = {**os.environ, "ADDAD_DATABASE": str(database), "ADDAD_AGENT": "amina"}
 
     def addad(*args):
         return subprocess.run(

@@ -12,7 +12,7 @@ import pytest
 
 from storage import Agency, Bill, ConcurrentUpdate, Contract, InstalmentLine, SessionRecord, fold, open_store
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 C1 = Contract(
     "1000001",

@@ -58,6 +58,7 @@ from .flood import FloodGuard
 from .media import read_capped
 from .ordering import ChatSequencer
 from .payloads import OTHER_KINDS, UNREADABLE, Checked, check_telegram
+from .telegram_text import TextUpdate, text_update
 from .telegram_transport import AiohttpRequest
 from .webhook import BodyGate, as_bytes, json_object
 
@@ -237,8 +238,11 @@ class TelegramAdapter:
         return to_inbound(update)
 
     # -------------------------------------------------------------- one update
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._on_update(update, context)
+    async def on_update(self, update: Update | TextUpdate, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if isinstance(update, TextUpdate):  # a private chat's text, not parsed by PTB (telegram_text.py)
+            await self._respond(context.bot, update.inbound(CHANNEL), [], None)
+        else:
+            await self._on_update(update, context)
         if self.answered is not None:
             self.answered.done(str(update.update_id))
 
@@ -259,6 +263,10 @@ class TelegramAdapter:
         if inbound is None:
             await asyncio.gather(*side)
             return
+        await self._respond(bot, inbound, side, cq)
+
+    async def _respond(self, bot, inbound: Inbound, side: list[Awaitable], cq) -> None:
+        """The turn of a readable update (flood limit, the pressed message edited, replies sent)."""
         if self.flood is not None and inbound.message_id not in self.replayed:
             verdict = self.flood.admit(inbound.user_id)
             if verdict == "drop":  # kept and marked answered, not run
@@ -414,12 +422,17 @@ class TelegramAdapter:
             mask(str(err)),
             exc_info=(type(err), err, err.__traceback__) if err and not isinstance(err, NetworkError) else None,
         )
-        if isinstance(update, Update) and update.effective_chat is not None:
-            t = translator(_lang(update))
-            with contextlib.suppress(TelegramError):
-                await context.bot.send_message(
-                    update.effective_chat.id, t("error.internal", phone=t.ltr(self.engine.profile.contact.phones[0]))
-                )
+        if isinstance(update, TextUpdate):
+            chat_id, lang = update.chat_id, _lang_of(update.language_code)
+        elif isinstance(update, Update) and update.effective_chat is not None:
+            chat_id, lang = update.effective_chat.id, _lang(update)
+        else:
+            return
+        t = translator(lang)
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(
+                chat_id, t("error.internal", phone=t.ltr(self.engine.profile.contact.phones[0]))
+            )
 
     # -------------------------------------------------------------- command menu
     async def set_commands(self, bot) -> None:
@@ -496,6 +509,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 def chat_key(update: object) -> int | None:
     """The chat an update belongs to, as its turns are ordered (None: no chat)."""
+    if isinstance(update, TextUpdate):
+        return update.chat_id
     chat = update.effective_chat if isinstance(update, Update) else None
     return chat.id if chat else None
 
@@ -534,6 +549,7 @@ def build_application(
         builder = builder.updater(None)
     app = builder.build()
     app.add_handler(TypeHandler(Update, adapter.on_update))
+    app.add_handler(TypeHandler(TextUpdate, adapter.on_update))  # polling's and the webhook's plain texts
     app.add_error_handler(adapter.on_error)
     return app
 
@@ -607,7 +623,13 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
         if not isinstance(updates, list) or not updates:
             continue
         checked = [(check_telegram(u), json.dumps(u, ensure_ascii=False)) for u in updates]
-        fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        try:
+            fresh = set(await inbox.accept((c.key, body) for c, body in checked))
+        except Exception as exc:  # the database out of reach (a server restarting): none confirmed, fetched again
+            failures += 1
+            log.warning("could not keep %d updates (%s); fetching them again", len(checked), exc)
+            await asyncio.sleep(min(0.5 * 2**failures, 30))
+            continue
         ids = [u["update_id"] for u in updates if isinstance(u, dict) and type(u.get("update_id")) is int]
         if ids:
             offset = max(ids) + 1
@@ -622,11 +644,14 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
                 await app.update_queue.put(update)
 
 
-async def _update(checked: Checked, bot, inbox: Inbox | None = None, body: str = "") -> Update | None:
+async def _update(checked: Checked, bot, inbox: Inbox | None = None, body: str = "") -> Update | TextUpdate | None:
     """The PTB update of a checked one (only checked fields, so PTB parses it); should PTB
-    still refuse it, it is parked (with an inbox) rather than allowed to stop the polling."""
+    still refuse it, it is parked (with an inbox) rather than allowed to stop the polling. A
+    private chat's plain text is read without PTB's parsing (telegram_text.py)."""
     if checked.update is None:
         return None
+    if (text := text_update(checked.update)) is not None:
+        return text
     try:
         return Update.de_json(checked.update, bot)
     except Exception as exc:

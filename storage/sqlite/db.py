@@ -15,8 +15,9 @@
   to a write skips busy_timeout and fails at once with SQLITE_BUSY.
 - One asyncio.Lock serialises transactions on the shared connection: without it two
   coroutines' statements would interleave inside one transaction.
-- Statements run on the event loop's thread; only what can wait goes to aiosqlite's thread:
-  the COMMIT (its fsync) and a BEGIN IMMEDIATE that finds another process writing. A turn's
+- Statements run on the event loop's thread; only what can wait goes to a thread: the WAL's
+  fsync, a COMMIT that may checkpoint (no background checkpointer: aiosqlite's thread) and a
+  BEGIN IMMEDIATE that finds another process writing. A turn's
   statements are indexed look-ups in the page cache (a few µs each), while a hop to a
   thread (aiosqlite's model) cost ~90 µs of CPU each and a turn made ~11 of them.
   Inside BEGIN IMMEDIATE our statements never wait for a lock; a read snapshot (BEGIN)
@@ -331,21 +332,26 @@ class Database:
             self.durable_commits += 1
         else:
             self.light_commits += 1
-            if wal is not None and self.checkpointer is not None:
-                # No fsync, no checkpoint (the checkpointer's): the COMMIT only appends this
-                # group's pages to the WAL in the page cache. No hop to a thread for that.
-                try:
-                    self.conn.raw.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    group.settle(exc)
-                    self.epoch += 1
-                    if self.conn.raw.in_transaction:
-                        self.conn.raw.execute("ROLLBACK")
-                    return
+        if wal is not None and self.checkpointer is not None:
+            # No checkpoint (the checkpointer's), no sync (NORMAL): the COMMIT only appends this
+            # group's pages to the WAL in the page cache. No hop to a thread for that; a
+            # durable group's fsync alone goes to one (a hop waits for the scheduler on a
+            # busy machine, and every writer waits behind the lock meanwhile).
+            try:
+                self.conn.raw.execute("COMMIT")
+            except sqlite3.Error as exc:
+                group.settle(exc)
+                self.epoch += 1
+                if self.conn.raw.in_transaction:
+                    self.conn.raw.execute("ROLLBACK")
+                return
+            if not group.durable:
                 group.settle(None)
                 return
         task: asyncio.Future
-        if wal is None or not group.durable:
+        if wal is not None and self.checkpointer is not None:  # committed above: the fsync
+            task = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, sync_file, wal))
+        elif wal is None or not group.durable:
             task = asyncio.ensure_future(self.conn.aio.execute("COMMIT"))
         else:  # COMMIT, then the fsync, each on a thread, before any member is told
             task = asyncio.ensure_future(self._commit_durably(wal))

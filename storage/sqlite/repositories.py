@@ -889,7 +889,7 @@ class SqliteRequests(_Repository):
         cols = ", ".join("r." + c.strip() for c in _REQUEST_COLS.split(","))
         sql = (
             f"SELECT {cols}, (SELECT group_concat(due_date || ':' || amount, ';') FROM "
-            "(SELECT due_date, amount FROM instalment_lines l WHERE l.request_id = r.id ORDER BY seq)), "
+            "(SELECT due_date, amount FROM instalment_lines l WHERE l.request_id = r.id ORDER BY seq) AS lines), "
             "coalesce(json_extract(r.details, '$.phone'), c.phone) "
             "FROM requests r LEFT JOIN contracts c ON c.contract = r.contract"
         )
@@ -1314,7 +1314,7 @@ class SqliteMedia(_Repository):
     async def keep_media(self, sha256: str, *, size: int, format: str, now: datetime | None = None) -> None:
         await self._exec(
             "INSERT INTO media (sha256, bytes, format, received_at) VALUES (?,?,?,?) "
-            "ON CONFLICT (sha256) DO UPDATE SET received_at = max(received_at, excluded.received_at)",
+            "ON CONFLICT (sha256) DO UPDATE SET received_at = max(media.received_at, excluded.received_at)",
             (sha256, size, format, _ts(self._now(now))),
         )
 
@@ -1337,7 +1337,7 @@ class SqliteReferences(_Repository):
         name = f"{prefix}-{year}"
         cursor = await self._write(
             "INSERT INTO counters (name, value) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
             (name,),
         )
         return f"{name}-{cursor.fetchone()[0]:06d}"
@@ -1385,7 +1385,7 @@ class SqliteImports(_Repository):
             f"SELECT s.line, d.first FROM {_STAGE} s JOIN (SELECT key, min(line) AS first FROM {_STAGE} "
             "WHERE key IS NOT NULL GROUP BY key HAVING count(*) > 1) d ON s.key = d.key WHERE s.line > d.first"
         )
-        total = (await self._bulk(f"SELECT count(*) FROM ({sql})"))[0][0]
+        total = (await self._bulk(f"SELECT count(*) FROM ({sql}) AS repeated"))[0][0]
         if not total:
             return [], 0
         rows = await self._bulk(f"{sql} ORDER BY s.line LIMIT ?", (limit,))

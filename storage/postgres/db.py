@@ -1,0 +1,550 @@
+"""One PostgreSQL connection per process, used as storage/sqlite/db.py uses its SQLite one.
+
+The repositories are SQLite's (storage/sqlite/repositories.py); `PgConnection` gives them the
+same face (`execute` → a cursor with rowcount, lastrowid, fetchone; `executemany`, `stream`,
+`light_write`) and translates each statement (dialect.py). What SQLite gave by construction
+is rebuilt here:
+
+- Writers are serialised as under SQLite's BEGIN IMMEDIATE: every write transaction takes a
+  transaction-scoped advisory lock first (`WRITE_LOCK`), across processes (the CLI beside the
+  bot). So a write transaction's reads (READ COMMITTED, after the lock) see the newest committed
+  state, and the repositories' read-then-write code means the same on both backends.
+- Group commit as in SQLite: write transactions are SAVEPOINTs inside a shared transaction that
+  commits once no writer already waiting is left; a failing member rolls back to its savepoint
+  alone (the group's first member, alone in it, needs none).
+- Durability as in SQLite: a group whose writes are all *light* (the session, the message key
+  and replies, the answered mark: what a replayed turn writes again) commits with
+  `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any
+  other write makes it wait for the flush (the server's `synchronous_commit`, on by default).
+- The read cache (storage/sqlite/cache.py) is kept correct across processes by a counter row
+  (`addad_meta.epoch`) that every group that wrote anything increments before its COMMIT; a
+  write transaction that finds it moved since this process's last commit starts from an empty
+  cache. (Writes made outside Addad, with psql, are not counted: docs/deploy.md.)
+- Faults: a connection found broken at the start of a transaction is re-opened (retrying for
+  up to `reconnect_wait` seconds: a server restart takes a few), so the turn goes on; one that
+  breaks mid-transaction fails that transaction (and its group), the turn's customer is told
+  in his language (conversations/engine.py), and the next transaction reconnects. A COMMIT whose
+  answer is lost is reported as failed: a channel's inbox replays the message, and a turn that
+  did commit is recognised by its message key (docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import asyncpg
+
+from ..protocols import ConnectionLost, StoreUnavailable
+from ..sqlite.db import Connection as _SqliteConnection
+from .dialect import shape, translate
+
+log = logging.getLogger(__name__)
+
+WRITE_LOCK = (0x41646461, 1)  # pg_advisory_xact_lock(key1, key2): 'Adda', the writers' lock
+MIGRATE_LOCK = (0x41646461, 2)
+CONNECT_TIMEOUT = 5.0  # seconds, per attempt
+_wait_uncancelled = _SqliteConnection.wait_uncancelled
+
+# What makes a connection unusable (the server restarted or went away), as opposed to an error
+# in a statement.
+_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+async def _control(pg: asyncpg.Connection, sql: str) -> None:
+    """Run a transaction-control statement; a caller cancelled meanwhile still waits for its end
+    (the group's state must follow the server's)."""
+    await _wait_uncancelled(asyncio.ensure_future(pg.execute(sql)))
+
+
+def masked(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+_AUTH = (asyncpg.exceptions.InvalidPasswordError, asyncpg.exceptions.InvalidAuthorizationSpecificationError)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why the server could not be used, with what to check."""
+    if isinstance(
+        exc, asyncpg.exceptions.InvalidPasswordError | asyncpg.exceptions.InvalidAuthorizationSpecificationError
+    ):
+        return f"{exc} (check the user and password in ADDAD_DATABASE)"
+    if isinstance(exc, asyncpg.exceptions.InvalidCatalogNameError):
+        return f"{exc} (create it: createdb, or fix the database name in ADDAD_DATABASE)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is PostgreSQL running, on that host and port?)"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s (check the host and port, and the firewall)"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc} (check the host and port in ADDAD_DATABASE)"
+    return str(exc) or type(exc).__name__
+
+
+class PgCursor:
+    """What the repositories read of a sqlite3 cursor."""
+
+    __slots__ = ("lastrowid", "rowcount", "rows")
+
+    def __init__(self, rows: list[tuple], rowcount: int, lastrowid: int | None = None) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+
+def _count(status: str) -> int:
+    """Rows changed, from a command tag ('UPDATE 3', 'INSERT 0 1'); 0 for DDL."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PgConnection:
+    """storage/sqlite/db.py Connection's face on the Database's asyncpg connection."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.light = 0  # rows changed by light writes (as in SQLite)
+        self.total_changes = 0  # rows changed by any write (sqlite3's total_changes)
+
+    @property
+    def pg(self) -> asyncpg.Connection:
+        pg = self.db.pg
+        if pg is None:
+            raise StoreUnavailable(f"database {masked(self.db.url)}: not connected")
+        return pg
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
+        is_write, returning, insert_into = shape(sql)
+        query, args, pg = translate(sql), tuple(params), self.pg
+        if not is_write:
+            if sql.lstrip()[:6].upper() in ("SELECT", "WITH  ") or sql.lstrip()[:4].upper() == "WITH":
+                return PgCursor([tuple(r) for r in await pg.fetch(query, *args)], -1)
+            await pg.execute(query, *args)  # DDL (the import's stage)
+            return PgCursor([], -1)
+        if returning:
+            rows = [tuple(r) for r in await pg.fetch(query, *args)]
+            self.total_changes += len(rows)
+            return PgCursor(rows, len(rows))
+        if insert_into is not None and insert_into in self.db.id_tables:
+            rows = await pg.fetch(query + " RETURNING id", *args)  # sqlite3's lastrowid
+            self.total_changes += len(rows)
+            return PgCursor([], len(rows), rows[0][0] if rows else None)
+        changed = _count(await pg.execute(query, *args))
+        self.total_changes += changed
+        return PgCursor([], changed)
+
+    async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        return (await self.execute(sql, params)).rows
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
+        rows = list(rows)
+        if rows:
+            await self.pg.executemany(translate(sql), rows)
+        # asyncpg gives no count: every row is taken as changed (in both counters for a light
+        # write, so a light executemany stays light; any other makes its group durable).
+        self.total_changes += len(rows)
+        return PgCursor([], len(rows))
+
+    async def stream(self, sql: str, params: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[tuple]]:
+        """The rows in batches from a server-side cursor (an export's memory stays flat)."""
+        cursor = await self.pg.cursor(translate(sql), *tuple(params))
+        while rows := await cursor.fetch(batch):
+            yield [tuple(r) for r in rows]
+
+    async def light_write(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
+        cursor = await self.execute(sql, params)
+        self.light += max(cursor.rowcount, 0)
+        return cursor
+
+    async def copy_rows(self, table: str, rows: Sequence[tuple], *, schema: str | None = None) -> None:
+        """Bulk rows into a table through COPY (the import's stage)."""
+        await self.pg.copy_records_to_table(table, records=rows, schema_name=schema)
+        self.total_changes += len(rows)
+
+
+class Database:
+    """The process's connection to the server, its transactions and group commit."""
+
+    def __init__(self, url: str, *, reconnect_wait: float = 15.0) -> None:
+        self.url = url
+        self.pg: asyncpg.Connection | None = None
+        self.conn = PgConnection(self)
+        self.lock = asyncio.Lock()
+        self.reconnect_wait = reconnect_wait
+        self._group: _Group | None = None
+        self.epoch = 0  # as SQLite's: moves whenever the read cache may be out of date
+        self._meta_epoch: int | None = None  # addad_meta.epoch as this process left it
+        self.id_tables: frozenset[str] = frozenset()  # tables with an `id` key (lastrowid)
+        self.durable_commits = 0
+        self.light_commits = 0
+        self.reconnects = 0
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True, reconnect_wait: float = 15.0) -> Database:
+        db = cls(url, reconnect_wait=reconnect_wait)
+        try:
+            db.pg = await db._connect()
+        except Exception as exc:
+            if isinstance(exc, (*_LOST, asyncpg.PostgresError)):
+                raise StoreUnavailable(f"database {masked(url)}: {_reason(exc)}") from exc
+            raise
+        try:
+            from . import schema
+
+            await schema.ensure_meta(db)
+            if migrate:
+                await schema.upgrade(db)
+            await db._load_tables()
+        except BaseException:
+            await db.pg.close()
+            raise
+        return db
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            self.url,
+            timeout=CONNECT_TIMEOUT,
+            statement_cache_size=1024,
+            server_settings={"application_name": "addad", "TimeZone": "UTC"},
+        )
+
+    async def _load_tables(self) -> None:
+        rows = await self.pg_or_fail().fetch(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND column_name = 'id'"
+        )
+        self.id_tables = frozenset(r[0] for r in rows)
+
+    def pg_or_fail(self) -> asyncpg.Connection:
+        if self.pg is None:
+            raise StoreUnavailable(f"database {masked(self.url)}: not connected")
+        return self.pg
+
+    async def _ready(self) -> asyncpg.Connection:
+        """The connection, re-opened if it broke (retrying while the server restarts)."""
+        pg = self.pg
+        if pg is not None and not pg.is_closed():
+            return pg
+        self._lost()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.reconnect_wait
+        delay = 0.05
+        while True:
+            try:
+                self.pg = await self._connect()
+                self.reconnects += 1
+                log.warning("reconnected to %s", masked(self.url))
+                return self.pg
+            except Exception as exc:
+                if not isinstance(exc, (*_LOST, asyncpg.PostgresError)):
+                    raise
+                if loop.time() + delay > deadline:
+                    raise StoreUnavailable(f"database {masked(self.url)}: {_reason(exc)}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _lost(self) -> None:
+        """Forget a broken connection: the next transaction opens a new one."""
+        if self.pg is not None:
+            self.pg.terminate()
+            self.pg = None
+        self.epoch += 1
+        self._meta_epoch = None
+
+    async def close(self) -> None:
+        async with self.lock:
+            if self._group is not None:
+                await self._commit_group()
+            if self.pg is not None:
+                await self.pg.close()
+                self.pg = None
+
+    async def schema_version(self) -> int:
+        return int(await (await self._ready()).fetchval("SELECT version FROM addad_meta"))
+
+    async def upgrade(self) -> list[str]:
+        from . import schema
+
+        async with self.lock:
+            await self._ready()
+            return await schema.upgrade(self)
+
+    def transaction(self, *, light_ok: bool = False) -> WriteTransaction:
+        return WriteTransaction(self, light_ok)
+
+    def snapshot(self) -> ReadTransaction:
+        return ReadTransaction(self)
+
+    async def _begin_write(self) -> None:
+        """BEGIN, take the writers' lock, see whether another process wrote since our last commit.
+        A connection that turns out broken is re-opened once and the BEGIN tried again."""
+        for attempt in (1, 2):
+            pg = await self._ready()
+            try:
+                await _control(pg, f"BEGIN; SELECT pg_advisory_xact_lock{WRITE_LOCK}")
+                seen = await pg.fetchval("SELECT epoch FROM addad_meta")
+            except _LOST:
+                self._lost()
+                if attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                # A BEGIN that a cancelled caller waited for (the writers' lock) still began: end
+                # it, or this connection would hold the lock that every other writer waits for.
+                await self._rollback_quietly()
+                raise
+            if seen != self._meta_epoch:
+                self._meta_epoch = seen
+                self.epoch += 1
+            return
+
+    async def _commit_when_free(self, group: _Group) -> None:
+        async with self.lock:
+            if self._group is group:
+                await self._commit_group()
+
+    async def _commit_group(self) -> None:
+        group, self._group = self._group, None
+        if group is None:
+            return
+        wrote = self.conn.total_changes != group.changes_at_begin
+        sql = "COMMIT"
+        if wrote:
+            sql = "UPDATE addad_meta SET epoch = epoch + 1; COMMIT"
+        if group.durable:
+            self.durable_commits += 1
+        else:
+            self.light_commits += 1
+            sql = "SET LOCAL synchronous_commit TO off; " + sql
+        try:
+            await _control(self.pg_or_fail(), sql)
+        except BaseException as exc:
+            group.settle(exc if isinstance(exc, Exception) else StoreUnavailable("commit interrupted"))
+            self.epoch += 1
+            await self._rollback_quietly()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if wrote and self._meta_epoch is not None:
+            self._meta_epoch += 1
+        group.settle(None)
+
+    async def _rollback_quietly(self) -> None:
+        pg = self.pg
+        if pg is None or pg.is_closed():
+            self._lost()
+            return
+        try:
+            if pg.is_in_transaction():
+                await _control(pg, "ROLLBACK")
+        except Exception:
+            self._lost()
+
+
+class WriteTransaction:
+    __slots__ = ("changes", "db", "group", "light_ok", "savepoint")
+    group: _Group
+    changes: tuple[int, int]
+    savepoint: bool
+
+    def __init__(self, db: Database, light_ok: bool = False) -> None:
+        self.db = db
+        self.light_ok = light_ok
+
+    async def __aenter__(self) -> PgConnection:
+        db = self.db
+        await db.lock.acquire()
+        try:
+            group = db._group
+            if group is None:
+                await db._begin_write()
+                group = db._group = _Group(db.conn.total_changes)
+                self.savepoint = False  # alone in the group: a failure rolls the whole of it back
+            else:
+                try:
+                    await _control(db.pg_or_fail(), "SAVEPOINT member")
+                except Exception as exc:
+                    db._group = None
+                    group.settle(exc)
+                    await db._rollback_quietly()
+                    raise
+                self.savepoint = True
+        except BaseException:
+            db.lock.release()
+            raise
+        self.group = group
+        self.changes = (db.conn.total_changes, db.conn.light)
+        return db.conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        db, group = self.db, self.group
+        conn = db.conn
+        try:
+            if exc_type is None:
+                total, light = self.changes
+                if not self.light_ok or conn.total_changes - total != conn.light - light:
+                    group.durable = True
+                if self.savepoint:
+                    try:
+                        await _control(db.pg_or_fail(), "RELEASE SAVEPOINT member")
+                    except BaseException as failed:
+                        await self._undo(failed)
+                        raise
+            else:
+                # (only a connection that is gone: an OSError of the turn's own is not the server's)
+                lost = isinstance(exc, _LOST) and (db.pg is None or db.pg.is_closed())
+                await self._undo(ConnectionLost(f"connection lost: {exc}") if lost else exc)
+                if lost:
+                    raise ConnectionLost(f"database {masked(db.url)}: connection lost ({exc})") from exc
+            if db._group is group and group.committer is None:
+                group.committer = asyncio.ensure_future(db._commit_when_free(group))
+        finally:
+            db.lock.release()
+        if exc_type is None:
+            await group.outcome()
+        return False
+
+    async def _undo(self, exc: BaseException | None) -> None:
+        db, group = self.db, self.group
+        db.epoch += 1
+        if self.savepoint and db.pg is not None and not db.pg.is_closed():
+            try:
+                await _control(db.pg, "ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member")
+                return
+            except Exception:
+                pass
+        # The whole transaction goes: this member was alone in it, or the connection broke
+        # (the group's earlier members lost their writes too, and are told).
+        db._group = None
+        group.settle(exc if isinstance(exc, Exception) else StoreUnavailable("transaction interrupted"))
+        await db._rollback_quietly()
+
+
+class ReadTransaction:
+    """A snapshot of what is committed (REPEATABLE READ; not READ ONLY: the import stages its
+    rows in a temporary table, as under SQLite)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __aenter__(self) -> PgConnection:
+        db = self.db
+        await db.lock.acquire()
+        try:
+            if db._group is not None:
+                await db._commit_group()  # a read sees only what is durable
+            for attempt in (1, 2):
+                pg = await db._ready()
+                try:
+                    await _control(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    break
+                except _LOST:
+                    db._lost()
+                    if attempt == 2:
+                        raise
+                except BaseException:
+                    await db._rollback_quietly()
+                    raise
+        except BaseException:
+            db.lock.release()
+            raise
+        return db.conn
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        db = self.db
+        try:
+            pg = db.pg
+            if pg is not None and not pg.is_closed() and pg.is_in_transaction():
+                try:
+                    await _control(pg, "COMMIT" if exc_type is None else "ROLLBACK")
+                except _LOST:
+                    db._lost()
+                    if exc_type is None:
+                        raise
+            elif pg is not None and pg.is_closed():
+                db._lost()
+        finally:
+            db.lock.release()
+        return False
+
+
+_PENDING = object()
+
+
+class _Group:
+    """The write transactions sharing one BEGIN … COMMIT (as storage/sqlite/db.py's)."""
+
+    __slots__ = ("changes_at_begin", "committer", "durable", "result", "waiters")
+
+    def __init__(self, changes_at_begin: int) -> None:
+        self.changes_at_begin = changes_at_begin
+        self.durable = False
+        self.waiters: list[asyncio.Future] = []
+        self.result: object = _PENDING
+        self.committer: asyncio.Future | None = None
+
+    async def outcome(self) -> None:
+        if self.result is _PENDING:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            await waiter
+        elif isinstance(self.result, BaseException):
+            raise self.result
+
+    def settle(self, exc: BaseException | None) -> None:
+        if self.result is not _PENDING:
+            return
+        self.result = exc
+        for waiter in self.waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+
+
+POLL_LOCK = 3  # pg_try_advisory_lock(WRITE_LOCK[0], POLL_LOCK): the worker that polls Telegram
+
+
+@contextlib.asynccontextmanager
+async def sole_worker(url: str, key: int, on_wait: Callable[[], object]) -> AsyncIterator[None]:
+    """Hold a session-level advisory lock for as long as the block runs, on a connection of its
+    own; another process asking for it waits (polling every half second, `on_wait` called once)
+    until the holder ends — or dies: the server releases the lock with its connection."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT, server_settings={"application_name": "addad-lock"})
+    except Exception as exc:
+        if isinstance(exc, (*_LOST, asyncpg.PostgresError)):
+            raise StoreUnavailable(f"database {masked(url)}: {_reason(exc)}") from exc
+        raise
+    try:
+        waited = False
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", WRITE_LOCK[0], key):
+            if not waited:
+                on_wait()
+                waited = True
+            await asyncio.sleep(0.5)
+        yield
+    finally:
+        conn.terminate()  # the lock goes with the connection
