@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     und.add_argument("--lang", choices=["ar", "fr"], help="the chat's language (default: guessed from the text)")
     und.add_argument("text", nargs="+", help="the message; - reads one message a line from standard input")
 
+    ocr = sub.add_parser("ocr", help="print, as JSON, the index a meter photo shows (needs the ocr extra)")
+    ocr.add_argument("file", help="a JPEG, PNG or WebP photo of the meter")
+    ocr.add_argument("--digits", type=int, help="the meter's dial count (default: any of 4 to 9)")
+
     est = sub.add_parser("estimate", help="write estimated readings for contracts with no reading this cycle")
     est.add_argument(
         "--as-of", required=True, dest="as_of", help="YYYY-MM-DD, today or earlier: the cycle is its calendar month"
@@ -405,11 +409,34 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise UserError(f"'addad {args.command}' is not available in this version yet")
 
 
+def _ocr(path: str, digits: int | None) -> int:
+    """`addad ocr FILE [--digits N]`: {"index": ..., "confidence": ..., "digits": ...} (SPEC.md)."""
+    import json
+    from pathlib import Path
+
+    from conversations import ocr
+    from conversations.media import NotAnImage, image_format
+
+    if digits is not None and not 1 <= digits <= 12:
+        raise UserError(f"--digits {digits}: a meter has 1 to 12 dials")
+    if not ocr.available():
+        raise UserError("the ocr extra is not installed (README, 'OCR suggestion': pip install -e '.[ocr]')")
+    data = Path(path).read_bytes()  # (OSError: one line from main)
+    try:
+        image_format(data)
+    except NotAnImage:
+        raise UserError(f"{path} is not a JPEG, PNG or WebP image") from None
+    print(json.dumps(ocr.read_photo(data, digits, threads=2).as_json()))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "understand":
             return _understand(args)  # the quick path: no pydantic-settings, no logging set-up
+        if args.command == "ocr":
+            return _ocr(args.file, args.digits)
         import logging  # (here: `--help` and `understand` start without it)
 
         from bot.config import Settings

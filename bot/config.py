@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     web_secret: SecretStr | None = None  # the workspace's cookie key; None: generated once, kept in the database
     media_dir: str | None = None  # meter photos (content-addressed files); None: media/ beside the database
+    ocr: str | None = None  # ADDAD_OCR: `off`, or `on` (the default when the `ocr` extra is installed)
     # Not in SPEC.md's table (internal tuning, safe defaults):
     session_idle_minutes: int = 30
     log_level: str = "INFO"

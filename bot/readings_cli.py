@@ -17,6 +17,15 @@ from storage.review_records import ReviewItem
 from storage.values import ValueProblem, parse_iso_date
 
 
+def _flag(item: ReviewItem, flag: str) -> str:
+    if flag == "replaces":
+        return f"replaces {item.replaces_reference}"
+    seen = item.reading.details.get("ocr") if flag == "ocr" else None
+    if isinstance(seen, dict) and "read" in seen:  # a typed index the photo disagrees with (issue 21)
+        return f"ocr (the photo shows {seen['read']})"
+    return flag
+
+
 def _line(item: ReviewItem, profile: Profile) -> str:
     r = item.reading
     used = "-" if r.consumption is None else str(r.consumption)
@@ -26,9 +35,7 @@ def _line(item: ReviewItem, profile: Profile) -> str:
         if item.corrected_index is not None:
             state += f" ({item.original_index} -> {item.corrected_index})"
     elif item.pending:
-        state = "to review: " + ", ".join(
-            f"replaces {item.replaces_reference}" if f == "replaces" else f for f in item.flags
-        )
+        state = "to review: " + ", ".join(_flag(item, f) for f in item.flags)
     else:
         state = r.status
     submitted = profile.local(r.submitted_at).strftime("%Y-%m-%d %H:%M") if r.submitted_at else "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ async def open_engine(
     """The engine on the settings' store, profile and clock (ADDAD_CLOCK): the engine, the
     store and everything built on them read this one clock. `pull_channels`: the channels
     served that cannot write first (base.Channel.pull)."""
+    from conversations import ocr
     from conversations.media import MediaKeeper
     from conversations.understanding import warm_up
     from storage.media import MediaFiles
@@ -51,6 +53,8 @@ async def open_engine(
     profile = profile or load_profile(settings.operator)
     warm_up(profile.today(clock()))  # load dateparser now, not on a customer's first dated message
     store = await open_store(database or settings.database, clock)
+    # The index read from meter photos: its process starts on the first photo to read, not here.
+    reader = ocr.OcrWorker() if ocr.enabled(settings.ocr) else None
     try:
         yield Engine(
             store,
@@ -58,7 +62,9 @@ async def open_engine(
             idle_minutes=settings.session_idle_minutes,
             clock=clock,
             pull_channels=pull_channels,
-            media=MediaKeeper(MediaFiles(settings.media_path()), max_bytes=settings.media_max_bytes),
+            media=MediaKeeper(MediaFiles(settings.media_path()), max_bytes=settings.media_max_bytes, ocr=reader),
         )
     finally:
+        if reader is not None:
+            await asyncio.to_thread(reader.close)
         await store.close()

@@ -25,6 +25,7 @@ from .i18n import translator
 from .journeys import ENTRY_STATES, PAUSABLE, menu
 from .journeys.reading import ReadingData
 from .media import KeptPhoto, MediaFetcher, MediaKeeper
+from .ocr import meter_digits
 from .profile import Profile
 from .understanding import LETTER, detect_lang, parse_yes_no, understand
 
@@ -195,9 +196,11 @@ class Engine:
                 return None
             if (s.updated_at and now - s.updated_at > self.idle) or _legacy_session(s.data):
                 return None  # the turn will start again at the menu
-            if not await tx.linked_contracts(inbound.channel, inbound.user_id):
+            linked = await tx.linked_contracts(inbound.channel, inbound.user_id)
+            if not linked:
                 return None
-        return await self.media.keep(media, inbound.photo_ref, self.store, now)
+        digits = meter_digits(s.state, s.data, linked) if self.media.ocr is not None else None
+        return await self.media.keep(media, inbound.photo_ref, self.store, now, digits=digits)
 
     async def _turn(
         self, inbound: Inbound, understood, now: datetime, resend: bool = False, photo: KeptPhoto | None = None

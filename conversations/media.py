@@ -20,10 +20,13 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from storage import Store
 from storage.media import MediaFiles, sha256
+
+if TYPE_CHECKING:
+    from .ocr import OcrRead, OcrWorker
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class KeptPhoto:
     ref: str
     sha256: str | None = None
     refused: Refusal | None = None
+    read: OcrRead | None = None  # the index the photo shows (conversations/ocr.py), when it was read
 
 
 def image_format(data: bytes) -> str:
@@ -119,9 +123,16 @@ class MediaKeeper:
     """Fetches, checks and keeps photos for the engine (one process's media folder and cap)."""
 
     def __init__(
-        self, files: MediaFiles, *, max_bytes: int = DEFAULT_MAX_BYTES, downloads: int = 8, checks: int = 2
+        self,
+        files: MediaFiles,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        downloads: int = 8,
+        checks: int = 2,
+        ocr: OcrWorker | None = None,
     ) -> None:
         self.files, self.max_bytes = files, max_bytes
+        self.ocr = ocr  # reads the index from a kept photo (ADDAD_OCR), in its own process
         # Memory stays bounded whatever the number of chats at a photo step: at most `downloads`
         # files of at most `max_bytes` in hand, `checks` of them decoded at a time.
         self._fetching = asyncio.Semaphore(downloads)
@@ -131,7 +142,11 @@ class MediaKeeper:
     def max_mb(self) -> int:
         return max(1, round(self.max_bytes / (1024 * 1024)))
 
-    async def keep(self, fetcher: MediaFetcher, ref: str, store: Store, now: datetime) -> KeptPhoto:
+    async def keep(
+        self, fetcher: MediaFetcher, ref: str, store: Store, now: datetime, *, digits: int | None = None
+    ) -> KeptPhoto:
+        """The photo fetched, checked and kept; with `digits` (the meter's dial count) and a
+        reader, the index it shows read too, outside the event loop."""
         async with self._fetching:
             try:
                 data = await fetcher.fetch(ref, self.max_bytes)
@@ -154,4 +169,7 @@ class MediaKeeper:
             except Exception as exc:  # a full disk, a database that cannot be written
                 log.error("meter photo could not be kept (%s: %s)", type(exc).__name__, exc)
                 return KeptPhoto(ref, refused="unavailable")
-            return KeptPhoto(ref, sha256=digest)
+        if self.ocr is not None and digits is not None:
+            # (outside the download slots: a photo being read holds no download back)
+            return KeptPhoto(ref, sha256=digest, read=await self.ocr.read(data, digits))
+        return KeptPhoto(ref, sha256=digest)

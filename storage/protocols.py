@@ -124,6 +124,7 @@ class ReadingRepository(Protocol):
         replaces: int | None = None,
         now: datetime | None = None,
         photo_sha256: str | None = None,
+        ocr_index: int | None = None,  # what the photo showed, when the reader was sure (issue 21)
     ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
         ...

@@ -37,6 +37,8 @@ def process_clock(tmp_path, monkeypatch) -> ProcessClock:
     # Scripted customers type faster than any person: the per-chat flood limit (a burst of 10, then
     # one a second) is off but in the tests about it (tests/test_flood.py).
     monkeypatch.setenv("ADDAD_FLOOD_RATE", "0")
+    # No test reads meter photos (a model in a process of its own) but those about it (tests/test_ocr.py).
+    monkeypatch.setenv("ADDAD_OCR", "off")
     return clock
 
 

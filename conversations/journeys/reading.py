@@ -3,6 +3,10 @@
 choose contract → index (validated: dial count, lower than last → rollover or re-check,
 outlier vs usual use) → optional photo → summary (date changeable) → confirm → recorded with a
 reference, the consumption and a pre-bill band by band (and the correction of estimates).
+
+A photo sent before the index, read by conversations/ocr.py when it is sure, is offered as a
+suggestion ("suggest") the customer confirms or types over; the confirmed or typed index is the
+reference, and one that differs from what a photo showed is held for review with both values.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .pricing import describe_correction, describe_prebill
 
 reading = Flow(
     "reading",
-    states=("start", "index", "rollover", "outlier", "extreme", "photo", "date", "summary"),
+    states=("start", "index", "rollover", "outlier", "extreme", "photo", "date", "summary", "suggest"),
     intents=("reading",),
     menu=MenuItem(1, "menu.reading"),
     pausable=True,
@@ -36,6 +40,7 @@ READING_EXTREME = reading.state("extreme")
 READING_PHOTO = reading.state("photo")
 READING_DATE = reading.state("date")
 READING_SUMMARY = reading.state("summary")
+READING_SUGGEST = reading.state("suggest")
 
 MENU_MAIN = ref("menu.main")
 
@@ -48,12 +53,14 @@ class ReadingData(ContractData):
     choice_index = Field[int]()
     date = Field[str]()
     index = Field[int]()
+    ocr_index = Field[int]()  # what the kept photo shows, when the reader was sure (conversations/ocr.py)
     pending_index = Field[int]()
     photo = Field[str]()  # the channel's file id / media id
     photo_sha256 = Field[str]()  # the photo as kept (conversations/media.py), when the channel gave it
     ratio = Field[float]()
     review = Field[str]()
     rollover = Field[bool]()
+    suggested = Field[int]()  # the index read from the photo, offered until confirmed or typed over
     wanted = Field[str]()  # the contract another journey (bills) sends the reading for
 
 
@@ -239,6 +246,31 @@ def _take_photo(t: Turn) -> None:
     r = ReadingData.of(t)
     r.photo = t.inbound.photo_ref
     r.photo_sha256 = t.photo.sha256 if t.photo is not None else None
+    r.ocr_index = t.photo.read.index if t.photo is not None and t.photo.read is not None else None
+
+
+def _ocr_disagrees(r: ReadingData) -> bool:
+    """The index the customer gave differs from the one the kept photo shows (read for sure)."""
+    return r.ocr_index is not None and r.index is not None and r.ocr_index != r.index
+
+
+def _padded(contract: Contract, index: int) -> str:
+    """An index as the dials show it ("04512")."""
+    return f"{index:0{contract.meter_digits}d}"
+
+
+def _photo_before_index(t: Turn, contract: Contract) -> str | None:
+    """A photo where the index is asked: kept; its reading, when sure, offered to confirm."""
+    _take_photo(t)
+    read = t.photo.read if t.photo is not None else None
+    if read is None:  # not read (ADDAD_OCR off, or no ocr extra): evidence only
+        t.say("reading.photo_then_index")
+        return None
+    if read.index is None or read.index > contract.meter_max:
+        t.say("reading.ocr_unsure")
+        return None
+    ReadingData.of(t).suggested = read.index
+    return READING_SUGGEST
 
 
 # ------------------------------------------------------------------ the index
@@ -279,9 +311,7 @@ async def on_index(t: Turn) -> str | None:
     if t.choice() == "cmd:cancel":
         return MENU_MAIN
     if t.inbound.photo_ref:
-        _take_photo(t)
-        t.say("reading.photo_then_index")
-        return None
+        return _photo_before_index(t, contract)
     index = parse_index(t.text, today=t.today) if t.text else None
     if index is None:
         if _too_long(t.text):
@@ -291,6 +321,55 @@ async def on_index(t: Turn) -> str | None:
     if t.understood and t.understood.entities.get("date"):
         ReadingData.of(t).date = t.understood.entities["date"].isoformat()
     return await _check_index(t, contract, index)
+
+
+@reading.prompt("suggest")
+async def ask_suggest(t: Turn) -> str | None:
+    contract, suggested = await _contract(t), ReadingData.of(t).suggested
+    if contract is None:
+        return READING_START
+    if suggested is None:
+        return READING_INDEX
+    t.ask(
+        t.tr("reading.ocr_suggest", index=t.tr.ltr(_padded(contract, suggested))),
+        [
+            t.button("yes", "reading.ocr_yes"),
+            t.button("no", "reading.ocr_type_it"),
+            t.button("cmd:cancel", "common.cancel"),
+        ],
+        ask="photo",
+    )
+    return None
+
+
+@reading.handle("suggest", expects="number", photo=True)
+async def on_suggest(t: Turn) -> str | None:
+    """Yes takes the index read; "type it", or an index typed, is the customer's own."""
+    contract = await _contract(t)
+    if contract is None:
+        return READING_START
+    r = ReadingData.of(t)
+    if t.inbound.photo_ref:  # another photo: read again
+        r.suggested = None
+        return _photo_before_index(t, contract) or READING_INDEX
+    picked = t.choice()
+    if picked == "cmd:cancel":
+        return MENU_MAIN
+    suggested = r.suggested
+    if picked == "yes" and suggested is not None:
+        r.suggested = None
+        return await _check_index(t, contract, suggested)
+    if picked == "no":
+        r.suggested = None
+        return READING_INDEX
+    index = parse_index(t.text, today=t.today) if t.text else None
+    if index is not None:
+        r.suggested = None
+        return await _check_index(t, contract, index)
+    if t.text and _too_long(t.text):
+        return _say_too_many_digits(t, contract)
+    t.say("reading.ocr_yes_or_type")
+    return AGAIN
 
 
 def _too_long(text: str) -> bool:
@@ -625,7 +704,10 @@ async def summary(t: Turn) -> str | None:
         )
     if ReadingData.of(t).rollover:
         lines.append(t.tr("reading.summary_rollover"))
-    if ReadingData.of(t).review:
+    if _ocr_disagrees(ReadingData.of(t)):
+        read = ReadingData.of(t).ocr_index or 0
+        lines.append(t.tr("reading.summary_ocr_differs", read=t.tr.ltr(_padded(contract, read)), index=t.tr.ltr(index)))
+    elif ReadingData.of(t).review:
         lines.append(t.tr("reading.summary_review"))
     lines.append(t.tr("reading.summary_photo_yes" if ReadingData.of(t).photo else "reading.summary_photo_no"))
     previous = await _same_cycle(t, contract, day)
@@ -705,6 +787,11 @@ async def _record(t: Turn) -> str:
             correction_text, details["correction"] = await describe_correction(
                 t, contract, tariff, last, day, used, estimates
             )
+    r = ReadingData.of(t)
+    if _ocr_disagrees(r):
+        # The customer's index is recorded; an agent compares it with the photo.
+        r.review = r.review or "ocr"
+        details["ocr"] = {"read": r.ocr_index, "typed": index}
     reference = await t.tx.next_reference("RL", day.year)
     await t.tx.add_customer_reading(
         contract=contract.contract,
@@ -715,6 +802,7 @@ async def _record(t: Turn) -> str:
         user_id=t.user_id,
         photo_ref=ReadingData.of(t).photo,
         photo_sha256=ReadingData.of(t).photo_sha256,
+        ocr_index=ReadingData.of(t).ocr_index,
         previous_index=last.index_value if last else None,
         previous_date=last.reading_date if last else None,
         consumption=used if last else None,

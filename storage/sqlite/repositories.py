@@ -472,6 +472,7 @@ class SqliteReadings(_Repository):
         replaces: int | None = None,
         now: datetime | None = None,
         photo_sha256: str | None = None,
+        ocr_index: int | None = None,
     ) -> int:
         """Record a confirmed customer reading; `replaces` marks an earlier one of the cycle as replaced."""
         if replaces is not None:
@@ -490,7 +491,7 @@ class SqliteReadings(_Repository):
         new_id = await self._insert(
             "INSERT INTO readings (contract, reading_date, index_value, source, reference, channel, user_id, "
             "photo_ref, previous_index, previous_date, consumption, rollover, review, review_reason, details, "
-            "submitted_at, photo_sha256) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "submitted_at, photo_sha256, ocr_index) VALUES (?,?,?, 'customer', ?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 contract,
                 day.isoformat(),
@@ -508,6 +509,7 @@ class SqliteReadings(_Repository):
                 _json(details or {}),
                 _ts(self._now(now)),
                 photo_sha256,
+                ocr_index,
             ),
             key=contract,
         )
