@@ -19,9 +19,9 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
     found.sort()
     versions = [v for v, _, _ in found]
-    # Unique and increasing from 1; a gap is allowed while parallel branches hold the numbers
-    # between (issue 24's 0012 was written before 0008-0011 were merged).
-    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
+    # 1..n with no gap: a database at version k has run every migration up to k, so a number
+    # left free and filled later would never run on it.
+    if versions != list(range(1, len(versions) + 1)):
         raise RuntimeError(f"migrations are not numbered 1..n: {versions}")
     return found
 
