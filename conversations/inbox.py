@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterab
 from datetime import timedelta
 from typing import Any
 
-from storage import Store, Tx
+from storage import Store, StoreUnavailable, Tx
 from storage.protocols import InboxKey
 
 from .profile import RetentionPolicy
@@ -75,6 +75,8 @@ class Inbox:
         self.keep = timedelta(days=(retention or RetentionPolicy()).inbox_days)  # answered rows
         self._ids: list[str] = []
         self._task: asyncio.Task | None = None
+        self._closing = False
+        self._failing = False  # the last flush could not reach the database (said once)
         self._upto: int | None = None  # the backlog's last row (open())
         self._scanned = asyncio.Event()  # the backlog's chats are known
         self._scanned.set()  # no backlog until open()
@@ -216,11 +218,22 @@ class Inbox:
         try:
             async with self.store.transaction() as tx:
                 await tx.mark_answered(self.channel, ids)
+            self._failing = False
+        except StoreUnavailable as exc:
+            # The database is away for a while (a PostgreSQL restart): keep the marks for the
+            # next flush. Said in one line: it is not a bug.
+            if not self._failing:
+                log.warning("could not mark %d inbox row(s) answered yet (%s): will try again", len(ids), exc)
+            self._failing = True
+            self._ids = ids + self._ids
+            if self._task is None and not self._closing:
+                self._task = asyncio.get_running_loop().create_task(self._later())
         except Exception:
             # Unmarked rows are replayed at the next start: their replies may be repeated, never lost.
             log.exception("could not mark %d inbox row(s) answered", len(ids))
 
     async def close(self) -> None:
+        self._closing = True
         await self.stop()
         if self._task is not None:
             await self._task  # at most `every` seconds

@@ -59,6 +59,9 @@ _LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
     ConnectionError,
     OSError,
+    # "cannot switch to state …; another operation is in progress": a connection left mid-query
+    # (seen after a server restart) is in no known state: dropped and opened again like a lost one.
+    asyncpg.exceptions.InternalClientError,
     asyncio.TimeoutError,
 )
 
