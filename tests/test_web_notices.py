@@ -4,9 +4,12 @@ it as `addad notify` does (once per customer), bad input, CSRF, roles, the audit
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from yarl import URL
 
+from bot.cli import main
 from conversations.backoffice import render_outbox
 from conversations.profile import load_profile
 
@@ -31,7 +34,9 @@ async def pending_notices(engine, user: str) -> list:
         return [m for m in await tx.outbox_for_chat("telegram", user, statuses=("pending",)) if m.kind == "notice"]
 
 
-async def test_a_supervisor_previews_then_sends_a_notice_once_per_customer(engine, served):
+async def test_a_supervisor_previews_then_sends_a_notice_once_per_customer(
+    engine, served, database, monkeypatch, capsys
+):
     await opted(engine)  # Fatima (two contracts in Casablanca) said yes; Youssef (Rabat) said no
     async with served.client() as karim:
         await karim.sign_in("karim")
@@ -57,6 +62,10 @@ async def test_a_supervisor_previews_then_sends_a_notice_once_per_customer(engin
         page = await karim.post("/web/notices/send", draft)
         assert "Cet avis a déjà été envoyé à ces clients : rien de nouveau n'a été mis en file." in page.plain()
         assert len(await pending_notices(engine, "f1")) == 1
+        # The same notice typed on the command line is the same notice: queued for nobody again.
+        monkeypatch.setenv("ADDAD_DATABASE", str(database))
+        assert await asyncio.to_thread(main, ["notify", "--city", "Casablanca", "--ar", AR, "--fr", FR]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "notice for Casablanca: queued 0"
         # Rabat: Youssef said no, so nobody; the preview offers no button.
         page = await karim.post("/web/notices/preview", {**draft, "city": "الرباط"})
         assert "Aucun client de Rabat n'a accepté les avis : cet avis n'irait à personne." in page.plain()
