@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     remind_cli.add_parsers(sub)
 
+    from bot import handoff_cli  # `addad handoff` (issue 20)
+
+    handoff_cli.add_parsers(sub)
+
     learn = sub.add_parser("learn", help="the messages the bot did not understand, masked, for labelling")
     learn_sub = learn.add_subparsers(dest="action", required=True, metavar="ACTION")
     learn_exp = learn_sub.add_parser("export", help="one JSON line each, in the training data's shape")
@@ -386,6 +390,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot import remind_cli
 
         return remind_cli.run(args, settings)
+    if args.command == "handoff":
+        from bot import handoff_cli
+
+        return handoff_cli.run(args, settings)
     if args.command == "telegram":
         from bot.runtime import run_telegram
 

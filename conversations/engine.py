@@ -230,7 +230,7 @@ class Engine:
                 notices = await self._queued_notices(turn)  # after the step: in the language it ended in
                 await tx.save_session(session, now=now)
                 replies = notices + turn.replies
-                await handoff.log_turn(tx, inbound, replies, now)  # the recent conversation, for an agent
+                await handoff.log_turn(tx, inbound, replies, now, self.profile)  # the recent conversation, for an agent
                 outcome = Outcome(replies, session.lang or "fr")
                 # The message is claimed last, with its replies, in one statement. A redelivery
                 # (rare) finds the claim there and its turn is rolled back, as if never run.

@@ -3,7 +3,10 @@ menu's contact entry) puts the chat in the handoff queue; an agent takes it, rea
 conversation (masked), writes to the customer through the bot (the outbox) and hands it back.
 While an agent has the chat the bot answers nothing there (the messages are kept for him); a
 hand-back, or the agent's silence for `IDLE`, returns the chat to the bot, and the customer is
-told both times. The functions below serve the engine, the CLI and the workspace alike."""
+told both times. A waiting chat can also be closed without being taken (`dismiss`; the customer
+is told). The timeout and the log's length are the profile's `[handoff]` settings (`IDLE` and
+`KEEP_LINES` are their defaults). The functions below serve the engine, `addad handoff`
+(bot/handoff_cli.py) and the workspace alike."""
 
 from __future__ import annotations
 
@@ -16,14 +19,15 @@ from storage import OutboxMessage, Tx
 from storage.review_records import ChatLine, Handoff
 
 from .i18n import translator
-from .profile import Profile
+from .profile import HandoffPolicy, Profile
 
 if TYPE_CHECKING:
     from .events import Inbound, Reply
     from .flow import Turn
 
-IDLE = timedelta(minutes=30)  # an agent silent this long gives the chat back to the bot
-KEEP_LINES = 40  # messages an agent reads per chat (customer, bot, agent); the rest go at the daily prune
+_DEFAULT = HandoffPolicy()
+IDLE = timedelta(minutes=_DEFAULT.agent_timeout_minutes)  # an agent silent this long gives the chat back
+KEEP_LINES = _DEFAULT.chat_log_lines  # messages an agent reads per chat; the rest go at the daily prune
 MAX_AGENT_TEXT = 2000
 OUTBOX_KINDS = ("handoff", "agent_message")
 
@@ -68,6 +72,15 @@ def mask(text: str) -> str:
     return _LONG.sub(lambda m: _hide(m.group(0), 3), text)
 
 
+def idle_after(profile: Profile | None) -> timedelta:
+    """The profile's agent timeout (today's 30 minutes without one)."""
+    return timedelta(minutes=profile.handoff.agent_timeout_minutes) if profile is not None else IDLE
+
+
+def keep_lines(profile: Profile | None) -> int:
+    return profile.handoff.chat_log_lines if profile is not None else KEEP_LINES
+
+
 # ------------------------------------------------------------------ the customer's side (engine)
 async def request(t: Turn) -> bool:
     """The chat joins the queue (once: True if it was not waiting already)."""
@@ -87,7 +100,7 @@ async def with_agent(t: Turn) -> bool:
     h = await t.tx.chat_handoff(t.channel, t.user_id)
     if h is None or h.status != "taken":
         return False
-    if t.now - (h.last_agent_at or h.taken_at or h.requested_at) <= IDLE:
+    if t.now - (h.last_agent_at or h.taken_at or h.requested_at) <= idle_after(t.profile):
         return True
     if await t.tx.update_handoff(
         h.id, expected="taken", status="closed", closed_at=t.now, closed_by="system", close_reason="timeout"
@@ -109,7 +122,9 @@ def _inbound_text(inbound: Inbound) -> str:
     return "[?]"
 
 
-async def log_turn(tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: datetime) -> None:
+async def log_turn(
+    tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: datetime, profile: Profile | None = None
+) -> None:
     """The customer's message and the bot's replies, masked, into the chat's recent log."""
     lines: list[tuple[str, str | None, str]] = [("customer", None, mask(_inbound_text(inbound))[:MAX_AGENT_TEXT])]
     lines += [("bot", None, mask(r.text)[:MAX_AGENT_TEXT]) for r in replies if r.text]
@@ -117,16 +132,16 @@ async def log_turn(tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: date
 
 
 # ------------------------------------------------------------------ the agent's side
-def idle(h: Handoff, now: datetime) -> bool:
-    """A taken chat whose agent has been silent for longer than IDLE."""
-    return h.status == "taken" and now - (h.last_agent_at or h.taken_at or h.requested_at) > IDLE
+def idle(h: Handoff, now: datetime, profile: Profile | None = None) -> bool:
+    """A taken chat whose agent has been silent for longer than the profile's timeout."""
+    return h.status == "taken" and now - (h.last_agent_at or h.taken_at or h.requested_at) > idle_after(profile)
 
 
-async def expire(tx: Tx, now: datetime) -> int:
-    """Close the taken handoffs whose agent has been silent for IDLE, telling each customer."""
+async def expire(tx: Tx, now: datetime, profile: Profile | None = None) -> int:
+    """Close the taken handoffs whose agent has been silent too long, telling each customer."""
     closed = 0
     for h in await tx.handoffs(statuses=("taken",)):
-        if idle(h, now) and await tx.update_handoff(
+        if idle(h, now, profile) and await tx.update_handoff(
             h.id, expected="taken", status="closed", closed_at=now, closed_by="system", close_reason="timeout"
         ):
             await _tell(tx, h, "timeout", now)
@@ -135,9 +150,9 @@ async def expire(tx: Tx, now: datetime) -> int:
     return closed
 
 
-async def queue(tx: Tx, now: datetime) -> list[Handoff]:
+async def queue(tx: Tx, now: datetime, profile: Profile | None = None) -> list[Handoff]:
     """The open handoffs, oldest first, after closing those timed out."""
-    await expire(tx, now)
+    await expire(tx, now, profile)
     return await tx.handoffs()
 
 
@@ -148,9 +163,9 @@ async def _open(tx: Tx, handoff_id: int) -> Handoff:
     return h
 
 
-async def take(tx: Tx, handoff_id: int, *, actor: str, now: datetime) -> Handoff:
+async def take(tx: Tx, handoff_id: int, *, actor: str, now: datetime, profile: Profile | None = None) -> Handoff:
     """The agent takes the chat: the bot goes quiet on it; the customer is told."""
-    await expire(tx, now)
+    await expire(tx, now, profile)
     h = await _open(tx, handoff_id)
     if h.status == "taken" and h.taken_by == actor:
         return h
@@ -164,8 +179,8 @@ async def take(tx: Tx, handoff_id: int, *, actor: str, now: datetime) -> Handoff
     return await _open(tx, handoff_id)
 
 
-async def _held_by(tx: Tx, handoff_id: int, actor: str, now: datetime) -> Handoff:
-    await expire(tx, now)
+async def _held_by(tx: Tx, handoff_id: int, actor: str, now: datetime, profile: Profile | None) -> Handoff:
+    await expire(tx, now, profile)
     h = await _open(tx, handoff_id)
     if h.status != "taken" or h.taken_by != actor:
         state = "closed" if h.status == "closed" else ("taken" if h.status == "taken" else "not_taken")
@@ -173,14 +188,16 @@ async def _held_by(tx: Tx, handoff_id: int, actor: str, now: datetime) -> Handof
     return h
 
 
-async def say(tx: Tx, handoff_id: int, text: str, *, actor: str, now: datetime) -> Handoff:
+async def say(
+    tx: Tx, handoff_id: int, text: str, *, actor: str, now: datetime, profile: Profile | None = None
+) -> Handoff:
     """The agent's message, sent to the customer by the bot's channel (the outbox)."""
     text = (text or "").strip()
     if not text:
         raise HandoffError("an empty message is not sent", "empty")
     if len(text) > MAX_AGENT_TEXT:
         raise HandoffError(f"a message is at most {MAX_AGENT_TEXT} characters", "too_long")
-    h = await _held_by(tx, handoff_id, actor, now)
+    h = await _held_by(tx, handoff_id, actor, now, profile)
     await tx.update_handoff(h.id, expected="taken", last_agent_at=now)
     await tx.enqueue_outbox(
         channel=h.channel,
@@ -196,10 +213,12 @@ async def say(tx: Tx, handoff_id: int, text: str, *, actor: str, now: datetime) 
 
 
 async def hand_back(tx: Tx, handoff_id: int, *, actor: str, now: datetime) -> Handoff:
-    """The chat returns to the bot; the customer is told."""
+    """The chat returns to the bot; the customer is told. A chat nobody took is dismissed."""
     h = await _open(tx, handoff_id)
     if h.status == "closed":
         raise HandoffError(f"handoff {handoff_id} is closed already", "closed")
+    if h.status == "waiting":
+        return await dismiss(tx, handoff_id, actor=actor, now=now)
     if h.status == "taken" and h.taken_by != actor:
         raise HandoffError(f"handoff {handoff_id} is taken by {h.taken_by}", "taken")
     await tx.update_handoff(
@@ -211,8 +230,32 @@ async def hand_back(tx: Tx, handoff_id: int, *, actor: str, now: datetime) -> Ha
     return await _open(tx, handoff_id)
 
 
-async def conversation(tx: Tx, h: Handoff, *, limit: int = KEEP_LINES) -> list[ChatLine]:
-    return await tx.chat_log(h.channel, h.user_id, limit=limit)
+async def dismiss(tx: Tx, handoff_id: int, *, actor: str, now: datetime) -> Handoff:
+    """A waiting chat closed without being taken (answered by phone, asked twice, a test): the
+    customer is told the bot goes on and he may ask again. Stored as closed `returned` with no
+    `taken_at` (the table's close reasons are returned and timeout)."""
+    h = await _open(tx, handoff_id)
+    if h.status != "waiting":
+        who = f" by {h.taken_by}" if h.status == "taken" else ""
+        raise HandoffError(f"handoff {handoff_id} is {h.status}{who}: only a waiting one is closed so", h.status)
+    if not await tx.update_handoff(
+        h.id, expected="waiting", status="closed", closed_at=now, closed_by=actor, close_reason="returned"
+    ):
+        raise HandoffError(f"handoff {handoff_id} was taken meanwhile", "taken")
+    await _tell(tx, h, "dismissed", now)
+    await tx.audit("handoff_dismissed", actor=actor, channel=h.channel, user_id=h.user_id, contract=h.contract, now=now)
+    return await _open(tx, handoff_id)
+
+
+def dismissed(h: Handoff) -> bool:
+    """Closed without ever being taken."""
+    return h.status == "closed" and h.taken_at is None and h.close_reason == "returned"
+
+
+async def conversation(
+    tx: Tx, h: Handoff, *, limit: int | None = None, profile: Profile | None = None
+) -> list[ChatLine]:
+    return await tx.chat_log(h.channel, h.user_id, limit=limit if limit is not None else keep_lines(profile))
 
 
 async def _tell(tx: Tx, h: Handoff, event: str, now: datetime) -> None:

@@ -242,6 +242,16 @@ class RetentionPolicy(_Model):
         return self
 
 
+class HandoffPolicy(_Model):
+    """A chat handed to a human (issue 20, conversations/handoff.py)."""
+
+    # A taken chat whose agent has written nothing for this long returns to the bot (the
+    # customer is told): a forgotten tab must not leave a customer unanswered.
+    agent_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Lines kept per chat (customer, bot, agent; masked) for the agent who takes it.
+    chat_log_lines: int = Field(default=40, ge=1, le=500)
+
+
 class PrepaidAdvancePolicy(_Model):
     kwh: int = Field(gt=0)
     low_income_only: bool = True
@@ -362,6 +372,7 @@ class Profile(_Model):
     linking: LinkingPolicy = LinkingPolicy()
     retention: RetentionPolicy = RetentionPolicy()
     reminders: RemindersPolicy = RemindersPolicy()
+    handoff: HandoffPolicy = HandoffPolicy()
     cities: list[City] = Field(default_factory=list)
     # The distributors this one replaced, and what to tell a customer who asks whether the old
     # one is still theirs ("wach lydec mazal?"); an operator that replaced none lists none.

@@ -68,7 +68,9 @@ async def prune(tx: Tx, profile: Profile, now: datetime, media: MediaFiles | Non
         learning=await learning.prune(tx, profile, now),
         photos=len(photos),
         dead_letters=await tx.prune_dead_letters(older_than=now - timedelta(days=policy.inbox_days)),
-        chat_lines=await tx.prune_chat_log(older_than=now - timedelta(days=policy.inbox_days), keep=handoff.KEEP_LINES),
+        chat_lines=await tx.prune_chat_log(
+            older_than=now - timedelta(days=policy.inbox_days), keep=handoff.keep_lines(profile)
+        ),
     )
 
 

@@ -28,6 +28,7 @@ PAGES = (
     "bot.web.review_pages",
     "bot.web.handoff_pages",
     "bot.web.stats_pages",
+    "bot.web.notices_pages",
 )
 
 SECRET_SETTING = "web_secret"

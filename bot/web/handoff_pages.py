@@ -26,10 +26,12 @@ async def queue(request: web.Request) -> web.StreamResponse:
     now = ws.clock()
     async with ws.store.snapshot() as tx:
         rows = await tx.handoffs()
-    if any(handoff.idle(h, now) for h in rows):  # chats whose agent went silent: closed first (a write)
+    if any(handoff.idle(h, now, ws.profile) for h in rows):  # chats whose agent went silent: closed first (a write)
         async with ws.store.transaction() as tx:
-            rows = await handoff.queue(tx, now)
-    return await core.render(request, "handoffs.html", rows=rows, me=core.actor(core.account(request)))
+            rows = await handoff.queue(tx, now, ws.profile)
+    return await core.render(
+        request, "handoffs.html", rows=rows, me=core.actor(core.account(request)), done=request.query.get("done", "")
+    )
 
 
 async def _page(
@@ -40,7 +42,7 @@ async def _page(
         h = await tx.handoff(handoff_id)
         if h is None:
             return await core.render(request, "error.html", status=404, message=tr("web.handoff.unknown"))
-        lines = await handoff.conversation(tx, h)
+        lines = await handoff.conversation(tx, h, profile=core.workspace(request).profile)
     return await core.render(
         request,
         "handoff.html",
@@ -48,6 +50,7 @@ async def _page(
         h=h,
         lines=lines,
         mine=h.status == "taken" and h.taken_by == core.actor(core.account(request)),
+        dismissed=handoff.dismissed(h),
         error=error,
         text=text,
         done=request.query.get("done", ""),
@@ -70,9 +73,11 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     try:
         async with ws.store.transaction() as tx:
             if action == "take":
-                await handoff.take(tx, handoff_id, actor=who, now=ws.clock())
+                await handoff.take(tx, handoff_id, actor=who, now=ws.clock(), profile=ws.profile)
             elif action == "say":
-                await handoff.say(tx, handoff_id, text, actor=who, now=ws.clock())
+                await handoff.say(tx, handoff_id, text, actor=who, now=ws.clock(), profile=ws.profile)
+            elif action == "dismiss":
+                await handoff.dismiss(tx, handoff_id, actor=who, now=ws.clock())
             else:
                 await handoff.hand_back(tx, handoff_id, actor=who, now=ws.clock())
     except HandoffError as exc:
@@ -90,8 +95,8 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         else:
             message = tr("web.handoff.take_first")
         return await _page(request, handoff_id, status=409, error=message, text=text[:MAX_AGENT_TEXT])
-    if action == "back":
-        raise web.HTTPFound(f"{PREFIX}/handoffs?done=back")
+    if action in ("back", "dismiss"):
+        raise web.HTTPFound(f"{PREFIX}/handoffs?done={action}")
     raise web.HTTPFound(f"{PREFIX}/handoffs/{handoff_id}?done={action}")
 
 
@@ -110,10 +115,16 @@ async def back(request: web.Request) -> web.StreamResponse:
     return await _act(request, "back")
 
 
+@requires("agent")
+async def dismiss(request: web.Request) -> web.StreamResponse:
+    return await _act(request, "dismiss")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/handoffs", queue)
     app.router.add_get("/handoffs/{id}", show)
     app.router.add_post("/handoffs/{id}/take", take)
     app.router.add_post("/handoffs/{id}/say", say)
     app.router.add_post("/handoffs/{id}/back", back)
+    app.router.add_post("/handoffs/{id}/close", dismiss)
     app[core.WORKSPACE].nav.append((f"{PREFIX}/handoffs", "web.nav.handoffs", "agent"))
