@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -125,9 +126,13 @@ def _inbound_text(inbound: Inbound) -> str:
 async def log_turn(
     tx: Tx, inbound: Inbound, replies: Sequence[Reply], now: datetime, profile: Profile | None = None
 ) -> None:
-    """The customer's message and the bot's replies, masked, into the chat's recent log."""
-    lines: list[tuple[str, str | None, str]] = [("customer", None, mask(_inbound_text(inbound))[:MAX_AGENT_TEXT])]
-    lines += [("bot", None, mask(r.text)[:MAX_AGENT_TEXT]) for r in replies if r.text]
+    """The customer's message and the bot's replies (one line for the turn's replies) into the
+    chat's recent log. This runs on every turn: the lines are masked when an agent reads them
+    (`conversation`), not here."""
+    lines: list[tuple[str, str | None, str]] = [("customer", None, _inbound_text(inbound)[:MAX_AGENT_TEXT])]
+    said = "\n\n".join(r.text for r in replies if r.text)
+    if said:
+        lines.append(("bot", None, said[:MAX_AGENT_TEXT]))
     await tx.log_chat(inbound.channel, inbound.user_id, lines, now=now)
 
 
@@ -207,7 +212,7 @@ async def say(
         payload={"text": text},
         now=now,
     )
-    await tx.log_chat(h.channel, h.user_id, [("agent", actor, mask(text))], now=now)
+    await tx.log_chat(h.channel, h.user_id, [("agent", actor, text)], now=now)
     await tx.audit("handoff_message", actor=actor, channel=h.channel, user_id=h.user_id, now=now)
     return await _open(tx, handoff_id)
 
@@ -255,7 +260,9 @@ def dismissed(h: Handoff) -> bool:
 async def conversation(
     tx: Tx, h: Handoff, *, limit: int | None = None, profile: Profile | None = None
 ) -> list[ChatLine]:
-    return await tx.chat_log(h.channel, h.user_id, limit=limit if limit is not None else keep_lines(profile))
+    """The chat's last lines, masked as an agent may read them."""
+    lines = await tx.chat_log(h.channel, h.user_id, limit=limit if limit is not None else keep_lines(profile))
+    return [replace(line, text=mask(line.text)) for line in lines]
 
 
 async def _tell(tx: Tx, h: Handoff, event: str, now: datetime) -> None:

@@ -54,4 +54,4 @@ class ChatLine:
     at: datetime
     sender: str  # customer, bot, agent
     author: str | None
-    text: str  # masked when written
+    text: str  # as said: conversations.handoff.conversation masks it for the agent
