@@ -40,6 +40,9 @@ CACHED: dict[str, dict[str, bool]] = {
     "links": {"chat_links": True, "contracts": False},  # key: (channel, user_id)
     "session": {"sessions": True},  # key: (channel, user_id)
     "outbox": {"outbox": True},  # key: (channel, user_id)
+    # The chat's open handoff, read at every turn (is an agent on it?); handoffs change rarely,
+    # and a write to them forgets every chat's.
+    "handoff": {"handoffs": False},  # key: (channel, user_id)
 }
 
 _WRITTEN = re.compile(

@@ -158,11 +158,13 @@ class SqliteHandoffs(_Repository):
 
     async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None:
         """The chat's open handoff (waiting or taken), if any: read on every turn (a partial index)."""
-        rows = await self._bulk(
+        found = await self._all(
             f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE channel = ? AND user_id = ? AND status != 'closed'",
             (channel, user_id),
+            _handoff,
+            tag=("handoff", (channel, user_id)),
         )
-        return _handoff(rows[0]) if rows else None
+        return found[0] if found else None
 
     async def handoffs(self, *, statuses: Iterable[str] = ("waiting", "taken"), limit: int = 200) -> list[Handoff]:
         wanted = list(statuses)
