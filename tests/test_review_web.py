@@ -135,6 +135,31 @@ async def test_the_photo_and_the_chart_only_to_a_signed_in_account(engine, serve
         assert f'src="/web/readings/{rid}/photo"' in page.text
 
 
+async def test_a_typed_index_the_photo_disagrees_with_shows_both_values(engine, served):
+    async with engine.store.transaction() as tx:
+        rid = await tx.add_customer_reading(
+            contract="1000001",
+            day=engine.clock().date(),
+            index=45400,
+            reference="RL-2026-000010",
+            channel="test",
+            user_id="u1",
+            photo_ref="file-2",
+            previous_index=45210,
+            previous_date=None,
+            consumption=190,
+            review_reason="ocr",
+            details={"ocr": {"read": 45388, "typed": 45400}},
+            ocr_index=45388,
+        )
+    async with served.client() as amina:
+        await amina.sign_in("amina")
+        page = await amina.get(f"/web/readings/{rid}")
+        assert "la photo montre 45388, le client a tapé 45400" in page.plain()
+        page = await amina.get("/web/readings")
+        assert "RL-2026-000010" in page.plain()
+
+
 async def test_the_handoff_pages_take_write_and_hand_back(engine, served):
     chat = Chat(engine, sender_phone="+212612345678")
     await chat.send("bonjour")

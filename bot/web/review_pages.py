@@ -57,6 +57,9 @@ async def queue(request: web.Request) -> web.StreamResponse:
 def _flag(tr, item: ReviewItem, flag: str) -> str:
     if flag == "replaces":
         return tr("web.readings.flag_replaces", reference=item.replaces_reference or "")
+    seen = item.reading.details.get("ocr") if flag in ("ocr", "outlier") else None
+    if isinstance(seen, dict) and "read" in seen:  # the photo shows another index (issue 21)
+        return tr("web.readings.flag_ocr", read=seen["read"], typed=seen.get("typed", item.reading.index_value))
     if flag in ("outlier", "rollover"):
         return tr(f"web.readings.flag_{flag}")
     return flag
