@@ -164,7 +164,8 @@ class Dispatcher:
     async def recover(self, *, older_than: timedelta | None = None) -> int:
         """Settle messages left 'sending' by a dispatcher that stopped between send and mark.
         At start-up every claim is from a dead process (one dispatcher per channel), so the
-        default looks at all of them; a periodic sweep passes the lease."""
+        default looks at all of them; a periodic sweep passes the lease (so does the start of
+        one of several workers on one database: `run`)."""
         now = self.clock()
         cutoff = now - older_than if older_than is not None else now + timedelta(seconds=1)
         settled = 0
@@ -290,7 +291,9 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: recover, then send what is due, polling (other processes queue decisions)."""
-        await self.recover()
+        # With several workers on one database (its chat locks: conversations/workers.py), a claim
+        # younger than the lease may be a live worker's send in flight: only expired ones are taken.
+        await self.recover(older_than=self.lease if getattr(self.store, "chat_locks", None) is not None else None)
         sweep = self.clock()
         while not stop.is_set():
             full = False

@@ -1,0 +1,243 @@
+"""Several workers on one PostgreSQL database (conversations/workers.py, docs/deploy.md "Two
+workers"): each chat's messages run once, in inbox order, whichever worker received them; a
+killed worker's chats are taken over; a starting worker never takes what a live one holds.
+Skipped without ADDAD_TEST_POSTGRES (tests/pg.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import aiohttp
+import pytest
+
+from conversations.dispatch import Dispatcher
+from conversations.workers import SharedChats, chat_locks
+from storage import open_store
+
+from . import pg
+from .chat import Clock
+from .telegram_harness import seeded_database
+from .whatsapp_harness import FakeGraphAPI, WhatsAppProcess, delivery, message, text_of
+
+pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.SKIP_REASON)
+
+
+@pytest.fixture
+def database():
+    url = pg.fresh_database()
+    try:
+        yield url
+    finally:
+        pg.drop(url)
+
+
+class Worker:
+    """One process's SharedChats on a store (a connection, and chat locks, of its own)."""
+
+    def __init__(self, name: str, store, ran: list, *, slow: float = 0.005) -> None:
+        self.name, self.store, self.ran, self.slow = name, store, ran, slow
+        locks = chat_locks(store)
+        assert locks is not None
+        self.chats = SharedChats(store, "whatsapp", locks, self.run, sweep_every=0.2)
+
+    async def run(self, message_id: str, body: str, processed: bool, here: bool) -> None:
+        self.ran.append((self.name, message_id))
+        await asyncio.sleep(self.slow * random.random())  # a turn and its replies take a while
+
+    async def receive(self, chat: str, message_id: str) -> asyncio.Task:
+        """As the webhook does: kept durably, then handled in the background."""
+        async with self.store.transaction() as tx:
+            assert await tx.accept_inbound("whatsapp", message_id, json.dumps({"n": message_id}), chat=chat)
+        return asyncio.create_task(self.chats.received(chat, message_id))
+
+
+async def test_two_workers_run_each_row_once_in_its_chats_order(database):
+    """Messages of five chats spread at random over two workers: every row runs once, each chat's
+    rows in the order they were kept, and both workers did part of the work."""
+    clock = Clock()
+    a, b = await open_store(database, clock=clock), await open_store(database, clock=clock)
+    ran: list[tuple[str, str]] = []
+    workers = [Worker("a", a, ran), Worker("b", b, ran)]
+    try:
+        jobs = []
+        for i in range(60):
+            chat = f"2126000000{i % 5}"
+            jobs.append(await random.choice(workers).receive(chat, f"m{i:03d}"))
+        await asyncio.wait_for(asyncio.gather(*jobs), 30)
+    finally:
+        for w in workers:
+            await w.chats.close()
+        await a.close()
+        await b.close()
+    ids = [m for _, m in ran]
+    assert sorted(ids) == [f"m{i:03d}" for i in range(60)]  # each once
+    for c in range(5):
+        mine = [m for m in ids if int(m[1:]) % 5 == c]
+        assert mine == sorted(mine)  # the chat's order: the order kept
+    assert {w for w, _ in ran} == {"a", "b"}
+    unanswered = pg.query(database, "SELECT count(*) FROM inbox WHERE answered_at IS NULL")
+    assert unanswered == [(0,)]
+
+
+async def test_a_live_workers_chat_is_not_replayed_and_a_dead_ones_is_taken_over(database):
+    """Worker A holds a chat mid-way (its turn slow); B starts and sweeps: it leaves A's chat alone.
+    A's lock connection dies (its process killed): B takes the chat over, the row in hand again
+    (marked `processed` if its turn had run) and the rest in order."""
+    clock = Clock()
+    a, b = await open_store(database, clock=clock), await open_store(database, clock=clock)
+    ran: list[tuple[str, str]] = []
+    stuck = asyncio.Event()
+    wa = Worker("a", a, ran)
+
+    async def slow_run(message_id: str, body: str, processed: bool, here: bool) -> None:
+        ran.append(("a", message_id))
+        await stuck.wait()  # never returns: A "hangs" holding the chat
+
+    wa.chats.run = slow_run
+    wb = Worker("b", b, ran)
+    try:
+        first = await wa.receive("212600000001", "x1")
+        async with a.transaction() as tx:
+            await tx.accept_inbound("whatsapp", "x2", "{}", chat="212600000001")
+        while not ran:
+            await asyncio.sleep(0.01)
+        wb.chats.start()  # B's start: its first sweep is the replay
+        await asyncio.sleep(1.0)
+        assert ran == [("a", "x1")]  # B resent nothing A is handling
+        locks = chat_locks(a)
+        assert locks is not None
+        await locks.close()  # A's session goes (kill -9): so do its locks
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(ran) < 3:
+            assert asyncio.get_running_loop().time() < deadline, ran
+            await asyncio.sleep(0.05)
+        assert ran == [("a", "x1"), ("b", "x1"), ("b", "x2")]
+        assert wb.chats.taken_over == 2
+        first.cancel()
+    finally:
+        stuck.set()
+        await wb.chats.close()
+        await wa.chats.close()
+        await a.close()
+        await b.close()
+
+
+async def test_a_starting_dispatcher_leaves_a_live_workers_send_alone(database):
+    """With several workers, a dispatcher's start settles only claims older than the lease: a
+    message another worker claimed a moment ago is neither resent nor failed."""
+    clock = Clock()
+    store = await open_store(database, clock=clock)
+    try:
+        from .chat import seed
+
+        await seed(store)
+        async with store.transaction() as tx:
+            fresh = await tx.enqueue_outbox(channel="whatsapp", user_id="212600000001", lang="fr", kind="reply",
+                                            payload={"messages": [], "text": "x"})  # fmt: skip
+            old = await tx.enqueue_outbox(channel="whatsapp", user_id="212600000002", lang="fr", kind="reply",
+                                          payload={"messages": [], "text": "y"})  # fmt: skip
+            assert fresh is not None and old is not None
+            assert await tx.claim_outbox(old, now=clock() - Dispatcher(store, _profile(), []).lease * 2)
+            assert await tx.claim_outbox(fresh, now=clock())
+
+        class Sender:
+            channel, confirms_delivery = "whatsapp", True
+
+            async def send_outbox(self, msg, text):  # pragma: no cover - nothing due is sent here
+                raise AssertionError("sent")
+
+        dispatcher = Dispatcher(store, _profile(), [Sender()])
+        stop = asyncio.Event()
+        stop.set()
+        await dispatcher.run(stop)  # its start: the recovery, then nothing (stopped)
+        rows = dict(pg.query(database, f"SELECT id, status FROM outbox WHERE id IN ({fresh}, {old})"))
+        assert rows == {fresh: "sending", old: "pending"}  # the live claim kept; the dead one's sent again
+    finally:
+        await store.close()
+
+
+def _profile():
+    from conversations.profile import load_profile
+
+    return load_profile()
+
+
+# ---------------------------------------------------------------------- two real processes
+CUSTOMERS = [f"2126610000{i:02d}" for i in range(6)]
+PER_CUSTOMER = 8
+
+
+async def test_two_whatsapp_workers_one_killed_under_load(tmp_path, database, process_clock):
+    """Two `addad whatsapp` processes on one PostgreSQL database, the webhooks spread over both
+    (round robin, as a load balancer; a refused connection goes to the other); each customer
+    writes without waiting for answers. One worker is killed with SIGKILL mid-traffic. Then:
+    every message answered 200 is in the inbox and answered (its turn ran, its replies went
+    out), no turn ran twice, each chat's turns ran in the order its messages were kept, and each
+    customer got at least one answer per message."""
+    await seeded_database(database)
+    graph = await FakeGraphAPI().start()
+    workers = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        w = WhatsAppProcess(graph, tmp_path / name / "unused")
+        w.env["ADDAD_DATABASE"] = database
+        workers.append(w)
+    acked: dict[str, list[str]] = {c: [] for c in CUSTOMERS}
+    turn = 0
+    try:
+        for w in workers:
+            await w.start()
+        async with aiohttp.ClientSession() as http:
+
+            async def post(payload: dict) -> bool:
+                nonlocal turn
+                for _ in range(4):
+                    w = workers[turn % 2]
+                    turn += 1
+                    try:
+                        if await w.post(http, payload) == 200:
+                            return True
+                    except aiohttp.ClientError:
+                        continue  # that worker is gone: the balancer tries the other
+                return False
+
+            async def customer(phone: str) -> None:
+                for i in range(PER_CUSTOMER):
+                    text = "bonjour" if i % 2 == 0 else "menu"
+                    m = message(phone, "text", {"body": text}, wamid=f"wamid.{phone}.{i}")
+                    if await post(delivery([m])):
+                        acked[phone].append(m["id"])
+                    await asyncio.sleep(0)  # the next at once: a chat's messages in flight on both workers
+
+            load = asyncio.gather(*(customer(c) for c in CUSTOMERS))
+            while sum(map(len, acked.values())) < len(CUSTOMERS) * PER_CUSTOMER // 3:
+                await asyncio.sleep(0.02)
+            workers[0].kill()
+            await asyncio.wait_for(load, 120)
+            every = [m for ms in acked.values() for m in ms]
+            assert len(every) == len(CUSTOMERS) * PER_CUSTOMER  # the survivor took every later message
+            deadline = asyncio.get_running_loop().time() + 60
+            while pg.query(database, "SELECT count(*) FROM inbox WHERE answered_at IS NULL") != [(0,)]:
+                assert asyncio.get_running_loop().time() < deadline, workers[1].output()[-3000:]
+                await asyncio.sleep(0.2)
+        assert await workers[1].stop() == 0, workers[1].output()[-3000:]
+        inbox = pg.query(database, "SELECT message_id, chat, rowid FROM inbox ORDER BY rowid")
+        assert sorted(m for m, _, _ in inbox) == sorted(every)  # nothing confirmed lost
+        turns = pg.query(database, "SELECT message_id FROM processed_messages WHERE channel='whatsapp' ORDER BY rowid")
+        ran = [m for (m,) in turns]
+        assert sorted(ran) == sorted(every)  # every message's turn ran, none twice
+        for phone in CUSTOMERS:
+            kept = [m for m, chat, _ in inbox if chat == phone]
+            assert kept == acked[phone]  # kept in the order the customer wrote
+            assert [m for m in ran if m in set(kept)] == kept  # run in that order
+            answers = [s for s in graph.sent if s["to"] == phone]
+            assert len(answers) >= PER_CUSTOMER
+            assert all("Que puis-je faire pour vous" in text_of(s) for s in answers), [text_of(s) for s in answers]
+        assert "Traceback" not in workers[1].output()
+    finally:
+        for w in workers:
+            if w.proc is not None and w.proc.poll() is None:
+                await w.stop()
+        await graph.stop()
