@@ -13,13 +13,16 @@ conversations/inbox.py); across processes the order and the exclusion come from 
   worker may send the same chat's next one. A lock alone does not give order; the rowid does.
 - The receiving worker's job ends once its own row is answered, by itself or by the worker that
   held the chat meanwhile: it tries the lock, and if another holds it, waits and looks again.
+- The order of rowids is the order rows become visible because every write transaction takes
+  the writers' lock (storage/postgres/db.py): a row kept later always has a higher rowid.
 - Takeover: a worker killed (kill -9) loses its locks with its connection. Every worker sweeps,
   every `sweep_every` seconds, the chats with an unanswered row that was already there at the
   previous sweep, and drains those whose lock it gets: a dead worker's chats are taken over, and
   at start the backlog is replayed this way — never a chat another live worker holds, so a
   starting worker does not resend what a live one is sending. A row the dead worker had run but
   not marked is run again with `processed`: its kept replies are sent again (docs/delivery.md:
-  repeated rather than lost).
+  repeated rather than lost). Rows kept without a chat (by one process alone, before version
+  13) are given theirs by the first sweep (`chat_of`).
 """
 
 from __future__ import annotations
@@ -58,12 +61,13 @@ class SharedChats:
         channel: str,
         locks: Locks,
         run: Runner,
+        chat_of: Callable[[str, str], str],
         *,
         poll: float = 0.02,
         sweep_every: float = 1.0,
         batch: int = 20,
     ) -> None:
-        self.store, self.channel, self.locks, self.run = store, channel, locks, run
+        self.store, self.channel, self.locks, self.run, self.chat_of = store, channel, locks, run, chat_of
         self.poll, self.sweep_every, self.batch = poll, sweep_every, batch
         self._local: dict[str, asyncio.Lock] = {}  # this process's jobs, one at a time per chat
         self._users: dict[str, int] = {}
@@ -105,6 +109,8 @@ class SharedChats:
         upto: int | None = None  # the first sweep (the start's replay) takes every unanswered row
         while not self._closing:
             try:
+                if upto is None:
+                    await self._name_chats()
                 async with self.store.snapshot() as tx:
                     last = await tx.last_inbound()
                     chats = await tx.unanswered_chats(self.channel, upto=upto)
@@ -115,6 +121,19 @@ class SharedChats:
             except Exception:
                 log.exception("%s: sweeping the unanswered messages failed; trying again", self.channel)
             await asyncio.sleep(self.sweep_every)
+
+    async def _name_chats(self) -> None:
+        """The unanswered rows kept without a chat get theirs (a page at a time)."""
+        after = None
+        while True:
+            async with self.store.snapshot() as tx:
+                page = await tx.unanswered_inbound(self.channel, after=after, limit=500)
+            if page:
+                async with self.store.transaction() as tx:
+                    await tx.name_chats(self.channel, [(m, self.chat_of(m, body)) for m, body, _, _ in page])
+            if len(page) < 500:
+                return
+            after = page[-1][3]
 
     async def _sweep_chat(self, chat: str) -> None:
         try:

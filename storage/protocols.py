@@ -385,6 +385,10 @@ class InboxRepository(Protocol):
         """The chats with an unanswered row (up to the row `upto`), the oldest waiting first."""
         ...
 
+    async def name_chats(self, channel: str, chats: Iterable[tuple[str, str]]) -> None:
+        """Give (message_id, chat) rows kept without a chat their chat (several workers)."""
+        ...
+
     async def inbound_answered(self, channel: str, message_id: str) -> bool:
         """Whether a kept update is answered (or gone: pruned once answered)."""
         ...

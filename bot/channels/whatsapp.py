@@ -321,7 +321,9 @@ class WhatsAppService:
         # Several workers on one PostgreSQL database: each chat served by whichever holds its lock,
         # in inbox order (conversations/workers.py); None on SQLite (one process).
         locks = chat_locks(engine.store)
-        self.shared = SharedChats(engine.store, CHANNEL, locks, self._shared_run) if locks is not None else None
+        self.shared = (
+            SharedChats(engine.store, CHANNEL, locks, self._shared_run, _shared_chat) if locks is not None else None
+        )
         self.sender = WhatsAppSender(client, engine.profile, dispatcher.last_customer_turn, clock=engine.clock)
 
     def to_inbound(self, update: dict) -> Inbound:

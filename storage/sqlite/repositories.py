@@ -1155,6 +1155,14 @@ class SqliteInbox(_Repository):
         rows = await self._all(sql + f" GROUP BY chat ORDER BY first LIMIT {int(limit)}", params)
         return [r[0] for r in rows]
 
+    async def name_chats(self, channel: str, chats: Iterable[tuple[str, str]]) -> None:
+        """Give (message_id, chat) rows kept without a chat (by one process alone, or before
+        version 13) their chat, so any worker can take them."""
+        await self._write_many(
+            "UPDATE inbox SET chat=? WHERE channel=? AND message_id=? AND chat IS NULL",
+            [(chat, channel, m) for m, chat in chats],
+        )
+
     async def inbound_answered(self, channel: str, message_id: str) -> bool:
         """Whether a kept update is answered (or gone: pruned once answered)."""
         row = await self._one(
