@@ -301,8 +301,12 @@ class OutboxRepository(Protocol):
 
     async def outbox_message(self, message_id: int) -> OutboxMessage | None: ...
 
-    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None, by: str | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
+        ...
+
+    async def outbox_claimers(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """The worker that claimed each message (None: claimed by one process alone)."""
         ...
 
     async def mark_outbox_sent(

@@ -153,22 +153,32 @@ async def test_rows_kept_without_a_chat_are_replayed_at_start_in_order(database)
 
 
 async def test_a_starting_dispatcher_leaves_a_live_workers_send_alone(database):
-    """With several workers, a dispatcher's start settles only claims older than the lease: a
-    message another worker claimed a moment ago is neither resent nor failed."""
+    """Outbox claims name their worker: a starting dispatcher settles at once the claims of a worker
+    that is gone (its session ended: kill -9), leaves alone a live worker's send within the lease,
+    and takes over a live one's claim older than the lease (a worker stuck)."""
     clock = Clock()
     store = await open_store(database, clock=clock)
+    live, dead = await open_store(database, clock=clock), await open_store(database, clock=clock)
     try:
         from .chat import seed
 
         await seed(store)
+        live_locks, dead_locks = chat_locks(live), chat_locks(dead)
+        assert live_locks is not None and dead_locks is not None
+        await live_locks.ensure()
+        await dead_locks.ensure()
+        ids = {}
+        lease = Dispatcher(store, _profile(), []).lease
         async with store.transaction() as tx:
-            fresh = await tx.enqueue_outbox(channel="whatsapp", user_id="212600000001", lang="fr", kind="reply",
-                                            payload={"messages": [], "text": "x"})  # fmt: skip
-            old = await tx.enqueue_outbox(channel="whatsapp", user_id="212600000002", lang="fr", kind="reply",
-                                          payload={"messages": [], "text": "y"})  # fmt: skip
-            assert fresh is not None and old is not None
-            assert await tx.claim_outbox(old, now=clock() - Dispatcher(store, _profile(), []).lease * 2)
-            assert await tx.claim_outbox(fresh, now=clock())
+            for name, by, at in (
+                ("in flight", live_locks.worker_id, clock()),
+                ("stuck", live_locks.worker_id, clock() - lease * 2),
+                ("orphan", dead_locks.worker_id, clock()),
+            ):
+                ids[name] = await tx.enqueue_outbox(channel="whatsapp", user_id="212600000001", lang="fr",
+                                                    kind="reply", payload={"messages": [], "text": name})  # fmt: skip
+                assert await tx.claim_outbox(ids[name], now=at, by=by)
+        await dead_locks.close()  # that worker is killed: its session, and its lock, end
 
         class Sender:
             channel, confirms_delivery = "whatsapp", True
@@ -180,10 +190,16 @@ async def test_a_starting_dispatcher_leaves_a_live_workers_send_alone(database):
         stop = asyncio.Event()
         stop.set()
         await dispatcher.run(stop)  # its start: the recovery, then nothing (stopped)
-        rows = dict(pg.query(database, f"SELECT id, status FROM outbox WHERE id IN ({fresh}, {old})"))
-        assert rows == {fresh: "sending", old: "pending"}  # the live claim kept; the dead one's sent again
+        rows = dict(pg.query(database, "SELECT id, status FROM outbox"))
+        assert {name: rows[i] for name, i in ids.items()} == {
+            "in flight": "sending",  # a live worker's send: left alone
+            "stuck": "pending",  # past its lease: sent again (WhatsApp confirms deliveries)
+            "orphan": "pending",  # its worker is gone: at once
+        }
     finally:
         await store.close()
+        await live.close()
+        await dead.close()
 
 
 def _profile():

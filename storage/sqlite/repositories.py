@@ -977,15 +977,25 @@ class SqliteOutbox(_Repository):
         row = await self._one(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
         return _outbox(row) if row else None
 
-    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
-        """pending → sending; False if someone else has it or it is done."""
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None, by: str | None = None) -> bool:
+        """pending → sending (by the worker `by`, when several share the database); False if
+        someone else has it or it is done."""
         return (
             await self._exec(
-                "UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 WHERE id=? AND status='pending'",
-                (_ts(self._now(now)), message_id),
+                "UPDATE outbox SET status='sending', claimed_at=?, claimed_by=?, attempts=attempts+1 "
+                "WHERE id=? AND status='pending'",
+                (_ts(self._now(now)), by, message_id),
             )
             == 1
         )
+
+    async def outbox_claimers(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """The worker that claimed each message (None: claimed by one process alone)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = await self._bulk(f"SELECT id, claimed_by FROM outbox WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {int(r[0]): r[1] for r in rows}
 
     async def mark_outbox_sent(
         self, message_id: int, *, external_id: str | None = None, now: datetime | None = None
