@@ -233,6 +233,8 @@ class Dispatcher:
             # chat, waiting before a slot is taken, so customers' messages never queue behind them.
             await self._lane.wait(msg.channel, msg.user_id)
         async with self._slots:
+            if self._workers is not None:
+                await self._workers.ensure()  # our own lock re-taken if its connection broke (a restart)
             async with self.store.transaction() as tx:
                 if msg.kind in PROACTIVE and await self._not_now(tx, msg):
                     return

@@ -142,7 +142,10 @@ class SharedChats:
     async def _sweep_chat(self, chat: str) -> None:
         try:
             async with self._chat(chat):
+                before = self.taken_over
                 await self._drain(chat)
+                if self.taken_over > before:  # (no number nor text: docs/delivery.md's log rules)
+                    log.info("%s: %d waiting message(s) of a chat taken over", self.channel, self.taken_over - before)
         except Exception:
             log.exception("%s chat could not be served; the next sweep tries again", self.channel)
 

@@ -294,3 +294,54 @@ async def test_two_whatsapp_workers_one_killed_under_load(tmp_path, database, pr
             if w.proc is not None and w.proc.poll() is None:
                 await w.stop()
         await graph.stop()
+
+
+async def test_a_killed_workers_chats_are_answered_by_the_survivors_sweep(tmp_path, database, process_clock):
+    """Worker A runs three chats' messages and is killed while sending their replies (the Graph API
+    holds them); those customers write nothing more. Worker B's sweep takes the three chats over:
+    each customer gets the answer, the turn ran once (its kept replies sent again), and B's log
+    says it took them over. A fourth chat B is serving meanwhile is not touched by A's death."""
+    await seeded_database(database)
+    graph = await FakeGraphAPI().start()
+    a, b = (WhatsAppProcess(graph, tmp_path / n / "unused") for n in ("a", "b"))
+    for w, n in ((a, "a"), (b, "b")):
+        (tmp_path / n).mkdir()
+        w.cwd = tmp_path / n
+        w.env["ADDAD_DATABASE"] = database
+    stranded = CUSTOMERS[:3]
+    try:
+        await a.start()
+        await b.start()
+        async with aiohttp.ClientSession() as http:
+            graph.stall = True  # every reply is held: A's turns are run and stuck sending
+            for phone in stranded:
+                m = message(phone, "text", {"body": "bonjour"}, wamid=f"wamid.{phone}.stranded")
+                assert await a.post(http, delivery([m])) == 200
+            deadline = asyncio.get_running_loop().time() + 20
+            while {s["to"] for s in graph.attempts} != set(stranded):
+                assert asyncio.get_running_loop().time() < deadline, a.output()[-2000:]
+                await asyncio.sleep(0.05)
+            a.kill()
+            graph.stall = False  # what A was sending is refused: it reached no one
+            ran = pg.query(database, "SELECT count(*) FROM processed_messages WHERE message_id LIKE '%.stranded'")
+            assert ran == [(3,)]  # the turns had run and committed
+            # B, meanwhile, serves a chat of its own.
+            m = message(CUSTOMERS[3], "text", {"body": "bonjour"}, wamid=f"wamid.{CUSTOMERS[3]}.b")
+            assert await b.post(http, delivery([m])) == 200
+            for phone in [*stranded, CUSTOMERS[3]]:
+                reply = await graph.wait_for(lambda s, phone=phone: s["to"] == phone, timeout=20)
+                assert "Que puis-je faire pour vous" in text_of(reply)
+        assert await b.stop() == 0, b.output()[-3000:]
+        assert "waiting message(s) of a chat taken over" in b.output()
+        assert "Traceback" not in b.output()
+        assert pg.query(database, "SELECT count(*) FROM inbox WHERE answered_at IS NULL") == [(0,)]
+        turns = pg.query(database, "SELECT message_id FROM processed_messages WHERE channel='whatsapp'")
+        assert sorted(m for (m,) in turns) == sorted(
+            [f"wamid.{p}.stranded" for p in stranded] + [f"wamid.{CUSTOMERS[3]}.b"]
+        )
+        assert len([s for s in graph.sent if s["to"] in stranded]) == 3  # each answered once
+    finally:
+        for w in (a, b):
+            if w.proc is not None and w.proc.poll() is None:
+                await w.stop()
+        await graph.stop()
