@@ -30,6 +30,7 @@ from storage import Clock, OutboxMessage, Store
 from .backoffice import render_outbox
 from .profile import Profile
 from .reminders import PROACTIVE, Lane, quiet_end, still_wanted
+from .workers import chat_locks
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.wake = asyncio.Event()  # set by whoever queues a message in this process
         self._lane = Lane(profile.reminders.rate)
+        # Several workers on one database (PostgreSQL): claims name their worker, whose liveness
+        # the others can ask (storage/postgres/locks.py); None on SQLite (one process).
+        self._workers = chat_locks(store)
 
     def add(self, sender: Sender) -> None:
         """A channel's sender, once the channel is built (its client may need the dispatcher)."""
@@ -164,12 +168,22 @@ class Dispatcher:
     async def recover(self, *, older_than: timedelta | None = None) -> int:
         """Settle messages left 'sending' by a dispatcher that stopped between send and mark.
         At start-up every claim is from a dead process (one dispatcher per channel), so the
-        default looks at all of them; a periodic sweep passes the lease."""
+        default looks at all of them (with several workers on one database, all but the claims
+        of a live worker within the lease); a periodic sweep passes the lease."""
         now = self.clock()
         cutoff = now - older_than if older_than is not None else now + timedelta(seconds=1)
         settled = 0
         async with self.store.transaction() as tx:
-            for msg in await tx.interrupted_outbox(channels=self.senders, claimed_before=cutoff):
+            interrupted = await tx.interrupted_outbox(channels=self.senders, claimed_before=cutoff)
+            if self._workers is not None and older_than is None and interrupted:
+                # Another worker's claim within its lease is a send in flight if that worker lives.
+                claimers = await tx.outbox_claimers(m.id for m in interrupted)
+                live = {w: await self._workers.alive(w) for w in set(claimers.values()) if w is not None}
+                expired = {
+                    m.id for m in await tx.interrupted_outbox(channels=self.senders, claimed_before=now - self.lease)
+                }
+                interrupted = [m for m in interrupted if m.id in expired or not live.get(claimers.get(m.id) or "")]
+            for msg in interrupted:
                 sender = self.senders[msg.channel]
                 if sender.confirms_delivery or msg.kind == "reply":
                     # A conversation reply said twice is better than one never said.
@@ -219,10 +233,12 @@ class Dispatcher:
             # chat, waiting before a slot is taken, so customers' messages never queue behind them.
             await self._lane.wait(msg.channel, msg.user_id)
         async with self._slots:
+            if self._workers is not None:
+                await self._workers.ensure()  # our own lock re-taken if its connection broke (a restart)
             async with self.store.transaction() as tx:
                 if msg.kind in PROACTIVE and await self._not_now(tx, msg):
                     return
-                if not await tx.claim_outbox(msg.id, now=self.clock()):
+                if not await tx.claim_outbox(msg.id, now=self.clock(), by=self._claimant):
                     return  # someone else took it, or a chat turn showed it
                 session = await tx.load_session(msg.channel, msg.user_id)
             if session is not None and session.lang and session.lang != msg.lang:
@@ -270,6 +286,10 @@ class Dispatcher:
                 await tx.mark_outbox_sent(msg.id, external_id=external_id, now=self.clock())
             self.stats.sent += 1
 
+    @property
+    def _claimant(self) -> str | None:
+        return self._workers.worker_id if self._workers is not None else None
+
     async def _settle(self, msg: OutboxMessage, status: str, error: str) -> None:
         async with self.store.transaction() as tx:
             await tx.settle_outbox(msg.id, status, error=error)
@@ -290,6 +310,8 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: recover, then send what is due, polling (other processes queue decisions)."""
+        if self._workers is not None:
+            await self._workers.ensure()  # this worker's own lock held before it claims anything
         await self.recover()
         sweep = self.clock()
         while not stop.is_set():

@@ -85,13 +85,17 @@ class Inbox:
         self._running: set[asyncio.Task] = set()
         self.replayed = 0
 
-    async def accept(self, items: Iterable[tuple[str, str]]) -> list[str]:
-        """Keep (message_id, body) rows durably, in one transaction; the ids not kept before."""
+    async def accept(
+        self, items: Iterable[tuple[str, str]], *, chat_of: Callable[[str, str], str] | None = None
+    ) -> list[str]:
+        """Keep (message_id, body) rows durably, in one transaction; the ids not kept before.
+        `chat_of(message_id, body)` names each row's chat (several workers: conversations/workers.py)."""
         now = self.store.clock()
         fresh = []
         async with self.store.transaction() as tx:
             for message_id, body in items:
-                if await tx.accept_inbound(self.channel, message_id, body, now=now):
+                chat = chat_of(message_id, body) if chat_of is not None else None
+                if await tx.accept_inbound(self.channel, message_id, body, now=now, chat=chat):
                     fresh.append(message_id)
         return fresh
 

@@ -302,8 +302,12 @@ class OutboxRepository(Protocol):
 
     async def outbox_message(self, message_id: int) -> OutboxMessage | None: ...
 
-    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None, by: str | None = None) -> bool:
         """pending → sending; False if someone else has it or it is done."""
+        ...
+
+    async def outbox_claimers(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """The worker that claimed each message (None: claimed by one process alone)."""
         ...
 
     async def mark_outbox_sent(
@@ -371,8 +375,27 @@ class AuditRepository(Protocol):
 class InboxRepository(Protocol):
     """Updates kept before they are acknowledged to the channel."""
 
-    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
-        """Keep an update before acknowledging it to the channel; False if it was already kept."""
+    async def accept_inbound(
+        self, channel: str, message_id: str, body: str, *, now: datetime | None = None, chat: str | None = None
+    ) -> bool:
+        """Keep an update before acknowledging it to the channel; False if it was already kept.
+        `chat` (several workers: conversations/workers.py) lets any worker take the chat's rows."""
+        ...
+
+    async def chat_unanswered(self, channel: str, chat: str, *, limit: int = 20) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) of one chat's unanswered rows, in arrival order (rowid)."""
+        ...
+
+    async def unanswered_chats(self, channel: str, *, upto: int | None = None, limit: int = 200) -> list[str]:
+        """The chats with an unanswered row (up to the row `upto`), the oldest waiting first."""
+        ...
+
+    async def name_chats(self, channel: str, chats: Iterable[tuple[str, str]]) -> None:
+        """Give (message_id, chat) rows kept without a chat their chat (several workers)."""
+        ...
+
+    async def inbound_answered(self, channel: str, message_id: str) -> bool:
+        """Whether a kept update is answered (or gone: pruned once answered)."""
         ...
 
     async def unanswered_inbound(

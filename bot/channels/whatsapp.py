@@ -50,6 +50,7 @@ from conversations.i18n import translator
 from conversations.inbox import Inbox
 from conversations.media import TooLarge, Unavailable
 from conversations.profile import Profile
+from conversations.workers import SharedChats, chat_locks
 from storage import Clock, OutboxMessage
 
 from .base import Limits, mask, numbered, plan, split_text
@@ -317,6 +318,12 @@ class WhatsAppService:
         # A new message of a chat whose backlog is being replayed waits for it (Inbox.admit).
         self.order = ChatSequencer(64, admit=self.inbox.admit)
         self.replay_order = ChatSequencer(64)
+        # Several workers on one PostgreSQL database: each chat served by whichever holds its lock,
+        # in inbox order (conversations/workers.py); None on SQLite (one process).
+        locks = chat_locks(engine.store)
+        self.shared = (
+            SharedChats(engine.store, CHANNEL, locks, self._shared_run, _shared_chat) if locks is not None else None
+        )
         self.sender = WhatsAppSender(client, engine.profile, dispatcher.last_customer_turn, clock=engine.clock)
 
     def to_inbound(self, update: dict) -> Inbound:
@@ -332,6 +339,9 @@ class WhatsAppService:
         app.router.add_post(path, self.on_post)
 
     async def start(self, stop: asyncio.Event) -> None:
+        if self.shared is not None:
+            self.shared.start()  # its first sweep replays the backlog no live worker holds
+            return
         self.inbox.start_replay(_chat_of, self._replayed)
 
     async def close(self) -> None:
@@ -360,11 +370,16 @@ class WhatsAppService:
         messages, statuses = messages_and_statuses(payload)
         # Durably accepted before the 200, each under its wamid (or a synthetic key: payloads.py).
         keyed = [(whatsapp_key(m), m) for m in messages]
-        fresh = set(await self.inbox.accept((key, json.dumps(m, ensure_ascii=False)) for key, m in keyed))
-        for key, m in keyed:
+        rows = [(key, json.dumps(m, ensure_ascii=False)) for key, m in keyed]
+        shared = self.shared
+        fresh = set(await self.inbox.accept(rows, chat_of=_shared_chat if shared is not None else None))
+        for (key, m), (_, body) in zip(keyed, rows, strict=True):
             if key in fresh:
                 fresh.discard(key)  # a message repeated within one delivery runs once
-                self.spawn(self.process(m))
+                if shared is not None:
+                    self.spawn(shared.received(_shared_chat(key, body), key))
+                else:
+                    self.spawn(self.process(m))
         if statuses:
             self.spawn(self.on_statuses(statuses))
         return web.Response(text="ok")
@@ -379,8 +394,18 @@ class WhatsAppService:
         replies it kept are sent (Inbox.replay: the whole backlog, in order, in bounded batches)."""
         await self.process(json.loads(body), key=message_id, resend=processed, order=self.replay_order)
 
+    async def _shared_run(self, message_id: str, body: str, processed: bool, here: bool) -> None:
+        """A chat's oldest unanswered row, under its lock (several workers): one this worker just
+        received is a new message (the flood limit counts it); any other is a replay."""
+        fresh = here and not processed
+        await self.process(
+            json.loads(body), key=None if fresh else message_id, resend=processed, order=self.replay_order
+        )
+
     async def drain(self) -> None:
         await self.inbox.stop()  # new messages waiting for an unfinished backlog stay for the next start
+        if self.shared is not None:
+            await self.shared.close()  # rows not run yet stay for another worker or the next start
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.inbox.close()
@@ -464,6 +489,14 @@ class WhatsAppService:
 
 def _caption_only(message: dict) -> dict:
     return {"type": "text", "text": {"body": message["image"]["caption"], "preview_url": False}}
+
+
+def _shared_chat(message_id: str, body: str) -> str:
+    """An inbox row's chat for the lock across workers; a row naming none is a chat of its own."""
+    try:
+        return _chat_of(body)
+    except Exception:
+        return "?" + message_id
 
 
 def _chat_of(body: str) -> str:

@@ -11,6 +11,7 @@ from ..clock import Clock, system_clock
 from ..sqlite.cache import ReadCache
 from ..sqlite.repositories import _AGENCY_STAGE_COLS, _BILL_COLS, _CONTRACT_COLS, _STAGE_WIDTH, SqliteTx, _cols
 from .db import Database, PgConnection, ReadTransaction, WriteTransaction
+from .locks import ChatLocks
 
 # Per import kind, the table and columns its staged values go to: the stage's column types.
 _STAGED = {
@@ -57,6 +58,13 @@ class PgStore:
     db: Database
     cache: ReadCache = field(default_factory=ReadCache)
     clock: Clock = system_clock
+    # Several workers may share the database: the channels order each chat across them
+    # (conversations/workers.py); connected on first use, so a CLI command opens no second link.
+    chat_locks: ChatLocks | None = None
+
+    def __post_init__(self) -> None:
+        if self.chat_locks is None:
+            self.chat_locks = ChatLocks(self.db.url)
 
     @classmethod
     async def open(
@@ -67,6 +75,8 @@ class PgStore:
         )
 
     async def close(self) -> None:
+        if self.chat_locks is not None:
+            await self.chat_locks.close()
         await self.db.close()
 
     async def upgrade(self) -> list[str]:

@@ -979,15 +979,25 @@ class SqliteOutbox(_Repository):
         row = await self._one(f"SELECT {_OUTBOX_COLS} FROM outbox WHERE id=?", (message_id,))
         return _outbox(row) if row else None
 
-    async def claim_outbox(self, message_id: int, *, now: datetime | None = None) -> bool:
-        """pending → sending; False if someone else has it or it is done."""
+    async def claim_outbox(self, message_id: int, *, now: datetime | None = None, by: str | None = None) -> bool:
+        """pending → sending (by the worker `by`, when several share the database); False if
+        someone else has it or it is done."""
         return (
             await self._exec(
-                "UPDATE outbox SET status='sending', claimed_at=?, attempts=attempts+1 WHERE id=? AND status='pending'",
-                (_ts(self._now(now)), message_id),
+                "UPDATE outbox SET status='sending', claimed_at=?, claimed_by=?, attempts=attempts+1 "
+                "WHERE id=? AND status='pending'",
+                (_ts(self._now(now)), by, message_id),
             )
             == 1
         )
+
+    async def outbox_claimers(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """The worker that claimed each message (None: claimed by one process alone)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = await self._bulk(f"SELECT id, claimed_by FROM outbox WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {int(r[0]): r[1] for r in rows}
 
     async def mark_outbox_sent(
         self, message_id: int, *, external_id: str | None = None, now: datetime | None = None
@@ -1114,15 +1124,63 @@ class SqliteInbox(_Repository):
 
     __slots__ = ()
 
-    async def accept_inbound(self, channel: str, message_id: str, body: str, *, now: datetime | None = None) -> bool:
+    async def accept_inbound(
+        self, channel: str, message_id: str, body: str, *, now: datetime | None = None, chat: str | None = None
+    ) -> bool:
         """Keep an update before acknowledging it to the channel; False if it was already kept."""
+        if chat is None:
+            return (
+                await self._exec(
+                    "INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) "
+                    "ON CONFLICT DO NOTHING",
+                    (channel, message_id, body, _ts(self._now(now))),
+                )
+                == 1
+            )
         return (
             await self._exec(
-                "INSERT INTO inbox (channel, message_id, body, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                (channel, message_id, body, _ts(self._now(now))),
+                "INSERT INTO inbox (channel, message_id, body, received_at, chat) VALUES (?,?,?,?,?) "
+                "ON CONFLICT DO NOTHING",
+                (channel, message_id, body, _ts(self._now(now)), chat),
             )
             == 1
         )
+
+    async def chat_unanswered(self, channel: str, chat: str, *, limit: int = 20) -> list[tuple[str, str, bool]]:
+        """(message_id, body, processed) of one chat's unanswered rows, in arrival order (rowid)."""
+        rows = await self._all(
+            "SELECT i.message_id, i.body, EXISTS (SELECT 1 FROM processed_messages p WHERE p.channel=i.channel "
+            "AND p.message_id=i.message_id) FROM inbox i WHERE i.channel=? AND i.chat=? AND i.answered_at IS NULL "
+            f"ORDER BY i.rowid LIMIT {int(limit)}",
+            (channel, chat),
+        )
+        return [(r[0], r[1], bool(r[2])) for r in rows]
+
+    async def unanswered_chats(self, channel: str, *, upto: int | None = None, limit: int = 200) -> list[str]:
+        """The chats with an unanswered row (among the rows up to `upto`, a `last_inbound` value),
+        the oldest waiting first."""
+        sql = "SELECT chat, min(rowid) AS first FROM inbox WHERE channel=? AND chat IS NOT NULL AND answered_at IS NULL"
+        params: list[Any] = [channel]
+        if upto is not None:
+            sql += " AND rowid <= ?"
+            params.append(upto)
+        rows = await self._all(sql + f" GROUP BY chat ORDER BY first LIMIT {int(limit)}", params)
+        return [r[0] for r in rows]
+
+    async def name_chats(self, channel: str, chats: Iterable[tuple[str, str]]) -> None:
+        """Give (message_id, chat) rows kept without a chat (by one process alone, or before
+        version 13) their chat, so any worker can take them."""
+        await self._write_many(
+            "UPDATE inbox SET chat=? WHERE channel=? AND message_id=? AND chat IS NULL",
+            [(chat, channel, m) for m, chat in chats],
+        )
+
+    async def inbound_answered(self, channel: str, message_id: str) -> bool:
+        """Whether a kept update is answered (or gone: pruned once answered)."""
+        row = await self._one(
+            "SELECT answered_at IS NOT NULL FROM inbox WHERE channel=? AND message_id=?", (channel, message_id)
+        )
+        return row is None or bool(row[0])
 
     async def unanswered_inbound(
         self, channel: str, *, after: InboxKey | None = None, upto: int | None = None, limit: int = 500
