@@ -114,6 +114,14 @@ def csrf_token(request: web.Request) -> str:
     return ws.keyed("csrf-pre", request[PRESESSION])
 
 
+def row_id(request: web.Request) -> int:
+    """The `{id}` of the URL as a row id; anything else (letters, 30 digits) is a 404, not a 500."""
+    raw = request.match_info["id"]
+    if not raw.isdecimal() or len(raw) > 12:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
 def signin_url(request: web.Request) -> str:
     from urllib.parse import quote
 

@@ -13,13 +13,6 @@ from . import core
 from .core import PREFIX, requires
 
 
-def _handoff_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdecimal() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 @requires("agent")
 async def queue(request: web.Request) -> web.StreamResponse:
     ws = core.workspace(request)
@@ -60,12 +53,12 @@ async def _page(
 
 @requires("agent")
 async def show(request: web.Request) -> web.StreamResponse:
-    return await _page(request, _handoff_id(request))
+    return await _page(request, core.row_id(request))
 
 
 async def _act(request: web.Request, action: str) -> web.StreamResponse:
     tr = core.t(request)
-    handoff_id = _handoff_id(request)
+    handoff_id = core.row_id(request)
     data = await request.post()
     text = str(data.get("text", ""))
     ws = core.workspace(request)

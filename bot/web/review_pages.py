@@ -21,13 +21,6 @@ HISTORY = 13  # readings shown and charted (a year of monthly readings and this 
 _FORMATS = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"RIFF": "image/webp"}
 
 
-def _reading_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdecimal() or len(raw) > 12:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 @requires("agent")
 async def queue(request: web.Request) -> web.StreamResponse:
     tr = core.t(request)
@@ -116,7 +109,7 @@ async def _page(
 
 @requires("agent")
 async def show(request: web.Request) -> web.StreamResponse:
-    return await _page(request, _reading_id(request))
+    return await _page(request, core.row_id(request))
 
 
 _ERRORS = {
@@ -134,7 +127,7 @@ _ERRORS = {
 async def decide(request: web.Request) -> web.StreamResponse:
     """One review in one transaction, or none with the reason on the page."""
     tr = core.t(request)
-    reading_id = _reading_id(request)
+    reading_id = core.row_id(request)
     data = await request.post()
     outcome = str(data.get("outcome", ""))
     note = str(data.get("note", "")).strip()
@@ -191,7 +184,7 @@ async def _error_text(request: web.Request, reading_id: int, exc: ReviewError) -
 @requires("agent")
 async def photo(request: web.Request) -> web.StreamResponse:
     """The meter photo of a reading, to a signed-in account only (never a static file)."""
-    reading_id = _reading_id(request)
+    reading_id = core.row_id(request)
     ws = core.workspace(request)
     async with ws.store.snapshot() as tx:
         item = await tx.review_item(reading_id)
@@ -210,7 +203,7 @@ async def photo(request: web.Request) -> web.StreamResponse:
 async def chart(request: web.Request) -> web.StreamResponse:
     """The contract's consumption per reading, as an SVG image."""
     tr = core.t(request)
-    reading_id = _reading_id(request)
+    reading_id = core.row_id(request)
     async with core.store(request).snapshot() as tx:
         item = await tx.review_item(reading_id)
         if item is None:
