@@ -6,10 +6,9 @@ Times are shown in the operator's time zone (stored in UTC)."""
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 from datetime import datetime, timedelta
 
+from bot.actor import operator_actor
 from bot.config import Settings
 from conversations.backoffice import BackOfficeError, decide
 from conversations.profile import Profile, load_profile
@@ -122,7 +121,7 @@ async def _run(args, settings: Settings) -> int:
                 raise UserError(f"no request {args.id}")
             print(_show(shown, profile))
             return 0
-        actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
+        actor = operator_actor()
         decision = "approved" if args.action == "approve" else "rejected"
         try:
             async with store.transaction() as tx:

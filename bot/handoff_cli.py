@@ -6,9 +6,9 @@ are shown in the operator's time zone."""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import TYPE_CHECKING
 
+from bot.actor import operator_actor
 from bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,12 +32,6 @@ def add_parsers(sub) -> None:
     say = ho_sub.add_parser("say", help="write to the customer of a chat you took, through the bot")
     say.add_argument("id", help="the handoff's number")
     say.add_argument("text", nargs="+", help="the message (words are joined by spaces)")
-
-
-def _actor() -> str:
-    import getpass
-
-    return "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
 
 
 def _id(raw: str) -> int:
@@ -82,7 +76,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print(_row(h, profile))
             print(f"{len(rows)} open handoff(s); times in {profile.timezone}")
             return 0
-        handoff_id, actor = _id(args.id), _actor()
+        handoff_id, actor = _id(args.id), operator_actor()
         try:
             async with store.transaction() as tx:
                 if args.action == "show":

@@ -5,9 +5,8 @@ accept|reject|correct INDEX [--note TEXT]`: the back office's review of customer
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 
+from bot.actor import operator_actor
 from bot.config import Settings
 from bot.errors import UserError
 from conversations.profile import Profile, load_profile
@@ -89,7 +88,7 @@ async def _run(args, settings: Settings) -> int:
                 index = parse_index(args.index)
             elif args.index is not None:
                 raise UserError(f"{args.outcome} takes no index (only correct does)")
-            actor = "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
+            actor = operator_actor()
             async with store.transaction() as tx:
                 item = await review(tx, reading_id, outcome, actor=actor, profile=profile, note=args.note, index=index)
         except ReviewError as exc:

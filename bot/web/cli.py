@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 from typing import TextIO
 
+from bot.actor import operator_actor
 from bot.config import Settings
 from bot.errors import UserError
 
 from .accounts import AccountError, check_name, check_password, check_role, hash_password
-
-
-def _operator() -> str:
-    """Who ran the command, for the audit log (as `addad requests approve` names its agent)."""
-    return "backoffice:" + (os.environ.get("ADDAD_AGENT") or getpass.getuser())
 
 
 def read_password(from_stdin: bool, stdin: TextIO | None = None) -> str:
@@ -79,7 +74,7 @@ async def _users(args, settings: Settings) -> int:
                 await tx.update_account(name, disabled=True)
                 await tx.end_web_sessions(account=name)
                 details = {}
-            await tx.audit(f"web_account_{args.action}", actor=_operator(), details={"account": name, **details})
+            await tx.audit(f"web_account_{args.action}", actor=operator_actor(), details={"account": name, **details})
         done = {"add": f"added ({role})", "reset": "password changed, sessions ended", "disable": "disabled"}
         print(f"{name}: {done[args.action]}")
         return 0
