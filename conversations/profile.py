@@ -31,6 +31,15 @@ def _local(instant: datetime, timezone: str) -> datetime:
     return instant.astimezone(ZoneInfo(timezone))
 
 
+def _regular_expression(v: str) -> str:
+    """A profile's pattern, refused with the reason if it does not compile."""
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return v
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -339,11 +348,7 @@ class LegacyOperator(_Model):
     @field_validator("reference_pattern")
     @classmethod
     def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return v
+        return _regular_expression(v)
 
     def reference_ok(self, digits: str) -> bool:
         return re.fullmatch(self.reference_pattern, digits) is not None
@@ -413,11 +418,7 @@ class Profile(_Model):
     @field_validator("contract_pattern")
     @classmethod
     def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return v
+        return _regular_expression(v)
 
     @field_validator("contact")
     @classmethod
