@@ -67,6 +67,8 @@ async def _run(args, settings: Settings) -> int:
             return 0
         wanted = args.id.strip().upper()
         if wanted.isdigit() and wanted.isascii():
+            if len(wanted) > 12:  # no row has such an id (and SQLite's integers stop at 19 digits)
+                raise UserError(f"no customer reading {wanted}")
             reading_id = int(wanted)
         elif wanted.startswith("RL-"):  # the reference the customer was given (second column)
             async with store.snapshot() as tx:

@@ -91,6 +91,7 @@ async def test_a_flagged_reading_rejected_from_the_command_line_and_the_customer
         ((str(item.reading.id), "accept", "123"), "addad: accept takes no index (only correct does)\n"),
         ((str(item.reading.id), "correct", "45a00"), "addad: the index must be digits only, not '45a00'\n"),
         (("999", "accept"), "addad: no customer reading 999\n"),
+        (("9" * 30, "accept"), f"addad: no customer reading {'9' * 30}\n"),
     ):
         done = addad("readings", "review", *args)
         assert (done.returncode, done.stderr) == (2, message)
