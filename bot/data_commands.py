@@ -21,7 +21,8 @@ async def _run(args, settings: Settings) -> int:
     if args.command == "import":
         path = Path(args.file)
         if not path.is_file():  # noqa: ASYNC240 (once, before the import starts)
-            raise UserError(f"{args.file}: no such file")
+            # A folder or a device exists: "no such file" would send the operator looking for it.
+            raise UserError(f"{args.file}: " + ("not a regular file" if path.exists() else "no such file"))  # noqa: ASYNC240
         profile = load_profile(settings.operator)
         store = await open_store(settings.database, clock=settings.make_clock())
         progress = _Progress(path.name) if sys.stderr.isatty() else None

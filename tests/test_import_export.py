@@ -249,6 +249,9 @@ def test_every_bad_row_of_a_bills_file_is_listed_and_nothing_written(ops):
 def test_missing_file_and_missing_column(ops):
     done = ops("import", "contracts", "nope.csv")
     assert done.returncode == 2 and done.stderr.strip() == "addad: nope.csv: no such file"
+    # A folder exists: the operator is told what it is, not sent looking for a missing file.
+    done = ops("import", "contracts", ".")
+    assert done.returncode == 2 and done.stderr.strip() == "addad: .: not a regular file"
     done = ops("import", "readings", ops.write("r.csv", "contract,date,index\n1,2026-01-01,5\n"))
     assert done.returncode == 1 and "r.csv:1: source: missing column" in done.stderr
 
