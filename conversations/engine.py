@@ -329,7 +329,9 @@ class Engine:
         if fresh:
             # The first message may already say what the customer wants.
             intent = turn.understood.intent if turn.understood else None
-            if intent in journeys.INTENT_ENTRY and menu.competing(turn):
+            if (target := await menu.number_before_linking(turn)) is not None:
+                await self.goto(turn, target)  # "1000001" or "contrat 1000001" and nothing else
+            elif intent in journeys.INTENT_ENTRY and menu.competing(turn):
                 await self.goto(turn, menu.MENU_CLARIFY)
             elif intent in journeys.INTENT_ENTRY and intent not in ("greeting", "help"):
                 await self.goto(turn, journeys.INTENT_ENTRY[intent])

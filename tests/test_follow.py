@@ -223,3 +223,64 @@ async def test_a_city_named_settles_it_and_a_sure_model_asks_nothing(engine):
     assert "Rabat" in chat.text and "que souhaitez-vous" not in chat.text
     await chat.send("je veux payer plus tard")  # the rules hesitate, the trained model is sure
     assert "que souhaitez-vous" not in chat.text
+
+
+# ------------------------------------------------------------------ numbers given before asked
+async def test_a_contract_number_in_the_first_message_is_not_asked_again_darija(engine):
+    chat = await vouched(engine)
+    await chat.send("lindex howa 45 400 o numéro dyal contrat 1000001")
+    assert "رقم العقد" not in chat.text  # the number was given: linked at once (the phone vouches)
+    assert "1000001" in chat.text and "E-77001" in chat.text  # and the meter of that contract taken
+    await chat.press_payload("skip")
+    await chat.press_payload("yes")
+    assert [r.index_value for r in await readings(engine, "1000001") if r.source == "customer"] == [45400]
+
+
+async def test_a_contract_number_given_first_still_needs_its_proof_french(engine):
+    chat = Chat(engine, lang_hint="fr")  # no phone the channel vouches for
+    await chat.send("bonjour, mon index est 45400, contrat 1000003")
+    assert "numéro de contrat" not in chat.text  # not asked again...
+    assert "vérifier que ce contrat est bien le vôtre" in chat.text  # ...but proven like a typed one
+
+
+async def test_a_bare_contract_shaped_number_before_linking_is_asked_about_french(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("bonjour")
+    await chat.send("1000001")
+    assert "1000001 : est-ce votre numéro de contrat ou l'index de votre compteur ?" in chat.text
+    await chat.press("🔗 C'est mon numéro de contrat")
+    assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in chat.text
+    assert "Envoyer mon index" in " ".join(b.label for b in chat.buttons)  # the menu: nothing guessed
+
+
+async def test_a_bare_number_said_to_be_the_index_is_kept_through_linking_arabic(engine):
+    chat = await vouched(engine)
+    await chat.send("السلام")
+    await chat.send("١٠٤٥٠٠")
+    assert "واش 104500 هو رقم العقد ديالك ولا مؤشر العداد؟" in chat.text
+    await chat.press("📟 إرسال مؤشر العداد")
+    assert "رقم العقد" in chat.text  # linking first, then the index kept
+    await chat.send("1000001")
+    await chat.press("1000001")
+    assert "104500" in chat.text
+
+
+async def test_a_bare_number_once_linked_is_the_index_as_before(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("contrat 1000001")
+    assert "est maintenant relié" in chat.text
+    await chat.send("menu")
+    await chat.send("104500")  # contract-shaped, but a linked chat sends its index
+    assert "est-ce votre numéro de contrat" not in chat.text
+    assert "Pour quel compteur voulez-vous envoyer l'index ?" in chat.text
+
+
+async def test_a_contract_number_alone_is_linked_without_being_asked_for_arabic(engine):
+    chat = await vouched(engine)
+    await chat.send("رقم العقد 1000001")
+    assert "مربوط" in chat.text and "1000001" in chat.text  # linked at once (the phone vouches)
+    assert "أرسل رقم العقد" not in chat.text  # not asked for the number just given
+    # Then what for: the two requests the message may have meant, the contract kept for either.
+    assert "شنو بغيتي" in chat.text and "📟 إرسال مؤشر العداد" in [b.label for b in chat.buttons]
+    await chat.press("🧾 فواتيري ورصيدي")
+    assert "462,07 درهم" in chat.text

@@ -45,6 +45,7 @@ class LinkData(ContractData):
     key = "link"
     phone = Field[str]()
     legacy = Field[str]()  # "operator\x1freference as printed": the old reference the customer typed
+    given_tried = Field[str]()  # the contract number the starting message gave, once taken
 
 
 MAX_FAILURES = 5
@@ -174,6 +175,16 @@ async def ask_contract(t: Turn) -> str | None:
         return await _say_locked(t, until)
     LinkData.of(t).contract = None
     LinkData.of(t).legacy = None
+    # "lindex 45400, contrat 1000001": the number given is not asked for again (once: asked
+    # again after a failed proof, the customer types it), and stays given for the journey after.
+    given = t.given("contract")
+    if (
+        given
+        and given != LinkData.of(t).given_tried
+        and (t.profile.contract_number_ok(given) or _legacy_format(t, given))
+    ):
+        LinkData.of(t).given_tried = given
+        return await _take_contract(t, given)
     if "after_link" in t.data:
         t.say("link.needed")
     t.ask(
@@ -209,6 +220,11 @@ async def on_contract(t: Turn) -> str | None:
     if not number or not (t.profile.contract_number_ok(number) or _legacy_format(t, number)):
         t.say(_k(t, "link.contract_format"))
         return AGAIN
+    return await _take_contract(t, number)
+
+
+async def _take_contract(t: Turn, number: str) -> str | None:
+    """A well-formed number, typed at the question or given before it: to the proof."""
     number = await _legacy_contract(t, number)
     if await t.tx.is_linked(t.channel, t.user_id, number):
         c = await t.tx.contract(number)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
+
+from storage.values import ARABIC_DIGITS
 
 from .. import places
 from ..events import Button
@@ -49,6 +52,8 @@ async def on_menu(t: Turn) -> str | None:
     u = t.understood
     if u is not None and u.entities.get("topic") in ("connection", "transfer") and u.intent != "track":
         return ref("connection.start")  # "bghit compteur jdid", whatever intent it read as (issue 24)
+    if u is not None and (target := await number_before_linking(t)):
+        return target
     if u is not None and u.intent in INTENT_ENTRY:
         if competing(t):
             return MENU_CLARIFY
@@ -99,13 +104,50 @@ def competing(t: Turn) -> bool:
     return True
 
 
+async def number_before_linking(t: Turn) -> str | None:
+    """A chat with no contract linked yet that sends a number and nothing more to act on.
+    A contract number named as such ("contrat 1000001") with no clear request: linked first
+    (every request needs it), then the menu, or the two requests it may be. A bare number shaped like a contract number
+    ("1000001"): it may be that or the meter's index, so asked, not guessed. (Whether such a
+    contract exists is not looked up: the answer would tell which numbers exist.)"""
+    u = t.understood
+    if u is None or not t.text or set(u.entities) not in ({"index"}, {"contract"}):
+        return None
+    if "contract" in u.entities and u.intent != "unknown" and u.runner_up is None and u.confidence >= CLEAR:
+        return None  # a clear request: its journey links the contract given first
+    if "index" in u.entities:
+        digits = re.sub(r"[\s\-./]", "", t.text.translate(ARABIC_DIGITS))
+        if u.intent != "reading" or not digits.isdigit() or not t.profile.contract_number_ok(digits):
+            return None
+    if await t.tx.linked_contracts(t.channel, t.user_id):
+        return None
+    if "contract" in u.entities:
+        if competing(t):
+            t.data["after_link"] = MENU_CLARIFY  # linked, then which of the two it asked
+        t.data[GIVEN] = {"contract": u.entities["contract"]}
+        return LINK_START
+    t.data["_clarify"] = ["go:link", "go:reading"]
+    t.data[_NUMBER] = [digits, u.entities["index"]]
+    return MENU_CLARIFY
+
+
+CLEAR = 0.6  # below: the request read is a guess (two intents neck and neck are ~0.5)
+LINK_START = ref("link.contract")
+
+
+_NUMBER = "_clarify_number"  # [as a contract number, as an index] while asked which it is
+_LABELS = {"go:link": "clarify.contract_number"}  # choices the menu does not list
+
+
 @menu.prompt("clarify")
 async def ask_which(t: Turn) -> str | None:
     from . import MENU_ITEMS
 
-    labels = dict(MENU_ITEMS)
+    labels = dict(MENU_ITEMS) | _LABELS
     gos = t.data.get("_clarify") or []
-    t.ask(t.tr("clarify.which"), [t.button(go, labels[go]) for go in gos if go in labels])
+    number = t.data.get(_NUMBER)
+    question = t.tr("clarify.number_kind", number=t.tr.ltr(number[0])) if number else t.tr("clarify.which")
+    t.ask(question, [t.button(go, labels[go]) for go in gos if go in labels])
     return None
 
 
@@ -117,8 +159,11 @@ async def on_which(t: Turn) -> str | None:
 
     picked = t.choice()
     t.data.pop("_clarify", None)
+    number = t.data.pop(_NUMBER, None)
     if picked in GO_ENTRY:
         t.consume_input()  # the entities kept are the first message's, not this press's
+        if number is not None:  # the bare number, as the customer said it is
+            t.data[GIVEN] = {"contract": number[0]} if picked == "go:link" else {"index": number[1]}
         return GO_ENTRY[picked]
     t.data.pop(GIVEN, None)
     return await on_menu(t)  # something else: read as at the menu
