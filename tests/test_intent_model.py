@@ -62,6 +62,70 @@ def test_data_set_is_big_labelled_and_split_by_the_hash_rule():
         ]
 
 
+def test_dev_set_is_apart_from_train_and_held_out():
+    """data/intents/dev.jsonl (batch 11's author) measures choices: never trained on, and no
+    message of it is, even near (train_intents.near_key), in train or held-out."""
+    dev = _rows("dev")
+    assert len(dev) >= 400
+    assert all(train_intents.row_problem(r) is None for r in dev), [r for r in dev if train_intents.row_problem(r)]
+    assert {r["group"] for r in dev} == set(GROUPS)
+    keys = [train_intents.near_key(r["text"]) for r in dev]
+    assert len(set(keys)) == len(keys)
+    others = {train_intents.near_key(r["text"]) for r in _rows("train") + _rows("heldout")}
+    assert not set(keys) & others
+    assert not {r["text"] for r in dev} & {r["text"] for r in train_intents.training_rows()}
+
+
+def test_new_batches_are_numbered_and_checked():
+    train = _rows("train")
+    batches = Counter(r.get("batch", 0) for r in train)
+    assert batches[7] >= 700 and batches[8] >= 400 and batches[9] >= 400 and batches[10] >= 350, batches
+    assert all(train_intents.row_problem(r) is None for r in train)
+
+
+def test_adding_a_batch_drops_duplicates_and_refuses_bad_rows(tmp_path, monkeypatch):
+    """`python -m conversations.train_intents --add FILE --batch N` as an operator runs it on a
+    labelled export: a real file in, the rows that are new and well formed appended."""
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        json.dumps({"text": "combien je dois", "intent": "balance", "lang": "fr", "entities": {}, "group": "fr"})
+        + "\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(train_intents, "TRAIN", train)
+    monkeypatch.setattr(train_intents, "DEV", tmp_path / "dev.jsonl")  # absent: nothing to compare
+    held_text = _rows("heldout")[0]["text"]
+    new = tmp_path / "new.jsonl"
+    rows = [
+        {"text": "Combien je dois ?", "intent": "balance", "lang": "fr", "entities": {}, "group": "fr"},  # near dup
+        {"text": held_text, "intent": "unknown", "lang": "ar", "entities": {}, "group": "arabizi"},  # held-out
+        {"text": "index 12877", "intent": "reading", "lang": "fr", "entities": {"index": 12877}, "group": "fr"},
+        {"text": "index 45210", "intent": "reading", "lang": "fr", "entities": {"index": 45210}, "group": "fr"},
+        {"text": "ok", "intent": "unknown", "lang": "ar", "entities": {"hint": "ar"}, "group": "arabizi"},
+        {"text": "salam", "intent": "hello", "lang": "ar", "entities": {}, "group": "arabizi"},
+        {"text": "bonjour", "intent": "greeting", "lang": "ar", "entities": {}, "group": "fr"},
+        {"text": "👍", "intent": "unknown", "lang": "fr", "entities": {}, "group": "fr", "hint": "fr"},
+    ]
+    new.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    lines: list[str] = []
+    kept = train_intents.add_batch(new, 12, train, out=lines.append)
+    assert [r["text"] for r in kept] == ["index 12877", "👍"]
+    assert [json.loads(x) for x in train.read_text(encoding="utf-8").splitlines()[1:]] == [
+        {
+            "text": "index 12877",
+            "intent": "reading",
+            "lang": "fr",
+            "entities": {"index": 12877},
+            "group": "fr",
+            "batch": 12,
+        },
+        {"text": "👍", "intent": "unknown", "lang": "fr", "entities": {}, "group": "fr", "hint": "fr", "batch": 12},
+    ]
+    assert "duplicates dropped: {'train': 1, 'held-out': 1, 'this file': 1}; refused: 3" in lines[0]
+    assert any("entity hint" in x for x in lines) and any("intent 'hello'" in x for x in lines)
+    assert any("lang 'ar' for group fr" in x for x in lines)
+
+
 def test_data_set_holds_the_hard_number_cases():
     by_text = {r["text"]: r for r in _rows("train") + _rows("heldout")}
     r = by_text["lindex howa 52 310 o numéro dyal contrat 1077321"]
