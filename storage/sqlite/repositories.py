@@ -35,6 +35,7 @@ from ..records import (
 )
 from ..values import fold
 from .cache import ReadCache, StaleRead, Tag
+from .chatlog import HeldChatLog
 from .db import Connection
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class _Repository:
     _clock: Clock
     _seen: dict[tuple, list]
     _cache: ReadCache | None
+    _held: HeldChatLog | None
+    _held_ops: list[tuple[tuple[str, str], list | None]]
 
     def now(self) -> datetime:
         """The store's clock (for code given a transaction and no `now`)."""
@@ -1718,10 +1721,20 @@ class SqliteTx(
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 
-    __slots__ = ("_c", "_cache", "_clock", "_seen")
+    __slots__ = ("_c", "_cache", "_clock", "_held", "_held_ops", "_seen")
 
-    def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        cache: ReadCache | None = None,
+        clock: Clock = system_clock,
+        held: HeldChatLog | None = None,
+    ) -> None:
         self._c = conn
+        # The chat lines this process holds instead of writing (chatlog.py), and what this
+        # transaction adds to or takes from them once it commits (`_settle_held`).
+        self._held = held
+        self._held_ops: list[tuple[tuple[str, str], list | None]] = []
         self._clock = clock  # the store's clock: a write given no `now` is stamped by it
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
         # readings of a contract several times) are answered from memory. Any write empties it;
