@@ -375,12 +375,12 @@ def addad_expected() -> list[str]:
     from conversations.i18n import translator
 
     t = translator("fr")
-    # The recorded step sends two messages: the reading with its 📊 chart button (issue 21),
-    # then the menu's question with its choices ("" = any reply that is no error).
+    # The recorded step is one message on Telegram: the reading, then the menu's question, the
+    # 📊 chart button (issue 21) on the menu's keyboard (bot/channels/telegram.py offers_joined).
     return [
         (t("reading.ask_photo"),),
         (t("reading.summary", lines="\x00").split("\x00")[0],),
-        (t("reading.recorded", reference="\x00").split("\x00")[0], ""),
+        (t("reading.recorded", reference="\x00").split("\x00")[0],),
     ]
 
 
