@@ -29,6 +29,8 @@ _HANDOFF_COLS = (
     "id, channel, user_id, lang, contract, status, requested_at, taken_by, taken_at, last_agent_at, "
     "closed_at, closed_by, close_reason"
 )
+# Read on every turn: built once (an f-string in the call is built, and hashed for the cache, each time).
+_CHAT_HANDOFF_SQL = f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE channel = ? AND user_id = ? AND status != 'closed'"
 
 
 def _item(row: tuple) -> ReviewItem:
@@ -165,7 +167,7 @@ class SqliteHandoffs(_Repository):
     async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None:
         """The chat's open handoff (waiting or taken), if any: read on every turn (a partial index)."""
         found = await self._all(
-            f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE channel = ? AND user_id = ? AND status != 'closed'",
+            _CHAT_HANDOFF_SQL,
             (channel, user_id),
             _handoff,
             tag=("handoff", (channel, user_id)),
