@@ -3,7 +3,7 @@ Addad's full reading turn, both through real python-telegram-bot.
 
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
         [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
-        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full] [--engine-only]
+        [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full] [--engine-only [--callgrind]]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -375,12 +375,12 @@ def addad_expected() -> list[str]:
     from conversations.i18n import translator
 
     t = translator("fr")
-    # The recorded step sends two messages: the reading with its 📊 chart button (issue 21),
-    # then the menu's question with its choices ("" = any reply that is no error).
+    # The recorded step is one message on Telegram: the reading, then the menu's question, the
+    # 📊 chart button (issue 21) on the menu's keyboard (bot/channels/telegram.py offers_joined).
     return [
         (t("reading.ask_photo"),),
         (t("reading.summary", lines="\x00").split("\x00")[0],),
-        (t("reading.recorded", reference="\x00").split("\x00")[0], ""),
+        (t("reading.recorded", reference="\x00").split("\x00")[0],),
     ]
 
 
@@ -651,6 +651,14 @@ def table(results: list[Result], args) -> str:
     return "\n".join(rows)
 
 
+def callgrind(state: str) -> None:
+    """Switch valgrind's callgrind instrumentation of this process on or off (`--callgrind`: run
+    under `valgrind --tool=callgrind --instr-atstart=no`, the measured rounds alone counted)."""
+    import subprocess
+
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 async def engine_steps(args) -> None:
     """`--engine-only`: the same journey straight on the engine (no PTB, no transport): CPU per
     turn of each step, the median over rounds of every chat taking that step together."""
@@ -664,6 +672,8 @@ async def engine_steps(args) -> None:
         per_step: dict[str, list[float]] = {s: [] for s in ADDAD_STEPS}
         try:
             for r in range(args.rounds + 2):  # two rounds of warm-up
+                if args.callgrind and r == 2:
+                    callgrind("on")
                 for step in ADDAD_STEPS:
                     cpu0 = time.process_time()
                     await asyncio.gather(
@@ -674,8 +684,12 @@ async def engine_steps(args) -> None:
                     )
                     if r >= 2:
                         per_step[step].append((time.process_time() - cpu0) / len(chats) * 1e6)
+            if args.callgrind:
+                callgrind("off")
         finally:
             await engine.store.close()
+    if args.callgrind:
+        print(f"callgrind counted {args.rounds} rounds of {len(chats)} chats × 3 steps: divide its total by that")
     for step, cpu in per_step.items():
         print(f"{step!r:14s} {statistics.median(cpu):6.1f} µs of CPU per turn (median of {len(cpu)} rounds)")
     print(f"journey mean   {sum(statistics.median(c) for c in per_step.values()) / 3:6.1f} µs per turn")
@@ -763,6 +777,11 @@ if __name__ == "__main__":
     ap.add_argument("--pair-n", type=int, default=1000, help="in-process: updates per alternated burst")
     ap.add_argument("--profile", action="store_true", help="cProfile Addad's in-process burst")
     ap.add_argument("--engine-only", action="store_true", help="CPU per turn of each step, on the engine alone")
+    ap.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="with --engine-only under valgrind --tool=callgrind --instr-atstart=no: count the measured rounds only",
+    )
     ap.add_argument(
         "--echo-gc",
         choices=["cpython", "addad"],

@@ -14,7 +14,11 @@ from conversations.profile import Profile, load_profile
 from storage import Clock, Store
 
 CHECKPOINT_EVERY = 0.5  # seconds; WAL checkpoints off the turns' path (storage/sqlite/db.py)
-GC_GEN0 = 20_000  # allocations between young collections (CPython's default: 700)
+# Allocations between young collections (CPython's default: 700). A young collection scans
+# every object of the turns in flight (dozens at once in a burst): at 20,000 they cost ~5 % of
+# an engine turn, at 100,000 nothing measurable, for at most ~100,000 young objects more.
+# (bench/README.md "Telegram throughput 2")
+GC_GEN0 = 100_000
 
 
 def tune_gc() -> None:

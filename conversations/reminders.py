@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -60,13 +61,29 @@ ON_WORDS = re.compile(
 )
 
 
+def _worded(text: str) -> str | None:
+    """The text normalised, if it may hold a reminder word (letters, under 80 characters); the
+    engine asks both phrases of one typed text in a row: normalised once (an index typed has no
+    letter and is not normalised at all)."""
+    if not text or len(text) >= 80 or not any(c.isalpha() for c in text):
+        return None
+    return _normalized(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _normalized(text: str) -> str:
+    return normalize(text)
+
+
 def stop_phrase(text: str) -> bool:
     """ "bla rappel", "stop rappels", "ma bghitch tdkir", "بلا تذكير": reminders off, in any state."""
-    return bool(text) and len(text) < 80 and bool(STOP_WORDS.search(normalize(text)))
+    norm = _worded(text)
+    return norm is not None and bool(STOP_WORDS.search(norm))
 
 
 def on_phrase(text: str) -> bool:
-    return bool(text) and len(text) < 80 and bool(ON_WORDS.search(normalize(text)))
+    norm = _worded(text)
+    return norm is not None and bool(ON_WORDS.search(norm))
 
 
 # ---------------------------------------------------------------------- consent

@@ -589,7 +589,8 @@ class HandoffRepository(Protocol):
     async def log_chat(
         self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, now: datetime
     ) -> None:
-        """Append lines to the chat's recent log (on every turn: one statement)."""
+        """Append lines to the chat's recent log (on every turn: one statement). SQLite holds
+        a chat's lines in memory until its handoff opens (storage/sqlite/chatlog.py)."""
         ...
 
     async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]: ...

@@ -52,7 +52,7 @@ from conversations.inbox import Inbox
 from conversations.media import TooLarge, Unavailable
 from storage import OutboxMessage
 
-from .base import Limits, mask, plan, units
+from .base import Limits, Outgoing, mask, plan, units
 from .base import split_text as _split_text
 from .flood import FloodGuard
 from .media import read_capped
@@ -169,6 +169,35 @@ class Markup(dict):
 
 
 REMOVE_KEYBOARD = Markup({"remove_keyboard": True})
+
+
+def _offer(out: Outgoing) -> bool:
+    """A message whose choices are only `go:` buttons (the 📊 chart after a reading or a bill):
+    they start a journey from wherever the chat is, so they can ride on the next question."""
+    return out.image is None and bool(out.buttons) and all(b.payload.startswith("go:") for b in out.buttons)
+
+
+def offers_joined(messages: list[Outgoing]) -> list[Outgoing]:
+    """On Telegram an offer's buttons join the inline keyboard of the question that follows
+    (one message, one sendMessage, instead of two); its text stays above the question's. Not
+    when the result would not fit one message, or the question needs a reply keyboard.
+    (WhatsApp renders its own way: its lists hold 10 rows.)"""
+    out: list[Outgoing] = []
+    for m in messages:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and _offer(prev)
+            and m.image is None
+            and m.buttons
+            and not any(b.request for b in m.buttons)
+            and len(prev.buttons) + len(m.buttons) <= (LIMITS.buttons or 0)
+            and 2 * (len(prev.text) + 2 + len(m.text)) <= MAX_TEXT  # fits in UTF-16 units, surely
+        ):
+            out[-1] = Outgoing(prev.text + "\n\n" + m.text, [*prev.buttons, *m.buttons])
+        else:
+            out.append(m)
+    return out
 
 
 def markup_for(buttons: list[Button] | tuple[Button, ...]) -> Markup | None:
@@ -337,7 +366,7 @@ class TelegramAdapter:
             # buttons can take it away: the first reply goes alone if the rest has choices.
             messages = plan(replies[:1]) + plan(replies[1:]) if plan(replies)[0].buttons else plan(replies)
         else:
-            messages = plan(replies)
+            messages = offers_joined(plan(replies))
         for i, out in enumerate(messages):
             if out.image is not None and out.image.png:
                 try:

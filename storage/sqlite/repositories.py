@@ -8,6 +8,7 @@ object, in one atomic unit (`tx.readings(...)`, `tx.link_chat(...)`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import operator
@@ -35,6 +36,7 @@ from ..records import (
 )
 from ..values import fold
 from .cache import ReadCache, StaleRead, Tag
+from .chatlog import HeldChatLog
 from .db import Connection
 
 if TYPE_CHECKING:
@@ -79,6 +81,8 @@ class _Repository:
     _clock: Clock
     _seen: dict[tuple, list]
     _cache: ReadCache | None
+    _held: HeldChatLog | None
+    _held_ops: list[tuple[tuple[str, str], list | None]]
 
     def now(self) -> datetime:
         """The store's clock (for code given a transaction and no `now`)."""
@@ -532,21 +536,15 @@ class SqliteReadings(_Repository):
     ) -> list[Reading]:
         """Readings of a contract, oldest first; with `newest`, only that many of the latest; with
         `sources`, only those; with `since`, only those dated that day or later."""
-        sql = f"SELECT {_READING_COLS} FROM readings WHERE contract = ?"
         params: list[Any] = [contract]
-        if not include_replaced:
-            sql += " AND status = 'valid'"
         if sources is not None:
-            sql += f" AND source IN ({','.join('?' * len(sources))})"
             params.extend(sources)
         if since is not None:
-            sql += " AND reading_date >= ?"
             params.append(since.isoformat())
-        tag = ("readings", contract)
-        if newest is None:
-            return await self._all(sql + " ORDER BY reading_date, id", params, _reading, tag)
-        rows = await self._all(sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}", params, _reading, tag)
-        rows.reverse()
+        sql = _readings_sql(include_replaced, None if sources is None else len(sources), since is not None, newest)
+        rows = await self._all(sql, params, _reading, ("readings", contract))
+        if newest is not None:
+            rows.reverse()
         return rows
 
     async def last_reading(
@@ -923,6 +921,28 @@ class SqliteRequests(_Repository):
         return await self._exec(sql, params) == 1
 
 
+@functools.cache
+def _outbox_for_chat_sql(statuses: int) -> str:
+    """Read on every turn: built once per number of statuses."""
+    marks = ",".join("?" * statuses)
+    return f"SELECT {_OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id"
+
+
+@functools.lru_cache(maxsize=256)
+def _readings_sql(include_replaced: bool, sources: int | None, since: bool, newest: int | None) -> str:
+    """`readings`' statement for its options (asked several times a turn: built once)."""
+    sql = f"SELECT {_READING_COLS} FROM readings WHERE contract = ?"
+    if not include_replaced:
+        sql += " AND status = 'valid'"
+    if sources is not None:
+        sql += f" AND source IN ({','.join('?' * sources)})"
+    if since:
+        sql += " AND reading_date >= ?"
+    if newest is None:
+        return sql + " ORDER BY reading_date, id"
+    return sql + f" ORDER BY reading_date DESC, id DESC LIMIT {int(newest)}"
+
+
 class SqliteOutbox(_Repository):
     """Messages queued for customers."""
 
@@ -965,11 +985,10 @@ class SqliteOutbox(_Repository):
     async def outbox_for_chat(
         self, channel: str, user_id: str, *, statuses: tuple[str, ...] = ("pending", "held")
     ) -> list[OutboxMessage]:
-        marks = ",".join("?" * len(statuses))
         return [
             _outbox(r)
             for r in await self._all(
-                f"SELECT {_OUTBOX_COLS} FROM outbox WHERE channel=? AND user_id=? AND status IN ({marks}) ORDER BY id",
+                _outbox_for_chat_sql(len(statuses)),
                 (channel, user_id, *statuses),
                 tag=("outbox", (channel, user_id)),
             )
@@ -1718,10 +1737,20 @@ class SqliteTx(
 ):
     """Every repository, bound to one open transaction (satisfies storage.Tx)."""
 
-    __slots__ = ("_c", "_cache", "_clock", "_seen")
+    __slots__ = ("_c", "_cache", "_clock", "_held", "_held_ops", "_seen")
 
-    def __init__(self, conn: Connection, cache: ReadCache | None = None, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        cache: ReadCache | None = None,
+        clock: Clock = system_clock,
+        held: HeldChatLog | None = None,
+    ) -> None:
         self._c = conn
+        # The chat lines this process holds instead of writing (chatlog.py), and what this
+        # transaction adds to or takes from them once it commits (`_settle_held`).
+        self._held = held
+        self._held_ops: list[tuple[tuple[str, str], list | None]] = []
         self._clock = clock  # the store's clock: a write given no `now` is stamped by it
         # Reads repeated within one transaction (a turn asks for the linked contracts or the
         # readings of a contract several times) are answered from memory. Any write empties it;

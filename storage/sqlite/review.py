@@ -29,6 +29,8 @@ _HANDOFF_COLS = (
     "id, channel, user_id, lang, contract, status, requested_at, taken_by, taken_at, last_agent_at, "
     "closed_at, closed_by, close_reason"
 )
+# Read on every turn: built once (an f-string in the call is built, and hashed for the cache, each time).
+_CHAT_HANDOFF_SQL = f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE channel = ? AND user_id = ? AND status != 'closed'"
 
 
 def _item(row: tuple) -> ReviewItem:
@@ -150,7 +152,13 @@ class SqliteHandoffs(_Repository):
             "ON CONFLICT DO NOTHING",
             (channel, user_id, lang, contract, _ts(self._now(now))),
         )
-        return int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid is not None else None
+        opened = int(cursor.lastrowid) if cursor.rowcount and cursor.lastrowid is not None else None
+        if opened is not None and self._held is not None:
+            # What led to the handoff, held in memory until now (chatlog.py): the agent reads it.
+            chat = (channel, user_id)
+            await self._insert_chat_lines(chat, self._held_lines(chat))
+            self._held_ops[:] = [op for op in self._held_ops if op[0] != chat] + [(chat, None)]
+        return opened
 
     async def handoff(self, handoff_id: int) -> Handoff | None:
         rows = await self._bulk(f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE id = ?", (handoff_id,))
@@ -159,7 +167,7 @@ class SqliteHandoffs(_Repository):
     async def chat_handoff(self, channel: str, user_id: str) -> Handoff | None:
         """The chat's open handoff (waiting or taken), if any: read on every turn (a partial index)."""
         found = await self._all(
-            f"SELECT {_HANDOFF_COLS} FROM handoffs WHERE channel = ? AND user_id = ? AND status != 'closed'",
+            _CHAT_HANDOFF_SQL,
             (channel, user_id),
             _handoff,
             tag=("handoff", (channel, user_id)),
@@ -193,19 +201,47 @@ class SqliteHandoffs(_Repository):
     async def log_chat(
         self, channel: str, user_id: str, lines: Iterable[tuple[str, str | None, str]], *, now: datetime
     ) -> None:
-        """Append (sender, author, masked text) lines, in one statement: this runs on every turn.
-        Light writes: a lost line of this log after a power cut breaks no promise. The chat's
-        older lines go at the daily prune (`prune_chat_log`), not here."""
+        """Append (sender, author, text) lines: this runs on every turn. A chat with no open
+        handoff has them held in memory where the store holds them (chatlog.py: SQLite), else
+        they are written in one statement. Light writes: a lost line of this log after a power
+        cut breaks no promise. The chat's older lines go at the daily prune (`prune_chat_log`)."""
         stamp = _ts(now)
-        rows = [(channel, user_id, stamp, sender, author, text) for sender, author, text in lines]
+        rows = [(stamp, sender, author, text) for sender, author, text in lines]
         if not rows:
             return
-        await self._write(
-            "INSERT INTO chat_messages (channel, user_id, at, sender, author, text) VALUES "
-            + ",".join(["(?,?,?,?,?,?)"] * len(rows)),
-            tuple(v for row in rows for v in row),
-            light=True,
-        )
+        chat = (channel, user_id)
+        if self._held is not None and await self.chat_handoff(channel, user_id) is None:
+            self._held_ops.append((chat, rows))
+            return
+        await self._insert_chat_lines(chat, rows)
+
+    async def _insert_chat_lines(self, chat: tuple[str, str], rows: list) -> None:
+        if rows:
+            await self._write(
+                "INSERT INTO chat_messages (channel, user_id, at, sender, author, text) VALUES "
+                + ",".join(["(?,?,?,?,?,?)"] * len(rows)),
+                tuple(v for row in rows for v in (*chat, *row)),
+                light=True,
+            )
+
+    def _held_lines(self, chat: tuple[str, str]) -> list:
+        """The chat's lines held in memory, with those this transaction adds, oldest first."""
+        assert self._held is not None
+        lines = self._held.lines(chat)
+        for held_chat, rows in self._held_ops:
+            if held_chat == chat:
+                lines = lines + rows if rows is not None else []
+        return lines
+
+    def _settle_held(self) -> None:
+        """The transaction committed: what it held or flushed applies (called by the store)."""
+        if self._held is not None:
+            for chat, rows in self._held_ops:
+                if rows is None:
+                    self._held.drop(chat)
+                else:
+                    self._held.add(chat, rows)
+        self._held_ops.clear()
 
     async def chat_log(self, channel: str, user_id: str, *, limit: int = 50) -> list[ChatLine]:
         """The chat's last `limit` lines, oldest first."""
@@ -214,7 +250,10 @@ class SqliteHandoffs(_Repository):
             f"ORDER BY id DESC LIMIT {int(limit)}",
             (channel, user_id),
         )
-        return [ChatLine(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in reversed(rows)]
+        rows.reverse()
+        if self._held is not None:  # held lines are newer than any written (chatlog.py)
+            rows = (rows + self._held_lines((channel, user_id)))[-int(limit) :] if limit > 0 else []
+        return [ChatLine(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in rows]
 
     async def prune_chat_log(self, *, older_than: datetime, keep: int) -> int:
         """Forget the lines older than `older_than`, and all but each chat's last `keep`."""
@@ -224,7 +263,8 @@ class SqliteHandoffs(_Repository):
             "(PARTITION BY channel, user_id ORDER BY id DESC) AS n FROM chat_messages) AS ranked WHERE n > ?)",
             (keep,),
         )
-        return old + extra
+        held = self._held.prune(_ts(older_than), keep) if self._held is not None else 0
+        return old + extra + held
 
 
 class SqliteStatistics(_Repository):

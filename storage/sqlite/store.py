@@ -8,6 +8,7 @@ from types import TracebackType
 
 from ..clock import Clock, system_clock
 from .cache import ReadCache
+from .chatlog import HeldChatLog
 from .db import Database, ReadTransaction, WriteTransaction
 from .repositories import SqliteTx
 
@@ -21,6 +22,8 @@ class SqliteStore:
     # The process's one clock (storage/clock.py): stamps writes given no `now`, and is what the
     # engine, the dispatcher and the channels built on this store read.
     clock: Clock = system_clock
+    # The chat lines of chats with no open handoff, held instead of written (chatlog.py).
+    held_chat_log: HeldChatLog = field(default_factory=HeldChatLog)
 
     @classmethod
     async def open(
@@ -47,31 +50,42 @@ class SqliteStore:
 
     def transaction(self) -> _Repositories:
         """`async with store.transaction() as tx:` see Database.transaction."""
-        return _Repositories(self.db.transaction(light_ok=True), self.cache, self.clock)
+        return _Repositories(self.db.transaction(light_ok=True), self.cache, self.clock, self.held_chat_log)
 
     def snapshot(self) -> _Repositories:
         """`async with store.snapshot() as tx:` a read-only snapshot of what is committed (no write lock)."""
-        return _Repositories(self.db.snapshot(), None, self.clock)
+        return _Repositories(self.db.snapshot(), None, self.clock, self.held_chat_log)
 
 
 class _Repositories:
     """A database transaction that hands out a SqliteTx (a class: see Database.transaction)."""
 
-    __slots__ = ("cache", "clock", "inner")
+    __slots__ = ("cache", "clock", "held", "inner", "tx")
 
-    def __init__(self, inner: WriteTransaction | ReadTransaction, cache: ReadCache | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        inner: WriteTransaction | ReadTransaction,
+        cache: ReadCache | None,
+        clock: Clock,
+        held: HeldChatLog | None = None,
+    ) -> None:
         self.inner = inner
         self.cache = cache
         self.clock = clock
+        self.held = held
 
     async def __aenter__(self) -> SqliteTx:
         conn = await self.inner.__aenter__()
         cache = self.cache
         if cache is not None:
             cache.sync(self.inner.db.epoch)
-        return SqliteTx(conn, cache, self.clock)
+        self.tx = SqliteTx(conn, cache, self.clock, self.held)
+        return self.tx
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        return await self.inner.__aexit__(exc_type, exc, tb)
+        handled = await self.inner.__aexit__(exc_type, exc, tb)
+        if exc_type is None:
+            self.tx._settle_held()  # committed (durable where it had to be): the held lines follow
+        return handled
