@@ -71,8 +71,12 @@ class SharedChats:
         poll: float = 0.02,
         sweep_every: float = 1.0,
         batch: int = 20,
+        sort_key: Callable[[str], Any] | None = None,
     ) -> None:
         self.store, self.channel, self.locks, self.run, self.chat_of = store, channel, locks, run, chat_of
+        # Rows of a chat visible together run in this order of their message id (Telegram: the
+        # update_id) rather than the inbox's; None: the inbox's (rowid).
+        self.sort_key = sort_key
         self.poll, self.sweep_every, self.batch = poll, sweep_every, batch
         self._local: dict[str, asyncio.Lock] = {}  # this process's jobs, one at a time per chat
         self._users: dict[str, int] = {}
@@ -169,6 +173,9 @@ class SharedChats:
                     rows = await tx.chat_unanswered(self.channel, chat, limit=self.batch)
                 if not rows:
                     break
+                if self.sort_key is not None:
+                    sort_key = self.sort_key
+                    rows = sorted(rows, key=lambda row: sort_key(row[0]))
                 for message_id, body, processed in rows:
                     if not self.locks.held(token):
                         return True  # the lock went with its connection: another worker may have the chat
