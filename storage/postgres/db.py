@@ -27,8 +27,8 @@ is rebuilt here:
   `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any
   other write makes it wait for the flush (the server's `synchronous_commit`, on by default).
 - The read cache (storage/sqlite/cache.py) is kept correct across processes by counters:
-  every group that wrote anything increments its process's own row of `addad_epochs` before
-  its COMMIT (one row per process: two processes never wait on one counter row), and a write
+  every group that wrote anything increments its process's row of `addad_epochs` before its
+  COMMIT (one of 64 rows, drawn per process: two processes seldom wait on one counter row), and a write
   transaction that finds their sum (plus `addad_meta.epoch`, moved by migrations and copies)
   moved other than by this process's own commits starts from an empty cache. (A commit of
   another process after that check is seen by the transaction's statements, not by its cache
@@ -223,7 +223,10 @@ class Database:
         self.reconnects = 0
         self.conflicts = 0  # groups rolled back by a deadlock or a serialization failure
         self.exclusive_writes = False  # True: every write transaction alone across processes (the old lock)
-        self.writer_id = secrets.token_hex(8)  # this process's row of addad_epochs
+        # This process's row of addad_epochs: one of 64, drawn at random, so the table stays small
+        # however many processes (cron jobs, CLI commands) ever wrote; two workers drawing the same
+        # row (1 in 64) only wait on each other for that row's UPDATE, just before their COMMITs.
+        self.writer_id = f"slot{secrets.randbelow(64)}"
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, reconnect_wait: float = 15.0) -> Database:
