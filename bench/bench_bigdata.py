@@ -2,6 +2,7 @@
 
     /tmp/venv/bin/python bench/bench_bigdata.py [--contracts 100000] [--bills-per-contract 10]
         [--turns 2000] [--keep DIR] [--sync both|light|full] [--turns-only]
+        [--postgres postgresql://addad:addad@127.0.0.1:54339/postgres]
 
 1. Generates the database with the real schema (`open_store` runs the migrations), rows written
    with `executemany` in one transaction (the import command's upserts are measured elsewhere).
@@ -15,6 +16,12 @@
    `getUpdates` on the fake Bot API server (median of 5 starts).
 5. Reads the RSS of that bot process once 10,000 new chats have each sent a message through
    the fake Bot API and been answered.
+
+With `--postgres ADMIN_URL` (a server's maintenance database) step 2 runs on PostgreSQL instead:
+the SQLite file of step 1 is copied into a fresh database on that server with `addad db copy`'s
+code (storage/copy.py: COPY in batches), ANALYZEd, and the same turns run against it, opened as
+the bot opens it; steps 3-5 are skipped. Run the server with fsync on (PG_FSYNC=on .ci/postgres
+start DIR PORT) for figures a deployment would see.
 """
 
 from __future__ import annotations
@@ -137,8 +144,18 @@ async def main(args) -> None:
             f"generated {args.contracts:,} contracts and {args.contracts * args.bills_per_contract:,} bills "
             f"in {took:.1f} s ({os.path.getsize(path) / 1e6:,.0f} MB)"
         )
+    pg_name = None
+    if args.postgres:
+        pg_name, target = await _to_postgres(path, args.postgres)
     clock_start, t0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC), time.monotonic()
     warm_up(clock_start.date())
+    try:
+        if pg_name is not None:
+            await _turns_postgres(args, target, clock_start, t0)
+            return
+    finally:
+        if pg_name is not None:
+            await _drop_postgres(args.postgres, pg_name)
     store = await open_store(path)  # as the bot opens it
     engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
     rng = random.Random()
@@ -222,6 +239,107 @@ async def main(args) -> None:
         f"the bot process (python -m bot telegram) after 10,000 new chats said bonjour through the fake "
         f"Bot API: RSS {current:.0f} MB, peak {peak:.0f} MB"
     )
+
+
+def _admin_to(admin: str, name: str) -> str:
+    import re
+
+    return re.sub(r"/[^/?]*(\?|$)", rf"/{name}\1", admin, count=1)
+
+
+async def _to_postgres(path: str, admin_url: str) -> tuple[str, str]:
+    """A fresh database on the server holding the SQLite file's rows (`addad db copy`'s code)."""
+    import asyncpg
+
+    import storage
+    from storage.copy import copy_store
+
+    name = f"addad_big_{os.getpid()}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        fsync = await admin.fetchval("SHOW fsync")
+    finally:
+        await admin.close()
+    url = _admin_to(admin_url, name)
+    started = time.perf_counter()
+    src, dst = await storage.open_store(path), await storage.open_store(url)
+    try:
+        report = await copy_store(src, dst)
+    finally:
+        await src.close()
+        await dst.close()
+    pg = await asyncpg.connect(url)
+    try:
+        await pg.execute("ANALYZE")
+        size = await pg.fetchval("SELECT pg_database_size(current_database())")
+    finally:
+        await pg.close()
+    rows = sum(report.rows.values())
+    print(
+        f"copied into PostgreSQL (fsync={fsync}) with storage.copy and ANALYZEd in "
+        f"{time.perf_counter() - started:.1f} s: {rows:,} rows, {size / 1e6:,.0f} MB"
+    )
+    return name, url
+
+
+async def _drop_postgres(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def _turns_postgres(args, url: str, clock_start: datetime, t0: float) -> None:
+    """Step 2 on PostgreSQL: the balance and reading turns, one at a time, p50/p99/max."""
+    from bot.wiring import open_store
+    from conversations.engine import Engine
+    from conversations.events import Inbound
+    from conversations.profile import load_profile
+    from storage.records import SessionRecord
+
+    store = await open_store(url)
+    engine = Engine(store, load_profile(), clock=lambda: clock_start + timedelta(seconds=time.monotonic() - t0))
+    rng = random.Random()
+    picks = [f"{2_000_000 + n}" for n in rng.sample(range(args.contracts), args.turns)]
+    chats = [(f"pg{i}", contract) for i, contract in enumerate(picks)]
+    async with store.transaction() as tx:
+        for chat, contract in chats:
+            await tx.link_chat("bench", chat, contract, "phone")
+            await tx.save_session(SessionRecord("bench", chat, "menu.main", {}, "fr", 0, None))
+    timings: dict[str, list[float]] = {"balance": [], "index": [], "no photo": [], "confirm": []}
+    cpu: list[float] = []
+    ids = iter(range(10**9))
+
+    async def turn(chat: str, text: str) -> tuple[float, str]:
+        start = time.perf_counter()
+        replies = await engine.handle(Inbound(channel="bench", user_id=chat, message_id=f"pg-{next(ids)}", text=text))
+        return time.perf_counter() - start, "\n".join(r.text for r in replies)
+
+    try:
+        for chat, contract in chats:
+            cpu_start = time.thread_time()
+            took, text = await turn(chat, "combien je dois ?")
+            assert "Total" in text or "Aucune facture" in text or "payé" in text, text[:200]
+            timings["balance"].append(took)
+            cpu.append(time.thread_time() - cpu_start)
+            async with store.snapshot() as tx:
+                last = (await tx.last_reading(contract)).index_value
+            for name, text in (("index", str(last + 150)), ("no photo", "Sans photo"), ("confirm", "Confirmer")):
+                took, said = await turn(chat, text)
+                timings[name].append(took)
+            assert "RL-" in said, said[:300]
+    finally:
+        await store.close()
+    print(f"\n{args.turns:,} customers, one turn at a time (engine + storage, PostgreSQL)\n")
+    print("| turn | p50 | p99 | max |\n|---|---|---|---|")
+    for name, values in timings.items():
+        print(f"| {name} | {pct(values, 0.5):.2f} ms | {pct(values, 0.99):.2f} ms | {max(values) * 1000:.2f} ms |")
+    print(f"balance CPU (this thread): p50 {pct(cpu, 0.5):.2f} ms, p99 {pct(cpu, 0.99):.2f} ms")
+    print(f"load average {os.getloadavg()}")
 
 
 async def spawn_bot(path: str, api, **env: str) -> asyncio.subprocess.Process:
@@ -321,4 +439,5 @@ if __name__ == "__main__":
         "(the code before); both: customers alternated between the two in the same run",
     )
     ap.add_argument("--turns-only", action="store_true", help="skip the RSS and start-up measures")
+    ap.add_argument("--postgres", metavar="ADMIN_URL", help="run the turns on a PostgreSQL copy (module docstring)")
     asyncio.run(main(ap.parse_args()))

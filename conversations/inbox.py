@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterab
 from datetime import timedelta
 from typing import Any
 
-from storage import Store, StoreUnavailable, Tx
+from storage import ConcurrentUpdate, Store, StoreUnavailable, Tx
 from storage.protocols import InboxKey
 
 from .profile import RetentionPolicy
@@ -91,13 +91,23 @@ class Inbox:
         """Keep (message_id, body) rows durably, in one transaction; the ids not kept before.
         `chat_of(message_id, body)` names each row's chat (several workers: conversations/workers.py)."""
         now = self.store.clock()
-        fresh = []
-        async with self.store.transaction() as tx:
-            for message_id, body in items:
-                chat = chat_of(message_id, body) if chat_of is not None else None
-                if await tx.accept_inbound(self.channel, message_id, body, now=now, chat=chat):
-                    fresh.append(message_id)
-        return fresh
+        items = list(items)
+        for attempt in range(6):
+            fresh = []
+            try:
+                async with self.store.transaction() as tx:
+                    for message_id, body in items:
+                        chat = chat_of(message_id, body) if chat_of is not None else None
+                        if await tx.accept_inbound(self.channel, message_id, body, now=now, chat=chat):
+                            fresh.append(message_id)
+                return fresh
+            except ConcurrentUpdate:
+                # Several workers (PostgreSQL): a deadlock with another worker's rows rolled it all
+                # back (storage/postgres/db.py); nothing was kept, so keeping it again doubles nothing.
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def park(self, message_id: str, reason: str, body: str, *, notified: bool) -> None:
         """A message the bot cannot read, kept for the back office (conversations/inbox.py `park`).

@@ -13,8 +13,9 @@ conversations/inbox.py); across processes the order and the exclusion come from 
   worker may send the same chat's next one. A lock alone does not give order; the rowid does.
 - The receiving worker's job ends once its own row is answered, by itself or by the worker that
   held the chat meanwhile: it tries the lock, and if another holds it, waits and looks again.
-- The order of rowids is the order rows become visible because every write transaction takes
-  the writers' lock (storage/postgres/db.py): a row kept later always has a higher rowid.
+- The order of a chat's rowids is the order its rows become visible: keeping a chat's row takes
+  a transaction-scoped lock on the chat's inbox (storage/postgres/store.py), so a row kept
+  later always has a higher rowid, even with no lock across writers (storage/postgres/db.py).
 - Takeover: a worker killed (kill -9) loses its locks with its connection. Every worker sweeps,
   every `sweep_every` seconds, the chats with an unanswered row that was already there at the
   previous sweep, and drains those whose lock it gets: a dead worker's chats are taken over, and
@@ -33,7 +34,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from storage import Store
+from storage import ConcurrentUpdate, Store
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,12 @@ class SharedChats:
         poll: float = 0.02,
         sweep_every: float = 1.0,
         batch: int = 20,
+        sort_key: Callable[[str], Any] | None = None,
     ) -> None:
         self.store, self.channel, self.locks, self.run, self.chat_of = store, channel, locks, run, chat_of
+        # Rows of a chat visible together run in this order of their message id (Telegram: the
+        # update_id) rather than the inbox's; None: the inbox's (rowid).
+        self.sort_key = sort_key
         self.poll, self.sweep_every, self.batch = poll, sweep_every, batch
         self._local: dict[str, asyncio.Lock] = {}  # this process's jobs, one at a time per chat
         self._users: dict[str, int] = {}
@@ -168,6 +173,9 @@ class SharedChats:
                     rows = await tx.chat_unanswered(self.channel, chat, limit=self.batch)
                 if not rows:
                     break
+                if self.sort_key is not None:
+                    sort_key = self.sort_key
+                    rows = sorted(rows, key=lambda row: sort_key(row[0]))
                 for message_id, body, processed in rows:
                     if not self.locks.held(token):
                         return True  # the lock went with its connection: another worker may have the chat
@@ -177,13 +185,25 @@ class SharedChats:
                     await self.run(message_id, body, processed, here)
                     self._here.discard(message_id)
                     # Marked before the lock goes: the next holder never runs it again.
-                    async with self.store.transaction() as tx:
-                        await tx.mark_answered(self.channel, [message_id])
+                    await self._mark_answered(message_id)
                     if self._closing:
                         break
         finally:
             await self.locks.unlock(key, token)
         return True
+
+    async def _mark_answered(self, message_id: str) -> None:
+        # A write conflict with another worker (PostgreSQL: a deadlock victim, storage/postgres/db.py)
+        # rolled the mark back: marked again, or the row would be run again and its replies resent.
+        for attempt in range(6):
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.mark_answered(self.channel, [message_id])
+                return
+            except ConcurrentUpdate:
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))
 
     async def _answered(self, message_id: str) -> bool:
         async with self.store.snapshot() as tx:

@@ -48,6 +48,12 @@ class ConcurrentUpdate(Exception):
     """The session changed since it was loaded (another process handled the same chat)."""
 
 
+class WriteConflict(ConcurrentUpdate):
+    """The database rolled the transaction back for a conflict with another process's (a
+    deadlock, a serialization failure: PostgreSQL without the global writers' lock); nothing of
+    it was kept, so running it again doubles nothing."""
+
+
 class StoreUnavailable(Exception):
     """The store cannot be opened for use (a read-only file or folder, a journal that cannot be
     created, a file that is not a database); the message says which file and why, in one line."""

@@ -345,3 +345,87 @@ async def test_a_killed_workers_chats_are_answered_by_the_survivors_sweep(tmp_pa
             if w.proc is not None and w.proc.poll() is None:
                 await w.stop()
         await graph.stop()
+
+
+# ---------------------------------------------------------------------- Telegram webhooks
+async def test_telegram_webhook_updates_of_one_chat_spread_over_two_workers_run_in_order(database, api):
+    """Two bots in webhook mode on one PostgreSQL database (two `addad serve` behind a balancer),
+    each chat's updates posted to either, one after the other (each kept before its 200): every
+    update's turn runs once, each chat's in update_id order, and every row ends answered."""
+    from .telegram_harness import seeded_database, settings_for, start_bot
+    from .webhook_harness import free_port
+
+    await seeded_database(database)
+    settings = settings_for(api, database, telegram_webhook_secret="s3cret-Token_1")
+    ports = [free_port(), free_port()]
+    bots = [
+        await start_bot(settings, webhook_url="https://bot.example/tg/hook", listen="127.0.0.1", port=port)
+        for port in ports
+    ]
+    api.rtt = 0.03  # a distant Telegram: a turn's replies take a while, the next update comes meanwhile
+    chats, texts = (8101, 8102), ["bonjour", "combien je dois", "menu", "agence rabat", "merci", "1", "2", "menu"]
+    order: dict[int, list[str]] = {c: [] for c in chats}
+    try:
+        good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+        async with aiohttp.ClientSession() as http:
+            update_id = 5000
+            for i, text in enumerate(texts):
+                for c, chat in enumerate(chats):
+                    update_id += 1
+                    update = {
+                        "update_id": update_id,
+                        "message": {
+                            "message_id": update_id,
+                            "date": 0,
+                            "chat": {"id": chat, "type": "private"},
+                            "from": {"id": chat, "is_bot": False, "first_name": "C", "language_code": "fr"},
+                            "text": text,
+                        },
+                    }
+                    port = ports[(i + c) % 2]  # alternated: a chat's next update goes to the other worker
+                    async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update, headers=good) as r:
+                        assert r.status == 200
+                    order[chat].append(str(update_id))
+            # Kept out of order while the chat is busy: 8103's first reply held at the Bot API, its
+            # next two updates reach the two workers last first. They run by update_id.
+            held = api.hold("sendMessage", lambda p: str(p.get("chat_id")) == "8103")
+
+            async def post(port: int, update_id: int, text: str) -> None:
+                update = {
+                    "update_id": update_id,
+                    "message": {
+                        "message_id": update_id,
+                        "date": 0,
+                        "chat": {"id": 8103, "type": "private"},
+                        "from": {"id": 8103, "is_bot": False, "first_name": "C", "language_code": "fr"},
+                        "text": text,
+                    },
+                }
+                async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update, headers=good) as r:
+                    assert r.status == 200
+
+            await post(ports[0], 6001, "bonjour")
+            await api.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == 8103)
+            await post(ports[1], 6003, "menu")
+            await post(ports[0], 6002, "combien je dois")
+            await asyncio.sleep(0.3)
+            held.set()
+        deadline = asyncio.get_running_loop().time() + 60
+        while pg.query(database, "SELECT count(*) FROM inbox WHERE channel='telegram' AND answered_at IS NULL") != [
+            (0,)
+        ]:
+            assert asyncio.get_running_loop().time() < deadline, "updates left unanswered"
+            await asyncio.sleep(0.1)
+    finally:
+        for _task, stop in bots:
+            stop.set()
+        for task, _ in bots:
+            await asyncio.wait_for(task, 30)
+    ran = [m for (m,) in pg.query(database, "SELECT message_id FROM processed_messages WHERE channel='telegram' "
+                                            "ORDER BY rowid")]  # fmt: skip
+    assert sorted(ran) == sorted(order[8101] + order[8102] + ["6001", "6002", "6003"])  # each once
+    for chat in chats:
+        assert [m for m in ran if m in order[chat]] == order[chat]  # the chat's update_id order
+    assert [m for m in ran if m.startswith("600")] == ["6001", "6002", "6003"]
+    for chat in chats:  # and each chat answered in French, once per update at least
+        assert len([c for c in api.calls if c.method == "sendMessage" and c.chat_id == chat]) >= len(texts)

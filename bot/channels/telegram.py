@@ -50,6 +50,7 @@ from conversations.events import Button, Inbound, Reply
 from conversations.i18n import translator
 from conversations.inbox import Inbox
 from conversations.media import TooLarge, Unavailable
+from conversations.workers import SharedChats, chat_locks
 from storage import OutboxMessage
 
 from .base import Limits, Outgoing, mask, plan, units
@@ -726,6 +727,16 @@ class TelegramChannel:
         self.replay_order = ChatSequencer(64)
         self.sender = TelegramSender(self.app.bot)
         self._polling: asyncio.Task | None = None
+        # Webhooks on several workers (one PostgreSQL database): each chat's updates run by
+        # whichever worker holds its lock, in inbox order (conversations/workers.py), as WhatsApp's.
+        # Long polling is one elected worker: it orders its chats in memory.
+        locks = chat_locks(engine.store) if webhook_url is not None else None
+        self.shared = (
+            SharedChats(engine.store, CHANNEL, locks, self._shared_run, self._shared_chat, sort_key=_update_id)
+            if locks is not None
+            else None
+        )
+        self._tasks: set[asyncio.Task] = set()
 
     @property
     def path(self) -> str:
@@ -747,12 +758,15 @@ class TelegramChannel:
             return
 
         async def on_post(request: web.Request) -> web.StreamResponse:
-            return await webhook_handler(self.app, self.secret, request, self.gate, inbox=self.inbox)
+            return await webhook_handler(self.app, self.secret, request, self.gate, inbox=self.inbox, workers=self)
 
         app.router.add_post(self.path, on_post)
 
     async def start(self, stop: asyncio.Event) -> None:
-        self.inbox.start_replay(self._chat_of, self._replayed)
+        if self.shared is not None:
+            self.shared.start()  # its first sweep replays the backlog no live worker holds
+        else:
+            self.inbox.start_replay(self._chat_of, self._replayed)
         if self.webhook_url is None:
             self._polling = asyncio.create_task(poll_updates(self.app, self.inbox, stop), name="polling")
             log.info("Telegram bot @%s polling", self.app.bot.username)
@@ -764,7 +778,24 @@ class TelegramChannel:
         kept = check_telegram(json.loads(body))
         return chat_key(Update.de_json(kept.update, self.app.bot)) if kept.update is not None else None
 
-    async def _replayed(self, message_id: str, body: str, processed: bool) -> None:
+    def _shared_chat(self, message_id: str, body: str) -> str:
+        chat = self._chat_of(body)
+        return str(chat) if chat is not None else f"update:{message_id}"  # no chat: a queue of its own
+
+    def spawn_received(self, chat: str, message_id: str) -> None:
+        """The job of an update this worker kept: returns once it is answered, by this worker or
+        by the one holding its chat (several workers)."""
+        assert self.shared is not None
+        task = asyncio.get_running_loop().create_task(self.shared.received(chat, message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shared_run(self, message_id: str, body: str, processed: bool, here: bool) -> None:
+        """A chat's oldest unanswered update, under its lock: one this worker just received is a
+        new update (the flood limit counts it); any other is a replay."""
+        await self._replayed(message_id, body, processed, counted=here and not processed)
+
+    async def _replayed(self, message_id: str, body: str, processed: bool, *, counted: bool = False) -> None:
         """An update kept before a stop and not answered: checked again (one an older version
         could not read is parked now, never replayed again), then its turn runs, or if it ran,
         the replies it kept are sent (Inbox.replay: the whole backlog, in order, in bounded
@@ -777,7 +808,8 @@ class TelegramChannel:
             return
         if processed:
             self.adapter.replaying.add(message_id)
-        self.adapter.replayed.add(message_id)
+        if not counted:
+            self.adapter.replayed.add(message_id)
         await self.replay_order.run(chat_key(update), self.app.process_update(update))
 
     async def close(self) -> None:
@@ -785,6 +817,10 @@ class TelegramChannel:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
         await self.inbox.stop()  # updates waiting for an unfinished backlog stay for the next start
+        if self.shared is not None:
+            await self.shared.close()  # rows not run yet stay for another worker or the next start
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.app.running:
             await self.app.stop()  # lets the updates in hand finish their turn
         await self.inbox.close()
@@ -797,7 +833,20 @@ def check_secret(expected: str, received: str | None) -> bool:
     return received is not None and hmac.compare_digest(as_bytes(expected), as_bytes(received))
 
 
-async def webhook_handler(app: Application, secret: str, request, gate: BodyGate | None = None, *, inbox: Inbox) -> Any:
+def _update_id(message_id: str) -> tuple[int, str]:
+    """A chat's rows kept together run by update_id (Telegram's order), not by arrival."""
+    return (int(message_id), "") if message_id.isdigit() else (1 << 62, message_id)
+
+
+async def webhook_handler(
+    app: Application,
+    secret: str,
+    request,
+    gate: BodyGate | None = None,
+    *,
+    inbox: Inbox,
+    workers: TelegramChannel | None = None,
+) -> Any:
     """POST from Telegram: secret checked (before reading the body), the body read within the
     gate's caps (bot/channels/webhook.py), the update kept in the inbox (durable) before answering
     200, then handled like a polled one (in chat order, marked answered once its replies went
@@ -818,6 +867,13 @@ async def webhook_handler(app: Application, secret: str, request, gate: BodyGate
         return web.Response(status=400, text="bad update")
     checked = check_telegram(data)
     body = json.dumps(data, ensure_ascii=False)
+    if workers is not None and workers.shared is not None:
+        # Several workers: kept with its chat; whichever worker holds the chat runs it, in order
+        # (a bad update is parked by the run, as in a replay).
+        chat = workers._shared_chat(checked.key, body)
+        if await inbox.accept([(checked.key, body)], chat_of=lambda _m, _b: chat):
+            workers.spawn_received(chat, checked.key)
+        return web.Response(text="ok")
     if await inbox.accept([(checked.key, body)]):
         if checked.reason is not None:
             await inbox.park(checked.key, checked.reason, body, notified=checked.update is not None)

@@ -5,10 +5,20 @@ same face (`execute` → a cursor with rowcount, lastrowid, fetchone; `executema
 `light_write`) and translates each statement (dialect.py). What SQLite gave by construction
 is rebuilt here:
 
-- Writers are serialised as under SQLite's BEGIN IMMEDIATE: every write transaction takes a
-  transaction-scoped advisory lock first (`WRITE_LOCK`), across processes (the CLI beside the
-  bot). So a write transaction's reads (READ COMMITTED, after the lock) see the newest committed
-  state, and the repositories' read-then-write code means the same on both backends.
+- Writers are not serialised across processes (they were, by a global advisory lock, until
+  issue 23's last targets: two workers could not run two turns at once). Each write
+  transaction runs at READ COMMITTED and takes the writers' lock (`WRITE_LOCK`) in *shared*
+  mode only, so migrations and `addad db copy`, which take it exclusively, still run alone.
+  What the global lock gave the repositories' read-then-write code is kept otherwise
+  (docs/deploy.md "Two workers" lists it): a chat's turns by the chat locks
+  (conversations/workers.py); the counters, claims, links, consents and the inbox by single
+  statements (upserts, conditional UPDATEs) that READ COMMITTED re-checks after waiting on the
+  row; per-chat inbox order, a contract's same-day reading and its pending requests by
+  transaction-scoped advisory locks on the chat or the contract (store.py's PgTx). A deadlock
+  or serialization failure (SQLSTATE 40P01, 40001) rolls the whole group back and is raised as
+  `storage.WriteConflict` (a `ConcurrentUpdate`): the engine runs the turn again, as it does
+  when another process wrote the session. `exclusive_writes = True` restores the global lock
+  (the benchmark's baseline).
 - Group commit as in SQLite: write transactions are SAVEPOINTs inside a shared transaction that
   commits once no writer already waiting is left; a failing member rolls back to its savepoint
   alone (the group's first member, alone in it, needs none).
@@ -16,10 +26,14 @@ is rebuilt here:
   and replies, the answered mark: what a replayed turn writes again) commits with
   `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any
   other write makes it wait for the flush (the server's `synchronous_commit`, on by default).
-- The read cache (storage/sqlite/cache.py) is kept correct across processes by a counter row
-  (`addad_meta.epoch`) that every group that wrote anything increments before its COMMIT; a
-  write transaction that finds it moved since this process's last commit starts from an empty
-  cache. (Writes made outside Addad, with psql, are not counted: docs/deploy.md.)
+- The read cache (storage/sqlite/cache.py) is kept correct across processes by counters:
+  every group that wrote anything increments its process's row of `addad_epochs` before its
+  COMMIT (one of 64 rows, drawn per process: two processes seldom wait on one counter row), and a write
+  transaction that finds their sum (plus `addad_meta.epoch`, moved by migrations and copies)
+  moved other than by this process's own commits starts from an empty cache. (A commit of
+  another process after that check is seen by the transaction's statements, not by its cache
+  hits: as if the cached rows were read first. Writes made outside Addad, with psql, are not
+  counted: docs/deploy.md.)
 - Faults: a connection found broken at the start of a transaction is re-opened (retrying for
   up to `reconnect_wait` seconds: a server restart takes a few), so the turn goes on; one that
   breaks mid-transaction fails that transaction (and its group), the turn's customer is told
@@ -34,18 +48,19 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
-from ..protocols import ConnectionLost, StoreUnavailable
+from ..protocols import ConnectionLost, StoreUnavailable, WriteConflict
 from ..sqlite.db import Connection as _SqliteConnection
 from .dialect import shape, translate
 
 log = logging.getLogger(__name__)
 
-WRITE_LOCK = (0x41646461, 1)  # pg_advisory_xact_lock(key1, key2): 'Adda', the writers' lock
+WRITE_LOCK = (0x41646461, 1)  # 'Adda': the writers' lock (shared by turns, exclusive for migrations, copies)
 MIGRATE_LOCK = (0x41646461, 2)
 CONNECT_TIMEOUT = 5.0  # seconds, per attempt
 _wait_uncancelled = _SqliteConnection.wait_uncancelled
@@ -64,6 +79,12 @@ _LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
     asyncio.TimeoutError,
 )
+
+
+# What the server rolls back as a conflict between transactions: the group is rolled back whole
+# and its members told `WriteConflict`, to be run again.
+_CONFLICT = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
+_EPOCH = "SELECT (SELECT epoch FROM addad_meta) + coalesce((SELECT sum(n) FROM addad_epochs), 0)"
 
 
 async def _control(pg: asyncpg.Connection, sql: str) -> None:
@@ -200,6 +221,12 @@ class Database:
         self.durable_commits = 0
         self.light_commits = 0
         self.reconnects = 0
+        self.conflicts = 0  # groups rolled back by a deadlock or a serialization failure
+        self.exclusive_writes = False  # True: every write transaction alone across processes (the old lock)
+        # This process's row of addad_epochs: one of 64, drawn at random, so the table stays small
+        # however many processes (cron jobs, CLI commands) ever wrote; two workers drawing the same
+        # row (1 in 64) only wait on each other for that row's UPDATE, just before their COMMITs.
+        self.writer_id = f"slot{secrets.randbelow(64)}"
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, reconnect_wait: float = 15.0) -> Database:
@@ -303,8 +330,9 @@ class Database:
         for attempt in (1, 2):
             pg = await self._ready()
             try:
-                await _control(pg, f"BEGIN; SELECT pg_advisory_xact_lock{WRITE_LOCK}")
-                seen = await pg.fetchval("SELECT epoch FROM addad_meta")
+                lock = "pg_advisory_xact_lock" if self.exclusive_writes else "pg_advisory_xact_lock_shared"
+                await _control(pg, f"BEGIN; SELECT {lock}{WRITE_LOCK}")
+                seen = await pg.fetchval(_EPOCH)
             except _LOST:
                 self._lost()
                 if attempt == 2:
@@ -332,7 +360,10 @@ class Database:
         wrote = self.conn.total_changes != group.changes_at_begin
         sql = "COMMIT"
         if wrote:
-            sql = "UPDATE addad_meta SET epoch = epoch + 1; COMMIT"
+            sql = (
+                f"INSERT INTO addad_epochs (writer, n) VALUES ('{self.writer_id}', 1) "
+                "ON CONFLICT (writer) DO UPDATE SET n = addad_epochs.n + 1; COMMIT"
+            )
         if group.durable:
             self.durable_commits += 1
         else:
@@ -341,6 +372,9 @@ class Database:
         try:
             await _control(self.pg_or_fail(), sql)
         except BaseException as exc:
+            if isinstance(exc, _CONFLICT):
+                self.conflicts += 1
+                exc = WriteConflict(f"write conflict with another process: {exc}")
             group.settle(exc if isinstance(exc, Exception) else StoreUnavailable("commit interrupted"))
             self.epoch += 1
             await self._rollback_quietly()
@@ -412,6 +446,15 @@ class WriteTransaction:
                     except BaseException as failed:
                         await self._undo(failed)
                         raise
+            elif isinstance(exc, _CONFLICT):
+                # The server chose this transaction to fail (a deadlock, a serialization failure):
+                # every member goes, releasing every lock the group holds (a savepoint would keep
+                # the earlier members' locks, and the other process would wait on them again).
+                db.conflicts += 1
+                conflict = WriteConflict(f"write conflict with another process: {exc}")
+                self.savepoint = False
+                await self._undo(conflict)
+                raise conflict from exc
             else:
                 # (only a connection that is gone: an OSError of the turn's own is not the server's)
                 lost = isinstance(exc, _LOST) and (db.pg is None or db.pg.is_closed())

@@ -41,6 +41,8 @@ async def ensure_meta(db: Database) -> None:
             "PRIMARY KEY DEFAULT true CHECK (one))"
         )
         await pg.execute("INSERT INTO addad_meta (version, epoch) VALUES (0, 0) ON CONFLICT DO NOTHING")
+        # The read cache's counters, one row per writing process (db.py); Addad's own, as addad_meta.
+        await pg.execute("CREATE TABLE IF NOT EXISTS addad_epochs (writer TEXT PRIMARY KEY, n BIGINT NOT NULL)")
 
 
 async def upgrade(db: Database) -> list[str]:

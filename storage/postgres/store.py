@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, cast
 
 from ..clock import Clock, system_clock
+from ..records import Request
 from ..sqlite.cache import ReadCache
 from ..sqlite.repositories import _AGENCY_STAGE_COLS, _BILL_COLS, _CONTRACT_COLS, _STAGE_WIDTH, SqliteTx, _cols
 from .db import Database, PgConnection, ReadTransaction, WriteTransaction
@@ -22,11 +24,53 @@ _STAGED = {
 }
 
 
+# Transaction-scoped advisory locks (held until the group's COMMIT) where a read-then-write of
+# the repositories would not hold at READ COMMITTED with another process writing at once (db.py:
+# writers are not serialised across processes). First keys; the second is hashtext of the key.
+INBOX_SPACE = 0x41646464  # 'Addd': a chat's inbox rows get their rowids in commit order
+CONTRACT_SPACE = 0x41646465  # 'Adde': a contract's same-day reading, its pending-request check
+
+
 class PgTx(SqliteTx):
-    """SQLite's repositories on a PostgreSQL connection; only the import's stage differs
-    (PostgreSQL columns need types, and COPY loads it fastest)."""
+    """SQLite's repositories on a PostgreSQL connection; the import's stage differs (PostgreSQL
+    columns need types, and COPY loads it fastest), and three writes take a lock first."""
 
     __slots__ = ()
+
+    async def _hold(self, space: int, key: str) -> None:
+        # Only in a write transaction (a snapshot has no cache): a read for display waits on nobody.
+        if self._cache is not None:
+            await self._c.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (space, key))
+
+    async def accept_inbound(
+        self, channel: str, message_id: str, body: str, *, now: datetime | None = None, chat: str | None = None
+    ) -> bool:
+        # Two workers keeping one chat's messages at once: without the lock, the later rowid could
+        # commit first and be run first (conversations/workers.py orders a chat by rowid). With it,
+        # the second waits until the first commits, then takes its rowid: rowid order is commit order.
+        if chat is not None:
+            await self._hold(INBOX_SPACE, f"{channel}:{chat}")
+        return await super().accept_inbound(channel, message_id, body, now=now, chat=chat)
+
+    async def add_customer_reading(self, *, contract: str, **kw: Any) -> int:
+        # Two chats linked to one contract confirming a reading the same day: the second replaces the
+        # first (as one after the other) instead of failing on the one-valid-a-day index.
+        await self._hold(CONTRACT_SPACE, contract)
+        return await super().add_customer_reading(contract=contract, **kw)
+
+    async def requests(
+        self,
+        *,
+        status: str | None = None,
+        contract: str | None = None,
+        chat: tuple[str, str] | None = None,
+        kinds: Iterable[str] | None = None,
+    ) -> list[Request]:
+        # A journey files a deferral or an advance only if none is pending for the contract
+        # (journeys/facilities.py, prepaid.py): that check and the filing are one contract's at a time.
+        if status == "pending" and contract is not None:
+            await self._hold(CONTRACT_SPACE, contract)
+        return await super().requests(status=status, contract=contract, chat=chat, kinds=kinds)
 
     async def stage_open(self, kind: str) -> None:
         table, cols = _STAGED[kind]
