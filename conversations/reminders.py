@@ -543,24 +543,38 @@ def template_parameters(msg: OutboxMessage) -> tuple[str, list[str]] | None:
 class Lane:
     """The proactive messages' share of a channel: at most `rate` a second per channel and one a
     second per chat, so a campaign leaves the rest of the channel's rate to customers' replies
-    (which never wait here)."""
+    (which never wait here).
+
+    A chat is remembered only while its second runs, so the lane holds about `rate x per_chat`
+    chats per channel (250 at 250/s) however many distinct customers a campaign reaches: a
+    channel's slots only grow (each is at least the channel's next one, which then moves past
+    it) and each chat is held `per_chat` after its slot, so a channel's chats, kept in the order
+    their slots were given, end in that order: the ones over are dropped from the front."""
 
     def __init__(self, rate: float, per_chat: float = 1.0) -> None:
         self.gap, self.per_chat = 1.0 / rate, per_chat
-        self._next: dict[str, float] = {}
-        self._chat: dict[tuple[str, str], float] = {}
+        self._next: dict[str, float] = {}  # per channel: its next free slot
+        self._chats: dict[str, dict[str, float]] = {}  # per channel: chat -> the end of its second
 
     async def wait(self, channel: str, user_id: str) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        chats = self._chats.setdefault(channel, {})
+        while chats:  # forget the chats whose second is over (the oldest slots come first)
+            first = next(iter(chats))
+            if chats[first] > now:
+                break
+            del chats[first]
         slot = max(now, self._next.get(channel, now))
-        slot = max(slot, self._chat.get((channel, user_id), slot))
+        slot = max(slot, chats.pop(user_id, slot))  # popped: set again below, at the end
         self._next[channel] = slot + self.gap
-        self._chat[(channel, user_id)] = slot + self.per_chat
-        if len(self._chat) > 10_000:  # forget chats whose second is over: memory stays flat
-            self._chat = {k: v for k, v in self._chat.items() if v > now}
+        chats[user_id] = slot + self.per_chat
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    def __len__(self) -> int:
+        """The chats remembered now, all channels."""
+        return sum(len(chats) for chats in self._chats.values())
 
 
 async def still_wanted(tx: Tx, msg: OutboxMessage) -> bool:
