@@ -170,6 +170,11 @@ def _telegram(settings: Settings, webhook_url: str | None, gate: BodyGate | None
             raise ConfigError("ADDAD_TELEGRAM_WEBHOOK_SECRET: 1-256 characters among A-Z a-z 0-9 _ -")
 
     def make(engine: Engine, dispatcher: Dispatcher) -> ChannelService:
+        limit, rate = settings.telegram_rate_limit, engine.profile.reminders.rate
+        if limit and rate >= limit:
+            # Replies and reminders share PTB's rate limiter: at or above it, a reply waits
+            # behind the reminders in flight (bench/README.md, "A whole campaign").
+            log.warning("reminders' rate %g/s is not below the Telegram limit %g/s: replies will wait", rate, limit)
         return TelegramChannel(
             engine,
             dispatcher,

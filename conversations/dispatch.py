@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -99,14 +100,17 @@ class Dispatcher:
         max_delay: timedelta = timedelta(hours=1),
         lease: timedelta = timedelta(minutes=5),
         poll_seconds: float = 2.0,
-        concurrency: int = 8,
+        concurrency: int | None = None,
     ) -> None:
         self.store, self.profile = store, profile
         self.senders = {s.channel: s for s in senders}
         self.clock = clock or store.clock
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.lease, self.poll_seconds = lease, poll_seconds
-        self._slots = asyncio.Semaphore(concurrency)
+        # Sends in flight. Each holds its slot for a round trip, so the reminders' rate needs
+        # rate x round trip of them: 8, or enough for 100 ms at the profile's rate (25 at 250/s;
+        # at 8, 50 ms capped a campaign at ~130/s). Replies never take these.
+        self._slots = asyncio.Semaphore(concurrency or max(8, math.ceil(profile.reminders.rate / 10)))
         self.stats = DispatchStats()
         self.wake = asyncio.Event()  # set by whoever queues a message in this process
         self._lane = Lane(profile.reminders.rate)

@@ -40,6 +40,7 @@ LINK_CONTRACT = ref("link.contract")
 LANG_CHOOSE = ref("lang.choose")
 READING_START = ref("reading.start")
 REMIND_SETTINGS = ref("remind.settings")
+REMIND_CONSENT = ref("remind.consent")
 
 COMMANDS = {
     "/start": "start",
@@ -411,7 +412,9 @@ class Engine:
         else:
             await self._answer(turn, state)  # something new: read it as such
 
-    async def goto(self, turn: Turn, target: str | None) -> None:
+    async def goto(self, turn: Turn, target: str | None, *, consent: bool = True) -> None:
+        """Enter `target` and run prompts until one asks; `consent`: at the menu, the reminders
+        question owed since a link comes first (not when the customer asked for the menu)."""
         for _ in range(MAX_HOPS):
             if target is None:
                 return
@@ -429,6 +432,9 @@ class Engine:
                 turn.data["after_link"] = target
                 target = LINK_CONTRACT
                 continue
+            if target == START_STATE and consent and await reminders.consent_due(turn):
+                target = REMIND_CONSENT  # the journey that linked a contract is over: the reminders question, alone
+                continue
             turn.session.state = target
             target = await state.prompt(turn) if state.prompt else None
         raise RuntimeError(f"state redirect loop near {turn.session.state!r}")
@@ -438,11 +444,11 @@ class Engine:
             busy = turn.session.state != START_STATE
             _reset(turn)
             turn.say("cancel.done" if busy else "cancel.nothing")
-            await self.goto(turn, START_STATE)
+            await self.goto(turn, START_STATE, consent=False)
         elif command == "menu":
             # Back to the menu: what the journey had gathered is kept a while and offered back.
             _pause(turn)
-            await self.goto(turn, START_STATE)
+            await self.goto(turn, START_STATE, consent=False)
         elif command == "start":
             _reset(turn)
             await self.goto(turn, START_STATE)
@@ -475,7 +481,7 @@ class Engine:
     async def _stop(self, turn: Turn, *, explicit: bool) -> None:
         """ "stop" anywhere: reminders off. A bare "stop" also cancels the journey in progress;
         "bla rappel" keeps it (its question again)."""
-        busy = turn.session.state != START_STATE
+        busy = turn.session.state not in (START_STATE, REMIND_CONSENT)  # at the question itself: answered
         was_on = await reminders.stop(turn, explicit=explicit)
         if was_on or explicit:
             turn.say("remind.stopped")
@@ -501,7 +507,7 @@ class Engine:
         await reminders.set_consent(turn, kinds, "button" if turn.inbound.payload else "typed")
         reminders.say_consent(turn, kinds)
         here = turn.session.state
-        await self.goto(turn, AGAIN if here not in (START_STATE, REMIND_SETTINGS) else START_STATE)
+        await self.goto(turn, AGAIN if here not in (START_STATE, REMIND_SETTINGS, REMIND_CONSENT) else START_STATE)
 
 
 async def _drawn(outcome: Outcome) -> Outcome:

@@ -27,7 +27,7 @@ from typing import Any
 
 from storage import Clock, OutboxMessage, ReminderTarget, Store, Tx
 
-from .events import Button, Reply
+from .events import Button
 from .i18n import translator
 from .places import city_label, places_of
 from .profile import Profile
@@ -97,16 +97,64 @@ def consent_buttons(lang: str) -> tuple[Button, ...]:
 
 
 async def offer_consent(t: Any) -> None:
-    """After a link: the one question, unless this chat was ever asked. A separate message before
-    the next question, so the journey the customer came for goes on; the buttons work whenever
-    pressed, and a typed yes/no answers it at the next message at the menu."""
+    """After a link: the one question is owed, unless this chat was ever asked. It is put when the
+    journey the customer came for has ended (`consent_due`, at the next menu), never beside that
+    journey's next question, where a typed "1" or "oui" would answer both."""
     if await t.tx.reminder_consent(t.channel, t.user_id) is not None:
         return
     if str(t.data.get("after_link", "")).startswith("remind."):
         return  # linking to set reminders: the settings ask it
     await t.tx.set_reminder_consent(t.channel, t.user_id, (), how="asked", now=t.now)
-    t.replies.append(Reply(t.tr("remind.ask"), consent_buttons(t.lang)))
-    t.data["_consent"] = t.now.isoformat()
+
+
+# A question left unanswered (the customer wrote about something else) is put once more, in a
+# later conversation (the engine's idle time: a session that would have expired), then never:
+# he may have missed it while busy, but a third time would be nagging. The menu's "Rappels"
+# item stays there for him.
+ASK_AGAIN_AFTER = timedelta(minutes=30)
+
+
+async def consent_due(t: Any) -> bool:
+    """Whether the chat, arriving at the menu, is to be asked about reminders instead."""
+    if not await t.tx.linked_contracts(t.channel, t.user_id):
+        return False
+    consent = await t.tx.reminder_consent(t.channel, t.user_id)
+    if consent is None or consent.answered_at is not None:
+        return False
+    if consent.how is None:  # owed since the link (or asked by the code before, beside a question)
+        return True
+    return consent.how == "shown" and t.now - consent.asked_at >= ASK_AGAIN_AFTER
+
+
+async def ask_consent(t: Any) -> None:
+    """The question, alone at the end of the turn (its own state: a typed number answers it)."""
+    consent = await t.tx.reminder_consent(t.channel, t.user_id)
+    if consent is not None and consent.answered_at is None:
+        shown = consent.how in ("shown", "shown_twice")
+        if not shown or t.now - consent.asked_at >= ASK_AGAIN_AFTER:
+            how = "shown_twice" if shown else "shown"
+            await t.tx.set_reminder_consent(t.channel, t.user_id, (), how=how, now=t.now)
+        # else the same question again in this conversation (after "aide", a language change)
+    t.ask(t.tr("remind.ask"), consent_buttons(t.lang))
+
+
+def consent_answer(t: Any) -> str | None:
+    """The consent payload a message at the question stands for: a button, its number or label
+    typed, a yes ("oui", "ah", "نعم", "wakha") or a no ("non", "la", "لا", "stop")."""
+    from .understanding import parse_yes_no
+
+    picked = t.choice()
+    if picked in OPTIONS:
+        return picked
+    text = t.inbound.text or ""
+    if t.inbound.payload is not None or not text.strip():
+        return None
+    if t.typed() in ("stop", "arrêt", "arret", "arrête", "arrete", "arrêtez", "توقف", "وقف", "bla", "بلا"):
+        return "remind:none"
+    yes = parse_yes_no(text)
+    if yes is None:
+        return None
+    return "remind:all" if yes else "remind:none"
 
 
 async def set_consent(t: Any, kinds: tuple[str, ...], how: str) -> None:
@@ -130,20 +178,14 @@ def say_consent(t: Any, kinds: tuple[str, ...]) -> None:
 
 
 def typed_consent(t: Any) -> str | None:
-    """The consent payload a typed message stands for: "bla rappel" anywhere; at the menu, right
-    after the question, a plain yes or no. (The question is pending for that one message.)"""
-    from .understanding import parse_yes_no
-
-    pending = t.data.pop("_consent", None)
+    """The consent payload a typed message stands for in any state: "oui rappels", "bghit
+    tdkir". (A plain yes or no answers only the question itself: `consent_answer`.)"""
+    t.data.pop("_consent", None)  # the mark of the question put by the code before (a bare yes at the menu)
     text = t.inbound.text or ""
     if t.inbound.payload is not None or not text:
         return None
     if on_phrase(text):
         return "remind:all"
-    if pending and t.session.state == "menu.main" and "_paused" not in t.data:
-        yes = parse_yes_no(text)
-        if yes is not None:
-            return "remind:all" if yes else "remind:none"
     return None
 
 
@@ -518,24 +560,38 @@ def template_parameters(msg: OutboxMessage) -> tuple[str, list[str]] | None:
 class Lane:
     """The proactive messages' share of a channel: at most `rate` a second per channel and one a
     second per chat, so a campaign leaves the rest of the channel's rate to customers' replies
-    (which never wait here)."""
+    (which never wait here).
+
+    A chat is remembered only while its second runs, so the lane holds about `rate x per_chat`
+    chats per channel (250 at 250/s) however many distinct customers a campaign reaches: a
+    channel's slots only grow (each is at least the channel's next one, which then moves past
+    it) and each chat is held `per_chat` after its slot, so a channel's chats, kept in the order
+    their slots were given, end in that order: the ones over are dropped from the front."""
 
     def __init__(self, rate: float, per_chat: float = 1.0) -> None:
         self.gap, self.per_chat = 1.0 / rate, per_chat
-        self._next: dict[str, float] = {}
-        self._chat: dict[tuple[str, str], float] = {}
+        self._next: dict[str, float] = {}  # per channel: its next free slot
+        self._chats: dict[str, dict[str, float]] = {}  # per channel: chat -> the end of its second
 
     async def wait(self, channel: str, user_id: str) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        chats = self._chats.setdefault(channel, {})
+        while chats:  # forget the chats whose second is over (the oldest slots come first)
+            first = next(iter(chats))
+            if chats[first] > now:
+                break
+            del chats[first]
         slot = max(now, self._next.get(channel, now))
-        slot = max(slot, self._chat.get((channel, user_id), slot))
+        slot = max(slot, chats.pop(user_id, slot))  # popped: set again below, at the end
         self._next[channel] = slot + self.gap
-        self._chat[(channel, user_id)] = slot + self.per_chat
-        if len(self._chat) > 10_000:  # forget chats whose second is over: memory stays flat
-            self._chat = {k: v for k, v in self._chat.items() if v > now}
+        chats[user_id] = slot + self.per_chat
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    def __len__(self) -> int:
+        """The chats remembered now, all channels."""
+        return sum(len(chats) for chats in self._chats.values())
 
 
 async def still_wanted(tx: Tx, msg: OutboxMessage) -> bool:

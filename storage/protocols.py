@@ -710,7 +710,8 @@ class ReminderRepository(Protocol):
         self, channel: str, user_id: str, kinds: Sequence[str], *, how: str, now: datetime | None = None
     ) -> None:
         """The chat's answer (kinds agreed to; none = stop), stamped; `how`='asked' only notes the
-        question was asked (an answer already given is kept)."""
+        question is owed (an answer already given is kept); 'shown' / 'shown_twice' note when it was
+        put to the chat, unanswered (conversations/reminders.py: asked at most twice)."""
         ...
 
     async def reminder_targets(

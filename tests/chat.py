@@ -100,6 +100,14 @@ class Chat:
     async def press_payload(self, payload: str, **kw) -> list[Reply]:
         return await self._send(payload=payload, **kw)
 
+    async def no_reminders(self) -> list[Reply]:
+        """ "No" to the reminders question, put once the journey that linked a contract has ended
+        (conversations/reminders.py), as a customer busy with something else would; the menu
+        follows. Fails if that is not the question asked."""
+        asked = [b.payload for b in self.buttons]
+        assert asked == ["remind:all", "remind:bills", "remind:none"], f"not the reminders question: {asked}"
+        return await self._send(payload="remind:none")
+
     async def share_contact(self, phone: str, *, own: bool = True) -> list[Reply]:
         return await self._send(contact_phone=phone, contact_is_own=own)
 

@@ -76,6 +76,7 @@ async def test_a_read_bill_explained_in_arabic_and_declining_the_offer(engine):
     assert "الفاتورة F-2026-09-1" in chat.text and "هذه الفاتورة تقديرية" in chat.text
     await chat.press("لا")
     assert "يمكنك إرسال مؤشر العداد في أي وقت" in chat.text
+    await chat.no_reminders()  # that journey over, the reminders question owed since the link
     await chat.press("فواتيري")
     await chat.press("2026 · \u20661000002")
     assert "الفاتورة F-2026-10-2" in chat.text and "الاستهلاك: 10 م³" in chat.text

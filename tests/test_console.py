@@ -35,9 +35,11 @@ def test_demo_opens_a_chat_as_the_demo_customer(tmp_path):
     assert "Traceback" not in done.stderr
     assert (tmp_path / "addad-demo" / "addad-demo.sqlite3").exists()
     assert (tmp_path / "addad-demo" / "contracts.csv").exists()
-    # A second demo reuses the database and remembers the conversation's link.
-    again = run_addad(["demo", "--lang", "fr"], ["2"], tmp_path)
+    # A second demo reuses the database and remembers the conversation's link. Its first menu is
+    # the reminders question, owed since the link (alone: "3" is its "Non merci"), then the menu.
+    again = run_addad(["demo", "--lang", "fr"], ["3", "2"], tmp_path)
     assert again.returncode == 0, again.stderr
+    assert "  3. 🔕 Non merci" in again.stdout and "nous ne vous enverrons plus de rappels" in again.stdout
     assert "Total à payer" in again.stdout and "reliez d'abord" not in again.stdout
     # --lang is the person's explicit choice, even over the language the chat used before.
     arabic = run_addad(["demo", "--lang", "ar"], ["2"], tmp_path)

@@ -327,6 +327,7 @@ async def test_agencies_of_the_customers_city_and_by_typed_city(engine):
     await chat.send("bonjour")
     await chat.press("Ajouter un contrat")
     await chat.send("1000001")
+    await chat.no_reminders()
     await chat.press("Agences")
     assert "Nos agences à Casablanca" in chat.text and "Agence Maârif" in chat.text
     await chat.send("rabt")  # a typo

@@ -16,6 +16,7 @@ async def linked_chat(engine, **kw) -> Chat:
     await chat.send("bonjour" if kw.get("lang_hint") != "ar" else "السلام")
     await chat.press("➕")
     await chat.send("1000001")
+    await chat.no_reminders()
     return chat
 
 

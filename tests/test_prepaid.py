@@ -14,6 +14,7 @@ async def prepaid_chat(engine, lang: str, first: str) -> Chat:
     await chat.send(first)
     await chat.press("➕")
     await chat.send("1000004")  # also links 1000006 (same phone)
+    await chat.no_reminders()
     return chat
 
 

@@ -33,6 +33,7 @@ async def reading_chat(engine, phone="+212612345678", lang_hint=None, contract=N
     await chat.send("bonjour" if lang_hint != "ar" else "السلام")
     await chat.press("➕")
     await chat.send(contract or ("1000001" if phone == "+212612345678" else "1000007"))
+    await chat.no_reminders()
     return chat
 
 

@@ -91,9 +91,10 @@ async def test_consent_is_asked_once_after_linking_and_the_answer_is_kept_with_i
     ask = next(r for r in chat.replies if "Voulez-vous recevoir ici nos rappels" in r.text)
     assert [b.label for b in ask.buttons] == ["🔔 Oui, tous", "🧾 Factures seulement", "🔕 Non merci"]
     assert "est maintenant lié" in chat.text or "1000001" in chat.text
-    assert chat.replies[-1].buttons and "Voulez-vous" not in chat.replies[-1].text  # the menu goes on
+    assert chat.replies[-1] is ask  # linked from the menu: the journey is over, the question alone, last
     consent = await consent_of(engine)
     assert consent is not None and consent.kinds == () and consent.answered_at is None  # asked, not answered
+    assert consent.how == "shown"
     clock.advance(minutes=2)
     await chat.press_payload("remind:bills")
     assert "factures et d'échéances seulement" in chat.text
@@ -126,7 +127,7 @@ async def test_a_journey_waiting_for_the_link_goes_on_and_its_yes_is_not_taken_f
     await chat.send("bonjour")
     await chat.press("Facilités")
     await chat.send("1000001")
-    assert "Voulez-vous recevoir ici nos rappels" in chat.text
+    assert "Voulez-vous recevoir ici nos rappels" not in chat.text  # not beside the plan's question
     assert "3 mois" in " ".join(b.label for b in chat.buttons)  # the plan's question, last
     await chat.send("oui")
     assert (await consent_of(engine)).answered_at is None
@@ -170,7 +171,7 @@ async def test_bla_rappel_in_a_journey_keeps_its_question_and_stop_cancels_it(en
 
 async def test_a_bare_stop_with_no_reminders_is_the_cancel_it_always_was(engine):
     chat = await fatima(engine)
-    await chat.press("Envoyer mon index")
+    await chat.send("je veux envoyer mon index")  # the question not answered: the request is served
     await chat.send("stop")
     assert "rappels" not in chat.text and "annul" in chat.text.lower()
     assert (await consent_of(engine)).answered_at is None  # no answer was given to the question

@@ -114,6 +114,7 @@ async def test_prepaid_advance_refused_for_a_non_eligible_contract_and_granted_o
     await chat.send("bonjour")
     await chat.press("➕")
     await chat.send("1000006")  # also links 1000004 (same phone)
+    await chat.no_reminders()
     await chat.press("Compteur prépayé")
     await chat.press("1000006")
     await chat.press("Avance")

@@ -53,6 +53,7 @@ async def send_outlier(engine, *, lang_hint=None, index="46500") -> Chat:
         await chat.send("bonjour")
         await chat.press("➕")
         await chat.send("1000001")
+        await chat.no_reminders()
         await chat.press("Envoyer mon index")
         await chat.press("1000001")
         await chat.send(index)
@@ -169,6 +170,7 @@ async def test_rollovers_and_replacing_readings_are_flagged_and_a_rejected_repla
     await chat.send("bonjour")
     await chat.press("➕")
     await chat.send("1000007")
+    await chat.no_reminders()
     await chat.press("Envoyer mon index")
     await chat.send("00080")
     await chat.send("oui")
@@ -178,6 +180,7 @@ async def test_rollovers_and_replacing_readings_are_flagged_and_a_rejected_repla
     await fatima.send("bonjour")
     await fatima.press("➕")
     await fatima.send("1000001")
+    await fatima.no_reminders()
     for index in ("45300", "45310"):
         await fatima.press("Envoyer mon index")
         await fatima.press("1000001")

@@ -33,6 +33,7 @@ async def _linked_chat(engine, phone=FATIMA, lang_hint=None) -> Chat:
     await chat.send("السلام" if lang_hint == "ar" else "bonjour")
     await chat.press("➕")
     await chat.send({FATIMA: "1000001", "+212677777777": "1000007"}[phone])
+    await chat.no_reminders()
     return chat
 
 

@@ -41,11 +41,16 @@ def plain(text: str) -> str:
 
 
 def render(replies: list[Reply]) -> tuple[str, list[Button]]:
-    """Replies as terminal text; the buttons of the last reply that has any are numbered."""
+    """Replies as terminal text; the buttons of the last reply that has any are numbered. An
+    earlier reply's (a chart offered after a reading) are bullets: a typed "1" answers the last
+    question only, so only its choices carry numbers."""
     out, buttons = [], []
-    for r in replies:
+    last = max((i for i, r in enumerate(replies) if r.buttons), default=-1)
+    for i, r in enumerate(replies):
         out.append(plain(r.text))
-        if r.buttons:
+        if r.buttons and i < last:
+            out.extend(f"  • {plain(b.label)}" for b in r.buttons)
+        elif r.buttons:
             buttons = list(r.buttons)
             out.extend(numbered(buttons, indent="  ", clean=plain))
     return "\n".join(out), buttons

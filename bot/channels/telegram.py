@@ -629,7 +629,17 @@ async def poll_updates(app: Application, inbox: Inbox, stop: asyncio.Event, *, t
     replayed at start; an update whose turn ran gets the replies that turn kept). An update
     already kept (Telegram repeating one it was not told about) is not handled again here. Each
     update is checked first (bot/channels/payloads.py): one that cannot be read is parked."""
-    await app.bot.delete_webhook()
+    failures = 0
+    while not stop.is_set():
+        try:
+            await app.bot.delete_webhook()
+            break
+        except (NetworkError, TelegramError) as exc:
+            # Not fatal: a start slow enough to time this out (a busy event loop) once left the
+            # bot sending reminders and never polling (bench/README.md, "A whole campaign").
+            failures += 1
+            log.warning("deleteWebhook failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(min(0.5 * 2**failures, 30))
     offset = None
     failures = 0
     while not stop.is_set():

@@ -484,7 +484,7 @@ async def _linked(t: Turn, contract: Contract, method: str) -> str:
     t.say("link.done", contract=contract_label(t, contract))
     if len(linked) > 1:
         t.say("link.also", contracts="\n".join("• " + contract_label(t, c) for c in linked[1:]))
-    await offer_consent(t)  # reminders: asked once per chat, the journey goes on (conversations/reminders.py)
+    await offer_consent(t)  # reminders: asked once per chat at the next menu (conversations/reminders.py)
     t.consume_input()
     after = t.data.pop("after_link", None)
     LinkData.of(t).contract = None

@@ -1576,6 +1576,13 @@ class SqliteReminders(_Repository):
                 (channel, user_id, stamp),
             )
             return
+        if how in ("shown", "shown_twice"):
+            # The question put to the chat (not an answer): when, and whether for the last time.
+            await self._exec(
+                "UPDATE reminder_consents SET how=?, asked_at=? WHERE channel=? AND user_id=? AND answered_at IS NULL",
+                (how, stamp, channel, user_id),
+            )
+            return
         await self._exec(
             "INSERT INTO reminder_consents (channel, user_id, kinds, asked_at, answered_at, how) "
             "VALUES (?,?,?,?,?,?) ON CONFLICT (channel, user_id) DO UPDATE SET kinds=excluded.kinds, "
