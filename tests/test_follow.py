@@ -252,7 +252,8 @@ async def test_a_bare_contract_shaped_number_before_linking_is_asked_about_frenc
     assert "1000001 : est-ce votre numéro de contrat ou l'index de votre compteur ?" in chat.text
     await chat.press("🔗 C'est mon numéro de contrat")
     assert "Le contrat 1000001 (électricité, Casablanca) est maintenant relié" in chat.text
-    assert "Envoyer mon index" in " ".join(b.label for b in chat.buttons)  # the menu: nothing guessed
+    await chat.no_reminders()  # the linking journey ended: the reminders question, then the menu
+    assert "Envoyer mon index" in " ".join(b.label for b in chat.buttons)  # nothing guessed
 
 
 async def test_a_bare_number_said_to_be_the_index_is_kept_through_linking_arabic(engine):

@@ -22,6 +22,16 @@ async def record_a_reading(u: TgUser, t) -> None:
     await u.press(t("menu.bills"))
     await u.send("1000001")
     await u.share_contact("+212612345678")
+    # Reminders settled from the menu first, so that the reading's end is the menu (else the
+    # reminders question, whose answers are never joined with an offer: the unit test below).
+    await u.send("menu")
+    await u.press(t("menu.reminders"))
+    assert [b["callback_data"] for b in u.replies[-1].inline_buttons()][:3] == [
+        "remind:all",
+        "remind:bills",
+        "remind:none",
+    ]
+    await u.press(t("remind.opt_none"))
     await u.send("45400")
     await u.press("1000001")  # the number links both of its contracts: the electricity one
     await u.press(t("reading.skip_photo"))
@@ -69,6 +79,7 @@ def test_only_an_offer_joins_the_question_that_follows_and_only_when_it_fits():
     assert [b.payload for b in joined.buttons] == ["go:usage:1000001"] + [f"go:{i}" for i in range(9)]
     question = Outgoing("Rappels ?", [Button("remind:all", "Tous")])  # a question's choices: never joined
     assert offers_joined([question, menu]) == [question, menu]
+    assert offers_joined([chart, question]) == [chart, question]  # (a typed "1" stays the question's)
     share = Outgoing("Votre numéro ?", [Button("share", "📱 Partager", request="contact")])  # a reply keyboard
     assert offers_joined([chart, share]) == [chart, share]
     assert offers_joined([chart, Outgoing("Merci.")]) == [chart, Outgoing("Merci.")]  # nothing to join

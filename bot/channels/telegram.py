@@ -178,6 +178,9 @@ def _offer(out: Outgoing) -> bool:
     return out.image is None and bool(out.buttons) and all(b.payload.startswith("go:") for b in out.buttons)
 
 
+_NAVIGATION = ("go:", "cmd:")
+
+
 def offers_joined(messages: list[Outgoing]) -> list[Outgoing]:
     """On Telegram an offer's buttons join the inline keyboard of the question that follows
     (one message, one sendMessage, instead of two); its text stays above the question's. Not
@@ -192,6 +195,9 @@ def offers_joined(messages: list[Outgoing]) -> list[Outgoing]:
             and m.image is None
             and m.buttons
             and not any(b.request for b in m.buttons)
+            # Only a menu's keyboard (where to go next), never a question's answers: with the
+            # chart button among them, a typed "1" would no longer mean the question's first.
+            and all(b.payload.startswith(_NAVIGATION) for b in m.buttons)
             and len(prev.buttons) + len(m.buttons) <= (LIMITS.buttons or 0)
             and 2 * (len(prev.text) + 2 + len(m.text)) <= MAX_TEXT  # fits in UTF-16 units, surely
         ):
