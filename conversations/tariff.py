@@ -212,7 +212,28 @@ def _month_ttc(tariff: Tariff, units: int, rate: Decimal) -> int:
     return energy + _vat(energy, rate)
 
 
+# prebill() is pure and its result immutable (frozen dataclasses, tuples): memoised, so the
+# confirm step's pre-bill and its estimate correction (the same period and units) are priced
+# once, and customers of one tariff reading in the same window share theirs. A tariff (a frozen
+# pydantic model holding lists: not hashable) is keyed by identity and kept in the entry, so
+# its id cannot be reused while the entry lives. Bounded: cleared when full.
+_PREBILLS: dict[tuple[int, date, date, int, int], tuple[Tariff, PreBill]] = {}
+_PREBILLS_MAX = 4096
+
+
 def prebill(tariff: Tariff, period_start: date, period_end: date, units: int, *, cliff_margin: int = 15) -> PreBill:
+    key = (id(tariff), period_start, period_end, units, cliff_margin)
+    hit = _PREBILLS.get(key)
+    if hit is not None and hit[0] is tariff:
+        return hit[1]
+    bill = _prebill(tariff, period_start, period_end, units, cliff_margin)
+    if len(_PREBILLS) >= _PREBILLS_MAX:
+        _PREBILLS.clear()
+    _PREBILLS[key] = (tariff, bill)
+    return bill
+
+
+def _prebill(tariff: Tariff, period_start: date, period_end: date, units: int, cliff_margin: int) -> PreBill:
     _check(period_start, period_end, units)
     rate = tariff.vat_at(period_end)  # VAT as in force at the end of the billed period
     days = _month_days(period_start, period_end)  # once: the split and the fees' months

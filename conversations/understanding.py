@@ -2099,10 +2099,30 @@ _TRANSFER = re.compile(
 )
 
 
-def _understand(text, lang_hint: str | None = None, *, today: date, model: bool = True) -> Understood:
+def _bare_digits(raw: str, hint: str | None, today: date) -> Understood | None:
+    """A text of ASCII digits alone ("45400", the index typed at its step): what the full path
+    reads, without the phrase rules and the model that cannot match it (no letter, no space, no
+    sign). None (the full path decides) when it holds a date, a phone number or too many digits.
+    tests/test_understanding_fast.py compares it with the full path over many such texts."""
+    if len(raw) > 9 or _find_date(raw, today):
+        return None
+    index = _index_in(raw)
+    if index is None:
+        return None
+    confidence = 0.9 if index >= 100 else 0.5  # as _classify: "1", "12" more likely a menu choice
+    return Understood("reading", _detect(raw, raw, [raw], hint), {"index": index}, confidence, "rules")
+
+
+def _understand(
+    text, lang_hint: str | None = None, *, today: date, model: bool = True, fast: bool = True
+) -> Understood:
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
+    if fast and raw.isascii() and raw.isdigit():
+        bare = _bare_digits(raw, hint, today)
+        if bare is not None:
+            return bare
     norm = normalize(raw)
     tokens = _tokens(norm)
     lang = _detect(raw, norm, tokens, hint)

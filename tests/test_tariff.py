@@ -151,3 +151,37 @@ def test_split_always_sums_exactly(start, days, units):
     assert sum(u for _, u, _ in split) == units
     assert all(u >= 0 for _, u, _ in split)
     assert abs(sum(s for _, _, s in split) - 1) < Decimal("1e-20")
+
+
+@given(
+    start=st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 1)),
+    days=st.integers(min_value=1, max_value=120),
+    units=st.integers(min_value=0, max_value=2000),
+)
+def test_memoised_prebill_is_the_computation(start, days, units):
+    """prebill() is memoised (the confirm step's pre-bill and its correction price one period):
+    a hit is the very bill the computation gives, asked once or again."""
+    from datetime import timedelta
+
+    from conversations.tariff import _prebill
+
+    end = start + timedelta(days=days)
+    for tariff in (ELEC, *load_profile().tariffs):
+        computed = _prebill(tariff, start, end, units, 15)
+        assert prebill(tariff, start, end, units) == computed
+        assert prebill(tariff, start, end, units) == computed  # the memoised one
+
+
+def test_memoised_prebill_follows_the_tariff_object():
+    # Another grid (an operator's new prices: another object) is priced anew, not served the
+    # bill of the grid it replaced.
+    bill = prebill(ELEC, date(2026, 4, 30), date(2026, 5, 31), 146)
+    dearer = ELEC.model_copy(
+        update={"progressive_bands": [b.model_copy(update={"price": b.price * 2}) for b in ELEC.progressive_bands]}
+    )
+    from conversations.tariff import _prebill
+
+    again = prebill(dearer, date(2026, 4, 30), date(2026, 5, 31), 146)
+    assert again == _prebill(dearer, date(2026, 4, 30), date(2026, 5, 31), 146, 15)
+    assert again.energy_ht > 1.9 * bill.energy_ht
+    assert prebill(ELEC, date(2026, 4, 30), date(2026, 5, 31), 146) == bill

@@ -1,0 +1,76 @@
+"""The bare-number fast path of understand() ("45400" typed at the index step) reads exactly
+what the full path (normalisation, every phrase rule, the trained model's gate) reads."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conversations import understanding as u
+
+TODAY = date(2026, 12, 5)
+HINTS = (None, "fr", "ar", "fr-FR", "en")
+
+# Shapes the full path treats apart: years (a date, not an index), phone numbers, more digits
+# than a meter has, leading zeros, one or two digits (a menu choice more likely).
+EDGES = [
+    *map(str, range(0, 130)),
+    *map(str, range(1985, 2045)),
+    "0000",
+    "00045400",
+    "45400",
+    "045400",
+    "999999999",
+    "1000000000",
+    "0612345678",
+    "612345678",
+    "212612345678",
+    "05122026",
+    "0512",
+    "1205",
+    "311226",
+    "20261205",
+    "123456789012345",
+]
+
+
+def both(text: str, hint: str | None, today: date = TODAY, model: bool = True) -> tuple[u.Understood, u.Understood]:
+    return (
+        u._understand(text, hint, today=today, model=model, fast=True),
+        u._understand(text, hint, today=today, model=model, fast=False),
+    )
+
+
+def test_edges_read_the_same_both_ways() -> None:
+    for text in EDGES:
+        for hint in HINTS:
+            for model in (True, False):
+                fast, full = both(text, hint, model=model)
+                assert fast == full, (text, hint, model)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.from_regex(r"\A[0-9]{1,12}\Z"),
+    hint=st.sampled_from(HINTS),
+    today=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+)
+def test_any_digits_read_the_same_both_ways(text: str, hint: str | None, today: date) -> None:
+    fast, full = both(text, hint, today)
+    assert fast == full
+
+
+def test_the_index_step_takes_the_fast_path() -> None:
+    # (what the bench and a customer type): answered by the fast path, as the full path would
+    assert u._bare_digits("45400", "fr", TODAY) == u.Understood("reading", "fr", {"index": 45400}, 0.9, "rules")
+    assert u.understand("45400", "ar", today=TODAY) == u.Understood("reading", "ar", {"index": 45400}, 0.9, "rules")
+    assert u._bare_digits("2025", "fr", TODAY) is None  # a year: the full path decides
+
+
+def test_other_digit_texts_keep_the_full_path() -> None:
+    # Spaces, Arabic-Indic digits, signs: not the fast path's shape, read as before.
+    assert u.understand("45 400", "fr", today=TODAY).entities.get("index") == 45400
+    assert u.understand("٤٥٤٠٠", None, today=TODAY) == u.Understood("reading", "ar", {"index": 45400}, 0.9, "rules")
+    assert u.understand("/start", "fr", today=TODAY).intent != "reading"
