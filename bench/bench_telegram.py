@@ -795,8 +795,22 @@ if __name__ == "__main__":
         default="light",
         help="Addad's commits: as the bot makes them (light) or every one synced (full, the code before)",
     )
+    ap.add_argument(
+        "--no-prebill-memo",
+        action="store_true",
+        help="every pre-bill priced anew: here 300 customers confirm the same consumption over the same "
+        "period, which a distributor's customers seldom share, so the memo flatters this bench",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.no_prebill_memo:
+        import conversations.tariff
+
+        class Forgetful(dict):
+            def get(self, key, default=None):
+                return default  # every lookup misses: each pre-bill computed, as without the memo
+
+        conversations.tariff._PREBILLS = Forgetful()
     SYNC = args.sync
     if args.serve:
         asyncio.run(serve(args.rtt_ms))
