@@ -178,11 +178,7 @@ async def ask_contract(t: Turn) -> str | None:
     # "lindex 45400, contrat 1000001": the number given is not asked for again (once: asked
     # again after a failed proof, the customer types it), and stays given for the journey after.
     given = t.given("contract")
-    if (
-        given
-        and given != LinkData.of(t).given_tried
-        and (t.profile.contract_number_ok(given) or _legacy_format(t, given))
-    ):
+    if given and given != LinkData.of(t).given_tried and _well_formed(t, given):
         LinkData.of(t).given_tried = given
         return await _take_contract(t, given)
     if "after_link" in t.data:
@@ -217,7 +213,7 @@ async def on_contract(t: Turn) -> str | None:
         t.say("link.phone_typed")
         return LINK_PICK
     number = (reference_key(t.text) if t.text else None) or _typed_contract(t) or _typed_legacy(t)
-    if not number or not (t.profile.contract_number_ok(number) or _legacy_format(t, number)):
+    if not number or not _well_formed(t, number):
         t.say(_k(t, "link.contract_format"))
         return AGAIN
     return await _take_contract(t, number)
@@ -248,6 +244,11 @@ def _typed_legacy(t: Turn) -> str | None:
     found = _PRINTED.findall(t.text.translate(ARABIC_DIGITS))
     keys = [k for k in (reference_key(f) for f in found) if k and _legacy_format(t, k)]
     return keys[0] if len(keys) == 1 else None
+
+
+def _well_formed(t: Turn, number: str) -> bool:
+    """A contract number of this operator's, or a reference of one it replaced."""
+    return t.profile.contract_number_ok(number) or _legacy_format(t, number)
 
 
 def _legacy_format(t: Turn, digits: str) -> bool:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
-from storage.values import ARABIC_DIGITS
+from storage.legacy import reference_key
 
 from .. import places
 from ..events import Button
@@ -107,17 +106,18 @@ def competing(t: Turn) -> bool:
 async def number_before_linking(t: Turn) -> str | None:
     """A chat with no contract linked yet that sends a number and nothing more to act on.
     A contract number named as such ("contrat 1000001") with no clear request: linked first
-    (every request needs it), then the menu, or the two requests it may be. A bare number shaped like a contract number
-    ("1000001"): it may be that or the meter's index, so asked, not guessed. (Whether such a
-    contract exists is not looked up: the answer would tell which numbers exist.)"""
+    (every request needs it), then the menu, or the two requests it may be. A bare number
+    shaped like a contract number ("1000001"): it may be that or the meter's index, so asked,
+    not guessed. (Whether such a contract exists is not looked up: the answer would tell which
+    numbers exist.)"""
     u = t.understood
     if u is None or not t.text or set(u.entities) not in ({"index"}, {"contract"}):
         return None
     if "contract" in u.entities and u.intent != "unknown" and u.runner_up is None and u.confidence >= CLEAR:
         return None  # a clear request: its journey links the contract given first
     if "index" in u.entities:
-        digits = re.sub(r"[\s\-./]", "", t.text.translate(ARABIC_DIGITS))
-        if u.intent != "reading" or not digits.isdigit() or not t.profile.contract_number_ok(digits):
+        digits = reference_key(t.text)  # the digits as linking reads a typed contract number
+        if u.intent != "reading" or digits is None or not t.profile.contract_number_ok(digits):
             return None
     if await t.tx.linked_contracts(t.channel, t.user_id):
         return None
