@@ -650,6 +650,7 @@ READING_EXPORT = [
     "submitted_at",
     "status",
     "photo_sha256",
+    "ocr_index",  # (not in SPEC.md: an addition) the index the photo showed, when the reader was sure
 ]
 REQUEST_EXPORT = [
     "reference",

@@ -11,7 +11,9 @@ process and its model load once per bot, the CLI's once per call: few photos, fe
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import json
 import os
 import sqlite3
@@ -197,6 +199,18 @@ async def test_telegram_an_index_typed_over_the_photo_is_recorded_and_flagged_wi
     assert done.returncode == 0, done.stderr
     (line,) = [l for l in done.stdout.splitlines() if "RL-2026-000001" in l]
     assert " 45400 " in line and "photo" in line and line.endswith("to review: ocr (the photo shows 45388)")
+    # The billing system's export carries both as well: the index typed, and what the photo showed.
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "readings"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ADDAD_DATABASE": str(database), "PYTHONPATH": str(ROOT)},
+        cwd=database.parent,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [r for r in csv.DictReader(io.StringIO(done.stdout)) if r["reference"] == "RL-2026-000001"]
+    assert (row["index"], row["ocr_index"], row["photo_sha256"]) == ("45400", "45388", digest(PHOTO_45388.jpeg))
 
 
 @needs_ocr

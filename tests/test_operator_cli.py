@@ -194,7 +194,7 @@ def test_export_readings_streams_every_column_as_the_billing_system_reads_them(o
     lines = done.stdout.splitlines()
     assert lines[0] == (
         "contract,meter_number,date,index,source,previous_date,previous_index,consumption,rollover,review,"
-        "review_reason,photo_ref,channel,reference,submitted_at,status,photo_sha256"
+        "review_reason,photo_ref,channel,reference,submitted_at,status,photo_sha256,ocr_index"
     )
     assert [l.split(",")[:3] for l in lines[1:]] == [
         ["1000003", "E-3", "2026-11-04"],
@@ -203,8 +203,8 @@ def test_export_readings_streams_every_column_as_the_billing_system_reads_them(o
     ]
     assert lines[3] == (
         "1000001,E-1,2026-11-06,45310,customer,2026-10-31,45210,100,1,1,high,ph1,telegram,RL-2026-000009,"
-        "2026-11-06T09:00:00+00:00,replaced,abc"
+        "2026-11-06T09:00:00+00:00,replaced,abc,"
     )
     assert lines[1].startswith("1000003,E-3,2026-11-04,120550,customer,,,,0,0,,,,,2026-11-23T09:")
-    assert lines[1].endswith("+00:00,valid,")
+    assert lines[1].endswith("+00:00,valid,,")
     assert count(ops.db, "readings") > len(lines) - 1  # the distributor's own readings are not exported

@@ -68,7 +68,7 @@ def export(database: Path, media: Path) -> list[dict]:
     )
     assert done.returncode == 0, done.stderr
     rows = list(csv.reader(io.StringIO(done.stdout)))
-    assert rows[0][-1] == "photo_sha256"  # the new column comes last: older readers of the file keep working
+    assert rows[0][-2:] == ["photo_sha256", "ocr_index"]  # new columns come last: older readers keep working
     return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
 

@@ -575,7 +575,7 @@ class SqliteReadings(_Repository):
         sql = (
             "SELECT r.contract, c.meter_number, r.reading_date, r.index_value, r.source, r.previous_date, "
             "r.previous_index, r.consumption, r.rollover, r.review, r.review_reason, r.photo_ref, r.channel, "
-            "r.reference, r.submitted_at, r.status, r.photo_sha256 "
+            "r.reference, r.submitted_at, r.status, r.photo_sha256, r.ocr_index "
             "FROM readings r LEFT JOIN contracts c ON c.contract = r.contract WHERE r.source = 'customer'"
         )
         params: list[Any] = []
