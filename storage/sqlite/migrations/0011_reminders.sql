@@ -10,7 +10,7 @@ CREATE TABLE reminder_consents (
     kinds        TEXT NOT NULL,               -- comma-separated kinds agreed to; '' = none
     asked_at     TEXT NOT NULL,
     answered_at  TEXT,                        -- NULL: asked, not answered (nothing is sent)
-    how          TEXT,                        -- 'button', 'typed', 'stop', 'menu'
+    how          TEXT,                        -- answers: 'button', 'typed', 'stop', 'menu'; while unanswered: 'shown', 'shown_twice' (put once, twice)
     PRIMARY KEY (channel, user_id)
 );
 CREATE TABLE reminders_sent (
