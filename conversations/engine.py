@@ -27,7 +27,7 @@ from .journeys.reading import ReadingData
 from .media import KeptPhoto, MediaFetcher, MediaKeeper
 from .ocr import meter_digits
 from .profile import Profile
-from .understanding import LETTER, detect_lang, parse_yes_no, understand
+from .understanding import LETTER, detect_lang, parse_yes_no, understand, written_language
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,9 @@ class Engine:
         if inbound.lang_choice in ("ar", "fr"):
             s.lang = inbound.lang_choice
         elif s.lang is None:
-            s.lang = _first_language(inbound, turn.understood)
+            s.lang = _first_language(inbound)
+        elif inbound.text and inbound.payload is None and (other := written_language(inbound.text, s.lang)):
+            s.lang = other  # a message plainly in the other language: the chat follows the customer
         if not fresh and await handoff.with_agent(turn):
             return  # an agent has this chat: the bot stays quiet (conversations/handoff.py)
         if inbound.other in CHANNEL_NOTICES:
@@ -654,12 +656,11 @@ class _LazyUnderstanding:
         return self.result
 
 
-def _first_language(inbound: Inbound, understood) -> str:
-    if inbound.lang_hint and inbound.lang_hint[:2].lower() in ("ar", "fr"):
-        return inbound.lang_hint[:2].lower()
-    if understood is not None:
-        return understood.lang
-    return detect_lang(inbound.text or "", None)
+def _first_language(inbound: Inbound) -> str:
+    """The language a new chat is answered in: the one its first message is written in, the
+    channel's hint (Telegram's language_code: the phone's settings, French on many Moroccan phones
+    whose owners write Arabic) only where the text does not tell ("/start", "ok", a number)."""
+    return detect_lang(inbound.text or "", inbound.lang_hint)
 
 
 def _command(turn: Turn) -> str | None:

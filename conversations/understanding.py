@@ -45,6 +45,7 @@ __all__ = [
     "understand",
     "understand_command",
     "warm_up",
+    "written_language",
 ]
 
 INTENTS = (
@@ -1059,6 +1060,41 @@ def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
     if abs(fr - dar) <= 1.0 and hint:  # one word ("ok", "merci", "index") is not enough to overrule
         return hint
     return "ar" if dar > fr else "fr"
+
+
+_ANY_AR_LETTER = re.compile(r"[\u0620-\u064a\u0671-\u06d3]")  # on the raw text: no normalising first
+
+
+def written_language(text: str, now: str) -> str | None:
+    """The other language, when a message is plainly written in it: the chat then follows the
+    customer. Plainly: two Arabic words and hardly a Latin letter ("شحال خاصني نخلص" in a French
+    chat); three words of French with nothing of Darija ("je veux payer en 3 fois" in an Arabic
+    one). One word ("ok", "نعم", "merci"), arabizi (Darija: `ar`), a mixed message: None, the chat
+    keeps its language. Cheap where it says nothing (one regex search on a French chat's texts)."""
+    try:
+        if not isinstance(text, str) or not text:
+            return None
+        raw = text[:MAX_CHARS]
+        if now == "fr":
+            if not _ANY_AR_LETTER.search(raw):
+                return None
+            norm = normalize(raw)
+            words = [t for t in _tokens(norm) if _is_arabic(t)]
+            latin = len(_LATIN_LETTER.findall(norm))
+            ar = len(_AR_LETTER.findall(norm))
+            return "ar" if len(words) >= 2 and latin * 10 <= ar else None
+        if now == "ar":
+            if raw.count(" ") < 2 or _ANY_AR_LETTER.search(raw):
+                return None
+            norm = normalize(raw)
+            tokens = _tokens(norm)
+            if sum(1 for t in tokens if not t.isdigit()) < 3:
+                return None
+            fr, dar = _lang_scores(raw.casefold(), tokens)
+            return "fr" if fr >= 2.0 and dar == 0 else None
+    except Exception:  # never let a strange message break the conversation
+        return None
+    return None
 
 
 def detect_lang(text: str, hint: str | None = None) -> str:

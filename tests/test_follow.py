@@ -287,3 +287,33 @@ async def test_a_contract_number_alone_is_linked_without_being_asked_for_arabic(
     assert "شنو بغيتي" in chat.text and "📟 إرسال مؤشر العداد" in [b.label for b in chat.buttons]
     await chat.press("🧾 فواتيري ورصيدي")
     assert "462,07 درهم" in chat.text
+
+
+# ------------------------------------------------------------------ the language the customer writes
+async def test_the_chat_follows_a_customer_who_writes_the_other_language(engine):
+    chat = await vouched(engine, lang_hint="fr")  # a phone set to French
+    await chat.send("bonjour")
+    await chat.send("je voudrais payer en plusieurs fois")
+    assert "numéro de contrat" in chat.text  # French so far
+    await chat.send("عافاك بغيت نخلص على 3 شهور")  # then plainly Arabic, the request said again
+    assert "رقم العقد" in chat.text and "contrat" not in chat.text
+    assert "6 إلى 10" not in chat.text  # its "3" is a month count, not a contract number typed wrong
+    await chat.send("1000001")  # digits, one word, arabizi: the chat keeps its language
+    assert "مربوط الآن" in chat.text and "ما سبب الطلب" in chat.text  # the 3 months kept: no plan asked
+    await chat.send("wakha")  # an "ok" is no reason: asked again
+    assert "اختر سببا من القائمة" in chat.text
+    assert "تحقق من طلبك" not in chat.text
+    await chat.send("1")
+    assert "على 3 أشهر" in chat.text and "154,02" in chat.text and "فقدان العمل" in chat.text
+    await chat.send("je préfère le français s'il vous plaît")  # three words of French
+    assert "langue" in chat.text and not any("\u0600" <= ch <= "\u06ff" for ch in chat.text)
+
+
+async def test_a_french_sentence_in_an_arabic_chat_is_answered_in_french(engine):
+    chat = await vouched(engine, lang_hint="ar")
+    await chat.send("السلام عليكم")
+    assert "مرحبا" in chat.text or "أهلا" in chat.text
+    await chat.send("merci")  # one word: still Arabic
+    assert "contrat" not in chat.text
+    await chat.send("je veux voir mes factures")
+    assert "contrat" in chat.text and "رقم العقد" not in chat.text

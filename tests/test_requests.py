@@ -49,7 +49,8 @@ async def file_instalment(engine, lang_hint=None) -> Chat:
     await chat.send("bonjour")
     await chat.press("➕")
     await chat.send("1000001")
-    await chat.send("payer en 3 fois")
+    # Typed in the chat's language: a plainly French message turns an Arabic chat French.
+    await chat.send("نخلص على 3 شهور" if lang_hint == "ar" else "payer en 3 fois")
     await chat.send("1")  # first reason
     await chat.send("1")  # confirm
     return chat

@@ -107,6 +107,23 @@ async def test_arabic_customer_types_everything(api, bot):
     assert "IN-2026-000001" in user.text
 
 
+async def test_a_phone_set_to_french_gets_arabic_when_its_owner_writes_arabic(api, bot):
+    # Telegram's language_code is the app's language, French on many Moroccan phones: the first
+    # message's own language decides, the phone's only where the text does not tell.
+    writer = TgUser(api, 2102, "fr")
+    await writer.send("السلام عليكم بغيت نعرف شحال خاصني نخلص")
+    assert "رقم العقد" in writer.text and "contrat" not in writer.text
+    await writer.send("1000001")
+    await writer.share_contact("0612345678")
+    assert "مربوط الآن" in writer.text and "462,07" in writer.text
+    starter = TgUser(api, 2103, "fr")
+    await starter.send("/start")  # no words of its own: the phone's language
+    assert "Bonjour" in starter.text
+    arabophone = TgUser(api, 2104, "ar")
+    await arabophone.send("Bonjour, je voudrais connaître mon solde")
+    assert "contrat" in arabophone.text and "رقم العقد" not in arabophone.text
+
+
 # ---------------------------------------------------------------------- Telegram's rules
 async def test_a_contact_that_is_not_the_senders_does_not_link(api, bot):
     user = TgUser(api, 3003, "fr")

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from ..facilities import arrears_of, first_due_date, max_deferral, split_instalments, usual_bill
 from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref, take
-from ..understanding import parse_date, parse_months
+from ..understanding import parse_date, parse_months, parse_yes_no
 from .common import contract_button, contract_label, linked_contract, pick_contract
 from .filing import file_request
 
@@ -266,7 +266,7 @@ async def on_reason(t: Turn) -> str | None:
     if picked == "r:other":
         FacilitiesData.of(t).reason = "other"
         return FACILITIES_REASON_TEXT
-    if t.text and len(t.text) >= 3:
+    if t.text and len(t.text) >= 3 and parse_yes_no(t.text) is None:  # "wakha", "ok", "non" give no reason
         d = FacilitiesData.of(t)
         d.reason, d.reason_text = "other", t.text[:500]
         return FACILITIES_SUMMARY

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from storage import Contract
 from storage.legacy import reference_key
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
-from ..flow import AGAIN, ContractData, Field, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, FLOWS, GIVEN, GIVEN_ENTITIES, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
 from ..reminders import offer_consent
 from ..understanding import _PHONE, normalize
@@ -213,10 +213,29 @@ async def on_contract(t: Turn) -> str | None:
         t.say("link.phone_typed")
         return LINK_PICK
     number = (reference_key(t.text) if t.text else None) or _typed_contract(t) or _typed_legacy(t)
+    if not number and _restated(t):
+        return AGAIN  # the request said again ("bghit nkhlas 3la 3 chhor"): not a contract number typed wrong
     if not number or not _well_formed(t, number):
         t.say(_k(t, "link.contract_format"))
         return AGAIN
     return await _take_contract(t, number)
+
+
+def _restated(t: Turn) -> bool:
+    """The message asks again, in words, for what linking is for (its small numbers are a month
+    count, a date, an amount): what it adds is kept for the journey, as the first message's was."""
+    u = t.understood
+    after = str(t.data.get("after_link", "")).split(".")[0]
+    if u is None or u.source != "rules" or u.confidence < 0.6 or not after:
+        return False
+    target = FLOWS.get(after)
+    if target is None or u.intent not in target.intents:
+        return False
+    given = t.data.setdefault(GIVEN, {})
+    for k, v in u.entities.items():
+        if k in GIVEN_ENTITIES and k != "contract":
+            given[k] = v.isoformat() if isinstance(v, date) else v
+    return True
 
 
 async def _take_contract(t: Turn, number: str) -> str | None:
