@@ -317,3 +317,16 @@ async def test_a_french_sentence_in_an_arabic_chat_is_answered_in_french(engine)
     assert "contrat" not in chat.text
     await chat.send("je veux voir mes factures")
     assert "contrat" in chat.text and "رقم العقد" not in chat.text
+
+
+async def test_the_request_said_again_at_the_contract_list_keeps_its_month_count(engine):
+    chat = await vouched(engine, lang_hint="fr")
+    await chat.send("je veux payer en plusieurs fois")
+    await chat.press("Je ne connais pas mon numéro")
+    assert "Lequel voulez-vous relier" in chat.text
+    await chat.send("bghit nkhlas 3la 3 chhor")  # arabizi: the chat stays French
+    assert "Lequel voulez-vous relier" in chat.text and "Choisissez un contrat" not in chat.text
+    await chat.send("1")
+    assert "est maintenant relié" in chat.text and "Pour quelle raison" in chat.text  # no plan asked
+    await chat.send("1")
+    assert "échelonnement en 3 mois" in chat.text and "154,02" in chat.text

@@ -353,7 +353,8 @@ async def on_pick(t: Turn) -> str | None:
     if t.inbound.contact_phone or picked == "cmd:cancel" or _typed_contract(t):
         return await on_contract(t)
     if _vouched_phone(t) and (t.data.get("_tags") or {}):
-        t.say("link.pick_listed_again")
+        if not _restated(t):  # (the request said again: its month count kept, the list shown again)
+            t.say("link.pick_listed_again")
         return AGAIN
     if _dont_know(t):
         t.say(_k(t, "link.where_number"), phone=operator_phone(t))
