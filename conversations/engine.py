@@ -376,7 +376,7 @@ class Engine:
     async def _answer(self, turn: Turn, state) -> None:
         """The message at a journey's question: a request for something else leaves the journey
         (kept for later); otherwise the state's handler reads it."""
-        target = _digression(turn, state)
+        target = await _digression(turn, state)
         if target is not None:
             if state.expects == "text":
                 # A free answer that reads as a request: ask which it is rather than file it.
@@ -590,7 +590,7 @@ def _offer_resume(turn: Turn) -> None:
     turn.data["_choices"] = [[b.payload, b.label] for b in buttons]
 
 
-def _digression(turn: Turn, state) -> str | None:
+async def _digression(turn: Turn, state) -> str | None:
     """The entry state of another request, when the message clearly asks for one instead of
     answering the current question: not a pressed or typed choice, not a number where a number
     is expected, a confident intent of another journey."""
@@ -603,7 +603,7 @@ def _digression(turn: Turn, state) -> str | None:
     u = turn.understood
     if u is None or u.intent not in ENTRY_INTENTS or u.confidence < DIGRESSION_CONFIDENCE:
         return None
-    if u.source != "rules":
+    if u.source != "rules" and not await _model_may_digress(turn, state, u.confidence):
         return None  # a guess of the trained model does not pull the customer away
     target = journeys.INTENT_ENTRY[u.intent]
     here = {state.name.split(".")[0], str(turn.data.get("after_link", "")).split(".")[0]}
@@ -611,6 +611,21 @@ def _digression(turn: Turn, state) -> str | None:
 
 
 DIGRESSION_CONFIDENCE = 0.6
+MODEL_DIGRESSION = 0.9
+
+
+async def _model_may_digress(turn: Turn, state, confidence: float) -> bool:
+    """Where a sure reading of the trained model alone may take the customer elsewhere: a
+    sentence (four words or more: "lma" at the meter list stays the water meter) that the
+    question's own reader does not take ("bghit ntkelem m3a chi wahed" asked for a city), or a
+    free-text question, where the customer is asked which it is rather than moved."""
+    if confidence < MODEL_DIGRESSION or len(turn.text.split()) < 4:
+        return False
+    if state.expects == "text":
+        return True
+    return state.answers is not None and not await state.answers(turn)
+
+
 ENTRY_INTENTS = frozenset(k for k in journeys.INTENT_ENTRY if k not in ("greeting", "help"))
 
 

@@ -330,3 +330,22 @@ async def test_the_request_said_again_at_the_contract_list_keeps_its_month_count
     assert "est maintenant relié" in chat.text and "Pour quelle raison" in chat.text  # no plan asked
     await chat.send("1")
     assert "échelonnement en 3 mois" in chat.text and "154,02" in chat.text
+
+
+async def test_a_sentence_the_question_cannot_take_goes_where_it_asks_even_read_by_the_model(engine):
+    chat = await vouched(engine, lang_hint="ar")
+    await chat.send("fin kayna l'agence")
+    assert "المدينة" in chat.text
+    # Not a city, words the rules do not know: the trained model's sure reading is followed.
+    await chat.send("bghit ntkelem m3a chi wahed")
+    assert "080 200 77 77" in chat.text and "لم أتعرف على المدينة" not in chat.text
+    await chat.send("menu")
+    await chat.send("بغيت نخلص على 3 شهور")
+    await chat.send("1000001")
+    assert "ما سبب الطلب" in chat.text
+    # At a free-text question the customer is asked which it is, never moved unasked.
+    await chat.send("bghit ntkellem m3a wa7ed mn service")
+    assert "bghit ntkellem m3a wa7ed mn service" in chat.text
+    assert [b.payload for b in chat.buttons] == ["go:contact", "dg:answer"]
+    await chat.press_payload("dg:answer")
+    assert "تحقق من طلبك" in chat.text and "bghit ntkellem m3a wa7ed mn service" in chat.text
