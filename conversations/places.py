@@ -93,6 +93,7 @@ class Place:
 
     name: str
     ar: str | None = None
+    near: str | None = None  # the city whose agencies serve this town (profile `near`)
 
     def label(self, lang: str) -> str:
         return self.ar if lang == "ar" and self.ar else self.name
@@ -110,7 +111,8 @@ class Places:
             merged.setdefault(fold(c.name), []).append(c)
         for entries in merged.values():
             ar = next((e.ar for e in entries if e.ar), None)
-            place = Place(entries[0].name, ar)
+            near = next((e.near for e in entries if getattr(e, "near", None)), None)
+            place = Place(entries[0].name, ar, near)
             everyday = {k for e in entries for a in e.everyday for k in _keys(a)}
             for e in entries:
                 for alias in (e.name, e.ar or "", *e.aliases, *e.everyday):

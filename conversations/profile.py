@@ -319,6 +319,9 @@ class City(_Model):
     ar: str | None = None
     aliases: list[str] = Field(default_factory=list)
     everyday: list[str] = Field(default_factory=list)
+    # A town with no agency of its own: the city (another entry's `name`) whose agencies serve
+    # it, shown when a customer asks for an agency there ("f sidi slimane" → Kénitra's).
+    near: str | None = None
 
 
 class Operator(_Model):
@@ -438,6 +441,10 @@ class Profile(_Model):
         clash = alias_conflicts(self.cities)
         if clash:
             raise ValueError(f"cities: {clash}")
+        named = {c.name for c in self.cities}
+        for c in self.cities:
+            if c.near is not None and (c.near not in named or c.near == c.name):
+                raise ValueError(f"cities: {c.name!r} is near {c.near!r}, which is not another city of the list")
         legacy = [o.code for o in self.legacy_operators]
         if len(legacy) != len(set(legacy)):
             raise ValueError("legacy_operators: codes must be unique")

@@ -104,6 +104,22 @@ def _show(t: Turn, place: Place, found) -> None:
     t.say("agency.in_city", city=_place_label(t, place), agencies=_agency_lines(t, found))
 
 
+def _show_nearest(t: Turn, cities: _Cities, place: Place) -> bool:
+    """A town with no agency whose profile names the city that serves it: that city's agencies,
+    said as such; False when there is none to show."""
+    near = cities.table.named(place.near) if place.near else None
+    found = cities.agencies(near) if near else []
+    if not found or near is None:
+        return False
+    t.say(
+        "agency.nearest",
+        town=_place_label(t, place),
+        city=_place_label(t, near),
+        agencies=_agency_lines(t, found),
+    )
+    return True
+
+
 def _place_label(t: Turn, place: Place) -> str:
     label = place.label(t.lang)
     return t.tr.ltr(label) if t.lang == "ar" and not _ARABIC.search(label) else label
@@ -138,6 +154,8 @@ async def start(t: Turn) -> str | None:
         found = cities.agencies(named)
         if found:
             _show(t, named, found)
+            return MENU_MAIN
+        if _show_nearest(t, cities, named):
             return MENU_MAIN
         _ask_city(
             t,
@@ -200,8 +218,9 @@ async def on_city(t: Turn) -> str | None:
             _ask_city(t, cities)
             return None
     found = cities.agencies(place) if place else []
-    if place is not None and found:
-        _show(t, place, found)
+    if place is not None and (found or _show_nearest(t, cities, place)):
+        if found:
+            _show(t, place, found)
         AgencyData.of(t).clear()
         return MENU_MAIN
     phone = operator_phone(t)
