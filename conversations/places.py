@@ -104,6 +104,7 @@ class Places:
     in a customer's message, typos tolerated where that cannot turn a random word into a city."""
 
     def __init__(self, cities: Iterable = ()) -> None:
+        cities = list(cities)
         self._keys: dict[str, Place] = {}
         self._everyday: dict[str, Place] = {}
         merged: dict[str, list] = {}
@@ -119,6 +120,16 @@ class Places:
                     for k in _keys(alias):
                         (self._everyday if k in everyday else self._keys).setdefault(k, place)
         self._fuzzy = [k for k in self._keys if len(k) >= 4]
+        self._alias_words = {  # the words of the names themselves ("sidi", "el", "dar"), never foreign
+            w
+            for c in cities
+            for a in (c.name, c.ar or "", *c.aliases, *c.everyday)
+            for w in _TOKEN.findall(normalize(a))
+        }
+
+    def _foreign(self, word: str, lex, stop) -> bool:
+        """A word of a joined guess that is no city's word and has a meaning of its own."""
+        return word not in self._alias_words and (word in lex or word in stop or word in _LOCATIVE)
 
     @property
     def places(self) -> list[Place]:
@@ -129,8 +140,10 @@ class Places:
         does not know are found by their own names; a known one also by the data's Arabic name."""
         extra = Places()
         extra._keys, extra._everyday = dict(self._keys), dict(self._everyday)
+        extra._alias_words = set(self._alias_words)
         for name, ar in names:
             place = self.named(name) or Place(name.strip(), (ar or "").strip() or None)
+            extra._alias_words.update(_TOKEN.findall(normalize(f"{name} {ar or ''}")))
             for k in _keys(name) | _keys(ar or ""):
                 if k not in extra._everyday:  # "Safi" in the data stays an everyday word
                     extra._keys.setdefault(k, place)
@@ -179,6 +192,8 @@ class Places:
                 words = tokens[i : i + n]
                 if n == 1 and (words[0] in _LEX or words[0] in _STOP):
                     continue
+                if n > 1 and any(self._foreign(w, _LEX, _STOP) for w in words):
+                    continue  # "a la tranche" is not a misspelt "Larache", "jari f" not "Jarsif"
                 key = "".join(words)
                 if key.isdigit() or len(key) < (4 if expected else 5) or key in self._everyday:
                     continue  # an everyday word is not a misspelt city either

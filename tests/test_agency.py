@@ -437,3 +437,23 @@ async def test_a_photo_at_the_city_question_is_answered_and_the_question_stays(s
     assert "Je ne sais pas lire ce type de message" in chat.text and "Tapez le nom de la ville" in chat.text
     await chat.send("rabat")
     assert "Nos agences à Rabat :" in chat.text
+
+
+@pytest.mark.parametrize(
+    "message,city",
+    [
+        ("pk jsuis passé a la tranche superieure", None),  # not a misspelt "Larache"
+        ("c koi le tarif de la tranche 150", None),
+        ("الما كيخرج صفر و ريحتو خايبة", None),  # "yellow and", not Sefrou
+        ("compteur dyal jari f smiti", None),  # "my neighbour", not Guercif (jarsif)
+        ("agence f lqsar lkbir", "Ksar El Kébir"),
+        ("واش كاينة شي وكالة فسيدي قاسم", "Sidi Kacem"),
+        ("الوكالة فصفرو", "Sefrou"),
+        ("agence a larach", "Larache"),  # misspelt after "a": still the town
+    ],
+)
+def test_towns_are_found_where_named_and_nowhere_else(message, city):
+    from conversations.places import places_of
+
+    found = places_of(load_profile(default_profile_path())).find(message)
+    assert (found.name if found else None) == city
