@@ -1727,6 +1727,11 @@ _INDEX_KEY = re.compile(
     r"hsab|fih|فيه|كان|kan|howa|هو|c'est|est|:)\s*$"
 )
 _SEPARATORS = re.compile(r"[ .,']")
+# A tariff band's bound ("la tranche 150", "الشطر 150", "daz 150", "depasse 100") is no index.
+_BAND_BEFORE = re.compile(
+    r"(?:tranches?|palier|seuil|الشطر|شطر|الاشطر|depasse|daz|dazt|fat|fatt|تجاوز|تجاوزت|فات|فاتت)"
+    r"\s*(?:de|des|du|dyal|dial|d|ديال|ta3|تاع)?\s*$"
+)
 
 
 def _mask(s: str, spans) -> str:
@@ -1754,6 +1759,8 @@ def _index_in(norm: str, exclude=()) -> int | None:
         if _AMOUNT_BEFORE.search(before):
             continue  # "crédit 0", "montant 350": money, not a meter
         keyed = bool(_INDEX_KEY.search(before))
+        if not keyed and len(digits) <= 3 and _BAND_BEFORE.search(before):
+            continue
         if not keyed and _UNIT_AFTER.match(after) and (int(digits) < 1000 or _CONSUMPTION.search(norm)):
             continue
         if not keyed and len(digits) <= 2 and (_NOT_INDEX_BEFORE.search(before) or LETTER.search(s)):

@@ -48,6 +48,11 @@ def test_the_index_beside_a_contract_number_and_with_leading_zeros(text, index, 
         "ma consommation a dépassé 150 kwh ce mois",
         "combien je dois pour les 3 derniers mois",
         "j'ai payé 320 dh hier",
+        "c koi le tarif de la tranche 150",  # a tariff band's bound, kWh unsaid
+        "pourquoi je paie plus quand je depasse 100",
+        "chhal taman dyal tranche 150",
+        "ما هو ثمن الشطر 150",
+        "fat 150 o tla3 lfatura",
     ],
 )
 def test_amounts_counts_years_hours_and_kwh_are_not_indexes(text):
@@ -58,6 +63,8 @@ def test_an_index_named_as_such_stays_one_with_its_unit_or_a_year_like_value():
     assert entities("index 45123 kwh")["index"] == 45123
     assert entities("l'index 2021")["index"] == 2021
     assert entities("1 204 m3")["index"] == 1204
+    assert entities("mon index est 45400, j'ai dépassé la tranche 150")["index"] == 45400
+    assert entities("lcompteur fih 150")["index"] == 150
 
 
 @pytest.mark.parametrize(
