@@ -94,3 +94,29 @@ def test_what_is_held_is_bounded_per_chat_and_in_all_the_quietest_chat_dropped_f
     held.add(("t", "2"), [("a", "customer", None, "abcd")])
     held.add(("t", "1"), [("a", "customer", None, "zzzz")])  # chat 1 written last: chat 2 is the quietest
     assert held.lines(("t", "2")) == [] and len(held.lines(("t", "1"))) == 3 and held.chars <= 10
+
+
+async def test_a_stopped_bot_writes_what_it_held_so_the_agent_reads_it_after_the_restart(api, tmp_path):
+    """`systemctl restart` (SIGTERM) between the customer's first words and his request for an
+    adviser: the held lines are written at the stop, and the agent reads them."""
+    from .telegram_harness import BotProcess, TgUser, seeded_database
+
+    database = await seeded_database(tmp_path / "addad.sqlite3")
+    proc = BotProcess(api, database)
+    await proc.start(api)
+    user = TgUser(api, 9301, "fr")
+    try:
+        await user.send("bonjour")
+        await user.send("ma facture de novembre est estimée, personne n'est venu")
+        assert written(database) == []  # held in the bot's memory
+        assert await proc.stop() == 0
+        assert ("customer", "ma facture de novembre est estimée, personne n'est venu") in written(database)
+        await proc.start(api)
+        await user.send("je veux parler à un conseiller")
+        assert "👤 Un conseiller a été prévenu" in user.text
+    finally:
+        await proc.stop()
+    said = await agent_reads(database, api.clock)
+    assert said[0] == ("customer", "bonjour")
+    assert ("customer", "ma facture de novembre est estimée, personne n'est venu") in said
+    assert said[-2] == ("customer", "je veux parler à un conseiller")

@@ -8,8 +8,9 @@ open handoff are held here instead, and written in the transaction that opens th
 handoff (the agent then reads what led to it); while a handoff is open they are written at
 once, as before. `chat_log` and the daily prune see both.
 
-What is held is light by nature, like the log itself: a restart forgets it (the agent then
-reads the lines since the restart). Bounded: at most `max_lines` per chat and `max_chars` in
+What is held is light by nature, like the log itself: a stop writes it (`SqliteStore.close`,
+as a deploy or `systemctl restart` stops the bot); a crash forgets it (the agent then reads the
+lines since the restart). Bounded: at most `max_lines` per chat and `max_chars` in
 all, the chats quiet longest dropped first. PostgreSQL (several workers may share a chat) keeps
 writing every line.
 """

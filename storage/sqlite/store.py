@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -11,6 +12,8 @@ from .cache import ReadCache
 from .chatlog import HeldChatLog
 from .db import Database, ReadTransaction, WriteTransaction
 from .repositories import SqliteTx
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,7 +42,24 @@ class SqliteStore:
         )
 
     async def close(self) -> None:
+        await self._write_held_chat_log()
         await self.db.close()
+
+    async def _write_held_chat_log(self) -> None:
+        """A stop (a deploy, `systemctl restart`) writes the held chat lines, so an agent who later
+        takes a chat still reads what led to it; only a crash forgets them (chatlog.py)."""
+        held = self.held_chat_log
+        if not held.chats:
+            return
+        try:
+            async with self.transaction() as tx:
+                for chat in list(held.chats):
+                    lines = held.lines(chat)
+                    for i in range(0, len(lines), 1000):  # (6 parameters a row, within SQLite's limit)
+                        await tx._insert_chat_lines(chat, lines[i : i + 1000])
+                    tx._held_ops.append((chat, None))
+        except Exception:  # a store that cannot write any more must still close
+            log.warning("the held chat lines could not be written at close", exc_info=True)
 
     async def upgrade(self) -> list[str]:
         return await self.db.upgrade()
