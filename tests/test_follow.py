@@ -349,3 +349,23 @@ async def test_a_sentence_the_question_cannot_take_goes_where_it_asks_even_read_
     assert [b.payload for b in chat.buttons] == ["go:contact", "dg:answer"]
     await chat.press_payload("dg:answer")
     assert "تحقق من طلبك" in chat.text and "bghit ntkellem m3a wa7ed mn service" in chat.text
+
+
+async def test_greetings_are_answered_as_they_were_said(engine):
+    ar = await vouched(engine, lang_hint="ar")
+    await ar.send("السلام عليكم")  # the welcome
+    await ar.send("شكرا بزاف")
+    assert "العفو" in ar.text and "وعليكم السلام" not in ar.text
+    await ar.send("salam alaykoum")
+    assert "وعليكم السلام" in ar.text
+    await ar.send("صباح الخير")
+    assert "أهلا وسهلا" in ar.text and "وعليكم السلام" not in ar.text
+    fr = Chat(engine, user="greeted-fr", lang_hint="fr")
+    await fr.send("bonjour")
+    await fr.send("merci beaucoup")
+    assert "Avec plaisir" in fr.text and "Bonjour 🙂" not in fr.text
+    await fr.send("salut")
+    assert "Bonjour 🙂" in fr.text  # 10:00 in Casablanca
+    engine.clock.advance(hours=10)  # 20:00
+    await fr.send("salut")
+    assert "Bonsoir 🙂" in fr.text

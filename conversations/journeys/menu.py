@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from storage.legacy import reference_key
@@ -10,6 +11,7 @@ from .. import places
 from ..events import Button
 from ..flow import AGAIN, GIVEN, Flow, MenuItem, Turn, ref
 from ..i18n import translator
+from ..understanding import normalize
 
 menu = Flow("menu", states=("main", "clarify"), intents=("greeting", "help"))
 MENU_MAIN = menu.state("main")
@@ -57,7 +59,7 @@ async def on_menu(t: Turn) -> str | None:
         if competing(t):
             return MENU_CLARIFY
         if u.intent == "greeting":
-            t.say("menu.greeting_back")
+            t.say(_greeting_back(t))
         elif u.intent == "help" and u.entities.get("topic") == "transition":
             say_transition(t)  # "wach lydec mazal?": who the operator is now (issue 24)
         elif u.intent == "help":
@@ -167,6 +169,23 @@ async def on_which(t: Turn) -> str | None:
         return GO_ENTRY[picked]
     t.data.pop(GIVEN, None)
     return await on_menu(t)  # something else: read as at the menu
+
+
+_THANKS = re.compile(
+    r"merci|mrc|thanks?|thx|شكر|choukran|chokran|shokran|chukran|baraka ?llahu? fik|بارك الله فيك|جزاك الله|"
+    r"الله يجازيك|lah yjazik|allah yjazik|يعطيك الصحه|y3tik sa7a"
+)
+_SALAM = re.compile(r"(?<!\w)(?:salam|slm|salamo|assalam|السلام|سلام)")
+
+
+def _greeting_back(t: Turn) -> str:
+    """Thanks get "you're welcome", a salam its answer, a hello a hello (in the evening, bonsoir)."""
+    norm = normalize(t.text or "")
+    if _THANKS.search(norm):
+        return "menu.thanks_back"
+    if t.lang == "ar":
+        return "menu.greeting_back" if _SALAM.search(norm) else "menu.hello_back"
+    return "menu.evening_back" if t.local(t.now).hour >= 18 else "menu.greeting_back"
 
 
 @lang.prompt("choose")
