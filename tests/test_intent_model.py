@@ -76,6 +76,21 @@ def test_dev_set_is_apart_from_train_and_held_out():
     assert not {r["text"] for r in dev} & {r["text"] for r in train_intents.training_rows()}
 
 
+def test_second_dev_set_is_apart_from_every_other_set():
+    """data/intents/dev2.jsonl (batches 12-13's two authors) is a second development set: well
+    formed, never trained on, and no message of it near one of train, held-out or dev."""
+    dev2 = _rows("dev2")
+    assert len(dev2) >= 500
+    assert all(train_intents.row_problem(r) is None for r in dev2)
+    assert {r["group"] for r in dev2} == set(GROUPS)
+    keys = [train_intents.near_key(r["text"]) for r in dev2]
+    assert len(set(keys)) == len(keys)
+    others = {train_intents.near_key(r["text"]) for r in _rows("train") + _rows("heldout") + _rows("dev")}
+    assert not set(keys) & others
+    trained = {train_intents.near_key(r["text"]) for r in train_intents.training_rows()}
+    assert not set(keys) & trained
+
+
 def test_new_batches_are_numbered_and_checked():
     train = _rows("train")
     batches = Counter(r.get("batch", 0) for r in train)
@@ -94,6 +109,7 @@ def test_adding_a_batch_drops_duplicates_and_refuses_bad_rows(tmp_path, monkeypa
     )
     monkeypatch.setattr(train_intents, "TRAIN", train)
     monkeypatch.setattr(train_intents, "DEV", tmp_path / "dev.jsonl")  # absent: nothing to compare
+    monkeypatch.setattr(train_intents, "DEV2", tmp_path / "dev2.jsonl")
     held_text = _rows("heldout")[0]["text"]
     new = tmp_path / "new.jsonl"
     rows = [
