@@ -204,6 +204,7 @@ def _matrix(rows, cfg):
             word_n=tuple(cfg["word_n"]),
             skel_buckets=cfg["skel_buckets"],
             skel_n=tuple(cfg["skel_n"]),
+            folded=cfg.get("fold", False),
         )
         norm = (len(chars) + ww * ww * len(words)) ** 0.5 or 1.0  # as Model.raw_scores
         snorm = len(skels) ** 0.5 or 1.0
@@ -377,6 +378,7 @@ def pack(rows: list[dict], cfg: dict, T: float, val_acc: float) -> bytes:
         "skel_n": cfg["skel_n"],
         "word_weight": cfg["word_weight"],
         "skel_weight": cfg["skel_weight"],
+        **({"fold": True} if cfg.get("fold") else {}),
         "scale": [float(f"{s:.9g}") for s in scale],
         "bias": [float(f"{v:.9g}") for v in b],
         "temperature": T,
@@ -598,6 +600,7 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("u3 SVM + 0.05 logreg", {"mix_lr": 0.05}),
     ("u3 SVM + 0.15 logreg", {"mix_lr": 0.15}),
     ("u3 arabizi variants of Arabic-script Darija", {"augment": True}),
+    ("u3 folded spellings (SMS French, doubled Latin letters)", {"fold": True}),
 ]
 
 
@@ -709,9 +712,9 @@ def select(out=print, k: int = 5, extra: list[dict] | None = None, only: str | N
             f"  {name:34s} cv {100 * cv:.2f}% (arabizi {100 * arabizi:.2f})  nll {nll:.3f} (T {T}){cells}  | cv {per}  "
             f"[{time.perf_counter() - t0:.1f} s]"
         )
-    if only:
+    if only and only != "gate":
         return
-    z, temps = out_of_fold(rows, CONFIG, k)
+    z, temps, kept_data = _fitted(rows, CONFIG, k)
     T = sorted(temps)[len(temps) // 2]
     p = _softmax(z / T)
     out("\nkept SVM, out of fold:")
@@ -737,9 +740,9 @@ def select(out=print, k: int = 5, extra: list[dict] | None = None, only: str | N
             cells_.append(f"< {svm_under}: {100 * acc:.2f}%{kept}")
         out(f"    rules >= {rules_at}: " + "  ".join(cells_))
     if dev:
-        kept_model = model_of(pack(rows, CONFIG, T, 0.0))
+        kept_model = model_of(kept_data)
         cells_ = []
-        for unsure in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for unsure in (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
             understanding.MODEL_UNSURE, old = unsure, understanding.MODEL_UNSURE
             try:
                 with using(kept_model):
@@ -781,7 +784,9 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--suspects", action="store_true", help="likely label slips in train (out-of-fold disagreement, clashes)"
     )
-    ap.add_argument("--only", help="with --select: the candidates whose name contains this")
+    ap.add_argument(
+        "--only", help="with --select: the candidates whose name contains this ('gate': the rules/model gate alone)"
+    )
     ap.add_argument("--output", type=Path, default=intent_model.MODEL_PATH)
     a = ap.parse_args(argv)
     if a.add:

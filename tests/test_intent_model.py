@@ -317,3 +317,20 @@ def test_held_out_accuracy_and_calibration():
         assert sum(per_group[g]) / len(per_group[g]) >= 0.88, g
         assert sum(bot_group[g]) / len(bot_group[g]) >= 0.88, g
     assert sum(sure) / len(sure) >= 0.97
+
+
+def test_the_measured_alternatives_spell_as_customers_write():
+    """--select's candidates (docs/understanding.md, understanding 3): a Darija message in
+    Arabic letters as an arabizi author writes it, and French SMS and doubled arabizi letters
+    folded; the shipped model (no `fold` in its header) reads features unfolded."""
+    assert train_intents.to_arabizi("بغيت نخلص الفاتورة ديالي") == "bghit nkhls lfatora diali"
+    assert train_intents.to_arabizi("واش الوكالة محلولة؟") == "wach lokala m7lola?"
+    assert [intent_model.fold(w) for w in ("pk", "jpp", "nkhelless", "فاتوره")] == [
+        "pourquoi",
+        "je peux pas",
+        "nkheles",
+        "فاتوره",
+    ]
+    rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
+    assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
+    assert not intent_model.load().folded
