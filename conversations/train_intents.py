@@ -609,8 +609,6 @@ def suspects(out=print, threshold: float = 0.8, k: int = 5) -> list[dict]:
     prediction (kept CONFIG, calibrated) names another intent with probability >= threshold,
     and the train rows that share a near_key with different labels. Printed for review against
     data/intents/README.md's conventions; nothing is changed here."""
-    import numpy as np
-
     rows = training_rows()
     z, temps = out_of_fold(rows, CONFIG, k)
     p = _softmax(z / sorted(temps)[len(temps) // 2])
@@ -630,7 +628,6 @@ def suspects(out=print, threshold: float = 0.8, k: int = 5) -> list[dict]:
     out(f"\n{len(clashes)} near_key groups in train with different labels:")
     for v in clashes:
         out("  " + " | ".join(f"{n}: {r['intent']} {r['text']!r}" for n, r in v))
-    del np
     return found
 
 

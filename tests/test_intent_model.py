@@ -334,3 +334,34 @@ def test_the_measured_alternatives_spell_as_customers_write():
     rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
     assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
     assert not intent_model.load().folded
+
+
+def test_suspects_lists_contradictory_near_duplicates(tmp_path, monkeypatch):
+    """`--suspects` (the label review of understanding 3): two training rows that are the same
+    example by near_key with different labels are printed together for the reviewer."""
+    pytest.importorskip("sklearn")
+    base = [
+        ("combien je dois", "balance"),
+        ("mon solde svp", "balance"),
+        ("je veux payer en 3 fois", "deferral"),
+        ("payer plus tard", "deferral"),
+        ("Combien je dois ?", "deferral"),  # the slip: the first row, punctuated
+    ]
+    rows = [{"text": t, "intent": i, "lang": "fr", "entities": {}, "group": "fr"} for t, i in base]
+    for n in range(12):  # enough rows of each label for five folds
+        rows.append(
+            {"text": f"facture numero {n} combien", "intent": "balance", "lang": "fr", "entities": {}, "group": "fr"}
+        )
+        rows.append(
+            {"text": f"delai de paiement {n} svp", "intent": "deferral", "lang": "fr", "entities": {}, "group": "fr"}
+        )
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for name, path in (("TRAIN", train), ("HELDOUT", empty), ("DEV", empty), ("DEV2", empty), ("PROJECT", empty)):
+        monkeypatch.setattr(train_intents, name, path)
+    lines: list[str] = []
+    train_intents.suspects(out=lines.append)
+    clash = lines.index("\n1 near_key groups in train with different labels:")
+    assert lines[clash + 1] == "  1: balance 'combien je dois' | 5: deferral 'Combien je dois ?'"
