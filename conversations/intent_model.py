@@ -58,6 +58,52 @@ _ARABIC = re.compile(r"[\u0600-\u06ff]")
 _NOT_SKELETON = re.compile(r"[^a-z3]")
 
 
+# French SMS spellings and arabizi variants folded onto one word, for the character and word
+# n-grams (`fold`): the skeletons already equate vowels; these are the spellings they miss.
+_SMS = {
+    "jpp": "je peux pas",
+    "jpeux": "je peux",
+    "pk": "pourquoi",
+    "pq": "pourquoi",
+    "pkoi": "pourquoi",
+    "koi": "quoi",
+    "tjr": "toujours",
+    "tjrs": "toujours",
+    "mtn": "maintenant",
+    "stp": "svp",
+    "bcp": "beaucoup",
+    "slt": "salut",
+    "bjr": "bonjour",
+    "bsr": "bonsoir",
+    "jsuis": "je suis",
+    "chui": "je suis",
+    "g": "j ai",
+    "c": "c est",
+    "ct": "c etait",
+    "vs": "vous",
+    "ds": "dans",
+    "qd": "quand",
+    "pr": "pour",
+    "ms": "mais",
+    "dsl": "desole",
+    "mrc": "merci",
+    "mrci": "merci",
+    "fact": "facture",
+    "facteur": "facture",
+    "conteur": "compteur",
+    "kombien": "combien",
+}
+_LATIN_WORD = re.compile(r"[a-z]+")
+
+
+def fold(word: str) -> str:
+    """One normalised word as the n-grams see it with `fold`: a French SMS spelling spelt out
+    ("pk" -> "pourquoi"), a Latin word's doubled letters single ("nkhelless" -> "nkheles")."""
+    if word in _SMS:
+        return _SMS[word]
+    return _REPEAT.sub(r"\1", word) if _LATIN_WORD.fullmatch(word) else word
+
+
 def skeleton(word: str) -> str:
     """The consonant skeleton of one normalised word, the same for its Arabic-script and arabizi
     spellings: "bghit", "بغيت" -> "bgt"; "chhal", "شحال" -> "chl"."""
@@ -79,12 +125,15 @@ def features(
     word_n: tuple[int, int] = (1, 2),
     skel_buckets: int = 0,
     skel_n: tuple[int, int] = (2, 4),
+    folded: bool = False,
 ) -> tuple[list[int], list[int], list[int]]:
     """The distinct char-, word- and skeleton-bucket indices of a message (word buckets are offset
     by char_buckets, skeleton buckets by both). Training and inference share this function, so
     they cannot disagree."""
     norm = _DIGIT.sub("0", normalize(text[:MAX_CHARS] if isinstance(text, str) else text))
     words = _WORD.findall(norm)
+    if folded:
+        words = " ".join(fold(w) for w in words).split()
     chars: set[int] = set()
     lo, hi = char_n
     for w in words:
@@ -138,6 +187,7 @@ class Model:
         self.scale: list[float] = header["scale"]
         self.bias: list[float] = header["bias"]
         self.temperature: float = header["temperature"]
+        self.folded: bool = header.get("fold", False)  # files before "understanding 3" have none
         self.table = table
         if len(table) != (self.char_buckets + self.word_buckets + self.skel_buckets) * len(self.classes):
             raise ValueError("intent model: weight table does not match its header")
@@ -152,6 +202,7 @@ class Model:
             word_n=self.word_n,
             skel_buckets=self.skel_buckets,
             skel_n=self.skel_n,
+            folded=self.folded,
         )
         C = len(self.classes)
         t = self.table

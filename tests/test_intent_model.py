@@ -76,6 +76,21 @@ def test_dev_set_is_apart_from_train_and_held_out():
     assert not {r["text"] for r in dev} & {r["text"] for r in train_intents.training_rows()}
 
 
+def test_second_dev_set_is_apart_from_every_other_set():
+    """data/intents/dev2.jsonl (batches 12-13's two authors) is a second development set: well
+    formed, never trained on, and no message of it near one of train, held-out or dev."""
+    dev2 = _rows("dev2")
+    assert len(dev2) >= 500
+    assert all(train_intents.row_problem(r) is None for r in dev2)
+    assert {r["group"] for r in dev2} == set(GROUPS)
+    keys = [train_intents.near_key(r["text"]) for r in dev2]
+    assert len(set(keys)) == len(keys)
+    others = {train_intents.near_key(r["text"]) for r in _rows("train") + _rows("heldout") + _rows("dev")}
+    assert not set(keys) & others
+    trained = {train_intents.near_key(r["text"]) for r in train_intents.training_rows()}
+    assert not set(keys) & trained
+
+
 def test_new_batches_are_numbered_and_checked():
     train = _rows("train")
     batches = Counter(r.get("batch", 0) for r in train)
@@ -94,6 +109,7 @@ def test_adding_a_batch_drops_duplicates_and_refuses_bad_rows(tmp_path, monkeypa
     )
     monkeypatch.setattr(train_intents, "TRAIN", train)
     monkeypatch.setattr(train_intents, "DEV", tmp_path / "dev.jsonl")  # absent: nothing to compare
+    monkeypatch.setattr(train_intents, "DEV2", tmp_path / "dev2.jsonl")
     held_text = _rows("heldout")[0]["text"]
     new = tmp_path / "new.jsonl"
     rows = [
@@ -301,3 +317,51 @@ def test_held_out_accuracy_and_calibration():
         assert sum(per_group[g]) / len(per_group[g]) >= 0.88, g
         assert sum(bot_group[g]) / len(bot_group[g]) >= 0.88, g
     assert sum(sure) / len(sure) >= 0.97
+
+
+def test_the_measured_alternatives_spell_as_customers_write():
+    """--select's candidates (docs/understanding.md, understanding 3): a Darija message in
+    Arabic letters as an arabizi author writes it, and French SMS and doubled arabizi letters
+    folded; the shipped model (no `fold` in its header) reads features unfolded."""
+    assert train_intents.to_arabizi("بغيت نخلص الفاتورة ديالي") == "bghit nkhls lfatora diali"
+    assert train_intents.to_arabizi("واش الوكالة محلولة؟") == "wach lokala m7lola?"
+    assert [intent_model.fold(w) for w in ("pk", "jpp", "nkhelless", "فاتوره")] == [
+        "pourquoi",
+        "je peux pas",
+        "nkheles",
+        "فاتوره",
+    ]
+    rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
+    assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
+    assert not intent_model.load().folded
+
+
+def test_suspects_lists_contradictory_near_duplicates(tmp_path, monkeypatch):
+    """`--suspects` (the label review of understanding 3): two training rows that are the same
+    example by near_key with different labels are printed together for the reviewer."""
+    pytest.importorskip("sklearn")
+    base = [
+        ("combien je dois", "balance"),
+        ("mon solde svp", "balance"),
+        ("je veux payer en 3 fois", "deferral"),
+        ("payer plus tard", "deferral"),
+        ("Combien je dois ?", "deferral"),  # the slip: the first row, punctuated
+    ]
+    rows = [{"text": t, "intent": i, "lang": "fr", "entities": {}, "group": "fr"} for t, i in base]
+    for n in range(12):  # enough rows of each label for five folds
+        rows.append(
+            {"text": f"facture numero {n} combien", "intent": "balance", "lang": "fr", "entities": {}, "group": "fr"}
+        )
+        rows.append(
+            {"text": f"delai de paiement {n} svp", "intent": "deferral", "lang": "fr", "entities": {}, "group": "fr"}
+        )
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for name, path in (("TRAIN", train), ("HELDOUT", empty), ("DEV", empty), ("DEV2", empty), ("PROJECT", empty)):
+        monkeypatch.setattr(train_intents, name, path)
+    lines: list[str] = []
+    train_intents.suspects(out=lines.append)
+    clash = lines.index("\n1 near_key groups in train with different labels:")
+    assert lines[clash + 1] == "  1: balance 'combien je dois' | 5: deferral 'Combien je dois ?'"
