@@ -371,6 +371,41 @@ class Database:
             await self._ready()
             return await schema.upgrade(self)
 
+    async def try_session_lock(self, space: int, key: str) -> object | None:
+        """A session advisory lock on this connection if no other session holds it: the
+        connection that holds it (for `holds_session_lock`, `session_unlock`), else None. Taken
+        in whatever transaction is open (a session lock outlives its rollback), between members."""
+        async with self.lock:
+            pg = await self._ready()
+            task = asyncio.ensure_future(pg.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", space, key))
+            try:
+                await _wait_uncancelled(task)
+            except _LOST:
+                self._lost()
+                raise
+            except asyncio.CancelledError:
+                # Taken for a caller that is gone: let it go, or no other worker could ever take it.
+                if not task.cancelled() and task.exception() is None and task.result():
+                    await _wait_uncancelled(
+                        asyncio.ensure_future(pg.fetchval("SELECT pg_advisory_unlock($1, hashtext($2))", space, key))
+                    )
+                raise
+            return pg if task.result() else None
+
+    def holds_session_lock(self, holder: object) -> bool:
+        """Whether a session lock taken on connection `holder` is still held (it did not break)."""
+        pg = self.pg
+        return pg is not None and not pg.is_closed() and holder is pg
+
+    async def session_unlock(self, space: int, key: str, holder: object) -> None:
+        async with self.lock:
+            if not self.holds_session_lock(holder):
+                return  # went with its connection
+            try:
+                await self.pg_or_fail().fetchval("SELECT pg_advisory_unlock($1, hashtext($2))", space, key)
+            except _LOST:
+                self._lost()
+
     def transaction(self, *, light_ok: bool = False) -> WriteTransaction:
         return WriteTransaction(self, light_ok)
 

@@ -154,7 +154,7 @@ class PgStore:
 
     def __post_init__(self) -> None:
         if self.chat_locks is None:
-            self.chat_locks = ChatLocks(self.db.url)
+            self.chat_locks = ChatLocks(self.db.url, self.db)
 
     @classmethod
     async def open(
