@@ -23,6 +23,9 @@ is rebuilt here:
   commits once no writer already waiting is left; a failing member rolls back to its savepoint
   alone (the group's first member, alone in it, needs none). A member's savepoint is released
   by the next member's `SAVEPOINT` statement (or the COMMIT), not by a round trip of its own.
+- Round trips: a write whose caller needs no result at once is held (`PgConnection.defer`,
+  used by store.py for a turn's session, chat lines and message key) and sent with the next
+  one, as one statement of data-modifying `WITH` clauses that returns each one's row count.
 - Durability as in SQLite: a group whose writes are all *light* (the session, the message key
   and replies, the answered mark: what a replayed turn writes again) commits with
   `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any

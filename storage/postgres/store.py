@@ -13,6 +13,7 @@ from ..records import Request
 from ..sqlite.cache import ReadCache
 from ..sqlite.repositories import _AGENCY_STAGE_COLS, _BILL_COLS, _CONTRACT_COLS, _STAGE_WIDTH, SqliteTx, _cols
 from .db import Database, PgConnection, PgCursor, ReadTransaction, WriteTransaction
+from .dialect import shape
 from .locks import ChatLocks
 
 # Per import kind, the table and columns its staged values go to: the stage's column types.
@@ -47,7 +48,7 @@ class PgTx(SqliteTx):
     # the last. Same rows, same transaction: a session changed meanwhile still raises
     # ConcurrentUpdate before the turn commits. Only in write transactions (the cache is theirs).
     async def _write(self, sql: str, params: Iterable[Any] = (), *, key: Any = None, light: bool = False) -> Any:
-        if self._deferring is None or self._cache is None:
+        if self._deferring is None or self._cache is None or shape(sql)[1]:  # (a RETURNING is read now)
             return await super()._write(sql, params, key=key, light=light)
         self._forget(sql, key)
         await self._pg.defer(sql, tuple(params), light=light, expect_one=self._deferring or None)
