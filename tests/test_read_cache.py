@@ -175,7 +175,7 @@ def test_what_a_write_forgets_follows_from_its_statement():
     cache.wrote("PRAGMA defer_foreign_keys = ON")  # cannot tell: forgets everything
     assert kept() == set()
     with pytest.raises(KeyError):  # a cached read must declare the tables it depends on
-        cache.put(("requests", "DF-1"), "q", [])
+        cache.put(("audit", "DF-1"), "q", [])
 
 
 def test_every_write_statement_names_its_table_and_only_the_base_runs_statements():

@@ -39,6 +39,8 @@ class FakeGraphAPI:
         # While True, every message is held unanswered; once False, what was held is refused
         # (503): its sender died meanwhile, nothing of it reached anyone.
         self.stall = False
+        # While True, every message waits unanswered; once False, what waited is accepted.
+        self.hold = False
         self.media: dict[str, bytes] = {}  # media id → the file's bytes
         self.declared_sizes: dict[str, int] = {}  # file_size the media endpoint says, when not the file's own
         self.media_requests: list[str] = []  # every GET of a media id or a media URL
@@ -79,6 +81,8 @@ class FakeGraphAPI:
             while self.stall:
                 await asyncio.sleep(0.05)
             return web.json_response({"error": {"message": "stalled", "code": 131000}}, status=503)
+        while self.hold:
+            await asyncio.sleep(0.02)
         if self.failures:
             status, error = self.failures.pop(0)
             return web.json_response(error, status=status)

@@ -21,7 +21,11 @@ is rebuilt here:
   (the benchmark's baseline).
 - Group commit as in SQLite: write transactions are SAVEPOINTs inside a shared transaction that
   commits once no writer already waiting is left; a failing member rolls back to its savepoint
-  alone (the group's first member, alone in it, needs none).
+  alone (the group's first member, alone in it, needs none). A member's savepoint is released
+  by the next member's `SAVEPOINT` statement (or the COMMIT), not by a round trip of its own.
+- Round trips: a write whose caller needs no result at once is held (`PgConnection.defer`,
+  used by store.py for a turn's session, chat lines and message key) and sent with the next
+  one, as one statement of data-modifying `WITH` clauses that returns each one's row count.
 - Durability as in SQLite: a group whose writes are all *light* (the session, the message key
   and replies, the answered mark: what a replayed turn writes again) commits with
   `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any
@@ -54,7 +58,8 @@ from typing import Any
 
 import asyncpg
 
-from ..protocols import ConnectionLost, StoreUnavailable, WriteConflict
+from ..protocols import ConcurrentUpdate, ConnectionLost, StoreUnavailable, WriteConflict
+from ..sqlite.cache import written_table
 from ..sqlite.db import Connection as _SqliteConnection
 from .dialect import shape, translate
 
@@ -148,6 +153,9 @@ class PgConnection:
         self.db = db
         self.light = 0  # rows changed by light writes (as in SQLite)
         self.total_changes = 0  # rows changed by any write (sqlite3's total_changes)
+        # Writes held back to be sent together (`defer`): (SQLite statement, params, light, the
+        # ConcurrentUpdate message if it must change exactly one row).
+        self.pending: list[tuple[str, tuple, bool, str | None]] = []
 
     @property
     def pg(self) -> asyncpg.Connection:
@@ -156,7 +164,47 @@ class PgConnection:
             raise StoreUnavailable(f"database {masked(self.db.url)}: not connected")
         return pg
 
+    async def defer(self, sql: str, params: tuple, *, light: bool, expect_one: str | None = None) -> None:
+        """Hold a write whose result its caller does not need now: it goes with the next
+        statement's round trip (`flush`). A turn's end writes three rows (its session, its chat
+        lines, its message key) in one round trip instead of three. A second write to a table
+        already pending flushes the first (the statements of one round trip do not see each
+        other's rows)."""
+        table = written_table(sql)
+        if table is None or any(written_table(p[0]) == table for p in self.pending):
+            await self.flush()
+        self.pending.append((sql, params, light, expect_one))
+
+    async def flush(self) -> list[int]:
+        """Send the pending writes as one statement (data-modifying CTEs, each counting its rows);
+        their counts, in order. A write expected to change one row that changed none raises
+        ConcurrentUpdate (its transaction rolls back, as when the write ran alone)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return []
+        if len(pending) == 1:
+            sql, params = pending[0][:2]
+            counts = [(await self._run(sql, params)).rowcount]
+        else:
+            parts = [f"w{i} AS ({sql} RETURNING 1)" for i, (sql, *_) in enumerate(pending)]
+            counts_sql = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(pending)))
+            combined = "WITH " + ", ".join(parts) + " SELECT " + counts_sql
+            row = await self.pg.fetchrow(translate(combined), *(v for _, params, _, _ in pending for v in params))
+            counts = [int(n) for n in row]
+            self.total_changes += sum(counts)
+        for (_, _, light, expect), n in zip(pending, counts, strict=True):
+            if light:
+                self.light += n
+            if expect is not None and n != 1:
+                raise ConcurrentUpdate(expect)
+        return counts
+
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
+        if self.pending:
+            await self.flush()
+        return await self._run(sql, params)
+
+    async def _run(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
         is_write, returning, insert_into = shape(sql)
         query, args, pg = translate(sql), tuple(params), self.pg
         if not is_write:
@@ -181,6 +229,8 @@ class PgConnection:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
         rows = list(rows)
+        if self.pending:
+            await self.flush()
         if rows:
             await self.pg.executemany(translate(sql), rows)
         # asyncpg gives no count: every row is taken as changed (in both counters for a light
@@ -190,6 +240,8 @@ class PgConnection:
 
     async def stream(self, sql: str, params: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[tuple]]:
         """The rows in batches from a server-side cursor (an export's memory stays flat)."""
+        if self.pending:
+            await self.flush()
         cursor = await self.pg.cursor(translate(sql), *tuple(params))
         while rows := await cursor.fetch(batch):
             yield [tuple(r) for r in rows]
@@ -201,6 +253,8 @@ class PgConnection:
 
     async def copy_rows(self, table: str, rows: Sequence[tuple], *, schema: str | None = None) -> None:
         """Bulk rows into a table through COPY (the import's stage)."""
+        if self.pending:
+            await self.flush()
         await self.pg.copy_records_to_table(table, records=rows, schema_name=schema)
         self.total_changes += len(rows)
 
@@ -215,6 +269,8 @@ class Database:
         self.lock = asyncio.Lock()
         self.reconnect_wait = reconnect_wait
         self._group: _Group | None = None
+        # A finished member's savepoint not yet released (WriteTransaction.__aenter__ releases it).
+        self._spare_savepoint = False
         self.epoch = 0  # as SQLite's: moves whenever the read cache may be out of date
         self._meta_epoch: int | None = None  # addad_meta.epoch as this process left it
         self.id_tables: frozenset[str] = frozenset()  # tables with an `id` key (lastrowid)
@@ -318,6 +374,41 @@ class Database:
             await self._ready()
             return await schema.upgrade(self)
 
+    async def try_session_lock(self, space: int, key: str) -> object | None:
+        """A session advisory lock on this connection if no other session holds it: the
+        connection that holds it (for `holds_session_lock`, `session_unlock`), else None. Taken
+        in whatever transaction is open (a session lock outlives its rollback), between members."""
+        async with self.lock:
+            pg = await self._ready()
+            task = asyncio.ensure_future(pg.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", space, key))
+            try:
+                await _wait_uncancelled(task)
+            except _LOST:
+                self._lost()
+                raise
+            except asyncio.CancelledError:
+                # Taken for a caller that is gone: let it go, or no other worker could ever take it.
+                if not task.cancelled() and task.exception() is None and task.result():
+                    await _wait_uncancelled(
+                        asyncio.ensure_future(pg.fetchval("SELECT pg_advisory_unlock($1, hashtext($2))", space, key))
+                    )
+                raise
+            return pg if task.result() else None
+
+    def holds_session_lock(self, holder: object) -> bool:
+        """Whether a session lock taken on connection `holder` is still held (it did not break)."""
+        pg = self.pg
+        return pg is not None and not pg.is_closed() and holder is pg
+
+    async def session_unlock(self, space: int, key: str, holder: object) -> None:
+        async with self.lock:
+            if not self.holds_session_lock(holder):
+                return  # went with its connection
+            try:
+                await self.pg_or_fail().fetchval("SELECT pg_advisory_unlock($1, hashtext($2))", space, key)
+            except _LOST:
+                self._lost()
+
     def transaction(self, *, light_ok: bool = False) -> WriteTransaction:
         return WriteTransaction(self, light_ok)
 
@@ -414,11 +505,16 @@ class WriteTransaction:
             group = db._group
             if group is None:
                 await db._begin_write()
+                db._spare_savepoint = False
                 group = db._group = _Group(db.conn.total_changes)
                 self.savepoint = False  # alone in the group: a failure rolls the whole of it back
             else:
+                # The previous member's savepoint is released here, with this one's start, not
+                # at that member's end: one round trip per member instead of two.
+                sql = "RELEASE SAVEPOINT member; SAVEPOINT member" if db._spare_savepoint else "SAVEPOINT member"
                 try:
-                    await _control(db.pg_or_fail(), "SAVEPOINT member")
+                    await _control(db.pg_or_fail(), sql)
+                    db._spare_savepoint = False
                 except Exception as exc:
                     db._group = None
                     group.settle(exc)
@@ -435,17 +531,23 @@ class WriteTransaction:
     async def __aexit__(self, exc_type, exc, tb) -> bool:
         db, group = self.db, self.group
         conn = db.conn
+        failed: BaseException | None = None
+        if exc_type is None and conn.pending:
+            try:
+                await conn.flush()
+            except BaseException as at_end:  # the member failed at its end: undone as if in its body
+                exc_type, exc = type(at_end), at_end
+                failed = at_end
+        conn.pending.clear()
         try:
             if exc_type is None:
                 total, light = self.changes
                 if not self.light_ok or conn.total_changes - total != conn.light - light:
                     group.durable = True
                 if self.savepoint:
-                    try:
-                        await _control(db.pg_or_fail(), "RELEASE SAVEPOINT member")
-                    except BaseException as failed:
-                        await self._undo(failed)
-                        raise
+                    # Left for the next member's start (or the COMMIT) to release: a later member
+                    # that fails rolls back to its own savepoint, the newest of that name.
+                    db._spare_savepoint = True
             elif isinstance(exc, _CONFLICT):
                 # The server chose this transaction to fail (a deadlock, a serialization failure):
                 # every member goes, releasing every lock the group holds (a savepoint would keep
@@ -465,6 +567,8 @@ class WriteTransaction:
                 group.committer = asyncio.ensure_future(db._commit_when_free(group))
         finally:
             db.lock.release()
+        if failed is not None:
+            raise failed
         if exc_type is None:
             await group.outcome()
         return False

@@ -13,6 +13,17 @@ two chats share a lock: both are still served, one after the other.
 When this connection breaks, every lock it held is gone: `generation` moves, and a holder checks
 it (`held`) before what it must not do twice (conversations/workers.py).
 
+That alone left a gap (issue 23's last targets): the server may end this session while the
+process lives on (pg_terminate_backend, a pooler's restart, an idle timeout) and its store is
+mid-row — the turn committed, its replies on their way. Another worker got the chat lock at
+once and ran that row again: its replies went twice. So a chat is held by two locks, both
+needed: the chat lock here, and a *fence* on the store's own connection (`FENCE_SPACE`, taken
+with `Database.try_session_lock`), the connection the row's turn commits on. A worker whose
+lock connection died still holds the fence until it has finished the row in hand (sent, marked
+answered) and let go; the next worker's `try_lock` fails on the fence until then. A worker whose
+store connection dies loses the fence with it, and the turn in flight with it (rolled back by
+the server) — unless it had committed: then its replies may go twice, as a killed worker's.
+
 The same connection holds the worker's own lock (`worker_id`, random per process) for as long as
 it lives: another worker asks `alive(id)` of the claimant of an outbox message before taking its
 claim over (conversations/dispatch.py), so a dead worker's sends are settled at once and a live
@@ -22,23 +33,33 @@ one's are left alone.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from ..protocols import StoreUnavailable
 from .db import _LOST, CONNECT_TIMEOUT, _reason, masked
 
+if TYPE_CHECKING:
+    from .db import Database
+
 log = logging.getLogger(__name__)
 
 CHAT_SPACE = 0x41646462  # 'Addb': the first key of every chat lock (the writers' lock is 'Adda')
 WORKER_SPACE = 0x41646463  # 'Addc': each worker's own lock, held while it lives
+FENCE_SPACE = 0x41646466  # 'Addf': a chat's fence, on the store's connection (module docstring)
 
 
 class ChatLocks:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, db: Database | None = None) -> None:
         self.url = url
+        self.db = db  # the store's: the fences go on its connection (None: no fence)
+        # token → (this connection's generation, the store connection holding the fence or None)
+        self._held: dict[int, tuple[int, object | None]] = {}
+        self._tokens = itertools.count(1)
         self._pg: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the connection
         self.generation = 0  # moves whenever the connection (and with it every lock) is lost
@@ -73,7 +94,22 @@ class ChatLocks:
                 self._pg = None
                 self.generation += 1
                 raise
-            return self.generation if got else None
+            if not got:
+                return None
+            generation = self.generation
+        fence = None
+        if self.db is not None:
+            try:
+                fence = await self.db.try_session_lock(FENCE_SPACE, key)
+            except BaseException:
+                await self._unlock_chat(key, generation)
+                raise
+            if fence is None:  # a worker whose lock connection died is still finishing a row
+                await self._unlock_chat(key, generation)
+                return None
+        token = next(self._tokens)
+        self._held[token] = (generation, fence)
+        return token
 
     async def ensure(self) -> None:
         """Connected, this worker's own lock held (before claiming under `worker_id`)."""
@@ -92,11 +128,23 @@ class ChatLocks:
             return False
 
     def held(self, token: int) -> bool:
-        """Whether a lock taken with `token` is still held (its connection did not break since)."""
-        return token == self.generation and self._pg is not None and not self._pg.is_closed()
+        """Whether a lock taken with `token` is still held: its connection, and the store's that
+        holds its fence, did not break since."""
+        generation, fence = self._held.get(token, (-1, None))
+        if generation != self.generation or self._pg is None or self._pg.is_closed():
+            return False
+        return fence is None or (self.db is not None and self.db.holds_session_lock(fence))
 
     async def unlock(self, key: str, token: int) -> None:
-        if not self.held(token):
+        generation, fence = self._held.pop(token, (-1, None))
+        try:
+            await self._unlock_chat(key, generation)
+        finally:
+            if fence is not None and self.db is not None:
+                await self.db.session_unlock(FENCE_SPACE, key, fence)
+
+    async def _unlock_chat(self, key: str, generation: int) -> None:
+        if generation != self.generation or self._pg is None or self._pg.is_closed():
             return  # went with its connection
         async with self._lock:
             try:

@@ -12,7 +12,8 @@ from ..clock import Clock, system_clock
 from ..records import Request
 from ..sqlite.cache import ReadCache
 from ..sqlite.repositories import _AGENCY_STAGE_COLS, _BILL_COLS, _CONTRACT_COLS, _STAGE_WIDTH, SqliteTx, _cols
-from .db import Database, PgConnection, ReadTransaction, WriteTransaction
+from .db import Database, PgConnection, PgCursor, ReadTransaction, WriteTransaction
+from .dialect import shape
 from .locks import ChatLocks
 
 # Per import kind, the table and columns its staged values go to: the stage's column types.
@@ -35,7 +36,51 @@ class PgTx(SqliteTx):
     """SQLite's repositories on a PostgreSQL connection; the import's stage differs (PostgreSQL
     columns need types, and COPY loads it fastest), and three writes take a lock first."""
 
-    __slots__ = ()
+    __slots__ = ("_deferring",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._deferring: str | None = None  # set while a write may wait for the next round trip
+
+    # A turn ends with three light writes whose results it needs only at its last: the session
+    # (`save_session`, which must change one row), the chat's lines, the message key
+    # (`record_turn`). Held back (db.py PgConnection.defer), they go in one round trip with
+    # the last. Same rows, same transaction: a session changed meanwhile still raises
+    # ConcurrentUpdate before the turn commits. Only in write transactions (the cache is theirs).
+    async def _write(self, sql: str, params: Iterable[Any] = (), *, key: Any = None, light: bool = False) -> Any:
+        if self._deferring is None or self._cache is None or shape(sql)[1]:  # (a RETURNING is read now)
+            return await super()._write(sql, params, key=key, light=light)
+        self._forget(sql, key)
+        await self._pg.defer(sql, tuple(params), light=light, expect_one=self._deferring or None)
+        return PgCursor([], 1)  # (the count is checked when sent)
+
+    @property
+    def _pg(self) -> PgConnection:
+        return cast(PgConnection, self._c)
+
+    async def save_session(self, s: Any, *, now: datetime | None = None) -> int:
+        self._deferring = f"session {s.channel}:{s.user_id} changed since version {s.version}"
+        try:
+            return await super().save_session(s, now=now)
+        finally:
+            self._deferring = None
+
+    async def _insert_chat_lines(self, chat: tuple[str, str], rows: list) -> None:
+        self._deferring = ""  # no count expected
+        try:
+            await super()._insert_chat_lines(chat, rows)
+        finally:
+            self._deferring = None
+
+    async def record_turn(self, channel: str, message_id: str, replies: str, *, now: datetime | None = None) -> bool:
+        if self._cache is None:
+            return await super().record_turn(channel, message_id, replies, now=now)
+        self._deferring = ""  # its count is the answer, not a check
+        try:
+            await super().record_turn(channel, message_id, replies, now=now)
+        finally:
+            self._deferring = None
+        return (await self._pg.flush())[-1] == 1
 
     async def _hold(self, space: int, key: str) -> None:
         # Only in a write transaction (a snapshot has no cache): a read for display waits on nobody.
@@ -70,6 +115,8 @@ class PgTx(SqliteTx):
         # (journeys/facilities.py, prepaid.py): that check and the filing are one contract's at a time.
         if status == "pending" and contract is not None:
             await self._hold(CONTRACT_SPACE, contract)
+            if self._cache is not None:  # read under the lock, not as cached before it
+                self._cache.invalidate([("requests", contract)])
         return await super().requests(status=status, contract=contract, chat=chat, kinds=kinds)
 
     async def stage_open(self, kind: str) -> None:
@@ -108,7 +155,7 @@ class PgStore:
 
     def __post_init__(self) -> None:
         if self.chat_locks is None:
-            self.chat_locks = ChatLocks(self.db.url)
+            self.chat_locks = ChatLocks(self.db.url, self.db)
 
     @classmethod
     async def open(

@@ -43,6 +43,9 @@ CACHED: dict[str, dict[str, bool]] = {
     # The chat's open handoff, read at every turn (is an agent on it?); handoffs change rarely,
     # and a write to them forgets every chat's.
     "handoff": {"handoffs": False},  # key: (channel, user_id)
+    # A contract's requests (and their instalment lines), read at every balance; written seldom,
+    # and a write to either table forgets every contract's.
+    "requests": {"requests": False, "instalment_lines": False},  # key: the contract
 }
 
 _WRITTEN = re.compile(

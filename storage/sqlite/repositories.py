@@ -776,11 +776,11 @@ class SqliteRequests(_Repository):
 
     __slots__ = ()
 
-    async def _request(self, r: tuple) -> Request:
+    async def _request(self, r: tuple, tag: Tag | None = None) -> Request:
         lines = tuple(
             InstalmentLine(l[0], date.fromisoformat(l[1]), l[2])
             for l in await self._all(
-                "SELECT seq, due_date, amount FROM instalment_lines WHERE request_id=? ORDER BY seq", (r[0],)
+                "SELECT seq, due_date, amount FROM instalment_lines WHERE request_id=? ORDER BY seq", (r[0],), tag=tag
             )
         )
         return Request(
@@ -881,7 +881,10 @@ class SqliteRequests(_Repository):
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
         sql += " ORDER BY created_at, id"
-        return [await self._request(r) for r in await self._all(sql, params)]
+        # A contract's requests are read on every balance turn (bills.py): kept in the read cache,
+        # which any write to requests or instalment lines empties of them (cache.py CACHED).
+        tag: Tag | None = ("requests", contract) if contract and not chat else None
+        return [await self._request(r, tag) for r in await self._all(sql, params, tag=tag)]
 
     def export_requests(self, *, status: str | None = None, batch: int = 500) -> AsyncIterator[list[tuple]]:
         cols = ", ".join("r." + c.strip() for c in _REQUEST_COLS.split(","))
