@@ -13,13 +13,16 @@ import asyncio
 import aiohttp
 import pytest
 
-from storage.postgres.locks import CHAT_SPACE
-
 from . import pg
+
+pytest.importorskip("asyncpg", reason=pg.NO_DRIVER)
+
+from storage.postgres.locks import CHAT_SPACE  # (after the skip: needs the driver)
+
 from .telegram_harness import seeded_database
 from .whatsapp_harness import FakeGraphAPI, WhatsAppProcess, delivery, message, text_of
 
-pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.SKIP_REASON)
+pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.skip_reason())
 
 PHONE = "212661000077"
 

@@ -21,7 +21,7 @@ from .chat import Clock
 from .telegram_harness import seeded_database
 from .whatsapp_harness import FakeGraphAPI, WhatsAppProcess, delivery, message, text_of
 
-pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.SKIP_REASON)
+pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.skip_reason())
 
 
 @pytest.fixture
