@@ -2099,12 +2099,17 @@ _TRANSFER = re.compile(
 )
 
 
+# An index typed in groups of three ("45 400", "45.400", "1 045 400"): the fast path's too.
+_GROUPED_DIGITS = re.compile(r"[0-9]{1,3}(?:[ .][0-9]{3})+")
+
+
 def _bare_digits(raw: str, hint: str | None, today: date) -> Understood | None:
-    """A text of ASCII digits alone ("45400", the index typed at its step): what the full path
-    reads, without the phrase rules and the model that cannot match it (no letter, no space, no
-    sign). None (the full path decides) when it holds a date, a phone number or too many digits.
-    tests/test_understanding_fast.py compares it with the full path over many such texts."""
-    if len(raw) > 9 or _find_date(raw, today):
+    """A text of ASCII digits alone ("45400", the index typed at its step), or in groups of three
+    ("45 400", "45.400"): what the full path reads, without the phrase rules and the model that
+    cannot match it (no letter, no sign). None (the full path decides) when it holds a date, a
+    phone number or too many digits. tests/test_understanding_fast.py compares it with the full
+    path over many such texts."""
+    if len(raw) > 9 + 3 * (" " in raw or "." in raw) or _find_date(raw, today):
         return None
     index = _index_in(raw)
     if index is None:
@@ -2119,7 +2124,7 @@ def _understand(
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
-    if fast and raw.isascii() and raw.isdigit():
+    if fast and raw.isascii() and (raw.isdigit() or _GROUPED_DIGITS.fullmatch(raw)):
         bare = _bare_digits(raw, hint, today)
         if bare is not None:
             return bare
