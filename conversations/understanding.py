@@ -1879,6 +1879,8 @@ _ORDINAL_FILLER = _phrase_set(
 def parse_ordinal(text: str) -> int | None:
     """A position named in words: 1 for "le premier", "الأول", "lowel", "the first one"; 2 for
     "deuxième", "le 2e", "التاني", "tani"...; -1 for the last ("dernier", "الأخير", "lakher")."""
+    if text.isascii() and not any(c.isalpha() for c in text):
+        return None  # every ordinal has a letter ("2e"): a typed index at the menu is none
     try:
         norm = normalize(text)[:60]
         words = [w for w in re.sub(r"[^\w' ]+", " ", norm).replace("'", " ' ").split() if w != "'"]

@@ -111,3 +111,12 @@ def test_a_spaced_index_takes_the_fast_path() -> None:
     for text in ("45 400", "45.400"):
         assert u._bare_digits(text, "fr", TODAY) == u.Understood("reading", "fr", {"index": 45400}, 0.9, "rules")
         assert u.understand(text, "fr", today=TODAY) == u.Understood("reading", "fr", {"index": 45400}, 0.9, "rules")
+
+
+def test_a_text_without_a_letter_names_no_position() -> None:
+    # parse_ordinal answers None at once for ASCII without a letter (the index typed at the menu):
+    # every ordinal it knows has a letter, so the full reading could find none either.
+    assert all(any(c.isalpha() for c in key) for key in u._ORDINALS)
+    for text in ("45400", "45 400", "2", "#2", "1.", "-1", "", "  ", "12/05"):
+        assert u.parse_ordinal(text) is None
+    assert u.parse_ordinal("le 2e") == 2 and u.parse_ordinal("2 eme") == 2 and u.parse_ordinal("dernier") == -1
