@@ -254,3 +254,27 @@ def test_equal_remainders_keep_the_decimal_order():
     bill = prebill(ELEC, start, end, 73_948)
     assert [m.units for m in bill.months] == [9082, 40217, 24649]
     assert bill == reference_prebill(ELEC, start, end, 73_948, 15)
+
+
+@given(
+    start=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 6, 1)),
+    days=st.integers(min_value=1, max_value=95),
+    units=st.integers(min_value=0, max_value=1500),
+)
+def test_kept_month_texts_are_the_texts(start, days, units):
+    """A month's lines of a pre-bill text are kept per month, units and lines (pricing.py
+    _MONTH_TEXT): a text built from kept lines is the one built anew, in French and Arabic."""
+    import types
+    from datetime import timedelta
+
+    from conversations.i18n import translator
+    from conversations.journeys import pricing
+
+    for lang in ("fr", "ar"):
+        t = types.SimpleNamespace(tr=translator(lang), lang=lang, today=start + timedelta(days=days))
+        for tariff in PROFILE_TARIFFS[:2]:
+            kept = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            again = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            pricing._MONTH_TEXT.clear()
+            anew = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            assert kept == again == anew
