@@ -4,6 +4,7 @@ Addad's full reading turn, both through real python-telegram-bot.
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
         [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
         [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full] [--engine-only [--callgrind]]
+        [--no-prebill-memo] [--same-consumption]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -23,13 +24,16 @@ sequence number); Addad's reply must be the answer expected at that step of the 
 journey, which fails if two updates of a chat were processed out of order.
 
 Addad's workload: --chats customers, each linked to their own electricity contract (a clone of
-tests/chat.py's 1000001) and at the menu, repeat the reading journey: "45400" (understood as a
+tests/chat.py's 1000001, varied: its own meter index and last reading date, `clone_varied_customers`)
+and at the menu, repeat the reading journey: an index (its own consumption each journey,
+`typed_index`; "45400" for all with --same-consumption, the bench before), understood as a
 reading with its index: journey started, index validated against the last reading and usual
-use, photo asked), "Sans photo" (summary), "Confirmer" (reading recorded with a reference and a
-pre-bill; back to the menu). Every turn is one write transaction on a file database (WAL;
-the confirm fsynced, the other two not, or every one synced with --sync full) and exactly one
-sendMessage. The engine's clock is 5 December 2026 (inside the reading window) plus the real
-elapsed time, so the flow does not depend on the run date.
+use, photo asked; "Sans photo" (summary); "Confirmer" (reading recorded with a reference and a
+pre-bill; back to the menu). The pre-bills asked and priced are counted (the rest: the memo's).
+Every turn is one write transaction on a file database (WAL; the confirm fsynced, the other two
+not, or every one synced with --sync full) and exactly one sendMessage. The engine's clock is
+5 December 2026 (inside the reading window) plus the real elapsed time, so the flow does not
+depend on the run date.
 
 In-process, both bots share one process: bursts of --pair-n updates alternate --rounds times
 and the median of the pairwise ratios is reported. Each bot runs with its own process
