@@ -4,6 +4,7 @@ Addad's full reading turn, both through real python-telegram-bot.
     /tmp/venv/bin/python bench/bench_telegram.py [--n 3000] [--paced 1500] [--rate 300]
         [--rtt-ms 50] [--chats 300] [--only echo|addad] [--quick] [--in-process] [--profile] [--no-pin]
         [--rounds 15] [--pair-n 1000] [--echo-gc cpython|addad] [--sync light|full] [--engine-only [--callgrind]]
+        [--no-prebill-memo] [--same-consumption]
 
 Three transports, the same for both bots:
   in-process  a `BaseRequest` answering from memory (no socket): the bots' own cost;
@@ -23,13 +24,16 @@ sequence number); Addad's reply must be the answer expected at that step of the 
 journey, which fails if two updates of a chat were processed out of order.
 
 Addad's workload: --chats customers, each linked to their own electricity contract (a clone of
-tests/chat.py's 1000001) and at the menu, repeat the reading journey: "45400" (understood as a
+tests/chat.py's 1000001, varied: its own meter index and last reading date, `clone_varied_customers`)
+and at the menu, repeat the reading journey: an index (its own consumption each journey,
+`typed_index`; "45400" for all with --same-consumption, the bench before), understood as a
 reading with its index: journey started, index validated against the last reading and usual
-use, photo asked), "Sans photo" (summary), "Confirmer" (reading recorded with a reference and a
-pre-bill; back to the menu). Every turn is one write transaction on a file database (WAL;
-the confirm fsynced, the other two not, or every one synced with --sync full) and exactly one
-sendMessage. The engine's clock is 5 December 2026 (inside the reading window) plus the real
-elapsed time, so the flow does not depend on the run date.
+use, photo asked; "Sans photo" (summary); "Confirmer" (reading recorded with a reference and a
+pre-bill; back to the menu). The pre-bills asked and priced are counted (the rest: the memo's).
+Every turn is one write transaction on a file database (WAL; the confirm fsynced, the other two
+not, or every one synced with --sync full) and exactly one sendMessage. The engine's clock is
+5 December 2026 (inside the reading window) plus the real elapsed time, so the flow does not
+depend on the run date.
 
 In-process, both bots share one process: bursts of --pair-n updates alternate --rounds times
 and the median of the pairwise ratios is reported. Each bot runs with its own process
@@ -365,9 +369,71 @@ async def prepare_engine(folder: str, chats: list[int]):
         store.db.wal_path = None
     await seed(store)
     async with store.transaction() as tx:
-        await clone_customers(tx, chats)
+        await (clone_customers if SAME_CONSUMPTION else clone_varied_customers)(tx, chats)
     tune_gc()  # as open_engine does
     return Engine(store, load_profile(), clock=clock)
+
+
+SAME_CONSUMPTION = False  # --same-consumption: every customer types "45400" (the bench before 2026-12-01 20:30)
+VARIED: dict[int, tuple[int, int]] = {}  # chat → (its meter's last index, its slot among the customers of its period)
+PERIODS = 29  # last readings spread over 29 days: 17 Oct – 14 Nov
+UNITS_LOW, UNITS_SPAN, UNITS_STEP = 70, 280, 11
+
+
+async def clone_varied_customers(tx, chats: list[int]) -> None:
+    """Customers as varied as a distributor's (tests/chat.py's clone_customers, varied): each
+    meter at an index of its own, its last reading (and so its bills) on one of 29 days, so
+    customers share a period only by the day they last read; `typed_index` then gives each
+    journey a consumption of its own."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from storage.records import SessionRecord
+
+    base = await tx.contract("1000001")
+    bills = await tx.bills("1000001")
+    for i, chat in enumerate(chats):
+        shift = timedelta(days=i % PERIODS - 14)
+        last = 20_000 + 113 * i % 70_000  # 5 dials: under 99,999 with any consumption on top
+        step = last - base.last_index
+        number = str(5_000_000 + i)
+        await tx.upsert_contract(
+            replace(
+                base,
+                contract=number,
+                meter_number=f"E-{number}",
+                holder_name=f"Client {i}",
+                phone=f"+2126{i:08d}",
+                last_index=last,
+                last_index_date=base.last_index_date + shift,
+            )
+        )
+        for b in bills:
+            await tx.upsert_bill(
+                replace(
+                    b,
+                    bill_number=f"{b.bill_number}-{i}",
+                    contract=number,
+                    period_start=b.period_start + shift,
+                    period_end=b.period_end + shift,
+                    issue_date=b.issue_date + shift,
+                    due_date=b.due_date + shift,
+                    index_start=b.index_start + step,
+                    index_end=b.index_end + step,
+                )
+            )
+        await tx.link_chat("telegram", str(chat), number, "bill_amount")
+        await tx.save_session(SessionRecord("telegram", str(chat), "menu.main", {}, "fr", 0, None))
+        VARIED[chat] = (last, i // PERIODS)
+
+
+def typed_index(chat: int, journey: int) -> str:
+    """The index a customer types on its `journey`-th reading: its last index plus 70–349 units
+    (6 kWh a day usually, 21–49 days since the last reading: none an outlier). Customers of one
+    period hold different slots, so (period, units) repeats only after 25 journeys of a
+    customer, more than a run makes: every pre-bill's first pricing misses the memo."""
+    last, slot = VARIED[chat]
+    return str(last + UNITS_LOW + (slot + UNITS_STEP * journey) % UNITS_SPAN)
 
 
 def addad_expected() -> list[str]:
@@ -382,6 +448,38 @@ def addad_expected() -> list[str]:
         (t("reading.summary", lines="\x00").split("\x00")[0],),
         (t("reading.recorded", reference="\x00").split("\x00")[0],),
     ]
+
+
+class PrebillCount:
+    """Pre-bills asked for and pre-bills computed (the rest: the memo's hits), over the run."""
+
+    def __init__(self) -> None:
+        self.asked = self.priced = 0
+
+    def install(self) -> None:
+        import conversations.journeys.pricing as pricing
+        import conversations.tariff as tariff
+
+        asked, priced = tariff.prebill, tariff._prebill
+
+        def counted_prebill(*a, **kw):
+            self.asked += 1
+            return asked(*a, **kw)
+
+        def counted_priced(*a, **kw):
+            self.priced += 1
+            return priced(*a, **kw)
+
+        tariff.prebill = pricing.prebill = counted_prebill
+        tariff._prebill = counted_priced
+
+    def report(self) -> str:
+        hits = self.asked - self.priced
+        share = hits / max(self.asked, 1)
+        return f"pre-bills: {self.asked:,} asked, {self.priced:,} priced, {hits:,} from the memo ({share:.0%})"
+
+
+PREBILLS = PrebillCount()
 
 
 # ============================================================== workloads
@@ -400,6 +498,8 @@ class Workload:
         k = self.step[chat]
         self.step[chat] = k + 1
         text = ADDAD_STEPS[k % 3]
+        if k % 3 == 0 and self.kind == "addad" and chat in VARIED:
+            text = typed_index(chat, k // 3)
         if self.kind == "echo":
             text = f"{text} #{uid}"
             return text, (text,)
@@ -678,7 +778,15 @@ async def engine_steps(args) -> None:
                     cpu0 = time.process_time()
                     await asyncio.gather(
                         *(
-                            engine.respond(Inbound("telegram", str(c), str(next(uids)), text=step, lang_hint="fr"))
+                            engine.respond(
+                                Inbound(
+                                    "telegram",
+                                    str(c),
+                                    str(next(uids)),
+                                    text=typed_index(c, r) if step == ADDAD_STEPS[0] and c in VARIED else step,
+                                    lang_hint="fr",
+                                )
+                            )
                             for c in chats
                         )
                     )
@@ -690,6 +798,7 @@ async def engine_steps(args) -> None:
             await engine.store.close()
     if args.callgrind:
         print(f"callgrind counted {args.rounds} rounds of {len(chats)} chats × 3 steps: divide its total by that")
+    print(PREBILLS.report())
     for step, cpu in per_step.items():
         print(f"{step!r:14s} {statistics.median(cpu):6.1f} µs of CPU per turn (median of {len(cpu)} rounds)")
     print(f"journey mean   {sum(statistics.median(c) for c in per_step.values()) / 3:6.1f} µs per turn")
@@ -758,6 +867,7 @@ async def main(args) -> None:
         f"echo with {'CPython' if args.echo_gc == 'cpython' else 'Addad'}'s GC settings\n"
     )
     print(table(results, args))
+    print(f"\n{PREBILLS.report()}")
     if errors:
         print(f"\n{len(errors)} error log line(s), first: {errors[0][:200]}")
 
@@ -801,6 +911,12 @@ if __name__ == "__main__":
         help="every pre-bill priced anew: here 300 customers confirm the same consumption over the same "
         "period, which a distributor's customers seldom share, so the memo flatters this bench",
     )
+    ap.add_argument(
+        "--same-consumption",
+        action="store_true",
+        help='every customer types "45400" over the same period (the bench before 2026-12-01 20:30, '
+        "which flatters the memo)",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.no_prebill_memo:
@@ -812,6 +928,9 @@ if __name__ == "__main__":
 
         conversations.tariff._PREBILLS = Forgetful()
     SYNC = args.sync
+    SAME_CONSUMPTION = args.same_consumption
+    if not args.serve:
+        PREBILLS.install()
     if args.serve:
         asyncio.run(serve(args.rtt_ms))
     elif args.engine_only:

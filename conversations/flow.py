@@ -231,7 +231,11 @@ class JourneyData:
 
     @classmethod
     def of(cls, t: Turn) -> Self:
-        return cls(t.data)
+        data = t.session.data
+        view = t._views.get(cls)
+        if view is None or view.data is not data:  # (made anew when the session's data is replaced)
+            view = t._views[cls] = cls(data)
+        return view
 
     def clear(self) -> None:
         """Drop everything the journey gathered (it ends or starts again)."""
@@ -296,6 +300,8 @@ class Turn:
     _label_of: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
     consumed: bool = field(default=False, init=False)
     _tags: dict[str, dict] = field(default_factory=dict, init=False, repr=False)
+    # JourneyData.of(t) per class, over the session data it was made on (a journey asks ~13 times a turn).
+    _views: dict[type, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def understood(self) -> Any:

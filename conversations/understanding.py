@@ -1922,6 +1922,8 @@ _ORDINAL_FILLER = _phrase_set(
 def parse_ordinal(text: str) -> int | None:
     """A position named in words: 1 for "le premier", "الأول", "lowel", "the first one"; 2 for
     "deuxième", "le 2e", "التاني", "tani"...; -1 for the last ("dernier", "الأخير", "lakher")."""
+    if text.isascii() and not any(c.isalpha() for c in text):
+        return None  # every ordinal has a letter ("2e"): a typed index at the menu is none
     try:
         norm = normalize(text)[:60]
         words = [w for w in re.sub(r"[^\w' ]+", " ", norm).replace("'", " ' ").split() if w != "'"]
@@ -2142,12 +2144,17 @@ _TRANSFER = re.compile(
 )
 
 
+# An index typed in groups of three ("45 400", "45.400", "1 045 400"): the fast path's too.
+_GROUPED_DIGITS = re.compile(r"[0-9]{1,3}(?:[ .][0-9]{3})+")
+
+
 def _bare_digits(raw: str, hint: str | None, today: date) -> Understood | None:
-    """A text of ASCII digits alone ("45400", the index typed at its step): what the full path
-    reads, without the phrase rules and the model that cannot match it (no letter, no space, no
-    sign). None (the full path decides) when it holds a date, a phone number or too many digits.
-    tests/test_understanding_fast.py compares it with the full path over many such texts."""
-    if len(raw) > 9 or _find_date(raw, today):
+    """A text of ASCII digits alone ("45400", the index typed at its step), or in groups of three
+    ("45 400", "45.400"): what the full path reads, without the phrase rules and the model that
+    cannot match it (no letter, no sign). None (the full path decides) when it holds a date, a
+    phone number or too many digits. tests/test_understanding_fast.py compares it with the full
+    path over many such texts."""
+    if len(raw) > 9 + 3 * (" " in raw or "." in raw) or _find_date(raw, today):
         return None
     index = _index_in(raw)
     if index is None:
@@ -2162,7 +2169,7 @@ def _understand(
     hint = _hint(lang_hint)
     raw = text if isinstance(text, str) else ("" if text is None else str(text))
     raw = raw[:MAX_CHARS]
-    if fast and raw.isascii() and raw.isdigit():
+    if fast and raw.isascii() and (raw.isdigit() or _GROUPED_DIGITS.fullmatch(raw)):
         bare = _bare_digits(raw, hint, today)
         if bare is not None:
             return bare

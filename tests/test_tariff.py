@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conversations.profile import Tariff, load_profile
+from conversations.profile import Fee, Levy, Tariff, load_profile
 from conversations.tariff import estimate_correction, prebill, price_month, split_by_month
 
 ELEC = Tariff.model_validate(
@@ -185,3 +185,96 @@ def test_memoised_prebill_follows_the_tariff_object():
     assert again == _prebill(dearer, date(2026, 4, 30), date(2026, 5, 31), 146, 15)
     assert again.energy_ht > 1.9 * bill.energy_ht
     assert prebill(ELEC, date(2026, 4, 30), date(2026, 5, 31), 146) == bill
+
+
+FIXED_TTC = ELEC.model_copy(update={"fixed_ttc_vat_percent": Decimal(14), "vat_by_year": {2024: Decimal(14)}})
+LEVIED = WATER.model_copy(
+    update={
+        "levies": [
+            Levy.model_validate({"key": "tax", "name": {"ar": "ض", "fr": "T"}, "monthly": "1.37", "per_unit": "0.0713"})
+        ],
+        "fees": [
+            Fee.model_validate(
+                {
+                    "key": "rent",
+                    "name": {"ar": "ك", "fr": "L"},
+                    "monthly": "7.333",
+                    "vat_percent": "20",
+                    "vat_by_year": {2024: "11", 2025: "15.5"},
+                }
+            )
+        ],
+        "vat_percent": Decimal("7"),
+    }
+)
+
+PROFILE_TARIFFS = (*load_profile().tariffs, *load_profile("srm-cs").tariffs)
+
+
+@given(
+    start=st.dates(min_value=date(2023, 1, 1), max_value=date(2027, 12, 1)),
+    days=st.integers(min_value=0, max_value=800),
+    units=st.integers(min_value=0, max_value=20_000),
+    margin=st.integers(min_value=0, max_value=40),
+)
+def test_integer_prebill_is_the_decimal_computation(start, days, units, margin):
+    """The pre-bill computed in integers from tables (conversations/tariff.py) is, field by field
+    and to the Decimal's digits, the Decimal computation of its rules (tests/tariff_reference.py),
+    for every tariff of both profiles, a fixed tax-inclusive grid and a tariff with levies, a fee
+    with yearly rates and odd prices."""
+    from datetime import timedelta
+
+    from conversations.tariff import _prebill
+
+    from .tariff_reference import reference_prebill
+
+    end = start + timedelta(days=days)
+    for tariff in (ELEC, WATER, FIXED_TTC, LEVIED, *PROFILE_TARIFFS):
+        fast, slow = _prebill(tariff, start, end, units, margin), reference_prebill(tariff, start, end, units, margin)
+        assert fast == slow
+        assert repr(fast) == repr(slow)  # the same Decimals, exponents included (shown to customers)
+
+
+def test_a_month_of_each_units_is_the_decimal_computation():
+    from .tariff_reference import price_month as reference_month
+
+    for tariff in (ELEC, WATER, FIXED_TTC, LEVIED, *PROFILE_TARIFFS):
+        for units in range(0, 1200):
+            assert repr(price_month(tariff, units, date(2026, 5, 1))) == repr(
+                reference_month(tariff, units, date(2026, 5, 1))
+            )
+
+
+def test_equal_remainders_keep_the_decimal_order():
+    # 73,948 kWh over 7 + 31 + 19 days: December and February leave the same remainder; the
+    # Decimal split gave the extra unit to December (its 28 digits) and the integer one must too.
+    from .tariff_reference import reference_prebill
+
+    start, end = date(2026, 12, 24), date(2027, 2, 19)
+    bill = prebill(ELEC, start, end, 73_948)
+    assert [m.units for m in bill.months] == [9082, 40217, 24649]
+    assert bill == reference_prebill(ELEC, start, end, 73_948, 15)
+
+
+@given(
+    start=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 6, 1)),
+    days=st.integers(min_value=1, max_value=95),
+    units=st.integers(min_value=0, max_value=1500),
+)
+def test_kept_month_texts_are_the_texts(start, days, units):
+    """A month's lines of a pre-bill text are kept per month, units and lines (pricing.py
+    _MONTH_TEXT): a text built from kept lines is the one built anew, in French and Arabic."""
+    import types
+    from datetime import timedelta
+
+    from conversations.i18n import translator
+    from conversations.journeys import pricing
+
+    for lang in ("fr", "ar"):
+        t = types.SimpleNamespace(tr=translator(lang), lang=lang, today=start + timedelta(days=days))
+        for tariff in PROFILE_TARIFFS[:2]:
+            kept = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            again = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            pricing._MONTH_TEXT.clear()
+            anew = pricing.describe_prebill(t, tariff, start, start + timedelta(days=days), units)
+            assert kept == again == anew

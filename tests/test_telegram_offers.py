@@ -87,3 +87,66 @@ def test_only_an_offer_joins_the_question_that_follows_and_only_when_it_fits():
     assert offers_joined([chart, long]) == [chart, long]
     many = Outgoing("?", [Button(f"go:{i}", str(i)) for i in range(LIMITS.buttons or 0)])
     assert offers_joined([chart, many]) == [chart, many]
+
+
+def edits(api, chat_id: int, after: int) -> list:
+    return [c for c in api.calls[after:] if c.method == "editMessageText" and c.chat_id == chat_id]
+
+
+async def check_a_press_keeps_the_joined_offer(api, u: TgUser, t) -> None:
+    """Pressing a menu entry of the joined message: the message says the choice and keeps the 📊
+    (a message of its own before joining, still valid); pressing that 📊 on the edited message
+    then draws the chart, and the message loses its last button."""
+    joined = u.last_keyboard_message()
+    start = len(api.calls)
+    await u.press(t("menu.reading"))
+    [edit] = edits(api, u.chat_id, start)
+    assert edit.text.endswith(t("telegram.you_chose", label=t("menu.reading")))
+    assert [(b["text"], b["callback_data"]) for b in edit.inline_buttons()] == [(t("usage.button"), "go:usage:1000001")]
+    await u.send("annuler" if u.lang == "fr" else "إلغاء")
+    start = len(api.calls)
+    edit.params["_message_id"] = joined.params.get("_message_id")
+    api.press(u.chat_id, "go:usage:1000001", message=edit, lang=u.lang)
+    for _ in range(100):
+        if api.photos(u.chat_id, after=start) and edits(api, u.chat_id, start):
+            break
+        await asyncio.sleep(0.05)
+    (photo,) = api.photos(u.chat_id, after=start)
+    assert "1000001" in photo.params["caption"]
+    [again] = edits(api, u.chat_id, start)
+    assert again.text.endswith(t("telegram.you_chose", label=t("usage.button")))
+    assert again.inline_buttons() == []  # nothing left to keep
+
+
+async def check_pressing_the_offer_answers_the_menu(api, u: TgUser, t) -> None:
+    start = len(api.calls)
+    await u.press(t("usage.button"))
+    for _ in range(100):
+        if api.photos(u.chat_id, after=start):
+            break
+        await asyncio.sleep(0.05)
+    [edit] = edits(api, u.chat_id, start)
+    assert edit.text.endswith(t("telegram.you_chose", label=t("usage.button")))
+    assert edit.inline_buttons() == []  # the menu's question was answered by the 📊: its buttons go
+
+
+async def test_a_menu_press_keeps_the_chart_button_in_french(api, bot):
+    u = TgUser(api, 7103, "fr")
+    t = translator("fr")
+    await record_a_reading(u, t)
+    await check_a_press_keeps_the_joined_offer(api, u, t)
+
+
+async def test_a_menu_press_keeps_the_chart_button_in_arabic(api, bot):
+    u = TgUser(api, 7104, "ar")
+    t = translator("ar")
+    await record_a_reading(u, t)
+    await check_a_press_keeps_the_joined_offer(api, u, t)
+
+
+async def test_pressing_the_chart_button_takes_the_menu_away_in_french_and_arabic(api, bot):
+    for chat, lang in ((7105, "fr"), (7106, "ar")):
+        u = TgUser(api, chat, lang)
+        t = translator(lang)
+        await record_a_reading(u, t)
+        await check_pressing_the_offer_answers_the_menu(api, u, t)

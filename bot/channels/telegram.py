@@ -150,8 +150,9 @@ warnings.filterwarnings("ignore", message=rf"Please use 'Bot\.({'|'.join(_UNPARS
 async def _call(bot, method: str, **params: Any) -> None:
     """A Bot API call through PTB (request class, rate limiter, errors) whose answer is not
     turned into objects: nothing reads it, and parsing a message with its keyboard back costs
-    more than building it (bench/README.md)."""
-    await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items() if v is not None})
+    more than building it (bench/README.md). Through `Bot._post`, under `do_api_request`, which
+    would first raise (and filter) a warning on every call for a method PTB also names (~3 µs)."""
+    await bot._post(method, api_kwargs={k: v for k, v in params.items() if v is not None})
 
 
 async def _send_message(bot, chat_id: int, text: str, markup: Markup | None) -> None:
@@ -179,6 +180,17 @@ def _offer(out: Outgoing) -> bool:
 
 
 _NAVIGATION = ("go:", "cmd:")
+
+
+def _offered(payload: str | None) -> bool:
+    """A button an offer carries (`go:` with its argument: "go:usage:1000001", a journey for
+    one contract), as opposed to the menu's entries ("go:reading", "cmd:lang")."""
+    return bool(payload) and payload.startswith("go:") and payload.count(":") >= 2  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=256)
+def _markup_kept(rows: tuple[tuple[tuple[tuple[str, str], ...], ...], ...]) -> str:
+    return json.dumps({"inline_keyboard": [[dict(b) for b in row] for row in rows]}, ensure_ascii=False)
 
 
 def offers_joined(messages: list[Outgoing]) -> list[Outgoing]:
@@ -340,14 +352,25 @@ class TelegramAdapter:
             log.info("callback answer failed: %s", exc)
 
     async def _show_choice(self, cq) -> None:
-        """Edit the pressed message: its keyboard goes, the choice is written under it."""
+        """Edit the pressed message: its keyboard goes, the choice is written under it. An offer
+        joined to the keyboard (offers_joined: the 📊 of a reading on the menu) stays when
+        another button is pressed: it was a message of its own, still valid; pressed itself,
+        it answered the question below it, whose buttons go."""
         markup = cq.message.reply_markup
         label = None
+        kept: list[list[dict]] = []
         if markup is not None:
             for row in markup.inline_keyboard:
                 for b in row:
                     if b.callback_data == cq.data:
                         label = b.text
+                offers = [
+                    {"text": b.text, "callback_data": b.callback_data}
+                    for b in row
+                    if b.callback_data != cq.data and _offered(b.callback_data)
+                ]
+                if offers:
+                    kept.append(offers)
         if label is None or not getattr(cq.message, "text", None):
             return
         lang = _lang_of(cq.from_user.language_code)
@@ -359,6 +382,9 @@ class TelegramAdapter:
                 chat_id=cq.message.chat_id,
                 message_id=cq.message.message_id,
                 text=cq.message.text + "\n\n" + translator(lang)("telegram.you_chose", label=label),
+                reply_markup=_markup_kept(tuple(tuple(tuple(b.items()) for b in row) for row in kept))
+                if kept
+                else None,
             )
         except TelegramError as exc:
             log.info("could not edit the pressed message: %s", exc)

@@ -15,30 +15,51 @@ def _price(t: Turn, price) -> str:
     return t.tr.ltr(str(price).replace(".", ","))  # as the operator publishes it: 0,9010 DH/kWh
 
 
+# A month's lines as a tranche table prints them: its heading (month, units, rule) and its band
+# lines, which depend on the tariff and the month's units alone (the tariff's table keeps one
+# tuple of lines per number of units: conversations/tariff.py _Grid), so customers of a month
+# share them as they share their units. Bounded: cleared when full.
+_MONTH_TEXT: dict[tuple, tuple[object, list[str]]] = {}
+_MONTH_TEXT_MAX = 8192
+
+
 def _month_lines(t: Turn, tariff: Tariff, months) -> list[str]:
-    unit = t.tr(f"unit.{tariff.service}")
+    tr = t.tr
+    unit = tr(f"unit.{tariff.service}")
     out = []
     for m in months:
-        out.append(
-            t.tr(
-                "pricing.month",
-                month=t.tr.month(m.month),
-                units=t.tr.number(m.units),
-                unit=unit,
-                rule=t.tr("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive"),
-            )
+        key = (tr.lang, unit, m.month, m.units, m.rule_applied, id(m.lines))
+        kept = _MONTH_TEXT.get(key)
+        if kept is None or kept[0] is not m.lines:  # (the lines held: their id is not reused)
+            if len(_MONTH_TEXT) >= _MONTH_TEXT_MAX:
+                _MONTH_TEXT.clear()
+            kept = _MONTH_TEXT[key] = (m.lines, _month_text(t, unit, m))
+        out += kept[1]
+    return out
+
+
+def _month_text(t: Turn, unit: str, m) -> list[str]:
+    tr = t.tr
+    out = [
+        tr(
+            "pricing.month",
+            month=tr.month(m.month),
+            units=tr.number(m.units),
+            unit=unit,
+            rule=tr("pricing.rule_selective" if m.rule_applied == "selective" else "pricing.rule_progressive"),
         )
-        for line in m.lines:
-            if line.units:
-                out.append(
-                    t.tr(
-                        "pricing.line",
-                        units=t.tr.number(line.units),
-                        unit=unit,
-                        price=_price(t, line.price),
-                        amount=t.tr.money(line.amount),
-                    )
+    ]
+    for line in m.lines:
+        if line.units:
+            out.append(
+                tr(
+                    "pricing.line",
+                    units=tr.number(line.units),
+                    unit=unit,
+                    price=_price(t, line.price),
+                    amount=tr.money(line.amount),
                 )
+            )
     return out
 
 
