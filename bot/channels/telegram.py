@@ -152,7 +152,12 @@ async def _call(bot, method: str, **params: Any) -> None:
     turned into objects: nothing reads it, and parsing a message with its keyboard back costs
     more than building it (bench/README.md). Through `Bot._post`, under `do_api_request`, which
     would first raise (and filter) a warning on every call for a method PTB also names (~3 µs)."""
-    await bot._post(method, api_kwargs={k: v for k, v in params.items() if v is not None})
+    post = getattr(bot, "_post", None)  # (PTB's internal; its public wrapper where a release drops it)
+    kwargs = {k: v for k, v in params.items() if v is not None}
+    if post is None:
+        await bot.do_api_request(method, api_kwargs=kwargs)
+    else:
+        await post(method, api_kwargs=kwargs)
 
 
 async def _send_message(bot, chat_id: int, text: str, markup: Markup | None) -> None:
