@@ -61,11 +61,8 @@ def backend(request, tmp_path):
         yield f"sqlite://{tmp_path / 'addad.sqlite3'}"
         return
     if request.param == "postgresql":
-        url = pg.fresh_database()
-        try:
+        with pg.fresh() as url:
             yield url
-        finally:
-            pg.drop(url)
         return
     raise NotImplementedError(request.param)
 
@@ -77,11 +74,8 @@ def database(tmp_path):
     if pg.engine_backend() != "postgresql":
         yield tmp_path / "addad.sqlite3"
         return
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         yield url
-    finally:
-        pg.drop(url)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -15,6 +15,8 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,16 @@ def _ensure_template() -> None:
 
         _run(make())
         _template_ready = True
+
+
+@contextmanager
+def fresh() -> Iterator[str]:
+    """`with pg.fresh() as url:` a new, migrated, empty database, dropped after (skipped without a server)."""
+    url = fresh_database()
+    try:
+        yield url
+    finally:
+        drop(url)
 
 
 def fresh_database() -> str:

@@ -29,11 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def url():
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         yield url
-    finally:
-        pg.drop(url)
 
 
 @pytest.fixture

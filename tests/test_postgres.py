@@ -73,12 +73,8 @@ async def _pg_schema(url: str) -> dict[str, dict[str, str]]:
 
 
 async def test_the_two_schemas_have_the_same_tables_and_columns(tmp_path):
-    pg.skip_unless_available()
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         sqlite, postgres = await _sqlite_schema(tmp_path / "a.sqlite3"), await _pg_schema(url)
-    finally:
-        pg.drop(url)
     assert sorted(postgres) == sorted(sqlite), "tables differ"
     for table, columns in sqlite.items():
         assert postgres[table] == columns, f"{table}: SQLite {columns} vs PostgreSQL {postgres[table]}"
@@ -153,11 +149,8 @@ async def test_the_read_cache_sees_another_process_write(backend_pg):
 
 @pytest.fixture
 def backend_pg():
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         yield url
-    finally:
-        pg.drop(url)
 
 
 def _free_port() -> int:

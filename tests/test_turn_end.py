@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from storage import ConcurrentUpdate, SessionRecord, open_store
+from storage import ConcurrentUpdate, SessionRecord
 
-from .test_storage_contract import NOW
+from .test_storage_contract import NOW, store  # noqa: F401 (store: an empty store of each backend)
 
 
 class _Redelivered(Exception):
@@ -35,15 +35,6 @@ async def _kept(store, user: str) -> tuple:
         s = await tx.load_session("whatsapp", user)
         lines = [line.text for line in await tx.chat_log("whatsapp", user)]
         return (s.data.get("n"), s.version) if s else None, lines
-
-
-@pytest.fixture
-async def store(backend):
-    s = await open_store(backend, clock=lambda: NOW)
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_a_turns_end_keeps_its_session_lines_and_key(store):
