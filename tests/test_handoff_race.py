@@ -64,27 +64,34 @@ async def test_two_sessions_opening_one_chats_handoff_at_once_share_it(backend):
         await b.close()
 
 
+async def _agent_meets_bot(a, b, user: str, act) -> tuple:
+    """A waiting handoff; the agent's `act` on it (store a) meets the bot's `open_handoff` for the
+    same chat (store b): (the agent's handoff status, what the bot's open returned, the old id)."""
+    async with a.transaction() as tx:
+        old = await tx.open_handoff("whatsapp", user, lang="fr", contract=None, now=NOW)
+    assert old is not None
+
+    async def agent(release: asyncio.Event):
+        async with a.transaction() as tx:
+            h = await act(tx, old, actor="web:amina", now=NOW)
+            await release.wait()
+            return h.status
+
+    async def bot():
+        async with b.transaction() as tx:
+            return await tx.open_handoff("whatsapp", user, lang="fr", contract=None, now=NOW)
+
+    status, opened, _ = await _meet(agent, bot)
+    return status, opened, old
+
+
 async def test_an_agent_closing_the_handoff_while_the_bot_opens_one_leaves_the_new_one(backend):
     """The agent dismisses the waiting chat (the workspace) while the customer asks for a human
     again (the bot's turn): once the dismissal commits, the bot's INSERT finds no open handoff and
     opens one — the customer is queued again, one open row."""
     a, b = await _two(backend)
     try:
-        async with a.transaction() as tx:
-            old = await tx.open_handoff("whatsapp", "212600000008", lang="fr", contract=None, now=NOW)
-        assert old is not None
-
-        async def agent(release: asyncio.Event):
-            async with a.transaction() as tx:
-                h = await handoff.dismiss(tx, old, actor="web:amina", now=NOW)
-                await release.wait()
-                return h.status
-
-        async def bot():
-            async with b.transaction() as tx:
-                return await tx.open_handoff("whatsapp", "212600000008", lang="fr", contract=None, now=NOW)
-
-        status, opened, _ = await _meet(agent, bot)
+        status, opened, old = await _agent_meets_bot(a, b, "212600000008", handoff.dismiss)
         assert status == "closed"
         assert isinstance(opened, int) and opened != old
         assert await _open_rows(a) == [("whatsapp", "212600000008", "waiting")]
@@ -98,21 +105,7 @@ async def test_an_agent_taking_the_chat_while_the_bot_opens_one_keeps_the_agents
     open (now taken) handoff, the agent keeps the chat."""
     a, b = await _two(backend)
     try:
-        async with a.transaction() as tx:
-            old = await tx.open_handoff("whatsapp", "212600000007", lang="fr", contract=None, now=NOW)
-        assert old is not None
-
-        async def agent(release: asyncio.Event):
-            async with a.transaction() as tx:
-                h = await handoff.take(tx, old, actor="web:amina", now=NOW)
-                await release.wait()
-                return h.status
-
-        async def bot():
-            async with b.transaction() as tx:
-                return await tx.open_handoff("whatsapp", "212600000007", lang="fr", contract=None, now=NOW)
-
-        status, opened, _ = await _meet(agent, bot)
+        status, opened, _ = await _agent_meets_bot(a, b, "212600000007", handoff.take)
         assert (status, opened) == ("taken", None)
         assert await _open_rows(a) == [("whatsapp", "212600000007", "taken")]
     finally:

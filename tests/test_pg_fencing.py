@@ -20,7 +20,7 @@ pytest.importorskip("asyncpg", reason=pg.NO_DRIVER)
 from storage.postgres.locks import CHAT_SPACE  # (after the skip: needs the driver)
 
 from .telegram_harness import seeded_database
-from .whatsapp_harness import FakeGraphAPI, WhatsAppProcess, delivery, message, text_of
+from .whatsapp_harness import FakeGraphAPI, delivery, message, text_of, workers_on
 
 pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.skip_reason())
 
@@ -29,11 +29,8 @@ PHONE = "212661000077"
 
 @pytest.fixture
 def database():
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         yield url
-    finally:
-        pg.drop(url)
 
 
 def _chat_lock_holders(database: str) -> list[tuple[int, str]]:
@@ -53,11 +50,7 @@ async def test_a_lock_connection_killed_mid_turn_does_not_double_the_rows_replie
     answer before the second's, each turn ran once, and nothing is left unanswered."""
     await seeded_database(database)
     graph = await FakeGraphAPI().start()
-    a, b = (WhatsAppProcess(graph, tmp_path / n / "unused") for n in ("a", "b"))
-    for w, n in ((a, "a"), (b, "b")):
-        (tmp_path / n).mkdir()
-        w.cwd = tmp_path / n
-        w.env["ADDAD_DATABASE"] = database
+    a, b = workers_on(graph, database, tmp_path)
     try:
         await a.start()
         await b.start()

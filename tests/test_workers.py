@@ -19,18 +19,15 @@ from storage import open_store
 from . import pg
 from .chat import Clock
 from .telegram_harness import seeded_database
-from .whatsapp_harness import FakeGraphAPI, WhatsAppProcess, delivery, message, text_of
+from .whatsapp_harness import FakeGraphAPI, delivery, message, text_of, workers_on
 
 pytestmark = pytest.mark.skipif(not pg.available(), reason=pg.skip_reason())
 
 
 @pytest.fixture
 def database():
-    url = pg.fresh_database()
-    try:
+    with pg.fresh() as url:
         yield url
-    finally:
-        pg.drop(url)
 
 
 class Worker:
@@ -223,12 +220,7 @@ async def test_two_whatsapp_workers_one_killed_under_load(tmp_path, database, pr
     customer got at least one answer per message."""
     await seeded_database(database)
     graph = await FakeGraphAPI().start()
-    workers = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        w = WhatsAppProcess(graph, tmp_path / name / "unused")
-        w.env["ADDAD_DATABASE"] = database
-        workers.append(w)
+    workers = workers_on(graph, database, tmp_path)
     acked: dict[str, list[str]] = {c: [] for c in CUSTOMERS}
     refused: list[str] = []  # what the balancer saw besides a 200
     turn = 0
@@ -304,11 +296,7 @@ async def test_a_killed_workers_chats_are_answered_by_the_survivors_sweep(tmp_pa
     says it took them over. A fourth chat B is serving meanwhile is not touched by A's death."""
     await seeded_database(database)
     graph = await FakeGraphAPI().start()
-    a, b = (WhatsAppProcess(graph, tmp_path / n / "unused") for n in ("a", "b"))
-    for w, n in ((a, "a"), (b, "b")):
-        (tmp_path / n).mkdir()
-        w.cwd = tmp_path / n
-        w.env["ADDAD_DATABASE"] = database
+    a, b = workers_on(graph, database, tmp_path)
     stranded = CUSTOMERS[:3]
     try:
         await a.start()

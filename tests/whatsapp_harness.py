@@ -293,6 +293,18 @@ class WhatsAppProcess:
         return (self.cwd / "whatsapp.log").read_text(errors="replace")
 
 
+def workers_on(graph: FakeGraphAPI, database: str, folder: Path, names=("a", "b")) -> list[WhatsAppProcess]:
+    """`addad whatsapp` workers on one database (a PostgreSQL URL), each run in a folder of its
+    own under `folder` (its log there)."""
+    workers = []
+    for name in names:
+        (folder / name).mkdir()
+        w = WhatsAppProcess(graph, folder / name / "unused")  # (the path only places its folder)
+        w.env["ADDAD_DATABASE"] = database
+        workers.append(w)
+    return workers
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
