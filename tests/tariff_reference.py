@@ -1,16 +1,29 @@
 """The pre-bill as conversations/tariff.py computed it before its integer tables (2026-12-01):
 the Decimal computation line by line of its rules, kept as the oracle the fast one must equal
-(tests/test_tariff.py). Not used by the bot."""
+(tests/test_tariff.py). Not used by the bot. The parts the integer tables did not replace (the
+days of each month, the split of units between months, a band's billed price) are the bot's own,
+imported."""
 
 from __future__ import annotations
 
-import calendar
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
 
 from conversations.profile import Tariff
-from conversations.tariff import BandLine, Cliff, FeeLine, LevyLine, MonthCharge, PreBill, centimes
+from conversations.tariff import (
+    BandLine,
+    Cliff,
+    FeeLine,
+    LevyLine,
+    MonthCharge,
+    PreBill,
+    _check,
+    _days_in_month,
+    _month_days,
+    _split,
+    billed_price,
+    centimes,
+)
 
 __all__ = [
     "ROUND_HALF_UP",
@@ -25,60 +38,8 @@ __all__ = [
 ]
 
 
-@cache
-def _days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
-
-
-def _month_days(start: date, end: date) -> list[tuple[date, int]]:
-    """Days of (start, end] in each calendar month; a same-day period counts one day."""
-    first = start + timedelta(days=1) if end > start else end
-    out: list[tuple[date, int]] = []
-    day = first
-    while day <= end:
-        month_end = day.replace(day=_days_in_month(day.year, day.month))
-        last = min(month_end, end)
-        out.append((day.replace(day=1), (last - day).days + 1))
-        day = last + timedelta(days=1)
-    return out
-
-
-def split_by_month(period_start: date, period_end: date, units: int) -> list[tuple[date, int, Decimal]]:
-    """Units per calendar month in proportion to days; shares sum exactly to `units`."""
-    _check(period_start, period_end, units)
-    return _split(_month_days(period_start, period_end), units)
-
-
-def _check(period_start: date, period_end: date, units: int) -> None:
-    if period_end < period_start:
-        raise ValueError("period ends before it starts")
-    if units < 0:
-        raise ValueError("negative consumption")
-
-
-def _split(months: list[tuple[date, int]], units: int) -> list[tuple[date, int, Decimal]]:
-    total_days = sum(d for _, d in months)
-    exact = [Decimal(units * d) / total_days for _, d in months]
-    whole = [int(x) for x in exact]
-    left = units - sum(whole)
-    # Largest fractional parts first; ties go to the later month (the most recent use).
-    order = sorted(range(len(months)), key=lambda i: (exact[i] - whole[i], i), reverse=True)
-    for i in order[:left]:
-        whole[i] += 1
-    return [(m, whole[i], Decimal(d) / total_days) for i, (m, d) in enumerate(months)]
-
-
 def _line(key: str, lower: int, upper: int | None, units: int, price: Decimal) -> BandLine:
     return BandLine(key, lower, upper, units, price, centimes(units * price))
-
-
-def billed_price(tariff: Tariff, price: Decimal, rate: Decimal) -> Decimal:
-    """The unit price before VAT a band is billed at, under VAT `rate`: the grid's price, or for
-    a grid whose tax-inclusive prices stay fixed, what is left of them before today's VAT."""
-    kept = tariff.fixed_ttc_vat_percent
-    if kept is None:
-        return price
-    return (price * (100 + kept) / (100 + rate)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
 def price_month(

@@ -57,14 +57,23 @@ def stored(database: Path) -> list[tuple]:
         con.close()
 
 
-def addad_ocr(*args: str) -> subprocess.CompletedProcess:
+def addad(*args: str, database: Path | None = None) -> subprocess.CompletedProcess:
+    """An `addad` command as the operator runs it (on `database`, from its folder, when given)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if database is not None:
+        env["ADDAD_DATABASE"] = str(database)
     return subprocess.run(
-        [sys.executable, "-m", "bot", "ocr", *args],
+        [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
+        cwd=database.parent if database is not None else None,
         timeout=180,
     )
+
+
+def addad_ocr(*args: str) -> subprocess.CompletedProcess:
+    return addad("ocr", *args)
 
 
 # ---------------------------------------------------------------------- the reader
@@ -188,26 +197,12 @@ async def test_telegram_an_index_typed_over_the_photo_is_recorded_and_flagged_wi
     assert (index, read, sha, review, reason) == (45400, 45388, digest(PHOTO_45388.jpeg), 1, "ocr")
     assert json.loads(details)["ocr"] == {"read": 45388, "typed": 45400}
     # The back office's list shows both: the index recorded and what the photo shows.
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "readings", "list", "--flagged"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ADDAD_DATABASE": str(database), "PYTHONPATH": str(ROOT)},
-        cwd=database.parent,
-        timeout=120,
-    )
+    done = addad("readings", "list", "--flagged", database=database)
     assert done.returncode == 0, done.stderr
     (line,) = [l for l in done.stdout.splitlines() if "RL-2026-000001" in l]
     assert " 45400 " in line and "photo" in line and line.endswith("to review: ocr (the photo shows 45388)")
     # The billing system's export carries both as well: the index typed, and what the photo showed.
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "readings"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ADDAD_DATABASE": str(database), "PYTHONPATH": str(ROOT)},
-        cwd=database.parent,
-        timeout=120,
-    )
+    done = addad("export", "readings", database=database)
     assert done.returncode == 0, done.stderr
     (row,) = [r for r in csv.DictReader(io.StringIO(done.stdout)) if r["reference"] == "RL-2026-000001"]
     assert (row["index"], row["ocr_index"], row["photo_sha256"]) == ("45400", "45388", digest(PHOTO_45388.jpeg))
