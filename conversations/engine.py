@@ -20,7 +20,7 @@ from storage import Clock, ConcurrentUpdate, ConnectionLost, SessionRecord, Stor
 from . import handoff, journeys, learning, reminders
 from .backoffice import render_outbox
 from .events import Inbound, Outcome, Reply, replies_from_json, replies_to_json
-from .flow import AGAIN, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
+from .flow import AGAIN, DIGRESSION_CONFIDENCE, FLOWS, GIVEN, REGISTRY, Turn, legacy_data, ref
 from .i18n import translator
 from .journeys import ENTRY_STATES, PAUSABLE, menu
 from .journeys.reading import ReadingData
@@ -610,7 +610,6 @@ async def _digression(turn: Turn, state) -> str | None:
     return None if target.split(".")[0] in here else target
 
 
-DIGRESSION_CONFIDENCE = 0.6
 MODEL_DIGRESSION = 0.9
 
 

@@ -40,6 +40,9 @@ from .understanding import parse_date, parse_months, parse_no_photo, parse_ordin
 
 AGAIN = "__again__"
 GIVEN = "_given"
+# How sure a reading of the rules must be to take the customer from a question to another
+# request (engine._digression), or to count as the request said again (journeys/linking.py).
+DIGRESSION_CONFIDENCE = 0.6
 GIVEN_ENTITIES = frozenset({"index", "date", "contract", "months", "service", "reference", "city", "until"})
 DATE_ENTITIES = frozenset({"date", "until"})
 Handler = Callable[["Turn"], Awaitable[str | None]]
@@ -530,16 +533,24 @@ class Turn:
         """Remember the entities of this message as what started the journey being entered."""
         if self.consumed:
             return  # the message was an answer (a contract number): keep what started it
-        u = self.understood
-        entities = {
-            k: (v.isoformat() if isinstance(v, date) else v)
-            for k, v in (u.entities.items() if u is not None else ())
-            if k in GIVEN_ENTITIES
-        }
+        entities = self._given_entities()
         if entities:
             self.data[GIVEN] = entities
         else:
             self.data.pop(GIVEN, None)
+
+    def add_given(self, *, without: frozenset[str] = frozenset()) -> None:
+        """Add this message's entities to what started the journey (the request said again)."""
+        given = self.data.setdefault(GIVEN, {})
+        given.update({k: v for k, v in self._given_entities().items() if k not in without})
+
+    def _given_entities(self) -> dict[str, Any]:
+        u = self.understood
+        return {
+            k: (v.isoformat() if isinstance(v, date) else v)
+            for k, v in (u.entities.items() if u is not None else ())
+            if k in GIVEN_ENTITIES
+        }
 
     def stale_payload(self) -> bool:
         """A pressed button that is not among the current choices (old message or forged)."""

@@ -1062,9 +1062,6 @@ def _detect(raw: str, norm: str, tokens: list[str], hint: str | None) -> str:
     return "ar" if dar > fr else "fr"
 
 
-_ANY_AR_LETTER = re.compile(r"[\u0620-\u064a\u0671-\u06d3]")  # on the raw text: no normalising first
-
-
 def written_language(text: str, now: str) -> str | None:
     """The other language, when a message is plainly written in it: the chat then follows the
     customer. Plainly: two Arabic words and hardly a Latin letter ("شحال خاصني نخلص" in a French
@@ -1076,7 +1073,7 @@ def written_language(text: str, now: str) -> str | None:
             return None
         raw = text[:MAX_CHARS]
         if now == "fr":
-            if not _ANY_AR_LETTER.search(raw):
+            if not _AR_LETTER.search(raw):
                 return None
             norm = normalize(raw)
             words = [t for t in _tokens(norm) if _is_arabic(t)]
@@ -1084,7 +1081,7 @@ def written_language(text: str, now: str) -> str | None:
             ar = len(_AR_LETTER.findall(norm))
             return "ar" if len(words) >= 2 and latin * 10 <= ar else None
         if now == "ar":
-            if raw.count(" ") < 2 or _ANY_AR_LETTER.search(raw):
+            if raw.count(" ") < 2 or _AR_LETTER.search(raw):
                 return None
             norm = normalize(raw)
             tokens = _tokens(norm)

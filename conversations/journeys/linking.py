@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from storage import Contract
 from storage.legacy import reference_key
 from storage.values import ARABIC_DIGITS, ValueProblem, normalize_phone, parse_amount
 
 from ..events import Button
-from ..flow import AGAIN, FLOWS, GIVEN, GIVEN_ENTITIES, ContractData, Field, Flow, MenuItem, Turn, ref
+from ..flow import AGAIN, DIGRESSION_CONFIDENCE, FLOWS, ContractData, Field, Flow, MenuItem, Turn, ref
 from ..places import city_label
 from ..reminders import offer_consent
 from ..understanding import _PHONE, normalize
@@ -226,15 +226,12 @@ def _restated(t: Turn) -> bool:
     count, a date, an amount): what it adds is kept for the journey, as the first message's was."""
     u = t.understood
     after = str(t.data.get("after_link", "")).split(".")[0]
-    if u is None or u.source != "rules" or u.confidence < 0.6 or not after:
+    if u is None or u.source != "rules" or u.confidence < DIGRESSION_CONFIDENCE or not after:
         return False
     target = FLOWS.get(after)
     if target is None or u.intent not in target.intents:
         return False
-    given = t.data.setdefault(GIVEN, {})
-    for k, v in u.entities.items():
-        if k in GIVEN_ENTITIES and k != "contract":
-            given[k] = v.isoformat() if isinstance(v, date) else v
+    t.add_given(without=frozenset({"contract"}))
     return True
 
 
