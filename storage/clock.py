@@ -30,6 +30,16 @@ def system_clock() -> datetime:
     return _wall()
 
 
+def _uptime() -> float | None:
+    """Seconds since boot as the kernel counts them (Linux /proc/uptime, 10 ms steps): the same in
+    every process even where libfaketime's start-at mode (`faketime -f '@DATE'`) gives each
+    process a monotonic clock of its own. None where there is no such file."""
+    try:
+        return float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class ClockError(ValueError):
     """An ADDAD_CLOCK value or clock file that cannot be read; the message says why."""
 
@@ -66,8 +76,9 @@ class FileClock:
     The file's first line is the instant. An optional second line `monotonic SECONDS` says at
     which time.monotonic() reading it was true: that clock is system-wide (Linux CLOCK_MONOTONIC),
     so every process reading the file, one restarted later included, agrees on "now" (`write`
-    adds it). Without it the instant is true when the process first reads it. The file is looked
-    at (one stat) on each call."""
+    adds it), and a third, `uptime SECONDS`, the kernel's uptime then, for processes whose
+    monotonic clocks differ (libfaketime's `-f '@DATE'` mode: `_local_anchor`). Without them the
+    instant is true when the process first reads it. The file is looked at (one stat) on each call."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -84,16 +95,22 @@ class FileClock:
             raise ClockError(f"clock file {self.path} is empty")
         anchor = None
         if len(lines) > 1 and lines[1].strip():
-            word, _, seconds = lines[1].strip().partition(" ")
-            try:
-                anchor = float(seconds)
-            except ValueError:
-                anchor = None
-            if word != "monotonic" or anchor is None:
-                raise ClockError(f"clock file {self.path}: second line is not 'monotonic SECONDS'")
+            anchor = self._seconds(lines[1], "monotonic")
+            if len(lines) > 2 and lines[2].strip():
+                anchor = _local_anchor(anchor, self._seconds(lines[2], "uptime"))
         steady = SteadyClock(parse_instant(lines[0]), anchor)
         self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
         return steady
+
+    def _seconds(self, line: str, name: str) -> float:
+        word, _, seconds = line.strip().partition(" ")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = None
+        if word != name or value is None:
+            raise ClockError(f"clock file {self.path}: line {line!r} is not '{name} SECONDS'")
+        return value
 
     def __call__(self) -> datetime:
         try:
@@ -110,8 +127,24 @@ class FileClock:
         sees half a file)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(f"{instant.astimezone(UTC).isoformat()}\nmonotonic {time.monotonic():.6f}\n", encoding="utf-8")
+        mono, up = time.monotonic(), _uptime()
+        lines = [instant.astimezone(UTC).isoformat(), f"monotonic {mono:.6f}"]
+        if up is not None:
+            lines.append(f"uptime {up:.2f}")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+def _local_anchor(mono: float, up: float) -> float:
+    """The writer's monotonic reading `mono`, taken at uptime `up`, on this process's monotonic
+    clock: the same reading where both processes share the clock (their monotonic and uptime
+    differ by the same amount), else moved by the difference (libfaketime's start-at mode),
+    within /proc/uptime's 10 ms steps."""
+    here = _uptime()
+    if here is None:
+        return mono
+    shift = (time.monotonic() - here) - (mono - up)
+    return mono if abs(shift) < 1.0 else mono + shift
 
 
 def parse_clock(spec: str | None) -> Clock:

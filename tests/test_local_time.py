@@ -197,3 +197,21 @@ def test_the_clock_setting_a_test_or_a_demo_gives(tmp_path):
         parse_clock(f"file:{tmp_path / 'missing.txt'}")
     path.write_text("demain\n", encoding="utf-8")
     assert bot().date() == date(2026, 12, 5)  # a bad rewrite keeps the last instant
+
+
+def test_a_clock_file_written_by_a_process_whose_monotonic_clock_is_another(tmp_path):
+    """Under `faketime -f '@DATE'` each process's monotonic clock starts at its own offset: the
+    kernel's uptime in the file still makes them agree (storage/clock.py `_local_anchor`)."""
+    import time
+
+    from storage.clock import FileClock, _uptime
+
+    up = _uptime()
+    if up is None:
+        pytest.skip("no /proc/uptime here")
+    path = tmp_path / "now.txt"
+    # What a writer whose monotonic clock reads 5,000 s ahead of this process's writes now:
+    path.write_text(f"{MONTH_TURN.isoformat()}\nmonotonic {time.monotonic() + 5000:.6f}\nuptime {up:.2f}\n")
+    assert abs((FileClock(path)() - MONTH_TURN).total_seconds()) < 1  # not 5,000 s early
+    path.write_text(f"{MONTH_TURN.isoformat()}\nmonotonic {time.monotonic() - 5000:.6f}\n")  # no uptime: as before
+    assert abs((FileClock(path)() - MONTH_TURN).total_seconds() - 5000) < 1
