@@ -47,6 +47,9 @@ _LOCATIVE = {
     "mdina",
     "lmdina",
 }
+# Of those, the ones after which a name at the end of a message is a place the customer means
+# ("agence f X", "à X", "في X"), not "de" / "dyal" / "en" ("en ligne", "l'agence de quartier").
+_NAME_BEFORE = {"f", "fi", "fe", "a", "au", "near", "pres", "في", "ف", "قرب", "ville", "mdina", "lmdina", "مدينه"}
 MAX_WORDS = 4  # the longest alias, in words ("dar el beida", "بني ملال")
 
 
@@ -175,6 +178,25 @@ class Places:
                     if key in self._everyday and (after_locative or glued or (expected and n == len(tokens))):
                         return self._everyday[key]
         return self._fuzzy_find(tokens, expected)
+
+    def unknown_name(self, text: str) -> str | None:
+        """The name a message ends on after "f" / "à" / "في" ("fin kayna l'agence f Bouznika") when
+        `find` knows no such city, as the customer wrote it (one or two words), or None: so the
+        customer is told which name was not understood instead of being asked again as if he had
+        named none. Words with a meaning of their own ("f sbah", "a l'agence") are no name."""
+        from .understanding import _LEX, _STOP
+
+        try:
+            tokens = _TOKEN.findall(normalize(text or "")[:300])
+        except Exception:
+            return None
+        last = max((i for i, w in enumerate(tokens) if w in _NAME_BEFORE), default=None)
+        if last is None or not 1 <= len(tokens) - last - 1 <= 2:
+            return None
+        words = tokens[last + 1 :]
+        if any(len(w) < 3 or w.isdigit() or w in _LEX or w in _STOP or w in _LOCATIVE for w in words):
+            return None
+        return " ".join(_TOKEN.findall(text)[-len(words) :])
 
     def _fuzzy_find(self, tokens: list[str], expected: bool) -> Place | None:
         """A misspelt name ("rabt", "marakech", "casablanka"): in an answer to "which city?", or

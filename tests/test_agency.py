@@ -205,6 +205,58 @@ async def test_arabic_replies_show_the_arabic_city_name_and_isolate_latin_data(s
     assert "العقد 1000001 (الكهرباء، الدار البيضاء)" in chat.text and "Casablanca" not in chat.text
 
 
+@pytest.mark.parametrize(
+    "lang,first,again,unknown,unknown_again",
+    [
+        (
+            "fr",
+            "bonjour, y a-t-il une agence à Zarzis ?",
+            "et l'agence a Tozeur",
+            "Je ne connais pas la ville « Zarzis ». Nos agences sont à : Casablanca, Rabat.",
+            "Je ne trouve toujours pas cette ville",
+        ),
+        (
+            "ar",
+            "السلام عليكم فين كاينة الوكالة في جرجيس",
+            "والوكالة ف توزر",
+            "لم أتعرف على المدينة «جرجيس». وكالاتنا موجودة في: الدار البيضاء، الرباط.",
+            "مازال ما لقيتش هاد المدينة",
+        ),
+        (
+            "ar",
+            "fin kayna l'agence f Zarzis",
+            "w l'agence f Tozeur?",
+            "لم أتعرف على المدينة «Zarzis». وكالاتنا موجودة في: الدار البيضاء، الرباط.",
+            "مازال ما لقيتش هاد المدينة",
+        ),
+    ],
+)
+async def test_an_unknown_town_in_the_request_is_named_back(seeded, lang, first, again, unknown, unknown_again):
+    """The customer named a town we do not know: he is told which name, not asked as if he had
+    named none. A second unknown name is the second miss: the phone and the menu, as two typed
+    names give."""
+    chat = _chat(seeded, lang)
+    await chat.send(first)
+    assert unknown in chat.text.replace(LRI, "").replace(PDI, "") and "080 200 77 77" in chat.text
+    assert {"city:0", "city:1"} <= {b.payload for b in chat.buttons}
+    await chat.send(again)
+    assert unknown_again in chat.text and "080 200 77 77" in chat.text
+
+
+@pytest.mark.parametrize(
+    "lang,text,question",
+    [
+        ("fr", "l'agence est ouverte le samedi ?", "Tapez le nom de la ville ou choisissez-la :"),
+        ("fr", "je peux payer en ligne ou a l'agence", "Tapez le nom de la ville ou choisissez-la :"),
+        ("ar", "wach l'agence m7loula f sbah", "اكتب اسم المدينة أو اختر من القائمة:"),
+    ],
+)
+async def test_words_after_a_preposition_are_not_taken_for_a_town(seeded, lang, text, question):
+    chat = _chat(seeded, lang)
+    await chat.send(text)
+    assert question in chat.text and "Je ne connais pas" not in chat.text and "لم أتعرف" not in chat.text
+
+
 async def test_french_replies_keep_the_french_name(seeded):
     chat = await _linked(seeded, "fr")
     await chat.send("où est l'agence la plus proche ?")

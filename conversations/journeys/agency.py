@@ -142,6 +142,12 @@ def _known_cities(t: Turn, cities: _Cities) -> str:
     return "، ".join(names) if t.lang == "ar" else ", ".join(names)
 
 
+def _unknown_city(t: Turn, cities: _Cities, name: str) -> str:
+    return t.tr(
+        "agency.unknown_city", city=_latin(t, name[:40]), cities=_known_cities(t, cities), phone=operator_phone(t)
+    )
+
+
 @agency.prompt("start")
 async def start(t: Turn) -> str | None:
     if _connection_asked(t):
@@ -168,6 +174,11 @@ async def start(t: Turn) -> str | None:
             ),
         )
         return None
+    unknown = cities.table.unknown_name(t.text) if t.text and t.inbound.payload is None else None
+    if unknown is not None:  # "l'agence f Bouznika": that name is not one we know, said so
+        AgencyData.of(t).misses = 1
+        _ask_city(t, cities, _unknown_city(t, cities, unknown))
+        return None
     shown = False
     for city in sorted({c.city for c in await t.tx.linked_contracts(t.channel, t.user_id)}):
         place = cities.table.named(city) or Place(city)
@@ -193,7 +204,7 @@ async def on_city(t: Turn) -> str | None:
         return MENU_MAIN
     cities = await _cities(t)
     offered = AgencyData.of(t).cities or []
-    place = None
+    place = named = None
     if t.inbound.payload is None and t.text and not t.typed().isdecimal():
         place = cities.table.find(t.text, expected=True)  # the alias table before fuzzy button labels
     if (
@@ -211,8 +222,11 @@ async def on_city(t: Turn) -> str | None:
             return other
         u = t.understood if t.inbound.payload is None else None
         if u is not None and u.intent == "agency":
-            _ask_city(t, cities)  # "l'agence ?" again: the question again, not "unknown city"
-            return None
+            # "l'agence f X" again: X is the name not known; "l'agence ?" again: the question again
+            named = cities.table.unknown_name(t.text or "")
+            if named is None:
+                _ask_city(t, cities)
+                return None
         if not t.text and t.inbound.payload is None:
             t.say("input.unsupported")  # a sticker, a photo: not a city name
             _ask_city(t, cities)
@@ -236,9 +250,7 @@ async def on_city(t: Turn) -> str | None:
             AgencyData.of(t).clear()
             return MENU_MAIN
         AgencyData.of(t).misses = misses
-        question = t.tr(
-            "agency.unknown_city", city=_latin(t, (t.text or "?")[:40]), cities=_known_cities(t, cities), phone=phone
-        )
+        question = _unknown_city(t, cities, named or t.text or "?")
     _ask_city(t, cities, question)  # the answer is the question again, with the cities to press
     return None
 
