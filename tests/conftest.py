@@ -4,7 +4,7 @@ import storage.clock
 from storage import open_store
 from storage.sqlite.cache import ReadCache
 
-from . import pg
+from . import pg, summary
 from .chat import Clock, ProcessClock, open_engine
 from .fake_botapi import FakeBotAPI
 from .test_storage_contract import BACKENDS, C1, NOW
@@ -81,6 +81,17 @@ def database(tmp_path):
 def pytest_sessionfinish(session, exitstatus):
     if pg.available():
         pg.drop_template()
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker
+        summary.hand_over(session.config.workeroutput)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: a worker has finished
+def pytest_testnodedown(node, error):
+    summary.take_over(getattr(node, "workeroutput", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    summary.print_sections(terminalreporter)
 
 
 async def seeded(url: str):

@@ -1,11 +1,10 @@
 """The trained intent model (conversations/intent_model.py): the labelled data set it learns from
 (data/intents/), the shipped file against a retrain, what it says of customers' messages, and
-its held-out accuracy, printed in the terminal summary (tests/intent_model_report.py)."""
+its held-out accuracy, printed in the terminal summary (tests/summary.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import subprocess
 import sys
@@ -18,8 +17,7 @@ import pytest
 from conversations import intent_model, train_intents
 from conversations.understanding import INTENTS, normalize, rules_only, understand
 
-# Works whether tests/ is a package or a plain directory on sys.path.
-pytest_plugins = [(__package__ + "." if __package__ else "") + "intent_model_report"]
+from . import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTITY_TYPES = {"index": int, "months": int, "contract": str, "date": str, "service": str, "reference": str}
@@ -291,7 +289,7 @@ def test_no_letters_is_unknown():
 
 def test_held_out_accuracy_and_calibration():
     """A floor under today's held-out figures (docs/understanding.md), printed with them."""
-    LINES = importlib.import_module(pytest_plugins[0]).LINES
+    LINES = summary.section("intent model, held-out set")
     rows = _rows("heldout")
     preds = [intent_model.predict(r["text"]) for r in rows]
     ok = [p[0] == r["intent"] for p, r in zip(preds, rows, strict=False)]

@@ -2,11 +2,10 @@
 customer messages (tests/data/understanding.jsonl), and the `addad understand` command.
 
 The data-set test prints a per-intent / per-language report in the terminal summary
-(tests/understanding_report.py)."""
+(tests/summary.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -35,8 +34,7 @@ from conversations.understanding import (
     understand,
 )
 
-# Works whether tests/ is a package or a plain directory on sys.path.
-pytest_plugins = [(__package__ + "." if __package__ else "") + "understanding_report"]
+from . import summary
 
 TODAY = date(2026, 4, 20)  # a Monday
 DATA = Path(__file__).parent / "data" / "understanding.jsonl"
@@ -670,7 +668,7 @@ def test_data_set_is_big_and_balanced():
 
 
 def test_data_set_accuracy():
-    LINES = importlib.import_module(pytest_plugins[0]).LINES
+    LINES = summary.section("understanding data set")
     rows = _load()
     per_intent = defaultdict(lambda: [0, 0])
     per_lang = defaultdict(lambda: [0, 0, 0])  # intent ok, lang ok, n
