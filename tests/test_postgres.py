@@ -61,7 +61,7 @@ async def _pg_schema(url: str) -> dict[str, dict[str, str]]:
     try:
         rows = await conn.fetch(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name NOT IN ('addad_meta', 'addad_epochs') "
+            "WHERE table_schema = current_schema() AND table_name NOT IN ('addad_meta', 'addad_changes') "
             "AND column_name <> 'rowid'"
         )
     finally:
