@@ -18,7 +18,9 @@ Correctness rests on three rules:
   fails on a stale one.
 - Anything that may leave it out of step with the file bumps the Database's `epoch`, and the
   next transaction starts from an empty cache: another process's commit (`PRAGMA data_version`,
-  checked at every BEGIN IMMEDIATE), a rolled-back transaction, a failed COMMIT.
+  checked at every BEGIN IMMEDIATE), a rolled-back transaction, a failed COMMIT. (PostgreSQL's
+  backend tells another process's commits key by key instead: `wrote_table`, fed by its change
+  log, storage/postgres/db.py.)
 """
 
 from __future__ import annotations
