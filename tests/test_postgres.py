@@ -3,7 +3,7 @@
 - Every SQLite migration has a PostgreSQL port of the same number and name, and the two
   schemas, migrated from empty, have the same tables and columns (with matching types).
 - A wrong URL, password or database gives one line at start, no traceback.
-- The read cache is kept right when another process writes (the cross-process epoch).
+- The read cache is kept right when another process writes (the change log: tests/test_pg_cache.py per kind).
 - Faults: the server restarted mid-traffic — the bot reconnects by itself, nothing confirmed is lost.
 """
 
