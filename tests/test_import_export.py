@@ -71,7 +71,7 @@ def dump(db) -> list[str]:
     return [
         f"{t}: {row}"
         for t in tables
-        if t not in ("audit_log", "addad_meta", "addad_epochs")
+        if t not in ("audit_log", "addad_meta", "addad_changes")
         for row in pg.query(db, f"SELECT * FROM {t} ORDER BY 1")
     ]
 

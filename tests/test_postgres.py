@@ -3,7 +3,7 @@
 - Every SQLite migration has a PostgreSQL port of the same number and name, and the two
   schemas, migrated from empty, have the same tables and columns (with matching types).
 - A wrong URL, password or database gives one line at start, no traceback.
-- The read cache is kept right when another process writes (the cross-process epoch).
+- The read cache is kept right when another process writes (the change log: tests/test_pg_cache.py per kind).
 - Faults: the server restarted mid-traffic — the bot reconnects by itself, nothing confirmed is lost.
 """
 
@@ -61,7 +61,7 @@ async def _pg_schema(url: str) -> dict[str, dict[str, str]]:
     try:
         rows = await conn.fetch(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name NOT IN ('addad_meta', 'addad_epochs') "
+            "WHERE table_schema = current_schema() AND table_name NOT IN ('addad_meta', 'addad_changes') "
             "AND column_name <> 'rowid'"
         )
     finally:

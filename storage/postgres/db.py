@@ -30,14 +30,21 @@ is rebuilt here:
   and replies, the answered mark: what a replayed turn writes again) commits with
   `synchronous_commit = off` (no wait for the WAL flush; PostgreSQL still never corrupts); any
   other write makes it wait for the flush (the server's `synchronous_commit`, on by default).
-- The read cache (storage/sqlite/cache.py) is kept correct across processes by counters:
-  every group that wrote anything increments its process's row of `addad_epochs` before its
-  COMMIT (one of 64 rows, drawn per process: two processes seldom wait on one counter row), and a write
-  transaction that finds their sum (plus `addad_meta.epoch`, moved by migrations and copies)
-  moved other than by this process's own commits starts from an empty cache. (A commit of
-  another process after that check is seen by the transaction's statements, not by its cache
-  hits: as if the cached rows were read first. Writes made outside Addad, with psql, are not
-  counted: docs/deploy.md.)
+- The read cache (storage/sqlite/cache.py) is kept correct across processes by a change log:
+  every group that wrote a table some cached kind reads adds one row to `addad_changes` in its
+  COMMIT's round trip: its transaction id (`pg_current_xact_id()`), the writing process, and the
+  keys it wrote per table (the contract, the chat; none: every key). A write transaction's
+  BEGIN reads, in the same round trip as the writers' lock, the rows of other processes'
+  transactions that are visible now but were not in the snapshot its previous BEGIN took
+  (`pg_visible_in_snapshot`: commit order, not id order, which a sequence would give), and
+  forgets just those keys, so another process's sessions do not empty this one's bills. What
+  cannot be followed row by row starts from an empty cache: the first transaction, a broken
+  connection, `addad_meta.epoch` moved (migrations, copies, and the log's pruning: every
+  `PRUNE_EVERY` commits a process deletes the rows every open snapshot has seen), more than
+  `CHANGES_MAX` rows to read, or a statement whose table cannot be told. (A commit of another
+  process after that BEGIN is seen by the group's statements, not by its cache hits: as if the
+  cached rows were read first; its next group sees it. Writes made outside Addad, with psql,
+  are not logged: docs/deploy.md.)
 - Faults: a connection found broken at the start of a transaction is re-opened (retrying for
   up to `reconnect_wait` seconds: a server restart takes a few), so the turn goes on; one that
   breaks mid-transaction fails that transaction (and its group), the turn's customer is told
@@ -50,16 +57,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
 from ..protocols import ConcurrentUpdate, ConnectionLost, StoreUnavailable, WriteConflict
-from ..sqlite.cache import written_table
+from ..sqlite.cache import CACHED, ReadCache, written_table
 from ..sqlite.db import Connection as _SqliteConnection
 from .dialect import shape, translate
 
@@ -89,7 +97,43 @@ _LOST: tuple[type[BaseException], ...] = (
 # What the server rolls back as a conflict between transactions: the group is rolled back whole
 # and its members told `WriteConflict`, to be run again.
 _CONFLICT = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
-_EPOCH = "SELECT (SELECT epoch FROM addad_meta) + coalesce((SELECT sum(n) FROM addad_epochs), 0)"
+
+# The read cache's change log (the docstring): what other processes' transactions committed since
+# the snapshot $1 (text, NULL at first), at most CHANGES_MAX + 1 rows; with the migrations'
+# epoch and the snapshot of this statement (READ COMMITTED: what the BEGIN sees).
+CHANGES_MAX = 256
+_CHANGES = (
+    "SELECT (SELECT epoch FROM addad_meta), pg_current_snapshot()::text, ARRAY(SELECT changes FROM addad_changes "
+    "WHERE $1::text IS NOT NULL AND xid >= pg_snapshot_xmin($1::text::pg_snapshot) "
+    f"AND NOT pg_visible_in_snapshot(xid, $1::text::pg_snapshot) AND writer <> $2 LIMIT {CHANGES_MAX + 1})"
+)
+# Every so many logged commits a process deletes the rows no snapshot can still need (those of
+# transactions finished before every open one) and moves the epoch, so that a process whose
+# last BEGIN came before starts from an empty cache rather than miss a deleted row.
+PRUNE_EVERY = 2000
+_PRUNE = (
+    "DELETE FROM addad_changes WHERE xid < pg_snapshot_xmin(pg_current_snapshot()); "
+    "UPDATE addad_meta SET epoch = epoch + 1; "
+)
+_CACHED_TABLES = frozenset(table for tables in CACHED.values() for table in tables)
+_UNKNOWN = ""  # a write whose table cannot be told from its statement (DDL, a CTE)
+_tables: dict[str, str] = {}
+
+
+def _table_of(sql: str) -> str:
+    table = _tables.get(sql)
+    if table is None:
+        if len(_tables) > 4096:  # write statements are few and fixed; this is a guard
+            _tables.clear()
+        table = _tables[sql] = written_table(sql) or _UNKNOWN
+    return table
+
+
+def _literal(text: str) -> str:
+    """A string constant for a statement sent without parameters (the COMMIT's round trip)."""
+    if "\0" in text:
+        raise ValueError("NUL in a change log entry")
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 async def _control(pg: asyncpg.Connection, sql: str) -> None:
@@ -156,6 +200,49 @@ class PgConnection:
         # Writes held back to be sent together (`defer`): (SQLite statement, params, light, the
         # ConcurrentUpdate message if it must change exactly one row).
         self.pending: list[tuple[str, tuple, bool, str | None]] = []
+        # What the open group wrote, for the change log (Database._commit_group): per table that
+        # a cached kind reads, the keys written (None: every key); `wrote_unknown`, a write whose
+        # table cannot be told. The repositories announce each write with its key (`note`) just
+        # before sending it; a write sent unannounced counts as every key of its table.
+        self.written: dict[str, set[Hashable] | None] = {}
+        self.wrote_unknown = False
+        self._announced: str | None = None
+
+    def note(self, sql: str, key: Hashable | None) -> None:
+        """The write `sql` is about to be sent, for the rows of `key` (None: it cannot tell)."""
+        self._announced = sql
+        table = _table_of(sql)
+        if table is _UNKNOWN:
+            self.wrote_unknown = True
+        elif table in _CACHED_TABLES:
+            written = self.written
+            if key is None:
+                written[table] = None
+            elif table not in written:
+                written[table] = {key}
+            else:
+                keys = written[table]
+                if keys is not None:
+                    keys.add(key)
+
+    def _sending(self, sql: str) -> None:
+        if self._announced != sql:
+            self.note(sql, None)
+        self._announced = None
+
+    def changes(self) -> str | None:
+        """The group's change log entry (JSON), None if it wrote nothing a cache reads."""
+        if self.wrote_unknown:
+            return '"*"'
+        if not self.written:
+            return None
+        entry: dict[str, list | None] = {}
+        for table, keys in self.written.items():
+            entry[table] = None if keys is None else [list(k) if isinstance(k, tuple) else k for k in keys]
+        try:
+            return json.dumps(entry, ensure_ascii=True, separators=(",", ":"))
+        except (TypeError, ValueError):  # a key JSON cannot carry: every key of every table written
+            return json.dumps(dict.fromkeys(self.written), separators=(",", ":"))
 
     @property
     def pg(self) -> asyncpg.Connection:
@@ -173,6 +260,7 @@ class PgConnection:
         table = written_table(sql)
         if table is None or any(written_table(p[0]) == table for p in self.pending):
             await self.flush()
+        self._sending(sql)
         self.pending.append((sql, params, light, expect_one))
 
     async def flush(self) -> list[int]:
@@ -184,7 +272,7 @@ class PgConnection:
             return []
         if len(pending) == 1:
             sql, params = pending[0][:2]
-            counts = [(await self._run(sql, params)).rowcount]
+            counts = [(await self._run(sql, params, noted=True)).rowcount]
         else:
             parts = [f"w{i} AS ({sql} RETURNING 1)" for i, (sql, *_) in enumerate(pending)]
             counts_sql = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(pending)))
@@ -204,14 +292,18 @@ class PgConnection:
             await self.flush()
         return await self._run(sql, params)
 
-    async def _run(self, sql: str, params: Iterable[Any] = ()) -> PgCursor:
+    async def _run(self, sql: str, params: Iterable[Any] = (), *, noted: bool = False) -> PgCursor:
         is_write, returning, insert_into = shape(sql)
         query, args, pg = translate(sql), tuple(params), self.pg
         if not is_write:
             if sql.lstrip()[:6].upper() in ("SELECT", "WITH  ") or sql.lstrip()[:4].upper() == "WITH":
                 return PgCursor([tuple(r) for r in await pg.fetch(query, *args)], -1)
+            if not noted:
+                self._sending(sql)
             await pg.execute(query, *args)  # DDL (the import's stage)
             return PgCursor([], -1)
+        if not noted:  # (a deferred write was noted when held)
+            self._sending(sql)
         if returning:
             rows = [tuple(r) for r in await pg.fetch(query, *args)]
             self.total_changes += len(rows)
@@ -231,6 +323,7 @@ class PgConnection:
         rows = list(rows)
         if self.pending:
             await self.flush()
+        self._sending(sql)
         if rows:
             await self.pg.executemany(translate(sql), rows)
         # asyncpg gives no count: every row is taken as changed (in both counters for a light
@@ -255,6 +348,8 @@ class PgConnection:
         """Bulk rows into a table through COPY (the import's stage)."""
         if self.pending:
             await self.flush()
+        if schema != "pg_temp":
+            self.note(f"INSERT INTO {table}", None)
         await self.pg.copy_records_to_table(table, records=rows, schema_name=schema)
         self.total_changes += len(rows)
 
@@ -279,10 +374,13 @@ class Database:
         self.reconnects = 0
         self.conflicts = 0  # groups rolled back by a deadlock or a serialization failure
         self.exclusive_writes = False  # True: every write transaction alone across processes (the old lock)
-        # This process's row of addad_epochs: one of 64, drawn at random, so the table stays small
-        # however many processes (cron jobs, CLI commands) ever wrote; two workers drawing the same
-        # row (1 in 64) only wait on each other for that row's UPDATE, just before their COMMITs.
-        self.writer_id = f"slot{secrets.randbelow(64)}"
+        # This process in the change log (its own rows are not news to it).
+        self.writer_id = secrets.token_hex(8)
+        self._snapshot: str | None = None  # the snapshot of the last write BEGIN (the change log)
+        self._logged = 0  # commits this process logged (every PRUNE_EVERY-th prunes the log)
+        self.caches: list[ReadCache] = []  # told what other processes wrote (PgStore's)
+        self.remote_keys = 0  # keys forgotten from the change log (the benchmark's figure)
+        self.remote_flushes = 0  # times a cache was emptied whole for another process's writes
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, reconnect_wait: float = 15.0) -> Database:
@@ -355,6 +453,7 @@ class Database:
             self.pg = None
         self.epoch += 1
         self._meta_epoch = None
+        self._snapshot = None
 
     async def close(self) -> None:
         async with self.lock:
@@ -423,7 +522,7 @@ class Database:
             try:
                 lock = "pg_advisory_xact_lock" if self.exclusive_writes else "pg_advisory_xact_lock_shared"
                 await _control(pg, f"BEGIN; SELECT {lock}{WRITE_LOCK}")
-                seen = await pg.fetchval(_EPOCH)
+                meta, snapshot, changes = await pg.fetchrow(_CHANGES, self._snapshot, self.writer_id)
             except _LOST:
                 self._lost()
                 if attempt == 2:
@@ -434,10 +533,36 @@ class Database:
                 # it, or this connection would hold the lock that every other writer waits for.
                 await self._rollback_quietly()
                 raise
-            if seen != self._meta_epoch:
-                self._meta_epoch = seen
+            self.conn.written = {}
+            self.conn.wrote_unknown = False
+            if meta != self._meta_epoch or self._snapshot is None or not self._forget(changes):
+                self._meta_epoch = meta
                 self.epoch += 1
+                if self._snapshot is not None:
+                    self.remote_flushes += 1
+            self._snapshot = snapshot
             return
+
+    def _forget(self, changes: list[str]) -> bool:
+        """Make the caches forget what other processes' commits wrote; False if they had better
+        start empty (too many, or a write whose keys cannot be told)."""
+        if not changes:
+            return True
+        if len(changes) > CHANGES_MAX:
+            return False
+        entries = [json.loads(text) for text in changes]
+        if any(not isinstance(entry, dict) for entry in entries):  # "*": a table that cannot be told
+            return False
+        for entry in entries:
+            for table, keys in entry.items():
+                for cache in self.caches:
+                    if keys is None:
+                        cache.wrote_table(table, None)
+                    else:
+                        for key in keys:
+                            cache.wrote_table(table, tuple(key) if isinstance(key, list) else key)
+                self.remote_keys += 1 if keys is None else len(keys)
+        return True
 
     async def _commit_when_free(self, group: _Group) -> None:
         async with self.lock:
@@ -448,13 +573,16 @@ class Database:
         group, self._group = self._group, None
         if group is None:
             return
-        wrote = self.conn.total_changes != group.changes_at_begin
         sql = "COMMIT"
-        if wrote:
-            sql = (
-                f"INSERT INTO addad_epochs (writer, n) VALUES ('{self.writer_id}', 1) "
-                "ON CONFLICT (writer) DO UPDATE SET n = addad_epochs.n + 1; COMMIT"
-            )
+        # (written even where no row changed: a statement that could have is logged)
+        changes = self.conn.changes()
+        pruned = False
+        if changes is not None:
+            entry = _literal(changes)
+            sql = f"INSERT INTO addad_changes (writer, changes) VALUES ('{self.writer_id}', {entry}); COMMIT"
+            self._logged += 1
+            if self._logged % PRUNE_EVERY == 0:
+                sql, pruned = _PRUNE + sql, True
         if group.durable:
             self.durable_commits += 1
         else:
@@ -472,8 +600,8 @@ class Database:
             if not isinstance(exc, Exception):
                 raise
             return
-        if wrote and self._meta_epoch is not None:
-            self._meta_epoch += 1
+        if pruned:
+            self._meta_epoch = None  # (moved by this commit: the next BEGIN starts afresh)
         group.settle(None)
 
     async def _rollback_quietly(self) -> None:

@@ -41,8 +41,15 @@ async def ensure_meta(db: Database) -> None:
             "PRIMARY KEY DEFAULT true CHECK (one))"
         )
         await pg.execute("INSERT INTO addad_meta (version, epoch) VALUES (0, 0) ON CONFLICT DO NOTHING")
-        # The read cache's counters, one row per writing process (db.py); Addad's own, as addad_meta.
-        await pg.execute("CREATE TABLE IF NOT EXISTS addad_epochs (writer TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        # The read cache's change log (db.py); Addad's own, as addad_meta. (It replaces the
+        # per-process counters of `addad_epochs`: a process of the version before, still running,
+        # fails its commits on the missing table rather than keep a cache this one cannot follow.)
+        await pg.execute(
+            "CREATE TABLE IF NOT EXISTS addad_changes (xid xid8 NOT NULL DEFAULT pg_current_xact_id(), "
+            "writer TEXT NOT NULL, changes TEXT NOT NULL)"
+        )
+        await pg.execute("CREATE INDEX IF NOT EXISTS addad_changes_xid ON addad_changes (xid)")
+        await pg.execute("DROP TABLE IF EXISTS addad_epochs")
 
 
 async def upgrade(db: Database) -> list[str]:

@@ -54,6 +54,10 @@ class PgTx(SqliteTx):
         await self._pg.defer(sql, tuple(params), light=light, expect_one=self._deferring or None)
         return PgCursor([], 1)  # (the count is checked when sent)
 
+    def _forget(self, sql: str, key: Any) -> None:
+        super()._forget(sql, key)
+        self._pg.note(sql, key)  # for the change log other processes' caches read (db.py)
+
     @property
     def _pg(self) -> PgConnection:
         return cast(PgConnection, self._c)
@@ -156,6 +160,7 @@ class PgStore:
     def __post_init__(self) -> None:
         if self.chat_locks is None:
             self.chat_locks = ChatLocks(self.db.url, self.db)
+        self.db.caches.append(self.cache)
 
     @classmethod
     async def open(

@@ -18,7 +18,9 @@ Correctness rests on three rules:
   fails on a stale one.
 - Anything that may leave it out of step with the file bumps the Database's `epoch`, and the
   next transaction starts from an empty cache: another process's commit (`PRAGMA data_version`,
-  checked at every BEGIN IMMEDIATE), a rolled-back transaction, a failed COMMIT.
+  checked at every BEGIN IMMEDIATE), a rolled-back transaction, a failed COMMIT. (PostgreSQL's
+  backend tells another process's commits key by key instead: `wrote_table`, fed by its change
+  log, storage/postgres/db.py.)
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class ReadCache:
         self.depends = depends
         # Per write statement, the tags it forgets given its key: (kind, True if keyed).
         self._forgets: dict[str, Any] = {}
+        self._table_forgets: dict[str, tuple[tuple[str, bool], ...]] = {}  # the same, by table
         self.max_keys = max_keys  # per kind: 2,048 contracts' 24 readings ≈ 25 MB at most
         self.epoch: int | None = None
         self._kinds: dict[str, OrderedDict[Hashable, dict[Any, list]]] = {}
@@ -152,6 +155,23 @@ class ReadCache:
         if forgets is None:
             kinds.clear()
             return
+        for kind, keyed in forgets:
+            keys = kinds.get(kind)
+            if keys is not None:
+                if keyed and key is not None:
+                    keys.pop(key, None)
+                else:
+                    del kinds[kind]
+
+    def wrote_table(self, table: str, key: Hashable | None = None) -> None:
+        """Forget what a write to `table` for the rows of `key` (None: any) may have changed: as
+        `wrote`, for a write another process logged (storage/postgres/db.py)."""
+        forgets = self._table_forgets.get(table)
+        if forgets is None:
+            forgets = self._table_forgets[table] = tuple(
+                (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
+            )
+        kinds = self._kinds
         for kind, keyed in forgets:
             keys = kinds.get(kind)
             if keys is not None:
