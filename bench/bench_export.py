@@ -38,11 +38,11 @@ with open(sys.argv[2], "w", encoding="utf-8", newline="") as out:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["contract", "meter_number", "date", "index", "source", "previous_date", "previous_index",
                 "consumption", "rollover", "review", "review_reason", "photo_ref", "channel", "reference",
-                "submitted_at", "status", "photo_sha256"])
+                "submitted_at", "status", "photo_sha256", "ocr_index"])
     w.writerows(con.execute(
         "SELECT r.contract, c.meter_number, r.reading_date, r.index_value, r.source, r.previous_date, "
         "r.previous_index, r.consumption, r.rollover, r.review, r.review_reason, r.photo_ref, r.channel, "
-        "r.reference, r.submitted_at, r.status, r.photo_sha256 "
+        "r.reference, r.submitted_at, r.status, r.photo_sha256, r.ocr_index "
         "FROM readings r LEFT JOIN contracts c ON c.contract = r.contract WHERE r.source = 'customer' "
         "ORDER BY r.reading_date, r.submitted_at, r.id"))
 """
