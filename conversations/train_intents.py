@@ -28,6 +28,7 @@ import re
 import struct
 import sys
 import time
+import unicodedata
 import zlib
 from array import array
 from collections import Counter, defaultdict
@@ -282,7 +283,9 @@ def to_arabic(text: str) -> str:
             w = w.replace(a, b)
         return w.translate(_TO_ARABIC)
 
-    return _LATIN_RUN_WORD.sub(word, normalize(text))
+    # casefolded without accents, but not normalize(): it reads 7 and 9 inside words as h and q
+    plain = "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if not unicodedata.combining(c))
+    return _LATIN_RUN_WORD.sub(word, plain)
 
 
 # One respelling of a Latin-letter message, as other authors write the same words. French:
