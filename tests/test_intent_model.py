@@ -322,7 +322,8 @@ def test_held_out_accuracy_and_calibration():
 def test_the_measured_alternatives_spell_as_customers_write():
     """--select's candidates (docs/understanding.md, understanding 3): a Darija message in
     Arabic letters as an arabizi author writes it, and French SMS and doubled arabizi letters
-    folded; the shipped model (no `fold` in its header) reads features unfolded."""
+    folded; the shipped model (understanding 4) reads "pk" as "pourquoi" and "nkhelless" as
+    "nkheles"."""
     assert train_intents.to_arabizi("بغيت نخلص الفاتورة ديالي") == "bghit nkhls lfatora diali"
     assert train_intents.to_arabizi("واش الوكالة محلولة؟") == "wach lokala m7lola?"
     assert [intent_model.fold(w) for w in ("pk", "jpp", "nkhelless", "فاتوره")] == [
@@ -333,7 +334,9 @@ def test_the_measured_alternatives_spell_as_customers_write():
     ]
     rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
     assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
-    assert not intent_model.load().folded
+    assert intent_model.load().folded
+    assert intent_model.predict("pk la facture tjr elevee") == intent_model.predict("pourquoi la facture toujours elevee")
+    assert intent_model.predict("bghit nkhelless") == intent_model.predict("bghit nkheles")
 
 
 def test_suspects_lists_contradictory_near_duplicates(tmp_path, monkeypatch):
