@@ -2225,7 +2225,12 @@ def _understand(
             intent, confidence = guess, round(p, 2)
             if intent in _TASKS and second in _TASKS and p < COMPETING_BELOW and p2 >= RUNNER_UP_FROM:
                 runner_up = second  # two requests neck and neck: the bot asks which
-            elif intent in rules_two and second in rules_two - {intent} <= _TASKS and p < TWO_ASKED_BELOW and p2 >= TWO_ASKED_FROM:
+            elif (
+                intent in rules_two
+                and second in rules_two - {intent} <= _TASKS
+                and p < TWO_ASKED_BELOW
+                and p2 >= TWO_ASKED_FROM
+            ):
                 runner_up = second  # the rules' two requests, the model's first two: asked
     elif not model:
         runner_up = _competing(evidence, intent) if confidence < RULES_HESITATE_BELOW else None

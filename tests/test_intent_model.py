@@ -335,7 +335,9 @@ def test_the_measured_alternatives_spell_as_customers_write():
     rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
     assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
     assert intent_model.load().folded
-    assert intent_model.predict("pk la facture tjr elevee") == intent_model.predict("pourquoi la facture toujours elevee")
+    assert intent_model.predict("pk la facture tjr elevee") == intent_model.predict(
+        "pourquoi la facture toujours elevee"
+    )
     assert intent_model.predict("bghit nkhelless") == intent_model.predict("bghit nkheles")
 
 
