@@ -5,6 +5,8 @@
     python -m conversations.train_intents --select   the alternatives, by 5-fold cross-validation over train
     python -m conversations.train_intents --report   held-out accuracy: model, rules, combinations
     python -m conversations.train_intents --dev      the same on the development sets (dev.jsonl, dev2.jsonl)
+    python -m conversations.train_intents --by-batch leave-one-batch-out: each author's batch scored by
+                                                     a model trained on the others (--only: candidates)
     python -m conversations.train_intents --suspects likely label slips in train, for review
     python -m conversations.train_intents --add FILE --batch N   append a new author's batch to train
                                                      (checked, duplicates of train/held-out/dev dropped)
@@ -26,6 +28,7 @@ import re
 import struct
 import sys
 import time
+import unicodedata
 import zlib
 from array import array
 from collections import Counter, defaultdict
@@ -59,6 +62,11 @@ CONFIG = {
     "skel_buckets": 1 << 15,
     "skel_n": [2, 4],
     "skel_weight": 1.2,
+    # understanding 4 (data/intents/README.md's rule, leave-one-batch-out): arabizi variants of
+    # the Arabic-script Darija rows trained on, and French SMS spellings and doubled Latin
+    # letters folded in the character and word n-grams
+    "augment": True,
+    "fold": True,
 }
 # The batch written by two new authors after the rules were last tuned (data/intents/README.md):
 # where the rules are measured as a new customer meets them.
@@ -250,22 +258,120 @@ def to_arabizi(text: str) -> str:
     return _AR_WORD.sub(word, text)
 
 
-def augmented(rows: list[dict]) -> list[dict]:
-    """Arabizi variants of the Arabic-script Darija rows (darija_ar, and mixed rows in Arabic
-    letters): trained on, never scored (inside fit, so a fold never sees its own rows' twins)."""
-    return [
-        {**r, "text": to_arabizi(r["text"]), "group": "arabizi", "augmented": True}
-        for r in rows
-        if r["group"] in ("darija_ar", "mixed") and _AR_WORD.search(r["text"])
-    ]
+# Arabizi to Arabic script, the other way: digraphs first, a vowel written as the long-vowel
+# letter Darija writers use (a -> ا, i/e -> ي, o/u -> و) except an e between two consonants,
+# the schwa Arabic script does not write ("nkhelles" -> "نخلس", "lfatora" -> "لفاتورا").
+_TO_ARABIC_DIGRAPHS = (("ch", "ش"), ("sh", "ش"), ("kh", "خ"), ("gh", "غ"), ("ou", "و"), ("ss", "ص"))
+_TO_ARABIC = str.maketrans(
+    {
+        **{"b": "ب", "t": "ت", "j": "ج", "7": "ح", "d": "د", "r": "ر", "z": "ز", "s": "س", "3": "ع"},
+        **{"f": "ف", "9": "ق", "q": "ق", "k": "ك", "l": "ل", "m": "م", "n": "ن", "h": "ه", "w": "و"},
+        **{"y": "ي", "2": "ء", "g": "ڭ", "p": "ب", "v": "ف", "c": "ك", "5": "خ", "8": "غ", "x": "كس"},
+        **{"a": "ا", "i": "ي", "o": "و", "u": "و", "e": "ي"},
+    }
+)
+_LATIN_RUN_WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")
+_SHORT_VOWEL = re.compile(r"(?<=[^aeiou\W\d])e(?=[^aeiou\W\d])")
+
+
+def to_arabic(text: str) -> str:
+    """A Darija message in arabizi written in Arabic script ("bghit nkhelles lfatora" ->
+    "بغيت نخلس لفاتورا"); numbers stay, a word-initial a is alif."""
+
+    def word(m: re.Match) -> str:
+        w = m.group(0)
+        if w.isdigit():
+            return w
+        w = re.sub(r"(.)\1+", r"\1", w)
+        w = w[:1] + _SHORT_VOWEL.sub("", w[1:])
+        for a, b in _TO_ARABIC_DIGRAPHS:
+            w = w.replace(a, b)
+        return w.translate(_TO_ARABIC)
+
+    # casefolded without accents, but not normalize(): it reads 7 and 9 inside words as h and q
+    plain = "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if not unicodedata.combining(c))
+    return _LATIN_RUN_WORD.sub(word, plain)
+
+
+# One respelling of a Latin-letter message, as other authors write the same words. French:
+# SMS abbreviations, the verb endings Moroccan writers swap (-er/-e/-ez), qu/k, eau/o, ai/e;
+# arabizi: digraph and digit alternatives (ch/sh, 9/q, 7/h, ou/o/u, kh/5, e/i). Either way a
+# doubled consonant may go single. About half the words take one change, picked by a hash of
+# the word, so the variant is the same on every machine.
+_SMS_OUT = {full: abbr for abbr, full in intent_model._SMS.items() if " " not in full and len(abbr) > 1}
+_RESPELL_FR = (("er", "e"), ("ez", "er"), ("qu", "k"), ("eau", "o"), ("ai", "e"), ("ph", "f"))
+_RESPELL_ARABIZI = (
+    ("ch", "sh"),
+    ("sh", "ch"),
+    ("9", "q"),
+    ("q", "9"),
+    ("7", "h"),
+    ("ou", "o"),
+    ("o", "ou"),
+    ("u", "ou"),
+    ("kh", "5"),
+    ("e", "i"),
+    ("i", "e"),
+)
+_DOUBLE = re.compile(r"([b-df-hj-np-tv-z])\1")
+
+
+def respell(text: str, french: bool = False) -> str:
+    rules = _RESPELL_FR if french else _RESPELL_ARABIZI
+
+    def word(m: re.Match) -> str:
+        w = m.group(0)
+        h = zlib.crc32(w.encode())
+        if w.isdigit() or h % 2:
+            return w
+        if french and w in _SMS_OUT:
+            return _SMS_OUT[w]
+        if _DOUBLE.search(w) and h % 3 == 0:
+            return _DOUBLE.sub(r"\1", w, count=1)
+        options = [(a, b) for a, b in rules if a in w]
+        if not options:
+            return w
+        a, b = options[(h >> 1) % len(options)]
+        return w.replace(a, b, 1)
+
+    return _LATIN_RUN_WORD.sub(word, normalize(text))
+
+
+def augmented(rows: list[dict], cfg: dict | None = None) -> list[dict]:
+    """Rows added for training, never scored (made inside fit from the rows it trains on, so a
+    fold, or a left-out batch, never sees its own rows' twins): `augment`, arabizi variants of
+    the Arabic-script Darija rows (darija_ar, and mixed rows in Arabic letters);
+    `augment_arabic`, Arabic-script variants of the arabizi rows; `augment_respell`, a respelt
+    variant of every Latin-letter arabizi, French or mixed row."""
+    cfg = {"augment": True} if cfg is None else cfg
+    out: list[dict] = []
+    if cfg.get("augment"):
+        out += [
+            {**r, "text": to_arabizi(r["text"]), "group": "arabizi", "augmented": True}
+            for r in rows
+            if r["group"] in ("darija_ar", "mixed") and _AR_WORD.search(r["text"])
+        ]
+    if cfg.get("augment_arabic"):
+        out += [
+            {**r, "text": to_arabic(r["text"]), "group": "darija_ar", "augmented": True}
+            for r in rows
+            if r["group"] in ("arabizi", "mixed") and not _AR_WORD.search(r["text"])
+        ]
+    if cfg.get("augment_respell"):
+        for r in rows:
+            if r["group"] in ("arabizi", "fr", "mixed") and not _AR_WORD.search(r["text"]):
+                t = respell(r["text"], french=r["group"] == "fr")
+                if t != normalize(r["text"]):
+                    out.append({**r, "text": t, "augmented": True})
+    return out
 
 
 def fit(rows: list[dict], cfg: dict):
     """(W: D x classes, b: classes) as numpy arrays, columns in INTENTS order."""
     import numpy as np
 
-    if cfg.get("augment"):
-        rows = rows + augmented(rows)
+    if cfg.get("augment") or cfg.get("augment_arabic") or cfg.get("augment_respell"):
+        rows = rows + augmented(rows, cfg)
     X_all = _matrix(rows, cfg)
     used = np.unique(X_all.indices)  # fit on the buckets some message touches: ~20x fewer columns
     X = X_all[:, used]
@@ -278,7 +384,7 @@ def fit(rows: list[dict], cfg: dict):
         # logistic model's log-odds over the same features
         from sklearn.linear_model import LogisticRegression
 
-        W, b = fit(rows, {**cfg, "mix_lr": 0, "augment": False})
+        W, b = fit(rows, {**cfg, "mix_lr": 0, "augment": False, "augment_arabic": False, "augment_respell": False})
         lr = LogisticRegression(C=cfg.get("lr_C", 100.0), max_iter=5000, tol=1e-5)
         lr.fit(X, y, sample_weight=weights)
         cols = list(lr.classes_)
@@ -537,6 +643,99 @@ def out_of_fold(rows: list[dict], cfg: dict, k: int = 5):
     return z, temps
 
 
+def batch_of(r: dict) -> int | str:
+    """Who wrote a training row: its `batch` (0 when none), "project" for the project set."""
+    return "project" if r["group"] == "project" else r.get("batch", 0)
+
+
+def leave_one_batch_out(rows: list[dict], cfg: dict, extra: list[dict] | None = None) -> dict:
+    """Each batch of train scored by a model trained on every other row, less every row sharing
+    a near_key with the left-out batch (no near duplicate leaks across authors): {batch: (rows,
+    logits)}. The project set is always trained on, never scored; `extra` rows (a candidate
+    batch) are trained on for every left-out batch and also scored left out themselves, under
+    the batch they carry. Kept under $ADDAD_SELECT_CACHE when it is set."""
+    import os
+
+    import numpy as np
+
+    extra = extra or []
+    everything = rows + extra
+    cache = os.environ.get("ADDAD_SELECT_CACHE")
+    path = Path(cache) / ("lobo-" + fingerprint(everything, cfg)) if cache else None
+    saved = np.load(path.with_suffix(".npz")) if path and path.with_suffix(".npz").exists() else {}
+    out: dict = {}
+    batches = sorted({batch_of(r) for r in everything} - {"project"}, key=lambda b: (isinstance(b, str), b))
+    for b in batches:
+        left = [r for r in everything if batch_of(r) == b]
+        if str(b) in saved:
+            out[b] = (left, saved[str(b)])
+            continue
+        keys = {near_key(r["text"]) for r in left}
+        train = [r for r in everything if batch_of(r) != b and near_key(r["text"]) not in keys]
+        W, bias = fit(train, cfg)
+        out[b] = (left, np.asarray(logits(W, bias, left, cfg)))
+    if path and not saved:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path.with_suffix(".npz"), **{str(b): z for b, (_, z) in out.items()})
+    return out
+
+
+def lobo_summary(result: dict, of: list | None = None) -> dict:
+    """Accuracy per left-out batch, L-mean (the unweighted mean over `of`, default every batch),
+    L0 (batch 0's) and per group pooled over the batches of `of`."""
+    acc = {}
+    hits: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+    of = list(result) if of is None else of
+    for b, (rows, z) in result.items():
+        pred = z.argmax(axis=1)
+        ok = [INTENTS[int(i)] == r["intent"] for i, r in zip(pred, rows, strict=True)]
+        acc[b] = sum(ok) / len(ok)
+        if b in of:
+            for r, k in zip(rows, ok, strict=True):
+                hits[r["group"]][0] += k
+                hits[r["group"]][1] += 1
+    return {
+        "per_batch": acc,
+        "mean": sum(acc[b] for b in of) / len(of),
+        "L0": acc.get(0, float("nan")),
+        "per_group": {g: hits[g][0] / hits[g][1] for g in GROUPS if hits[g][1]},
+        "pooled": sum(h[0] for h in hits.values()) / sum(h[1] for h in hits.values()),
+    }
+
+
+def by_batch(out=print, only: str | None = None, extra: list[dict] | None = None) -> None:
+    """The decision rule's measures (data/intents/README.md, understanding 4) for CONFIG, or for
+    each candidate whose name contains `only`: leave-one-batch-out (L-mean, L0, per batch and
+    group), 5-fold cross-validation (a) and dev + dev2 as the bot reads them (b)."""
+    import numpy as np
+
+    base = training_rows()
+    names = [(n, c) for n, c in CANDIDATES if only and only in n] or [("CONFIG", {})]
+    old_batches = sorted({batch_of(r) for r in base} - {"project"}, key=lambda b: (isinstance(b, str), b))
+    out(
+        f"leave-one-batch-out over batches {', '.join(map(str, old_batches))} of the {len(base)} training "
+        f"messages (model alone; held-out not used)" + (f", with {len(extra)} candidate rows" if extra else "")
+    )
+    for name, extra_cfg in names:
+        cfg = {**CONFIG, **extra_cfg}
+        t0 = time.perf_counter()
+        s = lobo_summary(leave_one_batch_out(base, cfg, extra), of=old_batches)
+        rows = base + (extra or [])
+        scored = np.array([n < len(base) for n in range(len(rows))])
+        z, _, data = _fitted(rows, cfg, 5)
+        y = np.array([INTENTS.index(r["intent"]) for r in rows])
+        cv = (z.argmax(axis=1) == y)[scored].mean()
+        with using(model_of(data)):
+            bot, alone, dev_per = dev_accuracy(dev_rows())
+        out(
+            f"  {name:40s} L-mean {100 * s['mean']:.2f}  L0 {100 * s['L0']:.2f}  (pooled {100 * s['pooled']:.2f})"
+            f"  cv {100 * cv:.2f}  dev+dev2 {100 * bot:.2f} ({100 * alone:.2f})  [{time.perf_counter() - t0:.0f} s]"
+        )
+        out("      per batch: " + ", ".join(f"{b} {100 * a:.1f}" for b, a in s["per_batch"].items()))
+        out("      per group (L): " + ", ".join(f"{g} {100 * a:.1f}" for g, a in s["per_group"].items()))
+        out("      per group (dev+dev2): " + ", ".join(f"{g} {100 * a:.1f}" for g, a in dev_per.items()))
+
+
 def _softmax(z):
     import numpy as np
 
@@ -601,6 +800,15 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("u3 SVM + 0.15 logreg", {"mix_lr": 0.15}),
     ("u3 arabizi variants of Arabic-script Darija", {"augment": True}),
     ("u3 folded spellings (SMS French, doubled Latin letters)", {"fold": True}),
+    # understanding 4 (data/intents/README.md's rule, leave-one-batch-out): --by-batch --only u4
+    ("u4 baseline (understanding 3's configuration)", {"augment": False, "fold": False}),
+    ("u4 arabizi variants of Arabic-script Darija", {"augment": True}),
+    ("u4 folded spellings", {"fold": True}),
+    ("u4 arabizi variants + folded", {"augment": True, "fold": True}),
+    ("u4 Arabic-script variants of arabizi", {"augment_arabic": True}),
+    ("u4 both scripts both ways", {"augment": True, "augment_arabic": True}),
+    ("u4 respelt Latin rows", {"augment_respell": True}),
+    ("u4 linear SVM C=1", {"C": 1.0}),
 ]
 
 
@@ -784,6 +992,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--only", help="with --select: the candidates whose name contains this ('gate': the rules/model gate alone)"
     )
+    ap.add_argument(
+        "--by-batch",
+        action="store_true",
+        help="leave-one-batch-out over train's batches, with (a) and (b) of the decision rule (--only: candidates)",
+    )
     ap.add_argument("--output", type=Path, default=intent_model.MODEL_PATH)
     a = ap.parse_args(argv)
     if a.add:
@@ -822,6 +1035,16 @@ def main(argv=None) -> int:
                     taken.add(near_key(r["text"]))
                     extra.append({**r, "batch": -1})
         select(extra=extra or None, only=a.only)
+        return 0
+    if a.by_batch:
+        taken = {near_key(r["text"]) for src in (TRAIN, HELDOUT, DEV, DEV2) if src.exists() for r in load_rows(src)}
+        extra = []
+        for path in a.with_:
+            for r in load_rows(path):
+                if near_key(r["text"]) not in taken and not row_problem(r):
+                    taken.add(near_key(r["text"]))
+                    extra.append({**r, "batch": r.get("batch", 12)})
+        by_batch(only=a.only, extra=extra or None)
         return 0
     t0 = time.perf_counter()
     data = build()

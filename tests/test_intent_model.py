@@ -320,7 +320,8 @@ def test_held_out_accuracy_and_calibration():
 def test_the_measured_alternatives_spell_as_customers_write():
     """--select's candidates (docs/understanding.md, understanding 3): a Darija message in
     Arabic letters as an arabizi author writes it, and French SMS and doubled arabizi letters
-    folded; the shipped model (no `fold` in its header) reads features unfolded."""
+    folded; the shipped model (understanding 4) reads "pk" as "pourquoi" and "nkhelless" as
+    "nkheles"."""
     assert train_intents.to_arabizi("بغيت نخلص الفاتورة ديالي") == "bghit nkhls lfatora diali"
     assert train_intents.to_arabizi("واش الوكالة محلولة؟") == "wach lokala m7lola?"
     assert [intent_model.fold(w) for w in ("pk", "jpp", "nkhelless", "فاتوره")] == [
@@ -331,7 +332,11 @@ def test_the_measured_alternatives_spell_as_customers_write():
     ]
     rows = [{"text": "بغيت نخلص", "intent": "balance", "group": "darija_ar"}, {"text": "ok", "group": "fr"}]
     assert [r["text"] for r in train_intents.augmented(rows)] == ["bghit nkhls"]
-    assert not intent_model.load().folded
+    assert intent_model.load().folded
+    assert intent_model.predict("pk la facture tjr elevee") == intent_model.predict(
+        "pourquoi la facture toujours elevee"
+    )
+    assert intent_model.predict("bghit nkhelless") == intent_model.predict("bghit nkheles")
 
 
 def test_suspects_lists_contradictory_near_duplicates(tmp_path, monkeypatch):
@@ -363,3 +368,49 @@ def test_suspects_lists_contradictory_near_duplicates(tmp_path, monkeypatch):
     train_intents.suspects(out=lines.append)
     clash = lines.index("\n1 near_key groups in train with different labels:")
     assert lines[clash + 1] == "  1: balance 'combien je dois' | 5: deferral 'Combien je dois ?'"
+
+
+def test_leave_one_batch_out_keeps_each_author_and_their_near_duplicates_out(monkeypatch):
+    """`--by-batch` (understanding 4): a batch is scored by a model that saw no row of it, and
+    no other author's near duplicate of one of its rows ("Combien je dois ?" for "combien je
+    dois"); the project set is trained on every time and never scored."""
+    pytest.importorskip("sklearn")
+
+    def row(text, intent, batch=None, group="fr"):
+        return {"text": text, "intent": intent, "lang": "fr", "entities": {}, "group": group, "batch": batch}
+
+    words = {0: ("eau", "mars", "avril", "mai"), 3: ("lumiere", "juin", "juillet", "aout")}
+    rows = [row(f"facture {w} combien", "balance", b) for b in (0, 3) for w in words[b]]
+    rows += [row(f"delai de paiement {w} svp", "deferral", b) for b in (0, 3) for w in words[b]]
+    rows += [row("combien je dois", "balance", 0), row("Combien je dois ?", "balance", 3)]
+    rows += [row("payer plus tard", "deferral", None, group="project")]
+    seen: list[set[str]] = []
+    real_fit = train_intents.fit
+    monkeypatch.setattr(train_intents, "fit", lambda rs, cfg: seen.append({r["text"] for r in rs}) or real_fit(rs, cfg))
+    result = train_intents.leave_one_batch_out(rows, train_intents.CONFIG)
+    assert sorted(result) == [0, 3]
+    for (b, (left, z)), trained in zip(result.items(), seen, strict=True):
+        assert {r["batch"] for r in left} == {b} and len(z) == len(left)
+        assert not trained & {"combien je dois", "Combien je dois ?"}  # neither twin, either way
+        assert "payer plus tard" in trained and not trained & {r["text"] for r in left}
+    summary = train_intents.lobo_summary(result)
+    assert summary["per_batch"][0] == summary["L0"] and 0 <= summary["mean"] <= 1
+    assert summary["per_group"].keys() == {"fr"}
+
+
+def test_the_understanding_4_candidates_spell_as_other_authors_write():
+    """The augmentations measured under understanding 4's rule: an arabizi message in Arabic
+    letters (the schwa unwritten, digits for letters read back), and a respelt Latin message."""
+    assert train_intents.to_arabic("bghit nkhelles lfatora dyal lma") == "بغيت نخلس لفاتورا ديال لما"
+    assert train_intents.to_arabic("3afak 9rib l 7ay 12") == "عافاك قريب ل حاي 12"
+    assert train_intents.respell("bonjour merci beaucoup", french=True) == "bjr mrci bcp"
+    assert train_intents.respell("wach kayna chi wakala 9rib") == "wash kayna shi wakala qrib"
+    rows = [
+        {"text": "wach kayna chi wakala 9rib", "intent": "agency", "group": "arabizi"},
+        {"text": "واش كاينة", "intent": "agency", "group": "darija_ar"},
+    ]
+    made = train_intents.augmented(rows, {"augment_arabic": True, "augment_respell": True})
+    assert [(r["text"], r["group"]) for r in made] == [
+        ("واش كاينا شي واكالا قريب", "darija_ar"),
+        ("wash kayna shi wakala qrib", "arabizi"),
+    ]
