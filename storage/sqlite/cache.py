@@ -151,17 +151,10 @@ class ReadCache:
         forgets = self._forgets.get(sql, _UNSEEN)
         if forgets is _UNSEEN:
             forgets = self._learn(sql)
-        kinds = self._kinds
         if forgets is None:
-            kinds.clear()
+            self._kinds.clear()
             return
-        for kind, keyed in forgets:
-            keys = kinds.get(kind)
-            if keys is not None:
-                if keyed and key is not None:
-                    keys.pop(key, None)
-                else:
-                    del kinds[kind]
+        self._forget(forgets, key)
 
     def wrote_table(self, table: str, key: Hashable | None = None) -> None:
         """Forget what a write to `table` for the rows of `key` (None: any) may have changed: as
@@ -171,6 +164,9 @@ class ReadCache:
             forgets = self._table_forgets[table] = tuple(
                 (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
             )
+        self._forget(forgets, key)
+
+    def _forget(self, forgets: tuple[tuple[str, bool], ...], key: Hashable | None) -> None:
         kinds = self._kinds
         for kind, keyed in forgets:
             keys = kinds.get(kind)
