@@ -16,10 +16,14 @@ from typing import Any
 import pytest
 
 from storage import SessionRecord, open_store
-from storage.postgres import db as pgdb
 from storage.sqlite.cache import ReadCache
 
 from . import pg
+
+pytest.importorskip("asyncpg", reason=pg.NO_DRIVER)
+
+from storage.postgres import db as pgdb  # (after the skip: needs the driver)
+
 from .test_storage_contract import C1, NOW, _bill
 
 CHAT = ("telegram", "42")
