@@ -2221,15 +2221,15 @@ def _understand(
         else:
             if guess != intent:
                 source = "model"  # the rules read something else (or nothing)
-            rules_two = {intent, _competing(evidence, intent)} if confidence < RULES_HESITATE_BELOW else set()
+            read, hesitant = intent, confidence < RULES_HESITATE_BELOW
             intent, confidence = guess, round(p, 2)
             if intent in _TASKS and second in _TASKS and p < COMPETING_BELOW and p2 >= RUNNER_UP_FROM:
                 runner_up = second  # two requests neck and neck: the bot asks which
             elif (
-                intent in rules_two
-                and second in rules_two - {intent} <= _TASKS
+                hesitant
                 and p < TWO_ASKED_BELOW
                 and p2 >= TWO_ASKED_FROM
+                and {read, _competing(evidence, read)} == {intent, second}  # (both tasks: _competing's)
             ):
                 runner_up = second  # the rules' two requests, the model's first two: asked
     elif not model:

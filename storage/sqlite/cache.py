@@ -159,12 +159,16 @@ class ReadCache:
     def wrote_table(self, table: str, key: Hashable | None = None) -> None:
         """Forget what a write to `table` for the rows of `key` (None: any) may have changed: as
         `wrote`, for a write another process logged (storage/postgres/db.py)."""
+        self._forget(self._of_table(table), key)
+
+    def _of_table(self, table: str) -> tuple[tuple[str, bool], ...]:
+        """The (kind, keyed) pairs a write to `table` forgets."""
         forgets = self._table_forgets.get(table)
         if forgets is None:
             forgets = self._table_forgets[table] = tuple(
                 (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
             )
-        self._forget(forgets, key)
+        return forgets
 
     def _forget(self, forgets: tuple[tuple[str, bool], ...], key: Hashable | None) -> None:
         kinds = self._kinds
@@ -181,10 +185,6 @@ class ReadCache:
         if len(self._forgets) > 1024:  # write statements are few and fixed; this is a guard
             self._forgets.clear()
         table = written_table(sql)
-        forgets = None
-        if table is not None:
-            forgets = tuple(
-                (kind, keyed) for kind, tables in self.depends.items() for t, keyed in tables.items() if t == table
-            )
+        forgets = self._of_table(table) if table is not None else None
         self._forgets[sql] = forgets
         return forgets
