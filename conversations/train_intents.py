@@ -32,7 +32,7 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -648,6 +648,11 @@ def batch_of(r: dict) -> int | str:
     return "project" if r["group"] == "project" else r.get("batch", 0)
 
 
+def _batches(rows: list[dict]) -> list:
+    """The authors' batches of `rows` in order (the project set is none)."""
+    return sorted({batch_of(r) for r in rows} - {"project"}, key=lambda b: (isinstance(b, str), b))
+
+
 def leave_one_batch_out(rows: list[dict], cfg: dict, extra: list[dict] | None = None) -> dict:
     """Each batch of train scored by a model trained on every other row, less every row sharing
     a near_key with the left-out batch (no near duplicate leaks across authors): {batch: (rows,
@@ -664,7 +669,7 @@ def leave_one_batch_out(rows: list[dict], cfg: dict, extra: list[dict] | None = 
     path = Path(cache) / ("lobo-" + fingerprint(everything, cfg)) if cache else None
     saved = np.load(path.with_suffix(".npz")) if path and path.with_suffix(".npz").exists() else {}
     out: dict = {}
-    batches = sorted({batch_of(r) for r in everything} - {"project"}, key=lambda b: (isinstance(b, str), b))
+    batches = _batches(everything)
     for b in batches:
         left = [r for r in everything if batch_of(r) == b]
         if str(b) in saved:
@@ -711,7 +716,7 @@ def by_batch(out=print, only: str | None = None, extra: list[dict] | None = None
 
     base = training_rows()
     names = [(n, c) for n, c in CANDIDATES if only and only in n] or [("CONFIG", {})]
-    old_batches = sorted({batch_of(r) for r in base} - {"project"}, key=lambda b: (isinstance(b, str), b))
+    old_batches = _batches(base)
     out(
         f"leave-one-batch-out over batches {', '.join(map(str, old_batches))} of the {len(base)} training "
         f"messages (model alone; held-out not used)" + (f", with {len(extra)} candidate rows" if extra else "")
@@ -964,6 +969,19 @@ def select(out=print, k: int = 5, extra: list[dict] | None = None, only: str | N
 # --------------------------------------------------------------------------- command line
 
 
+def _candidate_rows(paths, sources, batch: Callable[[dict], int], checked: bool = False) -> list[dict]:
+    """The rows of candidate files (--with) with their `batch`, less the near duplicates of
+    `sources` and of an earlier row, and with `checked` the rows breaking the format."""
+    taken = {near_key(r["text"]) for src in sources if src.exists() for r in load_rows(src)}
+    extra = []
+    for path in paths:
+        for r in load_rows(path):
+            if near_key(r["text"]) not in taken and not (checked and row_problem(r)):
+                taken.add(near_key(r["text"]))
+                extra.append({**r, "batch": batch(r)})
+    return extra
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m conversations.train_intents", description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -1027,23 +1045,11 @@ def main(argv=None) -> int:
         return 0
     if a.select:
         # candidate rows as --add would take them: no duplicate of train, held-out or dev
-        taken = {near_key(r["text"]) for src in (TRAIN, HELDOUT, DEV) if src.exists() for r in load_rows(src)}
-        extra = []
-        for path in a.with_:
-            for r in load_rows(path):
-                if near_key(r["text"]) not in taken:
-                    taken.add(near_key(r["text"]))
-                    extra.append({**r, "batch": -1})
+        extra = _candidate_rows(a.with_, (TRAIN, HELDOUT, DEV), lambda r: -1)
         select(extra=extra or None, only=a.only)
         return 0
     if a.by_batch:
-        taken = {near_key(r["text"]) for src in (TRAIN, HELDOUT, DEV, DEV2) if src.exists() for r in load_rows(src)}
-        extra = []
-        for path in a.with_:
-            for r in load_rows(path):
-                if near_key(r["text"]) not in taken and not row_problem(r):
-                    taken.add(near_key(r["text"]))
-                    extra.append({**r, "batch": r.get("batch", 12)})
+        extra = _candidate_rows(a.with_, (TRAIN, HELDOUT, DEV, DEV2), lambda r: r.get("batch", 12), checked=True)
         by_batch(only=a.only, extra=extra or None)
         return 0
     t0 = time.perf_counter()
