@@ -38,6 +38,10 @@ MAGIC = b"ADDADIM2"
 MAX_CHARS = 500  # like understanding.MAX_CHARS: a pasted page costs no more than a message
 
 _WORD = re.compile(r"[^\W_]+")
+WORD_CACHE = 8192  # distinct words whose n-gram buckets are kept (`_word_grams`)
+PACKED_CACHE = 1 << 15  # buckets whose packed weights are kept (`_Packed`): ~4 MB at most
+LANE = 24  # bits a class in a packed bucket: 255 x 65,000 buckets fit; MAX_CHARS gives < 3,000
+LANE_MASK = (1 << LANE) - 1
 _DIGIT = re.compile(r"\d")
 
 # Consonant skeletons: Arabic letters and arabizi spellings onto one Latin alphabet, vowels and
@@ -116,6 +120,37 @@ def skeleton(word: str) -> str:
     return _REPEAT.sub(r"\1", s)
 
 
+@lru_cache(maxsize=WORD_CACHE)
+def _word_grams(
+    w: str, char_buckets: int, char_n: tuple[int, int], skel_off: int, skel_buckets: int, skel_n: tuple[int, int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """One word's character-n-gram buckets and (with skel_buckets) its skeleton's: a message's
+    features are the union of its words' and of its word n-grams, and words repeat from one
+    message to the next, so each is hashed once."""
+    s = f" {w} "  # n-grams of letters, not of UTF-8 bytes (which would split Arabic letters)
+    L = len(s)
+    lo, hi = char_n
+    chars = tuple(
+        zlib.crc32(s[i : i + n].encode()) % char_buckets for n in range(lo, min(hi, L) + 1) for i in range(L - n + 1)
+    )
+    if not skel_buckets or w.isdigit():
+        return chars, ()
+    k = skeleton(w)
+    if not k:
+        return chars, ()
+    s = f" {k} "
+    slo, shi = skel_n
+    skels = (
+        skel_off + zlib.crc32(("S" + k).encode()) % skel_buckets,  # the whole skeleton
+        *(
+            skel_off + zlib.crc32(("s" + s[i : i + n]).encode()) % skel_buckets
+            for n in range(slo, min(shi, len(s)) + 1)
+            for i in range(len(s) - n + 1)
+        ),
+    )
+    return chars, skels
+
+
 def features(
     text: str,
     *,
@@ -135,32 +170,43 @@ def features(
     if folded:
         words = " ".join(fold(w) for w in words).split()
     chars: set[int] = set()
-    lo, hi = char_n
+    sset: set[int] = set()
+    off = char_buckets + word_buckets
+    cn, sn = tuple(char_n), tuple(skel_n)
     for w in words:
-        s = f" {w} "  # n-grams of letters, not of UTF-8 bytes (which would split Arabic letters)
-        L = len(s)
-        for n in range(lo, min(hi, L) + 1):
-            for i in range(L - n + 1):
-                chars.add(zlib.crc32(s[i : i + n].encode()) % char_buckets)
+        c, k = _word_grams(w, char_buckets, cn, off, skel_buckets, sn)
+        chars.update(c)
+        sset.update(k)
     wset: set[int] = set()
     wlo, whi = word_n
     for n in range(wlo, whi + 1):
         for i in range(len(words) - n + 1):
             wset.add(char_buckets + zlib.crc32(("w " + " ".join(words[i : i + n])).encode()) % word_buckets)
-    sset: set[int] = set()
-    if skel_buckets:
-        off = char_buckets + word_buckets
-        slo, shi = skel_n
-        for w in words:
-            k = skeleton(w)
-            if not k or w.isdigit():
-                continue
-            sset.add(off + zlib.crc32(("S" + k).encode()) % skel_buckets)  # the whole skeleton
-            s = f" {k} "
-            for n in range(slo, min(shi, len(s)) + 1):
-                for i in range(len(s) - n + 1):
-                    sset.add(off + zlib.crc32(("s" + s[i : i + n]).encode()) % skel_buckets)
     return sorted(chars), sorted(wset), sorted(sset)
+
+
+class _Packed(dict):
+    """A bucket's per-class int8 weights packed into one integer, LANE bits a class, each weight
+    offset by 128 so lanes never borrow: summing a message's buckets is then one C-level
+    `sum(map(...))` instead of a Python loop over buckets x classes (the integer sums, and so
+    the scores, are exactly the loop's). Filled on first use and emptied when it reaches
+    PACKED_CACHE entries, so memory stays bounded whatever the table's size."""
+
+    def __init__(self, table: array, classes: int):
+        super().__init__()
+        self.table = table
+        self.classes = classes
+
+    def __missing__(self, f: int) -> int:
+        if len(self) >= PACKED_CACHE:
+            self.clear()
+        C = self.classes
+        row = self.table[f * C : f * C + C]
+        v = 0
+        for c in range(C - 1, -1, -1):
+            v = (v << LANE) | (row[c] + 128)
+        self[f] = v
+        return v
 
 
 def _softmax(z: list[float], names: list[str]) -> list[tuple[str, float]]:
@@ -189,6 +235,7 @@ class Model:
         self.temperature: float = header["temperature"]
         self.folded: bool = header.get("fold", False)  # files before "understanding 3" have none
         self.table = table
+        self._packed = _Packed(table, len(self.classes))
         if len(table) != (self.char_buckets + self.word_buckets + self.skel_buckets) * len(self.classes):
             raise ValueError("intent model: weight table does not match its header")
 
@@ -205,15 +252,12 @@ class Model:
             folded=self.folded,
         )
         C = len(self.classes)
-        t = self.table
+        packed = self._packed.__getitem__
         sums = []
         for block in (chars, words, skels):
-            acc = [0] * C
-            for f in block:
-                base = f * C
-                for c in range(C):
-                    acc[c] += t[base + c]
-            sums.append(acc)
+            total = sum(map(packed, block))
+            bias = 128 * len(block)  # each lane holds sum(w + 128); < 2**LANE below 65,000 buckets
+            sums.append([((total >> (LANE * c)) & LANE_MASK) - bias for c in range(C)])
         ww, sw = self.word_weight, self.skel_weight
         norm = math.sqrt(len(chars) + ww * ww * len(words))  # chars and words share one norm
         snorm = math.sqrt(len(skels))  # the skeletons have their own

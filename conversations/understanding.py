@@ -145,6 +145,16 @@ def normalize(text: str) -> str:
     casefolded without accents, arabizi 7/9 read as h/q inside words)."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
+    # one message is normalised by the rules, the model's check and its features: kept for
+    # the next call, bounded by NORMALIZED_KEPT messages of at most 1,000 characters
+    return _normalized(text) if len(text) <= 1000 else _normalized.__wrapped__(text)
+
+
+NORMALIZED_KEPT = 256
+
+
+@lru_cache(maxsize=NORMALIZED_KEPT)
+def _normalized(text: str) -> str:
     s = text.translate(_APOSTROPHES)
     s = unicodedata.normalize("NFKC", s)
     s = _INVISIBLE.sub("", s)
@@ -1489,6 +1499,7 @@ def _date_parser(today: date, prefer: str):
     return ddp
 
 
+@lru_cache(maxsize=1024)  # the phrases are few ("lundi", "il y a 3 jours"), a call ~1 ms
 def _dateparser(phrase: str, today: date, prefer: str, periods=("day",)) -> date | None:
     try:
         ddp = _date_parser(today, prefer)
