@@ -1126,6 +1126,61 @@ _CONTRACT_KEYED = re.compile(
 _METER_WORD = re.compile(r"compteur|العداد")
 _CONTRACT_TOPIC = re.compile(r"(?<!\w)(contrat|contract|kontra|lcontrat|العقد|عقد|abonnement|رقم الزبون)")
 _BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
+# The words that only name a contract around its number ("رقم العقد 1000001", "mon n° de
+# contrat c'est ..."): a message of these and the number says who writes, not what for.
+_CONTRACT_ONLY_WORDS = frozenset(
+    [
+        "n",
+        "no",
+        "num",
+        "numero",
+        "contrat",
+        "contract",
+        "kontra",
+        "lcontrat",
+        "contra",
+        "abonnement",
+        "client",
+        "de",
+        "du",
+        "d",
+        "mon",
+        "ma",
+        "my",
+        "voici",
+        "voila",
+        "c",
+        "est",
+        "cest",
+        "hada",
+        "howa",
+        "hwa",
+        "dyal",
+        "dyali",
+        "svp",
+        "stp",
+        "afak",
+        "3afak",
+        "رقم",
+        "العقد",
+        "عقد",
+        "الزبون",
+        "ديال",
+        "ديالي",
+        "هو",
+        "ها",
+        "هاهو",
+        "هذا",
+        "عافاك",
+    ]
+)
+
+
+def _names_only_contract(norm: str, contract: tuple[str, tuple[int, int]] | None) -> bool:
+    if not contract:
+        return False
+    a, b = contract[1]
+    return all(w in _CONTRACT_ONLY_WORDS for w in WORD.findall(norm[:a] + " " + norm[b:]))
 
 
 def parse_reference(text: str) -> str | None:
@@ -2236,6 +2291,8 @@ def _understand(
             intent, confidence = guess, round(p, 2)
             if intent in _TASKS and second in _TASKS and p < COMPETING_BELOW and p2 >= RUNNER_UP_FROM:
                 runner_up = second  # two requests neck and neck: the bot asks which
+            elif intent in _TASKS and second in _TASKS and _names_only_contract(norm, contract):
+                runner_up = second  # a contract number alone: whatever the model leans to, asked
             elif (
                 hesitant
                 and p < TWO_ASKED_BELOW

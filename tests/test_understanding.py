@@ -826,3 +826,19 @@ def test_understand_reads_the_operator_from_a_dotenv_file_like_every_command(tmp
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["entities"] == {"city": "Zagora"}
+
+
+@pytest.mark.parametrize(
+    "text", ["رقم العقد 1000001", "numéro de contrat 1000001", "contrat 1000001", "mon contrat 1000001 svp"]
+)
+def test_a_contract_number_alone_asks_what_for(text):
+    """A contract number and its label say who writes, not what for: whichever request the
+    model leans to, the bot asks between its two (a linked chat then gets the one pressed)."""
+    u = understand(text, today=TODAY)
+    assert u.entities["contract"] == "1000001"
+    assert u.runner_up is not None and {u.intent, u.runner_up} <= {"reading", "balance", "deferral", "prepaid"}
+
+
+@pytest.mark.parametrize("text", ["contrat 1000001 combien je dois", "رقم العقد 1000001 بغيت نخلص على 3 شهور"])
+def test_a_contract_number_with_a_request_is_that_request(text):
+    assert understand(text, today=TODAY).runner_up is None
