@@ -814,6 +814,16 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("u4 both scripts both ways", {"augment": True, "augment_arabic": True}),
     ("u4 respelt Latin rows", {"augment_respell": True}),
     ("u4 linear SVM C=1", {"C": 1.0}),
+    # understanding 8 (data/intents/README.md's rule, on 11,515 messages): --by-batch --only u8
+    ("u8a linear SVM C=1", {"C": 1.0}),
+    ("u8a linear SVM C=2", {"C": 2.0}),
+    ("u8a linear SVM C=5", {"C": 5.0}),
+    ("u8a balanced classes", {"class_weight": "balanced"}),
+    ("u8b chars 1-5", {"char_n": [1, 5]}),
+    ("u8b chars 2-6", {"char_n": [2, 6]}),
+    ("u8b words 1-3", {"word_n": [1, 3]}),
+    ("u8b skeletons x0.9", {"skel_weight": 0.9}),
+    ("u8b skeletons x1.6", {"skel_weight": 1.6}),
 ]
 
 
