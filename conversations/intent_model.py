@@ -10,7 +10,11 @@ temperature fitted on out-of-fold scores (calibrated: docs/understanding.md).
 
 Shipped as conversations/data/intent_model.bin:
 
-    b"ADDADIM2" | uint32 big-endian header length | JSON header | zlib(int8 weight table)
+    b"ADDADIM3" | uint32 big-endian header length | JSON header | int8 weight table
+
+(The table is stored as it is used: inflating the zlib-compressed table of format 2 took ~10 ms
+of `addad understand`'s cold start; git and the wheel compress the file anyway. Format 2 files
+are still read.)
 
 The table holds, for every hash bucket, one int8 weight per intent (scaled per intent, see
 `scale`); buckets no training message touched are zero. The file is read once, at start-up
@@ -31,10 +35,11 @@ from pathlib import Path
 
 from conversations.understanding import normalize
 
-__all__ = ["MODEL_PATH", "Model", "features", "load", "predict", "skeleton"]
+__all__ = ["MODEL_PATH", "Model", "features", "from_bytes", "load", "predict", "skeleton"]
 
 MODEL_PATH = Path(__file__).parent / "data" / "intent_model.bin"
-MAGIC = b"ADDADIM2"
+MAGIC = b"ADDADIM3"
+MAGIC_ZLIB = b"ADDADIM2"  # format 2: the same table, zlib-compressed
 MAX_CHARS = 500  # like understanding.MAX_CHARS: a pasted page costs no more than a message
 
 _WORD = re.compile(r"[^\W_]+")
@@ -273,14 +278,20 @@ class Model:
         return _softmax([s / self.temperature for s in self.raw_scores(text)], self.classes)
 
 
-def load(path: Path | str = MODEL_PATH) -> Model:
-    data = Path(path).read_bytes()
-    if data[:8] != MAGIC:
-        raise ValueError(f"{path}: not an intent model")
+def from_bytes(data: bytes, name: object = "intent model") -> Model:
+    """A model file's bytes (format 3, or 2 with its table zlib-compressed) as a Model."""
+    if data[:8] not in (MAGIC, MAGIC_ZLIB):
+        raise ValueError(f"{name}: not an intent model")
     (n,) = struct.unpack(">I", data[8:12])
     header = json.loads(data[12 : 12 + n].decode("utf-8"))
-    table = array("b", zlib.decompress(data[12 + n :]))
+    body = data[12 + n :]
+    table = array("b")
+    table.frombytes(body if data[:8] == MAGIC else zlib.decompress(body))
     return Model(header, table)
+
+
+def load(path: Path | str = MODEL_PATH) -> Model:
+    return from_bytes(Path(path).read_bytes(), path)
 
 
 @lru_cache(maxsize=1)

@@ -30,7 +30,6 @@ import sys
 import time
 import unicodedata
 import zlib
-from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -494,7 +493,7 @@ def pack(rows: list[dict], cfg: dict, T: float, val_acc: float) -> bytes:
         "trained_with": {"scikit-learn": sklearn.__version__, "scipy": scipy.__version__, "numpy": np.__version__},
     }
     head = json.dumps(header, sort_keys=True, ensure_ascii=True).encode()
-    return intent_model.MAGIC + struct.pack(">I", len(head)) + head + zlib.compress(q.tobytes(), 9)
+    return intent_model.MAGIC + struct.pack(">I", len(head)) + head + q.tobytes()
 
 
 # --------------------------------------------------------------------------- measuring
@@ -751,8 +750,7 @@ def _softmax(z):
 
 def model_of(data: bytes) -> intent_model.Model:
     """A model file's bytes as a run-time Model (what intent_model.load reads)."""
-    (n,) = struct.unpack(">I", data[8:12])
-    return intent_model.Model(json.loads(data[12 : 12 + n]), array("b", zlib.decompress(data[12 + n :])))
+    return intent_model.from_bytes(data)
 
 
 @contextmanager

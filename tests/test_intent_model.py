@@ -194,12 +194,8 @@ def test_shipped_model_is_a_retrain():
 
 
 def _parse(data: bytes):
-    import struct
-    import zlib
-    from array import array
-
-    (n,) = struct.unpack(">I", data[8:12])
-    return json.loads(data[12 : 12 + n]), array("b", zlib.decompress(data[12 + n :]))
+    m = intent_model.from_bytes(data)
+    return m.header, m.table
 
 
 def test_inference_imports_nothing_heavy():
