@@ -244,9 +244,9 @@ class Model:
         if len(table) != (self.char_buckets + self.word_buckets + self.skel_buckets) * len(self.classes):
             raise ValueError("intent model: weight table does not match its header")
 
-    def raw_scores(self, text: str) -> list[float]:
-        """The SVM's linear scores (before the temperature), one per class."""
-        chars, words, skels = features(
+    def features(self, text: str) -> tuple[list[int], list[int], list[int]]:
+        """The message's char-, word- and skeleton-bucket indices with this model's settings."""
+        return features(
             text,
             char_buckets=self.char_buckets,
             word_buckets=self.word_buckets,
@@ -256,6 +256,10 @@ class Model:
             skel_n=self.skel_n,
             folded=self.folded,
         )
+
+    def raw_scores(self, text: str) -> list[float]:
+        """The SVM's linear scores (before the temperature), one per class."""
+        chars, words, skels = self.features(text)
         C = len(self.classes)
         packed = self._packed.__getitem__
         sums = []

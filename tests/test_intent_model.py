@@ -280,16 +280,7 @@ def _loop_scores(m: intent_model.Model, text: str) -> list[float]:
     weight over the message's buckets, block by block (what raw_scores computes faster)."""
     import math
 
-    blocks = intent_model.features(
-        text,
-        char_buckets=m.char_buckets,
-        word_buckets=m.word_buckets,
-        char_n=m.char_n,
-        word_n=m.word_n,
-        skel_buckets=m.skel_buckets,
-        skel_n=m.skel_n,
-        folded=m.folded,
-    )
+    blocks = m.features(text)
     C = len(m.classes)
     sums = [[sum(m.table[f * C + c] for f in block) for c in range(C)] for block in blocks]
     chars, words, skels = blocks
