@@ -1127,10 +1127,10 @@ _METER_WORD = re.compile(r"compteur|العداد")
 _CONTRACT_TOPIC = re.compile(r"(?<!\w)(contrat|contract|kontra|lcontrat|العقد|عقد|abonnement|رقم الزبون)")
 _BARE_CONTRACT = re.compile(r"(?<![\d.,'])\d{6,10}(?![\d.,']\d)")
 # The words that only name a contract around its number ("رقم العقد 1000001", "mon n° de
-# contrat c'est ..."): a message of these and the number says who writes, not what for.
+# contrat c'est ..."): a message of these and the number says who writes, not what for. Words
+# as `WORD` finds them in normalised text (two letters or more, no digits: "3afak" is "afak").
 _CONTRACT_ONLY_WORDS = frozenset(
     [
-        "n",
         "no",
         "num",
         "numero",
@@ -1143,13 +1143,11 @@ _CONTRACT_ONLY_WORDS = frozenset(
         "client",
         "de",
         "du",
-        "d",
         "mon",
         "ma",
         "my",
         "voici",
         "voila",
-        "c",
         "est",
         "cest",
         "hada",
@@ -1160,7 +1158,6 @@ _CONTRACT_ONLY_WORDS = frozenset(
         "svp",
         "stp",
         "afak",
-        "3afak",
         "رقم",
         "العقد",
         "عقد",
