@@ -13,8 +13,9 @@ Shipped as conversations/data/intent_model.bin:
     b"ADDADIM3" | uint32 big-endian header length | JSON header | int8 weight table
 
 (The table is stored as it is used: inflating the zlib-compressed table of format 2 took ~10 ms
-of `addad understand`'s cold start; git and the wheel compress the file anyway. Format 2 files
-are still read.)
+of `addad understand`'s cold start; git and the wheel compress the file anyway. The file ships
+with the code and is written only by `python -m conversations.train_intents`, so no reader of
+format 2 is kept.)
 
 The table holds, for every hash bucket, one int8 weight per intent (scaled per intent, see
 `scale`); buckets no training message touched are zero. The file is read once, at start-up
@@ -39,7 +40,6 @@ __all__ = ["MODEL_PATH", "Model", "features", "from_bytes", "load", "predict", "
 
 MODEL_PATH = Path(__file__).parent / "data" / "intent_model.bin"
 MAGIC = b"ADDADIM3"
-MAGIC_ZLIB = b"ADDADIM2"  # format 2: the same table, zlib-compressed
 MAX_CHARS = 500  # like understanding.MAX_CHARS: a pasted page costs no more than a message
 
 _WORD = re.compile(r"[^\W_]+")
@@ -283,14 +283,13 @@ class Model:
 
 
 def from_bytes(data: bytes, name: object = "intent model") -> Model:
-    """A model file's bytes (format 3, or 2 with its table zlib-compressed) as a Model."""
-    if data[:8] not in (MAGIC, MAGIC_ZLIB):
+    """A model file's bytes as a Model."""
+    if data[:8] != MAGIC:
         raise ValueError(f"{name}: not an intent model")
     (n,) = struct.unpack(">I", data[8:12])
     header = json.loads(data[12 : 12 + n].decode("utf-8"))
-    body = data[12 + n :]
     table = array("b")
-    table.frombytes(body if data[:8] == MAGIC else zlib.decompress(body))
+    table.frombytes(data[12 + n :])
     return Model(header, table)
 
 
