@@ -257,16 +257,17 @@ class Model:
             folded=self.folded,
         )
 
+    def block_sum(self, block: list[int]) -> list[int]:
+        """Each class's int8 weights summed over a block of buckets, in one C-level sum."""
+        total = sum(map(self._packed.__getitem__, block))
+        bias = 128 * len(block)  # each lane holds sum(w + 128); < 2**LANE below 65,000 buckets
+        return [((total >> (LANE * c)) & LANE_MASK) - bias for c in range(len(self.classes))]
+
     def raw_scores(self, text: str) -> list[float]:
         """The SVM's linear scores (before the temperature), one per class."""
         chars, words, skels = self.features(text)
         C = len(self.classes)
-        packed = self._packed.__getitem__
-        sums = []
-        for block in (chars, words, skels):
-            total = sum(map(packed, block))
-            bias = 128 * len(block)  # each lane holds sum(w + 128); < 2**LANE below 65,000 buckets
-            sums.append([((total >> (LANE * c)) & LANE_MASK) - bias for c in range(C)])
+        sums = [self.block_sum(block) for block in (chars, words, skels)]
         ww, sw = self.word_weight, self.skel_weight
         norm = math.sqrt(len(chars) + ww * ww * len(words))  # chars and words share one norm
         snorm = math.sqrt(len(skels))  # the skeletons have their own

@@ -275,36 +275,19 @@ def test_predict_takes_anything(text):
     assert 0 <= p2 <= p <= 1
 
 
-def _loop_scores(m: intent_model.Model, text: str) -> list[float]:
-    """The linear scores as the model's definition reads: for each class, the sum of its int8
-    weight over the message's buckets, block by block (what raw_scores computes faster)."""
-    import math
-
-    blocks = m.features(text)
-    C = len(m.classes)
-    sums = [[sum(m.table[f * C + c] for f in block) for c in range(C)] for block in blocks]
-    chars, words, skels = blocks
-    norm = math.sqrt(len(chars) + m.word_weight**2 * len(words))
-    snorm = math.sqrt(len(skels))
-    out = list(m.bias)
-    for c in range(C):
-        if norm:
-            out[c] += m.scale[c] * (sums[0][c] + m.word_weight * sums[1][c]) / norm
-        if snorm:
-            out[c] += m.scale[c] * m.skel_weight * sums[2][c] / snorm
-    return out
-
-
 def test_packed_sums_are_the_plain_sums(monkeypatch):
-    """raw_scores packs each bucket's twelve weights into one integer to add them in C; its
-    scores are exactly the plain loop's, for every labelled message and for long and odd ones,
-    also once its bounded cache of packed buckets has been emptied."""
+    """raw_scores packs each bucket's twelve weights into one integer to add them in C; each
+    block's sums are exactly the plain loop's (for each class, its int8 weight summed over the
+    block's buckets), for every labelled message and for long and odd ones, also once its
+    bounded cache of packed buckets has been emptied."""
     m = intent_model.load()
     monkeypatch.setattr(intent_model, "PACKED_CACHE", 512)  # so the emptying happens here too
+    C = len(m.classes)
     texts = [r["text"] for name in ("heldout", "dev", "dev2") for r in _rows(name)]
     texts += ["x" * 3000, "ب " * 600, "salam " * 2000, "", "👍", "0" * 40, "مرحبا" * 120]
     for t in texts:
-        assert m.raw_scores(t) == _loop_scores(m, t), t
+        for block in m.features(t):
+            assert m.block_sum(block) == [sum(m.table[f * C + c] for f in block) for c in range(C)], t
     assert len(m._packed) <= 512
 
 
